@@ -1,0 +1,89 @@
+//! [`Delivery`]: a verified webhook delivery and what it carries.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+use crate::event::{EventError, GeminiEvent};
+
+/// Which configured key verified a delivery.
+///
+/// Indexes count in the order the keys were added to the
+/// [`VerifierBuilder`](crate::VerifierBuilder), so during a rotation you can
+/// see when the old secret stops being used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum VerifiedBy {
+    /// A `v1` entry matched the HMAC secret at this index.
+    Secret(usize),
+    /// A `v1a` entry verified under the Ed25519 public key at this index.
+    PublicKey(usize),
+}
+
+/// A delivery whose signature and timestamp were verified.
+///
+/// It keeps the raw body exactly as received; parse it with
+/// [`event`](Delivery::event) (the Gemini envelope) or
+/// [`json`](Delivery::json) (your own type).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    id: String,
+    timestamp: SystemTime,
+    body: Bytes,
+    verified_by: VerifiedBy,
+}
+
+impl Delivery {
+    pub(crate) fn new(id: String, timestamp: SystemTime, body: Bytes, verified_by: VerifiedBy) -> Self {
+        Self {
+            id,
+            timestamp,
+            body,
+            verified_by,
+        }
+    }
+
+    /// The `webhook-id`: the same on every retry of this delivery, so it is
+    /// the key for de-duplication.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The `webhook-timestamp`: when this attempt was signed.
+    pub fn timestamp(&self) -> SystemTime {
+        self.timestamp
+    }
+
+    /// The `webhook-timestamp` in seconds since the Unix epoch.
+    pub fn unix_timestamp(&self) -> u64 {
+        self.timestamp
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs())
+    }
+
+    /// The raw body, byte for byte as signed.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// Takes the raw body out.
+    pub fn into_body(self) -> Bytes {
+        self.body
+    }
+
+    /// Which key verified this delivery.
+    pub fn verified_by(&self) -> VerifiedBy {
+        self.verified_by
+    }
+
+    /// Parses the body as a [`GeminiEvent`].
+    pub fn event(&self) -> Result<GeminiEvent, EventError> {
+        GeminiEvent::from_slice(&self.body)
+    }
+
+    /// Parses the body as any JSON type of yours.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, EventError> {
+        crate::event::from_slice(&self.body)
+    }
+}

@@ -1,0 +1,51 @@
+use thiserror::Error;
+
+/// A key or secret given to [`VerifierBuilder`](crate::VerifierBuilder) (or a
+/// `Signer`) could not be used.
+///
+/// The message names the kind of key and what was wrong with it, never the
+/// key material itself.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The key is empty (for example `"whsec_"` alone).
+    #[error("the {kind} is empty")]
+    Empty {
+        /// What kind of key it was, e.g. `"HMAC secret"`.
+        kind: &'static str,
+    },
+    /// The key does not start with the prefix its kind uses.
+    #[error("a {kind} must start with `{expected}`")]
+    WrongPrefix {
+        /// What kind of key it was.
+        kind: &'static str,
+        /// The prefix it must start with, e.g. `"whsec_"`.
+        expected: &'static str,
+    },
+    /// The part after the prefix is not valid standard base64.
+    #[error("the {kind} is not valid base64 after its prefix")]
+    InvalidBase64 {
+        /// What kind of key it was.
+        kind: &'static str,
+    },
+    /// The decoded key has the wrong number of bytes.
+    #[error("the {kind} must decode to {expected} bytes, not {actual}")]
+    WrongLength {
+        /// What kind of key it was.
+        kind: &'static str,
+        /// The accepted length(s), in words, e.g. `"32"` or `"32 or 64"`.
+        expected: &'static str,
+        /// The decoded length.
+        actual: usize,
+    },
+    /// The Ed25519 key is not a usable curve point (or a weak, small-order one).
+    #[error("the {kind} is not a valid Ed25519 key")]
+    InvalidKey {
+        /// What kind of key it was.
+        kind: &'static str,
+    },
+    /// `build()` was called with no secret and no public key: nothing could
+    /// ever verify.
+    #[error("no secret or public key configured: nothing could verify a delivery")]
+    NoKeys,
+}

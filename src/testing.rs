@@ -1,0 +1,187 @@
+//! Test helpers: sign deliveries exactly as Gemini does (feature `test-util`).
+//!
+//! [`Signer`] produces the `webhook-*` headers for a body, so you can test
+//! your own handlers end to end without Google; [`generate_secret`] and
+//! [`generate_ed25519_key`] make fresh keys.
+//!
+//! ```
+//! use gemini_webhooks::testing::{Signer, generate_secret};
+//! use gemini_webhooks::Verifier;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let secret = generate_secret();
+//! let body = br#"{"type":"batch.cancelled","timestamp":"2026-01-01T00:00:00Z","data":{"id":"batches/1"}}"#;
+//! let headers = Signer::hmac(&secret)?.id("msg_1").sign(body);
+//!
+//! let verifier = Verifier::builder().secret(&secret)?.build()?;
+//! let delivery = verifier.verify(&headers, &body[..])?;
+//! assert_eq!(delivery.id(), "msg_1");
+//! assert_eq!(delivery.event()?.event_type(), "batch.cancelled");
+//! # Ok(())
+//! # }
+//! ```
+
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use ed25519_dalek::SigningKey;
+use http::{HeaderMap, HeaderValue};
+
+use crate::keys::{HmacSecret, KeyError, parse_private_key};
+use crate::verify::{SignedContent, WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP};
+
+/// A fresh random `whsec_` secret (32 bytes).
+pub fn generate_secret() -> String {
+    format!("whsec_{}", STANDARD.encode(random::<32>()))
+}
+
+/// A fresh Ed25519 key pair: the `whsk_` private key (libsodium layout,
+/// seed‖public) for a [`Signer`] and the `whpk_` public key for a
+/// [`VerifierBuilder`](crate::VerifierBuilder).
+pub fn generate_ed25519_key() -> Ed25519KeyPair {
+    let signing = SigningKey::from_bytes(&random::<32>());
+    Ed25519KeyPair {
+        private_key: format!("whsk_{}", STANDARD.encode(signing.to_keypair_bytes())),
+        public_key: format!("whpk_{}", STANDARD.encode(signing.verifying_key().as_bytes())),
+    }
+}
+
+/// An Ed25519 key pair in Standard Webhooks' text form.
+#[derive(Clone)]
+pub struct Ed25519KeyPair {
+    /// `whsk_` + base64: keep it secret.
+    pub private_key: String,
+    /// `whpk_` + base64: give it to the verifier.
+    pub public_key: String,
+}
+
+impl fmt::Debug for Ed25519KeyPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ed25519KeyPair")
+            .field("private_key", &"<redacted>")
+            .field("public_key", &self.public_key)
+            .finish()
+    }
+}
+
+/// Signs deliveries like Gemini: `v1` (HMAC-SHA256) or `v1a` (Ed25519).
+///
+/// Without [`id`](Signer::id) each call of [`sign`](Signer::sign) makes a new
+/// random `msg_…` id; without [`timestamp`](Signer::timestamp) it uses the
+/// current time.
+#[derive(Clone)]
+pub struct Signer {
+    key: SigningSecret,
+    id: Option<String>,
+    timestamp: Option<SystemTime>,
+}
+
+#[derive(Clone)]
+enum SigningSecret {
+    Hmac(HmacSecret),
+    Ed25519(Box<SigningKey>),
+}
+
+impl Signer {
+    /// A signer for `v1` entries with a `whsec_` secret.
+    pub fn hmac(secret: &str) -> Result<Self, KeyError> {
+        Ok(Self::with_key(SigningSecret::Hmac(HmacSecret::parse(secret)?)))
+    }
+
+    /// A signer for `v1a` entries with a `whsk_` Ed25519 private key (32-byte
+    /// seed, or 64-byte seed‖public key).
+    pub fn ed25519(private_key: &str) -> Result<Self, KeyError> {
+        Ok(Self::with_key(SigningSecret::Ed25519(Box::new(
+            parse_private_key(private_key)?,
+        ))))
+    }
+
+    fn with_key(key: SigningSecret) -> Self {
+        Self {
+            key,
+            id: None,
+            timestamp: None,
+        }
+    }
+
+    /// Uses this `webhook-id` for every delivery (a retry keeps its id).
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
+    /// Signs as of this time instead of now (e.g. to make a stale delivery).
+    pub fn timestamp(mut self, timestamp: SystemTime) -> Self {
+        self.timestamp = Some(timestamp);
+        self
+    }
+
+    /// The signature entry (`v1,…` or `v1a,…`) for this id, unix timestamp and body.
+    pub fn signature(&self, id: &str, unix_timestamp: u64, body: &[u8]) -> String {
+        let timestamp = unix_timestamp.to_string();
+        let content = SignedContent {
+            id,
+            timestamp: &timestamp,
+            body,
+        };
+        match &self.key {
+            SigningSecret::Hmac(secret) => format!("v1,{}", STANDARD.encode(content.hmac(secret))),
+            SigningSecret::Ed25519(key) => {
+                format!("v1a,{}", STANDARD.encode(content.sign_ed25519(key).to_bytes()))
+            }
+        }
+    }
+
+    /// The three `webhook-*` headers for `body`.
+    ///
+    /// # Panics
+    ///
+    /// If the configured id is not a valid header value (test code only).
+    pub fn sign(&self, body: &[u8]) -> HeaderMap {
+        let id = self.id.clone().unwrap_or_else(random_id);
+        let unix_timestamp = self
+            .timestamp
+            .unwrap_or_else(SystemTime::now)
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs());
+        let signature = self.signature(&id, unix_timestamp, body);
+        let mut headers = HeaderMap::with_capacity(3);
+        headers.insert(
+            WEBHOOK_ID,
+            HeaderValue::try_from(id).expect("webhook id must be a valid header value"),
+        );
+        headers.insert(WEBHOOK_TIMESTAMP, HeaderValue::from(unix_timestamp));
+        headers.insert(
+            WEBHOOK_SIGNATURE,
+            HeaderValue::try_from(signature).expect("base64 is a valid header value"),
+        );
+        headers
+    }
+}
+
+impl fmt::Debug for Signer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.key {
+            SigningSecret::Hmac(_) => "v1",
+            SigningSecret::Ed25519(_) => "v1a",
+        };
+        f.debug_struct("Signer")
+            .field("version", &kind)
+            .field("id", &self.id)
+            .field("timestamp", &self.timestamp)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A random `msg_` id, as Standard Webhooks senders make them.
+pub fn random_id() -> String {
+    format!("msg_{}", URL_SAFE_NO_PAD.encode(random::<16>()))
+}
+
+fn random<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).expect("the operating system's random source failed");
+    bytes
+}

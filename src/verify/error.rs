@@ -1,0 +1,54 @@
+use http::StatusCode;
+use thiserror::Error;
+
+/// Why a delivery was not accepted.
+///
+/// Messages are short and safe to send back to the caller: they name the
+/// header and the problem, never a secret, a key, a signature or the body.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// A required header (`webhook-id`, `webhook-timestamp`,
+    /// `webhook-signature`) is absent.
+    #[error("missing header `{0}`")]
+    MissingHeader(&'static str),
+    /// A header is present but malformed: not visible ASCII, repeated, empty,
+    /// too long, or (for the signature) not a list of `version,base64` entries.
+    #[error("invalid header `{header}`: {reason}")]
+    InvalidHeader {
+        /// The header's name.
+        header: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// `webhook-timestamp` is not a whole number of seconds since the Unix
+    /// epoch that a clock can hold (signs, spaces, fractions and overflowing
+    /// values all land here).
+    #[error("invalid header `webhook-timestamp`: not a unix time in seconds")]
+    InvalidTimestamp,
+    /// The timestamp is further in the past than the tolerance allows.
+    #[error("timestamp too old")]
+    TimestampTooOld,
+    /// The timestamp is further in the future than the tolerance allows.
+    #[error("timestamp too far in the future")]
+    TimestampInFuture,
+    /// No signature entry verifies under any configured secret or key.
+    #[error("no matching signature")]
+    NoMatchingSignature,
+}
+
+impl VerifyError {
+    /// The HTTP status a receiver answers with (see the table in the crate
+    /// docs): `400` for missing or malformed headers, `401` for a timestamp
+    /// outside the window or a signature that does not verify.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::MissingHeader(_) | Self::InvalidHeader { .. } | Self::InvalidTimestamp => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::TimestampTooOld | Self::TimestampInFuture | Self::NoMatchingSignature => {
+                StatusCode::UNAUTHORIZED
+            }
+        }
+    }
+}

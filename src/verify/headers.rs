@@ -1,0 +1,162 @@
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http::{HeaderMap, HeaderName};
+
+use super::VerifyError;
+
+/// `webhook-id`: the delivery's id, the same on every retry.
+pub const WEBHOOK_ID: HeaderName = HeaderName::from_static("webhook-id");
+/// `webhook-timestamp`: unix seconds when this attempt was signed.
+pub const WEBHOOK_TIMESTAMP: HeaderName = HeaderName::from_static("webhook-timestamp");
+/// `webhook-signature`: space-separated `version,base64` entries.
+pub const WEBHOOK_SIGNATURE: HeaderName = HeaderName::from_static("webhook-signature");
+
+/// Longest `webhook-id` accepted; ids are also replay-store keys, so bound them.
+pub(crate) const MAX_ID_LEN: usize = 256;
+
+/// The three Standard Webhooks headers, borrowed from the request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WebhookHeaders<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) timestamp: &'a str,
+    pub(crate) unix_seconds: u64,
+    pub(crate) signature: &'a str,
+}
+
+impl<'a> WebhookHeaders<'a> {
+    pub(crate) fn parse(headers: &'a HeaderMap) -> Result<Self, VerifyError> {
+        let id = single(headers, &WEBHOOK_ID, "webhook-id")?;
+        if id.len() > MAX_ID_LEN {
+            return Err(VerifyError::InvalidHeader {
+                header: "webhook-id",
+                reason: "longer than 256 bytes",
+            });
+        }
+        let timestamp = single(headers, &WEBHOOK_TIMESTAMP, "webhook-timestamp")?;
+        let unix_seconds = parse_unix_seconds(timestamp)?;
+        let signature = single(headers, &WEBHOOK_SIGNATURE, "webhook-signature")?;
+        Ok(Self {
+            id,
+            timestamp,
+            unix_seconds,
+            signature,
+        })
+    }
+
+    /// Checks the timestamp is within `tolerance` of `now`, both ways.
+    pub(crate) fn check_window(
+        &self,
+        now: SystemTime,
+        tolerance: Duration,
+    ) -> Result<SystemTime, VerifyError> {
+        // i128 holds any u64 difference, so no edge value can overflow.
+        let now_secs: i128 = match now.duration_since(UNIX_EPOCH) {
+            Ok(after) => after.as_secs().into(),
+            Err(before) => -i128::from(before.duration().as_secs()),
+        };
+        let age = now_secs - i128::from(self.unix_seconds);
+        let tolerance = i128::from(tolerance.as_secs());
+        if age > tolerance {
+            Err(VerifyError::TimestampTooOld)
+        } else if -age > tolerance {
+            Err(VerifyError::TimestampInFuture)
+        } else {
+            UNIX_EPOCH
+                .checked_add(Duration::from_secs(self.unix_seconds))
+                .ok_or(VerifyError::InvalidTimestamp)
+        }
+    }
+}
+
+/// The header's one value as visible ASCII; absent, repeated, empty or
+/// binary values are errors.
+fn single<'a>(
+    headers: &'a HeaderMap,
+    name: &HeaderName,
+    label: &'static str,
+) -> Result<&'a str, VerifyError> {
+    let mut values = headers.get_all(name).iter();
+    let value = values.next().ok_or(VerifyError::MissingHeader(label))?;
+    let invalid = |reason| VerifyError::InvalidHeader {
+        header: label,
+        reason,
+    };
+    if values.next().is_some() {
+        return Err(invalid("sent more than once"));
+    }
+    let value = value
+        .to_str()
+        .map_err(|_| invalid("not visible ASCII"))?
+        .trim();
+    if value.is_empty() {
+        return Err(invalid("empty"));
+    }
+    Ok(value)
+}
+
+/// Strict unix seconds: ASCII digits only (no sign, space or fraction), and
+/// small enough for `u64`.
+fn parse_unix_seconds(value: &str) -> Result<u64, VerifyError> {
+    if !value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(VerifyError::InvalidTimestamp);
+    }
+    value.parse().map_err(|_| VerifyError::InvalidTimestamp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_outside_u64_or_with_signs_are_invalid() {
+        for bad in [
+            "-1",
+            "+1",
+            "1.5",
+            "1e9",
+            "0x10",
+            "18446744073709551616",
+            "9223372036854775808000",
+            "١٢٣",
+        ] {
+            assert_eq!(
+                parse_unix_seconds(bad),
+                Err(VerifyError::InvalidTimestamp),
+                "{bad}"
+            );
+        }
+        assert_eq!(parse_unix_seconds("0"), Ok(0));
+        assert_eq!(parse_unix_seconds("18446744073709551615"), Ok(u64::MAX));
+    }
+
+    #[test]
+    fn window_check_never_overflows_at_the_edges() {
+        let headers = |unix_seconds| WebhookHeaders {
+            id: "a",
+            timestamp: "0",
+            unix_seconds,
+            signature: "",
+        };
+        let tolerance = Duration::from_secs(300);
+        assert_eq!(
+            headers(u64::MAX).check_window(UNIX_EPOCH, tolerance),
+            Err(VerifyError::TimestampInFuture)
+        );
+        let before_epoch = UNIX_EPOCH - Duration::from_secs(1_000);
+        assert_eq!(
+            headers(0).check_window(before_epoch, tolerance),
+            Err(VerifyError::TimestampInFuture)
+        );
+        let far_future = UNIX_EPOCH + Duration::from_secs(u64::MAX / 2);
+        assert_eq!(
+            headers(0).check_window(far_future, tolerance),
+            Err(VerifyError::TimestampTooOld)
+        );
+        // A tolerance that lets any value through still cannot build a
+        // SystemTime past what the platform holds.
+        assert_eq!(
+            headers(u64::MAX).check_window(UNIX_EPOCH, Duration::MAX),
+            Err(VerifyError::InvalidTimestamp)
+        );
+    }
+}

@@ -1,0 +1,412 @@
+//! The verifier against the Standard Webhooks vectors, the reference crate,
+//! and every way a delivery can be refused.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use gemini_webhooks::testing::{Signer, generate_ed25519_key, generate_secret};
+use gemini_webhooks::{KeyError, VerifiedBy, Verifier, VerifyError};
+use http::{HeaderMap, HeaderValue};
+
+fn at(unix: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(unix)
+}
+
+fn headers(id: &str, timestamp: &str, signature: &str) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    map.insert("webhook-id", HeaderValue::from_str(id).unwrap());
+    map.insert("webhook-timestamp", HeaderValue::from_str(timestamp).unwrap());
+    map.insert("webhook-signature", HeaderValue::from_str(signature).unwrap());
+    map
+}
+
+fn verifier(secret: &str) -> Verifier {
+    Verifier::builder().secret(secret).unwrap().build().unwrap()
+}
+
+struct Vector {
+    secret: &'static str,
+    id: &'static str,
+    timestamp: u64,
+    body: &'static str,
+    signature: &'static str,
+}
+
+const VECTORS: [Vector; 2] = [
+    Vector {
+        secret: "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+        id: "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk",
+        timestamp: 1649367553,
+        body: r#"{"email":"test@example.com","username":"test_user"}"#,
+        signature: "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=",
+    },
+    Vector {
+        secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        id: "msg_p5jXN8AQM9LWM0D4loKWxJek",
+        timestamp: 1614265330,
+        body: r#"{"test": 2432232314}"#,
+        signature: "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+    },
+];
+
+#[test]
+fn standard_webhooks_vectors_verify() {
+    for v in VECTORS {
+        let headers = headers(v.id, &v.timestamp.to_string(), v.signature);
+        let delivery = verifier(v.secret)
+            .verify_at(&headers, v.body, at(v.timestamp))
+            .unwrap();
+        assert_eq!(delivery.id(), v.id);
+        assert_eq!(delivery.unix_timestamp(), v.timestamp);
+        assert_eq!(delivery.body(), v.body.as_bytes());
+        assert_eq!(delivery.verified_by(), VerifiedBy::Secret(0));
+    }
+}
+
+#[test]
+fn signer_reproduces_the_vectors() {
+    for v in VECTORS {
+        let signer = Signer::hmac(v.secret).unwrap();
+        assert_eq!(signer.signature(v.id, v.timestamp, v.body.as_bytes()), v.signature);
+    }
+}
+
+#[test]
+fn interop_with_the_reference_crate() {
+    let secret = generate_secret();
+    let reference = standardwebhooks::Webhook::new(&secret).unwrap();
+    let ours = verifier(&secret);
+    let body = br#"{"type":"batch.succeeded","data":{"id":"batches/1"}}"#;
+
+    // Theirs signs, ours verifies.
+    let now = SystemTime::now();
+    let unix = now.duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let theirs = reference.sign("msg_interop", unix as i64, body).unwrap();
+    let their_headers = headers("msg_interop", &unix.to_string(), &theirs);
+    ours.verify_at(&their_headers, &body[..], now).unwrap();
+
+    // Ours signs, theirs verifies.
+    let our_headers = Signer::hmac(&secret).unwrap().sign(body);
+    reference.verify(body, &our_headers).unwrap();
+
+    // And a tampered body fails on both sides.
+    let tampered = br#"{"type":"batch.succeeded","data":{"id":"batches/2"}}"#;
+    assert!(reference.verify(tampered, &our_headers).is_err());
+    assert_eq!(
+        ours.verify(&our_headers, &tampered[..]).unwrap_err(),
+        VerifyError::NoMatchingSignature
+    );
+}
+
+#[test]
+fn every_missing_header_is_named() {
+    let v = &VECTORS[0];
+    let full = headers(v.id, &v.timestamp.to_string(), v.signature);
+    for name in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
+        let mut partial = full.clone();
+        partial.remove(name);
+        let err = verifier(v.secret)
+            .verify_at(&partial, v.body, at(v.timestamp))
+            .unwrap_err();
+        assert_eq!(err, VerifyError::MissingHeader(name));
+        assert_eq!(err.status(), 400);
+    }
+}
+
+#[test]
+fn malformed_headers_are_invalid() {
+    let v = &VECTORS[0];
+    let ts = v.timestamp.to_string();
+    let check = |headers: HeaderMap, header: &str, reason: &str| {
+        let err = verifier(v.secret)
+            .verify_at(&headers, v.body, at(v.timestamp))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            VerifyError::InvalidHeader {
+                header: match header {
+                    "webhook-id" => "webhook-id",
+                    "webhook-timestamp" => "webhook-timestamp",
+                    _ => "webhook-signature",
+                },
+                reason: match reason {
+                    "twice" => "sent more than once",
+                    "binary" => "not visible ASCII",
+                    "empty" => "empty",
+                    "long" => "longer than 256 bytes",
+                    "entry" => "an entry is not `version,base64`",
+                    _ => "more than 16 signature entries",
+                }
+            },
+            "{header} {reason}"
+        );
+        assert_eq!(err.status(), 400);
+    };
+
+    let mut twice = headers(v.id, &ts, v.signature);
+    twice.append("webhook-id", HeaderValue::from_static("msg_other"));
+    check(twice, "webhook-id", "twice");
+
+    let mut binary = headers(v.id, &ts, v.signature);
+    binary.insert("webhook-signature", HeaderValue::from_bytes(b"v1,\xff\xfe").unwrap());
+    check(binary, "webhook-signature", "binary");
+
+    check(headers("  ", &ts, v.signature), "webhook-id", "empty");
+    check(headers(&"a".repeat(257), &ts, v.signature), "webhook-id", "long");
+    check(headers(v.id, &ts, "v1"), "webhook-signature", "entry");
+    check(
+        headers(v.id, &ts, &vec![v.signature; 17].join(" ")),
+        "webhook-signature",
+        "many",
+    );
+}
+
+#[test]
+fn bad_timestamps_never_panic() {
+    let v = &VECTORS[0];
+    for ts in [
+        i64::MIN.to_string(),
+        i64::MAX.to_string(),
+        u64::MAX.to_string(),
+        "99999999999999999999999".to_owned(),
+        "-1649367553".to_owned(),
+        "+1649367553".to_owned(),
+        "1649367553.0".to_owned(),
+        "abc".to_owned(),
+    ] {
+        let err = verifier(v.secret)
+            .verify_at(&headers(v.id, &ts, v.signature), v.body, at(v.timestamp))
+            .unwrap_err();
+        let expected = if ts == i64::MAX.to_string() || ts == u64::MAX.to_string() {
+            VerifyError::TimestampInFuture
+        } else {
+            VerifyError::InvalidTimestamp
+        };
+        assert_eq!(err, expected, "{ts}");
+    }
+}
+
+#[test]
+fn window_edges_are_inclusive() {
+    let secret = generate_secret();
+    let verifier = Verifier::builder()
+        .secret(&secret)
+        .unwrap()
+        .tolerance(Duration::from_secs(300))
+        .build()
+        .unwrap();
+    let sent = at(1_700_000_000);
+    let headers = Signer::hmac(&secret).unwrap().timestamp(sent).sign(b"{}");
+    let secs = Duration::from_secs;
+
+    assert!(verifier.verify_at(&headers, "{}", sent).is_ok());
+    assert!(verifier.verify_at(&headers, "{}", sent + secs(300)).is_ok());
+    assert!(verifier.verify_at(&headers, "{}", sent - secs(300)).is_ok());
+    assert_eq!(
+        verifier.verify_at(&headers, "{}", sent + secs(301)).unwrap_err(),
+        VerifyError::TimestampTooOld
+    );
+    let err = verifier.verify_at(&headers, "{}", sent - secs(301)).unwrap_err();
+    assert_eq!(err, VerifyError::TimestampInFuture);
+    assert_eq!(err.status(), 401);
+}
+
+#[test]
+fn wrong_signature_is_refused() {
+    let v = &VECTORS[0];
+    let ts = v.timestamp.to_string();
+    let other = VECTORS[1].signature;
+    for signature in [other, "v1,", "v1,!!!", "v2,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw="] {
+        let err = verifier(v.secret)
+            .verify_at(&headers(v.id, &ts, signature), v.body, at(v.timestamp))
+            .unwrap_err();
+        assert_eq!(err, VerifyError::NoMatchingSignature, "{signature}");
+        assert_eq!(err.status(), 401);
+    }
+    // The same tag under another id, timestamp or body fails too.
+    let moved = [
+        headers("msg_other", &ts, v.signature),
+        headers(v.id, &(v.timestamp + 1).to_string(), v.signature),
+    ];
+    for headers in moved {
+        assert_eq!(
+            verifier(v.secret)
+                .verify_at(&headers, v.body, at(v.timestamp))
+                .unwrap_err(),
+            VerifyError::NoMatchingSignature
+        );
+    }
+    assert_eq!(
+        verifier(v.secret)
+            .verify_at(&headers(v.id, &ts, v.signature), "{}", at(v.timestamp))
+            .unwrap_err(),
+        VerifyError::NoMatchingSignature
+    );
+}
+
+#[test]
+fn rotation_accepts_any_entry_under_any_secret() {
+    let (old, new) = (generate_secret(), generate_secret());
+    let verifier = Verifier::builder()
+        .secret(&old)
+        .unwrap()
+        .secret(&new)
+        .unwrap()
+        .build()
+        .unwrap();
+    let body = b"{}";
+    let signed_old = Signer::hmac(&old).unwrap().id("msg_r").sign(body);
+    let signed_new = Signer::hmac(&new).unwrap().id("msg_r").sign(body);
+    let signed_other = Signer::hmac(&generate_secret()).unwrap().id("msg_r").sign(body);
+    let by = |headers: &HeaderMap| verifier.verify(headers, &body[..]).map(|d| d.verified_by());
+
+    assert_eq!(by(&signed_old), Ok(VerifiedBy::Secret(0)));
+    assert_eq!(by(&signed_new), Ok(VerifiedBy::Secret(1)));
+    assert_eq!(by(&signed_other), Err(VerifyError::NoMatchingSignature));
+
+    // A sender in rotation sends old and new entries side by side; an
+    // unknown leading entry does not hide a valid one behind it.
+    let both = |a: &HeaderMap, b: &HeaderMap| {
+        let mut headers = a.clone();
+        let joined = format!(
+            "{} {}",
+            a["webhook-signature"].to_str().unwrap(),
+            b["webhook-signature"].to_str().unwrap()
+        );
+        headers.insert("webhook-signature", joined.parse().unwrap());
+        headers
+    };
+    assert_eq!(by(&both(&signed_other, &signed_new)), Ok(VerifiedBy::Secret(1)));
+    let only_new = Verifier::builder().secret(&new).unwrap().build().unwrap();
+    assert!(only_new.verify(&both(&signed_old, &signed_new), &body[..]).is_ok());
+}
+
+#[test]
+fn v1a_verifies_and_tampering_fails() {
+    let keys: Vec<_> = (0..3).map(|_| generate_ed25519_key()).collect();
+    let mut builder = Verifier::builder();
+    for key in &keys {
+        builder = builder.public_key(&key.public_key).unwrap();
+    }
+    let verifier = builder.build().unwrap();
+    let body = Bytes::from_static(b"\xff not utf-8 \x00 body");
+
+    for (index, key) in keys.iter().enumerate() {
+        let headers = Signer::ed25519(&key.private_key).unwrap().sign(&body);
+        assert!(headers["webhook-signature"].to_str().unwrap().starts_with("v1a,"));
+        let delivery = verifier.verify(&headers, &body).unwrap();
+        assert_eq!(delivery.verified_by(), VerifiedBy::PublicKey(index));
+        // Zero-copy: the delivery shares the caller's buffer.
+        assert_eq!(delivery.body().as_ptr(), body.as_ptr());
+
+        let mut tampered = body.to_vec();
+        tampered[0] ^= 1;
+        assert_eq!(
+            verifier.verify(&headers, tampered).unwrap_err(),
+            VerifyError::NoMatchingSignature
+        );
+    }
+
+    let stranger = generate_ed25519_key();
+    let headers = Signer::ed25519(&stranger.private_key).unwrap().sign(&body);
+    assert_eq!(
+        verifier.verify(&headers, &body).unwrap_err(),
+        VerifyError::NoMatchingSignature
+    );
+    // A v1a entry is not checked against HMAC secrets, nor v1 against keys.
+    let hmac_only = verifier_with_secret_and_key(&generate_secret(), &keys[0].public_key);
+    let v1_headers = Signer::hmac(&generate_secret()).unwrap().sign(&body);
+    assert_eq!(
+        hmac_only.verify(&v1_headers, &body).unwrap_err(),
+        VerifyError::NoMatchingSignature
+    );
+}
+
+fn verifier_with_secret_and_key(secret: &str, public_key: &str) -> Verifier {
+    Verifier::builder()
+        .secret(secret)
+        .unwrap()
+        .public_key(public_key)
+        .unwrap()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn builder_rejects_bad_keys_without_echoing_them() {
+    let cases: [(&str, bool, KeyError); 7] = [
+        ("whsec_", true, KeyError::Empty { kind: "HMAC secret" }),
+        (
+            "C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+            true,
+            KeyError::WrongPrefix { kind: "HMAC secret", expected: "whsec_" },
+        ),
+        ("whsec_not base64!!", true, KeyError::InvalidBase64 { kind: "HMAC secret" }),
+        (
+            "whpk_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+            false,
+            KeyError::WrongLength { kind: "Ed25519 public key", expected: "32", actual: 24 },
+        ),
+        (
+            "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+            false,
+            KeyError::WrongPrefix { kind: "Ed25519 public key", expected: "whpk_" },
+        ),
+        ("whpk_%%%%", false, KeyError::InvalidBase64 { kind: "Ed25519 public key" }),
+        (
+            // The identity point: small order, would accept forgeries.
+            "whpk_AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            false,
+            KeyError::InvalidKey { kind: "Ed25519 public key" },
+        ),
+    ];
+    for (input, is_secret, expected) in cases {
+        let err = if is_secret {
+            Verifier::builder().secret(input).unwrap_err()
+        } else {
+            Verifier::builder().public_key(input).unwrap_err()
+        };
+        assert_eq!(err, expected, "{input}");
+        let payload = input.split('_').nth(1).unwrap_or(input);
+        assert!(payload.is_empty() || !err.to_string().contains(payload));
+    }
+    assert_eq!(Verifier::builder().build().unwrap_err(), KeyError::NoKeys);
+}
+
+#[test]
+fn debug_output_never_shows_secrets() {
+    let secret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+    let verifier = verifier(secret);
+    let signer = Signer::hmac(secret).unwrap();
+    let key = generate_ed25519_key();
+    for shown in [
+        format!("{verifier:?}"),
+        format!("{signer:?}"),
+        format!("{:?}", Verifier::builder().secret(secret).unwrap()),
+        format!("{key:?}"),
+    ] {
+        assert!(!shown.contains("C2FVsBQIhrscChlQIMV"), "{shown}");
+        assert!(!shown.contains(&key.private_key[5..]), "{shown}");
+    }
+}
+
+#[test]
+fn private_keys_in_both_layouts_sign_alike() {
+    use base64::Engine as _;
+    let pair = generate_ed25519_key();
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(&pair.private_key["whsk_".len()..])
+        .unwrap();
+    let seed_only = format!("whsk_{}", base64::engine::general_purpose::STANDARD.encode(&raw[..32]));
+    let a = Signer::ed25519(&pair.private_key).unwrap();
+    let b = Signer::ed25519(&seed_only).unwrap();
+    assert_eq!(a.signature("m", 1, b"x"), b.signature("m", 1, b"x"));
+
+    let mut mismatched = raw.clone();
+    mismatched[40] ^= 1;
+    let mismatched = format!("whsk_{}", base64::engine::general_purpose::STANDARD.encode(&mismatched));
+    assert_eq!(
+        Signer::ed25519(&mismatched).unwrap_err(),
+        KeyError::InvalidKey { kind: "Ed25519 private key" }
+    );
+}
