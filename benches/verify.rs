@@ -1,1 +1,104 @@
-fn main(){}
+//! Verification cost side by side: ours, the Standard Webhooks reference
+//! crate, and a bare streaming HMAC-SHA256 as the floor; then `v1a` with
+//! three candidate keys against one bare Ed25519 verification.
+//!
+//! Run: `cargo bench --all-features --bench verify`.
+
+use std::hint::black_box;
+
+use bytes::Bytes;
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use ed25519_dalek::{Signature, SigningKey, Verifier as _, VerifyingKey};
+use gemini_webhooks::Verifier;
+use gemini_webhooks::testing::{Signer, generate_ed25519_key, generate_secret};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+const SIZES: [(usize, &str); 4] = [(256, "256B"), (1024, "1KiB"), (64 * 1024, "64KiB"), (1024 * 1024, "1MiB")];
+
+/// A JSON-ish UTF-8 body (the reference crate refuses anything else).
+fn body(len: usize) -> Bytes {
+    let mut body = br#"{"type":"batch.succeeded","data":{"id":"batches/1","pad":""#.to_vec();
+    body.resize(len - 3, b'x');
+    body.extend_from_slice(br#""}}"#);
+    Bytes::from(body)
+}
+
+fn v1(c: &mut Criterion) {
+    let secret = generate_secret();
+    let verifier = Verifier::builder().secret(&secret).unwrap().build().unwrap();
+    let reference = standardwebhooks::Webhook::new(&secret).unwrap();
+    let raw_key = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD
+            .decode(&secret["whsec_".len()..])
+            .unwrap()
+    };
+
+    let mut group = c.benchmark_group("v1");
+    for (len, label) in SIZES {
+        let body = body(len);
+        let headers = Signer::hmac(&secret).unwrap().sign(&body);
+        let id = headers["webhook-id"].to_str().unwrap().to_owned();
+        let timestamp = headers["webhook-timestamp"].to_str().unwrap().to_owned();
+        group.throughput(Throughput::Bytes(len as u64));
+
+        group.bench_with_input(BenchmarkId::new("gemini-webhooks", label), &body, |b, body| {
+            b.iter(|| verifier.verify(black_box(&headers), black_box(body)).unwrap())
+        });
+        group.bench_with_input(BenchmarkId::new("standardwebhooks", label), &body, |b, body| {
+            b.iter(|| reference.verify(black_box(body), black_box(&headers)).unwrap())
+        });
+        group.bench_with_input(BenchmarkId::new("hmac-floor", label), &body, |b, body| {
+            b.iter(|| {
+                let mut mac = Hmac::<Sha256>::new_from_slice(&raw_key).unwrap();
+                mac.update(id.as_bytes());
+                mac.update(b".");
+                mac.update(timestamp.as_bytes());
+                mac.update(b".");
+                mac.update(black_box(body));
+                mac.finalize().into_bytes()
+            })
+        });
+    }
+    group.finish();
+}
+
+fn v1a(c: &mut Criterion) {
+    let keys: Vec<_> = (0..3).map(|_| generate_ed25519_key()).collect();
+    let mut builder = Verifier::builder();
+    for key in &keys {
+        builder = builder.public_key(&key.public_key).unwrap();
+    }
+    let verifier = builder.build().unwrap();
+    // Signed by the last key: the first call searches, later ones hit first.
+    let signer = Signer::ed25519(&keys[2].private_key).unwrap();
+
+    let body = body(1024);
+    let headers = signer.sign(&body);
+
+    // The floor: one Ed25519 verification of the same signed content.
+    let content = [
+        headers["webhook-id"].as_bytes(),
+        b".",
+        headers["webhook-timestamp"].as_bytes(),
+        b".",
+        &body,
+    ]
+    .concat();
+    let signing = SigningKey::from_bytes(&[7u8; 32]);
+    let public: VerifyingKey = signing.verifying_key();
+    let signature: Signature = ed25519_dalek::Signer::sign(&signing, &content);
+
+    let mut group = c.benchmark_group("v1a-1KiB");
+    group.bench_function("gemini-webhooks-3-keys", |b| {
+        b.iter(|| verifier.verify(black_box(&headers), black_box(&body)).unwrap())
+    });
+    group.bench_function("ed25519-floor", |b| {
+        b.iter(|| public.verify(black_box(&content), black_box(&signature)).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, v1, v1a);
+criterion_main!(benches);

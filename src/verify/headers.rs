@@ -87,7 +87,7 @@ fn single<'a>(
     let value = value
         .to_str()
         .map_err(|_| invalid("not visible ASCII"))?
-        .trim();
+        .trim_ascii();
     if value.is_empty() {
         return Err(invalid("empty"));
     }

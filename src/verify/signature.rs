@@ -9,77 +9,85 @@ use super::VerifyError;
 /// cryptography runs, so hostile input cannot buy unbounded work.
 pub const MAX_SIGNATURE_ENTRIES: usize = 16;
 
-/// One decoded, recognised entry of a `webhook-signature` header.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum SignatureEntry {
-    /// `v1,`: a 32-byte HMAC-SHA256 tag.
-    V1([u8; 32]),
-    /// `v1a,`: a 64-byte Ed25519 signature.
-    V1a(Signature),
-}
-
-/// The recognised entries of a signature header, decoded to bytes.
+/// A validated `webhook-signature` header whose entries decode on demand.
 ///
+/// Parsing checks the shape once (at most [`MAX_SIGNATURE_ENTRIES`] entries,
+/// each `version,base64`) without storing or decoding anything; the
+/// iterators then decode only the entries of the version being checked.
 /// Entries of unknown versions, and known versions whose base64 does not
 /// decode to the right length, are skipped: they cannot verify, and a newer
 /// sender may add versions we do not know.
-#[derive(Debug)]
-pub(crate) struct SignatureEntries {
-    entries: [Option<SignatureEntry>; MAX_SIGNATURE_ENTRIES],
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SignatureEntries<'a> {
+    header: &'a [u8],
+    has_v1: bool,
 }
 
-impl SignatureEntries {
-    pub(crate) fn parse(header: &str) -> Result<Self, VerifyError> {
+impl<'a> SignatureEntries<'a> {
+    pub(crate) fn parse(header: &'a str) -> Result<Self, VerifyError> {
         let invalid = |reason| VerifyError::InvalidHeader {
             header: "webhook-signature",
             reason,
         };
-        let mut entries = [None; MAX_SIGNATURE_ENTRIES];
+        let header = header.as_bytes();
         let mut count = 0;
-        for entry in header.split(' ').filter(|entry| !entry.is_empty()) {
-            let slot = entries
-                .get_mut(count)
-                .ok_or(invalid("more than 16 signature entries"))?;
+        let mut has_v1 = false;
+        for entry in entries(header) {
             count += 1;
-            let (version, encoded) = entry
-                .split_once(',')
-                .ok_or(invalid("an entry is not `version,base64`"))?;
-            *slot = match version {
-                "v1" => decode::<32>(encoded).map(SignatureEntry::V1),
-                "v1a" => decode::<64>(encoded).map(|raw| SignatureEntry::V1a(Signature::from_bytes(&raw))),
-                _ => None,
-            };
+            if count > MAX_SIGNATURE_ENTRIES {
+                return Err(invalid("more than 16 signature entries"));
+            }
+            let (version, _) = split_entry(entry).ok_or(invalid("an entry is not `version,base64`"))?;
+            has_v1 |= version == b"v1";
         }
         if count == 0 {
             return Err(invalid("no signature entries"));
         }
-        Ok(Self { entries })
+        Ok(Self { header, has_v1 })
     }
 
-    /// The recognised entries, in header order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &SignatureEntry> {
-        self.entries.iter().flatten()
-    }
-
-    /// The `v1` HMAC tags.
-    pub(crate) fn v1(&self) -> impl Iterator<Item = &[u8; 32]> {
-        self.iter().filter_map(|entry| match entry {
-            SignatureEntry::V1(tag) => Some(tag),
-            SignatureEntry::V1a(_) => None,
+    /// The base64 parts of the entries of one version.
+    fn version(&self, wanted: &'static [u8]) -> impl Iterator<Item = &'a [u8]> + use<'a> {
+        entries(self.header).filter_map(move |entry| {
+            let (version, encoded) = split_entry(entry)?;
+            (version == wanted).then_some(encoded)
         })
     }
 
-    /// The `v1a` Ed25519 signatures.
-    pub(crate) fn v1a(&self) -> impl Iterator<Item = &Signature> {
-        self.iter().filter_map(|entry| match entry {
-            SignatureEntry::V1a(signature) => Some(signature),
-            SignatureEntry::V1(_) => None,
-        })
+    /// Whether any `v1` entry is present.
+    pub(crate) fn has_v1(&self) -> bool {
+        self.has_v1
+    }
+
+    /// The `v1` HMAC tags that decode to 32 bytes.
+    pub(crate) fn v1(&self) -> impl Iterator<Item = [u8; 32]> + use<'a> {
+        self.version(b"v1").filter_map(decode::<32>)
+    }
+
+    /// The `v1a` Ed25519 signatures that decode to 64 bytes.
+    pub(crate) fn v1a(&self) -> impl Iterator<Item = Signature> + use<'a> {
+        self.version(b"v1a")
+            .filter_map(decode::<64>)
+            .map(|raw| Signature::from_bytes(&raw))
     }
 }
 
+// Plain byte loops: for a header this short, `str` pattern searching costs
+// more than the search itself.
+fn entries(header: &[u8]) -> impl Iterator<Item = &[u8]> {
+    header
+        .split(|&b| b == b' ')
+        .filter(|entry| !entry.is_empty())
+}
+
+/// `version,base64` → `(version, base64)`.
+fn split_entry(entry: &[u8]) -> Option<(&[u8], &[u8])> {
+    let comma = entry.iter().position(|&b| b == b',')?;
+    Some((&entry[..comma], &entry[comma + 1..]))
+}
+
 /// Decodes standard base64 to exactly `N` bytes, or `None`.
-fn decode<const N: usize>(encoded: &str) -> Option<[u8; N]> {
+fn decode<const N: usize>(encoded: &[u8]) -> Option<[u8; N]> {
     // Room for one extra byte, so an over-long value shows as a length
     // mismatch rather than a silent truncation.
     let mut buffer = [0u8; 96];
@@ -113,15 +121,15 @@ mod tests {
         let tag = STANDARD.encode([7u8; 32]);
         let header = format!("v1,{tag} v2,{tag} v1,not*base64 v1,{} v1,", STANDARD.encode([1u8; 31]));
         let entries = SignatureEntries::parse(&header).unwrap();
-        assert_eq!(entries.v1().collect::<Vec<_>>(), vec![&[7u8; 32]]);
+        assert_eq!(entries.v1().collect::<Vec<_>>(), vec![[7u8; 32]]);
         assert_eq!(entries.v1a().count(), 0);
     }
 
     #[test]
     fn decode_checks_exact_length() {
-        assert_eq!(decode::<32>(&STANDARD.encode([1u8; 32])), Some([1u8; 32]));
-        assert_eq!(decode::<32>(&STANDARD.encode([1u8; 33])), None);
-        assert_eq!(decode::<32>(&STANDARD.encode([1u8; 90])), None);
-        assert_eq!(decode::<64>(&"A".repeat(4000)), None);
+        assert_eq!(decode::<32>(STANDARD.encode([1u8; 32]).as_bytes()), Some([1u8; 32]));
+        assert_eq!(decode::<32>(STANDARD.encode([1u8; 33]).as_bytes()), None);
+        assert_eq!(decode::<32>(STANDARD.encode([1u8; 90]).as_bytes()), None);
+        assert_eq!(decode::<64>("A".repeat(4000).as_bytes()), None);
     }
 }
