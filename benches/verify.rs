@@ -14,7 +14,12 @@ use gemini_webhooks::testing::{Signer, generate_ed25519_key, generate_secret};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-const SIZES: [(usize, &str); 4] = [(256, "256B"), (1024, "1KiB"), (64 * 1024, "64KiB"), (1024 * 1024, "1MiB")];
+const SIZES: [(usize, &str); 4] = [
+    (256, "256B"),
+    (1024, "1KiB"),
+    (64 * 1024, "64KiB"),
+    (1024 * 1024, "1MiB"),
+];
 
 /// A JSON-ish UTF-8 body (the reference crate refuses anything else).
 fn body(len: usize) -> Bytes {
@@ -26,7 +31,11 @@ fn body(len: usize) -> Bytes {
 
 fn v1(c: &mut Criterion) {
     let secret = generate_secret();
-    let verifier = Verifier::builder().secret(&secret).unwrap().build().unwrap();
+    let verifier = Verifier::builder()
+        .secret(&secret)
+        .unwrap()
+        .build()
+        .unwrap();
     let reference = standardwebhooks::Webhook::new(&secret).unwrap();
     let raw_key = {
         use base64::Engine as _;
@@ -43,12 +52,28 @@ fn v1(c: &mut Criterion) {
         let timestamp = headers["webhook-timestamp"].to_str().unwrap().to_owned();
         group.throughput(Throughput::Bytes(len as u64));
 
-        group.bench_with_input(BenchmarkId::new("gemini-webhooks", label), &body, |b, body| {
-            b.iter(|| verifier.verify(black_box(&headers), black_box(body)).unwrap())
-        });
-        group.bench_with_input(BenchmarkId::new("standardwebhooks", label), &body, |b, body| {
-            b.iter(|| reference.verify(black_box(body), black_box(&headers)).unwrap())
-        });
+        group.bench_with_input(
+            BenchmarkId::new("gemini-webhooks", label),
+            &body,
+            |b, body| {
+                b.iter(|| {
+                    verifier
+                        .verify(black_box(&headers), black_box(body))
+                        .unwrap()
+                })
+            },
+        );
+        group.bench_with_input(
+            BenchmarkId::new("standardwebhooks", label),
+            &body,
+            |b, body| {
+                b.iter(|| {
+                    reference
+                        .verify(black_box(body), black_box(&headers))
+                        .unwrap()
+                })
+            },
+        );
         group.bench_with_input(BenchmarkId::new("hmac-floor", label), &body, |b, body| {
             b.iter(|| {
                 let mut mac = Hmac::<Sha256>::new_from_slice(&raw_key).unwrap();
@@ -92,10 +117,18 @@ fn v1a(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("v1a-1KiB");
     group.bench_function("gemini-webhooks-3-keys", |b| {
-        b.iter(|| verifier.verify(black_box(&headers), black_box(&body)).unwrap())
+        b.iter(|| {
+            verifier
+                .verify(black_box(&headers), black_box(&body))
+                .unwrap()
+        })
     });
     group.bench_function("ed25519-floor", |b| {
-        b.iter(|| public.verify(black_box(&content), black_box(&signature)).unwrap())
+        b.iter(|| {
+            public
+                .verify(black_box(&content), black_box(&signature))
+                .unwrap()
+        })
     });
     group.finish();
 }

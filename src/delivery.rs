@@ -35,7 +35,12 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    pub(crate) fn new(id: String, timestamp: SystemTime, body: Bytes, verified_by: VerifiedBy) -> Self {
+    pub(crate) fn new(
+        id: String,
+        timestamp: SystemTime,
+        body: Bytes,
+        verified_by: VerifiedBy,
+    ) -> Self {
         Self {
             id,
             timestamp,

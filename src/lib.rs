@@ -1,4 +1,59 @@
-#![doc = include_str!("../README.md")]
+//! Receive Google Gemini API webhooks safely and fast.
+//!
+//! Gemini sends an HTTP `POST` when a long-running job ends (a batch, an
+//! interaction, a video). Deliveries follow the
+//! [Standard Webhooks](https://www.standardwebhooks.com/) spec: three
+//! headers, `webhook-id`, `webhook-timestamp` and `webhook-signature`, and a
+//! signature over `{id}.{timestamp}.{raw body}`:
+//!
+//! - static (project) webhooks sign with HMAC-SHA256 (`v1,` entries, `whsec_`
+//!   secrets);
+//! - dynamic (per-request) webhooks sign with Ed25519 (`v1a,` entries, `whpk_`
+//!   public keys).
+//!
+//! This crate's core is framework-free: a [`Verifier`] checks the headers,
+//! the timestamp window and the signature, and returns a [`Delivery`] whose
+//! body parses into a typed [`GeminiEvent`].
+//!
+//! ```
+//! use gemini_webhooks::{GeminiEvent, Verifier};
+//! # use gemini_webhooks::testing::{Signer, generate_secret};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let secret = generate_secret();
+//! let verifier = Verifier::builder().secret(&secret)?.build()?;
+//! # let body = br#"{"type":"batch.expired","timestamp":"2026-01-01T00:00:00Z","data":{"id":"batches/7"}}"#;
+//! # let headers = Signer::hmac(&secret)?.sign(body);
+//!
+//! // `headers: http::HeaderMap` and `body` as received, byte for byte.
+//! match verifier.verify(&headers, &body[..]) {
+//!     Ok(delivery) => match delivery.event()? {
+//!         GeminiEvent::BatchExpired(event) => println!("{} expired", event.data.id),
+//!         other => println!("{} about {:?}", other.event_type(), other.resource_id()),
+//!     },
+//!     // 400 for malformed headers, 401 for a bad signature or stale timestamp.
+//!     Err(err) => println!("answer {}: {err}", err.status()),
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Answers on the wire
+//!
+//! | case | status |
+//! |---|---|
+//! | missing or malformed `webhook-*` headers | 400 ([`VerifyError::MissingHeader`], [`VerifyError::InvalidHeader`], [`VerifyError::InvalidTimestamp`]) |
+//! | timestamp outside the window, or no signature entry verifies | 401 ([`VerifyError::TimestampTooOld`], [`VerifyError::TimestampInFuture`], [`VerifyError::NoMatchingSignature`]) |
+//! | signed body that is not a valid event | 422 ([`EventError`]) |
+//!
+//! # Features
+//!
+//! - `test-util`: [`testing::Signer`] and key generation, to test your own
+//!   handlers with correctly signed deliveries.
+//! - `axum` (default), `actix`, `jwks-fetch`, `redis`: reserved for the
+//!   framework adapters, JWKS fetching and the Redis replay store; they add
+//!   nothing yet.
+
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -17,3 +72,8 @@ pub use event::{EventError, GeminiEvent};
 pub use keys::KeyError;
 pub use raw_body::RawBody;
 pub use verify::{Verifier, VerifierBuilder, VerifyError};
+
+/// The README's code blocks, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -44,7 +44,10 @@ pub fn generate_ed25519_key() -> Ed25519KeyPair {
     let signing = SigningKey::from_bytes(&random::<32>());
     Ed25519KeyPair {
         private_key: format!("whsk_{}", STANDARD.encode(signing.to_keypair_bytes())),
-        public_key: format!("whpk_{}", STANDARD.encode(signing.verifying_key().as_bytes())),
+        public_key: format!(
+            "whpk_{}",
+            STANDARD.encode(signing.verifying_key().as_bytes())
+        ),
     }
 }
 
@@ -87,7 +90,9 @@ enum SigningSecret {
 impl Signer {
     /// A signer for `v1` entries with a `whsec_` secret.
     pub fn hmac(secret: &str) -> Result<Self, KeyError> {
-        Ok(Self::with_key(SigningSecret::Hmac(HmacSecret::parse(secret)?)))
+        Ok(Self::with_key(SigningSecret::Hmac(HmacSecret::parse(
+            secret,
+        )?)))
     }
 
     /// A signer for `v1a` entries with a `whsk_` Ed25519 private key (32-byte
@@ -129,7 +134,10 @@ impl Signer {
         match &self.key {
             SigningSecret::Hmac(secret) => format!("v1,{}", STANDARD.encode(content.hmac(secret))),
             SigningSecret::Ed25519(key) => {
-                format!("v1a,{}", STANDARD.encode(content.sign_ed25519(key).to_bytes()))
+                format!(
+                    "v1a,{}",
+                    STANDARD.encode(content.sign_ed25519(key).to_bytes())
+                )
             }
         }
     }

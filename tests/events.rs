@@ -25,7 +25,10 @@ fn all_nine_types_parse_with_their_fields() {
         let event = parse(envelope(event_type, id.clone())).unwrap();
         assert_eq!(event.event_type(), event_type);
         assert_eq!(event.resource_id(), Some("res/1"));
-        assert_eq!(event.timestamp(), Some(datetime!(2026-03-04 05:06:07.5 +01:00)));
+        assert_eq!(
+            event.timestamp(),
+            Some(datetime!(2026-03-04 05:06:07.5 +01:00))
+        );
         assert!(!matches!(event, GeminiEvent::Unknown(_)), "{event_type}");
     }
     assert_eq!(GeminiEvent::KNOWN_TYPES.len(), 9);
@@ -42,7 +45,11 @@ fn all_nine_types_parse_with_their_fields() {
 
     for (event_type, code, expected) in [
         ("batch.failed", json!(3), ErrorCode::Number(3)),
-        ("interaction.failed", json!("INTERNAL"), ErrorCode::Text("INTERNAL".into())),
+        (
+            "interaction.failed",
+            json!("INTERNAL"),
+            ErrorCode::Text("INTERNAL".into()),
+        ),
     ] {
         let event = parse(envelope(
             event_type,
@@ -60,13 +67,19 @@ fn all_nine_types_parse_with_their_fields() {
 
 #[test]
 fn video_generated_accepts_current_and_older_fields() {
-    let current = parse(envelope("video.generated", json!({"id": "op/1", "video_uri": "gs://v"}))).unwrap();
+    let current = parse(envelope(
+        "video.generated",
+        json!({"id": "op/1", "video_uri": "gs://v"}),
+    ))
+    .unwrap();
     let older = parse(envelope(
         "video.generated",
         json!({"id": "op/1", "output_file_uri": "files/v", "file_name": "files/v"}),
     ))
     .unwrap();
-    let (GeminiEvent::VideoGenerated(current), GeminiEvent::VideoGenerated(older)) = (current, older) else {
+    let (GeminiEvent::VideoGenerated(current), GeminiEvent::VideoGenerated(older)) =
+        (current, older)
+    else {
         panic!("not video.generated")
     };
     assert_eq!(current.data.uri(), Some("gs://v"));
@@ -78,7 +91,10 @@ fn video_generated_accepts_current_and_older_fields() {
 fn user_metadata_is_found_at_top_level_or_in_data() {
     let mut top = envelope("batch.expired", json!({"id": "b"}));
     top["user_metadata"] = json!({"job": "nightly"});
-    let inside = envelope("batch.expired", json!({"id": "b", "user_metadata": {"job": "hourly"}}));
+    let inside = envelope(
+        "batch.expired",
+        json!({"id": "b", "user_metadata": {"job": "hourly"}}),
+    );
     let none = envelope("batch.expired", json!({"id": "b"}));
 
     let job = |event: &GeminiEvent| {
@@ -98,14 +114,20 @@ fn unknown_types_and_fields_are_kept_not_refused() {
     let mut value = envelope("model.tuned", json!({"id": "m/1", "score": 0.9}));
     value["brand_new_field"] = json!(true);
     let event = parse(value).unwrap();
-    let GeminiEvent::Unknown(UnknownEvent { event_type, data, .. }) = &event else {
+    let GeminiEvent::Unknown(UnknownEvent {
+        event_type, data, ..
+    }) = &event
+    else {
         panic!("expected Unknown")
     };
     assert_eq!(event_type, "model.tuned");
     assert_eq!(data["score"], json!(0.9));
     assert_eq!(event.resource_id(), Some("m/1"));
 
-    let mut known = envelope("interaction.completed", json!({"id": "i/1", "extra": [1, 2]}));
+    let mut known = envelope(
+        "interaction.completed",
+        json!({"id": "i/1", "extra": [1, 2]}),
+    );
     known["extra_top"] = json!({});
     assert_eq!(parse(known).unwrap().event_type(), "interaction.completed");
 }
@@ -115,10 +137,19 @@ fn errors_name_the_path_and_never_quote_the_body() {
     let secretish = "sk-live-do-not-echo";
     let cases = [
         (envelope("batch.succeeded", json!({"id": 5})), "data.id"),
-        (envelope("batch.failed", json!({"id": "x", "error_message": {"k": secretish}})), "data.error_message"),
+        (
+            envelope(
+                "batch.failed",
+                json!({"id": "x", "error_message": {"k": secretish}}),
+            ),
+            "data.error_message",
+        ),
         (envelope("batch.cancelled", json!({})), "data"),
         (json!({"type": "batch.cancelled", "data": {"id": "x"}}), "."),
-        (json!({"type": "batch.cancelled", "timestamp": secretish, "data": {"id": "x"}}), "timestamp"),
+        (
+            json!({"type": "batch.cancelled", "timestamp": secretish, "data": {"id": "x"}}),
+            "timestamp",
+        ),
         (json!({"version": "v1"}), "."),
     ];
     for (value, path) in cases {
@@ -129,9 +160,17 @@ fn errors_name_the_path_and_never_quote_the_body() {
         assert!(!err.to_string().contains("\"x\""), "{err}");
     }
     let missing = parse(envelope("batch.cancelled", json!({}))).unwrap_err();
-    assert!(missing.to_string().contains("missing field `id`"), "{missing}");
+    assert!(
+        missing.to_string().contains("missing field `id`"),
+        "{missing}"
+    );
 
-    for body in [&b"{\"type\": "[..], b"not json", b"{} trailing", b"\xff\xfe"] {
+    for body in [
+        &b"{\"type\": "[..],
+        b"not json",
+        b"{} trailing",
+        b"\xff\xfe",
+    ] {
         let err = GeminiEvent::from_slice(body).unwrap_err();
         assert_eq!(err.status(), 422);
     }

@@ -15,8 +15,14 @@ fn at(unix: u64) -> SystemTime {
 fn headers(id: &str, timestamp: &str, signature: &str) -> HeaderMap {
     let mut map = HeaderMap::new();
     map.insert("webhook-id", HeaderValue::from_str(id).unwrap());
-    map.insert("webhook-timestamp", HeaderValue::from_str(timestamp).unwrap());
-    map.insert("webhook-signature", HeaderValue::from_str(signature).unwrap());
+    map.insert(
+        "webhook-timestamp",
+        HeaderValue::from_str(timestamp).unwrap(),
+    );
+    map.insert(
+        "webhook-signature",
+        HeaderValue::from_str(signature).unwrap(),
+    );
     map
 }
 
@@ -67,7 +73,10 @@ fn standard_webhooks_vectors_verify() {
 fn signer_reproduces_the_vectors() {
     for v in VECTORS {
         let signer = Signer::hmac(v.secret).unwrap();
-        assert_eq!(signer.signature(v.id, v.timestamp, v.body.as_bytes()), v.signature);
+        assert_eq!(
+            signer.signature(v.id, v.timestamp, v.body.as_bytes()),
+            v.signature
+        );
     }
 }
 
@@ -148,11 +157,18 @@ fn malformed_headers_are_invalid() {
     check(twice, "webhook-id", "twice");
 
     let mut binary = headers(v.id, &ts, v.signature);
-    binary.insert("webhook-signature", HeaderValue::from_bytes(b"v1,\xff\xfe").unwrap());
+    binary.insert(
+        "webhook-signature",
+        HeaderValue::from_bytes(b"v1,\xff\xfe").unwrap(),
+    );
     check(binary, "webhook-signature", "binary");
 
     check(headers("  ", &ts, v.signature), "webhook-id", "empty");
-    check(headers(&"a".repeat(257), &ts, v.signature), "webhook-id", "long");
+    check(
+        headers(&"a".repeat(257), &ts, v.signature),
+        "webhook-id",
+        "long",
+    );
     check(headers(v.id, &ts, "v1"), "webhook-signature", "entry");
     check(
         headers(v.id, &ts, &vec![v.signature; 17].join(" ")),
@@ -203,10 +219,14 @@ fn window_edges_are_inclusive() {
     assert!(verifier.verify_at(&headers, "{}", sent + secs(300)).is_ok());
     assert!(verifier.verify_at(&headers, "{}", sent - secs(300)).is_ok());
     assert_eq!(
-        verifier.verify_at(&headers, "{}", sent + secs(301)).unwrap_err(),
+        verifier
+            .verify_at(&headers, "{}", sent + secs(301))
+            .unwrap_err(),
         VerifyError::TimestampTooOld
     );
-    let err = verifier.verify_at(&headers, "{}", sent - secs(301)).unwrap_err();
+    let err = verifier
+        .verify_at(&headers, "{}", sent - secs(301))
+        .unwrap_err();
     assert_eq!(err, VerifyError::TimestampInFuture);
     assert_eq!(err.status(), 401);
 }
@@ -216,7 +236,12 @@ fn wrong_signature_is_refused() {
     let v = &VECTORS[0];
     let ts = v.timestamp.to_string();
     let other = VECTORS[1].signature;
-    for signature in [other, "v1,", "v1,!!!", "v2,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw="] {
+    for signature in [
+        other,
+        "v1,",
+        "v1,!!!",
+        "v2,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=",
+    ] {
         let err = verifier(v.secret)
             .verify_at(&headers(v.id, &ts, signature), v.body, at(v.timestamp))
             .unwrap_err();
@@ -257,7 +282,10 @@ fn rotation_accepts_any_entry_under_any_secret() {
     let body = b"{}";
     let signed_old = Signer::hmac(&old).unwrap().id("msg_r").sign(body);
     let signed_new = Signer::hmac(&new).unwrap().id("msg_r").sign(body);
-    let signed_other = Signer::hmac(&generate_secret()).unwrap().id("msg_r").sign(body);
+    let signed_other = Signer::hmac(&generate_secret())
+        .unwrap()
+        .id("msg_r")
+        .sign(body);
     let by = |headers: &HeaderMap| verifier.verify(headers, &body[..]).map(|d| d.verified_by());
 
     assert_eq!(by(&signed_old), Ok(VerifiedBy::Secret(0)));
@@ -276,9 +304,16 @@ fn rotation_accepts_any_entry_under_any_secret() {
         headers.insert("webhook-signature", joined.parse().unwrap());
         headers
     };
-    assert_eq!(by(&both(&signed_other, &signed_new)), Ok(VerifiedBy::Secret(1)));
+    assert_eq!(
+        by(&both(&signed_other, &signed_new)),
+        Ok(VerifiedBy::Secret(1))
+    );
     let only_new = Verifier::builder().secret(&new).unwrap().build().unwrap();
-    assert!(only_new.verify(&both(&signed_old, &signed_new), &body[..]).is_ok());
+    assert!(
+        only_new
+            .verify(&both(&signed_old, &signed_new), &body[..])
+            .is_ok()
+    );
 }
 
 #[test]
@@ -293,7 +328,12 @@ fn v1a_verifies_and_tampering_fails() {
 
     for (index, key) in keys.iter().enumerate() {
         let headers = Signer::ed25519(&key.private_key).unwrap().sign(&body);
-        assert!(headers["webhook-signature"].to_str().unwrap().starts_with("v1a,"));
+        assert!(
+            headers["webhook-signature"]
+                .to_str()
+                .unwrap()
+                .starts_with("v1a,")
+        );
         let delivery = verifier.verify(&headers, &body).unwrap();
         assert_eq!(delivery.verified_by(), VerifiedBy::PublicKey(index));
         // Zero-copy: the delivery shares the caller's buffer.
@@ -335,29 +375,59 @@ fn verifier_with_secret_and_key(secret: &str, public_key: &str) -> Verifier {
 #[test]
 fn builder_rejects_bad_keys_without_echoing_them() {
     let cases: [(&str, bool, KeyError); 7] = [
-        ("whsec_", true, KeyError::Empty { kind: "HMAC secret" }),
+        (
+            "whsec_",
+            true,
+            KeyError::Empty {
+                kind: "HMAC secret",
+            },
+        ),
         (
             "C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
             true,
-            KeyError::WrongPrefix { kind: "HMAC secret", expected: "whsec_" },
+            KeyError::WrongPrefix {
+                kind: "HMAC secret",
+                expected: "whsec_",
+            },
         ),
-        ("whsec_not base64!!", true, KeyError::InvalidBase64 { kind: "HMAC secret" }),
+        (
+            "whsec_not base64!!",
+            true,
+            KeyError::InvalidBase64 {
+                kind: "HMAC secret",
+            },
+        ),
         (
             "whpk_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
             false,
-            KeyError::WrongLength { kind: "Ed25519 public key", expected: "32", actual: 24 },
+            KeyError::WrongLength {
+                kind: "Ed25519 public key",
+                expected: "32",
+                actual: 24,
+            },
         ),
         (
             "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
             false,
-            KeyError::WrongPrefix { kind: "Ed25519 public key", expected: "whpk_" },
+            KeyError::WrongPrefix {
+                kind: "Ed25519 public key",
+                expected: "whpk_",
+            },
         ),
-        ("whpk_%%%%", false, KeyError::InvalidBase64 { kind: "Ed25519 public key" }),
+        (
+            "whpk_%%%%",
+            false,
+            KeyError::InvalidBase64 {
+                kind: "Ed25519 public key",
+            },
+        ),
         (
             // The identity point: small order, would accept forgeries.
             "whpk_AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
             false,
-            KeyError::InvalidKey { kind: "Ed25519 public key" },
+            KeyError::InvalidKey {
+                kind: "Ed25519 public key",
+            },
         ),
     ];
     for (input, is_secret, expected) in cases {
@@ -397,16 +467,24 @@ fn private_keys_in_both_layouts_sign_alike() {
     let raw = base64::engine::general_purpose::STANDARD
         .decode(&pair.private_key["whsk_".len()..])
         .unwrap();
-    let seed_only = format!("whsk_{}", base64::engine::general_purpose::STANDARD.encode(&raw[..32]));
+    let seed_only = format!(
+        "whsk_{}",
+        base64::engine::general_purpose::STANDARD.encode(&raw[..32])
+    );
     let a = Signer::ed25519(&pair.private_key).unwrap();
     let b = Signer::ed25519(&seed_only).unwrap();
     assert_eq!(a.signature("m", 1, b"x"), b.signature("m", 1, b"x"));
 
     let mut mismatched = raw.clone();
     mismatched[40] ^= 1;
-    let mismatched = format!("whsk_{}", base64::engine::general_purpose::STANDARD.encode(&mismatched));
+    let mismatched = format!(
+        "whsk_{}",
+        base64::engine::general_purpose::STANDARD.encode(&mismatched)
+    );
     assert_eq!(
         Signer::ed25519(&mismatched).unwrap_err(),
-        KeyError::InvalidKey { kind: "Ed25519 private key" }
+        KeyError::InvalidKey {
+            kind: "Ed25519 private key"
+        }
     );
 }

@@ -41,7 +41,12 @@ impl fmt::Display for EventError {
             // serde's "missing field `x`" names only our own field names;
             // other data messages may quote the body, so they stay out.
             Category::Data if message.starts_with("missing field") => {
-                return write!(f, "invalid event body at `{}`: {}", self.path, trim_position(&message));
+                return write!(
+                    f,
+                    "invalid event body at `{}`: {}",
+                    self.path,
+                    trim_position(&message)
+                );
             }
             Category::Data => "unexpected type or value",
         };

@@ -8,8 +8,8 @@
 mod data;
 mod error;
 
-use serde::de::{DeserializeOwned, Deserializer, Error as _};
 use serde::Deserialize;
+use serde::de::{DeserializeOwned, Deserializer, Error as _};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 

@@ -21,7 +21,8 @@ pub(crate) fn public_key_from_bytes(bytes: &[u8]) -> Result<VerifyingKey, KeyErr
         expected: "32",
         actual: bytes.len(),
     })?;
-    let key = VerifyingKey::from_bytes(raw).map_err(|_| KeyError::InvalidKey { kind: PUBLIC_KIND })?;
+    let key =
+        VerifyingKey::from_bytes(raw).map_err(|_| KeyError::InvalidKey { kind: PUBLIC_KIND })?;
     // A small-order key would accept forged signatures; streaming verification
     // does not check for it, so refuse such keys up front.
     if key.is_weak() {
@@ -77,7 +78,11 @@ impl Ed25519Keys {
     }
 
     /// The index of the key under which `signature` verifies `content`.
-    pub(crate) fn verify(&self, content: &SignedContent<'_>, signature: &Signature) -> Option<usize> {
+    pub(crate) fn verify(
+        &self,
+        content: &SignedContent<'_>,
+        signature: &Signature,
+    ) -> Option<usize> {
         let count = self.keys.len();
         let first = self.last_verified.load(Ordering::Relaxed);
         (0..count)

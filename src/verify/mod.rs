@@ -139,9 +139,9 @@ impl Keys {
                 let expected = content.hmac(secret);
                 // Every tag is compared in full and in constant time; only
                 // the final yes/no is allowed to branch.
-                let matched = entries
-                    .v1()
-                    .fold(subtle::Choice::from(0), |any, tag| any | tags_equal(&expected, &tag));
+                let matched = entries.v1().fold(subtle::Choice::from(0), |any, tag| {
+                    any | tags_equal(&expected, &tag)
+                });
                 if bool::from(matched) {
                     return Some(VerifiedBy::Secret(index));
                 }

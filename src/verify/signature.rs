@@ -37,7 +37,8 @@ impl<'a> SignatureEntries<'a> {
             if count > MAX_SIGNATURE_ENTRIES {
                 return Err(invalid("more than 16 signature entries"));
             }
-            let (version, _) = split_entry(entry).ok_or(invalid("an entry is not `version,base64`"))?;
+            let (version, _) =
+                split_entry(entry).ok_or(invalid("an entry is not `version,base64`"))?;
             has_v1 |= version == b"v1";
         }
         if count == 0 {
@@ -119,7 +120,10 @@ mod tests {
     #[test]
     fn skips_undecodable_and_unknown_entries() {
         let tag = STANDARD.encode([7u8; 32]);
-        let header = format!("v1,{tag} v2,{tag} v1,not*base64 v1,{} v1,", STANDARD.encode([1u8; 31]));
+        let header = format!(
+            "v1,{tag} v2,{tag} v1,not*base64 v1,{} v1,",
+            STANDARD.encode([1u8; 31])
+        );
         let entries = SignatureEntries::parse(&header).unwrap();
         assert_eq!(entries.v1().collect::<Vec<_>>(), vec![[7u8; 32]]);
         assert_eq!(entries.v1a().count(), 0);
@@ -127,7 +131,10 @@ mod tests {
 
     #[test]
     fn decode_checks_exact_length() {
-        assert_eq!(decode::<32>(STANDARD.encode([1u8; 32]).as_bytes()), Some([1u8; 32]));
+        assert_eq!(
+            decode::<32>(STANDARD.encode([1u8; 32]).as_bytes()),
+            Some([1u8; 32])
+        );
         assert_eq!(decode::<32>(STANDARD.encode([1u8; 33]).as_bytes()), None);
         assert_eq!(decode::<32>(STANDARD.encode([1u8; 90]).as_bytes()), None);
         assert_eq!(decode::<64>("A".repeat(4000).as_bytes()), None);
