@@ -58,19 +58,26 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod axum;
 mod delivery;
 pub mod event;
 pub mod keys;
 mod raw_body;
+pub mod receiver;
+pub mod replay;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod testing;
+pub mod tower;
 pub mod verify;
 
 pub use delivery::{Delivery, VerifiedBy};
 pub use event::{EventError, GeminiEvent};
 pub use keys::KeyError;
 pub use raw_body::RawBody;
+pub use receiver::{Admission, Receiver, Rejection};
 pub use verify::{Verifier, VerifierBuilder, VerifyError};
 
 /// The README's code blocks, compiled and run as doc tests.

@@ -38,6 +38,18 @@ pub enum VerifyError {
 }
 
 impl VerifyError {
+    /// A stable, short name for logs and metrics, e.g. `"timestamp_too_old"`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::MissingHeader(_) => "missing_header",
+            Self::InvalidHeader { .. } => "invalid_header",
+            Self::InvalidTimestamp => "invalid_timestamp",
+            Self::TimestampTooOld => "timestamp_too_old",
+            Self::TimestampInFuture => "timestamp_in_future",
+            Self::NoMatchingSignature => "no_matching_signature",
+        }
+    }
+
     /// The HTTP status a receiver answers with (see the table in the crate
     /// docs): `400` for missing or malformed headers, `401` for a timestamp
     /// outside the window or a signature that does not verify.

@@ -1,0 +1,76 @@
+//! axum extractors: [`Delivery`], [`GeminiEvent`] and [`Verified<T>`].
+//!
+//! Behind a [`WebhookLayer`](crate::tower::WebhookLayer) they read the
+//! delivery the layer verified (and de-duplicated) from the request
+//! extensions. Without the layer they verify the request themselves with a
+//! [`Verifier`] found in the request extensions — add it with axum's
+//! `Extension` layer, or take it from your state in a middleware — and
+//! answer `500` with a clear message when there is neither. Without the
+//! layer there is no replay protection.
+//!
+//! Rejections are [`Rejection`]s, answered as plain text with
+//! [`Rejection::status`]: 400/401 for unverified requests, 413 for large
+//! bodies, 422 (with the path of the bad field) for a body that does not
+//! parse.
+//!
+//! ```
+//! use axum::{Extension, Router, routing::post, http::StatusCode};
+//! use gemini_webhooks::{Delivery, Verifier, axum::Verified};
+//!
+//! #[derive(serde::Deserialize)]
+//! struct Envelope { r#type: String }
+//!
+//! async fn handle(Verified(envelope): Verified<Envelope>) -> StatusCode {
+//!     println!("got {}", envelope.r#type);
+//!     StatusCode::OK
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let verifier = Verifier::builder().secret("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD")?.build()?;
+//! // Standalone style: no layer, the extractor verifies (no de-duplication).
+//! let app: Router = Router::new()
+//!     .route("/webhooks/gemini", post(handle))
+//!     .layer(Extension(verifier));
+//! # Ok(())
+//! # }
+//! ```
+
+mod delivery;
+mod event;
+mod verified;
+
+pub use verified::Verified;
+
+use axum_core::body::Body;
+use axum_core::response::{IntoResponse, Response};
+use http::Request;
+
+use crate::delivery::Delivery;
+use crate::receiver::{DEFAULT_BODY_LIMIT, Rejection, read_body};
+use crate::tower::rejection_response;
+use crate::verify::Verifier;
+
+#[cfg(doc)]
+use crate::GeminiEvent;
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        rejection_response(self)
+    }
+}
+
+/// The request's verified delivery: the layer's, or verified here.
+async fn delivery_from_request(request: Request<Body>) -> Result<Delivery, Rejection> {
+    if let Some(delivery) = request.extensions().get::<Delivery>() {
+        return Ok(delivery.clone());
+    }
+    let Some(verifier) = request.extensions().get::<Verifier>().cloned() else {
+        tracing::error!(
+            "gemini webhook extractor used without WebhookLayer or a Verifier extension"
+        );
+        return Err(Rejection::NotConfigured);
+    };
+    let (parts, body) = request.into_parts();
+    let body = read_body(body, DEFAULT_BODY_LIMIT).await?;
+    Ok(verifier.verify(&parts.headers, body)?)
+}

@@ -1,0 +1,297 @@
+//! The receiving pipeline every framework adapter shares.
+//!
+//! This module owns the decision of what to answer for a request: check the
+//! announced size, verify, claim the id, run the handler, then commit (2xx)
+//! or release (anything else, a panic, a dropped request). Adapters only
+//! read the body under [`Receiver::body_limit`], call [`Receiver::receive`]
+//! and turn its [`Rejection`] into their response type. It imports no web
+//! framework and is public, so any other framework can use it too.
+
+mod guard;
+mod rejection;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::HeaderMap;
+
+pub use rejection::Rejection;
+
+use crate::delivery::Delivery;
+use crate::replay::{Claim, DEFAULT_DEDUP_TTL, MemoryReplayStore, ReplayStore};
+use crate::verify::{Verifier, WEBHOOK_ID};
+use guard::ClaimGuard;
+
+/// The default body limit: 1 MiB. Gemini's payloads are thin pointers, far
+/// below it.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// Verifies deliveries and runs a handler at most once per id.
+///
+/// The adapters ([`WebhookLayer`](crate::tower::WebhookLayer), the actix
+/// middleware) are built on it; use it directly for any other framework.
+///
+/// ```
+/// use gemini_webhooks::Receiver;
+/// use gemini_webhooks::testing::{Signer, generate_secret};
+/// use gemini_webhooks::Verifier;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let secret = generate_secret();
+/// let receiver = Receiver::new(Verifier::builder().secret(&secret)?.build()?);
+///
+/// let body = bytes::Bytes::from_static(br#"{"type":"batch.cancelled"}"#);
+/// let headers = Signer::hmac(&secret)?.id("msg_1").sign(&body);
+///
+/// let handle = |delivery: gemini_webhooks::Delivery| async move { 200u16 };
+/// let first = receiver.receive(&headers, body.clone(), handle, |s| *s == 200).await;
+/// assert_eq!(first.unwrap(), 200);
+///
+/// // The retry of a handled delivery does not run the handler again.
+/// let retry = receiver.receive(&headers, body, handle, |s| *s == 200).await;
+/// assert_eq!(retry.unwrap_err().status(), 200);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Receiver<R = MemoryReplayStore> {
+    verifier: Verifier,
+    store: Arc<R>,
+    body_limit: usize,
+    dedup_ttl: Duration,
+}
+
+// Not derived: the store is shared through its `Arc`, so `R` need not be `Clone`.
+impl<R> Clone for Receiver<R> {
+    fn clone(&self) -> Self {
+        Self {
+            verifier: self.verifier.clone(),
+            store: Arc::clone(&self.store),
+            body_limit: self.body_limit,
+            dedup_ttl: self.dedup_ttl,
+        }
+    }
+}
+
+impl Receiver<MemoryReplayStore> {
+    /// A receiver with an in-process [`MemoryReplayStore`], a
+    /// [`DEFAULT_BODY_LIMIT`] (1 MiB) body limit and a
+    /// [`DEFAULT_DEDUP_TTL`] (25 h) dedup TTL.
+    pub fn new(verifier: Verifier) -> Self {
+        Self {
+            verifier,
+            store: Arc::new(MemoryReplayStore::new()),
+            body_limit: DEFAULT_BODY_LIMIT,
+            dedup_ttl: DEFAULT_DEDUP_TTL,
+        }
+    }
+}
+
+impl<R: ReplayStore> Receiver<R> {
+    /// Uses another replay store (e.g. one shared by many replicas).
+    pub fn replay_store<S: ReplayStore>(self, store: S) -> Receiver<S> {
+        Receiver {
+            verifier: self.verifier,
+            store: Arc::new(store),
+            body_limit: self.body_limit,
+            dedup_ttl: self.dedup_ttl,
+        }
+    }
+
+    /// Sets the largest body accepted, in bytes (default 1 MiB).
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// Sets how long a handled id is remembered (default 25 h). Keep it
+    /// longer than Gemini's 24-hour retry horizon.
+    pub fn dedup_ttl(mut self, ttl: Duration) -> Self {
+        self.dedup_ttl = ttl;
+        self
+    }
+
+    /// The verifier.
+    pub fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+
+    /// The replay store.
+    pub fn store(&self) -> &R {
+        &self.store
+    }
+
+    /// The largest body accepted, in bytes.
+    pub fn limit(&self) -> usize {
+        self.body_limit
+    }
+
+    /// Refuses a request whose `Content-Length` already exceeds the limit,
+    /// before a byte of the body is read.
+    pub fn check_content_length(&self, headers: &HeaderMap) -> Result<(), Rejection> {
+        let announced = headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<u64>().ok());
+        match announced {
+            Some(length) if length > self.body_limit as u64 => Err(self.rejected(
+                headers,
+                Rejection::PayloadTooLarge {
+                    limit: self.body_limit,
+                },
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Logs a rejection decided by an adapter (body too large or unreadable)
+    /// and hands it back.
+    pub fn rejected(&self, headers: &HeaderMap, rejection: Rejection) -> Rejection {
+        let webhook_id = headers
+            .get(WEBHOOK_ID)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        match &rejection {
+            Rejection::AlreadyHandled | Rejection::InFlight => {
+                tracing::info!(
+                    webhook_id,
+                    outcome = rejection.kind(),
+                    "gemini webhook not handled again"
+                )
+            }
+            Rejection::StoreUnavailable(err) => {
+                tracing::error!(webhook_id, outcome = rejection.kind(), error = %err, "gemini webhook deferred")
+            }
+            _ => {
+                tracing::warn!(webhook_id, outcome = rejection.kind(), reason = %rejection, "gemini webhook rejected")
+            }
+        }
+        rejection
+    }
+
+    /// Verifies the delivery and claims its id: the first half of
+    /// [`receive`](Self::receive), for adapters that must give the request
+    /// back before the handler runs.
+    pub async fn admit(&self, headers: &HeaderMap, body: Bytes) -> Result<Admission<R>, Rejection> {
+        let delivery = self
+            .verifier
+            .verify(headers, body)
+            .map_err(|err| self.rejected(headers, err.into()))?;
+        let token = match self.store.claim(delivery.id()).await {
+            Ok(Claim::New(token)) => token,
+            Ok(Claim::Done) => return Err(self.rejected(headers, Rejection::AlreadyHandled)),
+            Ok(Claim::InFlight) => return Err(self.rejected(headers, Rejection::InFlight)),
+            Err(err) => return Err(self.rejected(headers, Rejection::StoreUnavailable(err))),
+        };
+        tracing::debug!(
+            webhook_id = delivery.id(),
+            outcome = "verified",
+            "gemini webhook verified"
+        );
+        Ok(Admission {
+            guard: ClaimGuard::new(Arc::clone(&self.store), delivery.id(), token),
+            delivery,
+            dedup_ttl: self.dedup_ttl,
+        })
+    }
+
+    /// Verifies the delivery, claims its id, and runs `handler` if it is new.
+    ///
+    /// `succeeded` tells from the handler's output whether it succeeded
+    /// (for HTTP, a 2xx status): then the id is committed; otherwise it is
+    /// released so Gemini's retry runs the handler again. If this future is
+    /// dropped or the handler panics, the claim is released too.
+    pub async fn receive<F, Fut, T>(
+        &self,
+        headers: &HeaderMap,
+        body: Bytes,
+        handler: F,
+        succeeded: impl FnOnce(&T) -> bool,
+    ) -> Result<T, Rejection>
+    where
+        F: FnOnce(Delivery) -> Fut,
+        Fut: Future<Output = T>,
+    {
+        Ok(self
+            .admit(headers, body)
+            .await?
+            .run(handler, succeeded)
+            .await)
+    }
+}
+
+/// A verified delivery whose id this receiver holds the claim for.
+///
+/// [`run`](Admission::run) it to call the handler and settle the claim.
+/// Dropping it unrun releases the claim.
+pub struct Admission<R: ReplayStore> {
+    delivery: Delivery,
+    guard: ClaimGuard<R>,
+    dedup_ttl: Duration,
+}
+
+impl<R: ReplayStore> Admission<R> {
+    /// The verified delivery.
+    pub fn delivery(&self) -> &Delivery {
+        &self.delivery
+    }
+
+    /// Runs `handler`, then commits the id if `succeeded` says so and
+    /// releases it otherwise.
+    pub async fn run<F, Fut, T>(self, handler: F, succeeded: impl FnOnce(&T) -> bool) -> T
+    where
+        F: FnOnce(Delivery) -> Fut,
+        Fut: Future<Output = T>,
+    {
+        let Self {
+            delivery,
+            guard,
+            dedup_ttl,
+        } = self;
+        let output = handler(delivery).await;
+        let ok = succeeded(&output);
+        let store = guard.store();
+        let (id, token) = guard.disarm();
+        let settled = if ok {
+            store.commit(&id, &token, dedup_ttl).await
+        } else {
+            store.release(&id, &token).await
+        };
+        // The handler has run: its answer stands either way. A failed
+        // commit only means a later retry may run it again.
+        if let Err(err) = settled {
+            tracing::warn!(webhook_id = %id, error = %err, committed = ok, "could not settle claim");
+        }
+        let outcome = if ok { "handled" } else { "handler_failed" };
+        tracing::info!(webhook_id = %id, outcome, "gemini webhook handled");
+        output
+    }
+}
+
+impl<R: ReplayStore> std::fmt::Debug for Admission<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admission")
+            .field("delivery", &self.delivery)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads a body to its end, refusing it once it passes `limit` bytes (the
+/// rest is never read) and mapping read errors to [`Rejection`].
+pub async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, Rejection>
+where
+    B: http_body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    use http_body_util::{BodyExt, LengthLimitError, Limited};
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(Rejection::PayloadTooLarge { limit })
+        }
+        Err(_) => Err(Rejection::BodyUnreadable),
+    }
+}

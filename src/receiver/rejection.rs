@@ -1,0 +1,122 @@
+use std::fmt;
+
+use http::StatusCode;
+
+use crate::event::EventError;
+use crate::replay::ReplayError;
+use crate::verify::VerifyError;
+
+/// Why a receiver answered without running the handler, and with which
+/// status: the one place where outcomes map to HTTP.
+///
+/// | variant | status |
+/// |---|---|
+/// | [`Verify`](Rejection::Verify) | 400 (headers) or 401 (signature, timestamp) |
+/// | [`BodyUnreadable`](Rejection::BodyUnreadable) | 400 |
+/// | [`PayloadTooLarge`](Rejection::PayloadTooLarge) | 413 |
+/// | [`AlreadyHandled`](Rejection::AlreadyHandled) | 200: a retry of a delivery already handled |
+/// | [`InFlight`](Rejection::InFlight) | 409: another copy is being handled; Gemini retries later |
+/// | [`StoreUnavailable`](Rejection::StoreUnavailable) | 503: cannot tell if it is a duplicate; Gemini retries |
+/// | [`InvalidEvent`](Rejection::InvalidEvent) | 422: signed, but not the expected JSON |
+/// | [`NotConfigured`](Rejection::NotConfigured) | 500: an extractor found no layer and no verifier |
+///
+/// The [`Display`](fmt::Display) text is the short plain-text body sent
+/// back: it never contains a secret, a key or the request body.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// The delivery did not verify.
+    Verify(VerifyError),
+    /// The body could not be read to its end (the client stopped early or
+    /// sent a broken chunked encoding).
+    BodyUnreadable,
+    /// The body is larger than the receiver's limit.
+    PayloadTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// This delivery id was already handled successfully.
+    AlreadyHandled,
+    /// Another copy of this delivery is being handled right now.
+    InFlight,
+    /// The replay store could not answer.
+    StoreUnavailable(ReplayError),
+    /// The verified body is not the JSON the handler asked for.
+    InvalidEvent(EventError),
+    /// An extractor ran without a `WebhookLayer` in front of it and without
+    /// a `Verifier` to check the delivery itself.
+    NotConfigured,
+}
+
+impl Rejection {
+    /// The HTTP status to answer with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Verify(err) => err.status(),
+            Self::BodyUnreadable => StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::AlreadyHandled => StatusCode::OK,
+            Self::InFlight => StatusCode::CONFLICT,
+            Self::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::InvalidEvent(err) => err.status(),
+            Self::NotConfigured => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A stable, short name for logs and metrics (`"no_matching_signature"`,
+    /// `"duplicate"`, …).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Verify(err) => err.kind(),
+            Self::BodyUnreadable => "body_unreadable",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::AlreadyHandled => "duplicate",
+            Self::InFlight => "in_flight",
+            Self::StoreUnavailable(_) => "store_unavailable",
+            Self::InvalidEvent(_) => "invalid_event",
+            Self::NotConfigured => "not_configured",
+        }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Verify(err) => err.fmt(f),
+            Self::BodyUnreadable => f.write_str("request body could not be read"),
+            Self::PayloadTooLarge { limit } => write!(f, "body larger than {limit} bytes"),
+            Self::AlreadyHandled => f.write_str("already handled"),
+            Self::InFlight => f.write_str("this delivery is being handled; retry later"),
+            // The store's own message may name hosts; keep it in the logs.
+            Self::StoreUnavailable(_) => f.write_str("replay store unavailable; retry later"),
+            Self::InvalidEvent(err) => err.fmt(f),
+            Self::NotConfigured => f.write_str(
+                "webhook receiver not configured: add WebhookLayer in front of this handler, \
+                 or provide a Verifier",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Rejection {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Verify(err) => Some(err),
+            Self::StoreUnavailable(err) => Some(err),
+            Self::InvalidEvent(err) => Some(err),
+            _ => None,
+        }
+    }
+}
+
+impl From<VerifyError> for Rejection {
+    fn from(err: VerifyError) -> Self {
+        Self::Verify(err)
+    }
+}
+
+impl From<EventError> for Rejection {
+    fn from(err: EventError) -> Self {
+        Self::InvalidEvent(err)
+    }
+}

@@ -1,0 +1,108 @@
+//! Replay protection: remembering which deliveries were handled.
+//!
+//! Gemini delivers at least once and retries a failed delivery for 24 hours
+//! with the same `webhook-id`. This module owns the record of those ids: a
+//! delivery is *claimed* before its handler runs, *committed* when the
+//! handler succeeded, and *released* when it failed, so the next retry runs
+//! the handler again. [`MemoryReplayStore`] keeps the record in process; a
+//! store shared by many replicas implements [`ReplayStore`] over the network.
+//!
+//! A store never decides what to answer: it reports, and the receiver maps
+//! its answers (and its errors, to `503`) in one place.
+
+mod error;
+mod memory;
+
+use std::future::Future;
+use std::time::Duration;
+
+pub use error::ReplayError;
+pub use memory::{MemoryReplayStore, MemoryReplayStoreBuilder};
+
+/// How long a handled id is remembered by default: 25 hours, longer than
+/// Gemini's 24-hour retry horizon (not only the 5-minute timestamp window:
+/// a retry is signed anew and passes the window again).
+pub const DEFAULT_DEDUP_TTL: Duration = Duration::from_secs(25 * 60 * 60);
+
+/// How long a claim holds by default when its owner neither commits nor
+/// releases it (a crashed process, a leaked claim): 10 minutes.
+pub const DEFAULT_IN_FLIGHT_TTL: Duration = Duration::from_secs(10 * 60);
+
+/// What a store knows about an id when a delivery tries to claim it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The id was free and is now claimed by this delivery: run the handler,
+    /// then [`commit`](ReplayStore::commit) or [`release`](ReplayStore::release)
+    /// with this token.
+    New(ClaimToken),
+    /// Another copy of this delivery holds the claim and its handler is
+    /// still running.
+    InFlight,
+    /// A copy of this delivery was already handled successfully.
+    Done,
+}
+
+/// Proof of one claim. Commit and release act only while the id still
+/// holds the same token, so an owner whose claim expired (and was taken by
+/// another copy) cannot overwrite the newer claim.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClaimToken(u128);
+
+impl ClaimToken {
+    /// A fresh, unpredictable token.
+    pub fn new() -> Self {
+        use std::hash::{BuildHasher, Hasher};
+        use std::sync::atomic::{AtomicU64, Ordering};
+        // Unique within the process (counter) and across processes (the
+        // randomly seeded std hasher); not a secret, only an identity.
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u64(count);
+        Self((u128::from(hasher.finish()) << 64) | u128::from(count))
+    }
+
+    /// The token as a number, e.g. to store it.
+    pub fn as_u128(&self) -> u128 {
+        self.0
+    }
+
+    /// A token read back from storage.
+    pub fn from_u128(value: u128) -> Self {
+        Self(value)
+    }
+}
+
+impl Default for ClaimToken {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A record of claimed and handled webhook ids.
+///
+/// Implementations must make [`claim`](ReplayStore::claim) atomic: of many
+/// concurrent claims of one new id, exactly one gets [`Claim::New`]. An
+/// error means "cannot decide" and makes the receiver answer `503` so Gemini
+/// retries; nothing is lost.
+///
+/// Implement it with `async fn`s; the futures must be `Send`.
+pub trait ReplayStore: Send + Sync + 'static {
+    /// Claims `id` for one delivery.
+    fn claim(&self, id: &str) -> impl Future<Output = Result<Claim, ReplayError>> + Send;
+
+    /// Marks `id` handled, remembered for `ttl`, if `token` still holds it.
+    fn commit(
+        &self,
+        id: &str,
+        token: &ClaimToken,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<(), ReplayError>> + Send;
+
+    /// Frees `id` so the next retry is handled, if `token` still holds it.
+    fn release(
+        &self,
+        id: &str,
+        token: &ClaimToken,
+    ) -> impl Future<Output = Result<(), ReplayError>> + Send;
+}

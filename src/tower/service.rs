@@ -1,0 +1,130 @@
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{Request, Response, header};
+use tower_service::Service;
+
+use super::ResponseFuture;
+use crate::receiver::{Receiver, Rejection, read_body};
+use crate::replay::ReplayStore;
+
+/// Verifies, de-duplicates and forwards Gemini deliveries; built by
+/// [`WebhookLayer`](super::WebhookLayer).
+///
+/// The inner service receives the raw body bytes (as its own body type, via
+/// `From<Bytes>`) and the [`Delivery`](crate::Delivery) in the request
+/// extensions. Rejections are plain-text responses with the status of
+/// [`Rejection::status`].
+#[derive(Debug)]
+pub struct WebhookService<S, R> {
+    inner: S,
+    receiver: Arc<Receiver<R>>,
+}
+
+impl<S: Clone, R> Clone for WebhookService<S, R> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            receiver: Arc::clone(&self.receiver),
+        }
+    }
+}
+
+impl<S, R> WebhookService<S, R> {
+    pub(super) fn new(inner: S, receiver: Arc<Receiver<R>>) -> Self {
+        Self { inner, receiver }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, R, ReqBody, ResBody> Service<Request<ReqBody>> for WebhookService<S, R>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Send,
+    R: ReplayStore,
+    ReqBody: http_body::Body + From<Bytes> + Send + 'static,
+    ReqBody::Data: Send,
+    ReqBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    ResBody: From<String> + Send + 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<Result<Response<ResBody>, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        // Take the service that was driven to readiness; leave a clone.
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        ResponseFuture::new(serve(Arc::clone(&self.receiver), inner, request))
+    }
+}
+
+async fn serve<S, R, ReqBody, ResBody>(
+    receiver: Arc<Receiver<R>>,
+    mut inner: S,
+    request: Request<ReqBody>,
+) -> Result<Response<ResBody>, S::Error>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    R: ReplayStore,
+    ReqBody: http_body::Body + From<Bytes>,
+    ReqBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    ResBody: From<String>,
+{
+    let (mut parts, body) = request.into_parts();
+    if let Err(rejection) = receiver.check_content_length(&parts.headers) {
+        return Ok(rejection_response(rejection));
+    }
+    let bytes = match read_body(body, receiver.limit()).await {
+        Ok(bytes) => bytes,
+        Err(rejection) => {
+            return Ok(rejection_response(
+                receiver.rejected(&parts.headers, rejection),
+            ));
+        }
+    };
+    let admission = match receiver.admit(&parts.headers, bytes.clone()).await {
+        Ok(admission) => admission,
+        Err(rejection) => return Ok(rejection_response(rejection)),
+    };
+    admission
+        .run(
+            |delivery| {
+                parts.extensions.insert(delivery);
+                inner.call(Request::from_parts(parts, ReqBody::from(bytes)))
+            },
+            |result| matches!(result, Ok(response) if response.status().is_success()),
+        )
+        .await
+}
+
+/// A rejection as a short plain-text response.
+pub(crate) fn rejection_response<B: From<String>>(rejection: Rejection) -> Response<B> {
+    let mut response = Response::new(B::from(rejection.to_string()));
+    *response.status_mut() = rejection.status();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}

@@ -1,0 +1,381 @@
+//! `WebhookLayer` in front of an axum app: every row of the status table,
+//! through `tower::ServiceExt::oneshot`.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use bytes::Bytes;
+use common::{EVENT, Handled, app, event_with};
+use gemini_webhooks::replay::{Claim, ClaimToken, ReplayError, ReplayStore};
+use gemini_webhooks::testing::{Signer, generate_secret};
+use gemini_webhooks::tower::WebhookLayer;
+use gemini_webhooks::{GeminiEvent, Verifier};
+use http::HeaderMap;
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+struct Fixture {
+    secret: String,
+    handled: Handled,
+    app: axum::Router,
+}
+
+fn fixture() -> Fixture {
+    fixture_with(|layer| layer)
+}
+
+fn fixture_with(configure: impl FnOnce(WebhookLayer) -> WebhookLayer) -> Fixture {
+    let secret = generate_secret();
+    let verifier = Verifier::builder()
+        .secret(&secret)
+        .unwrap()
+        .build()
+        .unwrap();
+    let handled = Handled::default();
+    let app = app(handled.clone()).layer(configure(WebhookLayer::new(verifier)));
+    Fixture {
+        secret,
+        handled,
+        app,
+    }
+}
+
+fn request(headers: &HeaderMap, body: impl Into<Body>) -> Request<Body> {
+    let mut request = Request::post("/webhooks/gemini").body(body.into()).unwrap();
+    request.headers_mut().extend(headers.clone());
+    request
+}
+
+async fn send(app: &axum::Router, headers: &HeaderMap, body: &str) -> (StatusCode, String) {
+    let response = app
+        .clone()
+        .oneshot(request(headers, body.to_owned()))
+        .await
+        .unwrap();
+    let status = response.status();
+    let text = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(text.to_vec()).unwrap())
+}
+
+impl Fixture {
+    fn sign(&self, id: &str, body: &str) -> HeaderMap {
+        Signer::hmac(&self.secret)
+            .unwrap()
+            .id(id)
+            .sign(body.as_bytes())
+    }
+}
+
+#[tokio::test]
+async fn new_delivery_runs_the_handler_and_a_retry_gets_200_without_it() {
+    let f = fixture();
+    let headers = f.sign("msg_new", EVENT);
+    assert_eq!(send(&f.app, &headers, EVENT).await.0, StatusCode::OK);
+    assert_eq!(f.handled.runs("msg_new"), 1);
+
+    // A retry keeps the id and is signed anew with a new timestamp.
+    let retry = f.sign("msg_new", EVENT);
+    let (status, text) = send(&f.app, &retry, EVENT).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(text, "already handled");
+    assert_eq!(f.handled.runs("msg_new"), 1);
+}
+
+#[tokio::test]
+async fn a_copy_arriving_while_the_first_runs_gets_409() {
+    let f = fixture();
+    let body = event_with(r#""hold": true"#);
+    let headers = f.sign("msg_held", &body);
+    let first = tokio::spawn({
+        let (app, headers, body) = (f.app.clone(), headers.clone(), body.clone());
+        async move { send(&app, &headers, &body).await }
+    });
+    f.handled.entered.notified().await;
+
+    let (status, text) = send(&f.app, &headers, &body).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(text.contains("retry later"), "{text}");
+
+    f.handled.gate.notify_one();
+    assert_eq!(first.await.unwrap().0, StatusCode::OK);
+    assert_eq!(f.handled.runs("msg_held"), 1);
+}
+
+#[tokio::test]
+async fn malformed_headers_get_400_and_bad_signatures_401() {
+    let f = fixture();
+    let good = f.sign("msg_h", EVENT);
+
+    let mut missing = good.clone();
+    missing.remove("webhook-timestamp");
+    let (status, text) = send(&f.app, &missing, EVENT).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(text, "missing header `webhook-timestamp`");
+
+    let mut garbled = good.clone();
+    garbled.insert("webhook-timestamp", "12:00".parse().unwrap());
+    assert_eq!(
+        send(&f.app, &garbled, EVENT).await.0,
+        StatusCode::BAD_REQUEST
+    );
+
+    let (status, text) = send(&f.app, &good, &EVENT.replace("batches/1", "batches/2")).await;
+    assert_eq!(
+        (status, text.as_str()),
+        (StatusCode::UNAUTHORIZED, "no matching signature")
+    );
+
+    let stale = Signer::hmac(&f.secret)
+        .unwrap()
+        .timestamp(std::time::SystemTime::now() - Duration::from_secs(3600))
+        .sign(EVENT.as_bytes());
+    let (status, text) = send(&f.app, &stale, EVENT).await;
+    assert_eq!(
+        (status, text.as_str()),
+        (StatusCode::UNAUTHORIZED, "timestamp too old")
+    );
+
+    let other_secret = Signer::hmac(&generate_secret())
+        .unwrap()
+        .sign(EVENT.as_bytes());
+    let (status, text) = send(&f.app, &other_secret, EVENT).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        !text.contains(&f.secret[6..]) && !text.contains("batches"),
+        "{text}"
+    );
+    assert_eq!(f.handled.total(), 0);
+}
+
+#[tokio::test]
+async fn oversized_bodies_get_413_announced_or_not() {
+    let f = fixture_with(|layer| layer.body_limit(1024));
+    let body = "x".repeat(2048);
+    let headers = f.sign("msg_big", &body);
+
+    // Announced by Content-Length: refused before reading.
+    let mut announced = request(&headers, body.clone());
+    announced
+        .headers_mut()
+        .insert("content-length", body.len().into());
+    let response = f.app.clone().oneshot(announced).await.unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    // Not announced (chunked): reading stops at the limit; the rest of the
+    // stream is never pulled.
+    let pulled = Arc::new(AtomicUsize::new(0));
+    let chunks = (0..64).map({
+        let pulled = Arc::clone(&pulled);
+        move |_| {
+            pulled.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, std::io::Error>(Bytes::from(vec![b'x'; 256]))
+        }
+    });
+    let stream = Body::from_stream(futures_lite_stream(chunks));
+    let response = f
+        .app
+        .clone()
+        .oneshot(request(&headers, stream))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(
+        pulled.load(Ordering::SeqCst) <= 5,
+        "pulled {} chunks of 256 B",
+        pulled.load(Ordering::SeqCst)
+    );
+    assert_eq!(f.handled.total(), 0);
+}
+
+/// A `Stream` over an iterator, without pulling in a stream crate.
+fn futures_lite_stream<I: Iterator + Unpin>(iter: I) -> IterStream<I> {
+    IterStream(iter)
+}
+
+struct IterStream<I>(I);
+
+impl<I: Iterator + Unpin> futures_core::Stream for IterStream<I> {
+    type Item = I::Item;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<I::Item>> {
+        std::task::Poll::Ready(self.0.next())
+    }
+}
+
+#[tokio::test]
+async fn a_body_that_stops_early_gets_400() {
+    let f = fixture();
+    let headers = f.sign("msg_cut", EVENT);
+    let chunks = vec![
+        Ok(Bytes::from_static(b"{\"type\":")),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "peer went away",
+        )),
+    ];
+    let body = Body::from_stream(futures_lite_stream(chunks.into_iter()));
+    let response = f
+        .app
+        .clone()
+        .oneshot(request(&headers, body))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}
+
+/// A store that cannot be reached.
+struct DownStore;
+
+impl ReplayStore for DownStore {
+    async fn claim(&self, _: &str) -> Result<Claim, ReplayError> {
+        Err(ReplayError::new("connection refused"))
+    }
+    async fn commit(&self, _: &str, _: &ClaimToken, _: Duration) -> Result<(), ReplayError> {
+        Err(ReplayError::new("connection refused"))
+    }
+    async fn release(&self, _: &str, _: &ClaimToken) -> Result<(), ReplayError> {
+        Err(ReplayError::new("connection refused"))
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_store_gets_503_and_no_handler_run() {
+    let secret = generate_secret();
+    let verifier = Verifier::builder()
+        .secret(&secret)
+        .unwrap()
+        .build()
+        .unwrap();
+    let handled = Handled::default();
+    let app = app(handled.clone()).layer(WebhookLayer::new(verifier).replay_store(DownStore));
+    let headers = Signer::hmac(&secret).unwrap().sign(EVENT.as_bytes());
+    let (status, text) = send(&app, &headers, EVENT).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(!text.contains("connection refused"), "{text}");
+    assert_eq!(handled.total(), 0);
+}
+
+#[tokio::test]
+async fn a_failed_handler_releases_so_the_retry_runs() {
+    let f = fixture();
+    let body = event_with(r#""fail_once": true"#);
+    assert_eq!(
+        send(&f.app, &f.sign("msg_fail", &body), &body).await.0,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+    assert_eq!(
+        send(&f.app, &f.sign("msg_fail", &body), &body).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(f.handled.runs("msg_fail"), 2);
+    // And now it is done.
+    assert_eq!(
+        send(&f.app, &f.sign("msg_fail", &body), &body).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(f.handled.runs("msg_fail"), 2);
+}
+
+/// Retries `id` until it is no longer in flight (the release runs as a
+/// task), a bounded number of times; returns the final status.
+async fn retry_until_released(f: &Fixture, id: &str, body: &str) -> StatusCode {
+    for _ in 0..1000 {
+        let status = send(&f.app, &f.sign(id, body), body).await.0;
+        if status != StatusCode::CONFLICT {
+            return status;
+        }
+        tokio::task::yield_now().await;
+    }
+    StatusCode::CONFLICT
+}
+
+#[tokio::test]
+async fn a_panicking_handler_releases_so_the_retry_runs() {
+    let f = fixture();
+    let body = event_with(r#""panic": true"#);
+    let headers = f.sign("msg_panic", &body);
+    let attempt = tokio::spawn({
+        let (app, body) = (f.app.clone(), body.clone());
+        async move { send(&app, &headers, &body).await }
+    });
+    assert!(attempt.await.unwrap_err().is_panic());
+    assert_eq!(f.handled.runs("msg_panic"), 1);
+
+    // The retry is processed (and panics again: the handler ran a second time).
+    let retry = tokio::spawn({
+        let (app, headers, body) = (f.app.clone(), f.sign("msg_panic", &body), body.clone());
+        async move {
+            loop {
+                let (status, _) = send(&app, &headers, &body).await;
+                if status != StatusCode::CONFLICT {
+                    return status;
+                }
+                tokio::task::yield_now().await;
+            }
+        }
+    });
+    assert!(retry.await.unwrap_err().is_panic());
+    assert_eq!(f.handled.runs("msg_panic"), 2);
+}
+
+#[tokio::test]
+async fn a_dropped_request_releases_so_the_retry_runs() {
+    let f = fixture();
+    let body = event_with(r#""hold": true"#);
+    let headers = f.sign("msg_drop", &body);
+    let attempt = tokio::spawn({
+        let (app, body) = (f.app.clone(), body.clone());
+        async move { send(&app, &headers, &body).await }
+    });
+    f.handled.entered.notified().await;
+    attempt.abort(); // the client went away mid-handler
+    assert!(attempt.await.unwrap_err().is_cancelled());
+
+    let plain = EVENT.to_owned();
+    assert_eq!(
+        retry_until_released(&f, "msg_drop", &plain).await,
+        StatusCode::OK
+    );
+    assert_eq!(f.handled.runs("msg_drop"), 2);
+}
+
+#[tokio::test]
+async fn extractors_reject_bodies_that_do_not_parse_with_422() {
+    use axum::routing::post;
+    let secret = generate_secret();
+    let verifier = Verifier::builder()
+        .secret(&secret)
+        .unwrap()
+        .build()
+        .unwrap();
+    let app = axum::Router::new()
+        .route(
+            "/webhooks/gemini",
+            post(|event: GeminiEvent| async move { event.event_type().to_owned() }),
+        )
+        .layer(WebhookLayer::new(verifier));
+    let body = r#"{"type":"batch.failed","timestamp":"2026-11-26T00:00:00Z","data":{"id":7}}"#;
+    let headers = Signer::hmac(&secret).unwrap().sign(body.as_bytes());
+    let (status, text) = send(&app, &headers, body).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        text,
+        "invalid event body at `data.id`: unexpected type or value"
+    );
+
+    // A 422 is not a success: the claim is released, a fixed sender's retry runs.
+    let (status, text) = send(
+        &app,
+        &Signer::hmac(&secret).unwrap().sign(EVENT.as_bytes()),
+        EVENT,
+    )
+    .await;
+    assert_eq!((status, text.as_str()), (StatusCode::OK, "batch.succeeded"));
+}
