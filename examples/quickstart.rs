@@ -1,81 +1,184 @@
-//! Console demo: signs sample Gemini deliveries with `Signer`, verifies them
-//! with a `Verifier`, and prints what happened to each.
+//! The demo: a Gemini webhook receiver (axum + `WebhookLayer`) on a loopback
+//! port with a fresh secret, and real HTTP deliveries signed by `Signer`: a
+//! valid one, a tampered one, a stale one, a replay, 20 concurrent copies of
+//! a new one, and one whose handler fails, with its retry.
 //!
-//! Run: `cargo run --example quickstart`. Exits non-zero if any outcome
-//! differs from the status table in the README.
+//! Prints what was sent, what came back and whether the handler ran; exits
+//! non-zero if any outcome differs from the status table.
+//!
+//! `cargo run --example quickstart`
 
+#[path = "common/mod.rs"]
+mod common;
+
+use std::collections::HashMap;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use gemini_webhooks::testing::{Signer, generate_ed25519_key, generate_secret};
-use gemini_webhooks::{GeminiEvent, Verifier};
-use http::HeaderMap;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use gemini_webhooks::testing::{Signer, generate_secret};
+use gemini_webhooks::tower::WebhookLayer;
+use gemini_webhooks::{Delivery, Verifier};
 
-fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
+/// How often the handler ran, per webhook id.
+type Runs = Arc<Mutex<HashMap<String, usize>>>;
+
+async fn handle(State(runs): State<Runs>, delivery: Delivery) -> StatusCode {
+    *runs
+        .lock()
+        .unwrap()
+        .entry(delivery.id().to_owned())
+        .or_default() += 1;
+    StatusCode::from_u16(common::outcome(&delivery).1).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+const EVENT: &str = r#"{"type":"batch.succeeded","version":"v1","timestamp":"2026-11-26T10:00:00Z","data":{"id":"batches/42","output_file_uri":"files/batch-42-out"}}"#;
+const FAILING: &str = r#"{"type":"video.generated","timestamp":"2026-11-26T10:00:00Z","data":{"id":"operations/7","video_uri":"files/v7"},"fail_handler": true}"#;
+
+struct Case {
+    name: &'static str,
+    id: &'static str,
+    body: String,
+    headers: http::HeaderMap,
+    /// Statuses that are right for this case.
+    expected: &'static [u16],
+    /// How many times the handler must have run for this id after the case.
+    runs_after: usize,
+}
+
+#[tokio::main]
+async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let secret = generate_secret();
-    let key = generate_ed25519_key();
-    let verifier = Verifier::builder()
-        .secret(&secret)?
-        .public_key(&key.public_key)?
-        .build()?;
+    let verifier = Verifier::builder().secret(&secret)?.build()?;
+    let runs = Runs::default();
+    let app = Router::new()
+        .route("/webhooks/gemini", post(handle))
+        .with_state(runs.clone())
+        .layer(WebhookLayer::new(verifier));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/webhooks/gemini", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let body = br#"{"type":"batch.succeeded","version":"v1","timestamp":"2026-11-26T10:00:00Z","data":{"id":"batches/42","output_file_uri":"files/batch-42-out"}}"#;
-    let hmac = Signer::hmac(&secret)?;
-    let ed25519 = Signer::ed25519(&key.private_key)?;
-    let stale = SystemTime::now() - Duration::from_secs(600);
-
-    let mut tampered_body = body.to_vec();
-    tampered_body[60] ^= 1;
-    let mut unsigned = hmac.sign(body);
-    unsigned.remove("webhook-signature");
-
-    let cases: [(&str, HeaderMap, &[u8], u16); 6] = [
-        ("valid v1 (HMAC)", hmac.sign(body), body, 200),
-        ("valid v1a (Ed25519)", ed25519.sign(body), body, 200),
-        ("tampered body", hmac.sign(body), &tampered_body, 401),
-        (
-            "stale (10 min old)",
-            hmac.clone().timestamp(stale).sign(body),
-            body,
-            401,
+    let signer = Signer::hmac(&secret)?;
+    let sign = |id: &str, body: &str| signer.clone().id(id).sign(body.as_bytes());
+    let stale = signer
+        .clone()
+        .id("msg_stale")
+        .timestamp(SystemTime::now() - Duration::from_secs(600))
+        .sign(EVENT.as_bytes());
+    let case = |name, id, body: &str, headers, expected, runs_after| Case {
+        name,
+        id,
+        body: body.to_owned(),
+        headers,
+        expected,
+        runs_after,
+    };
+    let cases = vec![
+        case(
+            "valid",
+            "msg_valid",
+            EVENT,
+            sign("msg_valid", EVENT),
+            &[200],
+            1,
         ),
-        (
-            "signed with another secret",
-            Signer::hmac(&generate_secret())?.sign(body),
-            body,
-            401,
+        case(
+            "tampered body",
+            "msg_tampered",
+            &EVENT.replace("42", "43"),
+            sign("msg_tampered", EVENT),
+            &[401],
+            0,
         ),
-        ("no signature header", unsigned, body, 400),
+        case("stale (10 min old)", "msg_stale", EVENT, stale, &[401], 0),
+        case(
+            "replay of 'valid'",
+            "msg_valid",
+            EVENT,
+            sign("msg_valid", EVENT),
+            &[200],
+            1,
+        ),
+        case(
+            "handler fails",
+            "msg_fails",
+            FAILING,
+            sign("msg_fails", FAILING),
+            &[500],
+            1,
+        ),
+        case(
+            "retry of the failed one",
+            "msg_fails",
+            FAILING,
+            sign("msg_fails", FAILING),
+            &[500],
+            2,
+        ),
     ];
 
-    println!("{:<28} {:>6}  outcome", "delivery", "status");
-    let mut mismatches = 0;
-    for (name, headers, body, expected) in cases {
-        let (status, outcome) = match verifier.verify(&headers, body) {
-            Ok(delivery) => match delivery.event()? {
-                GeminiEvent::BatchSucceeded(event) => (
-                    200,
-                    format!(
-                        "verified by {:?}: batch {} done",
-                        delivery.verified_by(),
-                        event.data.id
-                    ),
-                ),
-                other => (200, format!("verified: {}", other.event_type())),
-            },
-            Err(err) => (err.status().as_u16(), format!("rejected: {err}")),
-        };
-        let mark = if status == expected {
-            ""
-        } else {
-            "  <-- expected a different status"
-        };
-        mismatches += usize::from(status != expected);
-        println!("{name:<28} {status:>6}  {outcome}{mark}");
+    let client = reqwest::Client::new();
+    let mut wrong = 0;
+    println!(
+        "{:<28} {:<14} {:>8}  handler runs",
+        "sent", "webhook-id", "status"
+    );
+    for case in cases {
+        let response = client
+            .post(&url)
+            .headers(case.headers)
+            .body(case.body)
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        let ran = runs.lock().unwrap().get(case.id).copied().unwrap_or(0);
+        let ok = case.expected.contains(&status) && ran == case.runs_after;
+        wrong += usize::from(!ok);
+        let mark = if ok { "" } else { "   <-- unexpected" };
+        println!("{:<28} {:<14} {status:>8}  {ran}{mark}", case.name, case.id);
     }
-    Ok(if mismatches == 0 {
-        ExitCode::SUCCESS
+
+    // 20 concurrent copies of one new delivery: the handler runs once, the
+    // other copies get 200 (already handled) or 409 (in flight, retry later).
+    let headers = sign("msg_concurrent", EVENT);
+    let copies: Vec<_> = (0..20)
+        .map(|_| {
+            let request = client.post(&url).headers(headers.clone()).body(EVENT);
+            tokio::spawn(async move { request.send().await.map(|r| r.status().as_u16()) })
+        })
+        .collect();
+    let mut statuses: HashMap<u16, usize> = HashMap::new();
+    for copy in copies {
+        *statuses.entry(copy.await??).or_default() += 1;
+    }
+    let ran = runs
+        .lock()
+        .unwrap()
+        .get("msg_concurrent")
+        .copied()
+        .unwrap_or(0);
+    let ok = ran == 1 && statuses.keys().all(|s| [200, 409].contains(s));
+    wrong += usize::from(!ok);
+    let mut summary: Vec<_> = statuses.iter().map(|(s, n)| format!("{n}×{s}")).collect();
+    summary.sort();
+    println!(
+        "{:<28} {:<14} {:>8}  {ran}{}",
+        "20 concurrent copies",
+        "msg_concurrent",
+        summary.join(" "),
+        if ok { "" } else { "   <-- unexpected" }
+    );
+
+    if wrong == 0 {
+        println!("\nall outcomes as in the status table");
+        Ok(ExitCode::SUCCESS)
     } else {
-        ExitCode::FAILURE
-    })
+        println!("\n{wrong} outcome(s) differ from the status table");
+        Ok(ExitCode::FAILURE)
+    }
 }

@@ -38,21 +38,34 @@
 //! # }
 //! ```
 //!
+//! Around it, [`tower::WebhookLayer`] (any tower service, axum included)
+//! reads the body under a limit, verifies, and runs the handler at most once
+//! per delivery id with a [`replay::ReplayStore`]; [`Receiver`] is the same
+//! pipeline for any other framework.
+//!
 //! # Answers on the wire
+//!
+//! Mapped in one place, [`Rejection::status`]:
 //!
 //! | case | status |
 //! |---|---|
+//! | verified, new id | the handler's own |
+//! | verified, id already handled | 200, handler not run ([`Rejection::AlreadyHandled`]) |
+//! | verified, id in flight in another copy | 409 ([`Rejection::InFlight`]) |
 //! | missing or malformed `webhook-*` headers | 400 ([`VerifyError::MissingHeader`], [`VerifyError::InvalidHeader`], [`VerifyError::InvalidTimestamp`]) |
 //! | timestamp outside the window, or no signature entry verifies | 401 ([`VerifyError::TimestampTooOld`], [`VerifyError::TimestampInFuture`], [`VerifyError::NoMatchingSignature`]) |
+//! | body over the limit | 413 ([`Rejection::PayloadTooLarge`]) |
+//! | replay store unreachable | 503 ([`Rejection::StoreUnavailable`]) |
 //! | signed body that is not a valid event | 422 ([`EventError`]) |
 //!
 //! # Features
 //!
-//! - `test-util`: [`testing::Signer`] and key generation, to test your own
+//! - `axum` (default): extractors for [`Delivery`], [`GeminiEvent`] and
+//!   `axum::Verified<T>`.
+//! - `test-util`: `testing::Signer` and key generation, to test your own
 //!   handlers with correctly signed deliveries.
-//! - `axum` (default), `actix`, `jwks-fetch`, `redis`: reserved for the
-//!   framework adapters, JWKS fetching and the Redis replay store; they add
-//!   nothing yet.
+//! - `actix`, `jwks-fetch`, `redis`: reserved for the actix adapter, JWKS
+//!   fetching and the Redis replay store; they add nothing yet.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

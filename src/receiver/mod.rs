@@ -266,7 +266,7 @@ impl<R: ReplayStore> Admission<R> {
             tracing::warn!(webhook_id = %id, error = %err, committed = ok, "could not settle claim");
         }
         let outcome = if ok { "handled" } else { "handler_failed" };
-        tracing::info!(webhook_id = %id, outcome, "gemini webhook handled");
+        tracing::info!(webhook_id = %id, outcome, "gemini webhook handler ran");
         output
     }
 }

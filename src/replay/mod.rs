@@ -17,7 +17,7 @@ use std::future::Future;
 use std::time::Duration;
 
 pub use error::ReplayError;
-pub use memory::{MemoryReplayStore, MemoryReplayStoreBuilder};
+pub use memory::{DEFAULT_CAPACITY, MemoryReplayStore, MemoryReplayStoreBuilder};
 
 /// How long a handled id is remembered by default: 25 hours, longer than
 /// Gemini's 24-hour retry horizon (not only the 5-minute timestamp window:

@@ -1,0 +1,38 @@
+//! A Gemini webhook receiver on axum.
+//!
+//! Environment:
+//! - `GEMINI_WEBHOOK_SECRET`: one or more `whsec_` secrets, comma-separated;
+//! - `GEMINI_WEBHOOK_PUBLIC_KEY`: optional `whpk_` Ed25519 key(s) for `v1a`;
+//! - `BIND_ADDR`: where to listen, default `127.0.0.1:3000`.
+//!
+//! Serves `POST /webhooks/gemini`; prints one JSON line `{"id","type"}` on
+//! stdout per event its handler runs; answers 500 when the body holds
+//! `"fail_handler": true`. Logs go to stderr.
+//!
+//! `GEMINI_WEBHOOK_SECRET=whsec_... cargo run --example axum_receiver`
+
+#[path = "common/mod.rs"]
+mod common;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::post;
+use gemini_webhooks::Delivery;
+use gemini_webhooks::tower::WebhookLayer;
+
+async fn handle(delivery: Delivery) -> StatusCode {
+    StatusCode::from_u16(common::handle(&delivery)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    common::init_logging();
+    let verifier = common::verifier_from_env()?;
+    let app = Router::new()
+        .route("/webhooks/gemini", post(handle))
+        .layer(WebhookLayer::new(verifier));
+    let listener = tokio::net::TcpListener::bind(common::bind_addr()).await?;
+    tracing::info!(addr = %listener.local_addr()?, "listening for Gemini webhooks on POST /webhooks/gemini");
+    axum::serve(listener, app).await?;
+    Ok(())
+}

@@ -1,0 +1,90 @@
+//! What the example receivers share: configuration from the environment and
+//! the demo handler's behaviour. Framework-free, like the crate's core.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+
+use gemini_webhooks::{Delivery, Verifier};
+use serde_json::Value;
+
+/// Builds the verifier from `GEMINI_WEBHOOK_SECRET` (one or more `whsec_`
+/// secrets, comma-separated) and `GEMINI_WEBHOOK_PUBLIC_KEY` (`whpk_`,
+/// optional, comma-separated too).
+pub fn verifier_from_env() -> Result<Verifier, Box<dyn std::error::Error>> {
+    let mut builder = Verifier::builder();
+    for secret in list_var("GEMINI_WEBHOOK_SECRET") {
+        builder = builder.secret(&secret)?;
+    }
+    for key in list_var("GEMINI_WEBHOOK_PUBLIC_KEY") {
+        builder = builder.public_key(&key)?;
+    }
+    Ok(builder.build()?)
+}
+
+/// `BIND_ADDR`, default `127.0.0.1:3000`.
+pub fn bind_addr() -> String {
+    std::env::var("BIND_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned())
+}
+
+fn list_var(name: &str) -> Vec<String> {
+    std::env::var(name)
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The demo handler: prints `{"id":…,"type":…}` on stdout for every event it
+/// handles, then answers as [`outcome`] says.
+pub fn handle(delivery: &Delivery) -> u16 {
+    let (line, status) = outcome(delivery);
+    if let Some(line) = line {
+        let mut stdout = std::io::stdout().lock();
+        // A closed stdout must not take the receiver down.
+        let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
+    }
+    status
+}
+
+/// The line to print and the status: 200, or 500 when the body holds
+/// `"fail_handler": true` anywhere, or 422 (no line) when the body is not a
+/// Gemini event.
+pub fn outcome(delivery: &Delivery) -> (Option<Value>, u16) {
+    let event = match delivery.event() {
+        Ok(event) => event,
+        Err(err) => {
+            tracing::warn!(webhook_id = delivery.id(), error = %err, "not a Gemini event");
+            return (None, 422);
+        }
+    };
+    let line = serde_json::json!({"id": delivery.id(), "type": event.event_type()});
+    let fails = serde_json::from_slice::<Value>(delivery.body())
+        .map(|body| has_fail_flag(&body))
+        .unwrap_or(false);
+    (Some(line), if fails { 500 } else { 200 })
+}
+
+fn has_fail_flag(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => map.iter().any(|(key, value)| {
+            (key == "fail_handler" && *value == Value::Bool(true)) || has_fail_flag(value)
+        }),
+        Value::Array(items) => items.iter().any(has_fail_flag),
+        _ => false,
+    }
+}
+
+/// Logs to stderr, `RUST_LOG`-style level from `LOG_LEVEL` (default info).
+pub fn init_logging() {
+    let level = std::env::var("LOG_LEVEL")
+        .ok()
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(tracing::Level::INFO);
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .init();
+}

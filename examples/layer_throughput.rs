@@ -1,0 +1,125 @@
+//! Benchmark: requests/s of one axum app with and without `WebhookLayer`,
+//! 1 KiB bodies, 64 concurrent keep-alive connections on loopback, in one run.
+//!
+//! `cargo run --release --example layer_throughput [requests-per-round]`
+//!
+//! Every request carries a fresh webhook id, so the layered app verifies,
+//! claims and commits each one (the slow path, not the duplicate shortcut).
+//! Rounds alternate bare / layered to spread the machine's noise over both.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::post;
+use bytes::Bytes;
+use gemini_webhooks::Verifier;
+use gemini_webhooks::testing::{Signer, generate_secret};
+use gemini_webhooks::tower::WebhookLayer;
+use http::HeaderMap;
+
+const CONNECTIONS: usize = 64;
+
+async fn handler(body: Bytes) -> StatusCode {
+    if body.len() == 1024 {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    }
+}
+
+async fn serve(app: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+/// Sends every request once over `CONNECTIONS` concurrent workers; returns
+/// requests per second.
+async fn round(addr: SocketAddr, requests: Arc<Vec<(HeaderMap, Bytes)>>) -> f64 {
+    let url: reqwest::Url = format!("http://{addr}/hook").parse().unwrap();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let start = Instant::now();
+    let workers: Vec<_> = (0..CONNECTIONS)
+        .map(|_| {
+            let (url, requests, next) = (url.clone(), requests.clone(), next.clone());
+            tokio::spawn(async move {
+                let client = reqwest::Client::builder()
+                    .pool_max_idle_per_host(1)
+                    .build()
+                    .unwrap();
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some((headers, body)) = requests.get(i) else {
+                        break;
+                    };
+                    let response = client
+                        .post(url.clone())
+                        .headers(headers.clone())
+                        .body(body.clone())
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(response.status(), 200);
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    requests.len() as f64 / start.elapsed().as_secs_f64()
+}
+
+#[tokio::main]
+async fn main() {
+    let per_round: usize = std::env::args()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(20_000);
+    let secret = generate_secret();
+    let verifier = Verifier::builder()
+        .secret(&secret)
+        .unwrap()
+        .build()
+        .unwrap();
+    let bare = serve(Router::new().route("/hook", post(handler))).await;
+    let layered = serve(
+        Router::new()
+            .route("/hook", post(handler))
+            .layer(WebhookLayer::new(verifier)),
+    )
+    .await;
+
+    let signer = Signer::hmac(&secret).unwrap();
+    let body = Bytes::from(vec![b'x'; 1024]);
+    let mut bare_rates = Vec::new();
+    let mut layered_rates = Vec::new();
+    for round_number in 0..5 {
+        // Signed just before use, so timestamps stay inside the window.
+        let requests: Arc<Vec<_>> = Arc::new(
+            (0..per_round)
+                .map(|_| (signer.sign(&body), body.clone()))
+                .collect(),
+        );
+        bare_rates.push(round(bare, requests.clone()).await);
+        layered_rates.push(round(layered, requests).await);
+        println!(
+            "round {round_number}: bare {:>8.0} req/s   layered {:>8.0} req/s",
+            bare_rates[round_number], layered_rates[round_number]
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (bare, layered) = (median(&mut bare_rates), median(&mut layered_rates));
+    println!(
+        "median: bare {bare:.0} req/s, layered {layered:.0} req/s, ratio {:.3} (target >= 0.85)",
+        layered / bare
+    );
+}
