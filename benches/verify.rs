@@ -133,5 +133,59 @@ fn v1a(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, v1, v1a);
+/// Dynamic webhooks with cached JWKS keys: `v1a` against a 3-key set, and a
+/// JWT (RS256) against its `kid`.
+fn jwks(c: &mut Criterion) {
+    let keys: Vec<_> = (0..3).map(|_| generate_ed25519_key()).collect();
+    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(serde_json::json!({
+        "keys": keys.iter().enumerate().map(|(i, k)| k.jwk(Some(&format!("k{i}")))).collect::<Vec<_>>()
+    }))
+    .unwrap();
+    let rsa_set: jsonwebtoken::jwk::JwkSet =
+        serde_json::from_str(include_str!("../tests/fixtures/jwks_rsa_ec.json")).unwrap();
+    let mut all = set.clone();
+    all.keys.extend(rsa_set.keys);
+    let verifier = Verifier::builder()
+        .jwks(&all)
+        .jwt_audience("https://receiver.example")
+        .build()
+        .unwrap();
+
+    let body = body(1024);
+    let headers = Signer::ed25519(&keys[2].private_key).unwrap().sign(&body);
+    let mut group = c.benchmark_group("jwks-1KiB");
+    group.bench_function("v1a-3-key-jwks", |b| {
+        b.iter(|| {
+            verifier
+                .verify(black_box(&headers), black_box(&body))
+                .unwrap()
+        })
+    });
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some("rsa-1".into());
+    let claims =
+        serde_json::json!({"aud": "https://receiver.example", "iat": now, "exp": now + 3600});
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(include_bytes!(
+        "../tests/fixtures/rsa_private.pem"
+    ))
+    .unwrap();
+    let token = jsonwebtoken::encode(&header, &claims, &key).unwrap();
+    let mut jwt_headers = headers.clone();
+    jwt_headers.insert("webhook-signature", token.parse().unwrap());
+    group.bench_function("jwt-rs256", |b| {
+        b.iter(|| {
+            verifier
+                .verify(black_box(&jwt_headers), black_box(&body))
+                .unwrap()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, v1, v1a, jwks);
 criterion_main!(benches);

@@ -3,6 +3,8 @@
 //! Environment:
 //! - `GEMINI_WEBHOOK_SECRET`: one or more `whsec_` secrets, comma-separated;
 //! - `GEMINI_WEBHOOK_PUBLIC_KEY`: optional `whpk_` Ed25519 key(s) for `v1a`;
+//! - `GEMINI_WEBHOOK_JWKS_URL`: optional JWKS whose Ed25519 keys verify
+//!   `v1a` entries (dynamic webhooks; needs `--features jwks-fetch`);
 //! - `BIND_ADDR`: where to listen, default `127.0.0.1:3000`.
 //!
 //! Serves `POST /webhooks/gemini`; prints one JSON line `{"id","type"}` on
@@ -27,7 +29,7 @@ async fn handle(delivery: Delivery) -> StatusCode {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     common::init_logging();
-    let verifier = common::verifier_from_env()?;
+    let verifier = common::verifier_from_env().await?;
     let app = Router::new()
         .route("/webhooks/gemini", post(handle))
         .layer(WebhookLayer::new(verifier));

@@ -1,5 +1,6 @@
 //! [`Delivery`]: a verified webhook delivery and what it carries.
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -12,13 +13,24 @@ use crate::event::{EventError, GeminiEvent};
 /// Indexes count in the order the keys were added to the
 /// [`VerifierBuilder`](crate::VerifierBuilder), so during a rotation you can
 /// see when the old secret stops being used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum VerifiedBy {
     /// A `v1` entry matched the HMAC secret at this index.
     Secret(usize),
-    /// A `v1a` entry verified under the Ed25519 public key at this index.
+    /// A `v1a` entry verified under the static Ed25519 public key at this index.
     PublicKey(usize),
+    /// A `v1a` entry verified under an Ed25519 key of the JWKS (its `kid`,
+    /// if it has one).
+    JwksKey {
+        /// The key's `kid`.
+        kid: Option<Arc<str>>,
+    },
+    /// A JWT verified under the JWKS key with this `kid`.
+    Jwt {
+        /// The key's `kid`.
+        kid: Arc<str>,
+    },
 }
 
 /// A delivery whose signature and timestamp were verified.
@@ -78,8 +90,8 @@ impl Delivery {
     }
 
     /// Which key verified this delivery.
-    pub fn verified_by(&self) -> VerifiedBy {
-        self.verified_by
+    pub fn verified_by(&self) -> &VerifiedBy {
+        &self.verified_by
     }
 
     /// Parses the body as a [`GeminiEvent`].

@@ -8,8 +8,9 @@
 //!
 //! - static (project) webhooks sign with HMAC-SHA256 (`v1,` entries, `whsec_`
 //!   secrets);
-//! - dynamic (per-request) webhooks sign with Ed25519 (`v1a,` entries, `whpk_`
-//!   public keys).
+//! - dynamic (per-request) webhooks sign with Ed25519 (`v1a,` entries) under
+//!   Google's keys, published as a JWKS ([`keys::jwks`]); static `whpk_`
+//!   public keys work too, and so does the JWT form Gemini's docs describe.
 //!
 //! This crate's core is framework-free: a [`Verifier`] checks the headers,
 //! the timestamp window and the signature, and returns a [`Delivery`] whose
@@ -64,8 +65,11 @@
 //!   `axum::Verified<T>`.
 //! - `test-util`: `testing::Signer` and key generation, to test your own
 //!   handlers with correctly signed deliveries.
-//! - `actix`, `jwks-fetch`, `redis`: reserved for the actix adapter, JWKS
-//!   fetching and the Redis replay store; they add nothing yet.
+//! - `jwks-fetch`: fetch, cache and refresh a JWKS over HTTPS
+//!   (`keys::jwks::RemoteJwks`, `VerifierBuilder::jwks_url`) for dynamic
+//!   webhooks. A static set needs no feature ([`VerifierBuilder::jwks`]).
+//! - `actix`, `redis`: reserved for the actix adapter and the Redis replay
+//!   store; they add nothing yet.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -60,6 +60,27 @@ pub struct Ed25519KeyPair {
     pub public_key: String,
 }
 
+impl Ed25519KeyPair {
+    /// The public key as a JWK (`kty: OKP`, `crv: Ed25519`), as Google
+    /// publishes its keys, for a test JWKS.
+    pub fn jwk(&self, kid: Option<&str>) -> serde_json::Value {
+        let raw = STANDARD
+            .decode(&self.public_key["whpk_".len()..])
+            .unwrap_or_default();
+        let mut jwk = serde_json::json!({
+            "kty": "OKP",
+            "crv": "Ed25519",
+            "alg": "EdDSA",
+            "use": "sig",
+            "x": URL_SAFE_NO_PAD.encode(raw),
+        });
+        if let Some(kid) = kid {
+            jwk["kid"] = kid.into();
+        }
+        jwk
+    }
+}
+
 impl fmt::Debug for Ed25519KeyPair {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Ed25519KeyPair")

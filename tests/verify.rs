@@ -65,7 +65,7 @@ fn standard_webhooks_vectors_verify() {
         assert_eq!(delivery.id(), v.id);
         assert_eq!(delivery.unix_timestamp(), v.timestamp);
         assert_eq!(delivery.body(), v.body.as_bytes());
-        assert_eq!(delivery.verified_by(), VerifiedBy::Secret(0));
+        assert_eq!(*delivery.verified_by(), VerifiedBy::Secret(0));
     }
 }
 
@@ -286,7 +286,11 @@ fn rotation_accepts_any_entry_under_any_secret() {
         .unwrap()
         .id("msg_r")
         .sign(body);
-    let by = |headers: &HeaderMap| verifier.verify(headers, &body[..]).map(|d| d.verified_by());
+    let by = |headers: &HeaderMap| {
+        verifier
+            .verify(headers, &body[..])
+            .map(|d| d.verified_by().clone())
+    };
 
     assert_eq!(by(&signed_old), Ok(VerifiedBy::Secret(0)));
     assert_eq!(by(&signed_new), Ok(VerifiedBy::Secret(1)));
@@ -335,7 +339,7 @@ fn v1a_verifies_and_tampering_fails() {
                 .starts_with("v1a,")
         );
         let delivery = verifier.verify(&headers, &body).unwrap();
-        assert_eq!(delivery.verified_by(), VerifiedBy::PublicKey(index));
+        assert_eq!(*delivery.verified_by(), VerifiedBy::PublicKey(index));
         // Zero-copy: the delivery shares the caller's buffer.
         assert_eq!(delivery.body().as_ptr(), body.as_ptr());
 

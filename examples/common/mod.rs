@@ -9,9 +9,10 @@ use gemini_webhooks::{Delivery, Verifier};
 use serde_json::Value;
 
 /// Builds the verifier from `GEMINI_WEBHOOK_SECRET` (one or more `whsec_`
-/// secrets, comma-separated) and `GEMINI_WEBHOOK_PUBLIC_KEY` (`whpk_`,
-/// optional, comma-separated too).
-pub fn verifier_from_env() -> Result<Verifier, Box<dyn std::error::Error>> {
+/// secrets, comma-separated), `GEMINI_WEBHOOK_PUBLIC_KEY` (`whpk_`,
+/// optional, comma-separated too) and `GEMINI_WEBHOOK_JWKS_URL` (optional,
+/// needs feature `jwks-fetch`), and loads the JWKS if there is one.
+pub async fn verifier_from_env() -> Result<Verifier, Box<dyn std::error::Error>> {
     let mut builder = Verifier::builder();
     for secret in list_var("GEMINI_WEBHOOK_SECRET") {
         builder = builder.secret(&secret)?;
@@ -19,7 +20,35 @@ pub fn verifier_from_env() -> Result<Verifier, Box<dyn std::error::Error>> {
     for key in list_var("GEMINI_WEBHOOK_PUBLIC_KEY") {
         builder = builder.public_key(&key)?;
     }
-    Ok(builder.build()?)
+    if let Ok(url) = std::env::var("GEMINI_WEBHOOK_JWKS_URL") {
+        builder = with_jwks_url(builder, url)?;
+    }
+    let verifier = builder.build()?;
+    #[cfg(feature = "jwks-fetch")]
+    if let Err(err) = verifier.prefetch().await {
+        // Not fatal: the first delivery tries again, and gets 503 until then.
+        tracing::warn!(error = %err, "could not load the JWKS at start-up");
+    }
+    Ok(verifier)
+}
+
+#[cfg(feature = "jwks-fetch")]
+fn with_jwks_url(
+    builder: gemini_webhooks::VerifierBuilder,
+    url: String,
+) -> Result<gemini_webhooks::VerifierBuilder, Box<dyn std::error::Error>> {
+    Ok(builder.jwks_url(url))
+}
+
+#[cfg(not(feature = "jwks-fetch"))]
+fn with_jwks_url(
+    _: gemini_webhooks::VerifierBuilder,
+    _: String,
+) -> Result<gemini_webhooks::VerifierBuilder, Box<dyn std::error::Error>> {
+    Err(
+        "GEMINI_WEBHOOK_JWKS_URL needs the `jwks-fetch` feature: run with --features jwks-fetch"
+            .into(),
+    )
 }
 
 /// `BIND_ADDR`, default `127.0.0.1:3000`.

@@ -72,5 +72,5 @@ async fn delivery_from_request(request: Request<Body>) -> Result<Delivery, Rejec
     };
     let (parts, body) = request.into_parts();
     let body = read_body(body, DEFAULT_BODY_LIMIT).await?;
-    Ok(verifier.verify(&parts.headers, body)?)
+    Ok(verifier.verify_async(&parts.headers, body).await?)
 }

@@ -8,6 +8,7 @@
 mod ed25519;
 mod error;
 mod hmac_secret;
+pub mod jwks;
 
 pub(crate) use ed25519::Ed25519Keys;
 #[cfg(feature = "test-util")]

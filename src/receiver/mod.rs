@@ -178,7 +178,8 @@ impl<R: ReplayStore> Receiver<R> {
     pub async fn admit(&self, headers: &HeaderMap, body: Bytes) -> Result<Admission<R>, Rejection> {
         let delivery = self
             .verifier
-            .verify(headers, body)
+            .verify_async(headers, body)
+            .await
             .map_err(|err| self.rejected(headers, err.into()))?;
         let token = match self.store.claim(delivery.id()).await {
             Ok(Claim::New(token)) => token,

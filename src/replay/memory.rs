@@ -144,10 +144,10 @@ impl MemoryReplayStore {
             return Claim::Done;
         }
         let now = Instant::now();
-        if let Some(claim) = claims.get(&key) {
-            if now.duration_since(claim.since) < self.in_flight_ttl {
-                return Claim::InFlight;
-            }
+        if let Some(claim) = claims.get(&key)
+            && now.duration_since(claim.since) < self.in_flight_ttl
+        {
+            return Claim::InFlight;
         }
         let token = ClaimToken::new();
         claims.insert(

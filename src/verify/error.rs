@@ -35,6 +35,18 @@ pub enum VerifyError {
     /// No signature entry verifies under any configured secret or key.
     #[error("no matching signature")]
     NoMatchingSignature,
+    /// A JWT in `webhook-signature` was refused (the reason says why: an
+    /// unknown key id, a disallowed or mismatched algorithm, a wrong
+    /// audience, an expired token, a body hash that does not match, …).
+    #[error("invalid token: {reason}")]
+    InvalidToken {
+        /// Why, in a few words.
+        reason: &'static str,
+    },
+    /// The delivery needs JWKS keys and none are usable (never loaded, or
+    /// older than the maximum staleness): answered 503 so Gemini retries.
+    #[error("signing keys unavailable; retry later")]
+    KeysUnavailable,
 }
 
 impl VerifyError {
@@ -47,20 +59,25 @@ impl VerifyError {
             Self::TimestampTooOld => "timestamp_too_old",
             Self::TimestampInFuture => "timestamp_in_future",
             Self::NoMatchingSignature => "no_matching_signature",
+            Self::InvalidToken { .. } => "invalid_token",
+            Self::KeysUnavailable => "keys_unavailable",
         }
     }
 
     /// The HTTP status a receiver answers with (see the table in the crate
     /// docs): `400` for missing or malformed headers, `401` for a timestamp
-    /// outside the window or a signature that does not verify.
+    /// outside the window or a signature that does not verify, `503` when
+    /// the keys to decide are unavailable.
     pub fn status(&self) -> StatusCode {
         match self {
             Self::MissingHeader(_) | Self::InvalidHeader { .. } | Self::InvalidTimestamp => {
                 StatusCode::BAD_REQUEST
             }
-            Self::TimestampTooOld | Self::TimestampInFuture | Self::NoMatchingSignature => {
-                StatusCode::UNAUTHORIZED
-            }
+            Self::TimestampTooOld
+            | Self::TimestampInFuture
+            | Self::NoMatchingSignature
+            | Self::InvalidToken { .. } => StatusCode::UNAUTHORIZED,
+            Self::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }

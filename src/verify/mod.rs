@@ -9,6 +9,7 @@
 mod content;
 mod error;
 mod headers;
+mod jwt;
 mod signature;
 
 use std::fmt;
@@ -24,6 +25,7 @@ pub use headers::{WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP};
 pub use signature::MAX_SIGNATURE_ENTRIES;
 
 use crate::delivery::{Delivery, VerifiedBy};
+use crate::keys::jwks::{JwksKeys, JwksSource};
 use crate::keys::{Ed25519Keys, HmacSecret, KeyError, parse_public_key};
 use crate::raw_body::RawBody;
 use headers::WebhookHeaders;
@@ -74,7 +76,32 @@ pub struct Verifier {
 struct Keys {
     secrets: Vec<HmacSecret>,
     ed25519: Ed25519Keys,
+    jwks: Option<JwksSource>,
+    jwt_audience: Option<String>,
     tolerance: Duration,
+}
+
+/// What a successful check found.
+struct Verified {
+    timestamp: SystemTime,
+    verified_by: VerifiedBy,
+}
+
+/// A failed check, and the JWKS load it saw if a refresh could change the
+/// answer (a `v1a` entry or a JWT `kid` the cached keys do not cover).
+struct Failure {
+    error: VerifyError,
+    #[cfg_attr(not(feature = "jwks-fetch"), allow(dead_code))]
+    refresh_after: Option<u64>,
+}
+
+impl From<VerifyError> for Failure {
+    fn from(error: VerifyError) -> Self {
+        Self {
+            error,
+            refresh_after: None,
+        }
+    }
 }
 
 impl Verifier {
@@ -99,36 +126,174 @@ impl Verifier {
     }
 
     /// Verifies a delivery as if the time were `now` (for tests and replays of
-    /// recorded traffic).
+    /// recorded traffic). Uses the JWKS keys as cached: it never fetches.
     pub fn verify_at(
         &self,
         headers: &HeaderMap,
         body: impl RawBody,
         now: SystemTime,
     ) -> Result<Delivery, VerifyError> {
-        let parsed = WebhookHeaders::parse(headers)?;
-        let timestamp = parsed.check_window(now, self.inner.tolerance)?;
-        let entries = SignatureEntries::parse(parsed.signature)?;
-        let content = SignedContent {
-            id: parsed.id,
-            timestamp: parsed.timestamp,
-            body: body.as_bytes(),
-        };
-        let verified_by = self
+        let verified = self
             .inner
-            .check_signatures(&content, &entries)
-            .ok_or(VerifyError::NoMatchingSignature)?;
+            .check(headers, body.as_bytes(), now)
+            .map_err(|f| f.error)?;
+        self.delivery(headers, body, verified)
+    }
+
+    /// Verifies a delivery, first loading or refreshing a fetched JWKS when
+    /// the cached keys cannot decide (none loaded yet, or a `v1a` entry or a
+    /// JWT key id they do not cover).
+    ///
+    /// Refreshes are single-flight and rate-limited (see
+    /// [`RemoteJwks`](crate::keys::jwks::RemoteJwks)); deliveries that verify
+    /// with cached keys never wait for one. Without a fetched JWKS this is
+    /// [`verify`](Self::verify).
+    pub async fn verify_async(
+        &self,
+        headers: &HeaderMap,
+        body: impl RawBody,
+    ) -> Result<Delivery, VerifyError> {
+        #[cfg(feature = "jwks-fetch")]
+        if let Some(JwksSource::Remote(remote)) = &self.inner.jwks {
+            remote.refresh_in_background();
+            let verified = match self
+                .inner
+                .check(headers, body.as_bytes(), SystemTime::now())
+            {
+                Ok(verified) => verified,
+                Err(Failure {
+                    refresh_after: Some(generation),
+                    ..
+                }) => {
+                    remote.refresh(generation).await;
+                    self.inner
+                        .check(headers, body.as_bytes(), SystemTime::now())
+                        .map_err(|f| f.error)?
+                }
+                Err(failure) => return Err(failure.error),
+            };
+            return self.delivery(headers, body, verified);
+        }
+        self.verify(headers, body)
+    }
+
+    /// Loads a fetched JWKS now, so the first delivery does not wait for it.
+    /// Does nothing without one.
+    #[cfg(feature = "jwks-fetch")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwks-fetch")))]
+    pub async fn prefetch(&self) -> Result<(), crate::keys::jwks::JwksError> {
+        match &self.inner.jwks {
+            Some(JwksSource::Remote(remote)) => remote.prefetch().await,
+            _ => Ok(()),
+        }
+    }
+
+    fn delivery(
+        &self,
+        headers: &HeaderMap,
+        body: impl RawBody,
+        verified: Verified,
+    ) -> Result<Delivery, VerifyError> {
+        // Parsed a second time only on success: cheaper than carrying
+        // borrows of `headers` through the async path.
+        let id = WebhookHeaders::parse(headers)?.id.to_owned();
         Ok(Delivery::new(
-            parsed.id.to_owned(),
-            timestamp,
+            id,
+            verified.timestamp,
             body.into_bytes(),
-            verified_by,
+            verified.verified_by,
         ))
     }
 }
 
 impl Keys {
-    /// Which key verifies any entry, HMAC first (cheap), then Ed25519.
+    fn check(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: SystemTime,
+    ) -> Result<Verified, Failure> {
+        let parsed = WebhookHeaders::parse(headers)?;
+        let timestamp = parsed.check_window(now, self.tolerance)?;
+        let content = SignedContent {
+            id: parsed.id,
+            timestamp: parsed.timestamp,
+            body,
+        };
+        if let Some(audience) = &self.jwt_audience
+            && jwt::looks_like_jwt(parsed.signature)
+        {
+            let verified_by = self.check_jwt(parsed.signature, audience, body, now)?;
+            return Ok(Verified {
+                timestamp,
+                verified_by,
+            });
+        }
+        let entries = SignatureEntries::parse(parsed.signature)?;
+        if let Some(verified_by) = self.check_signatures(&content, &entries) {
+            return Ok(Verified {
+                timestamp,
+                verified_by,
+            });
+        }
+        // Only a `v1a` entry can be helped by fresher JWKS keys.
+        let Some(jwks) = self
+            .jwks
+            .as_ref()
+            .filter(|_| entries.v1a().next().is_some())
+        else {
+            return Err(VerifyError::NoMatchingSignature.into());
+        };
+        let snapshot = jwks.snapshot();
+        let Some(keys) = snapshot.keys else {
+            return Err(Failure {
+                error: VerifyError::KeysUnavailable,
+                refresh_after: Some(snapshot.generation),
+            });
+        };
+        match check_v1a(&keys, &content, &entries) {
+            Some(verified_by) => Ok(Verified {
+                timestamp,
+                verified_by,
+            }),
+            None => Err(Failure {
+                error: VerifyError::NoMatchingSignature,
+                refresh_after: Some(snapshot.generation),
+            }),
+        }
+    }
+
+    fn check_jwt(
+        &self,
+        token: &str,
+        audience: &str,
+        body: &[u8],
+        now: SystemTime,
+    ) -> Result<VerifiedBy, Failure> {
+        let snapshot = self
+            .jwks
+            .as_ref()
+            .map(JwksSource::snapshot)
+            .ok_or(VerifyError::KeysUnavailable)?;
+        let Some(keys) = snapshot.keys else {
+            return Err(Failure {
+                error: VerifyError::KeysUnavailable,
+                refresh_after: Some(snapshot.generation),
+            });
+        };
+        match jwt::verify(token, &keys, audience, body, now, self.tolerance.as_secs()) {
+            Ok(kid) => Ok(VerifiedBy::Jwt { kid }),
+            Err(jwt::JwtFailure::UnknownKey) => Err(Failure {
+                error: VerifyError::InvalidToken {
+                    reason: "unknown key id",
+                },
+                refresh_after: Some(snapshot.generation),
+            }),
+            Err(jwt::JwtFailure::Invalid(error)) => Err(error.into()),
+        }
+    }
+
+    /// Which static key verifies any entry, HMAC first (cheap), then Ed25519.
     fn check_signatures(
         &self,
         content: &SignedContent<'_>,
@@ -158,6 +323,19 @@ impl Keys {
     }
 }
 
+/// Which Ed25519 key of a JWKS verifies any `v1a` entry.
+fn check_v1a(
+    keys: &JwksKeys,
+    content: &SignedContent<'_>,
+    entries: &SignatureEntries<'_>,
+) -> Option<VerifiedBy> {
+    entries.v1a().find_map(|signature| {
+        let index = keys.ed25519.verify(content, &signature)?;
+        let kid = keys.ed25519_ids.get(index).cloned().flatten();
+        Some(VerifiedBy::JwksKey { kid })
+    })
+}
+
 /// Constant-time equality of two HMAC tags.
 ///
 /// Folds the difference into one word with branch-free XOR/OR and lets
@@ -178,6 +356,8 @@ impl fmt::Debug for Verifier {
         f.debug_struct("Verifier")
             .field("secrets", &self.inner.secrets.len())
             .field("public_keys", &self.inner.ed25519.len())
+            .field("jwks", &self.inner.jwks.is_some())
+            .field("jwt_audience", &self.inner.jwt_audience)
             .field("tolerance", &self.inner.tolerance)
             .finish()
     }
@@ -192,6 +372,8 @@ impl fmt::Debug for Verifier {
 pub struct VerifierBuilder {
     secrets: Vec<HmacSecret>,
     ed25519: Ed25519Keys,
+    jwks: Option<JwksSource>,
+    jwt_audience: Option<String>,
     tolerance: Option<Duration>,
 }
 
@@ -217,6 +399,42 @@ impl VerifierBuilder {
         Ok(self)
     }
 
+    /// Adds a static JSON Web Key Set: its OKP/Ed25519 keys verify `v1a`
+    /// entries (every one is a candidate: `v1a` sends no key id), and its
+    /// RSA, EC P-256 and Ed25519 keys with a `kid` verify JWTs (see
+    /// [`jwt_audience`](Self::jwt_audience)). Keys that cannot be used are
+    /// skipped with a warning. Replaces any earlier JWKS.
+    pub fn jwks(mut self, set: &jsonwebtoken::jwk::JwkSet) -> Self {
+        self.jwks = Some(JwksSource::Static(Arc::new(JwksKeys::from_set(set))));
+        self
+    }
+
+    /// Fetches the JWKS from `url` (over HTTPS, cached, refreshed: see
+    /// [`RemoteJwks`](crate::keys::jwks::RemoteJwks) for the defaults);
+    /// [`GEMINI_JWKS_URL`](crate::keys::jwks::GEMINI_JWKS_URL) is Gemini's.
+    #[cfg(feature = "jwks-fetch")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwks-fetch")))]
+    pub fn jwks_url(self, url: impl Into<String>) -> Self {
+        self.jwks_remote(crate::keys::jwks::RemoteJwks::builder(url).build())
+    }
+
+    /// Fetches the JWKS with a configured
+    /// [`RemoteJwks`](crate::keys::jwks::RemoteJwks).
+    #[cfg(feature = "jwks-fetch")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwks-fetch")))]
+    pub fn jwks_remote(mut self, remote: crate::keys::jwks::RemoteJwks) -> Self {
+        self.jwks = Some(JwksSource::Remote(Arc::new(remote)));
+        self
+    }
+
+    /// Accepts the JWT form of dynamic webhooks (a compact JWS in
+    /// `webhook-signature`, as Gemini's docs describe it) whose `aud` is
+    /// `audience`, verified against the JWKS. Off by default.
+    pub fn jwt_audience(mut self, audience: impl Into<String>) -> Self {
+        self.jwt_audience = Some(audience.into());
+        self
+    }
+
     /// Sets how far a delivery's timestamp may be from now, in the past or
     /// the future (default [`DEFAULT_TOLERANCE`], 300 s). Whole seconds count.
     pub fn tolerance(mut self, tolerance: Duration) -> Self {
@@ -224,16 +442,18 @@ impl VerifierBuilder {
         self
     }
 
-    /// Builds the [`Verifier`]; fails with [`KeyError::NoKeys`] when no secret
-    /// or key was given.
+    /// Builds the [`Verifier`]; fails with [`KeyError::NoKeys`] when no secret,
+    /// key or JWKS was given.
     pub fn build(self) -> Result<Verifier, KeyError> {
-        if self.secrets.is_empty() && self.ed25519.is_empty() {
+        if self.secrets.is_empty() && self.ed25519.is_empty() && self.jwks.is_none() {
             return Err(KeyError::NoKeys);
         }
         Ok(Verifier {
             inner: Arc::new(Keys {
                 secrets: self.secrets,
                 ed25519: self.ed25519,
+                jwks: self.jwks,
+                jwt_audience: self.jwt_audience,
                 tolerance: self.tolerance.unwrap_or(DEFAULT_TOLERANCE),
             }),
         })
@@ -245,6 +465,8 @@ impl fmt::Debug for VerifierBuilder {
         f.debug_struct("VerifierBuilder")
             .field("secrets", &self.secrets.len())
             .field("public_keys", &self.ed25519.len())
+            .field("jwks", &self.jwks.is_some())
+            .field("jwt_audience", &self.jwt_audience)
             .field("tolerance", &self.tolerance)
             .finish()
     }

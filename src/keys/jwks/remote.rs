@@ -1,0 +1,297 @@
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use super::source::Snapshot;
+use super::{JwksError, JwksKeys};
+
+/// Where Google publishes the keys that sign Gemini's dynamic webhooks.
+pub const GEMINI_JWKS_URL: &str = "https://generativelanguage.googleapis.com/.well-known/jwks.json";
+
+/// A JWKS fetched over HTTPS, cached, and refreshed when needed.
+///
+/// - Freshness comes from the response's `Cache-Control: max-age`, clamped
+///   to [`freshness`](RemoteJwksBuilder::freshness) (default 5 min – 24 h).
+///   Once stale, the next delivery starts a refresh in the background and is
+///   verified with the cached keys meanwhile.
+/// - When a delivery fails on the cached keys (a `v1a` entry verifies under
+///   none of them, or a JWT names an unknown `kid`), one refresh runs before
+///   it is refused, at most once per
+///   [`min_refresh_interval`](RemoteJwksBuilder::min_refresh_interval)
+///   (default 30 s), single-flight: concurrent deliveries wait for the same
+///   fetch, and deliveries that verify with cached keys never wait at all.
+/// - A failed refresh keeps the cached keys serving (with a warning) up to
+///   [`max_staleness`](RemoteJwksBuilder::max_staleness) (default 7 days);
+///   with no usable keys left, deliveries get `503` so Gemini retries.
+pub struct RemoteJwks {
+    url: String,
+    client: reqwest::Client,
+    config: RemoteJwksBuilder,
+    cached: RwLock<Option<Arc<Cached>>>,
+    generation: AtomicU64,
+    /// Held only by refreshers, across the fetch: the single flight.
+    refresh: tokio::sync::Mutex<Option<Instant>>,
+}
+
+struct Cached {
+    keys: Arc<JwksKeys>,
+    fetched_at: Instant,
+    fresh_for: Duration,
+}
+
+impl RemoteJwks {
+    /// Fetches Gemini's JWKS ([`GEMINI_JWKS_URL`]) with the defaults.
+    pub fn gemini() -> Self {
+        Self::builder(GEMINI_JWKS_URL).build()
+    }
+
+    /// Configures a JWKS fetched from `url`.
+    pub fn builder(url: impl Into<String>) -> RemoteJwksBuilder {
+        RemoteJwksBuilder {
+            url: url.into(),
+            connect_timeout: Duration::from_secs(2),
+            timeout: Duration::from_secs(5),
+            max_document_size: 256 * 1024,
+            min_fresh: Duration::from_secs(5 * 60),
+            max_fresh: Duration::from_secs(24 * 60 * 60),
+            min_refresh_interval: Duration::from_secs(30),
+            max_staleness: Duration::from_secs(7 * 24 * 60 * 60),
+        }
+    }
+
+    /// The URL keys are fetched from.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Loads the keys now (at start-up), whatever the refresh interval.
+    pub async fn prefetch(&self) -> Result<(), JwksError> {
+        let mut last_attempt = self.refresh.lock().await;
+        *last_attempt = Some(Instant::now());
+        self.load().await
+    }
+
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        // The read lock is held only to clone an `Arc`, never across I/O.
+        let generation = self.generation.load(Ordering::Acquire);
+        let cached = self
+            .cached
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let keys = cached
+            .filter(|cached| cached.fetched_at.elapsed() <= self.config.max_staleness)
+            .map(|cached| Arc::clone(&cached.keys));
+        Snapshot { keys, generation }
+    }
+
+    /// Whether the cached keys are past their freshness (or absent).
+    pub(crate) fn is_stale(&self) -> bool {
+        self.cached
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_none_or(|cached| cached.fetched_at.elapsed() >= cached.fresh_for)
+    }
+
+    /// Refreshes unless a load happened since `seen_generation` or the last
+    /// attempt is more recent than the minimum interval. Callers that find
+    /// a refresh in flight wait for it instead of starting another.
+    pub(crate) async fn refresh(&self, seen_generation: u64) {
+        let mut last_attempt = self.refresh.lock().await;
+        if self.generation.load(Ordering::Acquire) != seen_generation {
+            return;
+        }
+        if last_attempt.is_some_and(|at| at.elapsed() < self.config.min_refresh_interval) {
+            return;
+        }
+        *last_attempt = Some(Instant::now());
+        if let Err(err) = self.load().await {
+            let serving = self.snapshot().keys.is_some();
+            tracing::warn!(url = %self.url, error = %err, serving_cached_keys = serving, "JWKS refresh failed");
+        }
+    }
+
+    /// Starts a refresh in the background if the keys are stale and nobody
+    /// is refreshing; never waits.
+    pub(crate) fn refresh_in_background(self: &Arc<Self>) {
+        if !self.is_stale() || self.refresh.try_lock().is_err() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (remote, generation) = (Arc::clone(self), self.generation.load(Ordering::Acquire));
+        runtime.spawn(async move { remote.refresh(generation).await });
+    }
+
+    async fn load(&self) -> Result<(), JwksError> {
+        // The client has its own timeouts; this one also bounds reading a
+        // body that trickles in.
+        let (keys, max_age) = tokio::time::timeout(self.config.timeout, self.fetch())
+            .await
+            .map_err(|_| JwksError::Request("timed out".into()))??;
+        let fresh_for = max_age
+            .unwrap_or(self.config.min_fresh)
+            .clamp(self.config.min_fresh, self.config.max_fresh);
+        tracing::info!(url = %self.url, keys = keys.len(), fresh_for_secs = fresh_for.as_secs(), "JWKS loaded");
+        *self.cached.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(Cached {
+            keys: Arc::new(keys),
+            fetched_at: Instant::now(),
+            fresh_for,
+        }));
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    async fn fetch(&self) -> Result<(JwksKeys, Option<Duration>), JwksError> {
+        let request_failed =
+            |err: reqwest::Error| JwksError::Request(err.without_url().to_string());
+        let mut response = self
+            .client
+            .get(&self.url)
+            .send()
+            .await
+            .map_err(request_failed)?;
+        if !response.status().is_success() {
+            return Err(JwksError::Status(response.status()));
+        }
+        let limit = self.config.max_document_size;
+        if response
+            .content_length()
+            .is_some_and(|length| length > limit as u64)
+        {
+            return Err(JwksError::TooLarge(limit));
+        }
+        let max_age = response
+            .headers()
+            .get(http::header::CACHE_CONTROL)
+            .and_then(|value| value.to_str().ok())
+            .and_then(max_age);
+        let mut document = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(request_failed)? {
+            if document.len() + chunk.len() > limit {
+                return Err(JwksError::TooLarge(limit));
+            }
+            document.extend_from_slice(&chunk);
+        }
+        let keys = JwksKeys::from_json(&document)?;
+        if keys.is_empty() {
+            return Err(JwksError::NoUsableKeys);
+        }
+        Ok((keys, max_age))
+    }
+}
+
+/// `max-age` of a `Cache-Control` value.
+fn max_age(cache_control: &str) -> Option<Duration> {
+    cache_control.split(',').find_map(|directive| {
+        let (name, value) = directive.trim().split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("max-age")
+            .then(|| value.trim().trim_matches('"').parse().ok())
+            .flatten()
+            .map(Duration::from_secs)
+    })
+}
+
+impl fmt::Debug for RemoteJwks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteJwks")
+            .field("url", &self.url)
+            .field("config", &self.config)
+            .field("generation", &self.generation.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`RemoteJwks`]; every setting has a default.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct RemoteJwksBuilder {
+    url: String,
+    connect_timeout: Duration,
+    timeout: Duration,
+    max_document_size: usize,
+    min_fresh: Duration,
+    max_fresh: Duration,
+    min_refresh_interval: Duration,
+    max_staleness: Duration,
+}
+
+impl RemoteJwksBuilder {
+    /// Connect timeout (default 2 s) and total request timeout (default 5 s).
+    pub fn timeouts(mut self, connect: Duration, total: Duration) -> Self {
+        self.connect_timeout = connect;
+        self.timeout = total;
+        self
+    }
+
+    /// Largest JWKS document accepted (default 256 KiB).
+    pub fn max_document_size(mut self, bytes: usize) -> Self {
+        self.max_document_size = bytes;
+        self
+    }
+
+    /// Bounds for the freshness taken from `Cache-Control: max-age`
+    /// (default 5 minutes to 24 hours; the lower bound when absent).
+    pub fn freshness(mut self, min: Duration, max: Duration) -> Self {
+        self.min_fresh = min;
+        self.max_fresh = max.max(min);
+        self
+    }
+
+    /// Shortest time between two refreshes triggered by unknown keys
+    /// (default 30 s), so a flood of forged deliveries cannot hammer the
+    /// key server.
+    pub fn min_refresh_interval(mut self, interval: Duration) -> Self {
+        self.min_refresh_interval = interval;
+        self
+    }
+
+    /// How long cached keys keep serving after refreshes start failing
+    /// (default 7 days).
+    pub fn max_staleness(mut self, staleness: Duration) -> Self {
+        self.max_staleness = staleness;
+        self
+    }
+
+    /// Builds the source. Nothing is fetched until
+    /// [`prefetch`](RemoteJwks::prefetch) or the first delivery.
+    pub fn build(self) -> RemoteJwks {
+        let client = reqwest::Client::builder()
+            .connect_timeout(self.connect_timeout)
+            .timeout(self.timeout)
+            .user_agent(concat!("gemini-webhooks/", env!("CARGO_PKG_VERSION")))
+            .build()
+            // Only TLS backend initialisation can fail here; fall back to
+            // the defaults rather than panic (`load` still bounds the time).
+            .unwrap_or_else(|_| reqwest::Client::new());
+        RemoteJwks {
+            url: self.url.clone(),
+            client,
+            config: self,
+            cached: RwLock::new(None),
+            generation: AtomicU64::new(0),
+            refresh: tokio::sync::Mutex::new(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_age_is_read_from_cache_control() {
+        assert_eq!(
+            max_age("public, max-age=3600, must-revalidate"),
+            Some(Duration::from_secs(3600))
+        );
+        assert_eq!(max_age("MAX-AGE = \"60\""), Some(Duration::from_secs(60)));
+        assert_eq!(max_age("no-cache"), None);
+        assert_eq!(max_age("max-age=-1"), None);
+        assert_eq!(max_age("max-age=99999999999999999999999"), None);
+    }
+}
