@@ -145,7 +145,7 @@ impl Verifier {
     /// JWT key id they do not cover).
     ///
     /// Refreshes are single-flight and rate-limited (see
-    /// [`RemoteJwks`](crate::keys::jwks::RemoteJwks)); deliveries that verify
+    /// `keys::jwks::RemoteJwks`); deliveries that verify
     /// with cached keys never wait for one. Without a fetched JWKS this is
     /// [`verify`](Self::verify).
     pub async fn verify_async(

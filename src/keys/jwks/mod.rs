@@ -3,7 +3,7 @@
 //! This module owns turning a JWKS into keys the verifier can use
 //! ([`JwksKeys`]), and where those keys come from: a static
 //! set, or (feature `jwks-fetch`) a URL fetched, cached and refreshed by
-//! [`RemoteJwks`]. A key that cannot be used is skipped with a warning; it
+//! `RemoteJwks`. A key that cannot be used is skipped with a warning; it
 //! never fails the whole set.
 
 mod error;
