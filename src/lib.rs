@@ -62,19 +62,23 @@
 //! # Features
 //!
 //! - `axum` (default): extractors for [`Delivery`], [`GeminiEvent`] and
-//!   `axum::Verified<T>`.
+//!   [`Verified<T>`].
 //! - `test-util`: `testing::Signer` and key generation, to test your own
 //!   handlers with correctly signed deliveries.
 //! - `jwks-fetch`: fetch, cache and refresh a JWKS over HTTPS
 //!   (`keys::jwks::RemoteJwks`, `VerifierBuilder::jwks_url`) for dynamic
 //!   webhooks. A static set needs no feature ([`VerifierBuilder::jwks`]).
-//! - `actix`, `redis`: reserved for the actix adapter and the Redis replay
-//!   store; they add nothing yet.
+//! - `actix`: the actix-web middleware `actix::GeminiWebhooks` and
+//!   `FromRequest` extractors, with the same behaviour as the tower layer.
+//! - `redis`: reserved for the Redis replay store; it adds nothing yet.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "actix")]
+#[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
+pub mod actix;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
@@ -88,6 +92,7 @@ pub mod replay;
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod testing;
 pub mod tower;
+mod verified;
 pub mod verify;
 
 pub use delivery::{Delivery, VerifiedBy};
@@ -95,9 +100,10 @@ pub use event::{EventError, GeminiEvent};
 pub use keys::KeyError;
 pub use raw_body::RawBody;
 pub use receiver::{Admission, Receiver, Rejection};
+pub use verified::Verified;
 pub use verify::{Verifier, VerifierBuilder, VerifyError};
 
 /// The README's code blocks, compiled and run as doc tests.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "axum", feature = "actix"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

@@ -10,8 +10,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use bytes::Bytes;
-use common::{EVENT, Handled, app, event_with};
-use gemini_webhooks::replay::{Claim, ClaimToken, ReplayError, ReplayStore};
+use common::{DownStore, EVENT, Handled, app, event_with};
 use gemini_webhooks::testing::{Signer, generate_secret};
 use gemini_webhooks::tower::WebhookLayer;
 use gemini_webhooks::{GeminiEvent, Verifier};
@@ -228,21 +227,6 @@ async fn a_body_that_stops_early_gets_400() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-}
-
-/// A store that cannot be reached.
-struct DownStore;
-
-impl ReplayStore for DownStore {
-    async fn claim(&self, _: &str) -> Result<Claim, ReplayError> {
-        Err(ReplayError::new("connection refused"))
-    }
-    async fn commit(&self, _: &str, _: &ClaimToken, _: Duration) -> Result<(), ReplayError> {
-        Err(ReplayError::new("connection refused"))
-    }
-    async fn release(&self, _: &str, _: &ClaimToken) -> Result<(), ReplayError> {
-        Err(ReplayError::new("connection refused"))
-    }
 }
 
 #[tokio::test]

@@ -1,4 +1,4 @@
-//! axum extractors: [`Delivery`], [`GeminiEvent`] and [`Verified<T>`].
+//! axum extractors: [`Delivery`], [`GeminiEvent`] and [`Verified<T>`](crate::Verified).
 //!
 //! Behind a [`WebhookLayer`](crate::tower::WebhookLayer) they read the
 //! delivery the layer verified (and de-duplicated) from the request
@@ -15,7 +15,7 @@
 //!
 //! ```
 //! use axum::{Extension, Router, routing::post, http::StatusCode};
-//! use gemini_webhooks::{Delivery, Verifier, axum::Verified};
+//! use gemini_webhooks::{Verified, Verifier};
 //!
 //! #[derive(serde::Deserialize)]
 //! struct Envelope { r#type: String }
@@ -39,14 +39,12 @@ mod delivery;
 mod event;
 mod verified;
 
-pub use verified::Verified;
-
 use axum_core::body::Body;
 use axum_core::response::{IntoResponse, Response};
 use http::Request;
 
 use crate::delivery::Delivery;
-use crate::receiver::{DEFAULT_BODY_LIMIT, Rejection, read_body};
+use crate::receiver::{Rejection, verify_standalone};
 use crate::tower::rejection_response;
 use crate::verify::Verifier;
 
@@ -59,18 +57,13 @@ impl IntoResponse for Rejection {
     }
 }
 
-/// The request's verified delivery: the layer's, or verified here.
+/// The request's verified delivery: the layer's, or verified here with a
+/// `Verifier` extension.
 async fn delivery_from_request(request: Request<Body>) -> Result<Delivery, Rejection> {
     if let Some(delivery) = request.extensions().get::<Delivery>() {
         return Ok(delivery.clone());
     }
-    let Some(verifier) = request.extensions().get::<Verifier>().cloned() else {
-        tracing::error!(
-            "gemini webhook extractor used without WebhookLayer or a Verifier extension"
-        );
-        return Err(Rejection::NotConfigured);
-    };
+    let verifier = request.extensions().get::<Verifier>().cloned();
     let (parts, body) = request.into_parts();
-    let body = read_body(body, DEFAULT_BODY_LIMIT).await?;
-    Ok(verifier.verify_async(&parts.headers, body).await?)
+    verify_standalone(verifier, &parts.headers, body).await
 }

@@ -3,14 +3,9 @@ use serde::de::DeserializeOwned;
 
 use super::delivery_from_request;
 use crate::receiver::Rejection;
+use crate::verified::Verified;
 
-/// Extracts the verified delivery's body as your own JSON type `T`.
-///
-/// A body that does not parse as `T` is rejected with 422, naming the path
-/// of the bad field (never quoting the body).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Verified<T>(pub T);
-
+/// Extracts the verified delivery's body as `T`; 422 when it does not parse.
 impl<T, S> FromRequest<S> for Verified<T>
 where
     T: DeserializeOwned,

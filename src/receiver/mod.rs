@@ -10,6 +10,66 @@
 mod guard;
 mod rejection;
 
+/// The builder methods every adapter offers, written once: each adapter is a
+/// thin wrapper around an `Arc<Receiver<R>>` field named `receiver`.
+macro_rules! receiver_builder_methods {
+    ($adapter:ident) => {
+        impl $adapter<$crate::replay::MemoryReplayStore> {
+            /// Verifies with `verifier`: 1 MiB body limit, an in-process
+            /// [`MemoryReplayStore`](crate::replay::MemoryReplayStore),
+            /// handled ids remembered for 25 hours.
+            pub fn new(verifier: $crate::verify::Verifier) -> Self {
+                Self::from_receiver($crate::receiver::Receiver::new(verifier))
+            }
+        }
+
+        impl<R: $crate::replay::ReplayStore> $adapter<R> {
+            /// Wraps a configured [`Receiver`](crate::Receiver).
+            pub fn from_receiver(receiver: $crate::receiver::Receiver<R>) -> Self {
+                Self {
+                    receiver: std::sync::Arc::new(receiver),
+                }
+            }
+
+            fn map(
+                self,
+                configure: impl FnOnce($crate::receiver::Receiver<R>) -> $crate::receiver::Receiver<R>,
+            ) -> Self {
+                Self::from_receiver(configure(std::sync::Arc::unwrap_or_clone(self.receiver)))
+            }
+
+            /// Sets the largest body accepted (default 1 MiB); larger ones get 413.
+            pub fn body_limit(self, bytes: usize) -> Self {
+                self.map(|r| r.body_limit(bytes))
+            }
+
+            /// Sets how long handled ids are remembered (default 25 h).
+            pub fn dedup_ttl(self, ttl: std::time::Duration) -> Self {
+                self.map(|r| r.dedup_ttl(ttl))
+            }
+
+            /// Uses another replay store, e.g. one shared by several replicas.
+            pub fn replay_store<S: $crate::replay::ReplayStore>(self, store: S) -> $adapter<S> {
+                $adapter::from_receiver(std::sync::Arc::unwrap_or_clone(self.receiver).replay_store(store))
+            }
+
+            /// The receiver in use.
+            pub fn receiver(&self) -> &$crate::receiver::Receiver<R> {
+                &self.receiver
+            }
+        }
+
+        impl<R> Clone for $adapter<R> {
+            fn clone(&self) -> Self {
+                Self {
+                    receiver: std::sync::Arc::clone(&self.receiver),
+                }
+            }
+        }
+    };
+}
+pub(crate) use receiver_builder_methods;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -295,4 +355,24 @@ where
         }
         Err(_) => Err(Rejection::BodyUnreadable),
     }
+}
+
+/// What an extractor does without a layer in front of it: verify the request
+/// itself with `verifier` (no replay protection), or refuse with
+/// [`Rejection::NotConfigured`] when there is none. Shared by the adapters.
+pub(crate) async fn verify_standalone<B>(
+    verifier: Option<Verifier>,
+    headers: &HeaderMap,
+    body: B,
+) -> Result<Delivery, Rejection>
+where
+    B: http_body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let Some(verifier) = verifier else {
+        tracing::error!("gemini webhook extractor used without the middleware or a Verifier");
+        return Err(Rejection::NotConfigured);
+    };
+    let body = read_body(body, DEFAULT_BODY_LIMIT).await?;
+    Ok(verifier.verify_async(headers, body).await?)
 }

@@ -91,8 +91,8 @@ impl fmt::Display for Rejection {
             Self::StoreUnavailable(_) => f.write_str("replay store unavailable; retry later"),
             Self::InvalidEvent(err) => err.fmt(f),
             Self::NotConfigured => f.write_str(
-                "webhook receiver not configured: add WebhookLayer in front of this handler, \
-                 or provide a Verifier",
+                "webhook receiver not configured: put the webhook middleware (WebhookLayer, \
+                 GeminiWebhooks) in front of this handler, or provide a Verifier",
             ),
         }
     }

@@ -17,6 +17,7 @@ use tokio::sync::Notify;
 #[derive(Clone, Default)]
 pub struct Handled {
     runs: Arc<Mutex<HashMap<String, usize>>>,
+    completed: Arc<Mutex<HashMap<String, usize>>>,
     pub gate: Arc<Notify>,
     pub entered: Arc<Notify>,
 }
@@ -26,14 +27,25 @@ impl Handled {
         self.runs.lock().unwrap().get(id).copied().unwrap_or(0)
     }
 
+    /// How many runs for `id` got to answer (were not cancelled or panicked).
+    pub fn completed(&self, id: &str) -> usize {
+        self.completed.lock().unwrap().get(id).copied().unwrap_or(0)
+    }
+
     pub fn total(&self) -> usize {
         self.runs.lock().unwrap().values().sum()
     }
 }
 
-/// Body markers: `"fail_handler": true` → 500, `"panic": true` → panic,
-/// `"hold": true` → wait for `gate`, `"fail_once": true` → 500 the first time.
+/// The axum handler: counts runs, then behaves as the body asks (see [`behave`]).
 pub async fn handler(State(handled): State<Handled>, delivery: Delivery) -> StatusCode {
+    StatusCode::from_u16(behave(&handled, &delivery).await).unwrap()
+}
+
+/// Counts a run of `delivery`, then follows its body's markers:
+/// `"fail_handler": true` → 500, `"panic": true` → panic, `"hold": true` →
+/// wait for `gate`, `"fail_once": true` → 500 the first time; else 200.
+pub async fn behave(handled: &Handled, delivery: &Delivery) -> u16 {
     let body = String::from_utf8_lossy(delivery.body()).into_owned();
     let runs = {
         let mut runs = handled.runs.lock().unwrap();
@@ -48,12 +60,18 @@ pub async fn handler(State(handled): State<Handled>, delivery: Delivery) -> Stat
     if body.contains(r#""panic": true"#) {
         panic!("handler panics on purpose");
     }
+    *handled
+        .completed
+        .lock()
+        .unwrap()
+        .entry(delivery.id().to_owned())
+        .or_default() += 1;
     if body.contains(r#""fail_handler": true"#)
         || (body.contains(r#""fail_once": true"#) && runs == 1)
     {
-        return StatusCode::INTERNAL_SERVER_ERROR;
+        return 500;
     }
-    StatusCode::OK
+    200
 }
 
 pub fn app(handled: Handled) -> Router<()> {
@@ -69,4 +87,51 @@ pub fn event_with(marker: &str) -> String {
     format!(
         r#"{{"type":"batch.succeeded","timestamp":"2026-11-26T00:00:00Z","data":{{"id":"batches/1"}},{marker}}}"#
     )
+}
+
+/// The same app on actix-web: `POST /webhooks/gemini` behind the middleware.
+#[cfg(feature = "actix")]
+pub mod actix_app {
+    use actix_web::{HttpResponse, web};
+    use gemini_webhooks::Delivery;
+
+    use super::{Handled, behave};
+
+    pub async fn handler(handled: web::Data<Handled>, delivery: Delivery) -> HttpResponse {
+        let status = behave(&handled, &delivery).await;
+        HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap()).finish()
+    }
+}
+
+/// A replay store that cannot be reached.
+pub struct DownStore;
+
+impl gemini_webhooks::replay::ReplayStore for DownStore {
+    async fn claim(
+        &self,
+        _: &str,
+    ) -> Result<gemini_webhooks::replay::Claim, gemini_webhooks::replay::ReplayError> {
+        Err(gemini_webhooks::replay::ReplayError::new(
+            "connection refused",
+        ))
+    }
+    async fn commit(
+        &self,
+        _: &str,
+        _: &gemini_webhooks::replay::ClaimToken,
+        _: std::time::Duration,
+    ) -> Result<(), gemini_webhooks::replay::ReplayError> {
+        Err(gemini_webhooks::replay::ReplayError::new(
+            "connection refused",
+        ))
+    }
+    async fn release(
+        &self,
+        _: &str,
+        _: &gemini_webhooks::replay::ClaimToken,
+    ) -> Result<(), gemini_webhooks::replay::ReplayError> {
+        Err(gemini_webhooks::replay::ReplayError::new(
+            "connection refused",
+        ))
+    }
 }

@@ -1,0 +1,47 @@
+//! A Gemini webhook receiver on actix-web: the same contract as
+//! `axum_receiver`.
+//!
+//! Environment:
+//! - `GEMINI_WEBHOOK_SECRET`: one or more `whsec_` secrets, comma-separated;
+//! - `GEMINI_WEBHOOK_PUBLIC_KEY`: optional `whpk_` Ed25519 key(s) for `v1a`;
+//! - `GEMINI_WEBHOOK_JWKS_URL`: optional JWKS whose Ed25519 keys verify
+//!   `v1a` entries (dynamic webhooks; needs `--features jwks-fetch`);
+//! - `BIND_ADDR`: where to listen, default `127.0.0.1:3000`.
+//!
+//! Serves `POST /webhooks/gemini`; prints one JSON line `{"id","type"}` on
+//! stdout per event its handler runs; answers 500 when the body holds
+//! `"fail_handler": true`. Logs go to stderr.
+//!
+//! `GEMINI_WEBHOOK_SECRET=whsec_... cargo run --example actix_receiver --features actix`
+
+#[path = "common/mod.rs"]
+mod common;
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use gemini_webhooks::Delivery;
+use gemini_webhooks::actix::GeminiWebhooks;
+
+async fn handle(delivery: Delivery) -> HttpResponse {
+    let status = actix_web::http::StatusCode::from_u16(common::handle(&delivery))
+        .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
+    HttpResponse::build(status).finish()
+}
+
+#[actix_web::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    common::init_logging();
+    let webhooks = GeminiWebhooks::new(common::verifier_from_env().await?);
+    let server = HttpServer::new(move || {
+        App::new().service(
+            web::resource("/webhooks/gemini")
+                .wrap(webhooks.clone())
+                .route(web::post().to(handle)),
+        )
+    })
+    .bind(common::bind_addr())?;
+    for addr in server.addrs() {
+        tracing::info!(%addr, "listening for Gemini webhooks on POST /webhooks/gemini");
+    }
+    server.run().await?;
+    Ok(())
+}

@@ -1,0 +1,248 @@
+//! The same scenarios against real servers on loopback ports, driven by a
+//! real HTTP client: axum behind `WebhookLayer` and actix-web behind
+//! `GeminiWebhooks`. Each scenario is written once and run on both.
+
+#![cfg(all(feature = "axum", feature = "actix"))]
+
+mod common;
+
+use std::sync::Arc;
+
+use actix_web::{App, HttpServer, web};
+use common::{EVENT, Handled, app, event_with};
+use gemini_webhooks::Verifier;
+use gemini_webhooks::actix::GeminiWebhooks;
+use gemini_webhooks::testing::{Signer, generate_secret};
+use gemini_webhooks::tower::WebhookLayer;
+use reqwest::StatusCode;
+
+struct Server {
+    url: String,
+    secret: String,
+    handled: Handled,
+}
+
+fn verifier(secret: &str) -> Verifier {
+    Verifier::builder().secret(secret).unwrap().build().unwrap()
+}
+
+async fn start_axum() -> Server {
+    let (secret, handled) = (generate_secret(), Handled::default());
+    let router = app(handled.clone()).layer(WebhookLayer::new(verifier(&secret)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    Server {
+        url: format!("http://{addr}/webhooks/gemini"),
+        secret,
+        handled,
+    }
+}
+
+async fn start_actix() -> Server {
+    let (secret, handled) = (generate_secret(), Handled::default());
+    let webhooks = GeminiWebhooks::new(verifier(&secret));
+    let state = web::Data::new(handled.clone());
+    let server = HttpServer::new(move || {
+        App::new().app_data(state.clone()).service(
+            web::resource("/webhooks/gemini")
+                .wrap(webhooks.clone())
+                .route(web::post().to(common::actix_app::handler)),
+        )
+    })
+    .workers(2)
+    .disable_signals()
+    .bind(("127.0.0.1", 0))
+    .unwrap();
+    let addr = server.addrs()[0];
+    actix_web::rt::spawn(server.run());
+    Server {
+        url: format!("http://{addr}/webhooks/gemini"),
+        secret,
+        handled,
+    }
+}
+
+impl Server {
+    async fn post(&self, id: &str, body: &str) -> Result<(StatusCode, String), reqwest::Error> {
+        let headers = Signer::hmac(&self.secret)
+            .unwrap()
+            .id(id)
+            .sign(body.as_bytes());
+        let response = reqwest::Client::new()
+            .post(&self.url)
+            .headers(headers)
+            .body(body.to_owned())
+            .send()
+            .await?;
+        Ok((response.status(), response.text().await?))
+    }
+
+    /// Posts until the id is no longer in flight (a release after a panic
+    /// or a dropped request runs as a task), a bounded number of times.
+    async fn post_until_not_in_flight(&self, id: &str, body: &str) -> StatusCode {
+        for _ in 0..1000 {
+            if let Ok((status, _)) = self.post(id, body).await
+                && status != StatusCode::CONFLICT
+            {
+                return status;
+            }
+            tokio::task::yield_now().await;
+        }
+        StatusCode::CONFLICT
+    }
+}
+
+async fn fifty_concurrent_copies_run_the_handler_once(server: Server) {
+    let server = Arc::new(server);
+    let copies: Vec<_> = (0..50)
+        .map(|_| {
+            let server = server.clone();
+            tokio::spawn(async move { server.post("msg_concurrent", EVENT).await.unwrap().0 })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for copy in copies {
+        statuses.push(copy.await.unwrap());
+    }
+    assert_eq!(server.handled.runs("msg_concurrent"), 1);
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::OK || *s == StatusCode::CONFLICT),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&StatusCode::OK));
+}
+
+async fn a_copy_arriving_while_the_first_runs_gets_409(server: Server) {
+    let server = Arc::new(server);
+    let held = event_with(r#""hold": true"#);
+    let first = tokio::spawn({
+        let (server, held) = (server.clone(), held.clone());
+        async move { server.post("msg_held", &held).await.unwrap().0 }
+    });
+    server.handled.entered.notified().await;
+    let (status, text) = server.post("msg_held", &held).await.unwrap();
+    assert_eq!(
+        (status, text.as_str()),
+        (
+            StatusCode::CONFLICT,
+            "this delivery is being handled; retry later"
+        )
+    );
+    server.handled.gate.notify_one();
+    assert_eq!(first.await.unwrap(), StatusCode::OK);
+    assert_eq!(server.handled.runs("msg_held"), 1);
+}
+
+async fn done_gets_200_without_the_handler(server: Server) {
+    assert_eq!(
+        server.post("msg_done", EVENT).await.unwrap().0,
+        StatusCode::OK
+    );
+    let (status, text) = server.post("msg_done", EVENT).await.unwrap();
+    assert_eq!((status, text.as_str()), (StatusCode::OK, "already handled"));
+    assert_eq!(server.handled.runs("msg_done"), 1);
+}
+
+async fn release_on_500_then_the_retry_runs(server: Server) {
+    let body = event_with(r#""fail_once": true"#);
+    assert_eq!(
+        server.post("msg_500", &body).await.unwrap().0,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+    assert_eq!(
+        server.post("msg_500", &body).await.unwrap().0,
+        StatusCode::OK
+    );
+    assert_eq!(server.handled.runs("msg_500"), 2);
+}
+
+async fn release_on_panic_then_the_retry_runs(server: Server) {
+    let panics = event_with(r#""panic": true"#);
+    // The connection dies with the handler: the client sees an error.
+    assert!(server.post("msg_panic", &panics).await.is_err());
+    assert_eq!(server.handled.runs("msg_panic"), 1);
+    assert_eq!(
+        server.post_until_not_in_flight("msg_panic", EVENT).await,
+        StatusCode::OK
+    );
+    assert_eq!(server.handled.runs("msg_panic"), 2);
+}
+
+async fn release_when_the_client_goes_away_then_the_retry_runs(server: Server) {
+    let held = event_with(r#""hold": true"#);
+    let headers = Signer::hmac(&server.secret)
+        .unwrap()
+        .id("msg_gone")
+        .sign(held.as_bytes());
+    let attempt = tokio::spawn({
+        let url = server.url.clone();
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .headers(headers)
+                .body(held)
+                .send()
+                .await
+        }
+    });
+    server.handled.entered.notified().await;
+    attempt.abort(); // closes the connection mid-handler
+    let _ = attempt.await;
+    // hyper cancels the handler, which releases the claim; actix-web lets it
+    // run to the end, which commits it. Either way, once the gate opens, the
+    // retry is answered 200 and the delivery was handled to the end once.
+    server.handled.gate.notify_one();
+    assert_eq!(
+        server.post_until_not_in_flight("msg_gone", EVENT).await,
+        StatusCode::OK
+    );
+    assert_eq!(server.handled.completed("msg_gone"), 1);
+}
+
+async fn a_2_mib_body_gets_413(server: Server) {
+    let body = "x".repeat(2 * 1024 * 1024);
+    let (status, text) = server.post("msg_huge", &body).await.unwrap();
+    assert_eq!(
+        (status, text.as_str()),
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body larger than 1048576 bytes"
+        )
+    );
+    assert_eq!(server.handled.total(), 0);
+}
+
+/// Runs each scenario once per framework.
+macro_rules! on_both {
+    ($($scenario:ident),* $(,)?) => {
+        mod axum_server {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario(super::start_axum().await).await
+                }
+            )*
+        }
+        mod actix_server {
+            $(
+                #[actix_web::test]
+                async fn $scenario() {
+                    super::$scenario(super::start_actix().await).await
+                }
+            )*
+        }
+    };
+}
+
+on_both!(
+    fifty_concurrent_copies_run_the_handler_once,
+    a_copy_arriving_while_the_first_runs_gets_409,
+    done_gets_200_without_the_handler,
+    release_on_500_then_the_retry_runs,
+    release_on_panic_then_the_retry_runs,
+    release_when_the_client_goes_away_then_the_retry_runs,
+    a_2_mib_body_gets_413,
+);
