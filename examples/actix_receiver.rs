@@ -6,6 +6,8 @@
 //! - `GEMINI_WEBHOOK_PUBLIC_KEY`: optional `whpk_` Ed25519 key(s) for `v1a`;
 //! - `GEMINI_WEBHOOK_JWKS_URL`: optional JWKS whose Ed25519 keys verify
 //!   `v1a` entries (dynamic webhooks; needs `--features jwks-fetch`);
+//! - `GEMINI_WEBHOOK_REDIS_URL`: optional Redis shared by all replicas for
+//!   replay protection (needs `--features redis`; in-memory otherwise);
 //! - `BIND_ADDR`: where to listen, default `127.0.0.1:3000`.
 //!
 //! Serves `POST /webhooks/gemini`; prints one JSON line `{"id","type"}` on
@@ -20,6 +22,7 @@ mod common;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use gemini_webhooks::Delivery;
 use gemini_webhooks::actix::GeminiWebhooks;
+use gemini_webhooks::replay::ReplayStore;
 
 async fn handle(delivery: Delivery) -> HttpResponse {
     let status = actix_web::http::StatusCode::from_u16(common::handle(&delivery))
@@ -31,6 +34,15 @@ async fn handle(delivery: Delivery) -> HttpResponse {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     common::init_logging();
     let webhooks = GeminiWebhooks::new(common::verifier_from_env().await?);
+    match common::redis_store_from_env()? {
+        Some(store) => serve(webhooks.replay_store(store)).await,
+        None => serve(webhooks).await,
+    }
+}
+
+async fn serve<R: ReplayStore>(
+    webhooks: GeminiWebhooks<R>,
+) -> Result<(), Box<dyn std::error::Error>> {
     let server = HttpServer::new(move || {
         App::new().service(
             web::resource("/webhooks/gemini")

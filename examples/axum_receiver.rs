@@ -5,6 +5,8 @@
 //! - `GEMINI_WEBHOOK_PUBLIC_KEY`: optional `whpk_` Ed25519 key(s) for `v1a`;
 //! - `GEMINI_WEBHOOK_JWKS_URL`: optional JWKS whose Ed25519 keys verify
 //!   `v1a` entries (dynamic webhooks; needs `--features jwks-fetch`);
+//! - `GEMINI_WEBHOOK_REDIS_URL`: optional Redis shared by all replicas for
+//!   replay protection (needs `--features redis`; in-memory otherwise);
 //! - `BIND_ADDR`: where to listen, default `127.0.0.1:3000`.
 //!
 //! Serves `POST /webhooks/gemini`; prints one JSON line `{"id","type"}` on
@@ -29,10 +31,12 @@ async fn handle(delivery: Delivery) -> StatusCode {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     common::init_logging();
-    let verifier = common::verifier_from_env().await?;
-    let app = Router::new()
-        .route("/webhooks/gemini", post(handle))
-        .layer(WebhookLayer::new(verifier));
+    let layer = WebhookLayer::new(common::verifier_from_env().await?);
+    let router = Router::new().route("/webhooks/gemini", post(handle));
+    let app = match common::redis_store_from_env()? {
+        Some(store) => router.layer(layer.replay_store(store)),
+        None => router.layer(layer),
+    };
     let listener = tokio::net::TcpListener::bind(common::bind_addr()).await?;
     tracing::info!(addr = %listener.local_addr()?, "listening for Gemini webhooks on POST /webhooks/gemini");
     axum::serve(listener, app).await?;

@@ -70,7 +70,8 @@
 //!   webhooks. A static set needs no feature ([`VerifierBuilder::jwks`]).
 //! - `actix`: the actix-web middleware `actix::GeminiWebhooks` and
 //!   `FromRequest` extractors, with the same behaviour as the tower layer.
-//! - `redis`: reserved for the Redis replay store; it adds nothing yet.
+//! - `redis`: `replay::RedisReplayStore`, one replay record shared by every
+//!   replica of a receiver.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

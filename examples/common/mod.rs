@@ -51,6 +51,32 @@ fn with_jwks_url(
     )
 }
 
+/// The replay store named by `GEMINI_WEBHOOK_REDIS_URL` (needs feature
+/// `redis`), or `None` for the in-memory default.
+#[cfg(feature = "redis")]
+pub fn redis_store_from_env()
+-> Result<Option<gemini_webhooks::replay::RedisReplayStore>, Box<dyn std::error::Error>> {
+    match std::env::var("GEMINI_WEBHOOK_REDIS_URL") {
+        Ok(url) => Ok(Some(
+            gemini_webhooks::replay::RedisReplayStore::builder(url).build()?,
+        )),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Without feature `redis`, `GEMINI_WEBHOOK_REDIS_URL` is an error (the
+/// store type only makes both builds read alike; it is never returned).
+#[cfg(not(feature = "redis"))]
+pub fn redis_store_from_env()
+-> Result<Option<gemini_webhooks::replay::MemoryReplayStore>, Box<dyn std::error::Error>> {
+    match std::env::var("GEMINI_WEBHOOK_REDIS_URL") {
+        Ok(_) => Err(
+            "GEMINI_WEBHOOK_REDIS_URL needs the `redis` feature: run with --features redis".into(),
+        ),
+        Err(_) => Ok(None),
+    }
+}
+
 /// `BIND_ADDR`, default `127.0.0.1:3000`.
 pub fn bind_addr() -> String {
     std::env::var("BIND_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned())

@@ -12,10 +12,15 @@
 
 mod error;
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 
 use std::future::Future;
 use std::time::Duration;
 
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use self::redis::{DEFAULT_KEY_PREFIX, RedisReplayStore, RedisReplayStoreBuilder};
 pub use error::ReplayError;
 pub use memory::{DEFAULT_CAPACITY, MemoryReplayStore, MemoryReplayStoreBuilder};
 

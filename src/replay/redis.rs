@@ -1,0 +1,286 @@
+use std::fmt;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, Script};
+use tokio::sync::OnceCell;
+
+use super::{Claim, ClaimToken, DEFAULT_IN_FLIGHT_TTL, ReplayError, ReplayStore};
+
+/// The default key prefix.
+pub const DEFAULT_KEY_PREFIX: &str = "gemini-webhooks:";
+
+/// What a handled id's key holds; a claim holds its token instead.
+const DONE: &str = "done";
+
+/// Sets the done marker only while the key still holds this claim's token.
+const COMMIT: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0";
+
+/// Deletes the key only while it still holds this claim's token.
+const RELEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0";
+
+/// A [`ReplayStore`] in Redis, shared by every replica of a receiver
+/// (feature `redis`).
+///
+/// One round trip per operation:
+/// - claim: `SET key <token> NX GET PX <in-flight ttl>` — sets the claim if
+///   the key is free, and otherwise returns what holds it (the done marker,
+///   or another claim's token), atomically;
+/// - commit: a script that replaces the claim with the done marker for the
+///   dedup TTL, only if the key still holds this claim's token (a replica
+///   whose claim expired and was taken over cannot clobber the new owner);
+/// - release: a script that deletes the key under the same condition.
+///
+/// The connection (a `redis` connection manager that reconnects) is opened
+/// on first use. If Redis cannot answer within the timeout, `claim` fails
+/// and the receiver answers 503 so Gemini retries (fail closed); with
+/// [`fail_open`](RedisReplayStoreBuilder::fail_open) the delivery goes
+/// through unprotected instead, with a warning.
+///
+/// ```no_run
+/// use gemini_webhooks::replay::RedisReplayStore;
+/// use gemini_webhooks::{Verifier, tower::WebhookLayer};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = RedisReplayStore::builder("redis://127.0.0.1:6379").build()?;
+/// let verifier = Verifier::builder().secret("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD")?.build()?;
+/// let layer = WebhookLayer::new(verifier).replay_store(store);
+/// # Ok(())
+/// # }
+/// ```
+pub struct RedisReplayStore {
+    client: Client,
+    connection: OnceCell<ConnectionManager>,
+    prefix: String,
+    in_flight_ttl: Duration,
+    timeout: Duration,
+    fail_open: bool,
+    commit: Script,
+    release: Script,
+}
+
+impl RedisReplayStore {
+    /// Configures a store on the Redis at `url` (e.g. `redis://127.0.0.1:6379`).
+    pub fn builder(url: impl Into<String>) -> RedisReplayStoreBuilder {
+        RedisReplayStoreBuilder {
+            url: url.into(),
+            prefix: DEFAULT_KEY_PREFIX.to_owned(),
+            in_flight_ttl: DEFAULT_IN_FLIGHT_TTL,
+            timeout: Duration::from_secs(1),
+            fail_open: false,
+        }
+    }
+
+    /// The Redis key for `id`.
+    pub fn key(&self, id: &str) -> String {
+        format!("{}{id}", self.prefix)
+    }
+
+    async fn connection(&self) -> Result<ConnectionManager, ReplayError> {
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(self.timeout);
+        self.connection
+            .get_or_try_init(|| self.client.get_connection_manager_with_config(config))
+            .await
+            .cloned()
+            .map_err(|err| unavailable("could not connect to Redis", err))
+    }
+
+    /// Runs `operation` against Redis within the timeout.
+    async fn run<T>(
+        &self,
+        what: &'static str,
+        operation: impl AsyncFnOnce(ConnectionManager) -> redis::RedisResult<T>,
+    ) -> Result<T, ReplayError> {
+        let attempt = async {
+            let connection = self.connection().await?;
+            operation(connection)
+                .await
+                .map_err(|err| unavailable(what, err))
+        };
+        tokio::time::timeout(self.timeout, attempt)
+            .await
+            .map_err(|_| ReplayError::new(format!("{what}: Redis timed out")))?
+    }
+
+    async fn claim_in_redis(&self, id: &str) -> Result<Claim, ReplayError> {
+        let token = ClaimToken::new();
+        let key = self.key(id);
+        let value = token_value(&token);
+        let ttl = millis(self.in_flight_ttl);
+        let previous: Option<String> = self
+            .run("claim", async |mut connection| {
+                redis::cmd("SET")
+                    .arg(&key)
+                    .arg(&value)
+                    .arg("NX")
+                    .arg("GET")
+                    .arg("PX")
+                    .arg(ttl)
+                    .query_async(&mut connection)
+                    .await
+            })
+            .await?;
+        Ok(match previous.as_deref() {
+            None => Claim::New(token),
+            Some(DONE) => Claim::Done,
+            Some(_) => Claim::InFlight,
+        })
+    }
+}
+
+impl ReplayStore for RedisReplayStore {
+    async fn claim(&self, id: &str) -> Result<Claim, ReplayError> {
+        match self.claim_in_redis(id).await {
+            Err(err) if self.fail_open => {
+                tracing::warn!(webhook_id = id, error = %err, "Redis unavailable; letting the delivery through unprotected (fail_open)");
+                Ok(Claim::New(ClaimToken::new()))
+            }
+            outcome => outcome,
+        }
+    }
+
+    async fn commit(&self, id: &str, token: &ClaimToken, ttl: Duration) -> Result<(), ReplayError> {
+        let (key, value) = (self.key(id), token_value(token));
+        let committed: i64 = self
+            .run("commit", async |mut connection| {
+                self.commit
+                    .key(&key)
+                    .arg(&value)
+                    .arg(DONE)
+                    .arg(millis(ttl))
+                    .invoke_async(&mut connection)
+                    .await
+            })
+            .await?;
+        if committed == 1 {
+            Ok(())
+        } else {
+            Err(ReplayError::new(
+                "the claim expired or was taken over before commit",
+            ))
+        }
+    }
+
+    async fn release(&self, id: &str, token: &ClaimToken) -> Result<(), ReplayError> {
+        let (key, value) = (self.key(id), token_value(token));
+        let _: i64 = self
+            .run("release", async |mut connection| {
+                self.release
+                    .key(&key)
+                    .arg(&value)
+                    .invoke_async(&mut connection)
+                    .await
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+fn token_value(token: &ClaimToken) -> String {
+    format!("claim:{:032x}", token.as_u128())
+}
+
+/// Milliseconds for `PX`, at least 1 (Redis refuses 0).
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+fn unavailable(what: &'static str, err: redis::RedisError) -> ReplayError {
+    ReplayError::with_source(what, err)
+}
+
+impl fmt::Debug for RedisReplayStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The URL may carry a password: show only where keys go.
+        f.debug_struct("RedisReplayStore")
+            .field("prefix", &self.prefix)
+            .field("in_flight_ttl", &self.in_flight_ttl)
+            .field("timeout", &self.timeout)
+            .field("fail_open", &self.fail_open)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`RedisReplayStore`].
+#[must_use]
+pub struct RedisReplayStoreBuilder {
+    url: String,
+    prefix: String,
+    in_flight_ttl: Duration,
+    timeout: Duration,
+    fail_open: bool,
+}
+
+impl RedisReplayStoreBuilder {
+    /// Prefix of every key (default `gemini-webhooks:`).
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How long a claim holds when its owner neither commits nor releases
+    /// it, e.g. because the replica died (default 10 minutes). Keep it
+    /// longer than your slowest handler.
+    pub fn in_flight_ttl(mut self, ttl: Duration) -> Self {
+        self.in_flight_ttl = ttl;
+        self
+    }
+
+    /// How long one operation, connecting included, may take before it
+    /// counts as Redis being unavailable (default 1 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// When Redis cannot answer, let deliveries through (with a warning)
+    /// instead of answering 503. Off by default: with it on, a duplicate can
+    /// run twice while Redis is down.
+    pub fn fail_open(mut self, fail_open: bool) -> Self {
+        self.fail_open = fail_open;
+        self
+    }
+
+    /// Builds the store; fails only on a malformed URL (the connection is
+    /// opened on first use).
+    pub fn build(self) -> Result<RedisReplayStore, ReplayError> {
+        let client = Client::open(self.url.as_str())
+            .map_err(|err| ReplayError::with_source("invalid Redis URL", err))?;
+        Ok(RedisReplayStore {
+            client,
+            connection: OnceCell::new(),
+            prefix: self.prefix,
+            in_flight_ttl: self.in_flight_ttl,
+            timeout: self.timeout,
+            fail_open: self.fail_open,
+            commit: Script::new(COMMIT),
+            release: Script::new(RELEASE),
+        })
+    }
+}
+
+impl fmt::Debug for RedisReplayStoreBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisReplayStoreBuilder")
+            .field("prefix", &self.prefix)
+            .field("in_flight_ttl", &self.in_flight_ttl)
+            .field("timeout", &self.timeout)
+            .field("fail_open", &self.fail_open)
+            .finish_non_exhaustive()
+    }
+}

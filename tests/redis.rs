@@ -1,0 +1,324 @@
+//! `RedisReplayStore` against a real Redis: `REDIS_URL`, by default
+//! `redis://127.0.0.1:6379` (`.ci/run` starts one where none runs). Every
+//! test uses its own key prefix. The stop-and-restart test runs its own
+//! `redis-server` on a free port.
+
+#![cfg(all(feature = "redis", feature = "axum"))]
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use common::{EVENT, Handled, app, event_with};
+use gemini_webhooks::Verifier;
+use gemini_webhooks::replay::{Claim, RedisReplayStore, ReplayStore};
+use gemini_webhooks::testing::{Signer, generate_secret, random_id};
+use gemini_webhooks::tower::WebhookLayer;
+use redis::AsyncCommands;
+use tower::ServiceExt;
+
+fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// A connection for inspecting keys; fails the test, saying how to get a
+/// Redis, when none answers.
+async fn inspect() -> redis::aio::MultiplexedConnection {
+    let url = redis_url();
+    let connect = async {
+        let client = redis::Client::open(url.as_str())?;
+        let mut connection = client.get_multiplexed_async_connection().await?;
+        let _: String = redis::cmd("PING").query_async(&mut connection).await?;
+        Ok::<_, redis::RedisError>(connection)
+    };
+    match tokio::time::timeout(Duration::from_secs(3), connect).await {
+        Ok(Ok(connection)) => connection,
+        outcome => panic!(
+            "these tests need Redis at {url} (set REDIS_URL to use another): {outcome:?}. \
+             Start one with `redis-server --port 6379 --save '' --appendonly no --daemonize yes`, \
+             or run `bash .ci/run`, which installs and starts it."
+        ),
+    }
+}
+
+fn unique_prefix() -> String {
+    format!("gemini-webhooks-test:{}:", random_id())
+}
+
+fn store(prefix: &str) -> RedisReplayStore {
+    RedisReplayStore::builder(redis_url())
+        .key_prefix(prefix)
+        .build()
+        .unwrap()
+}
+
+/// One replica: its own app, layer and store, sharing Redis (and the handler
+/// counts, to see the total across replicas).
+fn replica(secret: &str, prefix: &str, handled: &Handled) -> axum::Router {
+    let verifier = Verifier::builder().secret(secret).unwrap().build().unwrap();
+    app(handled.clone()).layer(WebhookLayer::new(verifier).replay_store(store(prefix)))
+}
+
+async fn send(app: &axum::Router, secret: &str, id: &str, body: &str) -> StatusCode {
+    let mut request = Request::post("/webhooks/gemini")
+        .body(Body::from(body.to_owned()))
+        .unwrap();
+    request
+        .headers_mut()
+        .extend(Signer::hmac(secret).unwrap().id(id).sign(body.as_bytes()));
+    app.clone().oneshot(request).await.unwrap().status()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_run_fifty_concurrent_copies_once() {
+    inspect().await;
+    let (secret, prefix, handled) = (generate_secret(), unique_prefix(), Handled::default());
+    let replicas = [
+        replica(&secret, &prefix, &handled),
+        replica(&secret, &prefix, &handled),
+    ];
+    let copies: Vec<_> = (0..50)
+        .map(|i| {
+            let (app, secret) = (replicas[i % 2].clone(), secret.clone());
+            tokio::spawn(async move { send(&app, &secret, "msg_shared", EVENT).await })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for copy in copies {
+        statuses.push(copy.await.unwrap());
+    }
+    assert_eq!(handled.runs("msg_shared"), 1, "{statuses:?}");
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::OK || *s == StatusCode::CONFLICT),
+        "{statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_failure_on_replica_a_is_retried_on_replica_b() {
+    inspect().await;
+    let (secret, prefix, handled) = (generate_secret(), unique_prefix(), Handled::default());
+    let (a, b) = (
+        replica(&secret, &prefix, &handled),
+        replica(&secret, &prefix, &handled),
+    );
+    let body = event_with(r#""fail_once": true"#);
+    assert_eq!(
+        send(&a, &secret, "msg_ab", &body).await,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+    assert_eq!(send(&b, &secret, "msg_ab", &body).await, StatusCode::OK);
+    assert_eq!(send(&a, &secret, "msg_ab", &body).await, StatusCode::OK);
+    assert_eq!(handled.runs("msg_ab"), 2);
+}
+
+#[tokio::test]
+async fn an_expired_claim_cannot_be_committed_by_its_old_owner() {
+    let mut redis = inspect().await;
+    let prefix = unique_prefix();
+    let (slow, fast) = (store(&prefix), store(&prefix));
+    let Claim::New(old) = slow.claim("msg_slow").await.unwrap() else {
+        panic!("not new")
+    };
+    // The claim lapses (as its in-flight TTL would make it) and another
+    // replica takes the delivery over.
+    let _: () = redis.del(slow.key("msg_slow")).await.unwrap();
+    let Claim::New(new) = fast.claim("msg_slow").await.unwrap() else {
+        panic!("not taken over")
+    };
+
+    assert!(
+        slow.commit("msg_slow", &old, Duration::from_secs(60))
+            .await
+            .is_err()
+    );
+    slow.release("msg_slow", &old).await.unwrap();
+    assert_eq!(
+        fast.claim("msg_slow").await.unwrap(),
+        Claim::InFlight,
+        "the old owner changed nothing"
+    );
+    fast.commit("msg_slow", &new, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(slow.claim("msg_slow").await.unwrap(), Claim::Done);
+}
+
+#[tokio::test]
+async fn ttls_are_as_configured() {
+    let mut redis = inspect().await;
+    let prefix = unique_prefix();
+    let store = RedisReplayStore::builder(redis_url())
+        .key_prefix(&prefix)
+        .in_flight_ttl(Duration::from_secs(90))
+        .build()
+        .unwrap();
+    let Claim::New(token) = store.claim("msg_ttl").await.unwrap() else {
+        panic!()
+    };
+    let key = store.key("msg_ttl");
+    assert!(key.starts_with(&prefix));
+    let in_flight: i64 = redis.pttl(&key).await.unwrap();
+    assert!(
+        (80_000..=90_000).contains(&in_flight),
+        "in-flight PTTL {in_flight}"
+    );
+
+    store
+        .commit("msg_ttl", &token, Duration::from_secs(25 * 3600))
+        .await
+        .unwrap();
+    let done: i64 = redis.pttl(&key).await.unwrap();
+    assert!(
+        (25 * 3_600_000 - 10_000..=25 * 3_600_000).contains(&done),
+        "done PTTL {done}"
+    );
+    let value: String = redis.get(&key).await.unwrap();
+    assert_eq!(value, "done");
+
+    // The layer's dedup TTL reaches the store.
+    let (secret, handled) = (generate_secret(), Handled::default());
+    let verifier = Verifier::builder()
+        .secret(&secret)
+        .unwrap()
+        .build()
+        .unwrap();
+    let app = app(handled).layer(
+        WebhookLayer::new(verifier)
+            .dedup_ttl(Duration::from_secs(7200))
+            .replay_store(
+                RedisReplayStore::builder(redis_url())
+                    .key_prefix(&prefix)
+                    .build()
+                    .unwrap(),
+            ),
+    );
+    assert_eq!(
+        send(&app, &secret, "msg_layer_ttl", EVENT).await,
+        StatusCode::OK
+    );
+    let layer_ttl: i64 = redis.pttl(format!("{prefix}msg_layer_ttl")).await.unwrap();
+    assert!(
+        (7_190_000..=7_200_000).contains(&layer_ttl),
+        "layer PTTL {layer_ttl}"
+    );
+}
+
+/// A `redis-server` of the test's own on `port`; stopped when dropped, so a
+/// failing test leaves no server behind.
+struct OwnRedis(Child);
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts an [`OwnRedis`] and waits (a bounded number of pings) until it answers.
+async fn own_redis(port: u16) -> OwnRedis {
+    let server = OwnRedis(
+        Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed for this test (.ci/run installs it)"),
+    );
+    let url = format!("redis://127.0.0.1:{port}");
+    for _ in 0..200 {
+        if let Ok(client) = redis::Client::open(url.as_str())
+            && let Ok(mut connection) = client.get_multiplexed_async_connection().await
+            && redis::cmd("PING")
+                .query_async::<String>(&mut connection)
+                .await
+                .is_ok()
+        {
+            return server;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("redis-server on port {port} did not come up");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn redis_stopping_mid_run_gives_503_and_recovery_gives_200() {
+    let port = free_port();
+    let server = own_redis(port).await;
+    let (secret, handled) = (generate_secret(), Handled::default());
+    let verifier = Verifier::builder()
+        .secret(&secret)
+        .unwrap()
+        .build()
+        .unwrap();
+    let store = RedisReplayStore::builder(format!("redis://127.0.0.1:{port}"))
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let app = app(handled.clone()).layer(WebhookLayer::new(verifier).replay_store(store));
+
+    assert_eq!(
+        send(&app, &secret, "msg_before", EVENT).await,
+        StatusCode::OK
+    );
+
+    drop(server);
+    assert_eq!(
+        send(&app, &secret, "msg_during", EVENT).await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(handled.runs("msg_during"), 0, "nothing runs unprotected");
+
+    let _server = own_redis(port).await;
+    // The connection manager reconnects on its own; give it a bounded number
+    // of deliveries to do so.
+    let mut status = StatusCode::SERVICE_UNAVAILABLE;
+    for _ in 0..50 {
+        status = send(&app, &secret, "msg_during", EVENT).await;
+        if status != StatusCode::SERVICE_UNAVAILABLE {
+            break;
+        }
+    }
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(handled.runs("msg_during"), 1);
+}
+
+#[tokio::test]
+async fn fail_open_lets_deliveries_through_when_redis_is_down() {
+    let port = free_port(); // nothing listens there
+    let (secret, handled) = (generate_secret(), Handled::default());
+    let verifier = Verifier::builder()
+        .secret(&secret)
+        .unwrap()
+        .build()
+        .unwrap();
+    let store = RedisReplayStore::builder(format!("redis://127.0.0.1:{port}"))
+        .timeout(Duration::from_millis(200))
+        .fail_open(true)
+        .build()
+        .unwrap();
+    let app = app(handled.clone()).layer(WebhookLayer::new(verifier).replay_store(store));
+    assert_eq!(send(&app, &secret, "msg_open", EVENT).await, StatusCode::OK);
+    assert_eq!(handled.runs("msg_open"), 1);
+}
