@@ -9,33 +9,18 @@ mod common;
 
 use std::time::{Duration, SystemTime};
 
-use actix_web::{App, web};
 use bytes::Bytes;
-use common::{DownStore, EVENT, Handled, event_with};
+use common::two_adapters::{ID, Step, check, run_actix, run_axum};
+use common::{DownStore, EVENT, event_with};
 use gemini_webhooks::testing::{Signer, generate_secret};
-use gemini_webhooks::tower::WebhookLayer;
-use gemini_webhooks::{GeminiEvent, Receiver, Verifier, actix::GeminiWebhooks};
+use gemini_webhooks::{Receiver, Verifier};
 use http::HeaderMap;
-use http_body_util::BodyExt;
-use tower::ServiceExt;
-
-/// One request of a case and what must come back.
-struct Step {
-    path: &'static str,
-    headers: HeaderMap,
-    body: Bytes,
-    status: u16,
-    text: Option<&'static str>,
-    runs_after: usize,
-}
 
 struct Case {
     name: &'static str,
     store_down: bool,
     steps: Vec<Step>,
 }
-
-const ID: &str = "msg_case";
 
 fn cases(secret: &str) -> Vec<Case> {
     let signer = Signer::hmac(secret).unwrap().id(ID);
@@ -178,132 +163,21 @@ fn receiver(secret: &str) -> Receiver {
     Receiver::new(Verifier::builder().secret(secret).unwrap().build().unwrap())
 }
 
-async fn typed(event: GeminiEvent) -> String {
-    event.event_type().to_owned()
-}
-
-/// Runs a case through the tower layer in an axum app.
-async fn run_axum(case: &Case, secret: &str) -> Vec<(u16, String, usize)> {
-    use axum::routing::post;
-    let handled = Handled::default();
-    let router = axum::Router::new()
-        .route("/webhooks/gemini", post(common::handler))
-        .route("/webhooks/typed", post(typed))
-        .with_state(handled.clone());
-    let app = if case.store_down {
-        router.layer(WebhookLayer::from_receiver(
-            receiver(secret).replay_store(DownStore),
-        ))
-    } else {
-        router.layer(WebhookLayer::from_receiver(receiver(secret)))
-    };
-    let mut seen = Vec::new();
-    for step in &case.steps {
-        let mut request = axum::http::Request::post(step.path)
-            .body(axum::body::Body::from(step.body.clone()))
-            .unwrap();
-        request.headers_mut().extend(step.headers.clone());
-        let response = app.clone().oneshot(request).await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.into_body().collect().await.unwrap().to_bytes();
-        seen.push((
-            status,
-            String::from_utf8_lossy(&text).into_owned(),
-            handled.runs(ID),
-        ));
-    }
-    seen
-}
-
-/// Runs a case through the actix-web middleware.
-async fn run_actix(case: &Case, secret: &str) -> Vec<(u16, String, usize)> {
-    let handled = Handled::default();
-    macro_rules! app {
-        ($middleware:expr) => {
-            actix_web::test::init_service(
-                App::new()
-                    .app_data(web::Data::new(handled.clone()))
-                    .service(
-                        web::resource("/webhooks/gemini")
-                            .wrap($middleware.clone())
-                            .route(web::post().to(common::actix_app::handler)),
-                    )
-                    .service(
-                        web::resource("/webhooks/typed")
-                            .wrap($middleware)
-                            .route(web::post().to(typed)),
-                    ),
-            )
-            .await
-        };
-    }
-    let mut seen = Vec::new();
-    if case.store_down {
-        let app = app!(GeminiWebhooks::from_receiver(
-            receiver(secret).replay_store(DownStore)
-        ));
-        for step in &case.steps {
-            seen.push(send_actix(&app, step, &handled).await);
-        }
-    } else {
-        let app = app!(GeminiWebhooks::from_receiver(receiver(secret)));
-        for step in &case.steps {
-            seen.push(send_actix(&app, step, &handled).await);
-        }
-    }
-    seen
-}
-
-async fn send_actix<S, B>(app: &S, step: &Step, handled: &Handled) -> (u16, String, usize)
-where
-    S: actix_web::dev::Service<
-            actix_http::Request,
-            Response = actix_web::dev::ServiceResponse<B>,
-            Error = actix_web::Error,
-        >,
-    B: actix_web::body::MessageBody,
-{
-    // Payload first: it sets Content-Length, which a step may override.
-    let mut request = actix_web::test::TestRequest::post()
-        .uri(step.path)
-        .set_payload(step.body.clone());
-    for (name, value) in &step.headers {
-        request = request.insert_header((name.as_str(), value.as_bytes()));
-    }
-    let response = actix_web::test::call_service(app, request.to_request()).await;
-    let status = response.status().as_u16();
-    let text = actix_web::test::read_body(response).await;
-    (
-        status,
-        String::from_utf8_lossy(&text).into_owned(),
-        handled.runs(ID),
-    )
-}
-
 #[actix_web::test]
 async fn every_row_of_the_status_table_is_the_same_on_both_adapters() {
     let secret = generate_secret();
     for case in cases(&secret) {
-        let axum = run_axum(&case, &secret).await;
-        let actix = run_actix(&case, &secret).await;
-        for (i, step) in case.steps.iter().enumerate() {
-            for (adapter, seen) in [("axum", &axum), ("actix", &actix)] {
-                let (status, text, runs) = &seen[i];
-                assert_eq!(
-                    *status, step.status,
-                    "{}: step {i} on {adapter}: {text}",
-                    case.name
-                );
-                if let Some(expected) = step.text {
-                    assert_eq!(text, expected, "{}: step {i} on {adapter}", case.name);
-                }
-                assert_eq!(
-                    *runs, step.runs_after,
-                    "{}: step {i} on {adapter}",
-                    case.name
-                );
-            }
-        }
-        assert_eq!(axum, actix, "{}: the adapters differ", case.name);
+        let (axum, actix) = if case.store_down {
+            (
+                run_axum(receiver(&secret).replay_store(DownStore), &case.steps).await,
+                run_actix(receiver(&secret).replay_store(DownStore), &case.steps).await,
+            )
+        } else {
+            (
+                run_axum(receiver(&secret), &case.steps).await,
+                run_actix(receiver(&secret), &case.steps).await,
+            )
+        };
+        check(case.name, &case.steps, &axum, &actix);
     }
 }

@@ -89,6 +89,9 @@ pub fn event_with(marker: &str) -> String {
     )
 }
 
+#[cfg(all(feature = "axum", feature = "actix"))]
+pub mod two_adapters;
+
 /// The same app on actix-web: `POST /webhooks/gemini` behind the middleware.
 #[cfg(feature = "actix")]
 pub mod actix_app {
