@@ -7,8 +7,8 @@ mod common;
 
 use actix_web::{App, HttpResponse, web};
 use common::EVENT;
+use gemini_webhooks::Delivery;
 use gemini_webhooks::testing::{Signer, generate_secret};
-use gemini_webhooks::{Delivery, Verifier};
 
 async fn echo_id(delivery: Delivery) -> HttpResponse {
     HttpResponse::Ok().body(delivery.id().to_owned())
@@ -17,11 +17,7 @@ async fn echo_id(delivery: Delivery) -> HttpResponse {
 #[actix_web::test]
 async fn extractors_without_middleware_verify_with_app_data_or_say_why_not() {
     let secret = generate_secret();
-    let verifier = Verifier::builder()
-        .secret(&secret)
-        .unwrap()
-        .build()
-        .unwrap();
+    let verifier = common::verifier(&secret);
     let with = actix_web::test::init_service(
         App::new()
             .app_data(web::Data::new(verifier))

@@ -12,8 +12,8 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use common::two_adapters::{ID, Step, check, run_actix, run_axum};
 use common::{DownStore, EVENT, event_with};
+use gemini_webhooks::Receiver;
 use gemini_webhooks::testing::{Signer, generate_secret};
-use gemini_webhooks::{Receiver, Verifier};
 use http::HeaderMap;
 
 struct Case {
@@ -160,7 +160,7 @@ fn cases(secret: &str) -> Vec<Case> {
 }
 
 fn receiver(secret: &str) -> Receiver {
-    Receiver::new(Verifier::builder().secret(secret).unwrap().build().unwrap())
+    Receiver::new(common::verifier(secret))
 }
 
 #[actix_web::test]

@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 
 use axum::routing::post;
 use common::EVENT;
+use gemini_webhooks::Delivery;
 use gemini_webhooks::testing::{Signer, generate_secret};
-use gemini_webhooks::{Delivery, Verifier};
 use reqwest::StatusCode;
 
 async fn serve(router: axum::Router) -> SocketAddr {
@@ -42,11 +42,7 @@ async fn an_extractor_without_layer_or_verifier_answers_500_saying_why() {
 #[tokio::test]
 async fn an_extractor_with_a_verifier_extension_verifies_by_itself() {
     let secret = generate_secret();
-    let verifier = Verifier::builder()
-        .secret(&secret)
-        .unwrap()
-        .build()
-        .unwrap();
+    let verifier = common::verifier(&secret);
     let router = axum::Router::new()
         .route(
             "/webhooks/gemini",

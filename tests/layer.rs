@@ -11,9 +11,9 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use bytes::Bytes;
 use common::{DownStore, EVENT, Handled, app, event_with};
+use gemini_webhooks::GeminiEvent;
 use gemini_webhooks::testing::{Signer, generate_secret};
 use gemini_webhooks::tower::WebhookLayer;
-use gemini_webhooks::{GeminiEvent, Verifier};
 use http::HeaderMap;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
@@ -30,11 +30,7 @@ fn fixture() -> Fixture {
 
 fn fixture_with(configure: impl FnOnce(WebhookLayer) -> WebhookLayer) -> Fixture {
     let secret = generate_secret();
-    let verifier = Verifier::builder()
-        .secret(&secret)
-        .unwrap()
-        .build()
-        .unwrap();
+    let verifier = common::verifier(&secret);
     let handled = Handled::default();
     let app = app(handled.clone()).layer(configure(WebhookLayer::new(verifier)));
     Fixture {
@@ -232,11 +228,7 @@ async fn a_body_that_stops_early_gets_400() {
 #[tokio::test]
 async fn an_unreachable_store_gets_503_and_no_handler_run() {
     let secret = generate_secret();
-    let verifier = Verifier::builder()
-        .secret(&secret)
-        .unwrap()
-        .build()
-        .unwrap();
+    let verifier = common::verifier(&secret);
     let handled = Handled::default();
     let app = app(handled.clone()).layer(WebhookLayer::new(verifier).replay_store(DownStore));
     let headers = Signer::hmac(&secret).unwrap().sign(EVENT.as_bytes());
@@ -334,11 +326,7 @@ async fn a_dropped_request_releases_so_the_retry_runs() {
 async fn extractors_reject_bodies_that_do_not_parse_with_422() {
     use axum::routing::post;
     let secret = generate_secret();
-    let verifier = Verifier::builder()
-        .secret(&secret)
-        .unwrap()
-        .build()
-        .unwrap();
+    let verifier = common::verifier(&secret);
     let app = axum::Router::new()
         .route(
             "/webhooks/gemini",

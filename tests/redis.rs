@@ -13,7 +13,6 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use common::{EVENT, Handled, app, event_with};
-use gemini_webhooks::Verifier;
 use gemini_webhooks::replay::{Claim, RedisReplayStore, ReplayStore};
 use gemini_webhooks::testing::{Signer, generate_secret, random_id};
 use gemini_webhooks::tower::WebhookLayer;
@@ -58,7 +57,7 @@ fn store(prefix: &str) -> RedisReplayStore {
 /// One replica: its own app, layer and store, sharing Redis (and the handler
 /// counts, to see the total across replicas).
 fn replica(secret: &str, prefix: &str, handled: &Handled) -> axum::Router {
-    let verifier = Verifier::builder().secret(secret).unwrap().build().unwrap();
+    let verifier = common::verifier(secret);
     app(handled.clone()).layer(WebhookLayer::new(verifier).replay_store(store(prefix)))
 }
 
@@ -183,11 +182,7 @@ async fn ttls_are_as_configured() {
 
     // The layer's dedup TTL reaches the store.
     let (secret, handled) = (generate_secret(), Handled::default());
-    let verifier = Verifier::builder()
-        .secret(&secret)
-        .unwrap()
-        .build()
-        .unwrap();
+    let verifier = common::verifier(&secret);
     let app = app(handled).layer(
         WebhookLayer::new(verifier)
             .dedup_ttl(Duration::from_secs(7200))
@@ -267,11 +262,7 @@ async fn redis_stopping_mid_run_gives_503_and_recovery_gives_200() {
     let port = free_port();
     let server = own_redis(port).await;
     let (secret, handled) = (generate_secret(), Handled::default());
-    let verifier = Verifier::builder()
-        .secret(&secret)
-        .unwrap()
-        .build()
-        .unwrap();
+    let verifier = common::verifier(&secret);
     let store = RedisReplayStore::builder(format!("redis://127.0.0.1:{port}"))
         .timeout(Duration::from_millis(300))
         .build()
@@ -308,11 +299,7 @@ async fn redis_stopping_mid_run_gives_503_and_recovery_gives_200() {
 async fn fail_open_lets_deliveries_through_when_redis_is_down() {
     let port = free_port(); // nothing listens there
     let (secret, handled) = (generate_secret(), Handled::default());
-    let verifier = Verifier::builder()
-        .secret(&secret)
-        .unwrap()
-        .build()
-        .unwrap();
+    let verifier = common::verifier(&secret);
     let store = RedisReplayStore::builder(format!("redis://127.0.0.1:{port}"))
         .timeout(Duration::from_millis(200))
         .fail_open(true)

@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use actix_web::{App, HttpServer, web};
 use common::{EVENT, Handled, app, event_with};
-use gemini_webhooks::Verifier;
 use gemini_webhooks::actix::GeminiWebhooks;
 use gemini_webhooks::testing::{Signer, generate_secret};
 use gemini_webhooks::tower::WebhookLayer;
@@ -22,9 +21,7 @@ struct Server {
     handled: Handled,
 }
 
-fn verifier(secret: &str) -> Verifier {
-    Verifier::builder().secret(secret).unwrap().build().unwrap()
-}
+use common::verifier;
 
 async fn start_axum() -> Server {
     let (secret, handled) = (generate_secret(), Handled::default());

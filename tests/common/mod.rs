@@ -74,6 +74,15 @@ pub async fn behave(handled: &Handled, delivery: &Delivery) -> u16 {
     200
 }
 
+/// A verifier for one `whsec_` secret.
+pub fn verifier(secret: &str) -> gemini_webhooks::Verifier {
+    gemini_webhooks::Verifier::builder()
+        .secret(secret)
+        .unwrap()
+        .build()
+        .unwrap()
+}
+
 pub fn app(handled: Handled) -> Router<()> {
     Router::new()
         .route("/webhooks/gemini", post(handler))
