@@ -81,8 +81,10 @@ struct Keys {
     tolerance: Duration,
 }
 
-/// What a successful check found.
-struct Verified {
+/// What a successful check found; the id stays borrowed from the headers
+/// until the `Delivery` is built, so nothing is parsed twice.
+struct Verified<'h> {
+    id: &'h str,
     timestamp: SystemTime,
     verified_by: VerifiedBy,
 }
@@ -137,7 +139,7 @@ impl Verifier {
             .inner
             .check(headers, body.as_bytes(), now)
             .map_err(|f| f.error)?;
-        self.delivery(headers, body, verified)
+        Ok(Self::delivery(body, verified))
     }
 
     /// Verifies a delivery, first loading or refreshing a fetched JWKS when
@@ -172,7 +174,7 @@ impl Verifier {
                 }
                 Err(failure) => return Err(failure.error),
             };
-            return self.delivery(headers, body, verified);
+            return Ok(Self::delivery(body, verified));
         }
         self.verify(headers, body)
     }
@@ -188,31 +190,23 @@ impl Verifier {
         }
     }
 
-    fn delivery(
-        &self,
-        headers: &HeaderMap,
-        body: impl RawBody,
-        verified: Verified,
-    ) -> Result<Delivery, VerifyError> {
-        // Parsed a second time only on success: cheaper than carrying
-        // borrows of `headers` through the async path.
-        let id = WebhookHeaders::parse(headers)?.id.to_owned();
-        Ok(Delivery::new(
-            id,
+    fn delivery(body: impl RawBody, verified: Verified<'_>) -> Delivery {
+        Delivery::new(
+            verified.id.to_owned(),
             verified.timestamp,
             body.into_bytes(),
             verified.verified_by,
-        ))
+        )
     }
 }
 
 impl Keys {
-    fn check(
+    fn check<'h>(
         &self,
-        headers: &HeaderMap,
+        headers: &'h HeaderMap,
         body: &[u8],
         now: SystemTime,
-    ) -> Result<Verified, Failure> {
+    ) -> Result<Verified<'h>, Failure> {
         let parsed = WebhookHeaders::parse(headers)?;
         let timestamp = parsed.check_window(now, self.tolerance)?;
         let content = SignedContent {
@@ -225,6 +219,7 @@ impl Keys {
         {
             let verified_by = self.check_jwt(parsed.signature, audience, body, now)?;
             return Ok(Verified {
+                id: parsed.id,
                 timestamp,
                 verified_by,
             });
@@ -232,16 +227,13 @@ impl Keys {
         let entries = SignatureEntries::parse(parsed.signature)?;
         if let Some(verified_by) = self.check_signatures(&content, &entries) {
             return Ok(Verified {
+                id: parsed.id,
                 timestamp,
                 verified_by,
             });
         }
         // Only a `v1a` entry can be helped by fresher JWKS keys.
-        let Some(jwks) = self
-            .jwks
-            .as_ref()
-            .filter(|_| entries.v1a().next().is_some())
-        else {
+        let Some(jwks) = self.jwks.as_ref().filter(|_| entries.has_v1a()) else {
             return Err(VerifyError::NoMatchingSignature.into());
         };
         let snapshot = jwks.snapshot();
@@ -253,6 +245,7 @@ impl Keys {
         };
         match check_v1a(&keys, &content, &entries) {
             Some(verified_by) => Ok(Verified {
+                id: parsed.id,
                 timestamp,
                 verified_by,
             }),

@@ -21,6 +21,7 @@ pub const MAX_SIGNATURE_ENTRIES: usize = 16;
 pub(crate) struct SignatureEntries<'a> {
     header: &'a [u8],
     has_v1: bool,
+    has_v1a: bool,
 }
 
 impl<'a> SignatureEntries<'a> {
@@ -31,7 +32,7 @@ impl<'a> SignatureEntries<'a> {
         };
         let header = header.as_bytes();
         let mut count = 0;
-        let mut has_v1 = false;
+        let (mut has_v1, mut has_v1a) = (false, false);
         for entry in entries(header) {
             count += 1;
             if count > MAX_SIGNATURE_ENTRIES {
@@ -40,11 +41,16 @@ impl<'a> SignatureEntries<'a> {
             let (version, _) =
                 split_entry(entry).ok_or(invalid("an entry is not `version,base64`"))?;
             has_v1 |= version == b"v1";
+            has_v1a |= version == b"v1a";
         }
         if count == 0 {
             return Err(invalid("no signature entries"));
         }
-        Ok(Self { header, has_v1 })
+        Ok(Self {
+            header,
+            has_v1,
+            has_v1a,
+        })
     }
 
     /// The base64 parts of the entries of one version.
@@ -58,6 +64,11 @@ impl<'a> SignatureEntries<'a> {
     /// Whether any `v1` entry is present.
     pub(crate) fn has_v1(&self) -> bool {
         self.has_v1
+    }
+
+    /// Whether any `v1a` entry is present.
+    pub(crate) fn has_v1a(&self) -> bool {
+        self.has_v1a
     }
 
     /// The `v1` HMAC tags that decode to 32 bytes.
