@@ -351,3 +351,69 @@ async fn extractors_reject_bodies_that_do_not_parse_with_422() {
     .await;
     assert_eq!((status, text.as_str()), (StatusCode::OK, "batch.succeeded"));
 }
+
+/// A store whose commit never answers (a store stalling mid-request), and
+/// which reports when a commit starts and when a release arrives.
+#[derive(Clone, Default)]
+struct StallingCommit {
+    inner: Arc<gemini_webhooks::replay::MemoryReplayStore>,
+    committing: Arc<tokio::sync::Notify>,
+    released: Arc<tokio::sync::Notify>,
+}
+
+impl gemini_webhooks::replay::ReplayStore for StallingCommit {
+    async fn claim(
+        &self,
+        id: &str,
+    ) -> Result<gemini_webhooks::replay::Claim, gemini_webhooks::replay::ReplayError> {
+        self.inner.claim(id).await
+    }
+    async fn commit(
+        &self,
+        _: &str,
+        _: &gemini_webhooks::replay::ClaimToken,
+        _: Duration,
+    ) -> Result<(), gemini_webhooks::replay::ReplayError> {
+        self.committing.notify_one();
+        std::future::pending().await
+    }
+    async fn release(
+        &self,
+        id: &str,
+        token: &gemini_webhooks::replay::ClaimToken,
+    ) -> Result<(), gemini_webhooks::replay::ReplayError> {
+        let released = self.inner.release(id, token).await;
+        self.released.notify_one();
+        released
+    }
+}
+
+#[tokio::test]
+async fn a_request_dropped_while_committing_still_releases_its_claim() {
+    let secret = generate_secret();
+    let store = StallingCommit::default();
+    let app = app(Handled::default())
+        .layer(WebhookLayer::new(common::verifier(&secret)).replay_store(store.clone()));
+    let headers = Signer::hmac(&secret)
+        .unwrap()
+        .id("msg_stall")
+        .sign(EVENT.as_bytes());
+    let attempt = tokio::spawn({
+        let (app, headers) = (app.clone(), headers.clone());
+        async move { send(&app, &headers, EVENT).await }
+    });
+    store.committing.notified().await;
+    attempt.abort(); // the client goes away while the store stalls
+    assert!(attempt.await.unwrap_err().is_cancelled());
+
+    // Bounded: a release that never comes fails the test instead of hanging.
+    tokio::time::timeout(Duration::from_secs(10), store.released.notified())
+        .await
+        .expect("the claim was released");
+    assert!(matches!(
+        gemini_webhooks::replay::ReplayStore::claim(&*store.inner, "msg_stall")
+            .await
+            .unwrap(),
+        gemini_webhooks::replay::Claim::New(_)
+    ));
+}

@@ -8,7 +8,7 @@ use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transfor
 use actix_web::{Error, HttpMessage, ResponseError};
 
 use super::{PayloadBody, core_headers};
-use crate::receiver::{Receiver, Rejection, read_body};
+use crate::receiver::{Receiver, Rejection};
 use crate::replay::{MemoryReplayStore, ReplayStore};
 
 /// actix-web middleware: body limit, verification and replay protection in
@@ -84,15 +84,9 @@ where
     R: ReplayStore,
 {
     let headers = core_headers(request.headers());
-    if let Err(rejection) = receiver.check_content_length(&headers) {
-        return Ok(reject(request, rejection));
-    }
-    let bytes = match read_body(PayloadBody(request.take_payload()), receiver.limit()).await {
-        Ok(bytes) => bytes,
-        Err(rejection) => return Ok(reject(request, receiver.rejected(&headers, rejection))),
-    };
-    let admission = match receiver.admit(&headers, bytes.clone()).await {
-        Ok(admission) => admission,
+    let payload = PayloadBody(request.take_payload());
+    let (admission, bytes) = match receiver.admit_request(&headers, payload).await {
+        Ok(admitted) => admitted,
         Err(rejection) => return Ok(reject(request, rejection)),
     };
     admission

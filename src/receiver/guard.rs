@@ -1,16 +1,21 @@
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::replay::{ClaimToken, ReplayStore};
+use crate::replay::{ClaimToken, ReplayError, ReplayStore};
 
-/// Releases a claim unless disarmed: the handler panicked, or the request's
-/// future was dropped (the client went away) before an answer.
+/// Holds a claim until it is settled, and releases it if it never is: the
+/// handler panicked, or the request's future was dropped (the client went
+/// away) before the commit or release finished.
 ///
-/// `Drop` cannot wait, so the release runs as a task on the current Tokio
+/// `Drop` cannot wait, so that release runs as a task on the current Tokio
 /// runtime; without one, the claim lapses after the store's in-flight TTL.
+/// Releasing is token-checked, so a release racing a commit that did reach
+/// the store changes nothing.
 pub(super) struct ClaimGuard<R: ReplayStore> {
     store: Arc<R>,
     id: String,
-    token: Option<ClaimToken>,
+    token: ClaimToken,
+    settled: bool,
 }
 
 impl<R: ReplayStore> ClaimGuard<R> {
@@ -18,30 +23,43 @@ impl<R: ReplayStore> ClaimGuard<R> {
         Self {
             store,
             id: id.to_owned(),
-            token: Some(token),
+            token,
+            settled: false,
         }
     }
 
-    /// The store the claim is in.
-    pub(super) fn store(&self) -> Arc<R> {
-        Arc::clone(&self.store)
+    /// The claimed id.
+    pub(super) fn id(&self) -> &str {
+        &self.id
     }
 
-    /// Takes the claim back: the caller commits or releases it itself.
-    pub(super) fn disarm(mut self) -> (String, ClaimToken) {
-        let id = std::mem::take(&mut self.id);
-        // `token` is only ever taken here or in `drop`, so it is present.
-        let token = self.token.take().unwrap_or_default();
-        (id, token)
+    /// Commits the id for `dedup_ttl` if `succeeded`, releases it otherwise.
+    /// The guard stays armed until the store has answered.
+    pub(super) async fn settle(
+        mut self,
+        succeeded: bool,
+        dedup_ttl: Duration,
+    ) -> Result<(), ReplayError> {
+        let outcome = if succeeded {
+            self.store.commit(&self.id, &self.token, dedup_ttl).await
+        } else {
+            self.store.release(&self.id, &self.token).await
+        };
+        self.settled = true;
+        outcome
     }
 }
 
 impl<R: ReplayStore> Drop for ClaimGuard<R> {
     fn drop(&mut self) {
-        let Some(token) = self.token.take() else {
+        if self.settled {
             return;
-        };
-        let (store, id) = (Arc::clone(&self.store), std::mem::take(&mut self.id));
+        }
+        let (store, id, token) = (
+            Arc::clone(&self.store),
+            std::mem::take(&mut self.id),
+            self.token.clone(),
+        );
         tracing::warn!(webhook_id = %id, "handler did not finish; releasing the claim so the retry runs");
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {

@@ -189,44 +189,50 @@ impl<R: ReplayStore> Receiver<R> {
         self.body_limit
     }
 
-    /// Refuses a request whose `Content-Length` already exceeds the limit,
-    /// before a byte of the body is read.
-    pub fn check_content_length(&self, headers: &HeaderMap) -> Result<(), Rejection> {
+    /// Reads a request's body under the limit, then [`admit`](Self::admit)s
+    /// it: what every HTTP adapter does. A `Content-Length` above the limit
+    /// is refused before a byte is read; without one, reading stops at the
+    /// limit. Returns the admission and the raw bytes, to hand to the handler.
+    pub async fn admit_request<B>(
+        &self,
+        headers: &HeaderMap,
+        body: B,
+    ) -> Result<(Admission<R>, Bytes), Rejection>
+    where
+        B: http_body::Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let announced = headers
             .get(http::header::CONTENT_LENGTH)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.parse::<u64>().ok());
-        match announced {
-            Some(length) if length > self.body_limit as u64 => Err(self.rejected(
-                headers,
-                Rejection::PayloadTooLarge {
-                    limit: self.body_limit,
-                },
-            )),
-            _ => Ok(()),
+        if announced.is_some_and(|length| length > self.body_limit as u64) {
+            let limit = self.body_limit;
+            return Err(self.rejected(headers, Rejection::PayloadTooLarge { limit }));
         }
+        let bytes = read_body(body, self.body_limit)
+            .await
+            .map_err(|rejection| self.rejected(headers, rejection))?;
+        let admission = self.admit(headers, bytes.clone()).await?;
+        Ok((admission, bytes))
     }
 
-    /// Logs a rejection decided by an adapter (body too large or unreadable)
-    /// and hands it back.
-    pub fn rejected(&self, headers: &HeaderMap, rejection: Rejection) -> Rejection {
+    /// Logs a rejection with the delivery's (unverified) id, and hands it back.
+    fn rejected(&self, headers: &HeaderMap, rejection: Rejection) -> Rejection {
         let webhook_id = headers
             .get(WEBHOOK_ID)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
+        let outcome = rejection.kind();
         match &rejection {
             Rejection::AlreadyHandled | Rejection::InFlight => {
-                tracing::info!(
-                    webhook_id,
-                    outcome = rejection.kind(),
-                    "gemini webhook not handled again"
-                )
+                tracing::info!(webhook_id, outcome, "gemini webhook not handled again")
             }
             Rejection::StoreUnavailable(err) => {
-                tracing::error!(webhook_id, outcome = rejection.kind(), error = %err, "gemini webhook deferred")
+                tracing::error!(webhook_id, outcome, error = %err, "gemini webhook deferred")
             }
             _ => {
-                tracing::warn!(webhook_id, outcome = rejection.kind(), reason = %rejection, "gemini webhook rejected")
+                tracing::warn!(webhook_id, outcome, reason = %rejection, "gemini webhook rejected")
             }
         }
         rejection
@@ -314,16 +320,10 @@ impl<R: ReplayStore> Admission<R> {
         } = self;
         let output = handler(delivery).await;
         let ok = succeeded(&output);
-        let store = guard.store();
-        let (id, token) = guard.disarm();
-        let settled = if ok {
-            store.commit(&id, &token, dedup_ttl).await
-        } else {
-            store.release(&id, &token).await
-        };
+        let id = guard.id().to_owned();
         // The handler has run: its answer stands either way. A failed
         // commit only means a later retry may run it again.
-        if let Err(err) = settled {
+        if let Err(err) = guard.settle(ok, dedup_ttl).await {
             tracing::warn!(webhook_id = %id, error = %err, committed = ok, "could not settle claim");
         }
         let outcome = if ok { "handled" } else { "handler_failed" };

@@ -6,7 +6,7 @@ use http::{Request, Response, header};
 use tower_service::Service;
 
 use super::ResponseFuture;
-use crate::receiver::{Receiver, Rejection, read_body};
+use crate::receiver::{Receiver, Rejection};
 use crate::replay::ReplayStore;
 
 /// Verifies, de-duplicates and forwards Gemini deliveries; built by
@@ -92,19 +92,8 @@ where
     ResBody: From<String>,
 {
     let (mut parts, body) = request.into_parts();
-    if let Err(rejection) = receiver.check_content_length(&parts.headers) {
-        return Ok(rejection_response(rejection));
-    }
-    let bytes = match read_body(body, receiver.limit()).await {
-        Ok(bytes) => bytes,
-        Err(rejection) => {
-            return Ok(rejection_response(
-                receiver.rejected(&parts.headers, rejection),
-            ));
-        }
-    };
-    let admission = match receiver.admit(&parts.headers, bytes.clone()).await {
-        Ok(admission) => admission,
+    let (admission, bytes) = match receiver.admit_request(&parts.headers, body).await {
+        Ok(admitted) => admitted,
         Err(rejection) => return Ok(rejection_response(rejection)),
     };
     admission
