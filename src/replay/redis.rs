@@ -21,7 +21,8 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0";
 
-/// Deletes the key only while it still holds this claim's token.
+/// Deletes the key only while it still holds this claim's token (same
+/// arguments as `COMMIT`; the marker and TTL are not needed).
 const RELEASE: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
@@ -60,12 +61,19 @@ return 0";
 pub struct RedisReplayStore {
     client: Client,
     connection: OnceCell<ConnectionManager>,
+    settings: Settings,
+    commit: Script,
+    release: Script,
+}
+
+/// What a builder configures and a store keeps (everything but the URL,
+/// which may carry a password and is never shown).
+#[derive(Debug, Clone)]
+struct Settings {
     prefix: String,
     in_flight_ttl: Duration,
     timeout: Duration,
     fail_open: bool,
-    commit: Script,
-    release: Script,
 }
 
 impl RedisReplayStore {
@@ -73,26 +81,31 @@ impl RedisReplayStore {
     pub fn builder(url: impl Into<String>) -> RedisReplayStoreBuilder {
         RedisReplayStoreBuilder {
             url: url.into(),
-            prefix: DEFAULT_KEY_PREFIX.to_owned(),
-            in_flight_ttl: DEFAULT_IN_FLIGHT_TTL,
-            timeout: Duration::from_secs(1),
-            fail_open: false,
+            settings: Settings {
+                prefix: DEFAULT_KEY_PREFIX.to_owned(),
+                in_flight_ttl: DEFAULT_IN_FLIGHT_TTL,
+                timeout: Duration::from_secs(1),
+                fail_open: false,
+            },
         }
     }
 
     /// The Redis key for `id`.
     pub fn key(&self, id: &str) -> String {
-        format!("{}{id}", self.prefix)
+        format!("{}{id}", self.settings.prefix)
     }
 
     async fn connection(&self) -> Result<ConnectionManager, ReplayError> {
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.timeout))
-            .set_response_timeout(Some(self.timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(self.timeout);
         self.connection
-            .get_or_try_init(|| self.client.get_connection_manager_with_config(config))
+            .get_or_try_init(|| {
+                let timeout = self.settings.timeout;
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(timeout))
+                    .set_response_timeout(Some(timeout))
+                    .set_number_of_retries(1)
+                    .set_max_delay(timeout);
+                self.client.get_connection_manager_with_config(config)
+            })
             .await
             .cloned()
             .map_err(|err| unavailable("could not connect to Redis", err))
@@ -110,7 +123,7 @@ impl RedisReplayStore {
                 .await
                 .map_err(|err| unavailable(what, err))
         };
-        tokio::time::timeout(self.timeout, attempt)
+        tokio::time::timeout(self.settings.timeout, attempt)
             .await
             .map_err(|_| ReplayError::new(format!("{what}: Redis timed out")))?
     }
@@ -119,7 +132,7 @@ impl RedisReplayStore {
         let token = ClaimToken::new();
         let key = self.key(id);
         let value = token_value(&token);
-        let ttl = millis(self.in_flight_ttl);
+        let ttl = millis(self.settings.in_flight_ttl);
         let previous: Option<String> = self
             .run("claim", async |mut connection| {
                 redis::cmd("SET")
@@ -144,7 +157,7 @@ impl RedisReplayStore {
 impl ReplayStore for RedisReplayStore {
     async fn claim(&self, id: &str) -> Result<Claim, ReplayError> {
         match self.claim_in_redis(id).await {
-            Err(err) if self.fail_open => {
+            Err(err) if self.settings.fail_open => {
                 tracing::warn!(webhook_id = id, error = %err, "Redis unavailable; letting the delivery through unprotected (fail_open)");
                 Ok(Claim::New(ClaimToken::new()))
             }
@@ -153,19 +166,10 @@ impl ReplayStore for RedisReplayStore {
     }
 
     async fn commit(&self, id: &str, token: &ClaimToken, ttl: Duration) -> Result<(), ReplayError> {
-        let (key, value) = (self.key(id), token_value(token));
-        let committed: i64 = self
-            .run("commit", async |mut connection| {
-                self.commit
-                    .key(&key)
-                    .arg(&value)
-                    .arg(DONE)
-                    .arg(millis(ttl))
-                    .invoke_async(&mut connection)
-                    .await
-            })
-            .await?;
-        if committed == 1 {
+        if self
+            .while_claimed("commit", &self.commit, id, token, ttl)
+            .await?
+        {
             Ok(())
         } else {
             Err(ReplayError::new(
@@ -175,17 +179,38 @@ impl ReplayStore for RedisReplayStore {
     }
 
     async fn release(&self, id: &str, token: &ClaimToken) -> Result<(), ReplayError> {
+        // Releasing a claim that already lapsed is not an error.
+        self.while_claimed("release", &self.release, id, token, Duration::ZERO)
+            .await
+            .map(drop)
+    }
+}
+
+impl RedisReplayStore {
+    /// Runs a token-checked script (`KEYS[1]` the id's key, `ARGV` the
+    /// token, the done marker and a TTL in ms); whether the key still held
+    /// the token.
+    async fn while_claimed(
+        &self,
+        what: &'static str,
+        script: &Script,
+        id: &str,
+        token: &ClaimToken,
+        ttl: Duration,
+    ) -> Result<bool, ReplayError> {
         let (key, value) = (self.key(id), token_value(token));
-        let _: i64 = self
-            .run("release", async |mut connection| {
-                self.release
+        let held: i64 = self
+            .run(what, async |mut connection| {
+                script
                     .key(&key)
                     .arg(&value)
+                    .arg(DONE)
+                    .arg(millis(ttl))
                     .invoke_async(&mut connection)
                     .await
             })
             .await?;
-        Ok(())
+        Ok(held == 1)
     }
 }
 
@@ -206,12 +231,8 @@ fn unavailable(what: &'static str, err: redis::RedisError) -> ReplayError {
 
 impl fmt::Debug for RedisReplayStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The URL may carry a password: show only where keys go.
         f.debug_struct("RedisReplayStore")
-            .field("prefix", &self.prefix)
-            .field("in_flight_ttl", &self.in_flight_ttl)
-            .field("timeout", &self.timeout)
-            .field("fail_open", &self.fail_open)
+            .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
 }
@@ -220,16 +241,13 @@ impl fmt::Debug for RedisReplayStore {
 #[must_use]
 pub struct RedisReplayStoreBuilder {
     url: String,
-    prefix: String,
-    in_flight_ttl: Duration,
-    timeout: Duration,
-    fail_open: bool,
+    settings: Settings,
 }
 
 impl RedisReplayStoreBuilder {
     /// Prefix of every key (default `gemini-webhooks:`).
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = prefix.into();
+        self.settings.prefix = prefix.into();
         self
     }
 
@@ -237,14 +255,14 @@ impl RedisReplayStoreBuilder {
     /// it, e.g. because the replica died (default 10 minutes). Keep it
     /// longer than your slowest handler.
     pub fn in_flight_ttl(mut self, ttl: Duration) -> Self {
-        self.in_flight_ttl = ttl;
+        self.settings.in_flight_ttl = ttl;
         self
     }
 
     /// How long one operation, connecting included, may take before it
     /// counts as Redis being unavailable (default 1 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.settings.timeout = timeout;
         self
     }
 
@@ -252,7 +270,7 @@ impl RedisReplayStoreBuilder {
     /// instead of answering 503. Off by default: with it on, a duplicate can
     /// run twice while Redis is down.
     pub fn fail_open(mut self, fail_open: bool) -> Self {
-        self.fail_open = fail_open;
+        self.settings.fail_open = fail_open;
         self
     }
 
@@ -264,10 +282,7 @@ impl RedisReplayStoreBuilder {
         Ok(RedisReplayStore {
             client,
             connection: OnceCell::new(),
-            prefix: self.prefix,
-            in_flight_ttl: self.in_flight_ttl,
-            timeout: self.timeout,
-            fail_open: self.fail_open,
+            settings: self.settings,
             commit: Script::new(COMMIT),
             release: Script::new(RELEASE),
         })
@@ -277,10 +292,7 @@ impl RedisReplayStoreBuilder {
 impl fmt::Debug for RedisReplayStoreBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisReplayStoreBuilder")
-            .field("prefix", &self.prefix)
-            .field("in_flight_ttl", &self.in_flight_ttl)
-            .field("timeout", &self.timeout)
-            .field("fail_open", &self.fail_open)
+            .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
 }
