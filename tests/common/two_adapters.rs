@@ -21,7 +21,7 @@ pub struct Step {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub status: u16,
-    pub text: Option<&'static str>,
+    pub text: Option<String>,
     pub runs_after: usize,
 }
 
@@ -117,7 +117,7 @@ pub fn check(name: &str, steps: &[Step], axum: &Seen, actix: &Seen) {
                 *status, step.status,
                 "{name}: step {i} on {adapter}: {text}"
             );
-            if let Some(expected) = step.text {
+            if let Some(expected) = &step.text {
                 assert_eq!(text, expected, "{name}: step {i} on {adapter}");
             }
             assert_eq!(*runs, step.runs_after, "{name}: step {i} on {adapter}");
