@@ -9,13 +9,7 @@ use gemini_webhooks::Verifier;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use libfuzzer_sys::fuzz_target;
 
-static VERIFIER: LazyLock<Verifier> = LazyLock::new(|| {
-    Verifier::builder()
-        .secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
-        .and_then(|b| b.public_key("whpk_O2onvM62pC1io6jQKm8Nc2UyFXcd4kOmOsBIoYtZ2ik="))
-        .and_then(|b| b.build())
-        .expect("fuzz verifier")
-});
+static VERIFIER: LazyLock<Verifier> = LazyLock::new(gemini_webhooks_fuzz::verifier);
 
 const NAMES: [&str; 3] = ["webhook-id", "webhook-timestamp", "webhook-signature"];
 

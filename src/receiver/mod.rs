@@ -360,6 +360,7 @@ where
 /// What an extractor does without a layer in front of it: verify the request
 /// itself with `verifier` (no replay protection), or refuse with
 /// [`Rejection::NotConfigured`] when there is none. Shared by the adapters.
+#[cfg(any(feature = "axum", feature = "actix"))]
 pub(crate) async fn verify_standalone<B>(
     verifier: Option<Verifier>,
     headers: &HeaderMap,

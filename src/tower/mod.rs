@@ -35,4 +35,5 @@ mod service;
 pub use future::ResponseFuture;
 pub use layer::WebhookLayer;
 pub use service::WebhookService;
+#[cfg(feature = "axum")]
 pub(crate) use service::rejection_response;
