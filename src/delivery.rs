@@ -5,6 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
 
 use crate::event::{EventError, GeminiEvent};
 
@@ -44,6 +45,14 @@ pub struct Delivery {
     timestamp: SystemTime,
     body: Bytes,
     verified_by: VerifiedBy,
+    jwt: Option<Arc<JwtDelivery>>,
+}
+
+/// What a delivery in the JWT form adds: its claims and its replay key.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct JwtDelivery {
+    pub(crate) claims: Map<String, Value>,
+    pub(crate) replay_key: String,
 }
 
 impl Delivery {
@@ -52,22 +61,44 @@ impl Delivery {
         timestamp: SystemTime,
         body: Bytes,
         verified_by: VerifiedBy,
+        jwt: Option<Arc<JwtDelivery>>,
     ) -> Self {
         Self {
             id,
             timestamp,
             body,
             verified_by,
+            jwt,
         }
     }
 
-    /// The `webhook-id`: the same on every retry of this delivery, so it is
-    /// the key for de-duplication.
+    /// The `webhook-id`: the same on every retry of this delivery.
+    ///
+    /// For `v1` and `v1a` deliveries it is signed. In the JWT form it is
+    /// not (the token signs neither header): use it for logs, and
+    /// [`replay_key`](Self::replay_key) for anything that must hold.
     pub fn id(&self) -> &str {
         &self.id
     }
 
-    /// The `webhook-timestamp`: when this attempt was signed.
+    /// The key replay protection records this delivery under: the
+    /// [`id`](Self::id) for `v1` and `v1a` deliveries; for a JWT delivery,
+    /// `jwt:` and the token's `jti`, or `jwt:sha256:` and a digest of the
+    /// token when it has none. So one token runs the handler at most once,
+    /// whatever `webhook-id` or body it is sent with.
+    pub fn replay_key(&self) -> &str {
+        self.jwt.as_ref().map_or(&self.id, |jwt| &jwt.replay_key)
+    }
+
+    /// The verified claims of a JWT delivery (`aud`, `iss`, `iat`, `exp`,
+    /// the body hash and whatever else the sender put in); `None` for `v1`
+    /// and `v1a` deliveries.
+    pub fn jwt_claims(&self) -> Option<&Map<String, Value>> {
+        self.jwt.as_ref().map(|jwt| &jwt.claims)
+    }
+
+    /// When this attempt was signed: the `webhook-timestamp`, or for a JWT
+    /// delivery the token's `iat` (the header is not signed in that form).
     pub fn timestamp(&self) -> SystemTime {
         self.timestamp
     }

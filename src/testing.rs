@@ -30,7 +30,8 @@ use ed25519_dalek::SigningKey;
 use http::{HeaderMap, HeaderValue};
 
 use crate::keys::{HmacSecret, KeyError, parse_private_key};
-use crate::verify::{SignedContent, WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP};
+use crate::signed_content::SignedContent;
+use crate::verify::{WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP};
 
 /// A fresh random `whsec_` secret (32 bytes).
 pub fn generate_secret() -> String {

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use common::two_adapters::{ID, Step, check, run_actix, run_axum};
 use common::{DownStore, EVENT, event_with};
 use gemini_webhooks::Receiver;
+use gemini_webhooks::receiver::DEFAULT_BODY_LIMIT;
 use gemini_webhooks::testing::{Signer, generate_secret};
 use http::HeaderMap;
 
@@ -43,7 +44,8 @@ fn cases(secret: &str) -> Vec<Case> {
         .sign(EVENT.as_bytes());
     let mut announced_large = sign(EVENT);
     announced_large.insert("content-length", "2000000".parse().unwrap());
-    let big = "x".repeat(1024 * 1024 + 1);
+    let big = "x".repeat(DEFAULT_BODY_LIMIT + 1);
+    let too_large = format!("body larger than {DEFAULT_BODY_LIMIT} bytes");
     let fail_once = event_with(r#""fail_once": true"#);
     let not_an_event = r#"{"type":"batch.failed","data":{"id":7}}"#;
 
@@ -97,24 +99,12 @@ fn cases(secret: &str) -> Vec<Case> {
         Case {
             name: "body over the limit, announced",
             store_down: false,
-            steps: vec![step(
-                announced_large,
-                EVENT,
-                413,
-                Some("body larger than 1048576 bytes"),
-                0,
-            )],
+            steps: vec![step(announced_large, EVENT, 413, Some(&too_large), 0)],
         },
         Case {
             name: "body over the limit, not announced",
             store_down: false,
-            steps: vec![step(
-                sign(&big),
-                &big,
-                413,
-                Some("body larger than 1048576 bytes"),
-                0,
-            )],
+            steps: vec![step(sign(&big), &big, 413, Some(&too_large), 0)],
         },
         Case {
             name: "replay store down",

@@ -14,6 +14,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use bytes::Bytes;
 use common::EVENT;
 use common::two_adapters::{ID, Step, check, run_actix, run_axum};
+use gemini_webhooks::receiver::DEFAULT_BODY_LIMIT;
 use gemini_webhooks::testing::{Signer, generate_secret};
 use gemini_webhooks::{Receiver, Rejection, Verifier, VerifyError};
 use http::{HeaderMap, HeaderValue};
@@ -350,8 +351,40 @@ fn catalogue() -> Catalogue {
         ),
         (
             "JWT expired",
-            sig(&rs256("rsa-1", json!({"aud": AUDIENCE, "exp": ts - 3600}))),
+            sig(&rs256(
+                "rsa-1",
+                json!({"aud": AUDIENCE, "iat": ts - 3700, "exp": ts - 3600}),
+            )),
             token("expired"),
+        ),
+        (
+            "JWT without an expiry",
+            sig(&rs256("rsa-1", json!({"aud": AUDIENCE, "iat": ts}))),
+            token("no expiry (`exp`)"),
+        ),
+        (
+            "JWT issued an hour ago, valid for ten years",
+            sig(&rs256(
+                "rsa-1",
+                json!({"aud": AUDIENCE, "iat": ts - 3600, "exp": ts + 315_360_000}),
+            )),
+            token("issued too long ago"),
+        ),
+        (
+            "JWT valid for a day",
+            sig(&rs256(
+                "rsa-1",
+                json!({"aud": AUDIENCE, "iat": ts, "exp": ts + 86_400}),
+            )),
+            token("lifetime longer than allowed"),
+        ),
+        (
+            "JWT that binds no body",
+            sig(&rs256(
+                "rsa-1",
+                json!({"aud": AUDIENCE, "iat": ts, "exp": ts + 300}),
+            )),
+            token("no body hash claim"),
         ),
         (
             "JWT for another audience",
@@ -389,21 +422,25 @@ fn catalogue() -> Catalogue {
     );
 
     // --- bodies -----------------------------------------------------------
-    let limit = Rejection::PayloadTooLarge { limit: 1024 * 1024 };
+    let limit = Rejection::PayloadTooLarge {
+        limit: DEFAULT_BODY_LIMIT,
+    };
     let mut announced = c.signed(EVENT.as_bytes());
-    announced.insert("content-length", HeaderValue::from_static("1048577"));
+    announced.insert("content-length", (DEFAULT_BODY_LIMIT + 1).into());
     c.add(
         "body over the limit, announced",
         announced,
         EVENT,
         Expect::Rejected(limit),
     );
-    let big = vec![b'{'; 1024 * 1024 + 1];
+    let big = vec![b'{'; DEFAULT_BODY_LIMIT + 1];
     c.add(
         "body over the limit, not announced",
         c.signed(&big),
         big,
-        Expect::Rejected(Rejection::PayloadTooLarge { limit: 1024 * 1024 }),
+        Expect::Rejected(Rejection::PayloadTooLarge {
+            limit: DEFAULT_BODY_LIMIT,
+        }),
     );
     let binary = b"\xff\xfe\x00 not UTF-8 \x80".to_vec();
     c.add(

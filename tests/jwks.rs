@@ -106,7 +106,7 @@ impl KeyServer {
 
 fn verifier(remote: RemoteJwksBuilder) -> Verifier {
     Verifier::builder()
-        .jwks_remote(remote.build())
+        .jwks_remote(remote.build().unwrap())
         .build()
         .unwrap()
 }

@@ -75,8 +75,16 @@ fn now() -> i64 {
         .as_secs() as i64
 }
 
+/// Claims a genuine token carries: audience, issuer, times, and the body's hash.
 fn claims() -> serde_json::Value {
-    json!({"aud": AUDIENCE, "iat": now(), "exp": now() + 300, "iss": "https://accounts.google.com"})
+    use sha2::Digest;
+    json!({
+        "aud": AUDIENCE,
+        "iat": now(),
+        "exp": now() + 300,
+        "iss": "https://accounts.google.com",
+        "body_sha256": hex(&sha2::Sha256::digest(BODY)),
+    })
 }
 
 fn ed25519_encoding_key(pair: &Ed25519KeyPair) -> jsonwebtoken::EncodingKey {
@@ -156,8 +164,14 @@ fn jwt_attacks_are_rejected() {
                     "mismatch" => "algorithm does not match its key",
                     "aud" => "wrong audience",
                     "exp" => "expired",
+                    "noexp" => "no expiry (`exp`)",
+                    "noiat" => "no issue time (`iat`)",
+                    "old" => "issued too long ago",
+                    "lifetime" => "lifetime longer than allowed",
                     "nbf" => "not yet valid",
                     "iat" => "issued in the future",
+                    "timetype" => "a time claim is not a whole number",
+                    "nohash" => "no body hash claim",
                     "sig" => "signature does not verify",
                     "kid" => "unknown key id",
                     "nokid" => "no key id (`kid`)",
@@ -200,6 +214,26 @@ fn jwt_attacks_are_rejected() {
     let mut expired = claims();
     expired["exp"] = (now() - 301).into();
     reject(&sign(RS256, "rsa-1", &expired, &f), "exp");
+    let mut no_exp = claims();
+    no_exp.as_object_mut().unwrap().remove("exp");
+    reject(&sign(RS256, "rsa-1", &no_exp, &f), "noexp");
+    let mut no_iat = claims();
+    no_iat.as_object_mut().unwrap().remove("iat");
+    reject(&sign(RS256, "rsa-1", &no_iat, &f), "noiat");
+    // A ten-year token issued an hour ago: the old bearer pass.
+    let mut old = claims();
+    old["iat"] = (now() - 3600).into();
+    old["exp"] = (now() + 315_360_000).into();
+    reject(&sign(RS256, "rsa-1", &old, &f), "old");
+    let mut long = claims();
+    long["exp"] = (now() + 15 * 60 + 1).into();
+    reject(&sign(RS256, "rsa-1", &long, &f), "lifetime");
+    let mut fractional = claims();
+    fractional["iat"] = (now() as f64 + 0.5).into();
+    reject(&sign(RS256, "rsa-1", &fractional, &f), "timetype");
+    let mut unbound = claims();
+    unbound.as_object_mut().unwrap().remove("body_sha256");
+    reject(&sign(RS256, "rsa-1", &unbound, &f), "nohash");
     let mut early = claims();
     early["nbf"] = (now() + 600).into();
     reject(&sign(RS256, "rsa-1", &early, &f), "nbf");
@@ -236,12 +270,271 @@ fn jwt_attacks_are_rejected() {
 }
 
 #[test]
-fn a_body_hash_claim_binds_the_token_to_the_body() {
-    use sha2::Digest;
+fn the_time_window_is_inclusive_at_its_edges() {
+    use jsonwebtoken::Algorithm::RS256;
     let f = jwt_fixture();
-    let mut bound = claims();
-    bound["body_sha256"] = hex(&sha2::Sha256::digest(BODY)).into();
-    let headers = with_token(&sign(jsonwebtoken::Algorithm::RS256, "rsa-1", &bound, &f));
+    let at = |iat: i64, exp: i64, nbf: Option<i64>| {
+        let mut c = claims();
+        c["iat"] = iat.into();
+        c["exp"] = exp.into();
+        if let Some(nbf) = nbf {
+            c["nbf"] = nbf.into();
+        }
+        let now = UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
+        let mut headers = with_token(&sign(RS256, "rsa-1", &c, &f));
+        headers.insert("webhook-timestamp", "1800000000".parse().unwrap());
+        f.verifier.verify_at(&headers, BODY, now)
+    };
+    let t = 1_800_000_000;
+    // Tolerance 300 s both ways; lifetime up to 900 s.
+    assert!(at(t - 300, t + 600, None).is_ok());
+    assert!(at(t - 301, t + 599, None).is_err());
+    assert!(at(t + 300, t + 1200, None).is_ok());
+    assert!(at(t + 301, t + 1201, None).is_err());
+    assert!(at(t - 300, t - 300, None).is_ok());
+    assert!(at(t - 300, t - 301, None).is_err());
+    assert!(at(t, t + 900, None).is_ok());
+    assert!(at(t, t + 901, None).is_err());
+    assert!(at(t, t + 60, Some(t + 300)).is_ok());
+    assert!(at(t, t + 60, Some(t + 301)).is_err());
+    let delivery = at(t - 10, t + 60, None).unwrap();
+    assert_eq!(
+        delivery.unix_timestamp(),
+        (t - 10) as u64,
+        "timestamp is iat"
+    );
+}
+
+#[test]
+fn the_maximum_lifetime_is_configurable() {
+    use jsonwebtoken::Algorithm::RS256;
+    let f = jwt_fixture();
+    let set: jsonwebtoken::jwk::JwkSet =
+        serde_json::from_str(include_str!("fixtures/jwks_rsa_ec.json")).unwrap();
+    let verifier = Verifier::builder()
+        .jwks(&set)
+        .jwt_audience(AUDIENCE)
+        .jwt_max_lifetime(std::time::Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let mut c = claims();
+    c["exp"] = (now() + 60).into();
+    assert!(
+        verifier
+            .verify(&with_token(&sign(RS256, "rsa-1", &c, &f)), BODY)
+            .is_ok()
+    );
+    c["exp"] = (now() + 61).into();
+    assert_eq!(
+        verifier
+            .verify(&with_token(&sign(RS256, "rsa-1", &c, &f)), BODY)
+            .unwrap_err(),
+        VerifyError::InvalidToken {
+            reason: "lifetime longer than allowed"
+        }
+    );
+}
+
+#[test]
+fn an_issuer_can_be_required() {
+    use jsonwebtoken::Algorithm::RS256;
+    let f = jwt_fixture();
+    let set: jsonwebtoken::jwk::JwkSet =
+        serde_json::from_str(include_str!("fixtures/jwks_rsa_ec.json")).unwrap();
+    let verifier = Verifier::builder()
+        .jwks(&set)
+        .jwt_audience(AUDIENCE)
+        .jwt_issuer("https://accounts.google.com")
+        .build()
+        .unwrap();
+    let genuine = sign(RS256, "rsa-1", &claims(), &f);
+    assert!(verifier.verify(&with_token(&genuine), BODY).is_ok());
+    let wrong_issuer = VerifyError::InvalidToken {
+        reason: "wrong issuer",
+    };
+    let mut other = claims();
+    other["iss"] = "https://attacker.example".into();
+    let token = sign(RS256, "rsa-1", &other, &f);
+    assert_eq!(
+        verifier.verify(&with_token(&token), BODY).unwrap_err(),
+        wrong_issuer
+    );
+    other.as_object_mut().unwrap().remove("iss");
+    let token = sign(RS256, "rsa-1", &other, &f);
+    assert_eq!(
+        verifier.verify(&with_token(&token), BODY).unwrap_err(),
+        wrong_issuer
+    );
+    // Without `jwt_issuer`, any issuer is accepted.
+    assert!(f.verifier.verify(&with_token(&token), BODY).is_ok());
+}
+
+#[test]
+fn verified_claims_and_a_token_derived_replay_key_reach_the_handler() {
+    use jsonwebtoken::Algorithm::RS256;
+    let f = jwt_fixture();
+    let mut with_jti = claims();
+    with_jti["jti"] = "delivery-42".into();
+    let delivery = f
+        .verifier
+        .verify(&with_token(&sign(RS256, "rsa-1", &with_jti, &f)), BODY)
+        .unwrap();
+    assert_eq!(delivery.id(), "msg_jwt");
+    assert_eq!(delivery.replay_key(), "jwt:delivery-42");
+    let claims = delivery.jwt_claims().unwrap();
+    assert_eq!(claims["aud"], AUDIENCE);
+    assert_eq!(claims["jti"], "delivery-42");
+
+    let token = sign(RS256, "rsa-1", &self::claims(), &f);
+    let delivery = f.verifier.verify(&with_token(&token), BODY).unwrap();
+    use base64::Engine as _;
+    use sha2::Digest;
+    let digest = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(token.as_bytes()));
+    assert_eq!(delivery.replay_key(), format!("jwt:sha256:{digest}"));
+
+    // A `jti` too long to be a key is hashed like a token without one.
+    let mut long_jti = self::claims();
+    long_jti["jti"] = "j".repeat(201).into();
+    let token = sign(RS256, "rsa-1", &long_jti, &f);
+    let key = f.verifier.verify(&with_token(&token), BODY).unwrap();
+    assert!(
+        key.replay_key().starts_with("jwt:sha256:"),
+        "{}",
+        key.replay_key()
+    );
+
+    // `v1` deliveries keep their id as the key, and carry no claims.
+    let secret = generate_secret();
+    let v1 = Verifier::builder()
+        .secret(&secret)
+        .unwrap()
+        .build()
+        .unwrap();
+    let headers = Signer::hmac(&secret).unwrap().id("msg_v1").sign(BODY);
+    let delivery = v1.verify(&headers, BODY).unwrap();
+    assert_eq!(delivery.replay_key(), "msg_v1");
+    assert!(delivery.jwt_claims().is_none());
+}
+
+#[tokio::test]
+async fn one_token_runs_the_handler_once_whatever_ids_and_bodies_it_comes_with() {
+    use jsonwebtoken::Algorithm::RS256;
+    let f = jwt_fixture();
+    let set: jsonwebtoken::jwk::JwkSet =
+        serde_json::from_str(include_str!("fixtures/jwks_rsa_ec.json")).unwrap();
+    // The riskiest setting: bodies not bound, so only the token ties copies.
+    let verifier = Verifier::builder()
+        .jwks(&set)
+        .jwt_audience(AUDIENCE)
+        .danger_accept_jwt_without_body_hash()
+        .build()
+        .unwrap();
+    let receiver = gemini_webhooks::Receiver::new(verifier);
+    let mut unbound = claims();
+    unbound.as_object_mut().unwrap().remove("body_sha256");
+    let token = sign(RS256, "rsa-1", &unbound, &f);
+    let runs = std::sync::atomic::AtomicUsize::new(0);
+    let mut answers = Vec::new();
+    for (id, body) in [("msg_a", "{}"), ("msg_b", "{\"x\":1}"), ("msg_c", "[]")] {
+        let mut headers = with_token(&token);
+        headers.insert("webhook-id", id.parse().unwrap());
+        let answer = receiver
+            .receive(
+                &headers,
+                bytes::Bytes::from(body),
+                |_| async {
+                    runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    200u16
+                },
+                |s| *s == 200,
+            )
+            .await;
+        answers.push(answer.map_err(|rejection| rejection.kind()));
+    }
+    assert_eq!(answers, vec![Ok(200), Err("duplicate"), Err("duplicate")]);
+    assert_eq!(runs.into_inner(), 1);
+
+    // By default the same unbound token is refused outright.
+    assert_eq!(
+        f.verifier.verify(&with_token(&token), BODY).unwrap_err(),
+        VerifyError::InvalidToken {
+            reason: "no body hash claim"
+        }
+    );
+}
+
+#[test]
+fn jwt_settings_that_cannot_work_fail_at_build() {
+    use gemini_webhooks::KeyError;
+    let secret = generate_secret();
+    let err = Verifier::builder()
+        .secret(&secret)
+        .unwrap()
+        .jwt_audience(AUDIENCE)
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, KeyError::Jwt { .. }), "{err}");
+    assert!(err.to_string().contains("needs a JWKS"), "{err}");
+    for builder in [
+        Verifier::builder().jwt_issuer("https://accounts.google.com"),
+        Verifier::builder().jwt_max_lifetime(std::time::Duration::from_secs(60)),
+        Verifier::builder().danger_accept_jwt_without_body_hash(),
+    ] {
+        let err = builder.secret(&secret).unwrap().build().unwrap_err();
+        assert!(err.to_string().contains("without `jwt_audience`"), "{err}");
+    }
+}
+
+#[test]
+fn a_static_jwks_can_be_given_as_lenient_json() {
+    use gemini_webhooks::KeyError;
+    let good = generate_ed25519_key();
+    let document = json!({"keys": [
+        {"kty": "OKP", "crv": "Ed25519", "x": "not-a-key", "kid": "broken"},
+        {"kty": "mystery", "kid": "future"},
+        {"kid": 7},
+        good.jwk(Some("good")),
+    ]});
+    let verifier = Verifier::builder()
+        .jwks_json(document.to_string().as_bytes())
+        .unwrap()
+        .build()
+        .unwrap();
+    let delivery = verifier.verify(&signed_by(&good), BODY).unwrap();
+    assert_eq!(
+        *delivery.verified_by(),
+        VerifiedBy::JwksKey {
+            kid: Some("good".into())
+        }
+    );
+    let not_a_set = Verifier::builder().jwks_json(b"[1, 2]").unwrap_err();
+    assert_eq!(
+        not_a_set,
+        KeyError::Jwks {
+            reason: "is not a JSON Web Key Set"
+        }
+    );
+    let nothing_usable = Verifier::builder()
+        .jwks_json(br#"{"keys": [{"kty": "mystery"}]}"#)
+        .unwrap_err();
+    assert_eq!(
+        nothing_usable,
+        KeyError::Jwks {
+            reason: "holds no usable key"
+        }
+    );
+}
+
+#[test]
+fn a_body_hash_claim_binds_the_token_to_the_body() {
+    let f = jwt_fixture();
+    let headers = with_token(&sign(
+        jsonwebtoken::Algorithm::RS256,
+        "rsa-1",
+        &claims(),
+        &f,
+    ));
     assert!(f.verifier.verify(&headers, BODY).is_ok());
     assert_eq!(
         f.verifier.verify(&headers, &b"{}"[..]).unwrap_err(),

@@ -386,6 +386,16 @@ impl gemini_webhooks::replay::ReplayStore for StallingCommit {
         self.released.notify_one();
         released
     }
+    async fn extend(
+        &self,
+        id: &str,
+        token: &gemini_webhooks::replay::ClaimToken,
+    ) -> Result<(), gemini_webhooks::replay::ReplayError> {
+        self.inner.extend(id, token).await
+    }
+    fn in_flight_ttl(&self) -> Duration {
+        self.inner.in_flight_ttl()
+    }
 }
 
 #[tokio::test]

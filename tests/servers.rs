@@ -199,14 +199,15 @@ async fn release_when_the_client_goes_away_then_the_retry_runs(server: Server) {
     assert_eq!(server.handled.completed("msg_gone"), 1);
 }
 
-async fn a_2_mib_body_gets_413(server: Server) {
-    let body = "x".repeat(2 * 1024 * 1024);
+async fn a_body_over_the_default_limit_gets_413(server: Server) {
+    let limit = gemini_webhooks::receiver::DEFAULT_BODY_LIMIT;
+    let body = "x".repeat(2 * limit);
     let (status, text) = server.post("msg_huge", &body).await.unwrap();
     assert_eq!(
         (status, text.as_str()),
         (
             StatusCode::PAYLOAD_TOO_LARGE,
-            "body larger than 1048576 bytes"
+            format!("body larger than {limit} bytes").as_str()
         )
     );
     assert_eq!(server.handled.total(), 0);
@@ -320,7 +321,7 @@ on_both!(
     release_on_500_then_the_retry_runs,
     release_on_panic_then_the_retry_runs,
     release_when_the_client_goes_away_then_the_retry_runs,
-    a_2_mib_body_gets_413,
+    a_body_over_the_default_limit_gets_413,
     chunked_bodies_are_read_whole_and_verified,
     a_body_that_stops_early_is_refused_and_never_handled,
 );

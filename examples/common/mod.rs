@@ -37,7 +37,7 @@ fn with_jwks_url(
     builder: gemini_webhooks::VerifierBuilder,
     url: String,
 ) -> Result<gemini_webhooks::VerifierBuilder, Box<dyn std::error::Error>> {
-    Ok(builder.jwks_url(url))
+    Ok(builder.jwks_url(url)?)
 }
 
 #[cfg(not(feature = "jwks-fetch"))]

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use ed25519_dalek::{Signature, VerifyingKey};
 
 use super::{KeyError, decode_prefixed};
-use crate::verify::SignedContent;
+use crate::signed_content::SignedContent;
 
 const PUBLIC_KIND: &str = "Ed25519 public key";
 
@@ -78,21 +78,48 @@ impl Ed25519Keys {
     }
 
     /// The index of the key under which `signature` verifies `content`.
+    ///
+    /// Each key tried spends one unit of `budget` (one Ed25519 verification,
+    /// which hashes the whole body); with the budget spent, no more keys are
+    /// tried.
     pub(crate) fn verify(
         &self,
         content: &SignedContent<'_>,
         signature: &Signature,
+        budget: &mut VerifyBudget,
     ) -> Option<usize> {
         let count = self.keys.len();
         let first = self.last_verified.load(Ordering::Relaxed);
         (0..count)
             .map(|offset| (first + offset) % count)
+            .take_while(|_| budget.spend())
             .find(|&index| content.verify_ed25519(&self.keys[index], signature))
             .inspect(|&index| {
                 if index != first {
                     self.last_verified.store(index, Ordering::Relaxed);
                 }
             })
+    }
+}
+
+/// How many Ed25519 verifications one delivery may still cost.
+///
+/// Every `v1a` entry × every candidate key hashes the whole body, and `v1a`
+/// sends no key id; the budget bounds what a forged delivery can make us do
+/// (see [`MAX_ED25519_VERIFICATIONS`](crate::verify::MAX_ED25519_VERIFICATIONS)).
+#[derive(Debug)]
+pub(crate) struct VerifyBudget(usize);
+
+impl VerifyBudget {
+    pub(crate) fn new(verifications: usize) -> Self {
+        Self(verifications)
+    }
+
+    /// Takes one verification from the budget; `false` once it is spent.
+    fn spend(&mut self) -> bool {
+        let available = self.0 > 0;
+        self.0 = self.0.saturating_sub(1);
+        available
     }
 }
 

@@ -48,4 +48,16 @@ pub enum KeyError {
     /// ever verify.
     #[error("no secret or public key configured: nothing could verify a delivery")]
     NoKeys,
+    /// A JSON Web Key Set, or the URL to fetch it from, cannot be used.
+    #[error("the JWKS {reason}")]
+    Jwks {
+        /// What is wrong, e.g. `"holds no usable key"`.
+        reason: &'static str,
+    },
+    /// The JWT settings cannot work together.
+    #[error("JWT configuration: {reason}")]
+    Jwt {
+        /// What is missing or contradictory.
+        reason: &'static str,
+    },
 }

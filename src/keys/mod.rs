@@ -10,10 +10,10 @@ mod error;
 mod hmac_secret;
 pub mod jwks;
 
-pub(crate) use ed25519::Ed25519Keys;
 #[cfg(feature = "test-util")]
 pub(crate) use ed25519::parse_private_key;
 pub(crate) use ed25519::parse_public_key;
+pub(crate) use ed25519::{Ed25519Keys, VerifyBudget};
 pub use error::KeyError;
 pub(crate) use hmac_secret::HmacSecret;
 

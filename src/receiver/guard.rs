@@ -1,4 +1,7 @@
+use std::future::{Future, poll_fn};
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use crate::replay::{ClaimToken, ReplayError, ReplayStore};
@@ -31,6 +34,40 @@ impl<R: ReplayStore> ClaimGuard<R> {
     /// The claimed id.
     pub(super) fn id(&self) -> &str {
         &self.id
+    }
+
+    /// Runs `work` while extending the claim every third of the store's
+    /// in-flight TTL; returns what `work` returns.
+    pub(super) async fn keep_alive_while<T>(&self, work: impl Future<Output = T>) -> T {
+        let mut work = pin!(work);
+        let mut keep_alive = pin!(self.keep_alive());
+        let mut keeping_alive = true;
+        poll_fn(|cx| {
+            if let Poll::Ready(output) = work.as_mut().poll(cx) {
+                return Poll::Ready(output);
+            }
+            // A finished `async fn` must not be polled again.
+            if keeping_alive && keep_alive.as_mut().poll(cx).is_ready() {
+                keeping_alive = false;
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Extends the claim forever, or until an extension finds it gone.
+    async fn keep_alive(&self) {
+        let every = self.store.in_flight_ttl() / 3;
+        if every.is_zero() {
+            return;
+        }
+        loop {
+            tokio::time::sleep(every).await;
+            if let Err(err) = self.store.extend(&self.id, &self.token).await {
+                tracing::warn!(webhook_id = %self.id, error = %err, "could not keep the claim alive; a retry may run beside this handler");
+                return;
+            }
+        }
     }
 
     /// Commits the id for `dedup_ttl` if `succeeded`, releases it otherwise.

@@ -1,11 +1,13 @@
 //! The receiving pipeline every framework adapter shares.
 //!
 //! This module owns the decision of what to answer for a request: check the
-//! announced size, verify, claim the id, run the handler, then commit (2xx)
-//! or release (anything else, a panic, a dropped request). Adapters only
-//! read the body under [`Receiver::body_limit`], call [`Receiver::receive`]
-//! and turn its [`Rejection`] into their response type. It imports no web
-//! framework and is public, so any other framework can use it too.
+//! headers and the announced size before reading a byte of the body, verify,
+//! claim the id, run the handler (keeping the claim alive while it runs),
+//! then commit (2xx) or release (anything else, a panic, a dropped request).
+//! Adapters call [`Receiver::admit_request`] and [`Admission::run`] and turn
+//! a [`Rejection`] into their response type. It imports no web framework
+//! and is public, so any other framework can use it too (on a Tokio runtime
+//! with timers enabled, as axum, hyper and actix-web have).
 
 mod guard;
 mod rejection;
@@ -15,7 +17,7 @@ mod rejection;
 macro_rules! receiver_builder_methods {
     ($adapter:ident) => {
         impl $adapter<$crate::replay::MemoryReplayStore> {
-            /// Verifies with `verifier`: 1 MiB body limit, an in-process
+            /// Verifies with `verifier`: 256 KiB body limit, an in-process
             /// [`MemoryReplayStore`](crate::replay::MemoryReplayStore),
             /// handled ids remembered for 25 hours.
             pub fn new(verifier: $crate::verify::Verifier) -> Self {
@@ -38,7 +40,7 @@ macro_rules! receiver_builder_methods {
                 Self::from_receiver(configure(std::sync::Arc::unwrap_or_clone(self.receiver)))
             }
 
-            /// Sets the largest body accepted (default 1 MiB); larger ones get 413.
+            /// Sets the largest body accepted (default 256 KiB); larger ones get 413.
             pub fn body_limit(self, bytes: usize) -> Self {
                 self.map(|r| r.body_limit(bytes))
             }
@@ -84,9 +86,16 @@ use crate::replay::{Claim, DEFAULT_DEDUP_TTL, MemoryReplayStore, ReplayStore};
 use crate::verify::{Verifier, WEBHOOK_ID};
 use guard::ClaimGuard;
 
-/// The default body limit: 1 MiB. Gemini's payloads are thin pointers, far
-/// below it.
-pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+/// The default body limit: 256 KiB.
+///
+/// Gemini's envelopes are thin pointers of a few hundred bytes; with a
+/// dynamic webhook's `user_metadata` (whose size limit Google does not
+/// document) a few KiB. 256 KiB leaves two orders of magnitude of room for
+/// that, while bounding what an unauthenticated request can make a receiver
+/// buffer and hash (a quarter of the former 1 MiB). Raise it with
+/// `body_limit` if your metadata is larger: an over-limit delivery gets 413
+/// and is retried for 24 hours, then lost.
+pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
 
 /// Verifies deliveries and runs a handler at most once per id.
 ///
@@ -138,7 +147,7 @@ impl<R> Clone for Receiver<R> {
 
 impl Receiver<MemoryReplayStore> {
     /// A receiver with an in-process [`MemoryReplayStore`], a
-    /// [`DEFAULT_BODY_LIMIT`] (1 MiB) body limit and a
+    /// [`DEFAULT_BODY_LIMIT`] (256 KiB) body limit and a
     /// [`DEFAULT_DEDUP_TTL`] (25 h) dedup TTL.
     pub fn new(verifier: Verifier) -> Self {
         Self {
@@ -161,7 +170,7 @@ impl<R: ReplayStore> Receiver<R> {
         }
     }
 
-    /// Sets the largest body accepted, in bytes (default 1 MiB).
+    /// Sets the largest body accepted, in bytes (default 256 KiB).
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
         self
@@ -189,9 +198,13 @@ impl<R: ReplayStore> Receiver<R> {
         self.body_limit
     }
 
-    /// Reads a request's body under the limit, then [`admit`](Self::admit)s
-    /// it: what every HTTP adapter does. A `Content-Length` above the limit
-    /// is refused before a byte is read; without one, reading stops at the
+    /// Checks the headers, reads a request's body under the limit, then
+    /// [`admit`](Self::admit)s it: what every HTTP adapter does.
+    ///
+    /// Before a byte of the body is read, the `webhook-*` headers, the
+    /// timestamp window and the signature header's form are checked
+    /// ([`Verifier::check_headers`]: 400 or 401), and a `Content-Length`
+    /// above the limit is refused (413); without one, reading stops at the
     /// limit. Returns the admission and the raw bytes, to hand to the handler.
     pub async fn admit_request<B>(
         &self,
@@ -202,6 +215,9 @@ impl<R: ReplayStore> Receiver<R> {
         B: http_body::Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        self.verifier
+            .check_headers(headers)
+            .map_err(|err| self.rejected(headers, err.into()))?;
         let announced = headers
             .get(http::header::CONTENT_LENGTH)
             .and_then(|value| value.to_str().ok())
@@ -238,7 +254,9 @@ impl<R: ReplayStore> Receiver<R> {
         rejection
     }
 
-    /// Verifies the delivery and claims its id: the first half of
+    /// Verifies the delivery and claims its
+    /// [`replay_key`](Delivery::replay_key) (the `webhook-id`, or the token
+    /// for a JWT delivery): the first half of
     /// [`receive`](Self::receive), for adapters that must give the request
     /// back before the handler runs.
     pub async fn admit(&self, headers: &HeaderMap, body: Bytes) -> Result<Admission<R>, Rejection> {
@@ -247,7 +265,7 @@ impl<R: ReplayStore> Receiver<R> {
             .verify_async(headers, body)
             .await
             .map_err(|err| self.rejected(headers, err.into()))?;
-        let token = match self.store.claim(delivery.id()).await {
+        let token = match self.store.claim(delivery.replay_key()).await {
             Ok(Claim::New(token)) => token,
             Ok(Claim::Done) => return Err(self.rejected(headers, Rejection::AlreadyHandled)),
             Ok(Claim::InFlight) => return Err(self.rejected(headers, Rejection::InFlight)),
@@ -259,7 +277,7 @@ impl<R: ReplayStore> Receiver<R> {
             "gemini webhook verified"
         );
         Ok(Admission {
-            guard: ClaimGuard::new(Arc::clone(&self.store), delivery.id(), token),
+            guard: ClaimGuard::new(Arc::clone(&self.store), delivery.replay_key(), token),
             delivery,
             dedup_ttl: self.dedup_ttl,
         })
@@ -307,7 +325,9 @@ impl<R: ReplayStore> Admission<R> {
     }
 
     /// Runs `handler`, then commits the id if `succeeded` says so and
-    /// releases it otherwise.
+    /// releases it otherwise. While the handler runs, the claim is extended
+    /// every third of the store's in-flight TTL, so a slow handler keeps it
+    /// and no retry runs a twin beside it.
     pub async fn run<F, Fut, T>(self, handler: F, succeeded: impl FnOnce(&T) -> bool) -> T
     where
         F: FnOnce(Delivery) -> Fut,
@@ -318,7 +338,7 @@ impl<R: ReplayStore> Admission<R> {
             guard,
             dedup_ttl,
         } = self;
-        let output = handler(delivery).await;
+        let output = guard.keep_alive_while(handler(delivery)).await;
         let ok = succeeded(&output);
         let id = guard.id().to_owned();
         // The handler has run: its answer stands either way. A failed
@@ -374,6 +394,7 @@ where
         tracing::error!("gemini webhook extractor used without the middleware or a Verifier");
         return Err(Rejection::NotConfigured);
     };
+    verifier.check_headers(headers)?;
     let body = read_body(body, DEFAULT_BODY_LIMIT).await?;
     Ok(verifier.verify_async(headers, body).await?)
 }

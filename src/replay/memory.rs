@@ -1,7 +1,7 @@
+use std::collections::HashMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use moka::Expiry;
@@ -79,7 +79,10 @@ type DoneTtl = u32;
 #[derive(Clone, Copy, Debug)]
 struct InFlight {
     token: u128,
-    since: Instant,
+    /// When the claim was taken or last extended, on Tokio's clock (so
+    /// tests with paused time control it; without a paused runtime it is
+    /// the monotonic clock).
+    since: tokio::time::Instant,
 }
 
 /// Each handled id expires after the TTL it was committed with.
@@ -143,7 +146,7 @@ impl MemoryReplayStore {
         if self.done.contains_key(&key) {
             return Claim::Done;
         }
-        let now = Instant::now();
+        let now = tokio::time::Instant::now();
         if let Some(claim) = claims.get(&key)
             && now.duration_since(claim.since) < self.in_flight_ttl
         {
@@ -169,13 +172,19 @@ impl MemoryReplayStore {
         let key = key(id);
         let mut claims = self.shard(key);
         match claims.get(&key) {
-            Some(claim) if claim.token == token.as_u128() => {
+            Some(claim) if self.holds(claim, token) => {
                 then(key);
                 claims.remove(&key);
                 true
             }
             _ => false,
         }
+    }
+
+    /// Whether `claim` is `token`'s. A lapsed claim nobody took over still
+    /// counts: its handler is the only one that ran.
+    fn holds(&self, claim: &InFlight, token: &ClaimToken) -> bool {
+        claim.token == token.as_u128()
     }
 }
 
@@ -206,6 +215,24 @@ impl ReplayStore for MemoryReplayStore {
         // free either way.
         self.settle(id, token, |_| {});
         Ok(())
+    }
+
+    async fn extend(&self, id: &str, token: &ClaimToken) -> Result<(), ReplayError> {
+        let key = key(id);
+        let mut claims = self.shard(key);
+        match claims.get_mut(&key) {
+            Some(claim) if self.holds(claim, token) => {
+                claim.since = tokio::time::Instant::now();
+                Ok(())
+            }
+            _ => Err(ReplayError::new(
+                "the claim lapsed or was taken over before it was extended",
+            )),
+        }
+    }
+
+    fn in_flight_ttl(&self) -> Duration {
+        self.in_flight_ttl
     }
 }
 

@@ -91,7 +91,8 @@ impl Default for ClaimToken {
 /// error means "cannot decide" and makes the receiver answer `503` so Gemini
 /// retries; nothing is lost.
 ///
-/// Implement it with `async fn`s; the futures must be `Send`.
+/// Implement it with `async fn`s; the futures must be `Send`. The tests of
+/// this crate's stores (`tests/redis.rs`) show the contract in full.
 pub trait ReplayStore: Send + Sync + 'static {
     /// Claims `id` for one delivery.
     fn claim(&self, id: &str) -> impl Future<Output = Result<Claim, ReplayError>> + Send;
@@ -110,4 +111,19 @@ pub trait ReplayStore: Send + Sync + 'static {
         id: &str,
         token: &ClaimToken,
     ) -> impl Future<Output = Result<(), ReplayError>> + Send;
+
+    /// Keeps `id`'s claim for another [`in_flight_ttl`](Self::in_flight_ttl)
+    /// from now, if `token` still holds it; an error if it does not.
+    ///
+    /// The receiver calls it while a handler runs, every third of the
+    /// in-flight TTL, so a handler slower than the TTL keeps its claim and
+    /// no retry runs a twin beside it.
+    fn extend(
+        &self,
+        id: &str,
+        token: &ClaimToken,
+    ) -> impl Future<Output = Result<(), ReplayError>> + Send;
+
+    /// How long a claim holds when it is neither extended nor settled.
+    fn in_flight_ttl(&self) -> Duration;
 }

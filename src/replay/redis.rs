@@ -29,6 +29,14 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0";
 
+/// Pushes the claim's expiry to a full in-flight TTL from now, only while
+/// the key still holds this claim's token (same arguments as `COMMIT`).
+const EXTEND: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+return 0";
+
 /// A [`ReplayStore`] in Redis, shared by every replica of a receiver
 /// (feature `redis`).
 ///
@@ -39,13 +47,22 @@ return 0";
 /// - commit: a script that replaces the claim with the done marker for the
 ///   dedup TTL, only if the key still holds this claim's token (a replica
 ///   whose claim expired and was taken over cannot clobber the new owner);
-/// - release: a script that deletes the key under the same condition.
+/// - release: a script that deletes the key under the same condition;
+/// - extend (while a handler runs): a script that renews the claim's expiry
+///   under the same condition.
+///
+/// Needs Redis 7.0 or later (`SET … NX GET`).
 ///
 /// The connection (a `redis` connection manager that reconnects) is opened
 /// on first use. If Redis cannot answer within the timeout, `claim` fails
 /// and the receiver answers 503 so Gemini retries (fail closed); with
 /// [`fail_open`](RedisReplayStoreBuilder::fail_open) the delivery goes
-/// through unprotected instead, with a warning.
+/// through unprotected instead, with a warning. A claim that timed out may
+/// still reach Redis later (a slow or paused server): fail closed, the
+/// store then releases it in the background (token-checked, retried until
+/// it lands or the claim would have lapsed anyway), so the retry is not
+/// answered 409 for the whole in-flight TTL; fail open, the handler runs
+/// under that same token, so its commit lands if the claim did.
 ///
 /// ```no_run
 /// use gemini_webhooks::replay::RedisReplayStore;
@@ -64,6 +81,7 @@ pub struct RedisReplayStore {
     settings: Settings,
     commit: Script,
     release: Script,
+    extend: Script,
 }
 
 /// What a builder configures and a store keeps (everything but the URL,
@@ -128,10 +146,9 @@ impl RedisReplayStore {
             .map_err(|_| ReplayError::new(format!("{what}: Redis timed out")))?
     }
 
-    async fn claim_in_redis(&self, id: &str) -> Result<Claim, ReplayError> {
-        let token = ClaimToken::new();
+    async fn claim_in_redis(&self, id: &str, token: &ClaimToken) -> Result<Claim, ReplayError> {
         let key = self.key(id);
-        let value = token_value(&token);
+        let value = token_value(token);
         let ttl = millis(self.settings.in_flight_ttl);
         let previous: Option<String> = self
             .run("claim", async |mut connection| {
@@ -147,19 +164,84 @@ impl RedisReplayStore {
             })
             .await?;
         Ok(match previous.as_deref() {
-            None => Claim::New(token),
+            None => Claim::New(token.clone()),
             Some(DONE) => Claim::Done,
             Some(_) => Claim::InFlight,
         })
+    }
+
+    /// Releases `token`'s claim of `id` in the background, retrying until a
+    /// release gets an answer or the claim would have lapsed anyway: the
+    /// claim whose answer never came may still land.
+    fn release_in_background(&self, id: &str, token: &ClaimToken) {
+        let (Some(connection), Ok(runtime)) = (
+            self.connection.get().cloned(),
+            tokio::runtime::Handle::try_current(),
+        ) else {
+            // Never connected: the claim was never sent.
+            return;
+        };
+        let release = Released {
+            connection,
+            script: self.release.clone(),
+            key: self.key(id),
+            value: token_value(token),
+            timeout: self.settings.timeout,
+            give_up_after: self.settings.in_flight_ttl,
+        };
+        runtime.spawn(release.run());
+    }
+}
+
+/// A token-checked release that must land eventually.
+struct Released {
+    connection: ConnectionManager,
+    script: Script,
+    key: String,
+    value: String,
+    timeout: Duration,
+    give_up_after: Duration,
+}
+
+impl Released {
+    async fn run(mut self) {
+        let started = tokio::time::Instant::now();
+        let mut pause = Duration::from_millis(50);
+        loop {
+            // Sent on the connection the claim went out on, so Redis runs
+            // it after the claim, whenever that lands.
+            let mut invocation = self.script.key(&self.key);
+            invocation.arg(&self.value).arg(DONE).arg(0);
+            let attempt = invocation.invoke_async::<i64>(&mut self.connection);
+            match tokio::time::timeout(self.timeout, attempt).await {
+                Ok(Ok(_)) => return,
+                Ok(Err(err)) => {
+                    tracing::debug!(error = %err, "releasing a timed-out claim failed; retrying")
+                }
+                Err(_) => tracing::debug!("releasing a timed-out claim timed out; retrying"),
+            }
+            if started.elapsed() >= self.give_up_after {
+                tracing::warn!(key = %self.key, "could not release a timed-out claim; it lapses after the in-flight TTL");
+                return;
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(2));
+        }
     }
 }
 
 impl ReplayStore for RedisReplayStore {
     async fn claim(&self, id: &str) -> Result<Claim, ReplayError> {
-        match self.claim_in_redis(id).await {
+        let token = ClaimToken::new();
+        match self.claim_in_redis(id, &token).await {
             Err(err) if self.settings.fail_open => {
                 tracing::warn!(webhook_id = id, error = %err, "Redis unavailable; letting the delivery through unprotected (fail_open)");
-                Ok(Claim::New(ClaimToken::new()))
+                // The same token: if the claim lands late, the commit still can.
+                Ok(Claim::New(token))
+            }
+            Err(err) => {
+                self.release_in_background(id, &token);
+                Err(err)
             }
             outcome => outcome,
         }
@@ -183,6 +265,24 @@ impl ReplayStore for RedisReplayStore {
         self.while_claimed("release", &self.release, id, token, Duration::ZERO)
             .await
             .map(drop)
+    }
+
+    async fn extend(&self, id: &str, token: &ClaimToken) -> Result<(), ReplayError> {
+        let ttl = self.settings.in_flight_ttl;
+        if self
+            .while_claimed("extend", &self.extend, id, token, ttl)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(ReplayError::new(
+                "the claim expired or was taken over before it was extended",
+            ))
+        }
+    }
+
+    fn in_flight_ttl(&self) -> Duration {
+        self.settings.in_flight_ttl
     }
 }
 
@@ -285,6 +385,7 @@ impl RedisReplayStoreBuilder {
             settings: self.settings,
             commit: Script::new(COMMIT),
             release: Script::new(RELEASE),
+            extend: Script::new(EXTEND),
         })
     }
 }

@@ -16,6 +16,11 @@ use crate::replay::ReplayStore;
 /// `From<Bytes>`) and the [`Delivery`](crate::Delivery) in the request
 /// extensions. Rejections are plain-text responses with the status of
 /// [`Rejection::status`].
+///
+/// Readiness: this service is always ready; the inner service is driven to
+/// readiness only after a request is admitted (verified and claimed), so an
+/// unauthenticated request that trickles its body in never holds an inner
+/// permit (a concurrency limit, a rate limit) that a genuine delivery needs.
 #[derive(Debug)]
 pub struct WebhookService<S, R> {
     inner: S,
@@ -67,15 +72,17 @@ where
     type Error = S::Error;
     type Future = ResponseFuture<Result<Response<ResBody>, S::Error>>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // The inner service's readiness is awaited after admission.
+        Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        // Take the service that was driven to readiness; leave a clone.
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
-        ResponseFuture::new(serve(Arc::clone(&self.receiver), inner, request))
+        ResponseFuture::new(serve(
+            Arc::clone(&self.receiver),
+            self.inner.clone(),
+            request,
+        ))
     }
 }
 
@@ -98,9 +105,12 @@ where
     };
     admission
         .run(
-            |delivery| {
+            |delivery| async move {
+                std::future::poll_fn(|cx| inner.poll_ready(cx)).await?;
                 parts.extensions.insert(delivery);
-                inner.call(Request::from_parts(parts, ReqBody::from(bytes)))
+                inner
+                    .call(Request::from_parts(parts, ReqBody::from(bytes)))
+                    .await
             },
             |result| matches!(result, Ok(response) if response.status().is_success()),
         )

@@ -4,23 +4,28 @@
 //! Only RS256, ES256 and EdDSA are accepted, and only with a key of the
 //! matching type: `alg: none`, HMAC algorithms (which would turn a public
 //! key into a shared secret) and a header naming another algorithm than its
-//! key are refused. `exp`, `nbf` and `iat` are checked against the
-//! verifier's clock within its tolerance; `aud` must be the configured
-//! audience.
+//! key are refused.
 //!
-//! Body binding: the docs do not say how the token binds to the body. If it
-//! carries a SHA-256 of the raw body (claim `body_sha256`, `payload_sha256`
-//! or `sha256`, hex or base64), it must match; without one, the token
-//! authenticates the sender and the time but not the body.
+//! A token is a bearer credential, so it is held to more than its signature
+//! ([`JwtPolicy`]): `aud` must be the configured audience (and `iss` the
+//! configured issuer, if one is set); `exp` and `iat` are required, `iat`
+//! must be within the verifier's tolerance of now, `nbf` is honoured, and
+//! `exp - iat` may not exceed the maximum lifetime. Unless the verifier
+//! opted out, the token must bind the body: a SHA-256 of the raw body in
+//! `body_sha256`, `payload_sha256` or `sha256` (hex or base64). The docs do
+//! not say how Gemini binds the body; these names are our best guess.
+//!
+//! The `webhook-id` and `webhook-timestamp` headers are not signed in this
+//! form, so the replay key comes from the token ([`replay_key`]).
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -30,9 +35,36 @@ use crate::keys::jwks::JwksKeys;
 /// Claims that may carry the body's SHA-256.
 const BODY_HASH_CLAIMS: [&str; 3] = ["body_sha256", "payload_sha256", "sha256"];
 
+/// The longest `jti` used as a replay key as it is; a longer one is hashed.
+const MAX_JTI_LEN: usize = 200;
+
+/// The default maximum token lifetime (`exp - iat`): 15 minutes.
+pub const DEFAULT_JWT_MAX_LIFETIME: Duration = Duration::from_secs(15 * 60);
+
+/// What a JWT must satisfy besides its signature.
+#[derive(Debug, Clone)]
+pub(crate) struct JwtPolicy {
+    pub(crate) audience: String,
+    pub(crate) issuer: Option<String>,
+    pub(crate) max_lifetime: Duration,
+    pub(crate) require_body_hash: bool,
+}
+
 /// Whether a `webhook-signature` value is shaped like a compact JWS.
 pub(crate) fn looks_like_jwt(signature: &str) -> bool {
     signature.split('.').count() == 3 && !signature.contains([' ', ','])
+}
+
+/// A verified token.
+pub(crate) struct VerifiedJwt {
+    /// The `kid` of the key that signed it.
+    pub(crate) kid: Arc<str>,
+    /// Its claims.
+    pub(crate) claims: Map<String, Value>,
+    /// `iat`, when it was issued.
+    pub(crate) issued_at: SystemTime,
+    /// The key under which its one use is recorded.
+    pub(crate) replay_key: String,
 }
 
 /// Why a JWT was refused, and whether a fresher key set could change that.
@@ -47,15 +79,15 @@ fn invalid(reason: &'static str) -> JwtFailure {
     JwtFailure::Invalid(VerifyError::InvalidToken { reason })
 }
 
-/// Verifies `token` and returns the `kid` of the key that signed it.
+/// Verifies `token` against `keys` and `policy`.
 pub(crate) fn verify(
     token: &str,
     keys: &JwksKeys,
-    audience: &str,
+    policy: &JwtPolicy,
     body: &[u8],
     now: SystemTime,
-    tolerance_secs: u64,
-) -> Result<Arc<str>, JwtFailure> {
+    tolerance: Duration,
+) -> Result<VerifiedJwt, JwtFailure> {
     let header = jsonwebtoken::decode_header(token)
         .map_err(|_| invalid("malformed or unsupported token header"))?;
     let kid = header.kid.ok_or(invalid("no key id (`kid`)"))?;
@@ -77,13 +109,20 @@ pub(crate) fn verify(
     // Time claims are checked below against the verifier's own clock.
     validation.validate_exp = false;
     validation.validate_nbf = false;
-    // `aud` must be present, not only right when present.
-    validation.set_required_spec_claims(&["aud"]);
-    validation.set_audience(&[audience]);
-    let claims = jsonwebtoken::decode::<Value>(token, &key.decoding, &validation)
+    validation.set_audience(&[&policy.audience]);
+    if let Some(issuer) = &policy.issuer {
+        validation.set_issuer(&[issuer]);
+        // Present, not only right when present.
+        validation.set_required_spec_claims(&["aud", "iss"]);
+    } else {
+        validation.set_required_spec_claims(&["aud"]);
+    }
+    let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &key.decoding, &validation)
         .map_err(|err| match err.kind() {
-            ErrorKind::InvalidAudience | ErrorKind::MissingRequiredClaim(_) => {
-                invalid("wrong audience")
+            ErrorKind::InvalidAudience => invalid("wrong audience"),
+            ErrorKind::MissingRequiredClaim(claim) if claim == "aud" => invalid("wrong audience"),
+            ErrorKind::InvalidIssuer | ErrorKind::MissingRequiredClaim(_) => {
+                invalid("wrong issuer")
             }
             ErrorKind::InvalidAlgorithm => invalid("algorithm does not match its key"),
             ErrorKind::InvalidSignature => invalid("signature does not verify"),
@@ -91,44 +130,89 @@ pub(crate) fn verify(
         })?
         .claims;
 
-    check_times(&claims, now, tolerance_secs)?;
-    check_body_hash(&claims, body)?;
-    Ok(Arc::clone(kid))
+    let issued_at = check_times(&claims, now, tolerance, policy.max_lifetime)?;
+    check_body_hash(&claims, body, policy.require_body_hash)?;
+    Ok(VerifiedJwt {
+        kid: Arc::clone(kid),
+        replay_key: replay_key(token, &claims),
+        claims,
+        issued_at,
+    })
 }
 
-fn check_times(claims: &Value, now: SystemTime, tolerance: u64) -> Result<(), JwtFailure> {
+/// The key a token's one use is recorded under: `jwt:` and its `jti` when
+/// it has a short one, else `jwt:sha256:` and a digest of the whole token.
+/// Never the unsigned `webhook-id` header, so neither a new id nor a new
+/// body makes an old token run the handler again.
+pub(crate) fn replay_key(token: &str, claims: &Map<String, Value>) -> String {
+    match claims.get("jti").and_then(Value::as_str) {
+        Some(jti) if !jti.is_empty() && jti.len() <= MAX_JTI_LEN => format!("jwt:{jti}"),
+        _ => format!(
+            "jwt:sha256:{}",
+            URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
+        ),
+    }
+}
+
+/// Checks `exp`, `iat` (both required), `nbf` and the lifetime; returns `iat`.
+fn check_times(
+    claims: &Map<String, Value>,
+    now: SystemTime,
+    tolerance: Duration,
+    max_lifetime: Duration,
+) -> Result<SystemTime, JwtFailure> {
     let now = match now.duration_since(UNIX_EPOCH) {
         Ok(since) => i128::from(since.as_secs()),
         Err(before) => -i128::from(before.duration().as_secs()),
     };
-    let tolerance = i128::from(tolerance);
+    let tolerance = i128::from(tolerance.as_secs());
     let claim = |name: &str| -> Result<Option<i128>, JwtFailure> {
         match claims.get(name) {
             None | Some(Value::Null) => Ok(None),
             Some(value) => value
                 .as_i64()
                 .map(|v| Some(i128::from(v)))
-                .ok_or(invalid("a time claim is not a number")),
+                .ok_or(invalid("a time claim is not a whole number")),
         }
     };
-    if claim("exp")?.is_some_and(|exp| now - tolerance > exp) {
+    let exp = claim("exp")?.ok_or(invalid("no expiry (`exp`)"))?;
+    let iat = claim("iat")?.ok_or(invalid("no issue time (`iat`)"))?;
+    if now - tolerance > exp {
         return Err(invalid("expired"));
+    }
+    if now + tolerance < iat {
+        return Err(invalid("issued in the future"));
+    }
+    if now - tolerance > iat {
+        return Err(invalid("issued too long ago"));
     }
     if claim("nbf")?.is_some_and(|nbf| now + tolerance < nbf) {
         return Err(invalid("not yet valid"));
     }
-    if claim("iat")?.is_some_and(|iat| now + tolerance < iat) {
-        return Err(invalid("issued in the future"));
+    if exp - iat > i128::from(max_lifetime.as_secs()) {
+        return Err(invalid("lifetime longer than allowed"));
     }
-    Ok(())
+    // Within the window of `now`, so a u64 of seconds holds it.
+    let iat_secs = u64::try_from(iat).map_err(|_| invalid("issue time before 1970"))?;
+    UNIX_EPOCH
+        .checked_add(Duration::from_secs(iat_secs))
+        .ok_or(invalid("issue time out of range"))
 }
 
-fn check_body_hash(claims: &Value, body: &[u8]) -> Result<(), JwtFailure> {
+fn check_body_hash(
+    claims: &Map<String, Value>,
+    body: &[u8],
+    required: bool,
+) -> Result<(), JwtFailure> {
     let Some(claimed) = BODY_HASH_CLAIMS
         .iter()
         .find_map(|name| claims.get(*name).and_then(Value::as_str))
     else {
-        return Ok(());
+        return if required {
+            Err(invalid("no body hash claim"))
+        } else {
+            Ok(())
+        };
     };
     let claimed = decode_digest(claimed).ok_or(invalid("body hash is not a SHA-256"))?;
     let actual: [u8; 32] = Sha256::digest(body).into();

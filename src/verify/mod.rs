@@ -6,7 +6,6 @@
 //! against every configured key in constant time. It never copies or
 //! re-serializes the body, never logs, and imports no web framework.
 
-mod content;
 mod error;
 mod headers;
 mod jwt;
@@ -19,16 +18,18 @@ use std::time::{Duration, SystemTime};
 use http::HeaderMap;
 use subtle::ConstantTimeEq;
 
-pub(crate) use content::SignedContent;
 pub use error::VerifyError;
 pub use headers::{WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP};
-pub use signature::MAX_SIGNATURE_ENTRIES;
+pub use jwt::DEFAULT_JWT_MAX_LIFETIME;
+pub use signature::{MAX_ED25519_VERIFICATIONS, MAX_SIGNATURE_ENTRIES, MAX_V1A_ENTRIES};
 
-use crate::delivery::{Delivery, VerifiedBy};
+use crate::delivery::{Delivery, JwtDelivery, VerifiedBy};
 use crate::keys::jwks::{JwksKeys, JwksSource};
-use crate::keys::{Ed25519Keys, HmacSecret, KeyError, parse_public_key};
+use crate::keys::{Ed25519Keys, HmacSecret, KeyError, VerifyBudget, parse_public_key};
 use crate::raw_body::RawBody;
+use crate::signed_content::SignedContent;
 use headers::WebhookHeaders;
+use jwt::JwtPolicy;
 use signature::SignatureEntries;
 
 /// The default timestamp tolerance: five minutes either way, as Gemini's docs
@@ -77,7 +78,7 @@ struct Keys {
     secrets: Vec<HmacSecret>,
     ed25519: Ed25519Keys,
     jwks: Option<JwksSource>,
-    jwt_audience: Option<String>,
+    jwt: Option<JwtPolicy>,
     tolerance: Duration,
 }
 
@@ -87,6 +88,18 @@ struct Verified<'h> {
     id: &'h str,
     timestamp: SystemTime,
     verified_by: VerifiedBy,
+    jwt: Option<Arc<JwtDelivery>>,
+}
+
+impl<'h> Verified<'h> {
+    fn by(id: &'h str, timestamp: SystemTime, verified_by: VerifiedBy) -> Self {
+        Self {
+            id,
+            timestamp,
+            verified_by,
+            jwt: None,
+        }
+    }
 }
 
 /// A failed check, and the JWKS load it saw if a refresh could change the
@@ -106,6 +119,23 @@ impl From<VerifyError> for Failure {
     }
 }
 
+/// What the header checks leave for the signature check.
+enum Prechecked<'h> {
+    /// A compact JWS, with JWT mode on.
+    Jwt {
+        id: &'h str,
+        token: &'h str,
+        policy: &'h JwtPolicy,
+    },
+    /// Standard Webhooks entries, at least one of which a configured key
+    /// could verify.
+    Entries {
+        headers: WebhookHeaders<'h>,
+        timestamp: SystemTime,
+        entries: SignatureEntries<'h>,
+    },
+}
+
 impl Verifier {
     /// Starts a [`VerifierBuilder`]: no keys yet, tolerance
     /// [`DEFAULT_TOLERANCE`] (300 s).
@@ -116,6 +146,20 @@ impl Verifier {
     /// The accepted clock difference between the delivery's timestamp and now.
     pub fn tolerance(&self) -> Duration {
         self.inner.tolerance
+    }
+
+    /// The checks that need no body, against the system clock: the three
+    /// headers' presence and form, the timestamp window, and that the
+    /// signature header holds an entry some configured key could verify.
+    ///
+    /// Receivers run it before reading the body, so a stale or unsigned
+    /// request is answered (400 or 401) without buffering a byte of it.
+    /// [`verify`](Self::verify) runs the same checks again.
+    pub fn check_headers(&self, headers: &HeaderMap) -> Result<(), VerifyError> {
+        self.inner
+            .precheck(headers, SystemTime::now())
+            .map(drop)
+            .map_err(|failure| failure.error)
     }
 
     /// Verifies a delivery against the system clock.
@@ -148,7 +192,8 @@ impl Verifier {
     ///
     /// Refreshes are single-flight and rate-limited (see
     /// `keys::jwks::RemoteJwks`); deliveries that verify
-    /// with cached keys never wait for one. Without a fetched JWKS this is
+    /// with cached keys never wait for one, and a delivery is checked again
+    /// only if the refresh changed the keys. Without a fetched JWKS this is
     /// [`verify`](Self::verify).
     pub async fn verify_async(
         &self,
@@ -164,10 +209,14 @@ impl Verifier {
             {
                 Ok(verified) => verified,
                 Err(Failure {
+                    error,
                     refresh_after: Some(generation),
-                    ..
                 }) => {
-                    remote.refresh(generation).await;
+                    // A refresh that changed nothing (rate-limited, or the
+                    // same keys) cannot change the answer: no second check.
+                    if !remote.refresh(generation).await {
+                        return Err(error);
+                    }
                     self.inner
                         .check(headers, body.as_bytes(), SystemTime::now())
                         .map_err(|f| f.error)?
@@ -196,41 +245,67 @@ impl Verifier {
             verified.timestamp,
             body.into_bytes(),
             verified.verified_by,
+            verified.jwt,
         )
     }
 }
 
 impl Keys {
+    /// Everything that can be decided without the body.
+    fn precheck<'h>(
+        &'h self,
+        headers: &'h HeaderMap,
+        now: SystemTime,
+    ) -> Result<Prechecked<'h>, Failure> {
+        let parsed = WebhookHeaders::parse(headers)?;
+        let timestamp = parsed.check_window(now, self.tolerance)?;
+        if let Some(policy) = &self.jwt
+            && jwt::looks_like_jwt(parsed.signature)
+        {
+            return Ok(Prechecked::Jwt {
+                id: parsed.id,
+                token: parsed.signature,
+                policy,
+            });
+        }
+        let entries = SignatureEntries::parse(parsed.signature)?;
+        let hmac_could = entries.has_v1() && !self.secrets.is_empty();
+        let ed25519_could = entries.has_v1a() && (!self.ed25519.is_empty() || self.jwks.is_some());
+        if !hmac_could && !ed25519_could {
+            return Err(VerifyError::NoMatchingSignature.into());
+        }
+        Ok(Prechecked::Entries {
+            headers: parsed,
+            timestamp,
+            entries,
+        })
+    }
+
     fn check<'h>(
-        &self,
+        &'h self,
         headers: &'h HeaderMap,
         body: &[u8],
         now: SystemTime,
     ) -> Result<Verified<'h>, Failure> {
-        let parsed = WebhookHeaders::parse(headers)?;
-        let timestamp = parsed.check_window(now, self.tolerance)?;
+        let (parsed, timestamp, entries) = match self.precheck(headers, now)? {
+            Prechecked::Jwt { id, token, policy } => {
+                return self.check_jwt(id, token, policy, body, now);
+            }
+            Prechecked::Entries {
+                headers,
+                timestamp,
+                entries,
+            } => (headers, timestamp, entries),
+        };
         let content = SignedContent {
             id: parsed.id,
             timestamp: parsed.timestamp,
             body,
         };
-        if let Some(audience) = &self.jwt_audience
-            && jwt::looks_like_jwt(parsed.signature)
-        {
-            let verified_by = self.check_jwt(parsed.signature, audience, body, now)?;
-            return Ok(Verified {
-                id: parsed.id,
-                timestamp,
-                verified_by,
-            });
-        }
-        let entries = SignatureEntries::parse(parsed.signature)?;
-        if let Some(verified_by) = self.check_signatures(&content, &entries) {
-            return Ok(Verified {
-                id: parsed.id,
-                timestamp,
-                verified_by,
-            });
+        // One budget for the whole check: static keys and JWKS keys alike.
+        let mut budget = VerifyBudget::new(MAX_ED25519_VERIFICATIONS);
+        if let Some(verified_by) = self.check_signatures(&content, &entries, &mut budget) {
+            return Ok(Verified::by(parsed.id, timestamp, verified_by));
         }
         // Only a `v1a` entry can be helped by fresher JWKS keys.
         let Some(jwks) = self.jwks.as_ref().filter(|_| entries.has_v1a()) else {
@@ -243,12 +318,8 @@ impl Keys {
                 refresh_after: Some(snapshot.generation),
             });
         };
-        match check_v1a(&keys, &content, &entries) {
-            Some(verified_by) => Ok(Verified {
-                id: parsed.id,
-                timestamp,
-                verified_by,
-            }),
+        match check_v1a(&keys, &content, &entries, &mut budget) {
+            Some(verified_by) => Ok(Verified::by(parsed.id, timestamp, verified_by)),
             None => Err(Failure {
                 error: VerifyError::NoMatchingSignature,
                 refresh_after: Some(snapshot.generation),
@@ -256,13 +327,14 @@ impl Keys {
         }
     }
 
-    fn check_jwt(
+    fn check_jwt<'h>(
         &self,
+        id: &'h str,
         token: &str,
-        audience: &str,
+        policy: &JwtPolicy,
         body: &[u8],
         now: SystemTime,
-    ) -> Result<VerifiedBy, Failure> {
+    ) -> Result<Verified<'h>, Failure> {
         let snapshot = self
             .jwks
             .as_ref()
@@ -274,8 +346,16 @@ impl Keys {
                 refresh_after: Some(snapshot.generation),
             });
         };
-        match jwt::verify(token, &keys, audience, body, now, self.tolerance.as_secs()) {
-            Ok(kid) => Ok(VerifiedBy::Jwt { kid }),
+        match jwt::verify(token, &keys, policy, body, now, self.tolerance) {
+            Ok(verified) => Ok(Verified {
+                id,
+                timestamp: verified.issued_at,
+                verified_by: VerifiedBy::Jwt { kid: verified.kid },
+                jwt: Some(Arc::new(JwtDelivery {
+                    claims: verified.claims,
+                    replay_key: verified.replay_key,
+                })),
+            }),
             Err(jwt::JwtFailure::UnknownKey) => Err(Failure {
                 error: VerifyError::InvalidToken {
                     reason: "unknown key id",
@@ -291,6 +371,7 @@ impl Keys {
         &self,
         content: &SignedContent<'_>,
         entries: &SignatureEntries<'_>,
+        budget: &mut VerifyBudget,
     ) -> Option<VerifiedBy> {
         if !self.secrets.is_empty() && entries.has_v1() {
             for (index, secret) in self.secrets.iter().enumerate() {
@@ -307,7 +388,7 @@ impl Keys {
         }
         if !self.ed25519.is_empty() {
             for signature in entries.v1a() {
-                if let Some(index) = self.ed25519.verify(content, &signature) {
+                if let Some(index) = self.ed25519.verify(content, &signature, budget) {
                     return Some(VerifiedBy::PublicKey(index));
                 }
             }
@@ -316,14 +397,15 @@ impl Keys {
     }
 }
 
-/// Which Ed25519 key of a JWKS verifies any `v1a` entry.
+/// Which Ed25519 key of a JWKS verifies any `v1a` entry, within `budget`.
 fn check_v1a(
     keys: &JwksKeys,
     content: &SignedContent<'_>,
     entries: &SignatureEntries<'_>,
+    budget: &mut VerifyBudget,
 ) -> Option<VerifiedBy> {
     entries.v1a().find_map(|signature| {
-        let index = keys.ed25519.verify(content, &signature)?;
+        let index = keys.ed25519.verify(content, &signature, budget)?;
         let kid = keys.ed25519_ids.get(index).cloned().flatten();
         Some(VerifiedBy::JwksKey { kid })
     })
@@ -350,7 +432,7 @@ impl fmt::Debug for Verifier {
             .field("secrets", &self.inner.secrets.len())
             .field("public_keys", &self.inner.ed25519.len())
             .field("jwks", &self.inner.jwks.is_some())
-            .field("jwt_audience", &self.inner.jwt_audience)
+            .field("jwt", &self.inner.jwt)
             .field("tolerance", &self.inner.tolerance)
             .finish()
     }
@@ -367,6 +449,9 @@ pub struct VerifierBuilder {
     ed25519: Ed25519Keys,
     jwks: Option<JwksSource>,
     jwt_audience: Option<String>,
+    jwt_issuer: Option<String>,
+    jwt_max_lifetime: Option<Duration>,
+    jwt_without_body_hash: bool,
     tolerance: Option<Duration>,
 }
 
@@ -402,13 +487,48 @@ impl VerifierBuilder {
         self
     }
 
-    /// Fetches the JWKS from `url` (over HTTPS, cached, refreshed: see
+    /// Adds a static JSON Web Key Set from its JSON document, parsed as
+    /// leniently as a fetched one: a key that does not parse or cannot be
+    /// used is skipped with a warning. Fails only when the document is not a
+    /// JWKS or holds no usable key. Replaces any earlier JWKS.
+    ///
+    /// ```
+    /// use gemini_webhooks::Verifier;
+    ///
+    /// let document = br#"{"keys": [
+    ///   {"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
+    ///   {"kty": "mystery"}
+    /// ]}"#;
+    /// let verifier = Verifier::builder().jwks_json(document)?.build()?;
+    /// # Ok::<(), gemini_webhooks::KeyError>(())
+    /// ```
+    pub fn jwks_json(mut self, document: &[u8]) -> Result<Self, KeyError> {
+        let keys = JwksKeys::from_json(document).map_err(|_| KeyError::Jwks {
+            reason: "is not a JSON Web Key Set",
+        })?;
+        if keys.is_empty() {
+            return Err(KeyError::Jwks {
+                reason: "holds no usable key",
+            });
+        }
+        self.jwks = Some(JwksSource::Static(Arc::new(keys)));
+        Ok(self)
+    }
+
+    /// Fetches the JWKS from `url` (cached and refreshed: see
     /// [`RemoteJwks`](crate::keys::jwks::RemoteJwks) for the defaults);
     /// [`GEMINI_JWKS_URL`](crate::keys::jwks::GEMINI_JWKS_URL) is Gemini's.
+    /// The URL must be `https://` (`http://` only to a loopback address,
+    /// for tests).
     #[cfg(feature = "jwks-fetch")]
     #[cfg_attr(docsrs, doc(cfg(feature = "jwks-fetch")))]
-    pub fn jwks_url(self, url: impl Into<String>) -> Self {
-        self.jwks_remote(crate::keys::jwks::RemoteJwks::builder(url).build())
+    pub fn jwks_url(self, url: impl Into<String>) -> Result<Self, KeyError> {
+        let remote = crate::keys::jwks::RemoteJwks::builder(url)
+            .build()
+            .map_err(|err| KeyError::Jwks {
+                reason: err.build_reason(),
+            })?;
+        Ok(self.jwks_remote(remote))
     }
 
     /// Fetches the JWKS with a configured
@@ -423,8 +543,44 @@ impl VerifierBuilder {
     /// Accepts the JWT form of dynamic webhooks (a compact JWS in
     /// `webhook-signature`, as Gemini's docs describe it) whose `aud` is
     /// `audience`, verified against the JWKS. Off by default.
+    ///
+    /// A token must also carry `exp` and `iat` (`iat` within the
+    /// [tolerance](Self::tolerance) of now, `exp - iat` at most
+    /// [`jwt_max_lifetime`](Self::jwt_max_lifetime)), honour `nbf`, and
+    /// bind the body with a SHA-256 claim (see
+    /// [`danger_accept_jwt_without_body_hash`](Self::danger_accept_jwt_without_body_hash)).
+    /// A token runs the handler at most once
+    /// ([`Delivery::replay_key`]). Needs a JWKS: `build()` fails without one.
     pub fn jwt_audience(mut self, audience: impl Into<String>) -> Self {
         self.jwt_audience = Some(audience.into());
+        self
+    }
+
+    /// Requires JWTs to name `issuer` in `iss` (not checked by default).
+    pub fn jwt_issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.jwt_issuer = Some(issuer.into());
+        self
+    }
+
+    /// The longest lifetime (`exp - iat`) a JWT may have (default
+    /// [`DEFAULT_JWT_MAX_LIFETIME`], 15 minutes): a long-lived token is a
+    /// long-lived bearer pass.
+    pub fn jwt_max_lifetime(mut self, lifetime: Duration) -> Self {
+        self.jwt_max_lifetime = Some(lifetime);
+        self
+    }
+
+    /// Accepts JWTs that carry no hash of the body (`body_sha256`,
+    /// `payload_sha256` or `sha256`).
+    ///
+    /// **Dangerous**: such a token authenticates the sender and the time,
+    /// not the content. Whoever sees one delivery (a log, a proxy) can
+    /// send any body with it until it expires; replay protection still runs
+    /// the handler at most once per token, so the forged body wins only if
+    /// it arrives before the genuine one. Use it only for a sender known not
+    /// to bind the body, with a short [`jwt_max_lifetime`](Self::jwt_max_lifetime).
+    pub fn danger_accept_jwt_without_body_hash(mut self) -> Self {
+        self.jwt_without_body_hash = true;
         self
     }
 
@@ -435,18 +591,43 @@ impl VerifierBuilder {
         self
     }
 
-    /// Builds the [`Verifier`]; fails with [`KeyError::NoKeys`] when no secret,
-    /// key or JWKS was given.
+    /// Builds the [`Verifier`].
+    ///
+    /// Fails with [`KeyError::NoKeys`] when no secret, key or JWKS was
+    /// given, and with [`KeyError::Jwt`] when JWT settings cannot work (an
+    /// audience without a JWKS, an issuer or lifetime without an audience).
     pub fn build(self) -> Result<Verifier, KeyError> {
         if self.secrets.is_empty() && self.ed25519.is_empty() && self.jwks.is_none() {
             return Err(KeyError::NoKeys);
         }
+        let jwt = match self.jwt_audience {
+            Some(_) if self.jwks.is_none() => {
+                return Err(KeyError::Jwt {
+                    reason: "`jwt_audience` needs a JWKS (`jwks`, `jwks_json` or `jwks_url`)",
+                });
+            }
+            Some(audience) => Some(JwtPolicy {
+                audience,
+                issuer: self.jwt_issuer,
+                max_lifetime: self.jwt_max_lifetime.unwrap_or(DEFAULT_JWT_MAX_LIFETIME),
+                require_body_hash: !self.jwt_without_body_hash,
+            }),
+            None if self.jwt_issuer.is_some()
+                || self.jwt_max_lifetime.is_some()
+                || self.jwt_without_body_hash =>
+            {
+                return Err(KeyError::Jwt {
+                    reason: "JWT settings given without `jwt_audience`, which turns JWTs on",
+                });
+            }
+            None => None,
+        };
         Ok(Verifier {
             inner: Arc::new(Keys {
                 secrets: self.secrets,
                 ed25519: self.ed25519,
                 jwks: self.jwks,
-                jwt_audience: self.jwt_audience,
+                jwt,
                 tolerance: self.tolerance.unwrap_or(DEFAULT_TOLERANCE),
             }),
         })
@@ -460,6 +641,9 @@ impl fmt::Debug for VerifierBuilder {
             .field("public_keys", &self.ed25519.len())
             .field("jwks", &self.jwks.is_some())
             .field("jwt_audience", &self.jwt_audience)
+            .field("jwt_issuer", &self.jwt_issuer)
+            .field("jwt_max_lifetime", &self.jwt_max_lifetime)
+            .field("jwt_without_body_hash", &self.jwt_without_body_hash)
             .field("tolerance", &self.tolerance)
             .finish()
     }

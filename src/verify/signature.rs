@@ -9,6 +9,18 @@ use super::VerifyError;
 /// cryptography runs, so hostile input cannot buy unbounded work.
 pub const MAX_SIGNATURE_ENTRIES: usize = 16;
 
+/// Most `v1a` (Ed25519) entries examined in one header; later ones are
+/// ignored. HMAC entries are cheap (one MAC per secret, however many
+/// entries), but each `v1a` entry is checked against every candidate key and
+/// each check hashes the whole body. A sender rotating keys sends two.
+pub const MAX_V1A_ENTRIES: usize = 2;
+
+/// Most Ed25519 verifications one delivery may cost (`v1a` entries × keys
+/// tried, static keys and JWKS keys together): enough for one entry against
+/// Google's three keys (no key id is sent), and a forged delivery costs at
+/// most this many times a genuine one. Beyond it, the delivery is refused.
+pub const MAX_ED25519_VERIFICATIONS: usize = 4;
+
 /// A validated `webhook-signature` header whose entries decode on demand.
 ///
 /// Parsing checks the shape once (at most [`MAX_SIGNATURE_ENTRIES`] entries,
@@ -76,9 +88,11 @@ impl<'a> SignatureEntries<'a> {
         self.version(b"v1").filter_map(decode::<32>)
     }
 
-    /// The `v1a` Ed25519 signatures that decode to 64 bytes.
+    /// The `v1a` Ed25519 signatures that decode to 64 bytes, of the first
+    /// [`MAX_V1A_ENTRIES`] `v1a` entries.
     pub(crate) fn v1a(&self) -> impl Iterator<Item = Signature> + use<'a> {
         self.version(b"v1a")
+            .take(MAX_V1A_ENTRIES)
             .filter_map(decode::<64>)
             .map(|raw| Signature::from_bytes(&raw))
     }

@@ -146,4 +146,16 @@ impl gemini_webhooks::replay::ReplayStore for DownStore {
             "connection refused",
         ))
     }
+    async fn extend(
+        &self,
+        _: &str,
+        _: &gemini_webhooks::replay::ClaimToken,
+    ) -> Result<(), gemini_webhooks::replay::ReplayError> {
+        Err(gemini_webhooks::replay::ReplayError::new(
+            "connection refused",
+        ))
+    }
+    fn in_flight_ttl(&self) -> std::time::Duration {
+        gemini_webhooks::replay::DEFAULT_IN_FLIGHT_TTL
+    }
 }

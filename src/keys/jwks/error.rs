@@ -23,4 +23,20 @@ pub enum JwksError {
     /// The set holds no key this crate can use.
     #[error("the JWKS holds no usable key")]
     NoUsableKeys,
+    /// The URL cannot be used: it does not parse, or is not `https://`
+    /// (`http://` only for a loopback host).
+    #[error("JWKS {0}")]
+    InvalidUrl(&'static str),
+}
+
+impl JwksError {
+    /// A short reason for [`KeyError::Jwks`](crate::KeyError::Jwks) when
+    /// building a fetcher fails.
+    #[cfg(feature = "jwks-fetch")]
+    pub(crate) fn build_reason(&self) -> &'static str {
+        match self {
+            Self::InvalidUrl(reason) => reason,
+            _ => "fetcher could not be built (its TLS backend failed)",
+        }
+    }
 }

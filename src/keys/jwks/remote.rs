@@ -3,6 +3,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
+use sha2::Digest as _;
+
 use super::source::Snapshot;
 use super::{JwksError, JwksKeys};
 
@@ -29,6 +31,7 @@ pub struct RemoteJwks {
     client: reqwest::Client,
     config: RemoteJwksBuilder,
     cached: RwLock<Option<Arc<Cached>>>,
+    /// Counts the loads that changed the usable keys (not every load).
     generation: AtomicU64,
     /// Held only by refreshers, across the fetch: the single flight.
     refresh: tokio::sync::Mutex<Option<Instant>>,
@@ -36,17 +39,22 @@ pub struct RemoteJwks {
 
 struct Cached {
     keys: Arc<JwksKeys>,
+    /// SHA-256 of the document the keys came from, to tell a refresh that
+    /// changed nothing.
+    digest: [u8; 32],
     fetched_at: Instant,
     fresh_for: Duration,
 }
 
 impl RemoteJwks {
     /// Fetches Gemini's JWKS ([`GEMINI_JWKS_URL`]) with the defaults.
-    pub fn gemini() -> Self {
+    /// Fails only if the HTTP client cannot be built (its TLS backend).
+    pub fn gemini() -> Result<Self, JwksError> {
         Self::builder(GEMINI_JWKS_URL).build()
     }
 
     /// Configures a JWKS fetched from `url`.
+    /// Nothing is checked until [`build`](RemoteJwksBuilder::build).
     pub fn builder(url: impl Into<String>) -> RemoteJwksBuilder {
         RemoteJwksBuilder {
             url: url.into(),
@@ -95,22 +103,26 @@ impl RemoteJwks {
             .is_none_or(|cached| cached.fetched_at.elapsed() >= cached.fresh_for)
     }
 
-    /// Refreshes unless a load happened since `seen_generation` or the last
+    /// Refreshes unless the keys changed since `seen_generation` or the last
     /// attempt is more recent than the minimum interval. Callers that find
     /// a refresh in flight wait for it instead of starting another.
-    pub(crate) async fn refresh(&self, seen_generation: u64) {
+    ///
+    /// Returns whether the usable keys changed since `seen_generation`: a
+    /// delivery is worth checking again only then.
+    pub(crate) async fn refresh(&self, seen_generation: u64) -> bool {
         let mut last_attempt = self.refresh.lock().await;
         if self.generation.load(Ordering::Acquire) != seen_generation {
-            return;
+            return true;
         }
         if last_attempt.is_some_and(|at| at.elapsed() < self.config.min_refresh_interval) {
-            return;
+            return false;
         }
         *last_attempt = Some(Instant::now());
         if let Err(err) = self.load().await {
             let serving = self.snapshot().keys.is_some();
             tracing::warn!(url = %self.url, error = %err, serving_cached_keys = serving, "JWKS refresh failed");
         }
+        self.generation.load(Ordering::Acquire) != seen_generation
     }
 
     /// Starts a refresh in the background if the keys are stale and nobody
@@ -129,23 +141,32 @@ impl RemoteJwks {
     async fn load(&self) -> Result<(), JwksError> {
         // The client has its own timeouts; this one also bounds reading a
         // body that trickles in.
-        let (keys, max_age) = tokio::time::timeout(self.config.timeout, self.fetch())
+        let (keys, digest, max_age) = tokio::time::timeout(self.config.timeout, self.fetch())
             .await
             .map_err(|_| JwksError::Request("timed out".into()))??;
         let fresh_for = max_age
             .unwrap_or(self.config.min_fresh)
             .clamp(self.config.min_fresh, self.config.max_fresh);
         tracing::info!(url = %self.url, keys = keys.len(), fresh_for_secs = fresh_for.as_secs(), "JWKS loaded");
-        *self.cached.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(Cached {
+        let mut cached = self.cached.write().unwrap_or_else(PoisonError::into_inner);
+        // The same document as the one serving (and still serving) changes
+        // nothing a delivery could be checked against.
+        let unchanged = cached.as_ref().is_some_and(|old| {
+            old.digest == digest && old.fetched_at.elapsed() <= self.config.max_staleness
+        });
+        *cached = Some(Arc::new(Cached {
             keys: Arc::new(keys),
+            digest,
             fetched_at: Instant::now(),
             fresh_for,
         }));
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        if !unchanged {
+            self.generation.fetch_add(1, Ordering::AcqRel);
+        }
         Ok(())
     }
 
-    async fn fetch(&self) -> Result<(JwksKeys, Option<Duration>), JwksError> {
+    async fn fetch(&self) -> Result<(JwksKeys, [u8; 32], Option<Duration>), JwksError> {
         let request_failed =
             |err: reqwest::Error| JwksError::Request(err.without_url().to_string());
         let mut response = self
@@ -180,7 +201,8 @@ impl RemoteJwks {
         if keys.is_empty() {
             return Err(JwksError::NoUsableKeys);
         }
-        Ok((keys, max_age))
+        let digest = sha2::Sha256::digest(&document).into();
+        Ok((keys, digest, max_age))
     }
 }
 
@@ -259,23 +281,65 @@ impl RemoteJwksBuilder {
 
     /// Builds the source. Nothing is fetched until
     /// [`prefetch`](RemoteJwks::prefetch) or the first delivery.
-    pub fn build(self) -> RemoteJwks {
+    ///
+    /// Fails with [`JwksError::InvalidUrl`] unless the URL is `https://`
+    /// (`http://` is accepted only for a loopback host, for tests). Redirects
+    /// are followed (at most 5) only to URLs that pass the same check, and
+    /// never from `https` to `http`.
+    pub fn build(self) -> Result<RemoteJwks, JwksError> {
+        let url = reqwest::Url::parse(&self.url)
+            .map_err(|_| JwksError::InvalidUrl("URL does not parse"))?;
+        check_url(&url)?;
+        let redirects = reqwest::redirect::Policy::custom(|attempt| {
+            let from_https = attempt
+                .previous()
+                .first()
+                .is_some_and(|first| first.scheme() == "https");
+            if attempt.previous().len() > 5 {
+                attempt.error("too many redirects")
+            } else if check_url(attempt.url()).is_err()
+                || (from_https && attempt.url().scheme() != "https")
+            {
+                attempt.error("refusing to follow a redirect to a non-https URL")
+            } else {
+                attempt.follow()
+            }
+        });
         let client = reqwest::Client::builder()
             .connect_timeout(self.connect_timeout)
             .timeout(self.timeout)
+            .redirect(redirects)
             .user_agent(concat!("gemini-webhooks/", env!("CARGO_PKG_VERSION")))
             .build()
-            // Only TLS backend initialisation can fail here; fall back to
-            // the defaults rather than panic (`load` still bounds the time).
-            .unwrap_or_else(|_| reqwest::Client::new());
-        RemoteJwks {
+            .map_err(|err| JwksError::Request(err.to_string()))?;
+        Ok(RemoteJwks {
             url: self.url.clone(),
             client,
             config: self,
             cached: RwLock::new(None),
             generation: AtomicU64::new(0),
             refresh: tokio::sync::Mutex::new(None),
-        }
+        })
+    }
+}
+
+/// `https`, or `http` to a loopback host (tests); anything else is refused
+/// so keys are never taken from a network an attacker can sit on.
+fn check_url(url: &reqwest::Url) -> Result<(), JwksError> {
+    let host = url.host_str().unwrap_or_default();
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err(JwksError::InvalidUrl(
+            "URL must use https (http only for a loopback host)",
+        )),
+        _ => Err(JwksError::InvalidUrl("URL must use https")),
     }
 }
 
@@ -293,5 +357,33 @@ mod tests {
         assert_eq!(max_age("no-cache"), None);
         assert_eq!(max_age("max-age=-1"), None);
         assert_eq!(max_age("max-age=99999999999999999999999"), None);
+    }
+
+    #[test]
+    fn only_https_or_loopback_http_urls_are_accepted() {
+        let check = |url: &str| check_url(&reqwest::Url::parse(url).unwrap());
+        for ok in [
+            "https://generativelanguage.googleapis.com/.well-known/jwks.json",
+            "http://127.0.0.1:8080/jwks.json",
+            "http://127.8.0.1/jwks.json",
+            "http://[::1]:9/jwks.json",
+            "http://localhost/jwks.json",
+            "http://LOCALHOST/jwks.json",
+        ] {
+            assert!(check(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://example.com/jwks.json",
+            "http://10.0.0.1/jwks.json",
+            "http://localhost.example.com/jwks.json",
+            "ftp://127.0.0.1/jwks.json",
+            "file:///etc/jwks.json",
+        ] {
+            assert!(check(bad).is_err(), "{bad}");
+        }
+        assert!(matches!(
+            RemoteJwks::builder("not a url").build(),
+            Err(JwksError::InvalidUrl("URL does not parse"))
+        ));
     }
 }

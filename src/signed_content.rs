@@ -1,3 +1,6 @@
+//! [`SignedContent`]: the bytes a Standard Webhooks signature covers. It sits
+//! below both `keys` and `verify`, so the core's imports run one way.
+
 use ed25519_dalek::{Signature, VerifyingKey};
 use hmac::Mac;
 
