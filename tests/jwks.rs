@@ -47,10 +47,8 @@ async fn jwks(State(state): State<Arc<KeyServerState>>) -> axum::response::Respo
     match mode {
         Mode::Down => StatusCode::SERVICE_UNAVAILABLE.into_response(),
         Mode::Garbage => (StatusCode::OK, "<html>not a key set</html>").into_response(),
-        Mode::Slow => {
-            tokio::time::sleep(Duration::from_secs(30)).await;
-            StatusCode::OK.into_response()
-        }
+        // Never answers: only the client's own timeouts end the request.
+        Mode::Slow => std::future::pending().await,
         Mode::Serve => {
             let body = json!({ "keys": *state.keys.lock().unwrap() }).to_string();
             ([(header::CACHE_CONTROL, "public, max-age=3600")], body).into_response()
@@ -74,6 +72,15 @@ impl KeyServer {
         let addr: SocketAddr = listener.local_addr().unwrap();
         let app = axum::Router::new()
             .route("/jwks.json", get(jwks))
+            .route(
+                "/to-plain-http",
+                get(|| async {
+                    (
+                        StatusCode::FOUND,
+                        [(header::LOCATION, "http://keys.example/jwks.json")],
+                    )
+                }),
+            )
             .with_state(server.state.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Self {
@@ -98,9 +105,10 @@ impl KeyServer {
         self.state.requests.load(Ordering::SeqCst)
     }
 
+    /// Timeouts far above any loopback fetch, however busy the machine:
+    /// no test here bets on how fast a fetch is.
     fn remote(&self) -> RemoteJwksBuilder {
-        RemoteJwks::builder(&self.url)
-            .timeouts(Duration::from_millis(500), Duration::from_millis(1500))
+        RemoteJwks::builder(&self.url).timeouts(Duration::from_secs(30), Duration::from_secs(60))
     }
 }
 
@@ -293,4 +301,34 @@ fn verifier_with_timeouts(server: &KeyServer) -> Verifier {
         RemoteJwks::builder(&server.url)
             .timeouts(Duration::from_millis(100), Duration::from_millis(200)),
     )
+}
+
+#[tokio::test]
+async fn plain_http_urls_are_refused_except_on_loopback_and_never_reached_by_redirect() {
+    use gemini_webhooks::KeyError;
+    let refused = Verifier::builder()
+        .jwks_url("http://keys.example/jwks.json")
+        .unwrap_err();
+    assert_eq!(
+        refused,
+        KeyError::Jwks {
+            reason: "URL must use https (http only for a loopback host)"
+        }
+    );
+    assert!(
+        Verifier::builder()
+            .jwks_url("https://keys.example/jwks.json")
+            .is_ok()
+    );
+
+    let key = generate_ed25519_key();
+    let server = KeyServer::start(&[&key]).await;
+    let redirecting = server.url.replace("/jwks.json", "/to-plain-http");
+    let verifier = verifier(
+        RemoteJwks::builder(redirecting).timeouts(Duration::from_secs(30), Duration::from_secs(60)),
+    );
+    let Err(JwksError::Request(reason)) = verifier.prefetch().await else {
+        panic!("followed a redirect to a plain-http host");
+    };
+    assert!(reason.contains("redirect"), "{reason}");
 }

@@ -309,3 +309,144 @@ async fn fail_open_lets_deliveries_through_when_redis_is_down() {
     assert_eq!(send(&app, &secret, "msg_open", EVENT).await, StatusCode::OK);
     assert_eq!(handled.runs("msg_open"), 1);
 }
+
+#[tokio::test]
+async fn extend_renews_only_the_claim_it_holds() {
+    let mut redis = inspect().await;
+    let prefix = unique_prefix();
+    let store = RedisReplayStore::builder(redis_url())
+        .key_prefix(&prefix)
+        .in_flight_ttl(Duration::from_secs(90))
+        .build()
+        .unwrap();
+    assert_eq!(store.in_flight_ttl(), Duration::from_secs(90));
+    let Claim::New(token) = store.claim("msg_extend").await.unwrap() else {
+        panic!()
+    };
+    let key = store.key("msg_extend");
+    let _: () = redis.pexpire(&key, 1_000).await.unwrap();
+    store.extend("msg_extend", &token).await.unwrap();
+    let renewed: i64 = redis.pttl(&key).await.unwrap();
+    assert!((80_000..=90_000).contains(&renewed), "PTTL {renewed}");
+
+    // Another token extends nothing, and says so.
+    let _: () = redis.pexpire(&key, 5_000).await.unwrap();
+    let stranger = gemini_webhooks::replay::ClaimToken::new();
+    assert!(store.extend("msg_extend", &stranger).await.is_err());
+    let untouched: i64 = redis.pttl(&key).await.unwrap();
+    assert!(untouched <= 5_000, "PTTL {untouched}");
+
+    // A committed id is not a claim any more.
+    store
+        .commit("msg_extend", &token, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(store.extend("msg_extend", &token).await.is_err());
+    let done: i64 = redis.pttl(&key).await.unwrap();
+    assert!(done <= 60_000, "PTTL {done}");
+}
+
+/// An admin connection to a test's own Redis.
+async fn admin(port: u16) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(format!("redis://127.0.0.1:{port}"))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// Waits, a bounded number of times, until `key` holds `want` (`None`:
+/// until it is gone). Redis runs the commands a pause held back before it
+/// reads the next command of another client, so once the admin connection
+/// sees the outcome, the late claim has landed and been dealt with.
+async fn until_key(admin: &mut redis::aio::MultiplexedConnection, key: &str, want: Option<&str>) {
+    let mut seen = None;
+    for _ in 0..3_000 {
+        seen = admin.get::<_, Option<String>>(key).await.unwrap();
+        if seen.as_deref() == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{key} holds {seen:?}, not {want:?}");
+}
+
+#[tokio::test]
+async fn a_claim_that_times_out_is_released_so_the_retry_after_a_pause_is_handled() {
+    let port = free_port();
+    let _server = own_redis(port).await;
+    let (secret, handled) = (generate_secret(), Handled::default());
+    let store = RedisReplayStore::builder(format!("redis://127.0.0.1:{port}"))
+        .timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let key = store.key("msg_paused");
+    let app = app(handled.clone())
+        .layer(WebhookLayer::new(common::verifier(&secret)).replay_store(store));
+    assert_eq!(send(&app, &secret, "msg_warm", EVENT).await, StatusCode::OK);
+
+    let mut admin = admin(port).await;
+    let _: () = redis::cmd("CLIENT")
+        .arg(&["PAUSE", "600000", "WRITE"][..])
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(
+        send(&app, &secret, "msg_paused", EVENT).await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    let _: () = redis::cmd("CLIENT")
+        .arg("UNPAUSE")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    // The claim lands late, and the store's background release removes it.
+    until_key(&mut admin, &key, None).await;
+
+    assert_eq!(
+        send(&app, &secret, "msg_paused", EVENT).await,
+        StatusCode::OK
+    );
+    assert_eq!(handled.runs("msg_paused"), 1);
+}
+
+#[tokio::test]
+async fn fail_open_commits_under_the_claim_that_landed_late() {
+    let port = free_port();
+    let _server = own_redis(port).await;
+    let (secret, handled) = (generate_secret(), Handled::default());
+    let store = RedisReplayStore::builder(format!("redis://127.0.0.1:{port}"))
+        .timeout(Duration::from_millis(200))
+        .fail_open(true)
+        .build()
+        .unwrap();
+    let key = store.key("msg_open_late");
+    let app = app(handled.clone())
+        .layer(WebhookLayer::new(common::verifier(&secret)).replay_store(store));
+    assert_eq!(send(&app, &secret, "msg_warm", EVENT).await, StatusCode::OK);
+
+    let mut admin = admin(port).await;
+    let _: () = redis::cmd("CLIENT")
+        .arg(&["PAUSE", "600000", "WRITE"][..])
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    // Through unprotected; its commit times out too, but is sent after the
+    // claim on the same connection.
+    assert_eq!(
+        send(&app, &secret, "msg_open_late", EVENT).await,
+        StatusCode::OK
+    );
+    let _: () = redis::cmd("CLIENT")
+        .arg("UNPAUSE")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    until_key(&mut admin, &key, Some("done")).await;
+
+    assert_eq!(
+        send(&app, &secret, "msg_open_late", EVENT).await,
+        StatusCode::OK
+    );
+    assert_eq!(handled.runs("msg_open_late"), 1, "the retry was recognised");
+}

@@ -492,3 +492,167 @@ fn private_keys_in_both_layouts_sign_alike() {
         }
     );
 }
+
+// ---- Bounded Ed25519 work per delivery ----------------------------------
+
+const AT: u64 = 1_800_000_000;
+
+/// A `v1a` entry by `signer` over the test content, and one forged entry.
+fn v1a_entry(signer: &gemini_webhooks::testing::Ed25519KeyPair) -> String {
+    Signer::ed25519(&signer.private_key)
+        .unwrap()
+        .signature("msg_budget", AT, b"{}")
+}
+
+fn forged_v1a() -> String {
+    v1a_entry(&generate_ed25519_key())
+}
+
+fn with_entries(entries: &[String]) -> HeaderMap {
+    headers("msg_budget", &AT.to_string(), &entries.join(" "))
+}
+
+fn static_keys(keys: &[&gemini_webhooks::testing::Ed25519KeyPair]) -> Verifier {
+    keys.iter()
+        .fold(Verifier::builder(), |b, k| {
+            b.public_key(&k.public_key).unwrap()
+        })
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn only_the_first_two_v1a_entries_are_examined() {
+    let key = generate_ed25519_key();
+    let genuine = v1a_entry(&key);
+    let verifier = static_keys(&[&key]);
+    let check = |entries: &[String]| verifier.verify_at(&with_entries(entries), &b"{}"[..], at(AT));
+    assert!(check(&[forged_v1a(), genuine.clone()]).is_ok());
+    assert_eq!(
+        check(&[forged_v1a(), forged_v1a(), genuine.clone()]).unwrap_err(),
+        VerifyError::NoMatchingSignature
+    );
+    // Entries of other versions do not count against the `v1a` cap.
+    assert!(check(&["v1,AAAA".into(), "v9,AAAA".into(), genuine]).is_ok());
+}
+
+#[test]
+fn a_delivery_costs_at_most_four_ed25519_verifications() {
+    // Three keys, tried in order (none has verified yet): a forged first
+    // entry spends three verifications, leaving one for the second entry.
+    let keys = [
+        generate_ed25519_key(),
+        generate_ed25519_key(),
+        generate_ed25519_key(),
+    ];
+    let check = |signer: usize| {
+        static_keys(&[&keys[0], &keys[1], &keys[2]]).verify_at(
+            &with_entries(&[forged_v1a(), v1a_entry(&keys[signer])]),
+            &b"{}"[..],
+            at(AT),
+        )
+    };
+    assert_eq!(*check(0).unwrap().verified_by(), VerifiedBy::PublicKey(0));
+    assert_eq!(check(1).unwrap_err(), VerifyError::NoMatchingSignature);
+    assert_eq!(check(2).unwrap_err(), VerifyError::NoMatchingSignature);
+    // Alone, each entry finds its key among the three.
+    for signer in 0..3 {
+        let verifier = static_keys(&[&keys[0], &keys[1], &keys[2]]);
+        let delivery = verifier
+            .verify_at(
+                &with_entries(&[v1a_entry(&keys[signer])]),
+                &b"{}"[..],
+                at(AT),
+            )
+            .unwrap();
+        assert_eq!(*delivery.verified_by(), VerifiedBy::PublicKey(signer));
+    }
+}
+
+#[test]
+fn static_keys_and_jwks_keys_share_one_budget() {
+    let (s0, s1, j0) = (
+        generate_ed25519_key(),
+        generate_ed25519_key(),
+        generate_ed25519_key(),
+    );
+    let set: jsonwebtoken::jwk::JwkSet =
+        serde_json::from_value(serde_json::json!({"keys": [j0.jwk(Some("j0"))]})).unwrap();
+    let verifier = || {
+        Verifier::builder()
+            .public_key(&s0.public_key)
+            .unwrap()
+            .public_key(&s1.public_key)
+            .unwrap()
+            .jwks(&set)
+            .build()
+            .unwrap()
+    };
+    // One entry: two static keys, then the JWKS key (three verifications).
+    let one = verifier()
+        .verify_at(&with_entries(&[v1a_entry(&j0)]), &b"{}"[..], at(AT))
+        .unwrap();
+    assert_eq!(
+        *one.verified_by(),
+        VerifiedBy::JwksKey {
+            kid: Some("j0".into())
+        }
+    );
+    // Two entries: both spent on the static keys, none left for the JWKS.
+    assert_eq!(
+        verifier()
+            .verify_at(
+                &with_entries(&[forged_v1a(), v1a_entry(&j0)]),
+                &b"{}"[..],
+                at(AT)
+            )
+            .unwrap_err(),
+        VerifyError::NoMatchingSignature
+    );
+}
+
+#[test]
+fn headers_are_checked_without_the_body() {
+    let secret = generate_secret();
+    let verifier = verifier(&secret);
+    let fresh = Signer::hmac(&secret).unwrap().sign(b"{}");
+    assert_eq!(verifier.check_headers(&fresh), Ok(()));
+    let stale = Signer::hmac(&secret)
+        .unwrap()
+        .timestamp(SystemTime::now() - Duration::from_secs(301))
+        .sign(b"{}");
+    assert_eq!(
+        verifier.check_headers(&stale),
+        Err(VerifyError::TimestampTooOld)
+    );
+    let mut missing = fresh.clone();
+    missing.remove("webhook-id");
+    assert_eq!(
+        verifier.check_headers(&missing),
+        Err(VerifyError::MissingHeader("webhook-id"))
+    );
+    // Only `v1a` entries, and no key that could check one: refused at once.
+    let mut v1a_only = fresh.clone();
+    v1a_only.insert(
+        "webhook-signature",
+        HeaderValue::from_str(&forged_v1a()).unwrap(),
+    );
+    assert_eq!(
+        verifier.check_headers(&v1a_only),
+        Err(VerifyError::NoMatchingSignature)
+    );
+    // Only `v1` entries, and no secret: likewise.
+    let key = generate_ed25519_key();
+    assert_eq!(
+        static_keys(&[&key]).check_headers(&fresh),
+        Err(VerifyError::NoMatchingSignature)
+    );
+    // A `v1` entry under a secret passes the header check whatever its tag:
+    // only the body can tell.
+    let mut wrong_tag = fresh;
+    wrong_tag.insert(
+        "webhook-signature",
+        HeaderValue::from_static("v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+    );
+    assert_eq!(verifier.check_headers(&wrong_tag), Ok(()));
+}

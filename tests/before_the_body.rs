@@ -1,0 +1,245 @@
+//! What a receiver decides before it reads a body, and what an unverified
+//! request may hold meanwhile: stale or unsigned requests are answered
+//! without polling the body (tower and actix-web), an unauthenticated body
+//! that never ends holds no permit of the inner service, and a handler
+//! slower than the in-flight TTL keeps its claim.
+//!
+//! Every wait is bounded with Tokio's paused clock: a regression fails with
+//! a message instead of hanging, and nothing depends on the machine's speed.
+
+mod common;
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use bytes::Bytes;
+use common::{EVENT, Handled, app, event_with};
+use gemini_webhooks::replay::MemoryReplayStore;
+use gemini_webhooks::testing::{Signer, generate_secret};
+use gemini_webhooks::tower::WebhookLayer;
+use http::HeaderMap;
+use tokio::sync::Notify;
+use tower::ServiceExt;
+
+/// A body that never yields a byte, and remembers whether it was polled.
+#[derive(Clone, Default)]
+struct NeverEnding {
+    polled: Arc<AtomicBool>,
+    first_poll: Arc<Notify>,
+}
+
+impl NeverEnding {
+    fn was_polled(&self) -> bool {
+        self.polled.load(Ordering::SeqCst)
+    }
+
+    fn note_poll(&self) {
+        if !self.polled.swap(true, Ordering::SeqCst) {
+            self.first_poll.notify_one();
+        }
+    }
+}
+
+impl http_body::Body for NeverEnding {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
+        self.note_poll();
+        Poll::Pending
+    }
+}
+
+impl futures_core::Stream for NeverEnding {
+    type Item = Result<Bytes, actix_web::error::PayloadError>;
+
+    fn poll_next(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.note_poll();
+        Poll::Pending
+    }
+}
+
+/// Long enough for anything that does not wait on the body; with the
+/// clock paused it passes only once every task is idle.
+const BOUND: Duration = Duration::from_secs(600);
+
+fn request(headers: &HeaderMap, body: impl Into<Body>) -> Request<Body> {
+    let mut request = Request::post("/webhooks/gemini").body(body.into()).unwrap();
+    request.headers_mut().extend(headers.clone());
+    request
+}
+
+fn stale(secret: &str) -> HeaderMap {
+    Signer::hmac(secret)
+        .unwrap()
+        .timestamp(SystemTime::now() - Duration::from_secs(3600))
+        .sign(EVENT.as_bytes())
+}
+
+#[tokio::test(start_paused = true)]
+async fn tower_answers_stale_and_unsigned_requests_without_reading_the_body() {
+    let secret = generate_secret();
+    let app = app(Handled::default()).layer(WebhookLayer::new(common::verifier(&secret)));
+    let unsigned = HeaderMap::new();
+    let v1a_only = {
+        let mut headers = Signer::hmac(&secret).unwrap().sign(EVENT.as_bytes());
+        let entry = Signer::ed25519(&gemini_webhooks::testing::generate_ed25519_key().private_key)
+            .unwrap()
+            .signature("msg", 1, b"");
+        headers.insert("webhook-signature", entry.parse().unwrap());
+        headers
+    };
+    for (name, headers, status, text) in [
+        ("stale", stale(&secret), 401, "timestamp too old"),
+        ("unsigned", unsigned, 400, "missing header `webhook-id`"),
+        ("no usable entry", v1a_only, 401, "no matching signature"),
+    ] {
+        let body = NeverEnding::default();
+        let response = tokio::time::timeout(
+            BOUND,
+            app.clone()
+                .oneshot(request(&headers, Body::new(body.clone()))),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{name}: waited for a body that never ends"))
+        .unwrap();
+        assert_eq!(response.status(), status, "{name}");
+        let text_seen = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        assert_eq!(text_seen, text, "{name}");
+        assert!(!body.was_polled(), "{name}: the body was polled");
+    }
+
+    // The control: a fresh, well-formed request does read its body.
+    let body = NeverEnding::default();
+    let fresh = Signer::hmac(&secret).unwrap().sign(EVENT.as_bytes());
+    let waited =
+        tokio::time::timeout(BOUND, app.oneshot(request(&fresh, Body::new(body.clone())))).await;
+    assert!(
+        waited.is_err(),
+        "a fresh request is answered only after its body"
+    );
+    assert!(body.was_polled());
+}
+
+#[cfg(feature = "actix")]
+#[actix_web::test]
+async fn actix_answers_stale_and_unsigned_requests_without_reading_the_body() {
+    use actix_web::{App, web};
+    use gemini_webhooks::actix::GeminiWebhooks;
+
+    let secret = generate_secret();
+    let middleware = GeminiWebhooks::new(common::verifier(&secret));
+    let service = actix_web::test::init_service(
+        App::new().service(
+            web::resource("/webhooks/gemini")
+                .wrap(middleware)
+                .route(web::post().to(|| async { "handled" })),
+        ),
+    )
+    .await;
+    for (name, headers, status) in [
+        ("stale", stale(&secret), 401),
+        ("unsigned", HeaderMap::new(), 400),
+    ] {
+        let body = NeverEnding::default();
+        let mut builder = actix_web::test::TestRequest::post().uri("/webhooks/gemini");
+        for (header, value) in &headers {
+            builder = builder.insert_header((header.as_str(), value.as_bytes()));
+        }
+        let payload: actix_http::BoxedPayloadStream = Box::pin(body.clone());
+        let (request, _) = builder
+            .to_request()
+            .replace_payload(actix_http::Payload::Stream { payload });
+        // actix-web's test runtime has no paused clock; the bound only
+        // turns a regression into a failure instead of a hang.
+        let response = tokio::time::timeout(
+            Duration::from_secs(60),
+            actix_web::test::call_service(&service, request),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{name}: waited for a body that never ends"));
+        assert_eq!(response.status().as_u16(), status, "{name}");
+        assert!(!body.was_polled(), "{name}: the body was polled");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unauthenticated_body_that_never_ends_holds_no_inner_permit() {
+    use tower::limit::ConcurrencyLimitLayer;
+    let secret = generate_secret();
+    let handled = Handled::default();
+    // At most one request inside the app at a time.
+    let service = tower::ServiceBuilder::new()
+        .layer(WebhookLayer::new(common::verifier(&secret)))
+        .layer(ConcurrencyLimitLayer::new(1))
+        .service(app(handled.clone()));
+
+    // Well-formed headers (so it passes the header checks), a body that
+    // never comes: the attacker's slow request.
+    let trickle = NeverEnding::default();
+    let headers = Signer::hmac(&secret).unwrap().sign(EVENT.as_bytes());
+    let stuck = tokio::spawn(
+        service
+            .clone()
+            .oneshot(request(&headers, Body::new(trickle.clone()))),
+    );
+    trickle.first_poll.notified().await;
+
+    let genuine = Signer::hmac(&secret)
+        .unwrap()
+        .id("msg_genuine")
+        .sign(EVENT.as_bytes());
+    let response = tokio::time::timeout(BOUND, service.oneshot(request(&genuine, EVENT)))
+        .await
+        .expect("the genuine delivery waited behind an unauthenticated body")
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(handled.runs("msg_genuine"), 1);
+    assert!(!stuck.is_finished());
+    stuck.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_handler_slower_than_the_in_flight_ttl_keeps_its_claim() {
+    let secret = generate_secret();
+    let handled = Handled::default();
+    let store = MemoryReplayStore::builder()
+        .in_flight_ttl(Duration::from_secs(30))
+        .build();
+    let app = app(handled.clone())
+        .layer(WebhookLayer::new(common::verifier(&secret)).replay_store(store));
+    let body = event_with(r#""hold": true"#);
+    let headers = Signer::hmac(&secret)
+        .unwrap()
+        .id("msg_slow")
+        .sign(body.as_bytes());
+
+    let first = tokio::spawn(app.clone().oneshot(request(&headers, body.clone())));
+    handled.entered.notified().await;
+    // Ten in-flight TTLs later the handler still runs...
+    tokio::time::sleep(Duration::from_secs(300)).await;
+    // ...and a copy is told to come back later, not run beside it.
+    let twin = tokio::time::timeout(BOUND, app.clone().oneshot(request(&headers, body.clone())))
+        .await
+        .expect("the copy ran a twin handler (the claim lapsed)")
+        .unwrap();
+    assert_eq!(twin.status(), StatusCode::CONFLICT);
+
+    handled.gate.notify_one();
+    assert_eq!(first.await.unwrap().unwrap().status(), StatusCode::OK);
+    assert_eq!(handled.runs("msg_slow"), 1);
+    let retry = app.oneshot(request(&headers, body)).await.unwrap();
+    assert_eq!(retry.status(), StatusCode::OK);
+    assert_eq!(handled.runs("msg_slow"), 1);
+}
