@@ -168,8 +168,20 @@ fn jwks(c: &mut Criterion) {
         .as_secs();
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
     header.kid = Some("rsa-1".into());
-    let claims =
-        serde_json::json!({"aud": "https://receiver.example", "iat": now, "exp": now + 3600});
+    let body_sha256 = {
+        use sha2::Digest;
+        let digest = Sha256::digest(&body);
+        digest
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let claims = serde_json::json!({
+        "aud": "https://receiver.example",
+        "iat": now,
+        "exp": now + 300,
+        "body_sha256": body_sha256,
+    });
     let key = jsonwebtoken::EncodingKey::from_rsa_pem(include_bytes!(
         "../tests/fixtures/rsa_private.pem"
     ))
@@ -187,5 +199,59 @@ fn jwks(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, v1, v1a, jwks);
+/// What a forged `v1a` delivery can cost: 1 MiB, 16 `v1a` entries none of
+/// which verifies, against a 3-key JWKS (no key id, so every key is a
+/// candidate), next to a genuine one whose key is tried first (as after the
+/// first delivery). The work budget keeps the ratio at most 4×.
+fn forged_v1a(c: &mut Criterion) {
+    let keys: Vec<_> = (0..3).map(|_| generate_ed25519_key()).collect();
+    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(serde_json::json!({
+        "keys": keys.iter().map(|k| k.jwk(None)).collect::<Vec<_>>()
+    }))
+    .unwrap();
+    let verifier = Verifier::builder().jwks(&set).build().unwrap();
+    let body = body(1024 * 1024);
+    let genuine = Signer::ed25519(&keys[1].private_key)
+        .unwrap()
+        .id("msg_forged")
+        .sign(&body);
+    // The genuine key becomes the one tried first.
+    verifier.verify(&genuine, &body).unwrap();
+    let attacker = generate_ed25519_key();
+    let timestamp: u64 = genuine["webhook-timestamp"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let forged_entry =
+        Signer::ed25519(&attacker.private_key)
+            .unwrap()
+            .signature("msg_forged", timestamp, &body);
+    let mut forged = genuine.clone();
+    forged.insert(
+        "webhook-signature",
+        vec![forged_entry; 16].join(" ").parse().unwrap(),
+    );
+    assert!(verifier.verify(&forged, &body).is_err());
+
+    let mut group = c.benchmark_group("v1a-1MiB-3-key-jwks");
+    group.sample_size(20);
+    group.bench_function("genuine", |b| {
+        b.iter(|| {
+            verifier
+                .verify(black_box(&genuine), black_box(&body))
+                .unwrap()
+        })
+    });
+    group.bench_function("forged-16-entries", |b| {
+        b.iter(|| {
+            verifier
+                .verify(black_box(&forged), black_box(&body))
+                .unwrap_err()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, v1, v1a, jwks, forged_v1a);
 criterion_main!(benches);

@@ -15,7 +15,7 @@ use crate::replay::{MemoryReplayStore, ReplayStore};
 /// front of a resource; what [`WebhookLayer`](crate::tower::WebhookLayer) is
 /// for tower.
 ///
-/// Defaults: 1 MiB body limit, an in-process [`MemoryReplayStore`], handled
+/// Defaults: 256 KiB body limit, an in-process [`MemoryReplayStore`], handled
 /// ids remembered for 25 hours. Build it once and clone it into the app
 /// factory, so every worker shares one replay store.
 #[derive(Debug)]

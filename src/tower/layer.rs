@@ -9,7 +9,7 @@ use crate::replay::MemoryReplayStore;
 /// Applies [`WebhookService`]: verification, body limit and replay
 /// protection in front of a service.
 ///
-/// Defaults: 1 MiB body limit, an in-process
+/// Defaults: 256 KiB body limit, an in-process
 /// [`MemoryReplayStore`], handled ids remembered for 25 hours.
 #[derive(Debug)]
 #[must_use]

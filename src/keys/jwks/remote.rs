@@ -359,6 +359,64 @@ mod tests {
         assert_eq!(max_age("max-age=99999999999999999999999"), None);
     }
 
+    /// A key server on a loopback port serving whatever `document` holds.
+    #[cfg(feature = "test-util")]
+    async fn serve(document: Arc<std::sync::Mutex<String>>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+        let app = axum::Router::new().route(
+            "/jwks.json",
+            axum::routing::get(move || {
+                let document = document.lock().unwrap().clone();
+                async move { document }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        url
+    }
+
+    #[cfg(feature = "test-util")]
+    fn set_of(key: &crate::testing::Ed25519KeyPair) -> String {
+        serde_json::json!({"keys": [key.jwk(None)]}).to_string()
+    }
+
+    #[cfg(feature = "test-util")]
+    #[tokio::test]
+    async fn a_refresh_reports_whether_the_keys_changed() {
+        let (first, second) = (
+            crate::testing::generate_ed25519_key(),
+            crate::testing::generate_ed25519_key(),
+        );
+        let document = Arc::new(std::sync::Mutex::new(set_of(&first)));
+        let url = serve(Arc::clone(&document)).await;
+        let remote = RemoteJwks::builder(url)
+            .min_refresh_interval(Duration::ZERO)
+            .build()
+            .unwrap();
+
+        assert!(remote.refresh(0).await, "the first load changes the keys");
+        let loaded = remote.snapshot().generation;
+        assert!(!remote.refresh(loaded).await, "the same document again");
+        assert_eq!(remote.snapshot().generation, loaded);
+        // A caller that saw an older generation learns that keys changed
+        // since, without fetching.
+        assert!(remote.refresh(loaded - 1).await);
+
+        *document.lock().unwrap() = set_of(&second);
+        assert!(remote.refresh(loaded).await, "a new key");
+        assert_eq!(remote.snapshot().generation, loaded + 1);
+
+        // Within the minimum interval nothing is fetched, so nothing changes.
+        let limited = RemoteJwks::builder(remote.url())
+            .min_refresh_interval(Duration::from_secs(3600))
+            .build()
+            .unwrap();
+        limited.prefetch().await.unwrap();
+        let seen = limited.snapshot().generation;
+        *document.lock().unwrap() = set_of(&first);
+        assert!(!limited.refresh(seen).await);
+    }
+
     #[test]
     fn only_https_or_loopback_http_urls_are_accepted() {
         let check = |url: &str| check_url(&reqwest::Url::parse(url).unwrap());
