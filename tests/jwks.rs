@@ -332,3 +332,25 @@ async fn plain_http_urls_are_refused_except_on_loopback_and_never_reached_by_red
     };
     assert!(reason.contains("redirect"), "{reason}");
 }
+
+#[tokio::test]
+async fn a_delivery_with_only_v1_entries_never_fetches_keys() {
+    let key = generate_ed25519_key();
+    let server = KeyServer::start(&[&key]).await;
+    let secret = gemini_webhooks::testing::generate_secret();
+    let verifier = Verifier::builder()
+        .secret(&secret)
+        .unwrap()
+        .jwks_remote(server.remote().build().unwrap())
+        .build()
+        .unwrap();
+    let forged = Signer::hmac(&gemini_webhooks::testing::generate_secret())
+        .unwrap()
+        .sign(BODY);
+    let err = verifier.verify_async(&forged, BODY).await.unwrap_err();
+    assert_eq!(err, VerifyError::NoMatchingSignature);
+    assert_eq!(err.status(), 401);
+    let genuine = Signer::hmac(&secret).unwrap().sign(BODY);
+    assert!(verifier.verify_async(&genuine, BODY).await.is_ok());
+    assert_eq!(server.requests(), 0, "no JWKS fetch for `v1` entries");
+}

@@ -288,13 +288,15 @@ async fn a_panicking_handler_releases_so_the_retry_runs() {
     let retry = tokio::spawn({
         let (app, headers, body) = (f.app.clone(), f.sign("msg_panic", &body), body.clone());
         async move {
-            loop {
+            // Bounded: a claim that is never released fails the test.
+            for _ in 0..1000 {
                 let (status, _) = send(&app, &headers, &body).await;
                 if status != StatusCode::CONFLICT {
                     return status;
                 }
                 tokio::task::yield_now().await;
             }
+            StatusCode::CONFLICT
         }
     });
     assert!(retry.await.unwrap_err().is_panic());
@@ -426,4 +428,107 @@ async fn a_request_dropped_while_committing_still_releases_its_claim() {
             .unwrap(),
         gemini_webhooks::replay::Claim::New(_)
     ));
+}
+
+/// A memory store that records the TTL each commit asks for.
+#[derive(Clone, Default)]
+struct RecordingStore {
+    inner: Arc<gemini_webhooks::replay::MemoryReplayStore>,
+    committed_for: Arc<std::sync::Mutex<Vec<Duration>>>,
+}
+
+impl gemini_webhooks::replay::ReplayStore for RecordingStore {
+    async fn claim(
+        &self,
+        id: &str,
+    ) -> Result<gemini_webhooks::replay::Claim, gemini_webhooks::replay::ReplayError> {
+        self.inner.claim(id).await
+    }
+    async fn commit(
+        &self,
+        id: &str,
+        token: &gemini_webhooks::replay::ClaimToken,
+        ttl: Duration,
+    ) -> Result<(), gemini_webhooks::replay::ReplayError> {
+        self.committed_for.lock().unwrap().push(ttl);
+        self.inner.commit(id, token, ttl).await
+    }
+    async fn release(
+        &self,
+        id: &str,
+        token: &gemini_webhooks::replay::ClaimToken,
+    ) -> Result<(), gemini_webhooks::replay::ReplayError> {
+        self.inner.release(id, token).await
+    }
+    async fn extend(
+        &self,
+        id: &str,
+        token: &gemini_webhooks::replay::ClaimToken,
+    ) -> Result<(), gemini_webhooks::replay::ReplayError> {
+        self.inner.extend(id, token).await
+    }
+    fn in_flight_ttl(&self) -> Duration {
+        self.inner.in_flight_ttl()
+    }
+}
+
+#[tokio::test]
+async fn handled_ids_are_committed_for_longer_than_geminis_retries() {
+    let store = RecordingStore::default();
+    let f = fixture();
+    let app = app(Handled::default())
+        .layer(WebhookLayer::new(common::verifier(&f.secret)).replay_store(store.clone()));
+    let headers = f.sign("msg_ttl", EVENT);
+    assert_eq!(send(&app, &headers, EVENT).await.0, StatusCode::OK);
+    let committed = store.committed_for.lock().unwrap().clone();
+    assert_eq!(committed, vec![Duration::from_secs(25 * 3600)]);
+    assert!(committed[0] >= Duration::from_secs(24 * 3600));
+}
+
+#[tokio::test]
+async fn a_body_of_exactly_the_limit_is_accepted() {
+    let f = fixture_with(|layer| layer.body_limit(EVENT.len()));
+    assert_eq!(
+        f.app
+            .clone()
+            .oneshot(request(&HeaderMap::new(), ""))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+    let layer = WebhookLayer::new(common::verifier(&f.secret)).body_limit(EVENT.len());
+    assert_eq!(layer.receiver().limit(), EVENT.len());
+    // Announced and exactly at the limit.
+    let headers = f.sign("msg_edge", EVENT);
+    let mut announced = request(&headers, EVENT);
+    announced
+        .headers_mut()
+        .insert("content-length", EVENT.len().into());
+    let response = f.app.clone().oneshot(announced).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    // Not announced (streamed) and exactly at the limit.
+    let chunks = vec![Ok::<_, std::io::Error>(Bytes::from_static(
+        EVENT.as_bytes(),
+    ))];
+    let streamed = Body::from_stream(futures_lite_stream(chunks.into_iter()));
+    let headers = f.sign("msg_edge_streamed", EVENT);
+    let response = f
+        .app
+        .clone()
+        .oneshot(request(&headers, streamed))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        f.handled.runs("msg_edge") + f.handled.runs("msg_edge_streamed"),
+        2
+    );
+    // One byte more is refused.
+    let longer = format!("{EVENT} ");
+    let headers = f.sign("msg_edge_over", &longer);
+    assert_eq!(
+        send(&f.app, &headers, &longer).await.0,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
 }

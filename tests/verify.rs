@@ -656,3 +656,189 @@ fn headers_are_checked_without_the_body() {
     );
     assert_eq!(verifier.check_headers(&wrong_tag), Ok(()));
 }
+
+// ---- Tests that notice a weakened verifier (mutation testing) ------------
+
+/// The real `v1` tag for `body` under `secret`, decoded.
+fn real_tag(secret: &str, id: &str, ts: u64, body: &[u8]) -> [u8; 32] {
+    use base64::Engine as _;
+    let entry = Signer::hmac(secret).unwrap().signature(id, ts, body);
+    base64::engine::general_purpose::STANDARD
+        .decode(&entry["v1,".len()..])
+        .unwrap()
+        .try_into()
+        .unwrap()
+}
+
+fn entry_of(tag: &[u8; 32]) -> String {
+    use base64::Engine as _;
+    format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(tag)
+    )
+}
+
+#[test]
+fn structured_wrong_tags_never_verify() {
+    let secret = generate_secret();
+    let verifier = verifier(&secret);
+    let tag = real_tag(&secret, "msg_tag", AT, b"{}");
+    let check = |tag: &[u8; 32]| {
+        verifier.verify_at(
+            &headers("msg_tag", &AT.to_string(), &entry_of(tag)),
+            &b"{}"[..],
+            at(AT),
+        )
+    };
+    assert!(check(&tag).is_ok());
+    let mut wrong = Vec::new();
+    // Two 8-byte words swapped: their differences cancel under XOR.
+    for (i, j) in [(0, 1), (0, 3), (1, 2), (2, 3)] {
+        let mut swapped = tag;
+        let (a, b) = (
+            tag[i * 8..i * 8 + 8].to_vec(),
+            tag[j * 8..j * 8 + 8].to_vec(),
+        );
+        swapped[i * 8..i * 8 + 8].copy_from_slice(&b);
+        swapped[j * 8..j * 8 + 8].copy_from_slice(&a);
+        wrong.push(swapped);
+    }
+    // Two words flipped by the same mask, and all four by one mask.
+    for words in [&[0usize, 1][..], &[1, 3], &[0, 1, 2, 3]] {
+        let mut flipped = tag;
+        for &w in words {
+            flipped[w * 8] ^= 0x5a;
+            flipped[w * 8 + 7] ^= 0x01;
+        }
+        wrong.push(flipped);
+    }
+    // One bit anywhere.
+    for bit in [0, 63, 64, 200, 255] {
+        let mut one = tag;
+        one[bit / 8] ^= 1 << (bit % 8);
+        wrong.push(one);
+    }
+    for wrong in wrong {
+        if wrong == tag {
+            continue; // equal words swapped: not a different tag
+        }
+        assert_eq!(check(&wrong).unwrap_err(), VerifyError::NoMatchingSignature);
+    }
+}
+
+#[test]
+fn the_same_valid_entry_twice_still_verifies() {
+    let secret = generate_secret();
+    let entry = entry_of(&real_tag(&secret, "msg_twice", AT, b"{}"));
+    for signature in [
+        format!("{entry} {entry}"),
+        format!("{entry} {entry} {entry}"),
+        format!("v1,AAAA {entry} {entry}"),
+    ] {
+        let delivery = verifier(&secret)
+            .verify_at(
+                &headers("msg_twice", &AT.to_string(), &signature),
+                &b"{}"[..],
+                at(AT),
+            )
+            .unwrap();
+        assert_eq!(
+            *delivery.verified_by(),
+            VerifiedBy::Secret(0),
+            "{signature}"
+        );
+    }
+}
+
+#[test]
+fn a_webhook_id_of_exactly_256_bytes_is_accepted() {
+    let secret = generate_secret();
+    for (len, ok) in [(256, true), (257, false)] {
+        let id = "i".repeat(len);
+        let signature = Signer::hmac(&secret).unwrap().signature(&id, AT, b"{}");
+        let outcome = verifier(&secret).verify_at(
+            &headers(&id, &AT.to_string(), &signature),
+            &b"{}"[..],
+            at(AT),
+        );
+        assert_eq!(outcome.is_ok(), ok, "{len}: {outcome:?}");
+    }
+}
+
+#[test]
+fn accessors_and_builder_state_are_kept() {
+    let (a, b) = (generate_secret(), generate_secret());
+    let raw_b = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD
+            .decode(&b["whsec_".len()..])
+            .unwrap()
+    };
+    let verifier = Verifier::builder()
+        .secret(&a)
+        .unwrap()
+        .secret_bytes(&raw_b)
+        .unwrap()
+        .tolerance(Duration::from_secs(42))
+        .build()
+        .unwrap();
+    assert_eq!(verifier.tolerance(), Duration::from_secs(42));
+    assert_eq!(
+        Verifier::builder()
+            .secret(&a)
+            .unwrap()
+            .build()
+            .unwrap()
+            .tolerance(),
+        gemini_webhooks::verify::DEFAULT_TOLERANCE
+    );
+    assert_eq!(
+        gemini_webhooks::verify::DEFAULT_TOLERANCE,
+        Duration::from_secs(300)
+    );
+    for (secret, index) in [(&a, 0), (&b, 1)] {
+        let headers = Signer::hmac(secret).unwrap().sign(b"{}");
+        let delivery = verifier.verify(&headers, &b"{}"[..]).unwrap();
+        assert_eq!(*delivery.verified_by(), VerifiedBy::Secret(index));
+    }
+    let shown = format!("{verifier:?}");
+    for part in [
+        "secrets: 2",
+        "public_keys: 0",
+        "jwks: false",
+        "tolerance: 42s",
+    ] {
+        assert!(shown.contains(part), "{shown}");
+    }
+    let shown = format!(
+        "{:?}",
+        Verifier::builder()
+            .secret(&a)
+            .unwrap()
+            .jwt_audience("https://aud.example")
+    );
+    for part in ["secrets: 1", "jwt_audience: Some(\"https://aud.example\")"] {
+        assert!(shown.contains(part), "{shown}");
+    }
+}
+
+#[cfg(feature = "jwks-fetch")]
+#[test]
+fn jwks_url_keeps_the_builder_state() {
+    let secret = generate_secret();
+    let verifier = Verifier::builder()
+        .secret(&secret)
+        .unwrap()
+        .jwks_url("https://keys.example/jwks.json")
+        .unwrap()
+        .tolerance(Duration::from_secs(7))
+        .build()
+        .unwrap();
+    let headers = Signer::hmac(&secret).unwrap().sign(b"{}");
+    assert!(verifier.verify(&headers, &b"{}"[..]).is_ok());
+    let shown = format!("{verifier:?}");
+    assert!(
+        shown.contains("jwks: true") && shown.contains("secrets: 1"),
+        "{shown}"
+    );
+}

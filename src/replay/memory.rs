@@ -370,6 +370,100 @@ mod tests {
         });
     }
 
+    /// Claims on every shard, well past the sweep threshold.
+    const MANY: usize = SWEEP_AT * SHARDS * 2;
+
+    #[test]
+    fn live_claims_survive_the_sweep() {
+        let store = MemoryReplayStore::builder()
+            .in_flight_ttl(Duration::from_secs(3600))
+            .build();
+        for i in 0..MANY {
+            assert!(matches!(store.claim_now(&i.to_string()), Claim::New(_)));
+        }
+        for i in 0..MANY {
+            assert_eq!(store.claim_now(&i.to_string()), Claim::InFlight, "{i}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn claims_that_lapsed_are_swept_once_a_shard_is_past_the_threshold() {
+        let store = MemoryReplayStore::builder()
+            .in_flight_ttl(Duration::from_secs(10))
+            .build();
+        let count = |store: &MemoryReplayStore| -> usize {
+            store
+                .in_flight
+                .iter()
+                .map(|s| s.lock().unwrap().len())
+                .sum()
+        };
+        for i in 0..MANY {
+            let _ = store.claim_now(&format!("old-{i}"));
+        }
+        assert_eq!(count(&store), MANY, "nothing lapsed yet, nothing swept");
+        tokio::time::advance(Duration::from_secs(11)).await;
+        for i in 0..MANY {
+            let _ = store.claim_now(&format!("new-{i}"));
+        }
+        // Shards already past the threshold sweep on the next claim: the
+        // old claims are gone, only the new ones (and at most one sweep's
+        // worth of growth per shard) remain.
+        let left = count(&store);
+        assert!(
+            left <= MANY,
+            "{left} claims kept; lapsed ones were not swept"
+        );
+        assert!(
+            left >= MANY - SHARDS * (SWEEP_AT + 1),
+            "{left}: live claims were swept"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_claim_holds_for_its_ttl_and_extend_renews_it() {
+        let store = MemoryReplayStore::builder()
+            .in_flight_ttl(Duration::from_secs(10))
+            .build();
+        assert_eq!(store.in_flight_ttl(), Duration::from_secs(10));
+        let Claim::New(token) = store.claim("e").await.unwrap() else {
+            panic!()
+        };
+        tokio::time::advance(Duration::from_secs(9)).await;
+        assert_eq!(store.claim("e").await.unwrap(), Claim::InFlight);
+        store.extend("e", &token).await.unwrap();
+        tokio::time::advance(Duration::from_secs(9)).await;
+        assert_eq!(store.claim("e").await.unwrap(), Claim::InFlight, "renewed");
+        // Only its own token extends it.
+        assert!(store.extend("e", &ClaimToken::new()).await.is_err());
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let Claim::New(_) = store.claim("e").await.unwrap() else {
+            panic!("lapsed 10 s after the renewal")
+        };
+        assert!(store.extend("e", &token).await.is_err(), "taken over");
+    }
+
+    #[test]
+    fn defaults_len_and_debug() {
+        let store = MemoryReplayStore::new();
+        assert_eq!(store.in_flight_ttl(), Duration::from_secs(600));
+        assert!(store.is_empty());
+        block_on(async {
+            let Claim::New(token) = store.claim("x").await.unwrap() else {
+                panic!()
+            };
+            assert!(store.is_empty(), "a claim is not a handled id");
+            store.commit("x", &token, DAY).await.unwrap();
+        });
+        assert_eq!(store.len(), 1);
+        assert!(!store.is_empty());
+        let shown = format!("{store:?}");
+        assert!(shown.contains("capacity: Some(1000000)"), "{shown}");
+        assert!(shown.contains("in_flight_ttl: 600s"), "{shown}");
+        let small = MemoryReplayStore::builder().capacity(7).build();
+        assert!(format!("{small:?}").contains("capacity: Some(7)"));
+    }
+
     #[test]
     fn lapsed_claims_are_swept_from_a_growing_shard() {
         let store = MemoryReplayStore::builder()

@@ -127,3 +127,24 @@ pub trait ReplayStore: Send + Sync + 'static {
     /// How long a claim holds when it is neither extended nor settled.
     fn in_flight_ttl(&self) -> Duration;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_outlast_geminis_retries() {
+        // Gemini retries for 24 hours; a handled id must be remembered longer.
+        assert_eq!(DEFAULT_DEDUP_TTL, Duration::from_secs(25 * 3600));
+        assert_eq!(DEFAULT_IN_FLIGHT_TTL, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn tokens_round_trip_and_differ() {
+        let token = ClaimToken::new();
+        assert_eq!(ClaimToken::from_u128(token.as_u128()), token);
+        assert_ne!(ClaimToken::new(), ClaimToken::new());
+        assert_ne!(ClaimToken::default(), token);
+        assert_eq!(ClaimToken::from_u128(7).as_u128(), 7);
+    }
+}

@@ -192,8 +192,10 @@ impl Verifier {
     ///
     /// Refreshes are single-flight and rate-limited (see
     /// `keys::jwks::RemoteJwks`); deliveries that verify
-    /// with cached keys never wait for one, and a delivery is checked again
-    /// only if the refresh changed the keys. Without a fetched JWKS this is
+    /// with cached keys never wait for one (when the keys are stale, they
+    /// start a refresh in the background), and a delivery is checked again
+    /// only if the refresh changed the keys. Deliveries with only `v1`
+    /// entries never cause a fetch. Without a fetched JWKS this is
     /// [`verify`](Self::verify).
     pub async fn verify_async(
         &self,
@@ -202,12 +204,21 @@ impl Verifier {
     ) -> Result<Delivery, VerifyError> {
         #[cfg(feature = "jwks-fetch")]
         if let Some(JwksSource::Remote(remote)) = &self.inner.jwks {
-            remote.refresh_in_background();
             let verified = match self
                 .inner
                 .check(headers, body.as_bytes(), SystemTime::now())
             {
-                Ok(verified) => verified,
+                Ok(verified) => {
+                    // Deliveries that use the keys keep them fresh; `v1`
+                    // deliveries never cause a fetch.
+                    if matches!(
+                        verified.verified_by,
+                        VerifiedBy::JwksKey { .. } | VerifiedBy::Jwt { .. }
+                    ) {
+                        remote.refresh_in_background();
+                    }
+                    verified
+                }
                 Err(Failure {
                     error,
                     refresh_after: Some(generation),
