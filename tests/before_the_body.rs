@@ -226,7 +226,7 @@ async fn a_handler_slower_than_the_in_flight_ttl_keeps_its_claim() {
         .sign(body.as_bytes());
 
     let first = tokio::spawn(app.clone().oneshot(request(&headers, body.clone())));
-    handled.entered.notified().await;
+    handled.until_entered().await;
     // Ten in-flight TTLs later the handler still runs...
     tokio::time::sleep(Duration::from_secs(300)).await;
     // ...and a copy is told to come back later, not run beside it.

@@ -90,7 +90,7 @@ async fn a_copy_arriving_while_the_first_runs_gets_409() {
         let (app, headers, body) = (f.app.clone(), headers.clone(), body.clone());
         async move { send(&app, &headers, &body).await }
     });
-    f.handled.entered.notified().await;
+    f.handled.until_entered().await;
 
     let (status, text) = send(&f.app, &headers, &body).await;
     assert_eq!(status, StatusCode::CONFLICT);
@@ -312,7 +312,7 @@ async fn a_dropped_request_releases_so_the_retry_runs() {
         let (app, body) = (f.app.clone(), body.clone());
         async move { send(&app, &headers, &body).await }
     });
-    f.handled.entered.notified().await;
+    f.handled.until_entered().await;
     attempt.abort(); // the client went away mid-handler
     assert!(attempt.await.unwrap_err().is_cancelled());
 

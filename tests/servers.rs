@@ -119,7 +119,7 @@ async fn a_copy_arriving_while_the_first_runs_gets_409(server: Server) {
         let (server, held) = (server.clone(), held.clone());
         async move { server.post("msg_held", &held).await.unwrap().0 }
     });
-    server.handled.entered.notified().await;
+    server.handled.until_entered().await;
     let (status, text) = server.post("msg_held", &held).await.unwrap();
     assert_eq!(
         (status, text.as_str()),
@@ -185,7 +185,7 @@ async fn release_when_the_client_goes_away_then_the_retry_runs(server: Server) {
                 .await
         }
     });
-    server.handled.entered.notified().await;
+    server.handled.until_entered().await;
     attempt.abort(); // closes the connection mid-handler
     let _ = attempt.await;
     // hyper cancels the handler, which releases the claim; actix-web lets it

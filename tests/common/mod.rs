@@ -35,6 +35,15 @@ impl Handled {
     pub fn total(&self) -> usize {
         self.runs.lock().unwrap().values().sum()
     }
+
+    /// Waits until a held handler has started; fails the test, instead of
+    /// hanging it, if none does (with Tokio's paused clock the bound passes
+    /// as soon as nothing else can run).
+    pub async fn until_entered(&self) {
+        tokio::time::timeout(std::time::Duration::from_secs(60), self.entered.notified())
+            .await
+            .expect("no handler started: the delivery was refused or never admitted");
+    }
 }
 
 /// The axum handler: counts runs, then behaves as the body asks (see [`behave`]).
