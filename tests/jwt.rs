@@ -558,3 +558,54 @@ fn without_an_audience_a_jwt_is_not_accepted() {
     let err = verifier.verify(&with_token(&token), BODY).unwrap_err();
     assert_eq!(err.status(), 400);
 }
+
+#[test]
+fn jti_edges_and_body_hash_encodings() {
+    use base64::Engine as _;
+    use jsonwebtoken::Algorithm::RS256;
+    use sha2::Digest;
+    let f = jwt_fixture();
+    let key_of = |claims: &serde_json::Value| {
+        f.verifier
+            .verify(&with_token(&sign(RS256, "rsa-1", claims, &f)), BODY)
+            .map(|d| d.replay_key().to_owned())
+    };
+    let mut c = claims();
+    c["jti"] = "j".repeat(200).into();
+    assert_eq!(key_of(&c).unwrap(), format!("jwt:{}", "j".repeat(200)));
+    c["jti"] = "".into();
+    assert!(
+        key_of(&c).unwrap().starts_with("jwt:sha256:"),
+        "an empty jti is no key"
+    );
+    c["jti"] = 42.into();
+    assert!(
+        key_of(&c).unwrap().starts_with("jwt:sha256:"),
+        "nor is a number"
+    );
+
+    let digest = sha2::Sha256::digest(BODY);
+    let engines = [
+        base64::engine::general_purpose::STANDARD.encode(digest),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest),
+        base64::engine::general_purpose::URL_SAFE.encode(digest),
+        hex(&digest).to_uppercase(),
+    ];
+    for (claim, encoded) in ["sha256", "payload_sha256", "body_sha256", "body_sha256"]
+        .iter()
+        .zip(engines)
+    {
+        let mut c = claims();
+        c.as_object_mut().unwrap().remove("body_sha256");
+        c[*claim] = encoded.clone().into();
+        assert!(key_of(&c).is_ok(), "{claim} = {encoded}");
+    }
+    let mut short = claims();
+    short["body_sha256"] = hex(&digest[..31]).into();
+    assert_eq!(
+        key_of(&short).unwrap_err(),
+        VerifyError::InvalidToken {
+            reason: "body hash is not a SHA-256"
+        }
+    );
+}

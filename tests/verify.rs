@@ -842,3 +842,20 @@ fn jwks_url_keeps_the_builder_state() {
         "{shown}"
     );
 }
+
+#[test]
+fn the_key_that_verified_last_is_tried_first() {
+    let keys = [
+        generate_ed25519_key(),
+        generate_ed25519_key(),
+        generate_ed25519_key(),
+    ];
+    let verifier = static_keys(&[&keys[0], &keys[1], &keys[2]]);
+    let check = |entries: &[String]| verifier.verify_at(&with_entries(entries), &b"{}"[..], at(AT));
+    // Cold, a forged entry ahead of one by the last key exhausts the budget.
+    assert!(check(&[forged_v1a(), v1a_entry(&keys[2])]).is_err());
+    // Once the last key has verified, it is tried first: 3 + 1 verifications.
+    assert!(check(&[v1a_entry(&keys[2])]).is_ok());
+    let delivery = check(&[forged_v1a(), v1a_entry(&keys[2])]).unwrap();
+    assert_eq!(*delivery.verified_by(), VerifiedBy::PublicKey(2));
+}

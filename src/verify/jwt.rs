@@ -124,7 +124,6 @@ pub(crate) fn verify(
             ErrorKind::InvalidIssuer | ErrorKind::MissingRequiredClaim(_) => {
                 invalid("wrong issuer")
             }
-            ErrorKind::InvalidAlgorithm => invalid("algorithm does not match its key"),
             ErrorKind::InvalidSignature => invalid("signature does not verify"),
             _ => invalid("malformed token"),
         })?

@@ -291,18 +291,9 @@ impl RemoteJwksBuilder {
             .map_err(|_| JwksError::InvalidUrl("URL does not parse"))?;
         check_url(&url)?;
         let redirects = reqwest::redirect::Policy::custom(|attempt| {
-            let from_https = attempt
-                .previous()
-                .first()
-                .is_some_and(|first| first.scheme() == "https");
-            if attempt.previous().len() > 5 {
-                attempt.error("too many redirects")
-            } else if check_url(attempt.url()).is_err()
-                || (from_https && attempt.url().scheme() != "https")
-            {
-                attempt.error("refusing to follow a redirect to a non-https URL")
-            } else {
-                attempt.follow()
+            match may_follow(attempt.previous(), attempt.url()) {
+                Ok(()) => attempt.follow(),
+                Err(reason) => attempt.error(reason),
             }
         });
         let client = reqwest::Client::builder()
@@ -320,6 +311,25 @@ impl RemoteJwksBuilder {
             generation: AtomicU64::new(0),
             refresh: tokio::sync::Mutex::new(None),
         })
+    }
+}
+
+/// Most redirects followed for one fetch.
+const MAX_REDIRECTS: usize = 5;
+
+/// Whether a redirect to `next` may be followed, after the URLs in
+/// `previous` (the first is the one asked for): at most [`MAX_REDIRECTS`],
+/// each to a URL [`check_url`] accepts, and never from `https` to `http`.
+fn may_follow(previous: &[reqwest::Url], next: &reqwest::Url) -> Result<(), &'static str> {
+    let from_https = previous
+        .first()
+        .is_some_and(|first| first.scheme() == "https");
+    if previous.len() > MAX_REDIRECTS {
+        Err("too many redirects")
+    } else if check_url(next).is_err() || (from_https && next.scheme() != "https") {
+        Err("refusing to follow a redirect to a non-https URL")
+    } else {
+        Ok(())
     }
 }
 
@@ -415,6 +425,39 @@ mod tests {
         let seen = limited.snapshot().generation;
         *document.lock().unwrap() = set_of(&first);
         assert!(!limited.refresh(seen).await);
+    }
+
+    #[test]
+    fn redirects_stay_on_https_and_are_bounded() {
+        let url = |u: &str| reqwest::Url::parse(u).unwrap();
+        let https = url("https://keys.example/a");
+        let local = url("http://127.0.0.1:9/a");
+        assert_eq!(
+            may_follow(&[https.clone()], &url("https://cdn.example/b")),
+            Ok(())
+        );
+        let downgrade = Err("refusing to follow a redirect to a non-https URL");
+        assert_eq!(may_follow(&[https.clone()], &local), downgrade);
+        assert_eq!(
+            may_follow(&[https.clone()], &url("http://keys.example/b")),
+            downgrade
+        );
+        // Loopback http (tests) may redirect on loopback, not outside it.
+        assert_eq!(
+            may_follow(&[local.clone()], &url("http://localhost:9/b")),
+            Ok(())
+        );
+        assert_eq!(
+            may_follow(&[local.clone()], &url("http://keys.example/b")),
+            downgrade
+        );
+        assert_eq!(may_follow(&[local.clone()], &https), Ok(()));
+        // The sixth redirect is one too many.
+        let five = vec![https.clone(); MAX_REDIRECTS];
+        assert_eq!(may_follow(&five, &https), Ok(()));
+        let six = vec![https.clone(); MAX_REDIRECTS + 1];
+        assert_eq!(may_follow(&six, &https), Err("too many redirects"));
+        assert_eq!(MAX_REDIRECTS, 5);
     }
 
     #[test]
