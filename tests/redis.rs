@@ -371,82 +371,84 @@ async fn until_key(admin: &mut redis::aio::MultiplexedConnection, key: &str, wan
     panic!("{key} holds {seen:?}, not {want:?}");
 }
 
+/// A receiver on a Redis of its own, whose writes a test can pause.
+struct PausedRedis {
+    _server: OwnRedis,
+    admin: redis::aio::MultiplexedConnection,
+    app: axum::Router,
+    secret: String,
+    handled: Handled,
+    key_prefix: String,
+}
+
+impl PausedRedis {
+    async fn start(fail_open: bool) -> Self {
+        let port = free_port();
+        let server = own_redis(port).await;
+        let (secret, handled) = (generate_secret(), Handled::default());
+        let store = RedisReplayStore::builder(format!("redis://127.0.0.1:{port}"))
+            .timeout(Duration::from_millis(200))
+            .fail_open(fail_open)
+            .build()
+            .unwrap();
+        let key_prefix = store.key("");
+        let app = app(handled.clone())
+            .layer(WebhookLayer::new(common::verifier(&secret)).replay_store(store));
+        // Connected, scripts loaded: what a pause meets in production.
+        assert_eq!(send(&app, &secret, "msg_warm", EVENT).await, StatusCode::OK);
+        Self {
+            _server: server,
+            admin: admin(port).await,
+            app,
+            secret,
+            handled,
+            key_prefix,
+        }
+    }
+
+    async fn client(&mut self, args: &[&str]) {
+        let _: () = redis::cmd("CLIENT")
+            .arg(args)
+            .query_async(&mut self.admin)
+            .await
+            .unwrap();
+    }
+
+    /// Sends `id` while writes are paused, resumes, and waits until its key
+    /// holds `after`; returns the status the paused delivery got.
+    async fn send_paused(&mut self, id: &str, after: Option<&str>) -> StatusCode {
+        self.client(&["PAUSE", "600000", "WRITE"]).await;
+        let status = send(&self.app, &self.secret, id, EVENT).await;
+        self.client(&["UNPAUSE"]).await;
+        let key = format!("{}{id}", self.key_prefix);
+        until_key(&mut self.admin, &key, after).await;
+        status
+    }
+}
+
 #[tokio::test]
 async fn a_claim_that_times_out_is_released_so_the_retry_after_a_pause_is_handled() {
-    let port = free_port();
-    let _server = own_redis(port).await;
-    let (secret, handled) = (generate_secret(), Handled::default());
-    let store = RedisReplayStore::builder(format!("redis://127.0.0.1:{port}"))
-        .timeout(Duration::from_millis(200))
-        .build()
-        .unwrap();
-    let key = store.key("msg_paused");
-    let app = app(handled.clone())
-        .layer(WebhookLayer::new(common::verifier(&secret)).replay_store(store));
-    assert_eq!(send(&app, &secret, "msg_warm", EVENT).await, StatusCode::OK);
-
-    let mut admin = admin(port).await;
-    let _: () = redis::cmd("CLIENT")
-        .arg(&["PAUSE", "600000", "WRITE"][..])
-        .query_async(&mut admin)
-        .await
-        .unwrap();
-    assert_eq!(
-        send(&app, &secret, "msg_paused", EVENT).await,
-        StatusCode::SERVICE_UNAVAILABLE
-    );
-    let _: () = redis::cmd("CLIENT")
-        .arg("UNPAUSE")
-        .query_async(&mut admin)
-        .await
-        .unwrap();
+    let mut redis = PausedRedis::start(false).await;
     // The claim lands late, and the store's background release removes it.
-    until_key(&mut admin, &key, None).await;
-
-    assert_eq!(
-        send(&app, &secret, "msg_paused", EVENT).await,
-        StatusCode::OK
-    );
-    assert_eq!(handled.runs("msg_paused"), 1);
+    let paused = redis.send_paused("msg_paused", None).await;
+    assert_eq!(paused, StatusCode::SERVICE_UNAVAILABLE);
+    let retry = send(&redis.app, &redis.secret, "msg_paused", EVENT).await;
+    assert_eq!(retry, StatusCode::OK);
+    assert_eq!(redis.handled.runs("msg_paused"), 1);
 }
 
 #[tokio::test]
 async fn fail_open_commits_under_the_claim_that_landed_late() {
-    let port = free_port();
-    let _server = own_redis(port).await;
-    let (secret, handled) = (generate_secret(), Handled::default());
-    let store = RedisReplayStore::builder(format!("redis://127.0.0.1:{port}"))
-        .timeout(Duration::from_millis(200))
-        .fail_open(true)
-        .build()
-        .unwrap();
-    let key = store.key("msg_open_late");
-    let app = app(handled.clone())
-        .layer(WebhookLayer::new(common::verifier(&secret)).replay_store(store));
-    assert_eq!(send(&app, &secret, "msg_warm", EVENT).await, StatusCode::OK);
-
-    let mut admin = admin(port).await;
-    let _: () = redis::cmd("CLIENT")
-        .arg(&["PAUSE", "600000", "WRITE"][..])
-        .query_async(&mut admin)
-        .await
-        .unwrap();
+    let mut redis = PausedRedis::start(true).await;
     // Through unprotected; its commit times out too, but is sent after the
-    // claim on the same connection.
+    // claim on the same connection, so both land in order.
+    let paused = redis.send_paused("msg_open_late", Some("done")).await;
+    assert_eq!(paused, StatusCode::OK);
+    let retry = send(&redis.app, &redis.secret, "msg_open_late", EVENT).await;
+    assert_eq!(retry, StatusCode::OK);
     assert_eq!(
-        send(&app, &secret, "msg_open_late", EVENT).await,
-        StatusCode::OK
+        redis.handled.runs("msg_open_late"),
+        1,
+        "the retry was recognised"
     );
-    let _: () = redis::cmd("CLIENT")
-        .arg("UNPAUSE")
-        .query_async(&mut admin)
-        .await
-        .unwrap();
-    until_key(&mut admin, &key, Some("done")).await;
-
-    assert_eq!(
-        send(&app, &secret, "msg_open_late", EVENT).await,
-        StatusCode::OK
-    );
-    assert_eq!(handled.runs("msg_open_late"), 1, "the retry was recognised");
 }

@@ -248,16 +248,10 @@ impl ReplayStore for RedisReplayStore {
     }
 
     async fn commit(&self, id: &str, token: &ClaimToken, ttl: Duration) -> Result<(), ReplayError> {
-        if self
-            .while_claimed("commit", &self.commit, id, token, ttl)
+        self.while_claimed("commit", &self.commit, id, token, ttl)
             .await?
-        {
-            Ok(())
-        } else {
-            Err(ReplayError::new(
-                "the claim expired or was taken over before commit",
-            ))
-        }
+            .then_some(())
+            .ok_or_else(|| ReplayError::new("the claim expired or was taken over before commit"))
     }
 
     async fn release(&self, id: &str, token: &ClaimToken) -> Result<(), ReplayError> {
@@ -269,16 +263,12 @@ impl ReplayStore for RedisReplayStore {
 
     async fn extend(&self, id: &str, token: &ClaimToken) -> Result<(), ReplayError> {
         let ttl = self.settings.in_flight_ttl;
-        if self
-            .while_claimed("extend", &self.extend, id, token, ttl)
+        self.while_claimed("extend", &self.extend, id, token, ttl)
             .await?
-        {
-            Ok(())
-        } else {
-            Err(ReplayError::new(
-                "the claim expired or was taken over before it was extended",
-            ))
-        }
+            .then_some(())
+            .ok_or_else(|| {
+                ReplayError::new("the claim expired or was taken over before it was extended")
+            })
     }
 
     fn in_flight_ttl(&self) -> Duration {
