@@ -44,11 +44,13 @@ async fn serve<R: ReplayStore>(
     webhooks: GeminiWebhooks<R>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let server = HttpServer::new(move || {
-        App::new().service(
-            web::resource("/webhooks/gemini")
-                .wrap(webhooks.clone())
-                .route(web::post().to(handle)),
-        )
+        // On the POST route only: a GET stays 405, other paths untouched.
+        App::new()
+            .service(
+                web::resource("/webhooks/gemini")
+                    .route(web::post().to(handle).wrap(webhooks.clone())),
+            )
+            .route("/health", web::get().to(|| async { "ok" }))
     })
     .bind(common::bind_addr())?;
     for addr in server.addrs() {

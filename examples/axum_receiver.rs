@@ -32,11 +32,15 @@ async fn handle(delivery: Delivery) -> StatusCode {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     common::init_logging();
     let layer = WebhookLayer::new(common::verifier_from_env().await?);
-    let router = Router::new().route("/webhooks/gemini", post(handle));
-    let app = match common::redis_store_from_env()? {
-        Some(store) => router.layer(layer.replay_store(store)),
-        None => router.layer(layer),
+    // On the webhook route only, so `GET /health` and unknown paths are
+    // answered as usual (200, 404) instead of 400 "missing header".
+    let webhook = match common::redis_store_from_env()? {
+        Some(store) => post(handle).route_layer(layer.replay_store(store)),
+        None => post(handle).route_layer(layer),
     };
+    let app = Router::new()
+        .route("/webhooks/gemini", webhook)
+        .route("/health", axum::routing::get(|| async { "ok" }));
     let listener = tokio::net::TcpListener::bind(common::bind_addr()).await?;
     tracing::info!(addr = %listener.local_addr()?, "listening for Gemini webhooks on POST /webhooks/gemini");
     axum::serve(listener, app).await?;

@@ -55,10 +55,15 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let secret = generate_secret();
     let verifier = Verifier::builder().secret(&secret)?.build()?;
     let runs = Runs::default();
+    // The layer goes on the webhook route only: other routes (a health
+    // check) stay untouched, an unknown path is a 404 and a GET a 405.
     let app = Router::new()
-        .route("/webhooks/gemini", post(handle))
-        .with_state(runs.clone())
-        .layer(WebhookLayer::new(verifier));
+        .route(
+            "/webhooks/gemini",
+            post(handle).route_layer(WebhookLayer::new(verifier)),
+        )
+        .route("/health", axum::routing::get(|| async { "ok" }))
+        .with_state(runs.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}/webhooks/gemini", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, app).await });

@@ -26,6 +26,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use bytes::Bytes;
 use ed25519_dalek::SigningKey;
 use http::{HeaderMap, HeaderValue};
 
@@ -190,6 +191,154 @@ impl Signer {
         headers
     }
 }
+
+impl Signer {
+    /// A ready `POST uri` request carrying `body`, signed: what Gemini would
+    /// send. The body type is yours (`axum::body::Body`, `String`, …).
+    ///
+    /// ```
+    /// use axum::{Router, body::Body, http::StatusCode, routing::post};
+    /// use gemini_webhooks::testing::{Signer, generate_secret, sample_event};
+    /// use gemini_webhooks::{GeminiEvent, Verifier, tower::WebhookLayer};
+    /// use tower::ServiceExt;
+    ///
+    /// async fn handle(event: GeminiEvent) -> StatusCode {
+    ///     assert_eq!(event.event_type(), "batch.succeeded");
+    ///     StatusCode::OK
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let secret = generate_secret();
+    /// let verifier = Verifier::builder().secret(&secret)?.build()?;
+    /// let app: Router = Router::new()
+    ///     .route("/hook", post(handle).route_layer(WebhookLayer::new(verifier)));
+    ///
+    /// let request = Signer::hmac(&secret)?.request::<Body>("/hook", sample_event("batch.succeeded"));
+    /// let response = app.oneshot(request).await?;
+    /// assert_eq!(response.status(), StatusCode::OK);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `uri` is not a valid URI (test code only).
+    pub fn request<B: From<Bytes>>(&self, uri: &str, body: impl Into<Bytes>) -> http::Request<B> {
+        let body = body.into();
+        let mut request = http::Request::post(uri)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(B::from(body.clone()))
+            .expect("a valid request URI");
+        request.headers_mut().extend(self.sign(&body));
+        request
+    }
+
+    /// The same as [`request`](Self::request), for actix-web's test tools
+    /// (actix-web has its own `http` types).
+    ///
+    /// ```
+    /// use actix_web::{App, HttpResponse, test, web};
+    /// use gemini_webhooks::testing::{Signer, generate_secret, sample_event};
+    /// use gemini_webhooks::{GeminiEvent, Verifier, actix::GeminiWebhooks};
+    ///
+    /// async fn handle(event: GeminiEvent) -> HttpResponse {
+    ///     HttpResponse::Ok().body(event.event_type().to_owned())
+    /// }
+    ///
+    /// # #[actix_web::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let secret = generate_secret();
+    /// let webhooks = GeminiWebhooks::new(Verifier::builder().secret(&secret)?.build()?);
+    /// let app = test::init_service(App::new().service(
+    ///     web::resource("/hook").wrap(webhooks).route(web::post().to(handle)),
+    /// ))
+    /// .await;
+    ///
+    /// let request = Signer::hmac(&secret)?.actix_request("/hook", sample_event("video.generated"));
+    /// let response = test::call_service(&app, request.to_request()).await;
+    /// assert_eq!(response.status(), 200);
+    /// assert_eq!(test::read_body(response).await, "video.generated");
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "actix")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
+    pub fn actix_request(&self, uri: &str, body: impl Into<Bytes>) -> actix_web::test::TestRequest {
+        let body = body.into();
+        let mut request = actix_web::test::TestRequest::post()
+            .uri(uri)
+            .insert_header(("content-type", "application/json"));
+        for (name, value) in &self.sign(&body) {
+            request = request.insert_header((name.as_str(), value.as_bytes()));
+        }
+        request.set_payload(body)
+    }
+}
+
+/// A sample envelope of a Gemini event type, as the docs show it, with the
+/// current time as its timestamp: handler tests need no hand-written JSON.
+///
+/// The nine types are `batch.succeeded`, `batch.cancelled`, `batch.expired`,
+/// `batch.failed`, `interaction.requires_action`, `interaction.completed`,
+/// `interaction.failed`, `interaction.cancelled` and `video.generated`
+/// ([`SAMPLE_EVENT_TYPES`]); any other type gives an envelope with an empty
+/// `data` object, which parses as [`GeminiEvent::Unknown`](crate::GeminiEvent::Unknown).
+///
+/// ```
+/// use gemini_webhooks::GeminiEvent;
+/// use gemini_webhooks::testing::{SAMPLE_EVENT_TYPES, sample_event};
+///
+/// for event_type in SAMPLE_EVENT_TYPES {
+///     let event = GeminiEvent::from_slice(&sample_event(event_type))?;
+///     assert_eq!(event.event_type(), event_type);
+///     assert!(!matches!(event, GeminiEvent::Unknown(_)));
+/// }
+/// # Ok::<(), gemini_webhooks::EventError>(())
+/// ```
+pub fn sample_event(event_type: &str) -> Bytes {
+    let data = match event_type {
+        "batch.succeeded" => {
+            serde_json::json!({"id": "batches/123", "output_file_uri": "files/batch-123-output"})
+        }
+        "batch.failed" | "interaction.failed" => serde_json::json!({
+            "id": if event_type == "batch.failed" { "batches/123" } else { "interactions/456" },
+            "error_code": 3,
+            "error_message": "The request was invalid."
+        }),
+        "batch.cancelled" | "batch.expired" => serde_json::json!({"id": "batches/123"}),
+        "interaction.requires_action" | "interaction.completed" | "interaction.cancelled" => {
+            serde_json::json!({"id": "interactions/456"})
+        }
+        "video.generated" => {
+            serde_json::json!({"id": "operations/789", "video_uri": "files/video-789"})
+        }
+        _ => serde_json::json!({}),
+    };
+    let timestamp = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| "2026-01-01T00:00:00Z".to_owned());
+    let envelope = serde_json::json!({
+        "type": event_type,
+        "version": "v1",
+        "timestamp": timestamp,
+        "data": data,
+    });
+    Bytes::from(envelope.to_string())
+}
+
+/// The nine event types [`sample_event`] knows.
+pub const SAMPLE_EVENT_TYPES: [&str; 9] = [
+    "batch.succeeded",
+    "batch.cancelled",
+    "batch.expired",
+    "batch.failed",
+    "interaction.requires_action",
+    "interaction.completed",
+    "interaction.failed",
+    "interaction.cancelled",
+    "video.generated",
+];
 
 impl fmt::Debug for Signer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

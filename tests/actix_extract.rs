@@ -55,3 +55,41 @@ async fn extractors_without_middleware_verify_with_app_data_or_say_why_not() {
         "{text:?}"
     );
 }
+
+#[actix_web::test]
+async fn on_the_post_route_only_the_middleware_leaves_other_requests_alone() {
+    use gemini_webhooks::actix::GeminiWebhooks;
+    let secret = generate_secret();
+    let webhooks = GeminiWebhooks::new(common::verifier(&secret));
+    let app = actix_web::test::init_service(
+        App::new()
+            .service(
+                web::resource("/webhooks/gemini").route(web::post().to(echo_id).wrap(webhooks)),
+            )
+            .route("/health", web::get().to(|| async { "ok" })),
+    )
+    .await;
+    let call = |method: actix_web::http::Method, uri: &str| {
+        actix_web::test::TestRequest::default()
+            .method(method)
+            .uri(uri)
+            .to_request()
+    };
+    use actix_web::http::Method;
+    for (method, uri, status) in [
+        (Method::GET, "/health", 200),
+        (Method::GET, "/nowhere", 404),
+        (Method::GET, "/webhooks/gemini", 405),
+        (Method::POST, "/webhooks/gemini", 400),
+    ] {
+        let response = actix_web::test::call_service(&app, call(method.clone(), uri)).await;
+        assert_eq!(response.status().as_u16(), status, "{method} {uri}");
+    }
+    let signed = Signer::hmac(&secret)
+        .unwrap()
+        .id("msg_route")
+        .actix_request("/webhooks/gemini", EVENT);
+    let response = actix_web::test::call_service(&app, signed.to_request()).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(actix_web::test::read_body(response).await, "msg_route");
+}

@@ -532,3 +532,47 @@ async fn a_body_of_exactly_the_limit_is_accepted() {
         StatusCode::PAYLOAD_TOO_LARGE
     );
 }
+
+#[tokio::test]
+async fn on_the_webhook_route_only_the_layer_leaves_other_routes_alone() {
+    use axum::routing::{get, post};
+    let secret = generate_secret();
+    let app: axum::Router = axum::Router::new()
+        .route(
+            "/webhooks/gemini",
+            post(|| async { StatusCode::OK })
+                .route_layer(WebhookLayer::new(common::verifier(&secret))),
+        )
+        .route("/health", get(|| async { "ok" }));
+    let call = |method: &str, uri: &str, headers: HeaderMap| {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Body::from(EVENT))
+            .unwrap();
+        request.headers_mut().extend(headers);
+        app.clone().oneshot(request)
+    };
+    let status = |response: Result<axum::response::Response, _>| response.unwrap().status();
+    assert_eq!(
+        status(call("GET", "/health", HeaderMap::new()).await),
+        StatusCode::OK
+    );
+    assert_eq!(
+        status(call("GET", "/nowhere", HeaderMap::new()).await),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        status(call("GET", "/webhooks/gemini", HeaderMap::new()).await),
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+    assert_eq!(
+        status(call("POST", "/webhooks/gemini", HeaderMap::new()).await),
+        StatusCode::BAD_REQUEST
+    );
+    let signed = Signer::hmac(&secret).unwrap().sign(EVENT.as_bytes());
+    assert_eq!(
+        status(call("POST", "/webhooks/gemini", signed).await),
+        StatusCode::OK
+    );
+}

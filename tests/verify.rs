@@ -859,3 +859,19 @@ fn the_key_that_verified_last_is_tried_first() {
     let delivery = check(&[forged_v1a(), v1a_entry(&keys[2])]).unwrap();
     assert_eq!(*delivery.verified_by(), VerifiedBy::PublicKey(2));
 }
+
+#[test]
+fn a_secret_without_its_prefix_names_the_fix() {
+    let err = Verifier::builder()
+        .secret("C2FVsBQIhrscChlQIMV+b5sSYspob7oD")
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the HMAC secret must start with `whsec_` (for raw secret bytes, use `VerifierBuilder::secret_bytes`)"
+    );
+    let err = Verifier::builder().public_key("C2FV").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the Ed25519 public key must start with `whpk_`"
+    );
+}

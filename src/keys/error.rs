@@ -15,7 +15,7 @@ pub enum KeyError {
         kind: &'static str,
     },
     /// The key does not start with the prefix its kind uses.
-    #[error("a {kind} must start with `{expected}`")]
+    #[error("the {kind} must start with `{expected}`{}", prefix_hint(.expected))]
     WrongPrefix {
         /// What kind of key it was.
         kind: &'static str,
@@ -60,4 +60,12 @@ pub enum KeyError {
         /// What is missing or contradictory.
         reason: &'static str,
     },
+}
+
+/// What to do instead when a key lacks its prefix.
+fn prefix_hint(expected: &str) -> &'static str {
+    match expected {
+        "whsec_" => " (for raw secret bytes, use `VerifierBuilder::secret_bytes`)",
+        _ => "",
+    }
 }

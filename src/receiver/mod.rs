@@ -50,6 +50,13 @@ macro_rules! receiver_builder_methods {
                 self.map(|r| r.dedup_ttl(ttl))
             }
 
+            /// Sets the level for requests that are not deliveries at all
+            /// (default DEBUG); see
+            /// [`Receiver::probe_log_level`](crate::Receiver::probe_log_level).
+            pub fn probe_log_level(self, level: tracing::Level) -> Self {
+                self.map(|r| r.probe_log_level(level))
+            }
+
             /// Uses another replay store, e.g. one shared by several replicas.
             pub fn replay_store<S: $crate::replay::ReplayStore>(self, store: S) -> $adapter<S> {
                 $adapter::from_receiver(std::sync::Arc::unwrap_or_clone(self.receiver).replay_store(store))
@@ -78,6 +85,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::HeaderMap;
+use tracing::{Instrument as _, Level};
 
 pub use rejection::Rejection;
 
@@ -131,6 +139,7 @@ pub struct Receiver<R = MemoryReplayStore> {
     store: Arc<R>,
     body_limit: usize,
     dedup_ttl: Duration,
+    probe_log_level: Level,
 }
 
 // Not derived: the store is shared through its `Arc`, so `R` need not be `Clone`.
@@ -141,6 +150,7 @@ impl<R> Clone for Receiver<R> {
             store: Arc::clone(&self.store),
             body_limit: self.body_limit,
             dedup_ttl: self.dedup_ttl,
+            probe_log_level: self.probe_log_level,
         }
     }
 }
@@ -155,6 +165,7 @@ impl Receiver<MemoryReplayStore> {
             store: Arc::new(MemoryReplayStore::new()),
             body_limit: DEFAULT_BODY_LIMIT,
             dedup_ttl: DEFAULT_DEDUP_TTL,
+            probe_log_level: Level::DEBUG,
         }
     }
 }
@@ -167,7 +178,17 @@ impl<R: ReplayStore> Receiver<R> {
             store: Arc::new(store),
             body_limit: self.body_limit,
             dedup_ttl: self.dedup_ttl,
+            probe_log_level: self.probe_log_level,
         }
+    }
+
+    /// Sets the level at which requests that are not deliveries at all are
+    /// logged: missing or malformed `webhook-*` headers, unreadable or
+    /// oversized bodies (default DEBUG, so a port scan pages nobody).
+    /// Signatures that do not verify are always logged at WARN.
+    pub fn probe_log_level(mut self, level: Level) -> Self {
+        self.probe_log_level = level;
+        self
     }
 
     /// Sets the largest body accepted, in bytes (default 256 KiB).
@@ -240,18 +261,51 @@ impl<R: ReplayStore> Receiver<R> {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         let outcome = rejection.kind();
+        let level = self.log_level(&rejection);
+        macro_rules! at_level {
+            ($($event:tt)+) => {
+                match level {
+                    Level::ERROR => tracing::error!($($event)+),
+                    Level::WARN => tracing::warn!($($event)+),
+                    Level::INFO => tracing::info!($($event)+),
+                    Level::DEBUG => tracing::debug!($($event)+),
+                    _ => tracing::trace!($($event)+),
+                }
+            };
+        }
         match &rejection {
             Rejection::AlreadyHandled | Rejection::InFlight => {
-                tracing::info!(webhook_id, outcome, "gemini webhook not handled again")
+                at_level!(webhook_id, outcome, "gemini webhook not handled again")
             }
             Rejection::StoreUnavailable(err) => {
-                tracing::error!(webhook_id, outcome, error = %err, "gemini webhook deferred")
+                at_level!(webhook_id, outcome, error = %err, "gemini webhook deferred")
             }
-            _ => {
-                tracing::warn!(webhook_id, outcome, reason = %rejection, "gemini webhook rejected")
-            }
+            _ => at_level!(webhook_id, outcome, reason = %rejection, "gemini webhook rejected"),
         }
         rejection
+    }
+
+    /// How loudly a rejection is logged: requests that are not deliveries at
+    /// all (no or malformed headers, unreadable or oversized bodies: a port
+    /// scan) at [`probe_log_level`](Self::probe_log_level); a signature or
+    /// timestamp that does not verify (likely a wrong secret) at WARN; what
+    /// leaves a delivery undecided (store or keys unavailable) at ERROR.
+    fn log_level(&self, rejection: &Rejection) -> Level {
+        use crate::verify::VerifyError;
+        match rejection {
+            Rejection::AlreadyHandled | Rejection::InFlight => Level::INFO,
+            Rejection::StoreUnavailable(_)
+            | Rejection::NotConfigured
+            | Rejection::Verify(VerifyError::KeysUnavailable) => Level::ERROR,
+            Rejection::Verify(
+                VerifyError::MissingHeader(_)
+                | VerifyError::InvalidHeader { .. }
+                | VerifyError::InvalidTimestamp,
+            )
+            | Rejection::BodyUnreadable
+            | Rejection::PayloadTooLarge { .. } => self.probe_log_level,
+            _ => Level::WARN,
+        }
     }
 
     /// Verifies the delivery and claims its
@@ -338,7 +392,9 @@ impl<R: ReplayStore> Admission<R> {
             guard,
             dedup_ttl,
         } = self;
-        let output = guard.keep_alive_while(handler(delivery)).await;
+        let span = delivery_span(&delivery);
+        let work = handler(delivery).instrument(span.clone());
+        let output = guard.keep_alive_while(work).await;
         let ok = succeeded(&output);
         let id = guard.id().to_owned();
         // The handler has run: its answer stands either way. A failed
@@ -347,9 +403,35 @@ impl<R: ReplayStore> Admission<R> {
             tracing::warn!(webhook_id = %id, error = %err, committed = ok, "could not settle claim");
         }
         let outcome = if ok { "handled" } else { "handler_failed" };
-        tracing::info!(webhook_id = %id, outcome, "gemini webhook handler ran");
+        span.in_scope(|| tracing::info!(outcome, "gemini webhook handler ran"));
         output
     }
+}
+
+/// The span a handler runs in, so its own logs carry the delivery:
+/// `gemini_webhook{webhook_id, event_type, verified_by}`. The event type is
+/// read from the body only when the span is enabled.
+fn delivery_span(delivery: &Delivery) -> tracing::Span {
+    let span = tracing::info_span!(
+        "gemini_webhook",
+        webhook_id = %delivery.id(),
+        event_type = tracing::field::Empty,
+        verified_by = ?delivery.verified_by(),
+    );
+    if !span.is_disabled() {
+        #[derive(serde::Deserialize)]
+        struct Peek<'a> {
+            #[serde(rename = "type", borrow)]
+            event_type: Option<std::borrow::Cow<'a, str>>,
+        }
+        if let Ok(Peek {
+            event_type: Some(event_type),
+        }) = serde_json::from_slice(delivery.body())
+        {
+            span.record("event_type", &*event_type);
+        }
+    }
+    span
 }
 
 impl<R: ReplayStore> std::fmt::Debug for Admission<R> {

@@ -1,0 +1,123 @@
+//! What a receiver logs: a span per delivery around the handler, and
+//! rejections at levels that keep a port scan quiet while a wrong secret
+//! stays visible.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::http::StatusCode;
+use common::EVENT;
+use gemini_webhooks::testing::{Signer, generate_secret};
+use gemini_webhooks::tower::WebhookLayer;
+use http::HeaderMap;
+use tower::ServiceExt;
+
+/// Log lines written by a `fmt` subscriber, kept for the test to read.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture(level: tracing::Level) -> (Captured, tracing::subscriber::DefaultGuard) {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    (captured, tracing::subscriber::set_default(subscriber))
+}
+
+async fn handle() -> StatusCode {
+    tracing::info!("handler says hello");
+    StatusCode::OK
+}
+
+fn app(secret: &str, layer: impl FnOnce(WebhookLayer) -> WebhookLayer) -> axum::Router {
+    axum::Router::new().route(
+        "/webhooks/gemini",
+        axum::routing::post(handle).route_layer(layer(WebhookLayer::new(common::verifier(secret)))),
+    )
+}
+
+async fn post(app: &axum::Router, headers: HeaderMap) -> StatusCode {
+    let mut request = axum::http::Request::post("/webhooks/gemini")
+        .body(Body::from(EVENT))
+        .unwrap();
+    request.headers_mut().extend(headers);
+    app.clone().oneshot(request).await.unwrap().status()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_handler_runs_in_a_span_naming_the_delivery() {
+    let (captured, _guard) = capture(tracing::Level::INFO);
+    let secret = generate_secret();
+    let app = app(&secret, |layer| layer);
+    let headers = Signer::hmac(&secret)
+        .unwrap()
+        .id("msg_span")
+        .sign(EVENT.as_bytes());
+    assert_eq!(post(&app, headers).await, StatusCode::OK);
+    let text = captured.text();
+    let hello = text
+        .lines()
+        .find(|line| line.contains("handler says hello"))
+        .unwrap_or_else(|| panic!("no handler log in {text}"));
+    for field in [
+        "gemini_webhook{",
+        "webhook_id=msg_span",
+        "event_type=\"batch.succeeded\"",
+        "verified_by=Secret(0)",
+    ] {
+        assert!(hello.contains(field), "{field} missing in: {hello}");
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn probes_stay_quiet_and_wrong_signatures_stay_visible() {
+    let (captured, _guard) = capture(tracing::Level::INFO);
+    let secret = generate_secret();
+    let app = app(&secret, |layer| layer);
+    assert_eq!(post(&app, HeaderMap::new()).await, StatusCode::BAD_REQUEST);
+    assert_eq!(captured.text(), "", "a probe is logged below INFO");
+
+    let wrong = Signer::hmac(&generate_secret())
+        .unwrap()
+        .sign(EVENT.as_bytes());
+    assert_eq!(post(&app, wrong).await, StatusCode::UNAUTHORIZED);
+    let text = captured.text();
+    assert!(
+        text.contains("WARN") && text.contains("no_matching_signature"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_probe_level_is_configurable() {
+    let (captured, _guard) = capture(tracing::Level::INFO);
+    let secret = generate_secret();
+    let app = app(&secret, |layer| layer.probe_log_level(tracing::Level::WARN));
+    assert_eq!(post(&app, HeaderMap::new()).await, StatusCode::BAD_REQUEST);
+    let text = captured.text();
+    assert!(
+        text.contains("WARN") && text.contains("missing_header"),
+        "{text}"
+    );
+}
