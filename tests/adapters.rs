@@ -141,7 +141,7 @@ fn cases(secret: &str) -> Vec<Case> {
                     sign(not_an_event),
                     not_an_event,
                     422,
-                    Some("invalid event body at `.`: missing field `timestamp`"),
+                    Some("invalid event body at `data.id`: unexpected type or value"),
                     0,
                 )
             }],

@@ -145,7 +145,6 @@ fn errors_name_the_path_and_never_quote_the_body() {
             "data.error_message",
         ),
         (envelope("batch.cancelled", json!({})), "data"),
-        (json!({"type": "batch.cancelled", "data": {"id": "x"}}), "."),
         (
             json!({"type": "batch.cancelled", "timestamp": secretish, "data": {"id": "x"}}),
             "timestamp",
@@ -182,4 +181,16 @@ fn deserialize_impl_matches_from_slice() {
     let via_serde: GeminiEvent = serde_json::from_value(value.clone()).unwrap();
     assert_eq!(via_serde, parse(value).unwrap());
     assert!(serde_json::from_value::<GeminiEvent>(envelope("batch.succeeded", json!({}))).is_err());
+}
+
+#[test]
+fn a_known_event_without_an_envelope_timestamp_parses() {
+    let event =
+        GeminiEvent::from_slice(br#"{"type":"batch.expired","data":{"id":"batches/9"}}"#).unwrap();
+    let GeminiEvent::BatchExpired(expired) = &event else {
+        panic!("{event:?}")
+    };
+    assert_eq!(expired.data.id, "batches/9");
+    assert_eq!(expired.timestamp, None);
+    assert_eq!(event.timestamp(), None);
 }

@@ -576,3 +576,29 @@ async fn on_the_webhook_route_only_the_layer_leaves_other_routes_alone() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn a_handler_can_take_the_delivery_and_the_typed_event_together() {
+    use axum::Extension;
+    use axum::routing::post;
+    let secret = generate_secret();
+    async fn both(
+        Extension(delivery): Extension<gemini_webhooks::Delivery>,
+        event: GeminiEvent,
+    ) -> String {
+        format!("{} {}", delivery.id(), event.event_type())
+    }
+    let app: axum::Router = axum::Router::new().route(
+        "/webhooks/gemini",
+        post(both).route_layer(WebhookLayer::new(common::verifier(&secret))),
+    );
+    let headers = Signer::hmac(&secret)
+        .unwrap()
+        .id("msg_both")
+        .sign(EVENT.as_bytes());
+    let (status, text) = send(&app, &headers, EVENT).await;
+    assert_eq!(
+        (status, text.as_str()),
+        (StatusCode::OK, "msg_both batch.succeeded")
+    );
+}

@@ -8,6 +8,25 @@
 //! answer `500` with a clear message when there is neither. Without the
 //! layer there is no replay protection.
 //!
+//! One handler can have both the delivery and the typed event: behind the
+//! layer, take the [`Delivery`] as `Extension<Delivery>` (the layer put it
+//! there) and the event as the body extractor:
+//!
+//! ```
+//! use axum::{Extension, http::StatusCode};
+//! use gemini_webhooks::{Delivery, GeminiEvent};
+//!
+//! async fn handle(Extension(delivery): Extension<Delivery>, event: GeminiEvent) -> StatusCode {
+//!     println!("{} is {}", delivery.id(), event.event_type());
+//!     StatusCode::OK
+//! }
+//! ```
+//!
+//! A signed body that is not a valid event gets 422, which Gemini retries
+//! for 24 hours like any non-2xx. To acknowledge such a poison message
+//! instead, take [`Delivery`] and parse it yourself
+//! ([`Delivery::event`]), answering 2xx on an error you choose to drop.
+//!
 //! Rejections are [`Rejection`]s, answered as plain text with
 //! [`Rejection::status`]: 400/401 for unverified requests, 413 for large
 //! bodies, 422 (with the path of the bad field) for a body that does not

@@ -25,8 +25,10 @@ pub type UserMetadata = Map<String, Value>;
 pub struct Envelope<D> {
     /// The envelope's `version`, e.g. `"v1"` (empty when absent).
     pub version: String,
-    /// When the event happened (the envelope's RFC 3339 `timestamp`).
-    pub timestamp: OffsetDateTime,
+    /// When the event happened (the envelope's RFC 3339 `timestamp`);
+    /// `None` when the envelope has none (the delivery's own
+    /// `webhook-timestamp` is always there: [`Delivery::timestamp`](crate::Delivery::timestamp)).
+    pub timestamp: Option<OffsetDateTime>,
     /// The event's typed `data`.
     pub data: D,
     /// The job's `user_metadata`, found at the top level or inside `data`.
@@ -89,11 +91,10 @@ macro_rules! catalogue {
                 }
             }
 
-            /// The envelope's timestamp (`None` only for an unknown event
-            /// without a valid one).
+            /// The envelope's timestamp, when it has one.
             pub fn timestamp(&self) -> Option<OffsetDateTime> {
                 match self {
-                    $(Self::$variant(event) => Some(event.timestamp),)*
+                    $(Self::$variant(event) => event.timestamp,)*
                     Self::Unknown(event) => event.timestamp,
                 }
             }
@@ -122,9 +123,7 @@ macro_rules! catalogue {
                 match event_type.as_str() {
                     $($name => Ok(Self::$variant(Envelope {
                         version,
-                        timestamp: timestamp.ok_or_else(|| {
-                            EventError::new(".".into(), serde_json::Error::missing_field("timestamp"))
-                        })?,
+                        timestamp,
                         data: parse_data(data)?,
                         user_metadata,
                     })),)*
