@@ -121,3 +121,37 @@ async fn the_probe_level_is_configurable() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn duplicates_are_info_and_an_unreachable_store_is_an_error() {
+    let (captured, _guard) = capture(tracing::Level::INFO);
+    let secret = generate_secret();
+    let app = app(&secret, |layer| layer);
+    let headers = Signer::hmac(&secret)
+        .unwrap()
+        .id("msg_dup")
+        .sign(EVENT.as_bytes());
+    assert_eq!(post(&app, headers.clone()).await, StatusCode::OK);
+    assert_eq!(post(&app, headers).await, StatusCode::OK);
+    let text = captured.text();
+    let duplicate = text
+        .lines()
+        .find(|line| line.contains("outcome=\"duplicate\""))
+        .unwrap_or_else(|| panic!("no duplicate line in {text}"));
+    assert!(duplicate.contains(" INFO "), "{duplicate}");
+
+    let down = axum::Router::new().route(
+        "/webhooks/gemini",
+        axum::routing::post(handle).route_layer(
+            WebhookLayer::new(common::verifier(&secret)).replay_store(common::DownStore),
+        ),
+    );
+    let headers = Signer::hmac(&secret).unwrap().sign(EVENT.as_bytes());
+    assert_eq!(post(&down, headers).await, StatusCode::SERVICE_UNAVAILABLE);
+    let text = captured.text();
+    let deferred = text
+        .lines()
+        .find(|line| line.contains("store_unavailable"))
+        .unwrap_or_else(|| panic!("no store line in {text}"));
+    assert!(deferred.contains("ERROR"), "{deferred}");
+}

@@ -33,13 +33,22 @@ async fn inspect() -> redis::aio::MultiplexedConnection {
         let _: String = redis::cmd("PING").query_async(&mut connection).await?;
         Ok::<_, redis::RedisError>(connection)
     };
-    match tokio::time::timeout(Duration::from_secs(3), connect).await {
+    // Generous: it bounds a missing server, not a slow one.
+    match tokio::time::timeout(Duration::from_secs(30), connect).await {
         Ok(Ok(connection)) => connection,
-        outcome => panic!(
-            "these tests need Redis at {url} (set REDIS_URL to use another): {outcome:?}. \
-             Start one with `redis-server --port 6379 --save '' --appendonly no --daemonize yes`, \
-             or run `bash .ci/run`, which installs and starts it."
-        ),
+        outcome => {
+            let port = url
+                .trim_end_matches('/')
+                .rsplit(':')
+                .next()
+                .and_then(|port| port.parse::<u16>().ok())
+                .unwrap_or(6379);
+            panic!(
+                "these tests need Redis at {url} (set REDIS_URL to use another): {outcome:?}. \
+                 Start one with `redis-server --port {port} --save '' --appendonly no --daemonize yes`, \
+                 or run `bash .ci/run`, which installs and starts it."
+            )
+        }
     }
 }
 
