@@ -602,3 +602,37 @@ async fn a_handler_can_take_the_delivery_and_the_typed_event_together() {
         (StatusCode::OK, "msg_both batch.succeeded")
     );
 }
+
+#[tokio::test]
+async fn an_announced_length_under_the_limit_is_read_and_the_default_limit_is_256_kib() {
+    assert_eq!(gemini_webhooks::receiver::DEFAULT_BODY_LIMIT, 256 * 1024);
+    let f = fixture();
+    let headers = f.sign("msg_announced", EVENT);
+    let mut announced = request(&headers, EVENT);
+    announced
+        .headers_mut()
+        .insert("content-length", EVENT.len().into());
+    let response = f.app.clone().oneshot(announced).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(f.handled.runs("msg_announced"), 1);
+}
+
+#[tokio::test]
+async fn an_admission_shows_its_delivery() {
+    let secret = generate_secret();
+    let receiver = gemini_webhooks::Receiver::new(common::verifier(&secret));
+    let headers = Signer::hmac(&secret)
+        .unwrap()
+        .id("msg_admitted")
+        .sign(EVENT.as_bytes());
+    let admission = receiver
+        .admit(&headers, Bytes::from_static(EVENT.as_bytes()))
+        .await
+        .unwrap();
+    assert_eq!(admission.delivery().id(), "msg_admitted");
+    let shown = format!("{admission:?}");
+    assert!(
+        shown.starts_with("Admission { delivery: Delivery { id: \"msg_admitted\""),
+        "{shown}"
+    );
+}

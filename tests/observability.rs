@@ -139,6 +139,7 @@ async fn duplicates_are_info_and_an_unreachable_store_is_an_error() {
         .find(|line| line.contains("outcome=\"duplicate\""))
         .unwrap_or_else(|| panic!("no duplicate line in {text}"));
     assert!(duplicate.contains(" INFO "), "{duplicate}");
+    assert!(duplicate.contains("not handled again"), "{duplicate}");
 
     let down = axum::Router::new().route(
         "/webhooks/gemini",
@@ -154,4 +155,5 @@ async fn duplicates_are_info_and_an_unreachable_store_is_an_error() {
         .find(|line| line.contains("store_unavailable"))
         .unwrap_or_else(|| panic!("no store line in {text}"));
     assert!(deferred.contains("ERROR"), "{deferred}");
+    assert!(deferred.contains("gemini webhook deferred"), "{deferred}");
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use crate::replay::{ClaimToken, ReplayError, ReplayStore};
+use crate::replay::{ClaimToken, ReplayStore};
 
 /// Holds a claim until it is settled, and releases it if it never is: the
 /// handler panicked, or the request's future was dropped (the client went
@@ -29,11 +29,6 @@ impl<R: ReplayStore> ClaimGuard<R> {
             token,
             settled: false,
         }
-    }
-
-    /// The claimed id.
-    pub(super) fn id(&self) -> &str {
-        &self.id
     }
 
     /// Runs `work` while extending the claim every third of the store's
@@ -72,18 +67,16 @@ impl<R: ReplayStore> ClaimGuard<R> {
 
     /// Commits the id for `dedup_ttl` if `succeeded`, releases it otherwise.
     /// The guard stays armed until the store has answered.
-    pub(super) async fn settle(
-        mut self,
-        succeeded: bool,
-        dedup_ttl: Duration,
-    ) -> Result<(), ReplayError> {
+    pub(super) async fn settle(mut self, succeeded: bool, dedup_ttl: Duration) {
         let outcome = if succeeded {
             self.store.commit(&self.id, &self.token, dedup_ttl).await
         } else {
             self.store.release(&self.id, &self.token).await
         };
         self.settled = true;
-        outcome
+        if let Err(err) = outcome {
+            tracing::warn!(webhook_id = %self.id, error = %err, committed = succeeded, "could not settle claim");
+        }
     }
 }
 

@@ -85,21 +85,13 @@ struct InFlight {
     since: tokio::time::Instant,
 }
 
-/// Each handled id expires after the TTL it was committed with.
+/// Each handled id expires after the TTL it was committed with. An id is
+/// inserted once (a second commit needs a second claim, which finds it
+/// done), so no update policy is needed.
 struct DoneExpiry;
 
 impl Expiry<IdKey, DoneTtl> for DoneExpiry {
     fn expire_after_create(&self, _: &IdKey, ttl: &DoneTtl, _: Instant) -> Option<Duration> {
-        Some(Duration::from_secs((*ttl).into()))
-    }
-
-    fn expire_after_update(
-        &self,
-        _: &IdKey,
-        ttl: &DoneTtl,
-        _: Instant,
-        _: Option<Duration>,
-    ) -> Option<Duration> {
         Some(Duration::from_secs((*ttl).into()))
     }
 }

@@ -13,9 +13,14 @@ pub const DEFAULT_KEY_PREFIX: &str = "gemini-webhooks:";
 /// What a handled id's key holds; a claim holds its token instead.
 const DONE: &str = "done";
 
-/// Sets the done marker only while the key still holds this claim's token.
+/// Sets the done marker unless another claim holds the key: while it holds
+/// this claim's token, and also when it is free (this claim lapsed, or
+/// never landed, and nobody took over: the handler did succeed) or already
+/// done. So a commit retried after a timeout is right in whatever order it
+/// and a late claim reach Redis: a late `SET NX` finds the marker and fails.
 const COMMIT: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+local held = redis.call('GET', KEYS[1])
+if held == ARGV[1] or held == false or held == ARGV[2] then
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
   return 1
 end
@@ -45,11 +50,12 @@ return 0";
 ///   the key is free, and otherwise returns what holds it (the done marker,
 ///   or another claim's token), atomically;
 /// - commit: a script that replaces the claim with the done marker for the
-///   dedup TTL, only if the key still holds this claim's token (a replica
-///   whose claim expired and was taken over cannot clobber the new owner);
-/// - release: a script that deletes the key under the same condition;
+///   dedup TTL, unless another claim holds the key (a replica whose claim
+///   expired and was taken over cannot clobber the new owner);
+/// - release: a script that deletes the key only while it holds this
+///   claim's token;
 /// - extend (while a handler runs): a script that renews the claim's expiry
-///   under the same condition.
+///   under that condition.
 ///
 /// Needs Redis 7.0 or later (`SET … NX GET`).
 ///
@@ -60,9 +66,10 @@ return 0";
 /// through unprotected instead, with a warning. A claim that timed out may
 /// still reach Redis later (a slow or paused server): fail closed, the
 /// store then releases it in the background (token-checked, retried until
-/// it lands or the claim would have lapsed anyway), so the retry is not
-/// answered 409 for the whole in-flight TTL; fail open, the handler runs
-/// under that same token, so its commit lands if the claim did.
+/// Redis answers or the claim would have lapsed anyway), so the retry is
+/// not answered 409 for the whole in-flight TTL; fail open, the handler
+/// runs under that same token. A commit that timed out is retried the same
+/// way, so a handled delivery is recorded once Redis answers again.
 ///
 /// ```no_run
 /// use gemini_webhooks::replay::RedisReplayStore;
@@ -170,58 +177,59 @@ impl RedisReplayStore {
         })
     }
 
-    /// Releases `token`'s claim of `id` in the background, retrying until a
-    /// release gets an answer or the claim would have lapsed anyway: the
-    /// claim whose answer never came may still land.
-    fn release_in_background(&self, id: &str, token: &ClaimToken) {
+    /// Runs a token-checked script (release or commit) in the background
+    /// until Redis answers it, or the claim would have lapsed anyway: what a
+    /// timed-out operation leaves undone. A command whose caller gave up
+    /// may never have been sent, so it is sent again.
+    fn settle_in_background(&self, script: &Script, id: &str, token: &ClaimToken, ttl: Duration) {
         let (Some(connection), Ok(runtime)) = (
             self.connection.get().cloned(),
             tokio::runtime::Handle::try_current(),
         ) else {
-            // Never connected: the claim was never sent.
+            // Never connected: nothing was sent.
             return;
         };
-        let release = Released {
+        let settle = Settle {
             connection,
-            script: self.release.clone(),
+            script: script.clone(),
             key: self.key(id),
             value: token_value(token),
+            ttl,
             timeout: self.settings.timeout,
             give_up_after: self.settings.in_flight_ttl,
         };
-        runtime.spawn(release.run());
+        runtime.spawn(settle.run());
     }
 }
 
-/// A token-checked release that must land eventually.
-struct Released {
+/// A token-checked script that must reach Redis eventually.
+struct Settle {
     connection: ConnectionManager,
     script: Script,
     key: String,
     value: String,
+    ttl: Duration,
     timeout: Duration,
     give_up_after: Duration,
 }
 
-impl Released {
+impl Settle {
     async fn run(mut self) {
         let started = tokio::time::Instant::now();
         let mut pause = Duration::from_millis(50);
         loop {
-            // Sent on the connection the claim went out on, so Redis runs
-            // it after the claim, whenever that lands.
             let mut invocation = self.script.key(&self.key);
-            invocation.arg(&self.value).arg(DONE).arg(0);
+            invocation.arg(&self.value).arg(DONE).arg(millis(self.ttl));
             let attempt = invocation.invoke_async::<i64>(&mut self.connection);
             match tokio::time::timeout(self.timeout, attempt).await {
                 Ok(Ok(_)) => return,
                 Ok(Err(err)) => {
-                    tracing::debug!(error = %err, "releasing a timed-out claim failed; retrying")
+                    tracing::debug!(error = %err, "settling a claim after a timeout failed; retrying")
                 }
-                Err(_) => tracing::debug!("releasing a timed-out claim timed out; retrying"),
+                Err(_) => tracing::debug!("settling a claim after a timeout timed out; retrying"),
             }
             if started.elapsed() >= self.give_up_after {
-                tracing::warn!(key = %self.key, "could not release a timed-out claim; it lapses after the in-flight TTL");
+                tracing::warn!(key = %self.key, "could not settle a claim after a timeout; it lapses after the in-flight TTL");
                 return;
             }
             tokio::time::sleep(pause).await;
@@ -240,7 +248,8 @@ impl ReplayStore for RedisReplayStore {
                 Ok(Claim::New(token))
             }
             Err(err) => {
-                self.release_in_background(id, &token);
+                // The claim may still land (a slow or paused Redis).
+                self.settle_in_background(&self.release, id, &token, Duration::ZERO);
                 Err(err)
             }
             outcome => outcome,
@@ -248,10 +257,13 @@ impl ReplayStore for RedisReplayStore {
     }
 
     async fn commit(&self, id: &str, token: &ClaimToken, ttl: Duration) -> Result<(), ReplayError> {
-        self.while_claimed("commit", &self.commit, id, token, ttl)
-            .await?
+        let committed = self
+            .while_claimed("commit", &self.commit, id, token, ttl)
+            .await
+            .inspect_err(|_| self.settle_in_background(&self.commit, id, token, ttl))?;
+        committed
             .then_some(())
-            .ok_or_else(|| ReplayError::new("the claim expired or was taken over before commit"))
+            .ok_or_else(|| ReplayError::new("another claim took over before commit"))
     }
 
     async fn release(&self, id: &str, token: &ClaimToken) -> Result<(), ReplayError> {
