@@ -155,53 +155,20 @@ async fn standalone_extractors_answer_stale_requests_without_reading_the_body() 
     assert!(!body.was_polled());
 }
 
-/// A memory store that cannot extend claims (as if each had been taken over).
-#[derive(Clone, Default)]
-struct NoExtend {
-    inner: Arc<MemoryReplayStore>,
-    extends: Arc<std::sync::atomic::AtomicUsize>,
-}
-
-impl gemini_webhooks::replay::ReplayStore for NoExtend {
-    async fn claim(
-        &self,
-        id: &str,
-    ) -> Result<gemini_webhooks::replay::Claim, gemini_webhooks::replay::ReplayError> {
-        self.inner.claim(id).await
-    }
-    async fn commit(
-        &self,
-        id: &str,
-        token: &gemini_webhooks::replay::ClaimToken,
-        ttl: Duration,
-    ) -> Result<(), gemini_webhooks::replay::ReplayError> {
-        self.inner.commit(id, token, ttl).await
-    }
-    async fn release(
-        &self,
-        id: &str,
-        token: &gemini_webhooks::replay::ClaimToken,
-    ) -> Result<(), gemini_webhooks::replay::ReplayError> {
-        self.inner.release(id, token).await
-    }
-    async fn extend(
-        &self,
-        _: &str,
-        _: &gemini_webhooks::replay::ClaimToken,
-    ) -> Result<(), gemini_webhooks::replay::ReplayError> {
-        self.extends.fetch_add(1, Ordering::SeqCst);
-        Err(gemini_webhooks::replay::ReplayError::new("taken over"))
-    }
-    fn in_flight_ttl(&self) -> Duration {
-        Duration::from_secs(30)
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_claim_that_cannot_be_extended_lets_the_handler_finish() {
     let secret = generate_secret();
     let handled = Handled::default();
-    let store = NoExtend::default();
+    // 30 s claims, and no extension ever succeeds.
+    let store = common::ObservedStore {
+        inner: Arc::new(
+            MemoryReplayStore::builder()
+                .in_flight_ttl(Duration::from_secs(30))
+                .build(),
+        ),
+        refuse_extensions: true,
+        ..Default::default()
+    };
     let app = app(handled.clone())
         .layer(WebhookLayer::new(common::verifier(&secret)).replay_store(store.clone()));
     let body = event_with(r#""hold": true"#);
@@ -213,7 +180,7 @@ async fn a_claim_that_cannot_be_extended_lets_the_handler_finish() {
     handled.until_entered().await;
     tokio::time::sleep(Duration::from_secs(300)).await;
     // One failed extension, then no more attempts; the handler carries on.
-    assert_eq!(store.extends.load(Ordering::SeqCst), 1);
+    assert_eq!(store.extensions.load(Ordering::SeqCst), 1);
     handled.gate.notify_one();
     let response = tokio::time::timeout(BOUND, first)
         .await

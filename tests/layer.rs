@@ -354,56 +354,13 @@ async fn extractors_reject_bodies_that_do_not_parse_with_422() {
     assert_eq!((status, text.as_str()), (StatusCode::OK, "batch.succeeded"));
 }
 
-/// A store whose commit never answers (a store stalling mid-request), and
-/// which reports when a commit starts and when a release arrives.
-#[derive(Clone, Default)]
-struct StallingCommit {
-    inner: Arc<gemini_webhooks::replay::MemoryReplayStore>,
-    committing: Arc<tokio::sync::Notify>,
-    released: Arc<tokio::sync::Notify>,
-}
-
-impl gemini_webhooks::replay::ReplayStore for StallingCommit {
-    async fn claim(
-        &self,
-        id: &str,
-    ) -> Result<gemini_webhooks::replay::Claim, gemini_webhooks::replay::ReplayError> {
-        self.inner.claim(id).await
-    }
-    async fn commit(
-        &self,
-        _: &str,
-        _: &gemini_webhooks::replay::ClaimToken,
-        _: Duration,
-    ) -> Result<(), gemini_webhooks::replay::ReplayError> {
-        self.committing.notify_one();
-        std::future::pending().await
-    }
-    async fn release(
-        &self,
-        id: &str,
-        token: &gemini_webhooks::replay::ClaimToken,
-    ) -> Result<(), gemini_webhooks::replay::ReplayError> {
-        let released = self.inner.release(id, token).await;
-        self.released.notify_one();
-        released
-    }
-    async fn extend(
-        &self,
-        id: &str,
-        token: &gemini_webhooks::replay::ClaimToken,
-    ) -> Result<(), gemini_webhooks::replay::ReplayError> {
-        self.inner.extend(id, token).await
-    }
-    fn in_flight_ttl(&self) -> Duration {
-        self.inner.in_flight_ttl()
-    }
-}
-
 #[tokio::test]
 async fn a_request_dropped_while_committing_still_releases_its_claim() {
     let secret = generate_secret();
-    let store = StallingCommit::default();
+    let store = common::ObservedStore {
+        stall_commits: true,
+        ..Default::default()
+    };
     let app = app(Handled::default())
         .layer(WebhookLayer::new(common::verifier(&secret)).replay_store(store.clone()));
     let headers = Signer::hmac(&secret)
@@ -430,51 +387,9 @@ async fn a_request_dropped_while_committing_still_releases_its_claim() {
     ));
 }
 
-/// A memory store that records the TTL each commit asks for.
-#[derive(Clone, Default)]
-struct RecordingStore {
-    inner: Arc<gemini_webhooks::replay::MemoryReplayStore>,
-    committed_for: Arc<std::sync::Mutex<Vec<Duration>>>,
-}
-
-impl gemini_webhooks::replay::ReplayStore for RecordingStore {
-    async fn claim(
-        &self,
-        id: &str,
-    ) -> Result<gemini_webhooks::replay::Claim, gemini_webhooks::replay::ReplayError> {
-        self.inner.claim(id).await
-    }
-    async fn commit(
-        &self,
-        id: &str,
-        token: &gemini_webhooks::replay::ClaimToken,
-        ttl: Duration,
-    ) -> Result<(), gemini_webhooks::replay::ReplayError> {
-        self.committed_for.lock().unwrap().push(ttl);
-        self.inner.commit(id, token, ttl).await
-    }
-    async fn release(
-        &self,
-        id: &str,
-        token: &gemini_webhooks::replay::ClaimToken,
-    ) -> Result<(), gemini_webhooks::replay::ReplayError> {
-        self.inner.release(id, token).await
-    }
-    async fn extend(
-        &self,
-        id: &str,
-        token: &gemini_webhooks::replay::ClaimToken,
-    ) -> Result<(), gemini_webhooks::replay::ReplayError> {
-        self.inner.extend(id, token).await
-    }
-    fn in_flight_ttl(&self) -> Duration {
-        self.inner.in_flight_ttl()
-    }
-}
-
 #[tokio::test]
 async fn handled_ids_are_committed_for_longer_than_geminis_retries() {
-    let store = RecordingStore::default();
+    let store = common::ObservedStore::default();
     let f = fixture();
     let app = app(Handled::default())
         .layer(WebhookLayer::new(common::verifier(&f.secret)).replay_store(store.clone()));

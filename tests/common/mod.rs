@@ -168,3 +168,67 @@ impl gemini_webhooks::replay::ReplayStore for DownStore {
         gemini_webhooks::replay::DEFAULT_IN_FLIGHT_TTL
     }
 }
+
+/// A memory store that tells the tests what happens to it, and misbehaves
+/// on request: commits that never answer, extensions that always fail.
+#[derive(Clone, Default)]
+pub struct ObservedStore {
+    pub inner: Arc<gemini_webhooks::replay::MemoryReplayStore>,
+    /// Commits stall forever (a store hanging mid-request).
+    pub stall_commits: bool,
+    /// Every extension fails (as if each claim had been taken over).
+    pub refuse_extensions: bool,
+    /// The TTL of every commit asked for.
+    pub committed_for: Arc<Mutex<Vec<std::time::Duration>>>,
+    /// How many extensions were asked for.
+    pub extensions: Arc<std::sync::atomic::AtomicUsize>,
+    /// Notified when a commit starts, and when a release arrives.
+    pub committing: Arc<Notify>,
+    pub released: Arc<Notify>,
+}
+
+impl gemini_webhooks::replay::ReplayStore for ObservedStore {
+    async fn claim(
+        &self,
+        id: &str,
+    ) -> Result<gemini_webhooks::replay::Claim, gemini_webhooks::replay::ReplayError> {
+        self.inner.claim(id).await
+    }
+    async fn commit(
+        &self,
+        id: &str,
+        token: &gemini_webhooks::replay::ClaimToken,
+        ttl: std::time::Duration,
+    ) -> Result<(), gemini_webhooks::replay::ReplayError> {
+        self.committed_for.lock().unwrap().push(ttl);
+        self.committing.notify_one();
+        if self.stall_commits {
+            std::future::pending::<()>().await;
+        }
+        self.inner.commit(id, token, ttl).await
+    }
+    async fn release(
+        &self,
+        id: &str,
+        token: &gemini_webhooks::replay::ClaimToken,
+    ) -> Result<(), gemini_webhooks::replay::ReplayError> {
+        let released = self.inner.release(id, token).await;
+        self.released.notify_one();
+        released
+    }
+    async fn extend(
+        &self,
+        id: &str,
+        token: &gemini_webhooks::replay::ClaimToken,
+    ) -> Result<(), gemini_webhooks::replay::ReplayError> {
+        self.extensions
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if self.refuse_extensions {
+            return Err(gemini_webhooks::replay::ReplayError::new("taken over"));
+        }
+        self.inner.extend(id, token).await
+    }
+    fn in_flight_ttl(&self) -> std::time::Duration {
+        self.inner.in_flight_ttl()
+    }
+}
