@@ -68,6 +68,13 @@ fn jwt_fixture() -> JwtFixture {
     JwtFixture { verifier, ed25519 }
 }
 
+/// A builder with the RSA/EC fixture set and JWTs on for [`AUDIENCE`].
+fn jwt_builder() -> gemini_webhooks::VerifierBuilder {
+    let set: jsonwebtoken::jwk::JwkSet =
+        serde_json::from_str(include_str!("fixtures/jwks_rsa_ec.json")).unwrap();
+    Verifier::builder().jwks(&set).jwt_audience(AUDIENCE)
+}
+
 fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -309,11 +316,7 @@ fn the_time_window_is_inclusive_at_its_edges() {
 fn the_maximum_lifetime_is_configurable() {
     use jsonwebtoken::Algorithm::RS256;
     let f = jwt_fixture();
-    let set: jsonwebtoken::jwk::JwkSet =
-        serde_json::from_str(include_str!("fixtures/jwks_rsa_ec.json")).unwrap();
-    let verifier = Verifier::builder()
-        .jwks(&set)
-        .jwt_audience(AUDIENCE)
+    let verifier = jwt_builder()
         .jwt_max_lifetime(std::time::Duration::from_secs(60))
         .build()
         .unwrap();
@@ -339,11 +342,7 @@ fn the_maximum_lifetime_is_configurable() {
 fn an_issuer_can_be_required() {
     use jsonwebtoken::Algorithm::RS256;
     let f = jwt_fixture();
-    let set: jsonwebtoken::jwk::JwkSet =
-        serde_json::from_str(include_str!("fixtures/jwks_rsa_ec.json")).unwrap();
-    let verifier = Verifier::builder()
-        .jwks(&set)
-        .jwt_audience(AUDIENCE)
+    let verifier = jwt_builder()
         .jwt_issuer("https://accounts.google.com")
         .build()
         .unwrap();
