@@ -463,3 +463,24 @@ async fn fail_open_commits_under_the_claim_that_landed_late() {
         "the retry was recognised"
     );
 }
+
+#[test]
+fn debug_shows_the_settings_and_never_the_url() {
+    let builder = RedisReplayStore::builder("redis://:hunter2@127.0.0.1:6379")
+        .key_prefix("p:")
+        .in_flight_ttl(Duration::from_secs(42));
+    let shown = format!("{builder:?}");
+    for part in [
+        "RedisReplayStoreBuilder",
+        "prefix: \"p:\"",
+        "in_flight_ttl: 42s",
+    ] {
+        assert!(shown.contains(part), "{shown}");
+    }
+    assert!(!shown.contains("hunter2"), "{shown}");
+    let shown = format!("{:?}", builder.build().unwrap());
+    for part in ["RedisReplayStore", "prefix: \"p:\"", "fail_open: false"] {
+        assert!(shown.contains(part), "{shown}");
+    }
+    assert!(!shown.contains("hunter2"), "{shown}");
+}
