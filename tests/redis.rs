@@ -63,6 +63,14 @@ fn store(prefix: &str) -> RedisReplayStore {
         .unwrap()
 }
 
+fn store_with_in_flight_ttl(prefix: &str, ttl: Duration) -> RedisReplayStore {
+    RedisReplayStore::builder(redis_url())
+        .key_prefix(prefix)
+        .in_flight_ttl(ttl)
+        .build()
+        .unwrap()
+}
+
 /// One replica: its own app, layer and store, sharing Redis (and the handler
 /// counts, to see the total across replicas).
 fn replica(secret: &str, prefix: &str, handled: &Handled) -> axum::Router {
@@ -161,11 +169,7 @@ async fn an_expired_claim_cannot_be_committed_by_its_old_owner() {
 async fn ttls_are_as_configured() {
     let mut redis = inspect().await;
     let prefix = unique_prefix();
-    let store = RedisReplayStore::builder(redis_url())
-        .key_prefix(&prefix)
-        .in_flight_ttl(Duration::from_secs(90))
-        .build()
-        .unwrap();
+    let store = store_with_in_flight_ttl(&prefix, Duration::from_secs(90));
     let Claim::New(token) = store.claim("msg_ttl").await.unwrap() else {
         panic!()
     };
@@ -325,11 +329,7 @@ async fn fail_open_lets_deliveries_through_when_redis_is_down() {
 async fn extend_renews_only_the_claim_it_holds() {
     let mut redis = inspect().await;
     let prefix = unique_prefix();
-    let store = RedisReplayStore::builder(redis_url())
-        .key_prefix(&prefix)
-        .in_flight_ttl(Duration::from_secs(90))
-        .build()
-        .unwrap();
+    let store = store_with_in_flight_ttl(&prefix, Duration::from_secs(90));
     assert_eq!(store.in_flight_ttl(), Duration::from_secs(90));
     let Claim::New(token) = store.claim("msg_extend").await.unwrap() else {
         panic!()

@@ -124,6 +124,10 @@ pub mod actix_app {
     }
 }
 
+fn refused() -> gemini_webhooks::replay::ReplayError {
+    gemini_webhooks::replay::ReplayError::new("connection refused")
+}
+
 /// A replay store that cannot be reached.
 pub struct DownStore;
 
@@ -132,9 +136,7 @@ impl gemini_webhooks::replay::ReplayStore for DownStore {
         &self,
         _: &str,
     ) -> Result<gemini_webhooks::replay::Claim, gemini_webhooks::replay::ReplayError> {
-        Err(gemini_webhooks::replay::ReplayError::new(
-            "connection refused",
-        ))
+        Err(refused())
     }
     async fn commit(
         &self,
@@ -142,27 +144,21 @@ impl gemini_webhooks::replay::ReplayStore for DownStore {
         _: &gemini_webhooks::replay::ClaimToken,
         _: std::time::Duration,
     ) -> Result<(), gemini_webhooks::replay::ReplayError> {
-        Err(gemini_webhooks::replay::ReplayError::new(
-            "connection refused",
-        ))
+        Err(refused())
     }
     async fn release(
         &self,
         _: &str,
         _: &gemini_webhooks::replay::ClaimToken,
     ) -> Result<(), gemini_webhooks::replay::ReplayError> {
-        Err(gemini_webhooks::replay::ReplayError::new(
-            "connection refused",
-        ))
+        Err(refused())
     }
     async fn extend(
         &self,
         _: &str,
         _: &gemini_webhooks::replay::ClaimToken,
     ) -> Result<(), gemini_webhooks::replay::ReplayError> {
-        Err(gemini_webhooks::replay::ReplayError::new(
-            "connection refused",
-        ))
+        Err(refused())
     }
     fn in_flight_ttl(&self) -> std::time::Duration {
         gemini_webhooks::replay::DEFAULT_IN_FLIGHT_TTL
