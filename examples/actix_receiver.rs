@@ -30,8 +30,13 @@ async fn handle(delivery: Delivery) -> HttpResponse {
     HttpResponse::build(status).finish()
 }
 
-#[actix_web::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // What `#[actix_web::main]` expands to; your own app can use the macro
+    // (actix-web's default `macros` feature).
+    actix_web::rt::System::new().block_on(run())
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     common::init_logging();
     let webhooks = GeminiWebhooks::new(common::verifier_from_env().await?);
     match common::redis_store_from_env()? {

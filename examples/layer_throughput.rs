@@ -7,6 +7,9 @@
 //! claims and commits each one (the slow path, not the duplicate shortcut).
 //! Rounds alternate bare / layered to spread the machine's noise over both.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,30 +43,24 @@ async fn serve(app: Router) -> SocketAddr {
 /// Sends every request once over `CONNECTIONS` concurrent workers; returns
 /// requests per second.
 async fn round(addr: SocketAddr, requests: Arc<Vec<(HeaderMap, Bytes)>>) -> f64 {
-    let url: reqwest::Url = format!("http://{addr}/hook").parse().unwrap();
+    let url = format!("http://{addr}/hook");
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let start = Instant::now();
     let workers: Vec<_> = (0..CONNECTIONS)
         .map(|_| {
             let (url, requests, next) = (url.clone(), requests.clone(), next.clone());
             tokio::spawn(async move {
-                let client = reqwest::Client::builder()
-                    .pool_max_idle_per_host(1)
-                    .build()
-                    .unwrap();
+                let mut connection = common::client::Connection::open(&url).await.unwrap();
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some((headers, body)) = requests.get(i) else {
                         break;
                     };
-                    let response = client
-                        .post(url.clone())
-                        .headers(headers.clone())
-                        .body(body.clone())
-                        .send()
+                    let response = connection
+                        .post(&url, headers.clone(), body.clone())
                         .await
                         .unwrap();
-                    assert_eq!(response.status(), 200);
+                    assert_eq!(response.status, 200);
                 }
             })
         })

@@ -28,6 +28,7 @@ use std::time::Instant;
 use axum::extract::State;
 use axum::routing::post;
 use bytes::Bytes;
+use common::client::Connection;
 use gemini_webhooks::testing::{Signer, generate_secret};
 use gemini_webhooks::tower::WebhookLayer;
 use gemini_webhooks::{Delivery, Verifier};
@@ -196,23 +197,21 @@ async fn drive(targets: &[SocketAddr], queue: VecDeque<Job>, secret: &str) -> (T
                 .collect();
             let (queue, tally, retry_signer) = (queue.clone(), tally.clone(), retry_signer.clone());
             tokio::spawn(async move {
-                let client = reqwest::Client::builder()
-                    .pool_max_idle_per_host(1)
-                    .build()
-                    .expect("client");
+                // One keep-alive connection per receiver, reopened after an error.
+                let mut connections: Vec<Option<Connection>> = urls.iter().map(|_| None).collect();
                 let mut turn = worker;
                 loop {
                     let job = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
                     let Some(job) = job else { break };
                     turn += 1;
-                    let url = &urls[turn % urls.len()];
-                    let response = client
-                        .post(url)
-                        .headers(job.headers.clone())
-                        .body(job.body.clone())
-                        .send()
-                        .await;
-                    let status = response.map(|r| r.status().as_u16()).unwrap_or(0);
+                    let target = turn % urls.len();
+                    let status = match send(&mut connections[target], &urls[target], &job).await {
+                        Ok(status) => status,
+                        Err(_) => {
+                            connections[target] = None;
+                            0
+                        }
+                    };
                     let mut t = tally.lock().unwrap_or_else(|e| e.into_inner());
                     t.requests += 1;
                     let requeue = match (job.kind, status) {
@@ -366,4 +365,20 @@ async fn main() -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// Sends one job on the receiver's connection, opening it first if needed.
+async fn send(
+    connection: &mut Option<Connection>,
+    url: &str,
+    job: &Job,
+) -> Result<u16, common::client::BoxError> {
+    if connection.is_none() {
+        *connection = Some(Connection::open(url).await?);
+    }
+    let open = connection.as_mut().ok_or("no connection")?;
+    let response = open
+        .post(url, job.headers.clone(), job.body.clone())
+        .await?;
+    Ok(response.status.as_u16())
 }

@@ -51,7 +51,7 @@ struct Case {
 }
 
 #[tokio::main]
-async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
+async fn main() -> Result<ExitCode, common::client::BoxError> {
     let secret = generate_secret();
     let verifier = Verifier::builder().secret(&secret)?.build()?;
     let runs = Runs::default();
@@ -127,20 +127,14 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
         ),
     ];
 
-    let client = reqwest::Client::new();
     let mut wrong = 0;
     println!(
         "{:<28} {:<14} {:>8}  handler runs",
         "sent", "webhook-id", "status"
     );
     for case in cases {
-        let response = client
-            .post(&url)
-            .headers(case.headers)
-            .body(case.body)
-            .send()
-            .await?;
-        let status = response.status().as_u16();
+        let response = common::client::post(&url, case.headers, case.body).await?;
+        let status = response.status.as_u16();
         let ran = runs.lock().unwrap().get(case.id).copied().unwrap_or(0);
         let ok = case.expected.contains(&status) && ran == case.runs_after;
         wrong += usize::from(!ok);
@@ -153,8 +147,12 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let headers = sign("msg_concurrent", EVENT);
     let copies: Vec<_> = (0..20)
         .map(|_| {
-            let request = client.post(&url).headers(headers.clone()).body(EVENT);
-            tokio::spawn(async move { request.send().await.map(|r| r.status().as_u16()) })
+            let (url, headers) = (url.clone(), headers.clone());
+            tokio::spawn(async move {
+                common::client::post(&url, headers, EVENT)
+                    .await
+                    .map(|r| r.status.as_u16())
+            })
         })
         .collect();
     let mut statuses: HashMap<u16, usize> = HashMap::new();

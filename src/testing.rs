@@ -246,8 +246,8 @@ impl Signer {
     ///     HttpResponse::Ok().body(event.event_type().to_owned())
     /// }
     ///
-    /// # #[actix_web::main]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # actix_web::rt::System::new().block_on(async { // #[actix_web::test] in your tests
     /// let secret = generate_secret();
     /// let webhooks = GeminiWebhooks::new(Verifier::builder().secret(&secret)?.build()?);
     /// let app = test::init_service(App::new().service(
@@ -260,6 +260,7 @@ impl Signer {
     /// assert_eq!(response.status(), 200);
     /// assert_eq!(test::read_body(response).await, "video.generated");
     /// # Ok(())
+    /// # })
     /// # }
     /// ```
     #[cfg(feature = "actix")]

@@ -6,10 +6,10 @@ mod common;
 use std::net::SocketAddr;
 
 use axum::routing::post;
-use common::EVENT;
+use common::{EVENT, client};
 use gemini_webhooks::Delivery;
 use gemini_webhooks::testing::{Signer, generate_secret};
-use reqwest::StatusCode;
+use http::StatusCode;
 
 async fn serve(router: axum::Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -28,15 +28,11 @@ async fn an_extractor_without_layer_or_verifier_answers_500_saying_why() {
     let headers = Signer::hmac(&generate_secret())
         .unwrap()
         .sign(EVENT.as_bytes());
-    let response = reqwest::Client::new()
-        .post(format!("http://{addr}/webhooks/gemini"))
-        .headers(headers)
-        .body(EVENT)
-        .send()
+    let response = client::post(&format!("http://{addr}/webhooks/gemini"), headers, EVENT)
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    assert!(response.text().await.unwrap().contains("not configured"));
+    assert_eq!(response.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(response.text().contains("not configured"));
 }
 
 #[tokio::test]
@@ -50,28 +46,15 @@ async fn an_extractor_with_a_verifier_extension_verifies_by_itself() {
         )
         .layer(axum::Extension(verifier));
     let addr = serve(router).await;
-    let client = reqwest::Client::new();
     let url = format!("http://{addr}/webhooks/gemini");
     let signed = Signer::hmac(&secret)
         .unwrap()
         .id("msg_standalone")
         .sign(EVENT.as_bytes());
-    let ok = client
-        .post(&url)
-        .headers(signed.clone())
-        .body(EVENT)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ok.status(), StatusCode::OK);
-    assert_eq!(ok.text().await.unwrap(), "msg_standalone");
+    let ok = client::post(&url, signed.clone(), EVENT).await.unwrap();
+    assert_eq!(ok.status, StatusCode::OK);
+    assert_eq!(ok.text(), "msg_standalone");
 
-    let forged = client
-        .post(&url)
-        .headers(signed)
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
+    let forged = client::post(&url, signed, "{}").await.unwrap();
+    assert_eq!(forged.status, StatusCode::UNAUTHORIZED);
 }

@@ -191,45 +191,49 @@ async fn a_claim_that_cannot_be_extended_lets_the_handler_finish() {
 }
 
 #[cfg(feature = "actix")]
-#[actix_web::test]
-async fn actix_answers_stale_and_unsigned_requests_without_reading_the_body() {
-    use actix_web::{App, web};
-    use gemini_webhooks::actix::GeminiWebhooks;
+#[test]
+fn actix_answers_stale_and_unsigned_requests_without_reading_the_body() {
+    common::on_actix(async {
+        use actix_web::{App, web};
+        use gemini_webhooks::actix::GeminiWebhooks;
 
-    let secret = generate_secret();
-    let middleware = GeminiWebhooks::new(common::verifier(&secret));
-    let service = actix_web::test::init_service(
-        App::new().service(
-            web::resource("/webhooks/gemini")
-                .wrap(middleware)
-                .route(web::post().to(|| async { "handled" })),
-        ),
-    )
-    .await;
-    for (name, headers, status) in [
-        ("stale", stale(&secret), 401),
-        ("unsigned", HeaderMap::new(), 400),
-    ] {
-        let body = NeverEnding::default();
-        let mut builder = actix_web::test::TestRequest::post().uri("/webhooks/gemini");
-        for (header, value) in &headers {
-            builder = builder.insert_header((header.as_str(), value.as_bytes()));
-        }
-        let payload: actix_http::BoxedPayloadStream = Box::pin(body.clone());
-        let (request, _) = builder
-            .to_request()
-            .replace_payload(actix_http::Payload::Stream { payload });
-        // actix-web's test runtime has no paused clock; the bound only
-        // turns a regression into a failure instead of a hang.
-        let response = tokio::time::timeout(
-            Duration::from_secs(60),
-            actix_web::test::call_service(&service, request),
+        let secret = generate_secret();
+        let middleware = GeminiWebhooks::new(common::verifier(&secret));
+        let service = actix_web::test::init_service(
+            App::new().service(
+                web::resource("/webhooks/gemini")
+                    .wrap(middleware)
+                    .route(web::post().to(|| async { "handled" })),
+            ),
         )
-        .await
-        .unwrap_or_else(|_| panic!("{name}: waited for a body that never ends"));
-        assert_eq!(response.status().as_u16(), status, "{name}");
-        assert!(!body.was_polled(), "{name}: the body was polled");
-    }
+        .await;
+        for (name, headers, status) in [
+            ("stale", stale(&secret), 401),
+            ("unsigned", HeaderMap::new(), 400),
+        ] {
+            let body = NeverEnding::default();
+            let mut builder = actix_web::test::TestRequest::post().uri("/webhooks/gemini");
+            for (header, value) in &headers {
+                builder = builder.insert_header((header.as_str(), value.as_bytes()));
+            }
+            let payload: Pin<
+                Box<dyn futures_core::Stream<Item = Result<Bytes, actix_web::error::PayloadError>>>,
+            > = Box::pin(body.clone());
+            let (request, _) = builder
+                .to_request()
+                .replace_payload(actix_web::dev::Payload::from(payload));
+            // actix-web's test runtime has no paused clock; the bound only
+            // turns a regression into a failure instead of a hang.
+            let response = tokio::time::timeout(
+                Duration::from_secs(60),
+                actix_web::test::call_service(&service, request),
+            )
+            .await
+            .unwrap_or_else(|_| panic!("{name}: waited for a body that never ends"));
+            assert_eq!(response.status().as_u16(), status, "{name}");
+            assert!(!body.was_polled(), "{name}: the body was polled");
+        }
+    })
 }
 
 #[tokio::test(start_paused = true)]

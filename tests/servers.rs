@@ -13,7 +13,7 @@ use common::{EVENT, Handled, app, event_with};
 use gemini_webhooks::actix::GeminiWebhooks;
 use gemini_webhooks::testing::{Signer, generate_secret};
 use gemini_webhooks::tower::WebhookLayer;
-use reqwest::StatusCode;
+use http::StatusCode;
 
 struct Server {
     url: String,
@@ -21,7 +21,7 @@ struct Server {
     handled: Handled,
 }
 
-use common::verifier;
+use common::{client, verifier};
 
 async fn start_axum() -> Server {
     let (secret, handled) = (generate_secret(), Handled::default());
@@ -61,18 +61,13 @@ async fn start_actix() -> Server {
 }
 
 impl Server {
-    async fn post(&self, id: &str, body: &str) -> Result<(StatusCode, String), reqwest::Error> {
+    async fn post(&self, id: &str, body: &str) -> Result<(StatusCode, String), client::BoxError> {
         let headers = Signer::hmac(&self.secret)
             .unwrap()
             .id(id)
             .sign(body.as_bytes());
-        let response = reqwest::Client::new()
-            .post(&self.url)
-            .headers(headers)
-            .body(body.to_owned())
-            .send()
-            .await?;
-        Ok((response.status(), response.text().await?))
+        let response = client::post(&self.url, headers, body.to_owned()).await?;
+        Ok((response.status, response.text()))
     }
 
     /// Posts until the id is no longer in flight (a release after a panic
@@ -176,14 +171,7 @@ async fn release_when_the_client_goes_away_then_the_retry_runs(server: Server) {
         .sign(held.as_bytes());
     let attempt = tokio::spawn({
         let url = server.url.clone();
-        async move {
-            reqwest::Client::new()
-                .post(url)
-                .headers(headers)
-                .body(held)
-                .send()
-                .await
-        }
+        async move { client::post(&url, headers, held).await }
     });
     server.handled.until_entered().await;
     attempt.abort(); // closes the connection mid-handler
@@ -305,9 +293,11 @@ macro_rules! on_both {
         }
         mod actix_server {
             $(
-                #[actix_web::test]
-                async fn $scenario() {
-                    super::$scenario(super::start_actix().await).await
+                #[test]
+                fn $scenario() {
+                    crate::common::on_actix(async {
+                        super::$scenario(super::start_actix().await).await
+                    })
                 }
             )*
         }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod client;
+
 use std::io::Write;
 
 use gemini_webhooks::{Delivery, Verifier};

@@ -13,6 +13,17 @@ use axum::routing::post;
 use gemini_webhooks::Delivery;
 use tokio::sync::Notify;
 
+#[path = "../../examples/common/client.rs"]
+pub mod client;
+
+/// Runs an async test on actix-web's runtime, as `#[actix_web::test]` does
+/// (that macro needs actix-web's `macros` feature, which the crate does not
+/// build).
+#[cfg(feature = "actix")]
+pub fn on_actix<F: std::future::Future>(test: F) -> F::Output {
+    actix_web::rt::System::new().block_on(test)
+}
+
 /// What the handler saw, and a gate that holds handlers whose body asks for it.
 #[derive(Clone, Default)]
 pub struct Handled {

@@ -2,7 +2,7 @@
 //! crate, and a bare streaming HMAC-SHA256 as the floor; then `v1a` with
 //! three candidate keys against one bare Ed25519 verification.
 //!
-//! Run: `cargo bench --all-features --bench verify`.
+//! Run: `cargo bench -p gemini-webhooks-harness --bench verify`.
 
 use std::hint::black_box;
 
@@ -142,7 +142,7 @@ fn jwks(c: &mut Criterion) {
     }))
     .unwrap();
     let rsa_set: jsonwebtoken::jwk::JwkSet =
-        serde_json::from_str(include_str!("../tests/fixtures/jwks_rsa_ec.json")).unwrap();
+        serde_json::from_str(include_str!("../../tests/fixtures/jwks_rsa_ec.json")).unwrap();
     let mut all = set.clone();
     all.keys.extend(rsa_set.keys);
     let verifier = Verifier::builder()
@@ -183,7 +183,7 @@ fn jwks(c: &mut Criterion) {
         "body_sha256": body_sha256,
     });
     let key = jsonwebtoken::EncodingKey::from_rsa_pem(include_bytes!(
-        "../tests/fixtures/rsa_private.pem"
+        "../../tests/fixtures/rsa_private.pem"
     ))
     .unwrap();
     let token = jsonwebtoken::encode(&header, &claims, &key).unwrap();
