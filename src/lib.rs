@@ -72,6 +72,8 @@
 //!   `FromRequest` extractors, with the same behaviour as the tower layer.
 //! - `redis`: `replay::RedisReplayStore`, one replay record shared by every
 //!   replica of a receiver.
+//! - `metrics`: deliveries by outcome and verification time on the
+//!   `metrics` facade (names in `metrics`).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -86,6 +88,11 @@ pub mod axum;
 mod delivery;
 pub mod event;
 pub mod keys;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
+#[cfg(not(feature = "metrics"))]
+pub(crate) mod metrics;
 mod raw_body;
 pub mod receiver;
 pub mod replay;

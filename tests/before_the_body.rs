@@ -58,6 +58,7 @@ impl http_body::Body for NeverEnding {
     }
 }
 
+#[cfg(feature = "actix")]
 impl futures_core::Stream for NeverEnding {
     type Item = Result<Bytes, actix_web::error::PayloadError>;
 

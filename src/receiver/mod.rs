@@ -87,6 +87,8 @@ use bytes::Bytes;
 use http::HeaderMap;
 use tracing::{Instrument as _, Level};
 
+use crate::metrics::{HandlerOutcome, VerificationTimer};
+
 pub use rejection::Rejection;
 
 use crate::delivery::Delivery;
@@ -260,6 +262,7 @@ impl<R: ReplayStore> Receiver<R> {
             .get(WEBHOOK_ID)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
+        crate::metrics::rejected(&rejection);
         let outcome = rejection.kind();
         let level = self.log_level(&rejection);
         macro_rules! at_level {
@@ -314,11 +317,10 @@ impl<R: ReplayStore> Receiver<R> {
     /// [`receive`](Self::receive), for adapters that must give the request
     /// back before the handler runs.
     pub async fn admit(&self, headers: &HeaderMap, body: Bytes) -> Result<Admission<R>, Rejection> {
-        let delivery = self
-            .verifier
-            .verify_async(headers, body)
-            .await
-            .map_err(|err| self.rejected(headers, err.into()))?;
+        let timer = VerificationTimer::start();
+        let verified = self.verifier.verify_async(headers, body).await;
+        timer.finish(verified.is_ok());
+        let delivery = verified.map_err(|err| self.rejected(headers, err.into()))?;
         let token = match self.store.claim(delivery.replay_key()).await {
             Ok(Claim::New(token)) => token,
             Ok(Claim::Done) => return Err(self.rejected(headers, Rejection::AlreadyHandled)),
@@ -394,14 +396,31 @@ impl<R: ReplayStore> Admission<R> {
         } = self;
         let span = delivery_span(&delivery);
         let work = handler(delivery).instrument(span.clone());
+        // Counts a handler that panicked or was dropped (client gone).
+        let unfinished = UnfinishedHandler;
         let output = guard.keep_alive_while(work).await;
         let ok = succeeded(&output);
+        std::mem::forget(unfinished);
+        crate::metrics::handler_ran(if ok {
+            HandlerOutcome::Handled
+        } else {
+            HandlerOutcome::Failed
+        });
         // The handler has run: its answer stands either way. A failed
         // commit only means a later retry may run it again.
         guard.settle(ok, dedup_ttl).await;
         let outcome = if ok { "handled" } else { "handler_failed" };
         span.in_scope(|| tracing::info!(outcome, "gemini webhook handler ran"));
         output
+    }
+}
+
+/// Counts the handler as unfinished if dropped before it answered.
+struct UnfinishedHandler;
+
+impl Drop for UnfinishedHandler {
+    fn drop(&mut self) {
+        crate::metrics::handler_ran(HandlerOutcome::Unfinished);
     }
 }
 
@@ -473,7 +492,17 @@ where
         tracing::error!("gemini webhook extractor used without the middleware or a Verifier");
         return Err(Rejection::NotConfigured);
     };
-    verifier.check_headers(headers)?;
-    let body = read_body(body, DEFAULT_BODY_LIMIT).await?;
-    Ok(verifier.verify_async(headers, body).await?)
+    let outcome = async {
+        verifier.check_headers(headers)?;
+        let body = read_body(body, DEFAULT_BODY_LIMIT).await?;
+        let timer = VerificationTimer::start();
+        let verified = verifier.verify_async(headers, body).await;
+        timer.finish(verified.is_ok());
+        Ok(verified?)
+    }
+    .await;
+    if let Err(rejection) = &outcome {
+        crate::metrics::rejected(rejection);
+    }
+    outcome
 }

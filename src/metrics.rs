@@ -1,0 +1,120 @@
+//! Metrics on the [`metrics`](https://docs.rs/metrics) facade (feature
+//! `metrics`): what a receiver decided about each delivery, and how long
+//! verification took. Install any `metrics` recorder (Prometheus,
+//! StatsD, …) in your application; without one, recording costs nothing.
+//!
+//! | name | kind | labels |
+//! |---|---|---|
+//! | [`gemini_webhooks_deliveries_total`](DELIVERIES) | counter | `outcome`, and `reason` when `outcome="rejected"` |
+//! | [`gemini_webhooks_verification_seconds`](VERIFICATION_SECONDS) | histogram | `result`: `verified` or `rejected` |
+//!
+//! `outcome` is one of:
+//!
+//! | `outcome` | meaning | status |
+//! |---|---|---|
+//! | `handled` | the handler ran and answered 2xx | the handler's |
+//! | `handler_failed` | the handler ran and answered otherwise; Gemini retries | the handler's |
+//! | `handler_unfinished` | the handler panicked, or the client went away before it answered | — |
+//! | `duplicate` | already handled; the handler did not run | 200 |
+//! | `in_flight` | another copy is being handled | 409 |
+//! | `rejected` | not a valid delivery; `reason` says why ([`Rejection::kind`]: `no_matching_signature`, `timestamp_too_old`, `missing_header`, `payload_too_large`, …) | 4xx |
+//! | `store_unavailable` | the replay store did not answer | 503 |
+//! | `keys_unavailable` | no signing keys to decide with (JWKS unreachable) | 503 |
+//!
+//! Deliveries are counted where the middleware ([`WebhookLayer`],
+//! `GeminiWebhooks`, or a [`Receiver`] of your own) decides them; the
+//! extractors used without the middleware record rejections and
+//! verification time, but cannot know whether a handler succeeded.
+//!
+//! A signature failure on a configured endpoint (`reason` =
+//! `no_matching_signature`) is worth an alert: it is usually a wrong or
+//! rotated secret. `missing_header` and `invalid_header` are mostly probes.
+//!
+//! [`WebhookLayer`]: crate::tower::WebhookLayer
+//! [`Receiver`]: crate::Receiver
+
+#![cfg_attr(not(feature = "metrics"), allow(dead_code))]
+
+#[cfg(feature = "metrics")]
+use std::time::Instant;
+
+use crate::receiver::Rejection;
+#[cfg(feature = "metrics")]
+use crate::verify::VerifyError;
+
+/// Counter of deliveries by what the receiver decided: labels `outcome` and,
+/// for `outcome="rejected"`, `reason`.
+pub const DELIVERIES: &str = "gemini_webhooks_deliveries_total";
+
+/// Histogram of the time verification took, in seconds (including any wait
+/// for a JWKS refresh the delivery triggered): label `result`.
+pub const VERIFICATION_SECONDS: &str = "gemini_webhooks_verification_seconds";
+
+/// How a handler's run ended.
+#[derive(Clone, Copy)]
+pub(crate) enum HandlerOutcome {
+    Handled,
+    Failed,
+    Unfinished,
+}
+
+/// Counts a delivery the handler ran for.
+pub(crate) fn handler_ran(outcome: HandlerOutcome) {
+    let outcome = match outcome {
+        HandlerOutcome::Handled => "handled",
+        HandlerOutcome::Failed => "handler_failed",
+        HandlerOutcome::Unfinished => "handler_unfinished",
+    };
+    #[cfg(feature = "metrics")]
+    ::metrics::counter!(DELIVERIES, "outcome" => outcome).increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = outcome;
+}
+
+/// Counts a delivery the handler did not run for.
+pub(crate) fn rejected(rejection: &Rejection) {
+    #[cfg(feature = "metrics")]
+    {
+        let outcome = match rejection {
+            Rejection::AlreadyHandled => "duplicate",
+            Rejection::InFlight => "in_flight",
+            Rejection::StoreUnavailable(_) => "store_unavailable",
+            Rejection::Verify(VerifyError::KeysUnavailable) => "keys_unavailable",
+            other => {
+                let reason = other.kind();
+                ::metrics::counter!(DELIVERIES, "outcome" => "rejected", "reason" => reason)
+                    .increment(1);
+                return;
+            }
+        };
+        ::metrics::counter!(DELIVERIES, "outcome" => outcome).increment(1);
+    }
+    #[cfg(not(feature = "metrics"))]
+    let _ = rejection;
+}
+
+/// Times one verification; [`finish`](Self::finish) records it.
+pub(crate) struct VerificationTimer {
+    #[cfg(feature = "metrics")]
+    started: Instant,
+}
+
+impl VerificationTimer {
+    pub(crate) fn start() -> Self {
+        Self {
+            #[cfg(feature = "metrics")]
+            started: Instant::now(),
+        }
+    }
+
+    pub(crate) fn finish(self, verified: bool) {
+        #[cfg(feature = "metrics")]
+        {
+            let result = if verified { "verified" } else { "rejected" };
+            ::metrics::histogram!(VERIFICATION_SECONDS, "result" => result)
+                .record(self.started.elapsed().as_secs_f64());
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = verified;
+    }
+}

@@ -1,0 +1,249 @@
+//! Feature `metrics`: every outcome of the status table is counted under its
+//! documented name and labels, and verification time is recorded.
+
+#![cfg(all(feature = "metrics", feature = "jwks-fetch"))]
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use common::{DownStore, EVENT, Handled, app, event_with};
+use gemini_webhooks::metrics::{DELIVERIES, VERIFICATION_SECONDS};
+use gemini_webhooks::replay::{MemoryReplayStore, ReplayStore};
+use gemini_webhooks::testing::{Signer, generate_ed25519_key, generate_secret};
+use gemini_webhooks::tower::WebhookLayer;
+use gemini_webhooks::{Verifier, metrics as names};
+use http::HeaderMap;
+use metrics::{Counter, CounterFn, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata};
+use metrics::{Recorder, SharedString, Unit};
+use tower::ServiceExt;
+
+/// What was recorded, by `name{label=value,...}` (labels in order given).
+#[derive(Clone, Default)]
+struct Recorded {
+    counters: Arc<Mutex<HashMap<String, u64>>>,
+    histograms: Arc<Mutex<HashMap<String, Vec<f64>>>>,
+}
+
+struct Count(Arc<Mutex<HashMap<String, u64>>>, String);
+struct Samples(Arc<Mutex<HashMap<String, Vec<f64>>>>, String);
+
+impl CounterFn for Count {
+    fn increment(&self, value: u64) {
+        *self.0.lock().unwrap().entry(self.1.clone()).or_default() += value;
+    }
+    fn absolute(&self, value: u64) {
+        self.0.lock().unwrap().insert(self.1.clone(), value);
+    }
+}
+
+impl HistogramFn for Samples {
+    fn record(&self, value: f64) {
+        self.0
+            .lock()
+            .unwrap()
+            .entry(self.1.clone())
+            .or_default()
+            .push(value);
+    }
+}
+
+fn series(key: &Key) -> String {
+    let labels: Vec<String> = key
+        .labels()
+        .map(|l| format!("{}={}", l.key(), l.value()))
+        .collect();
+    format!("{}{{{}}}", key.name(), labels.join(","))
+}
+
+impl Recorder for Recorded {
+    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+        Counter::from_arc(Arc::new(Count(self.counters.clone(), series(key))))
+    }
+    fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
+        Gauge::noop()
+    }
+    fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
+        Histogram::from_arc(Arc::new(Samples(self.histograms.clone(), series(key))))
+    }
+}
+
+impl Recorded {
+    fn count(&self, series: &str) -> u64 {
+        self.counters
+            .lock()
+            .unwrap()
+            .get(series)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn samples(&self, series: &str) -> usize {
+        self.histograms
+            .lock()
+            .unwrap()
+            .get(series)
+            .map_or(0, Vec::len)
+    }
+}
+
+/// Runs `test` on a current-thread runtime with `recorder` installed for
+/// this thread only, so tests running in parallel do not mix their counts.
+fn with_recorder<F: Future>(recorder: &Recorded, test: F) -> F::Output {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    metrics::with_local_recorder(recorder, || runtime.block_on(test))
+}
+
+async fn send(app: &axum::Router, headers: &HeaderMap, body: &str) -> StatusCode {
+    let mut request = Request::post("/webhooks/gemini")
+        .body(Body::from(body.to_owned()))
+        .unwrap();
+    request.headers_mut().extend(headers.clone());
+    app.clone().oneshot(request).await.unwrap().status()
+}
+
+#[test]
+fn the_documented_names_are_the_ones_recorded() {
+    assert_eq!(names::DELIVERIES, "gemini_webhooks_deliveries_total");
+    assert_eq!(
+        names::VERIFICATION_SECONDS,
+        "gemini_webhooks_verification_seconds"
+    );
+}
+
+#[test]
+fn every_outcome_is_counted_with_its_labels() {
+    let recorded = Recorded::default();
+    with_recorder(&recorded, async {
+        let secret = generate_secret();
+        let signer = Signer::hmac(&secret).unwrap();
+        let store = MemoryReplayStore::new();
+        let handled = Handled::default();
+        let verifier = common::verifier(&secret);
+        let app =
+            app(handled.clone()).layer(WebhookLayer::new(verifier).replay_store(store.clone()));
+
+        let valid = signer.clone().id("msg_ok").sign(EVENT.as_bytes());
+        assert_eq!(send(&app, &valid, EVENT).await, StatusCode::OK);
+        assert_eq!(send(&app, &valid, EVENT).await, StatusCode::OK); // duplicate
+
+        let failing = event_with(r#""fail_handler": true"#);
+        let headers = signer.clone().id("msg_fail").sign(failing.as_bytes());
+        assert_eq!(send(&app, &headers, &failing).await, 500);
+
+        store.claim("msg_busy").await.unwrap();
+        let busy = signer.clone().id("msg_busy").sign(EVENT.as_bytes());
+        assert_eq!(send(&app, &busy, EVENT).await, StatusCode::CONFLICT);
+
+        let forged = signer.clone().id("msg_forged").sign(b"{}");
+        assert_eq!(send(&app, &forged, EVENT).await, 401);
+        let stale = signer
+            .clone()
+            .timestamp(SystemTime::now() - Duration::from_secs(3600))
+            .sign(EVENT.as_bytes());
+        assert_eq!(send(&app, &stale, EVENT).await, 401);
+        assert_eq!(send(&app, &HeaderMap::new(), EVENT).await, 400);
+
+        // A panicking handler: the request's task dies with it.
+        let panics = event_with(r#""panic": true"#);
+        let headers = signer.clone().id("msg_panic").sign(panics.as_bytes());
+        let attempt = tokio::spawn({
+            let app = app.clone();
+            async move { send(&app, &headers, &panics).await }
+        });
+        assert!(attempt.await.unwrap_err().is_panic());
+
+        let down = app_with_store(&secret, DownStore);
+        assert_eq!(send(&down, &valid, EVENT).await, 503);
+    });
+
+    let outcome = |o: &str| recorded.count(&format!("{DELIVERIES}{{outcome={o}}}"));
+    let reason = |r: &str| recorded.count(&format!("{DELIVERIES}{{outcome=rejected,reason={r}}}"));
+    assert_eq!(outcome("handled"), 1);
+    assert_eq!(outcome("duplicate"), 1);
+    assert_eq!(outcome("handler_failed"), 1);
+    assert_eq!(outcome("in_flight"), 1);
+    assert_eq!(outcome("handler_unfinished"), 1);
+    assert_eq!(outcome("store_unavailable"), 1);
+    assert_eq!(reason("no_matching_signature"), 1);
+    assert_eq!(reason("timestamp_too_old"), 1);
+    assert_eq!(reason("missing_header"), 1);
+    // Verified: ok, duplicate, fail, busy, panic, down; rejected: forged.
+    // Header-stage rejections (stale, unsigned) never reach verification.
+    assert_eq!(
+        recorded.samples(&format!("{VERIFICATION_SECONDS}{{result=verified}}")),
+        6
+    );
+    assert_eq!(
+        recorded.samples(&format!("{VERIFICATION_SECONDS}{{result=rejected}}")),
+        1
+    );
+}
+
+fn app_with_store<S: ReplayStore>(secret: &str, store: S) -> axum::Router {
+    app(Handled::default()).layer(WebhookLayer::new(common::verifier(secret)).replay_store(store))
+}
+
+#[test]
+fn unreachable_keys_are_counted_as_keys_unavailable() {
+    let recorded = Recorded::default();
+    with_recorder(&recorded, async {
+        // Nothing listens on port 1: the fetch fails at once.
+        let verifier = Verifier::builder()
+            .jwks_url("http://127.0.0.1:1/jwks")
+            .unwrap()
+            .build()
+            .unwrap();
+        let app = app(Handled::default()).layer(WebhookLayer::new(verifier));
+        let key = generate_ed25519_key();
+        let headers = Signer::ed25519(&key.private_key)
+            .unwrap()
+            .sign(EVENT.as_bytes());
+        assert_eq!(send(&app, &headers, EVENT).await, 503);
+    });
+    assert_eq!(
+        recorded.count(&format!("{DELIVERIES}{{outcome=keys_unavailable}}")),
+        1
+    );
+    assert_eq!(
+        recorded.samples(&format!("{VERIFICATION_SECONDS}{{result=rejected}}")),
+        1
+    );
+}
+
+#[test]
+fn extractors_without_the_middleware_count_rejections() {
+    let recorded = Recorded::default();
+    with_recorder(&recorded, async {
+        let secret = generate_secret();
+        let app = axum::Router::new()
+            .route(
+                "/webhooks/gemini",
+                axum::routing::post(|_: gemini_webhooks::Delivery| async { "ok" }),
+            )
+            .layer(axum::Extension(common::verifier(&secret)));
+        let signer = Signer::hmac(&secret).unwrap();
+        assert_eq!(send(&app, &signer.sign(EVENT.as_bytes()), EVENT).await, 200);
+        assert_eq!(send(&app, &signer.sign(b"{}"), EVENT).await, 401);
+    });
+    assert_eq!(
+        recorded.count(&format!(
+            "{DELIVERIES}{{outcome=rejected,reason=no_matching_signature}}"
+        )),
+        1
+    );
+    assert_eq!(
+        recorded.samples(&format!("{VERIFICATION_SECONDS}{{result=verified}}")),
+        1
+    );
+}
