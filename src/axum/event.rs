@@ -1,6 +1,6 @@
 use axum_core::extract::{FromRequest, Request};
 
-use super::delivery_from_request;
+use super::{FromDelivery, delivery_from_request};
 use crate::event::GeminiEvent;
 use crate::receiver::Rejection;
 
@@ -10,6 +10,6 @@ impl<S: Send + Sync> FromRequest<S> for GeminiEvent {
     type Rejection = Rejection;
 
     async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(delivery_from_request(request).await?.event()?)
+        GeminiEvent::from_delivery(delivery_from_request(request).await?)
     }
 }

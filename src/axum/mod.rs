@@ -1,12 +1,14 @@
-//! axum extractors: [`Delivery`], [`GeminiEvent`] and [`Verified<T>`](crate::Verified).
+//! axum extractors: [`Delivery`], [`GeminiEvent`] and [`Verified<T>`](crate::Verified),
+//! and [`StateVerified`] for any of them with the verifier in router state.
 //!
 //! Behind a [`WebhookLayer`](crate::tower::WebhookLayer) they read the
 //! delivery the layer verified (and de-duplicated) from the request
 //! extensions. Without the layer they verify the request themselves with a
 //! [`Verifier`] found in the request extensions — add it with axum's
-//! `Extension` layer, or take it from your state in a middleware — and
-//! answer `500` with a clear message when there is neither. Without the
-//! layer there is no replay protection.
+//! `Extension` layer — and answer `500` with a clear message when there is
+//! neither. To keep the verifier in the router's state instead
+//! (`Verifier: FromRef<S>`), wrap them: [`StateVerified<GeminiEvent>`](StateVerified).
+//! Without the layer there is no replay protection.
 //!
 //! One handler can have both the delivery and the typed event: behind the
 //! layer, take the [`Delivery`] as `Extension<Delivery>` (the layer put it
@@ -56,7 +58,10 @@
 
 mod delivery;
 mod event;
+mod state_verified;
 mod verified;
+
+pub use state_verified::{FromDelivery, StateVerified};
 
 use axum_core::body::Body;
 use axum_core::response::{IntoResponse, Response};
@@ -79,10 +84,19 @@ impl IntoResponse for Rejection {
 /// The request's verified delivery: the layer's, or verified here with a
 /// `Verifier` extension.
 async fn delivery_from_request(request: Request<Body>) -> Result<Delivery, Rejection> {
+    delivery_with(request, |extensions| extensions.get::<Verifier>().cloned()).await
+}
+
+/// The request's verified delivery: the layer's, or verified here with the
+/// verifier `find` finds (none: 500, not configured).
+async fn delivery_with(
+    request: Request<Body>,
+    find: impl FnOnce(&http::Extensions) -> Option<Verifier>,
+) -> Result<Delivery, Rejection> {
     if let Some(delivery) = request.extensions().get::<Delivery>() {
         return Ok(delivery.clone());
     }
-    let verifier = request.extensions().get::<Verifier>().cloned();
+    let verifier = find(request.extensions());
     let (parts, body) = request.into_parts();
     verify_standalone(verifier, &parts.headers, body).await
 }

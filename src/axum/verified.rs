@@ -1,7 +1,7 @@
 use axum_core::extract::{FromRequest, Request};
 use serde::de::DeserializeOwned;
 
-use super::delivery_from_request;
+use super::{FromDelivery, delivery_from_request};
 use crate::receiver::Rejection;
 use crate::verified::Verified;
 
@@ -14,6 +14,6 @@ where
     type Rejection = Rejection;
 
     async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(delivery_from_request(request).await?.json()?))
+        Self::from_delivery(delivery_from_request(request).await?)
     }
 }
