@@ -111,8 +111,3 @@ pub use raw_body::RawBody;
 pub use receiver::{Admission, Receiver, Rejection};
 pub use verified::Verified;
 pub use verify::{Verifier, VerifierBuilder, VerifyError};
-
-/// The README's code blocks, compiled and run as doc tests.
-#[cfg(all(doctest, feature = "axum", feature = "actix"))]
-#[doc = include_str!("../README.md")]
-pub struct ReadmeDoctests;

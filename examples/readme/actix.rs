@@ -1,0 +1,28 @@
+use actix_web::{App, HttpResponse, HttpServer, web};
+use gemini_webhooks::{GeminiEvent, Verifier, actix::GeminiWebhooks};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    actix_web::rt::System::new().block_on(serve()) // or #[actix_web::main] on an async main
+}
+
+async fn serve() -> Result<(), Box<dyn std::error::Error>> {
+    let secret = std::env::var("GEMINI_WEBHOOK_SECRET")?; // whsec_…
+    let webhooks = GeminiWebhooks::new(Verifier::builder().secret(&secret)?.build()?);
+    HttpServer::new(move || {
+        App::new().service(
+            web::resource("/webhooks/gemini")
+                // On the POST route only (same options and answers as WebhookLayer):
+                // a GET here stays a 405, other resources stay untouched.
+                .route(web::post().to(handle).wrap(webhooks.clone())),
+        )
+    })
+    .bind("0.0.0.0:8080")?
+    .run()
+    .await?;
+    Ok(())
+}
+
+async fn handle(event: GeminiEvent) -> HttpResponse {
+    println!("{} about {:?}", event.event_type(), event.resource_id());
+    HttpResponse::Ok().finish()
+}

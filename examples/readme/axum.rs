@@ -1,0 +1,28 @@
+use axum::{
+    Router,
+    http::StatusCode,
+    routing::{get, post},
+};
+use gemini_webhooks::{GeminiEvent, Verifier, tower::WebhookLayer};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let secret = std::env::var("GEMINI_WEBHOOK_SECRET")?; // whsec_…
+    let verifier = Verifier::builder().secret(&secret)?.build()?;
+    let app = Router::new()
+        // On the webhook route only: verify, de-duplicate, answer 4xx/5xx for you.
+        .route(
+            "/webhooks/gemini",
+            post(handle).route_layer(WebhookLayer::new(verifier)),
+        )
+        .route("/health", get(|| async { "ok" })); // untouched by the layer
+
+    let listener = tokio::net::TcpListener::bind("0.0.0.0:8080").await?;
+    axum::serve(listener, app).await?;
+    Ok(())
+}
+
+async fn handle(event: GeminiEvent) -> StatusCode {
+    println!("{} about {:?}", event.event_type(), event.resource_id());
+    StatusCode::OK // 2xx marks it handled; anything else lets Gemini's retry run it again
+}
