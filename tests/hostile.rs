@@ -3,7 +3,7 @@
 //! Nothing panics, the two adapters answer byte for byte the same, and no
 //! answer echoes secret material or the body.
 
-#![cfg(all(feature = "axum", feature = "actix"))]
+#![cfg(all(feature = "axum", feature = "actix", feature = "jwt"))]
 
 mod common;
 

@@ -1,6 +1,8 @@
 //! The JWT form of dynamic webhooks against a static JWKS (RS256, ES256,
 //! EdDSA and every attack on them), and lenient JWKS parsing.
 
+#![cfg(feature = "jwt")]
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use gemini_webhooks::keys::jwks::{JwksError, JwksKeys};

@@ -563,12 +563,16 @@ impl VerifierBuilder {
     /// [`danger_accept_jwt_without_body_hash`](Self::danger_accept_jwt_without_body_hash)).
     /// A token runs the handler at most once
     /// ([`Delivery::replay_key`]). Needs a JWKS: `build()` fails without one.
+    #[cfg(feature = "jwt")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
     pub fn jwt_audience(mut self, audience: impl Into<String>) -> Self {
         self.jwt_audience = Some(audience.into());
         self
     }
 
     /// Requires JWTs to name `issuer` in `iss` (not checked by default).
+    #[cfg(feature = "jwt")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
     pub fn jwt_issuer(mut self, issuer: impl Into<String>) -> Self {
         self.jwt_issuer = Some(issuer.into());
         self
@@ -577,6 +581,8 @@ impl VerifierBuilder {
     /// The longest lifetime (`exp - iat`) a JWT may have (default
     /// [`DEFAULT_JWT_MAX_LIFETIME`], 15 minutes): a long-lived token is a
     /// long-lived bearer pass.
+    #[cfg(feature = "jwt")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
     pub fn jwt_max_lifetime(mut self, lifetime: Duration) -> Self {
         self.jwt_max_lifetime = Some(lifetime);
         self
@@ -591,6 +597,8 @@ impl VerifierBuilder {
     /// the handler at most once per token, so the forged body wins only if
     /// it arrives before the genuine one. Use it only for a sender known not
     /// to bind the body, with a short [`jwt_max_lifetime`](Self::jwt_max_lifetime).
+    #[cfg(feature = "jwt")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
     pub fn danger_accept_jwt_without_body_hash(mut self) -> Self {
         self.jwt_without_body_hash = true;
         self
