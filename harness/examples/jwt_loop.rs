@@ -22,8 +22,14 @@ fn main() {
         .build()
         .unwrap();
     let body = vec![b'x'; 1024];
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
-    let digest: String = Sha256::digest(&body).iter().map(|b| format!("{b:02x}")).collect();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let digest: String = Sha256::digest(&body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let claims = serde_json::json!({
         "aud": "https://receiver.example", "iat": now, "exp": now + 300, "body_sha256": digest,
     });
@@ -31,13 +37,19 @@ fn main() {
         "rs256" => {
             let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
             h.kid = Some("rsa-1".into());
-            let k = jsonwebtoken::EncodingKey::from_rsa_pem(include_bytes!("../../tests/fixtures/rsa_private.pem")).unwrap();
+            let k = jsonwebtoken::EncodingKey::from_rsa_pem(include_bytes!(
+                "../../tests/fixtures/rsa_private.pem"
+            ))
+            .unwrap();
             (h, k)
         }
         _ => {
             let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
             h.kid = Some("ec-1".into());
-            let k = jsonwebtoken::EncodingKey::from_ec_pem(include_bytes!("../../tests/fixtures/ec_private.pem")).unwrap();
+            let k = jsonwebtoken::EncodingKey::from_ec_pem(include_bytes!(
+                "../../tests/fixtures/ec_private.pem"
+            ))
+            .unwrap();
             (h, k)
         }
     };
@@ -46,7 +58,14 @@ fn main() {
     headers.insert("webhook-signature", token.parse().unwrap());
     let start = Instant::now();
     for _ in 0..rounds {
-        black_box(verifier.verify(black_box(&headers), black_box(&body[..])).unwrap());
+        black_box(
+            verifier
+                .verify(black_box(&headers), black_box(&body[..]))
+                .unwrap(),
+        );
     }
-    println!("{alg}: {:.1} µs per delivery", start.elapsed().as_secs_f64() * 1e6 / f64::from(rounds));
+    println!(
+        "{alg}: {:.1} µs per delivery",
+        start.elapsed().as_secs_f64() * 1e6 / f64::from(rounds)
+    );
 }

@@ -116,24 +116,36 @@ macro_rules! catalogue {
             }
 
             fn from_raw(raw: RawEnvelope) -> Result<Self, EventError> {
-                let RawEnvelope { event_type, version, timestamp, data, user_metadata } = raw;
-                let user_metadata = user_metadata.or_else(|| {
-                    data.get("user_metadata").and_then(Value::as_object).cloned()
-                });
+                let RawEnvelope { event_type, version, timestamp, mut data, user_metadata } = raw;
                 match event_type.as_str() {
-                    $($name => Ok(Self::$variant(Envelope {
-                        version,
-                        timestamp,
-                        data: parse_data(data)?,
-                        user_metadata,
-                    })),)*
-                    _ => Ok(Self::Unknown(UnknownEvent {
-                        event_type,
-                        version,
-                        timestamp,
-                        data,
-                        user_metadata,
-                    })),
+                    $($name => {
+                        // Typed `data` has no use for it: move it, not copy it.
+                        let user_metadata = user_metadata.or_else(|| {
+                            match data.as_object_mut()?.remove("user_metadata")? {
+                                Value::Object(metadata) => Some(metadata),
+                                _ => None,
+                            }
+                        });
+                        Ok(Self::$variant(Envelope {
+                            version,
+                            timestamp,
+                            data: parse_data(data)?,
+                            user_metadata,
+                        }))
+                    })*
+                    _ => {
+                        // An unknown event keeps its `data` whole.
+                        let user_metadata = user_metadata.or_else(|| {
+                            data.get("user_metadata").and_then(Value::as_object).cloned()
+                        });
+                        Ok(Self::Unknown(UnknownEvent {
+                            event_type,
+                            version,
+                            timestamp,
+                            data,
+                            user_metadata,
+                        }))
+                    }
                 }
             }
         }
@@ -190,8 +202,19 @@ impl<'de> Deserialize<'de> for GeminiEvent {
     }
 }
 
-/// Parses JSON, keeping the path of the first error.
+/// Parses JSON; on an error, parses again to find the path of the bad
+/// field (path tracking costs on every field, so only failures pay it).
 pub(crate) fn from_slice<T: DeserializeOwned>(body: &[u8]) -> Result<T, EventError> {
+    match serde_json::from_slice(body) {
+        Ok(value) => Ok(value),
+        Err(_) => Err(from_slice_with_path::<T>(body).err().unwrap_or_else(|| {
+            EventError::new(".".into(), serde_json::Error::custom("invalid JSON"))
+        })),
+    }
+}
+
+/// Parses JSON, keeping the path of the first error.
+fn from_slice_with_path<T: DeserializeOwned>(body: &[u8]) -> Result<T, EventError> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut deserializer)
         .map_err(|e| EventError::new(e.path().to_string(), e.into_inner()))?;
@@ -201,8 +224,11 @@ pub(crate) fn from_slice<T: DeserializeOwned>(body: &[u8]) -> Result<T, EventErr
     Ok(value)
 }
 
-/// Types `data`, with error paths under `data.`.
+/// Types `data`, with error paths under `data.` (tracked only on failure).
 fn parse_data<T: DeserializeOwned>(data: Value) -> Result<T, EventError> {
+    if let Ok(typed) = T::deserialize(&data) {
+        return Ok(typed);
+    }
     serde_path_to_error::deserialize(data).map_err(|e| {
         let path = match e.path().to_string() {
             root if root == "." => "data".to_owned(),

@@ -2,13 +2,16 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use moka::Expiry;
 use moka::policy::EvictionPolicy;
 use moka::sync::Cache;
 
-use super::{Claim, ClaimToken, DEFAULT_IN_FLIGHT_TTL, ReplayError, ReplayStore};
+use super::{
+    Claim, ClaimToken, DEFAULT_DEDUP_TTL, DEFAULT_IN_FLIGHT_TTL, ReplayError, ReplayStore,
+};
 
 /// How many handled ids a [`MemoryReplayStore`] remembers by default.
 pub const DEFAULT_CAPACITY: u64 = 1_000_000;
@@ -46,7 +49,14 @@ pub const DEFAULT_CAPACITY: u64 = 1_000_000;
 /// ```
 #[derive(Clone)]
 pub struct MemoryReplayStore {
-    done: Cache<IdKey, DoneTtl>,
+    /// Ids committed with the store's dedup TTL: one cache-wide expiry, no
+    /// per-entry timer (moka's cheapest configuration in time and memory).
+    done: Cache<IdKey, ()>,
+    /// Ids committed with any other TTL, each expiring after its own.
+    done_other: Cache<IdKey, DoneTtl>,
+    /// Whether `done_other` was ever used: until then claims skip it.
+    other_used: Arc<AtomicBool>,
+    dedup_ttl: Duration,
     in_flight: Arc<[Mutex<HashMap<IdKey, InFlight>>; SHARDS]>,
     in_flight_ttl: Duration,
 }
@@ -85,8 +95,8 @@ struct InFlight {
     since: tokio::time::Instant,
 }
 
-/// Each handled id expires after the TTL it was committed with. An id is
-/// inserted once (a second commit needs a second claim, which finds it
+/// In `done_other`, each handled id expires after the TTL it was committed
+/// with. An id is inserted once (a second commit needs a second claim, which finds it
 /// done), so no update policy is needed.
 struct DoneExpiry;
 
@@ -108,6 +118,7 @@ impl MemoryReplayStore {
     pub fn builder() -> MemoryReplayStoreBuilder {
         MemoryReplayStoreBuilder {
             capacity: DEFAULT_CAPACITY,
+            dedup_ttl: DEFAULT_DEDUP_TTL,
             in_flight_ttl: DEFAULT_IN_FLIGHT_TTL,
         }
     }
@@ -115,7 +126,25 @@ impl MemoryReplayStore {
     /// How many handled ids are remembered now.
     pub fn len(&self) -> u64 {
         self.done.run_pending_tasks();
-        self.done.entry_count()
+        self.done_other.run_pending_tasks();
+        self.done.entry_count() + self.done_other.entry_count()
+    }
+
+    /// Whether `key` was handled and is still remembered.
+    fn is_done(&self, key: &IdKey) -> bool {
+        self.done.contains_key(key)
+            || (self.other_used.load(Ordering::Acquire) && self.done_other.contains_key(key))
+    }
+
+    /// Remembers `key` as handled for `ttl`.
+    fn remember(&self, key: IdKey, ttl: Duration) {
+        if ttl == self.dedup_ttl {
+            self.done.insert(key, ());
+        } else {
+            self.other_used.store(true, Ordering::Release);
+            let seconds = DoneTtl::try_from(ttl.as_secs()).unwrap_or(DoneTtl::MAX);
+            self.done_other.insert(key, seconds);
+        }
     }
 
     /// Whether no handled id is remembered.
@@ -135,7 +164,7 @@ impl MemoryReplayStore {
     fn claim_now(&self, id: &str) -> Claim {
         let key = key(id);
         let mut claims = self.shard(key);
-        if self.done.contains_key(&key) {
+        if self.is_done(&key) {
             return Claim::Done;
         }
         let now = tokio::time::Instant::now();
@@ -192,8 +221,7 @@ impl ReplayStore for MemoryReplayStore {
     }
 
     async fn commit(&self, id: &str, token: &ClaimToken, ttl: Duration) -> Result<(), ReplayError> {
-        let seconds = DoneTtl::try_from(ttl.as_secs()).unwrap_or(DoneTtl::MAX);
-        if self.settle(id, token, |key| self.done.insert(key, seconds)) {
+        if self.settle(id, token, |key| self.remember(key, ttl)) {
             Ok(())
         } else {
             Err(ReplayError::new(
@@ -232,6 +260,7 @@ impl fmt::Debug for MemoryReplayStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MemoryReplayStore")
             .field("capacity", &self.done.policy().max_capacity())
+            .field("dedup_ttl", &self.dedup_ttl)
             .field("in_flight_ttl", &self.in_flight_ttl)
             .finish_non_exhaustive()
     }
@@ -242,6 +271,7 @@ impl fmt::Debug for MemoryReplayStore {
 #[must_use]
 pub struct MemoryReplayStoreBuilder {
     capacity: u64,
+    dedup_ttl: Duration,
     in_flight_ttl: Duration,
 }
 
@@ -250,6 +280,17 @@ impl MemoryReplayStoreBuilder {
     /// full, the least recently used id is forgotten first.
     pub fn capacity(mut self, capacity: u64) -> Self {
         self.capacity = capacity;
+        self
+    }
+
+    /// The TTL the receiver commits handled ids with (default
+    /// [`DEFAULT_DEDUP_TTL`], 25 h, the receiver's default too): ids
+    /// committed with it share one cache-wide expiry, which is faster and
+    /// smaller than an expiry per id. Commits with another TTL still expire
+    /// after their own, in a second cache. If you change the receiver's
+    /// `dedup_ttl`, set the same value here.
+    pub fn dedup_ttl(mut self, ttl: Duration) -> Self {
+        self.dedup_ttl = ttl;
         self
     }
 
@@ -268,8 +309,15 @@ impl MemoryReplayStoreBuilder {
                 // LRU always admits: TinyLFU could refuse to remember a
                 // handled id and let its retry through.
                 .eviction_policy(EvictionPolicy::lru())
+                .time_to_live(self.dedup_ttl)
+                .build(),
+            done_other: Cache::builder()
+                .max_capacity(self.capacity)
+                .eviction_policy(EvictionPolicy::lru())
                 .expire_after(DoneExpiry)
                 .build(),
+            other_used: Arc::new(AtomicBool::new(false)),
+            dedup_ttl: self.dedup_ttl,
             in_flight: Arc::new(std::array::from_fn(|_| Mutex::default())),
             in_flight_ttl: self.in_flight_ttl,
         }
@@ -359,6 +407,43 @@ mod tests {
             };
             store.commit("c", &token, Duration::ZERO).await.unwrap();
             assert!(matches!(store.claim("c").await.unwrap(), Claim::New(_)));
+        });
+    }
+
+    #[test]
+    fn the_dedup_ttl_and_other_ttls_are_both_remembered_and_both_expire() {
+        block_on(async {
+            let store = MemoryReplayStore::builder()
+                .dedup_ttl(Duration::ZERO)
+                .build();
+            let commit = |id: &'static str, ttl| {
+                let store = store.clone();
+                async move {
+                    let Claim::New(token) = store.claim(id).await.unwrap() else {
+                        panic!("{id} was not new")
+                    };
+                    store.commit(id, &token, ttl).await.unwrap();
+                }
+            };
+            // The store's own TTL (zero here): forgotten at once.
+            commit("fast", Duration::ZERO).await;
+            assert!(matches!(store.claim("fast").await.unwrap(), Claim::New(_)));
+            assert!(!store.other_used.load(Ordering::Acquire));
+            // Another TTL: remembered, in the per-entry cache.
+            commit("slow", DAY).await;
+            assert!(store.other_used.load(Ordering::Acquire));
+            assert_eq!(store.claim("slow").await.unwrap(), Claim::Done);
+            assert_eq!(store.len(), 1);
+        });
+        block_on(async {
+            let store = MemoryReplayStore::new();
+            let Claim::New(token) = store.claim("d").await.unwrap() else {
+                panic!()
+            };
+            store.commit("d", &token, DEFAULT_DEDUP_TTL).await.unwrap();
+            assert_eq!(store.claim("d").await.unwrap(), Claim::Done);
+            assert!(!store.other_used.load(Ordering::Acquire), "the fast path");
+            assert_eq!(store.len(), 1);
         });
     }
 
@@ -452,6 +537,7 @@ mod tests {
         let shown = format!("{store:?}");
         assert!(shown.contains("capacity: Some(1000000)"), "{shown}");
         assert!(shown.contains("in_flight_ttl: 600s"), "{shown}");
+        assert!(shown.contains("dedup_ttl: 90000s"), "{shown}");
         let small = MemoryReplayStore::builder().capacity(7).build();
         assert!(format!("{small:?}").contains("capacity: Some(7)"));
     }
