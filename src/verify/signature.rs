@@ -84,8 +84,9 @@ impl<'a> SignatureEntries<'a> {
     }
 
     /// The `v1` HMAC tags that decode to 32 bytes.
-    pub(crate) fn v1(&self) -> impl Iterator<Item = [u8; 32]> + use<'a> {
-        self.version(b"v1").filter_map(decode::<32>)
+    /// The `v1` entries as sent (base64), to compare with [`encode_tag`].
+    pub(crate) fn v1_encoded(&self) -> impl Iterator<Item = &'a [u8]> + use<'a> {
+        self.version(b"v1")
     }
 
     /// The `v1a` Ed25519 signatures that decode to 64 bytes, of the first
@@ -113,6 +114,17 @@ fn split_entry(entry: &[u8]) -> Option<(&[u8], &[u8])> {
 }
 
 /// Decodes standard base64 to exactly `N` bytes, or `None`.
+/// Length of a base64-encoded HMAC-SHA256 tag: 44 characters, padded.
+pub(crate) const ENCODED_TAG_LEN: usize = 44;
+
+/// An HMAC-SHA256 tag in standard padded base64, as `v1` entries carry it.
+pub(crate) fn encode_tag(tag: &[u8; 32]) -> [u8; ENCODED_TAG_LEN] {
+    let mut encoded = [0u8; ENCODED_TAG_LEN];
+    // 32 bytes always encode to exactly 44 characters.
+    let _ = STANDARD.encode_slice(tag, &mut encoded);
+    encoded
+}
+
 fn decode<const N: usize>(encoded: &[u8]) -> Option<[u8; N]> {
     // Room for one extra byte, so an over-long value shows as a length
     // mismatch rather than a silent truncation; a value too long for the
@@ -141,14 +153,22 @@ mod tests {
     }
 
     #[test]
-    fn skips_undecodable_and_unknown_entries() {
+    fn v1_entries_are_given_as_sent_and_others_skipped() {
         let tag = STANDARD.encode([7u8; 32]);
         let header = format!(
             "v1,{tag} v2,{tag} v1,not*base64 v1,{} v1,",
             STANDARD.encode([1u8; 31])
         );
         let entries = SignatureEntries::parse(&header).unwrap();
-        assert_eq!(entries.v1().collect::<Vec<_>>(), vec![[7u8; 32]]);
+        assert_eq!(
+            entries.v1_encoded().collect::<Vec<_>>(),
+            vec![
+                tag.as_bytes(),
+                b"not*base64",
+                STANDARD.encode([1u8; 31]).as_bytes(),
+                b""
+            ]
+        );
         assert_eq!(entries.v1a().count(), 0);
     }
 
