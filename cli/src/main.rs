@@ -1,0 +1,84 @@
+//! `gemini-webhooks`: tools for the people building a Gemini webhook
+//! receiver, on the `gemini-webhooks` crate itself.
+//!
+//! Exit codes: 0 ok, 1 the thing checked failed (a delivery that does not
+//! verify), 2 a usage or I/O error.
+
+mod capture;
+mod keys;
+mod sign;
+mod verify;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Tools for Gemini webhook receivers: keys, sample events, signed
+/// requests, and why a captured delivery does or does not verify.
+#[derive(Parser)]
+#[command(name = "gemini-webhooks", version)]
+struct Cli {
+    /// Print JSON instead of text, for scripts.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create keys: keys new
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Print a sample envelope of each event type, or of one.
+    ///
+    /// Example: gemini-webhooks events batch.succeeded > event.json
+    Events {
+        /// One event type (e.g. `batch.succeeded`); all nine without it.
+        event_type: Option<String>,
+    },
+    /// Sign a body as Gemini would and print the headers or a curl command.
+    Sign(sign::SignArgs),
+    /// Check a captured delivery and say which check fails, and why.
+    Verify(verify::VerifyArgs),
+}
+
+/// What a subcommand reports when it cannot run at all (exit code 2).
+type Failure = Box<dyn std::error::Error>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Keys(command) => keys::run(command, cli.json).map(|()| ExitCode::SUCCESS),
+        Command::Events { event_type } => events(event_type.as_deref()).map(|()| ExitCode::SUCCESS),
+        Command::Sign(args) => sign::run(&args, cli.json).map(|()| ExitCode::SUCCESS),
+        Command::Verify(args) => verify::run(&args, cli.json),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `events [TYPE]`: the library's own samples, one JSON document per line.
+fn events(event_type: Option<&str>) -> Result<(), Failure> {
+    use gemini_webhooks::testing::{SAMPLE_EVENT_TYPES, sample_event};
+    let types: Vec<&str> = match event_type {
+        Some(wanted) if SAMPLE_EVENT_TYPES.contains(&wanted) => vec![wanted],
+        Some(other) => {
+            return Err(format!(
+                "unknown event type `{other}`; known: {}",
+                SAMPLE_EVENT_TYPES.join(", ")
+            )
+            .into());
+        }
+        None => SAMPLE_EVENT_TYPES.to_vec(),
+    };
+    for event_type in types {
+        println!("{}", String::from_utf8_lossy(&sample_event(event_type)));
+    }
+    Ok(())
+}
