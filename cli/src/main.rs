@@ -6,6 +6,8 @@
 
 mod capture;
 mod keys;
+mod listen;
+mod send;
 mod sign;
 mod verify;
 
@@ -41,6 +43,10 @@ enum Command {
     Sign(sign::SignArgs),
     /// Check a captured delivery and say which check fails, and why.
     Verify(verify::VerifyArgs),
+    /// Sign and POST deliveries to a receiver; print statuses and latencies.
+    Send(send::SendArgs),
+    /// Run a local receiver that prints every delivery and every rejection.
+    Listen(listen::ListenArgs),
 }
 
 /// What a subcommand reports when it cannot run at all (exit code 2).
@@ -53,6 +59,12 @@ fn main() -> ExitCode {
         Command::Events { event_type } => events(event_type.as_deref()).map(|()| ExitCode::SUCCESS),
         Command::Sign(args) => sign::run(&args, cli.json).map(|()| ExitCode::SUCCESS),
         Command::Verify(args) => verify::run(&args, cli.json),
+        Command::Listen(args) => runtime()
+            .and_then(|rt| rt.block_on(listen::run(&args, cli.json)))
+            .map(|()| ExitCode::SUCCESS),
+        Command::Send(args) => runtime()
+            .and_then(|rt| rt.block_on(send::run(&args, cli.json)))
+            .map(exit_code),
     };
     match outcome {
         Ok(code) => code,
@@ -60,6 +72,20 @@ fn main() -> ExitCode {
             eprintln!("error: {err}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// A multi-threaded Tokio runtime for the subcommands that talk HTTP.
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    Ok(tokio::runtime::Runtime::new()?)
+}
+
+/// 0 when the check held, 1 when it did not.
+fn exit_code(held: bool) -> ExitCode {
+    if held {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 

@@ -20,15 +20,8 @@ use crate::{Failure, capture};
 ///   gemini-webhooks verify --public-key whpk_… --headers headers.txt --body body.json
 #[derive(Args)]
 pub struct VerifyArgs {
-    /// HMAC secret (`whsec_…`); repeat for several.
-    #[arg(long)]
-    secret: Vec<String>,
-    /// Ed25519 public key (`whpk_…`); repeat for several.
-    #[arg(long)]
-    public_key: Vec<String>,
-    /// A JWKS document (Google's keys for dynamic webhooks), as a file.
-    #[arg(long, value_name = "FILE")]
-    jwks: Option<PathBuf>,
+    #[command(flatten)]
+    keys: KeyArgs,
     /// A raw HTTP request: request line, headers, empty line, body.
     #[arg(long, conflicts_with_all = ["headers", "body"], required_unless_present = "headers")]
     request: Option<PathBuf>,
@@ -44,6 +37,41 @@ pub struct VerifyArgs {
     now: Option<u64>,
 }
 
+/// The keys to verify with, shared by `verify` and `listen`.
+#[derive(Args)]
+pub struct KeyArgs {
+    /// HMAC secret (`whsec_…`); repeat for several.
+    #[arg(long)]
+    secret: Vec<String>,
+    /// Ed25519 public key (`whpk_…`); repeat for several.
+    #[arg(long)]
+    public_key: Vec<String>,
+    /// A JWKS document (Google's keys for dynamic webhooks), as a file.
+    #[arg(long, value_name = "FILE")]
+    jwks: Option<PathBuf>,
+}
+
+impl KeyArgs {
+    /// The verifier for these keys; an error names what is wrong, never a key.
+    pub fn verifier(&self) -> Result<Verifier, Failure> {
+        let mut builder = Verifier::builder();
+        for secret in &self.secret {
+            builder = builder.secret(secret)?;
+        }
+        for key in &self.public_key {
+            builder = builder.public_key(key)?;
+        }
+        if let Some(path) = &self.jwks {
+            let document = std::fs::read(path)
+                .map_err(|err| format!("cannot read {}: {err}", path.display()))?;
+            builder = builder.jwks_json(&document)?;
+        }
+        builder
+            .build()
+            .map_err(|err| format!("{err} (give --secret, --public-key or --jwks)").into())
+    }
+}
+
 /// The verdict, as printed.
 struct Report {
     verified: bool,
@@ -55,7 +83,7 @@ struct Report {
 }
 
 pub fn run(args: &VerifyArgs, json: bool) -> Result<ExitCode, Failure> {
-    let verifier = verifier(args)?;
+    let verifier = args.keys.verifier()?;
     let (headers, body) = match (&args.request, &args.headers, &args.body) {
         (Some(request), _, _) => capture::read_request(request)?,
         (None, Some(headers), Some(body)) => capture::read_parts(headers, body)?,
@@ -91,24 +119,6 @@ pub fn run(args: &VerifyArgs, json: bool) -> Result<ExitCode, Failure> {
     } else {
         ExitCode::from(1)
     })
-}
-
-fn verifier(args: &VerifyArgs) -> Result<Verifier, Failure> {
-    let mut builder = Verifier::builder();
-    for secret in &args.secret {
-        builder = builder.secret(secret)?;
-    }
-    for key in &args.public_key {
-        builder = builder.public_key(key)?;
-    }
-    if let Some(path) = &args.jwks {
-        let document =
-            std::fs::read(path).map_err(|err| format!("cannot read {}: {err}", path.display()))?;
-        builder = builder.jwks_json(&document)?;
-    }
-    builder
-        .build()
-        .map_err(|err| format!("{err} (give --secret, --public-key or --jwks)").into())
 }
 
 fn check(verifier: &Verifier, headers: &HeaderMap, body: &Bytes, now: SystemTime) -> Report {

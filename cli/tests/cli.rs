@@ -301,3 +301,183 @@ fn usage_and_io_errors_exit_with_2() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(!String::from_utf8_lossy(&bad.stderr).contains("not-a-secret"));
 }
+
+/// `listen` as a child process; its address, read from its first line.
+struct Listening {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Listening {
+    fn start(secret: &str, save: &Path) -> Self {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_gemini-webhooks"))
+            .args([
+                "listen",
+                "--json",
+                "--bind",
+                "127.0.0.1:0",
+                "--secret",
+                secret,
+            ])
+            .arg("--save")
+            .arg(save)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        std::io::BufReader::new(child.stderr.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let address = first
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap()
+            .to_owned();
+        Self {
+            child,
+            url: format!("{address}/webhooks/gemini"),
+        }
+    }
+
+    /// Stops it; returns what it printed, one JSON value per line.
+    fn stop(mut self) -> Vec<serde_json::Value> {
+        self.child.kill().unwrap();
+        let output = self.child.wait_with_output().unwrap();
+        stdout(&output)
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+}
+
+fn send(args: &[&str]) -> (i32, serde_json::Value) {
+    let mut all = vec!["send", "--json"];
+    all.extend_from_slice(args);
+    let output = cli(&all);
+    let report = serde_json::from_slice(&output.stdout).unwrap_or_default();
+    (output.status.code().unwrap(), report)
+}
+
+#[test]
+fn listen_receives_what_send_sends_and_saves_it_for_verify() {
+    let secret = generate_secret();
+    let save = scratch("listen");
+    let listening = Listening::start(&secret, &save);
+    let url = listening.url.clone();
+
+    // 5 new deliveries, 2 of them sent twice: 7 answers of 200.
+    let (code, report) = send(&[
+        &url,
+        "--secret",
+        &secret,
+        "--event",
+        "batch.succeeded",
+        "--event",
+        "video.generated",
+        "--count",
+        "5",
+        "--duplicates",
+        "0.4",
+        "--concurrency",
+        "1",
+    ]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["sent"], 7, "{report}");
+    assert_eq!(
+        report["statuses"],
+        serde_json::json!({"200": 7}),
+        "{report}"
+    );
+    assert!(report["p99_ms"].as_f64().unwrap() >= report["p50_ms"].as_f64().unwrap());
+
+    // Stale and tampered deliveries are refused; --expect makes it a check.
+    let (code, report) = send(&[
+        &url,
+        "--secret",
+        &secret,
+        "--event",
+        "batch.failed",
+        "--stale",
+        "--expect",
+        "401",
+    ]);
+    assert_eq!(
+        (code, &report["statuses"]),
+        (0, &serde_json::json!({"401": 1}))
+    );
+    let (code, report) = send(&[
+        &url,
+        "--secret",
+        &secret,
+        "--event",
+        "batch.failed",
+        "--tampered",
+        "--count",
+        "2",
+        "--expect",
+        "200",
+    ]);
+    assert_eq!(
+        (code, &report["statuses"]),
+        (1, &serde_json::json!({"401": 2}))
+    );
+
+    let printed = listening.stop();
+    let verified: Vec<_> = printed.iter().filter(|p| p["verified"] == true).collect();
+    assert_eq!(verified.len(), 5, "{printed:?}");
+    assert!(verified.iter().any(|p| p["type"] == "video.generated"));
+    let duplicates = printed
+        .iter()
+        .filter(|p| p["verified"] == false && p["status"] == 200)
+        .count();
+    assert_eq!(duplicates, 2, "{printed:?}");
+    let refused = printed.iter().filter(|p| p["status"] == 401).count();
+    assert_eq!(refused, 3, "{printed:?}");
+
+    // Every request was saved; a saved delivery verifies as captured.
+    let mut saved: Vec<_> = std::fs::read_dir(&save)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    saved.sort();
+    assert_eq!(saved.len(), 10);
+    let first = saved[0].to_str().unwrap();
+    let output = cli(&["verify", "--secret", &secret, "--request", first]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    let last = saved[9].to_str().unwrap();
+    let output = cli(&["verify", "--secret", &secret, "--request", last]);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "a tampered one: {}",
+        stdout(&output)
+    );
+}
+
+#[test]
+fn send_signs_v1a_with_a_key() {
+    let secret = generate_secret();
+    let save = scratch("v1a");
+    let listening = Listening::start(&secret, &save);
+    let pair = gemini_webhooks::testing::generate_ed25519_key();
+    // The listener knows only the secret: a v1a delivery is refused, 401.
+    let (code, report) = send(&[
+        &listening.url,
+        "--key",
+        &pair.private_key,
+        "--v1a",
+        "--event",
+        "batch.succeeded",
+        "--expect",
+        "401",
+    ]);
+    assert_eq!(code, 0, "{report}");
+    let printed = listening.stop();
+    assert_eq!(printed.len(), 1);
+    assert!(
+        printed[0]["reason"].as_str().unwrap().contains("signature"),
+        "{printed:?}"
+    );
+}

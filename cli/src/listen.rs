@@ -1,0 +1,165 @@
+//! `listen`: a local receiver on the crate's own `Receiver`, printing each
+//! verified event and why each rejected request was rejected.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use clap::Args;
+use gemini_webhooks::Receiver;
+use serde_json::json;
+
+use crate::Failure;
+use crate::verify::KeyArgs;
+
+/// Receive deliveries locally, e.g. behind a tunnel, and show each one.
+///
+/// Answers as the middleware does (200, 401, 409, …). Every request is
+/// printed: the event of a verified one, the reason for a rejected one.
+///
+/// Examples:
+///   gemini-webhooks listen --secret "$SECRET"
+///   gemini-webhooks listen --bind 127.0.0.1:9000 --secret "$SECRET" --save captures/
+#[derive(Args)]
+pub struct ListenArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    bind: SocketAddr,
+    #[command(flatten)]
+    keys: KeyArgs,
+    /// Keep each request (headers and raw body) as `DIR/NNNN-ID.http`, for
+    /// `verify --request` and as test fixtures.
+    #[arg(long, value_name = "DIR")]
+    save: Option<PathBuf>,
+}
+
+struct Listener {
+    receiver: Receiver,
+    save: Option<PathBuf>,
+    json: bool,
+    seen: AtomicUsize,
+}
+
+pub async fn run(args: &ListenArgs, json: bool) -> Result<(), Failure> {
+    let receiver = Receiver::new(args.keys.verifier()?);
+    if let Some(dir) = &args.save {
+        std::fs::create_dir_all(dir)
+            .map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
+    }
+    let state = Arc::new(Listener {
+        receiver,
+        save: args.save.clone(),
+        json,
+        seen: AtomicUsize::new(0),
+    });
+    let app = axum::Router::new().fallback(receive).with_state(state);
+    let listener = tokio::net::TcpListener::bind(args.bind)
+        .await
+        .map_err(|err| format!("cannot listen on {}: {err}", args.bind))?;
+    eprintln!("listening on http://{}", listener.local_addr()?);
+    axum::serve(listener, app).await?;
+    Ok(())
+}
+
+async fn receive(
+    State(listener): State<Arc<Listener>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let number = listener.seen.fetch_add(1, Ordering::Relaxed) + 1;
+    let id = headers
+        .get("webhook-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("no-id")
+        .to_owned();
+    if let Some(dir) = &listener.save {
+        let path = dir.join(format!("{number:04}-{}.http", file_safe(&id)));
+        if let Err(err) = std::fs::write(&path, dump(&method, &uri, &headers, &body)) {
+            eprintln!("cannot save {}: {err}", path.display());
+        }
+    }
+    let json = listener.json;
+    let outcome = listener
+        .receiver
+        .receive(
+            &headers,
+            body,
+            |delivery| async move { show(&delivery, json) },
+            |_| true,
+        )
+        .await;
+    match outcome {
+        Ok(()) => "ok".into_response(),
+        Err(rejection) => {
+            let status = rejection.status().as_u16();
+            if json {
+                println!(
+                    "{}",
+                    json!({ "id": id, "verified": false, "status": status, "reason": rejection.to_string() })
+                );
+            } else {
+                println!("#{number} {method} {uri} {id}: {status} {rejection}");
+            }
+            rejection.into_response()
+        }
+    }
+}
+
+/// Prints a verified delivery: one JSON line, or a header and the event.
+fn show(delivery: &gemini_webhooks::Delivery, json: bool) {
+    let body: serde_json::Value = serde_json::from_slice(delivery.body())
+        .unwrap_or_else(|_| json!(String::from_utf8_lossy(delivery.body())));
+    let event = delivery.event();
+    let event_type = event.as_ref().map_or("not an event", |e| e.event_type());
+    if json {
+        println!(
+            "{}",
+            json!({ "id": delivery.id(), "verified": true, "type": event_type, "body": body })
+        );
+    } else {
+        println!(
+            "{} verified ({:?}): {event_type}",
+            delivery.id(),
+            delivery.verified_by()
+        );
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&body).unwrap_or_default()
+        );
+    }
+}
+
+/// The request as raw HTTP/1.1, which `verify --request` reads.
+fn dump(method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Vec<u8> {
+    let mut raw = format!("{method} {uri} HTTP/1.1\r\n").into_bytes();
+    for (name, value) in headers {
+        raw.extend_from_slice(name.as_str().as_bytes());
+        raw.extend_from_slice(b": ");
+        raw.extend_from_slice(value.as_bytes());
+        raw.extend_from_slice(b"\r\n");
+    }
+    raw.extend_from_slice(b"\r\n");
+    raw.extend_from_slice(body);
+    raw
+}
+
+/// An id as part of a file name: letters, digits, `-` and `_` only.
+fn file_safe(id: &str) -> String {
+    id.chars()
+        .take(64)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}

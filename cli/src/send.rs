@@ -1,0 +1,216 @@
+//! `send`: signs deliveries and POSTs them, with duplicates, stale and
+//! tampered ones on request; prints the statuses and latencies.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use clap::Args;
+use gemini_webhooks::testing::{Signer, sample_event};
+use http::HeaderMap;
+use serde_json::json;
+use tokio::sync::Semaphore;
+
+use crate::Failure;
+
+/// Sign and POST deliveries to a receiver; print statuses and latencies.
+///
+/// Examples:
+///   gemini-webhooks send http://127.0.0.1:8080/webhooks/gemini --secret "$SECRET" --event batch.succeeded
+///   gemini-webhooks send "$URL" --secret "$SECRET" --event video.generated --count 1000 --concurrency 32 --duplicates 0.1
+///   gemini-webhooks send "$URL" --secret "$SECRET" --event batch.failed --stale --expect 401
+#[derive(Args)]
+pub struct SendArgs {
+    /// Where to POST.
+    url: String,
+    /// HMAC secret (`whsec_…`): `v1` signatures.
+    #[arg(long, required_unless_present = "key")]
+    secret: Option<String>,
+    /// Ed25519 private key (`whsk_…`): `v1a` signatures (with --v1a).
+    #[arg(long)]
+    key: Option<String>,
+    /// Sign `v1a` (Ed25519, with --key) instead of `v1`.
+    #[arg(long, requires = "key")]
+    v1a: bool,
+    /// Sample events of these types, in turn (repeat the flag).
+    #[arg(
+        long = "event",
+        required_unless_present = "body",
+        conflicts_with = "body"
+    )]
+    events: Vec<String>,
+    /// A body file, sent as is.
+    #[arg(long)]
+    body: Option<PathBuf>,
+    /// How many deliveries (new ids).
+    #[arg(long, default_value_t = 1)]
+    count: usize,
+    /// How many requests in flight at once.
+    #[arg(long, default_value_t = 1)]
+    concurrency: usize,
+    /// Fraction of deliveries sent a second time with the same id (0–1).
+    #[arg(long, default_value_t = 0.0)]
+    duplicates: f64,
+    /// Sign with a timestamp 10 minutes old (outside the window).
+    #[arg(long)]
+    stale: bool,
+    /// Change the body after signing.
+    #[arg(long)]
+    tampered: bool,
+    /// Exit 1 unless every answer has this status.
+    #[arg(long, value_name = "STATUS")]
+    expect: Option<u16>,
+}
+
+/// One request to send.
+struct Planned {
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+pub async fn run(args: &SendArgs, json: bool) -> Result<bool, Failure> {
+    let signer = match (&args.secret, &args.key, args.v1a) {
+        (_, Some(key), true) => Signer::ed25519(key)?,
+        (Some(secret), _, _) => Signer::hmac(secret)?,
+        _ => return Err("give --secret, or --key with --v1a".into()),
+    };
+    if !(0.0..=1.0).contains(&args.duplicates) {
+        return Err("--duplicates is a fraction between 0 and 1".into());
+    }
+    let file = match &args.body {
+        Some(path) => {
+            Some(Bytes::from(std::fs::read(path).map_err(|err| {
+                format!("cannot read {}: {err}", path.display())
+            })?))
+        }
+        None => None,
+    };
+    let plan = plan(args, &signer, file.as_ref());
+    let progress = indicatif::ProgressBar::with_draw_target(
+        Some(plan.len() as u64),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    let client = reqwest::Client::new();
+    let permits = Arc::new(Semaphore::new(args.concurrency.max(1)));
+    let mut tasks = Vec::with_capacity(plan.len());
+    for planned in plan {
+        let (client, url, permits, progress) = (
+            client.clone(),
+            args.url.clone(),
+            permits.clone(),
+            progress.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            let started = Instant::now();
+            let answer = client
+                .post(&url)
+                .headers(planned.headers)
+                .header("content-type", "application/json")
+                .body(planned.body)
+                .send()
+                .await;
+            let status = match answer {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let _ = response.bytes().await;
+                    Ok(status)
+                }
+                Err(err) => Err(err.to_string()),
+            };
+            progress.inc(1);
+            (status, started.elapsed())
+        }));
+    }
+    let mut statuses: BTreeMap<String, usize> = BTreeMap::new();
+    let mut latencies = Vec::with_capacity(tasks.len());
+    let mut all_expected = true;
+    for task in tasks {
+        let (status, latency) = task.await?;
+        let key = match &status {
+            Ok(code) => code.to_string(),
+            Err(_) => "error".to_owned(),
+        };
+        if args.expect.is_some() && status.as_ref().ok() != args.expect.as_ref() {
+            all_expected = false;
+        }
+        *statuses.entry(key).or_default() += 1;
+        latencies.push(latency);
+    }
+    progress.finish_and_clear();
+    latencies.sort();
+    let (p50, p99) = (percentile(&latencies, 50), percentile(&latencies, 99));
+    if json {
+        println!(
+            "{}",
+            json!({
+                "sent": latencies.len(),
+                "statuses": statuses,
+                "p50_ms": p50.as_secs_f64() * 1e3,
+                "p99_ms": p99.as_secs_f64() * 1e3,
+            })
+        );
+    } else {
+        println!("{:<8} {:>8}", "status", "count");
+        for (status, count) in &statuses {
+            println!("{status:<8} {count:>8}");
+        }
+        println!(
+            "{} requests; latency p50 {:.2} ms, p99 {:.2} ms",
+            latencies.len(),
+            p50.as_secs_f64() * 1e3,
+            p99.as_secs_f64() * 1e3
+        );
+    }
+    if !all_expected {
+        eprintln!("not every answer was {}", args.expect.unwrap_or_default());
+    }
+    Ok(all_expected)
+}
+
+/// The deliveries to send: `count` new ids, some sent twice, signed as
+/// asked, in order (a duplicate right after its original).
+fn plan(args: &SendArgs, signer: &Signer, file: Option<&Bytes>) -> Vec<Planned> {
+    let mut plan = Vec::with_capacity(args.count * 2);
+    let mut duplicated = 0.0;
+    for i in 0..args.count {
+        let body = match file {
+            Some(body) => body.clone(),
+            None => sample_event(&args.events[i % args.events.len()]),
+        };
+        let mut signer = signer.clone();
+        if args.stale {
+            signer = signer.timestamp(SystemTime::now() - Duration::from_secs(600));
+        }
+        let headers = signer.sign(&body);
+        let body = if args.tampered {
+            let mut changed = body.to_vec();
+            changed.extend_from_slice(b" ");
+            Bytes::from(changed)
+        } else {
+            body
+        };
+        // Spread duplicates evenly: exactly round(count × fraction) of them.
+        duplicated += args.duplicates;
+        let twice = duplicated >= 1.0;
+        if twice {
+            duplicated -= 1.0;
+            plan.push(Planned {
+                headers: headers.clone(),
+                body: body.clone(),
+            });
+        }
+        plan.push(Planned { headers, body });
+    }
+    plan
+}
+
+fn percentile(sorted: &[Duration], p: usize) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let index = (sorted.len() * p).div_ceil(100).saturating_sub(1);
+    sorted[index.min(sorted.len() - 1)]
+}
