@@ -45,8 +45,13 @@ struct Listener {
     seen: AtomicUsize,
 }
 
-pub async fn run(args: &ListenArgs, json: bool) -> Result<(), Failure> {
+pub fn run(args: &ListenArgs, json: bool) -> Result<(), Failure> {
+    // Keys first: fetching a JWKS runs a runtime of its own.
     let receiver = Receiver::new(args.keys.verifier()?);
+    tokio::runtime::Runtime::new()?.block_on(serve(args, receiver, json))
+}
+
+async fn serve(args: &ListenArgs, receiver: Receiver, json: bool) -> Result<(), Failure> {
     if let Some(dir) = &args.save {
         std::fs::create_dir_all(dir)
             .map_err(|err| format!("cannot create {}: {err}", dir.display()))?;

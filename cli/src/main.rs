@@ -10,6 +10,7 @@ mod listen;
 mod send;
 mod sign;
 mod verify;
+mod webhooks;
 
 use std::process::ExitCode;
 
@@ -47,6 +48,8 @@ enum Command {
     Send(send::SendArgs),
     /// Run a local receiver that prints every delivery and every rejection.
     Listen(listen::ListenArgs),
+    /// Manage the project's webhooks on the Gemini API (`GEMINI_API_KEY`).
+    Webhooks(webhooks::WebhooksArgs),
 }
 
 /// What a subcommand reports when it cannot run at all (exit code 2).
@@ -59,8 +62,9 @@ fn main() -> ExitCode {
         Command::Events { event_type } => events(event_type.as_deref()).map(|()| ExitCode::SUCCESS),
         Command::Sign(args) => sign::run(&args, cli.json).map(|()| ExitCode::SUCCESS),
         Command::Verify(args) => verify::run(&args, cli.json),
-        Command::Listen(args) => runtime()
-            .and_then(|rt| rt.block_on(listen::run(&args, cli.json)))
+        Command::Listen(args) => listen::run(&args, cli.json).map(|()| ExitCode::SUCCESS),
+        Command::Webhooks(args) => runtime()
+            .and_then(|rt| rt.block_on(webhooks::run(&args, cli.json)))
             .map(|()| ExitCode::SUCCESS),
         Command::Send(args) => runtime()
             .and_then(|rt| rt.block_on(send::run(&args, cli.json)))

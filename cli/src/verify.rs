@@ -46,9 +46,10 @@ pub struct KeyArgs {
     /// Ed25519 public key (`whpk_…`); repeat for several.
     #[arg(long)]
     public_key: Vec<String>,
-    /// A JWKS document (Google's keys for dynamic webhooks), as a file.
-    #[arg(long, value_name = "FILE")]
-    jwks: Option<PathBuf>,
+    /// A JWKS document (Google's keys for dynamic webhooks): a file, or an
+    /// `https://` URL to fetch it from.
+    #[arg(long, value_name = "FILE|URL")]
+    jwks: Option<String>,
 }
 
 impl KeyArgs {
@@ -61,15 +62,29 @@ impl KeyArgs {
         for key in &self.public_key {
             builder = builder.public_key(key)?;
         }
-        if let Some(path) = &self.jwks {
-            let document = std::fs::read(path)
-                .map_err(|err| format!("cannot read {}: {err}", path.display()))?;
-            builder = builder.jwks_json(&document)?;
+        if let Some(source) = &self.jwks {
+            builder = builder.jwks_json(&jwks_document(source)?)?;
         }
         builder
             .build()
             .map_err(|err| format!("{err} (give --secret, --public-key or --jwks)").into())
     }
+}
+
+/// A JWKS document from a file, or fetched from an `http(s)://` URL.
+fn jwks_document(source: &str) -> Result<Vec<u8>, Failure> {
+    if !(source.starts_with("https://") || source.starts_with("http://")) {
+        return std::fs::read(source).map_err(|err| format!("cannot read {source}: {err}").into());
+    }
+    let fetch = async {
+        let response = reqwest::get(source).await?.error_for_status()?;
+        Ok::<_, reqwest::Error>(response.bytes().await?.to_vec())
+    };
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(fetch)
+        .map_err(|err| format!("cannot fetch the JWKS from {source}: {err}").into())
 }
 
 /// The verdict, as printed.

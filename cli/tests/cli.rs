@@ -481,3 +481,217 @@ fn send_signs_v1a_with_a_key() {
         "{printed:?}"
     );
 }
+
+/// What the mock Gemini API saw: method, path with query, API key, body.
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, String, String, serde_json::Value)>>>;
+
+/// A mock of the Gemini API's webhook management on a loopback port.
+fn mock_api() -> (String, Seen) {
+    use axum::extract::State;
+    use axum::http::{HeaderMap, Method, StatusCode, Uri};
+    async fn answer(
+        State(seen): State<Seen>,
+        method: Method,
+        uri: Uri,
+        headers: HeaderMap,
+        body: bytes::Bytes,
+    ) -> (StatusCode, String) {
+        let key = headers
+            .get("x-goog-api-key")
+            .map_or("", |v| v.to_str().unwrap())
+            .to_owned();
+        let body = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+        let path = uri.path_and_query().unwrap().as_str().to_owned();
+        seen.lock()
+            .unwrap()
+            .push((method.to_string(), path.clone(), key, body.clone()));
+        let hook = serde_json::json!({
+            "name": "webhooks/abc", "uri": "https://example.com/hook",
+            "subscribed_events": ["batch.succeeded"], "state": "ENABLED",
+        });
+        let (status, value) = match (method.as_str(), uri.path()) {
+            ("POST", "/v1/webhooks") => {
+                let mut created = hook.clone();
+                created["new_signing_secret"] = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD".into();
+                (StatusCode::OK, created)
+            }
+            ("GET", "/v1/webhooks") => (StatusCode::OK, serde_json::json!({ "webhooks": [hook] })),
+            ("GET" | "PATCH", "/v1/webhooks/abc") => (StatusCode::OK, hook),
+            ("DELETE", "/v1/webhooks/abc") | ("POST", "/v1/webhooks/abc:ping") => {
+                (StatusCode::OK, serde_json::json!({}))
+            }
+            ("POST", "/v1/webhooks/abc/rotate_secret") => (
+                StatusCode::OK,
+                serde_json::json!({ "new_signing_secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" }),
+            ),
+            _ => (
+                StatusCode::NOT_FOUND,
+                serde_json::json!({ "error": { "code": 404, "message": "Webhook not found." } }),
+            ),
+        };
+        (status, value.to_string())
+    }
+    let seen = Seen::default();
+    let app = axum::Router::new()
+        .fallback(answer)
+        .with_state(seen.clone());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let base = format!("http://{}/v1", listener.local_addr().unwrap());
+    std::thread::spawn(move || runtime.block_on(async { axum::serve(listener, app).await }));
+    (base, seen)
+}
+
+fn webhooks(base: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gemini-webhooks"))
+        .env("GEMINI_API_KEY", "test-api-key")
+        .args(["webhooks", "--api-base", base])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn webhooks_subcommands_call_the_api_as_documented() {
+    let (base, seen) = mock_api();
+    let created = webhooks(
+        &base,
+        &[
+            "create",
+            "--uri",
+            "https://example.com/hook",
+            "--event",
+            "batch.succeeded",
+            "--event",
+            "video.generated",
+            "--name",
+            "prod",
+        ],
+    );
+    assert_eq!(created.status.code(), Some(0));
+    assert!(stdout(&created).contains("signing secret: whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"));
+    assert!(String::from_utf8_lossy(&created.stderr).contains("only this once"));
+
+    assert!(
+        stdout(&webhooks(&base, &["list"]))
+            .contains("webhooks/abc  https://example.com/hook  state ENABLED")
+    );
+    let got = webhooks(&base, &["--json", "get", "abc"]);
+    let got: serde_json::Value = serde_json::from_slice(&got.stdout).unwrap();
+    assert_eq!(got["name"], "webhooks/abc");
+    assert_eq!(
+        webhooks(
+            &base,
+            &["update", "webhooks/abc", "--uri", "https://example.com/new"]
+        )
+        .status
+        .code(),
+        Some(0)
+    );
+    assert_eq!(webhooks(&base, &["ping", "abc"]).status.code(), Some(0));
+    let rotated = webhooks(
+        &base,
+        &["rotate-secret", "abc", "--revoke-previous", "after-24h"],
+    );
+    assert!(stdout(&rotated).contains("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"));
+    webhooks(
+        &base,
+        &["rotate-secret", "abc", "--revoke-previous", "immediately"],
+    );
+    assert!(stdout(&webhooks(&base, &["delete", "abc"])).contains("deleted webhooks/abc"));
+
+    let missing = webhooks(&base, &["get", "nope"]);
+    assert_eq!(missing.status.code(), Some(2));
+    let error = String::from_utf8_lossy(&missing.stderr).into_owned();
+    assert!(
+        error.contains("404") && error.contains("Webhook not found."),
+        "{error}"
+    );
+    assert!(!error.contains("test-api-key"));
+
+    let seen = seen.lock().unwrap();
+    let calls: Vec<(&str, &str)> = seen
+        .iter()
+        .map(|(m, p, _, _)| (m.as_str(), p.as_str()))
+        .collect();
+    assert_eq!(
+        calls,
+        vec![
+            ("POST", "/v1/webhooks"),
+            ("GET", "/v1/webhooks"),
+            ("GET", "/v1/webhooks/abc"),
+            ("PATCH", "/v1/webhooks/abc?updateMask=uri"),
+            ("POST", "/v1/webhooks/abc:ping"),
+            ("POST", "/v1/webhooks/abc/rotate_secret"),
+            ("POST", "/v1/webhooks/abc/rotate_secret"),
+            ("DELETE", "/v1/webhooks/abc"),
+            ("GET", "/v1/webhooks/nope"),
+        ]
+    );
+    assert!(seen.iter().all(|(_, _, key, _)| key == "test-api-key"));
+    assert_eq!(
+        seen[0].3,
+        serde_json::json!({
+            "name": "prod", "uri": "https://example.com/hook",
+            "subscribed_events": ["batch.succeeded", "video.generated"],
+        })
+    );
+    assert_eq!(
+        seen[3].3,
+        serde_json::json!({ "uri": "https://example.com/new" })
+    );
+    assert_eq!(
+        seen[5].3["revocation_behavior"],
+        "REVOKE_PREVIOUS_SECRETS_AFTER_H24"
+    );
+    assert_eq!(
+        seen[6].3["revocation_behavior"],
+        "REVOKE_PREVIOUS_SECRETS_IMMEDIATELY"
+    );
+}
+
+#[test]
+fn webhooks_without_an_api_key_is_a_usage_error() {
+    let output = Command::new(env!("CARGO_BIN_EXE_gemini-webhooks"))
+        .env_remove("GEMINI_API_KEY")
+        .args(["webhooks", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn verify_fetches_a_jwks_from_a_url() {
+    let pair = gemini_webhooks::testing::generate_ed25519_key();
+    let jwks = serde_json::json!({ "keys": [pair.jwk(Some("k1"))] }).to_string();
+    let app = axum::Router::new().route(
+        "/jwks.json",
+        axum::routing::get(move || async move { jwks }),
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    std::thread::spawn(move || runtime.block_on(async { axum::serve(listener, app).await }));
+
+    let body = br#"{"type":"batch.succeeded","data":{"id":"batches/1"}}"#;
+    let headers = Signer::ed25519(&pair.private_key).unwrap().sign(body);
+    let dir = scratch("jwks-url");
+    let (h, b) = capture(&dir, &headers, body);
+    let output = cli(&["verify", "--jwks", &url, "--headers", &h, "--body", &b]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert!(stdout(&output).contains("JwksKey"), "{}", stdout(&output));
+    let unreachable = cli(&[
+        "verify",
+        "--jwks",
+        "http://127.0.0.1:1/jwks.json",
+        "--headers",
+        &h,
+        "--body",
+        &b,
+    ]);
+    assert_eq!(unreachable.status.code(), Some(2));
+}
