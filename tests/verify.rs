@@ -698,6 +698,51 @@ fn structured_wrong_tags_never_verify() {
     }
 }
 
+/// Tags are compared as sent (base64, in 4-byte words): the same kinds of
+/// structured changes, made to the entry's characters.
+#[test]
+fn structured_wrong_entries_never_verify() {
+    let secret = generate_secret();
+    let verifier = verifier(&secret);
+    let entry = entry_of(&real_tag(&secret, "msg_tag", AT, b"{}"));
+    let encoded = entry["v1,".len()..].as_bytes().to_vec();
+    assert_eq!(encoded.len(), 44);
+    let check = |encoded: &[u8]| {
+        let signature = format!("v1,{}", String::from_utf8(encoded.to_vec()).unwrap());
+        verifier.verify_at(
+            &headers("msg_tag", &AT.to_string(), &signature),
+            &b"{}"[..],
+            at(AT),
+        )
+    };
+    assert!(check(&encoded).is_ok());
+    let mut wrong = Vec::new();
+    // Two 4-character words swapped: their differences cancel under XOR.
+    for (i, j) in [(0, 1), (0, 10), (3, 7)] {
+        let mut swapped = encoded.clone();
+        for k in 0..4 {
+            swapped.swap(i * 4 + k, j * 4 + k);
+        }
+        wrong.push(swapped);
+    }
+    // The same bit flipped in two words, and in all eleven (`^ 1` keeps
+    // every base64 character visible ASCII).
+    let all: Vec<usize> = (0..11).collect();
+    for words in [&[0usize, 1][..], &[2, 9], &all] {
+        let mut flipped = encoded.clone();
+        for &w in words {
+            flipped[w * 4] ^= 1;
+        }
+        wrong.push(flipped);
+    }
+    for wrong in wrong {
+        if wrong == encoded {
+            continue; // equal words swapped: not a different entry
+        }
+        assert_eq!(check(&wrong).unwrap_err(), VerifyError::NoMatchingSignature);
+    }
+}
+
 #[test]
 fn the_same_valid_entry_twice_still_verifies() {
     let secret = generate_secret();
