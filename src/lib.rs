@@ -72,6 +72,8 @@
 //!   `FromRequest` extractors, with the same behaviour as the tower layer.
 //! - `redis`: `replay::RedisReplayStore`, one replay record shared by every
 //!   replica of a receiver.
+//! - `postgres`: `replay::PostgresReplayStore`, the replay record in a
+//!   PostgreSQL table.
 //! - `jwt`: the JWT form of dynamic webhooks Gemini's docs describe
 //!   (`VerifierBuilder::jwt_audience`), verified with aws-lc-rs.
 //! - `metrics`: deliveries by outcome and verification time on the

@@ -705,7 +705,7 @@ fn structured_wrong_entries_never_verify() {
     let secret = generate_secret();
     let verifier = verifier(&secret);
     let entry = entry_of(&real_tag(&secret, "msg_tag", AT, b"{}"));
-    let encoded = entry["v1,".len()..].as_bytes().to_vec();
+    let encoded = entry.as_bytes()["v1,".len()..].to_vec();
     assert_eq!(encoded.len(), 44);
     let check = |encoded: &[u8]| {
         let signature = format!("v1,{}", String::from_utf8(encoded.to_vec()).unwrap());

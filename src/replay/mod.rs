@@ -12,12 +12,17 @@
 
 mod error;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "redis")]
 mod redis;
 
 use std::future::Future;
 use std::time::Duration;
 
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use self::postgres::{DEFAULT_TABLE, PostgresReplayStore, PostgresReplayStoreBuilder};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use self::redis::{DEFAULT_KEY_PREFIX, RedisReplayStore, RedisReplayStoreBuilder};

@@ -1,0 +1,498 @@
+//! [`PostgresReplayStore`]: the replay record in a PostgreSQL table, shared
+//! by every replica of a receiver (feature `postgres`).
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio::sync::OnceCell;
+use tokio_postgres::NoTls;
+
+use super::{Claim, ClaimToken, DEFAULT_IN_FLIGHT_TTL, ReplayError, ReplayStore};
+
+/// The table a store uses unless told otherwise.
+pub const DEFAULT_TABLE: &str = "gemini_webhook_replay";
+
+/// How many expired rows one cleanup deletes at most.
+const CLEANUP_BATCH: i64 = 1_000;
+
+/// A cleanup runs after every this many claims.
+const CLEANUP_EVERY: u64 = 1_024;
+
+/// A [`ReplayStore`] on PostgreSQL, for receivers that run on many machines
+/// and already have a database.
+///
+/// One row per webhook id: a claim inserts it with the claim's token and an
+/// expiry of the in-flight TTL; a commit marks it done until the dedup TTL;
+/// a release deletes it. Every statement is a single atomic `INSERT … ON
+/// CONFLICT` or token-checked `UPDATE`/`DELETE`, so of concurrent claims on
+/// any number of replicas exactly one wins, and a replica whose claim
+/// lapsed cannot commit over the one that took over. Times come from the
+/// database's clock (`now()`), so replicas' clocks need not agree. Rows past
+/// their expiry count as absent and are deleted in bounded batches
+/// ([`cleanup_expired`](Self::cleanup_expired), run every 1,024 claims).
+///
+/// The table is created on first use (`CREATE TABLE IF NOT EXISTS`, under
+/// an advisory lock so replicas starting together do not collide); teams
+/// that manage migrations themselves run [`schema_sql`](Self::schema_sql)
+/// and set [`create_schema(false)`](PostgresReplayStoreBuilder::create_schema).
+///
+/// When the database does not answer within the timeout (default 1 s) the
+/// receiver answers 503 and Gemini retries; with
+/// [`fail_open`](PostgresReplayStoreBuilder::fail_open) the delivery goes
+/// through unprotected instead.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use gemini_webhooks::replay::PostgresReplayStore;
+/// use gemini_webhooks::{Verifier, tower::WebhookLayer};
+///
+/// let store = PostgresReplayStore::builder("postgres://app@db.internal/app").build()?;
+/// let verifier = Verifier::builder().secret("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD")?.build()?;
+/// let layer = WebhookLayer::new(verifier).replay_store(store);
+/// # Ok(())
+/// # }
+/// ```
+pub struct PostgresReplayStore {
+    pool: Pool,
+    schema: OnceCell<()>,
+    settings: Arc<Settings>,
+    claims: AtomicU64,
+}
+
+#[derive(Debug, Clone)]
+struct Settings {
+    table: String,
+    in_flight_ttl: Duration,
+    timeout: Duration,
+    fail_open: bool,
+    create_schema: bool,
+}
+
+impl PostgresReplayStore {
+    /// A builder for the database at `url` (`postgres://user:password@host/db`
+    /// or the key-value form). Nothing connects until the first delivery.
+    pub fn builder(url: impl Into<String>) -> PostgresReplayStoreBuilder {
+        PostgresReplayStoreBuilder {
+            url: url.into(),
+            pool_size: 16,
+            settings: Settings {
+                table: DEFAULT_TABLE.to_owned(),
+                in_flight_ttl: DEFAULT_IN_FLIGHT_TTL,
+                timeout: Duration::from_secs(1),
+                fail_open: false,
+                create_schema: true,
+            },
+        }
+    }
+
+    /// The SQL that creates the store's table and its index, for teams that
+    /// run migrations themselves (idempotent).
+    ///
+    /// ```
+    /// use gemini_webhooks::replay::PostgresReplayStore;
+    /// let sql = PostgresReplayStore::schema_sql("gemini_webhook_replay");
+    /// assert!(sql.contains("CREATE TABLE IF NOT EXISTS gemini_webhook_replay"));
+    /// ```
+    pub fn schema_sql(table: &str) -> String {
+        format!(
+            "CREATE TABLE IF NOT EXISTS {table} (\n\
+             \x20   id TEXT PRIMARY KEY,\n\
+             \x20   token TEXT,\n\
+             \x20   done BOOLEAN NOT NULL DEFAULT false,\n\
+             \x20   expires_at TIMESTAMPTZ NOT NULL\n\
+             );\n\
+             CREATE INDEX IF NOT EXISTS {index} ON {table} (expires_at);",
+            index = index_name(table),
+        )
+    }
+
+    /// Deletes up to 1,000 rows past their expiry; returns how many. Runs by
+    /// itself every 1,024 claims; call it from a scheduled job if you like.
+    pub async fn cleanup_expired(&self) -> Result<u64, ReplayError> {
+        let sql = format!(
+            "DELETE FROM {table} WHERE id IN \
+             (SELECT id FROM {table} WHERE expires_at < now() LIMIT {CLEANUP_BATCH})",
+            table = self.settings.table
+        );
+        self.run("cleanup", |client| async move {
+            client.execute(&sql, &[]).await
+        })
+        .await
+    }
+
+    /// Runs `statement` on a pooled connection within the timeout, creating
+    /// the schema first if this store has not yet.
+    async fn run<T, F, Fut>(&self, what: &'static str, statement: F) -> Result<T, ReplayError>
+    where
+        F: FnOnce(deadpool_postgres::Object) -> Fut,
+        Fut: Future<Output = Result<T, tokio_postgres::Error>>,
+    {
+        let attempt = async {
+            let client =
+                self.pool.get().await.map_err(|err| {
+                    ReplayError::with_source("could not connect to PostgreSQL", err)
+                })?;
+            if self.settings.create_schema {
+                self.schema
+                    .get_or_try_init(|| create_schema(&client, &self.settings.table))
+                    .await
+                    .map_err(|err| {
+                        ReplayError::with_source("could not create the replay table", err)
+                    })?;
+            }
+            statement(client)
+                .await
+                .map_err(|err| ReplayError::with_source(what, err))
+        };
+        tokio::time::timeout(self.settings.timeout, attempt)
+            .await
+            .map_err(|_| ReplayError::new(format!("{what}: PostgreSQL timed out")))?
+    }
+
+    async fn claim_in_database(&self, id: &str, token: &ClaimToken) -> Result<Claim, ReplayError> {
+        // A live row wins; an expired one is taken over. The outer SELECT
+        // reads the snapshot from before the INSERT: a row it cannot see was
+        // just claimed by a concurrent copy, which is in flight.
+        let sql = format!(
+            "WITH claimed AS (\
+               INSERT INTO {table} AS t (id, token, done, expires_at) \
+               VALUES ($1, $2, false, now() + $3 * interval '1 millisecond') \
+               ON CONFLICT (id) DO UPDATE SET token = EXCLUDED.token, done = false, \
+                 expires_at = EXCLUDED.expires_at \
+               WHERE t.expires_at <= now() \
+               RETURNING 1) \
+             SELECT EXISTS (SELECT 1 FROM claimed), \
+                    (SELECT done FROM {table} WHERE id = $1 AND expires_at > now())",
+            table = self.settings.table
+        );
+        let value = token_value(token);
+        let ttl = millis(self.settings.in_flight_ttl);
+        let row = self
+            .run("claim", |client| async move {
+                client.query_one(&sql, &[&id, &value, &ttl]).await
+            })
+            .await?;
+        let (new, done): (bool, Option<bool>) = (row.get(0), row.get(1));
+        Ok(match (new, done) {
+            (true, _) => Claim::New(token.clone()),
+            (false, Some(true)) => Claim::Done,
+            (false, _) => Claim::InFlight,
+        })
+    }
+
+    /// Releases a claim that may still land after its answer timed out,
+    /// retrying until the database answers or the in-flight TTL passes.
+    fn release_in_background(&self, id: &str, token: &ClaimToken) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (pool, settings) = (self.pool.clone(), Arc::clone(&self.settings));
+        let (id, value) = (id.to_owned(), token_value(token));
+        runtime.spawn(async move {
+            let started = tokio::time::Instant::now();
+            let mut pause = Duration::from_millis(50);
+            let sql = release_sql(&settings.table);
+            loop {
+                let attempt = async {
+                    let client = pool.get().await.ok()?;
+                    client.execute(&sql, &[&id, &value]).await.ok()
+                };
+                if let Ok(Some(_)) = tokio::time::timeout(settings.timeout, attempt).await {
+                    return;
+                }
+                if started.elapsed() >= settings.in_flight_ttl {
+                    return; // The claim has lapsed by itself.
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(settings.timeout);
+            }
+        });
+    }
+
+    /// Every 1,024th claim deletes a batch of expired rows, in the background.
+    fn maybe_cleanup(&self) {
+        if self.claims.fetch_add(1, Ordering::Relaxed) % CLEANUP_EVERY != CLEANUP_EVERY - 1 {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (pool, table, timeout) = (
+            self.pool.clone(),
+            self.settings.table.clone(),
+            self.settings.timeout,
+        );
+        runtime.spawn(async move {
+            let sql = format!(
+                "DELETE FROM {table} WHERE id IN \
+                 (SELECT id FROM {table} WHERE expires_at < now() LIMIT {CLEANUP_BATCH})"
+            );
+            let cleanup = async {
+                let client = pool.get().await.ok()?;
+                client.execute(&sql, &[]).await.ok()
+            };
+            if let Ok(Some(deleted)) = tokio::time::timeout(timeout, cleanup).await {
+                tracing::debug!(deleted, "deleted expired replay rows");
+            }
+        });
+    }
+}
+
+impl ReplayStore for PostgresReplayStore {
+    async fn claim(&self, id: &str) -> Result<Claim, ReplayError> {
+        let token = ClaimToken::new();
+        let outcome = match self.claim_in_database(id, &token).await {
+            Err(err) if self.settings.fail_open => {
+                tracing::warn!(webhook_id = id, error = %err, "PostgreSQL unavailable; letting the delivery through unprotected (fail_open)");
+                // The same token: if the claim lands late, the commit still can.
+                Ok(Claim::New(token))
+            }
+            Err(err) => {
+                self.release_in_background(id, &token);
+                Err(err)
+            }
+            outcome => outcome,
+        };
+        self.maybe_cleanup();
+        outcome
+    }
+
+    async fn commit(&self, id: &str, token: &ClaimToken, ttl: Duration) -> Result<(), ReplayError> {
+        // Like the Redis store: the commit stands if this claim still holds
+        // the id, or nobody does (it lapsed, or the claim never landed), or
+        // the id is already done.
+        let sql = format!(
+            "INSERT INTO {table} AS t (id, token, done, expires_at) \
+             VALUES ($1, NULL, true, now() + $3 * interval '1 millisecond') \
+             ON CONFLICT (id) DO UPDATE SET token = NULL, done = true, \
+               expires_at = EXCLUDED.expires_at \
+             WHERE t.token = $2 OR t.done OR t.expires_at <= now()",
+            table = self.settings.table
+        );
+        let (value, ttl) = (token_value(token), millis(ttl));
+        let changed = self
+            .run("commit", |client| async move {
+                client.execute(&sql, &[&id, &value, &ttl]).await
+            })
+            .await?;
+        (changed == 1)
+            .then_some(())
+            .ok_or_else(|| ReplayError::new("another claim took over before commit"))
+    }
+
+    async fn release(&self, id: &str, token: &ClaimToken) -> Result<(), ReplayError> {
+        // Releasing a claim that already lapsed is not an error.
+        let sql = release_sql(&self.settings.table);
+        let value = token_value(token);
+        self.run("release", |client| async move {
+            client.execute(&sql, &[&id, &value]).await
+        })
+        .await
+        .map(drop)
+    }
+
+    async fn extend(&self, id: &str, token: &ClaimToken) -> Result<(), ReplayError> {
+        let sql = format!(
+            "UPDATE {table} SET expires_at = now() + $3 * interval '1 millisecond' \
+             WHERE id = $1 AND token = $2 AND NOT done",
+            table = self.settings.table
+        );
+        let (value, ttl) = (token_value(token), millis(self.settings.in_flight_ttl));
+        let changed = self
+            .run("extend", |client| async move {
+                client.execute(&sql, &[&id, &value, &ttl]).await
+            })
+            .await?;
+        (changed == 1).then_some(()).ok_or_else(|| {
+            ReplayError::new("the claim expired or was taken over before it was extended")
+        })
+    }
+
+    fn in_flight_ttl(&self) -> Duration {
+        self.settings.in_flight_ttl
+    }
+}
+
+fn release_sql(table: &str) -> String {
+    format!("DELETE FROM {table} WHERE id = $1 AND token = $2 AND NOT done")
+}
+
+/// Creates the table once per process, under a transaction-scoped advisory
+/// lock: concurrent `CREATE TABLE IF NOT EXISTS` can otherwise collide.
+async fn create_schema(
+    client: &deadpool_postgres::Object,
+    table: &str,
+) -> Result<(), tokio_postgres::Error> {
+    let sql = format!(
+        "BEGIN; SELECT pg_advisory_xact_lock(hashtext('gemini-webhooks:{table}')); {} COMMIT;",
+        PostgresReplayStore::schema_sql(table)
+    );
+    let created = client.batch_execute(&sql).await;
+    if created.is_err() {
+        // Leave no aborted transaction on a pooled connection.
+        let _ = client.batch_execute("ROLLBACK").await;
+    }
+    created
+}
+
+fn index_name(table: &str) -> String {
+    format!("{}_expires_at", table.replace('.', "_"))
+}
+
+fn token_value(token: &ClaimToken) -> String {
+    format!("{:032x}", token.as_u128())
+}
+
+/// Milliseconds as the `float8` the statements multiply an interval by.
+fn millis(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1_000.0
+}
+
+/// Whether `table` is a plain identifier, optionally schema-qualified
+/// (`name` or `schema.name`): it is spliced into SQL, so nothing else is.
+fn valid_table(table: &str) -> bool {
+    let part = |p: &str| {
+        !p.is_empty()
+            && p.len() <= 63
+            && p.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+            && p.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    };
+    match table.split_once('.') {
+        Some((schema, name)) => part(schema) && part(name),
+        None => part(table),
+    }
+}
+
+impl fmt::Debug for PostgresReplayStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresReplayStore")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`PostgresReplayStore`].
+#[must_use]
+pub struct PostgresReplayStoreBuilder {
+    url: String,
+    pool_size: usize,
+    settings: Settings,
+}
+
+impl PostgresReplayStoreBuilder {
+    /// The table (default [`DEFAULT_TABLE`]); lower-case letters, digits and
+    /// `_`, optionally `schema.table`. One table per receiver endpoint whose
+    /// ids must not mix.
+    pub fn table(mut self, table: impl Into<String>) -> Self {
+        self.settings.table = table.into();
+        self
+    }
+
+    /// How long a claim holds when neither committed nor released (default
+    /// 10 minutes; the receiver renews it while a handler runs).
+    pub fn in_flight_ttl(mut self, ttl: Duration) -> Self {
+        self.settings.in_flight_ttl = ttl;
+        self
+    }
+
+    /// How long one operation may take before the delivery gets 503
+    /// (default 1 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.settings.timeout = timeout;
+        self
+    }
+
+    /// Let deliveries through unprotected when the database is unreachable
+    /// (default `false`: they get 503 and Gemini retries).
+    pub fn fail_open(mut self, fail_open: bool) -> Self {
+        self.settings.fail_open = fail_open;
+        self
+    }
+
+    /// Create the table on first use (default `true`); turn it off when
+    /// your migrations run [`PostgresReplayStore::schema_sql`].
+    pub fn create_schema(mut self, create: bool) -> Self {
+        self.settings.create_schema = create;
+        self
+    }
+
+    /// Most connections the store opens (default 16).
+    pub fn pool_size(mut self, size: usize) -> Self {
+        self.pool_size = size;
+        self
+    }
+
+    /// Builds the store; fails on a malformed URL or table name, never on
+    /// an unreachable database (that is a 503 per delivery until it is back).
+    pub fn build(self) -> Result<PostgresReplayStore, ReplayError> {
+        if !valid_table(&self.settings.table) {
+            return Err(ReplayError::new(
+                "the table name must be lower-case letters, digits and `_`, optionally `schema.table`",
+            ));
+        }
+        let config: tokio_postgres::Config = self
+            .url
+            .parse()
+            .map_err(|err| ReplayError::with_source("invalid PostgreSQL URL", err))?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let timeout = Some(self.settings.timeout);
+        let pool = Pool::builder(manager)
+            .max_size(self.pool_size.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(timeout)
+            .create_timeout(timeout)
+            .recycle_timeout(timeout)
+            .build()
+            .map_err(|err| ReplayError::with_source("could not set up the connection pool", err))?;
+        Ok(PostgresReplayStore {
+            pool,
+            schema: OnceCell::new(),
+            settings: Arc::new(self.settings),
+            claims: AtomicU64::new(0),
+        })
+    }
+}
+
+impl fmt::Debug for PostgresReplayStoreBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresReplayStoreBuilder")
+            .field("settings", &self.settings)
+            .field("pool_size", &self.pool_size)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_table_names_are_accepted() {
+        for good in ["gemini_webhook_replay", "app.replay", "_t1"] {
+            assert!(valid_table(good), "{good}");
+        }
+        for bad in [
+            "",
+            "Replay",
+            "a-b",
+            "x; DROP TABLE y",
+            "a.b.c",
+            "1abc",
+            "a.",
+            &"a".repeat(64),
+        ] {
+            assert!(!valid_table(bad), "{bad}");
+        }
+        assert_eq!(index_name("app.replay"), "app_replay_expires_at");
+    }
+}

@@ -1,0 +1,289 @@
+//! `PostgresReplayStore` against the PostgreSQL at `DATABASE_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`; `.ci/run` starts one):
+//! the same contract as the Redis store. Each test uses a table of its own.
+
+#![cfg(all(feature = "postgres", feature = "axum"))]
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use common::{EVENT, Handled, app};
+use gemini_webhooks::replay::{Claim, PostgresReplayStore, ReplayStore};
+use gemini_webhooks::testing::{Signer, generate_secret};
+use gemini_webhooks::tower::WebhookLayer;
+use tower::ServiceExt;
+
+fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A table name no other test (or run) uses.
+fn unique_table() -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let token = gemini_webhooks::replay::ClaimToken::new().as_u128() as u32;
+    format!(
+        "gw_test_{}_{}_{token:08x}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A direct connection, to look at and drop tables; fails saying how to
+/// start PostgreSQL when there is none.
+async fn admin() -> tokio_postgres::Client {
+    let url = database_url();
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|err| {
+            panic!(
+                "no PostgreSQL at {url} ({err}): start one (`bash .ci/run` does) or set DATABASE_URL"
+            )
+        });
+    tokio::spawn(connection);
+    client
+}
+
+fn store(table: &str) -> PostgresReplayStore {
+    PostgresReplayStore::builder(database_url())
+        .table(table)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+async fn drop_table(table: &str) {
+    admin()
+        .await
+        .batch_execute(&format!("DROP TABLE IF EXISTS {table}"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn claim_commit_release_and_extend_follow_the_contract() {
+    admin().await;
+    let table = unique_table();
+    let store = store(&table);
+    let Claim::New(token) = store.claim("msg_a").await.unwrap() else {
+        panic!("a new id is new")
+    };
+    assert_eq!(store.claim("msg_a").await.unwrap(), Claim::InFlight);
+    store.extend("msg_a", &token).await.unwrap();
+    let stranger = gemini_webhooks::replay::ClaimToken::new();
+    assert!(store.extend("msg_a", &stranger).await.is_err());
+    assert!(
+        store
+            .commit("msg_a", &stranger, Duration::from_secs(60))
+            .await
+            .is_err()
+    );
+    store.release("msg_a", &stranger).await.unwrap(); // not its claim: no effect
+    assert_eq!(store.claim("msg_a").await.unwrap(), Claim::InFlight);
+    store
+        .commit("msg_a", &token, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(store.claim("msg_a").await.unwrap(), Claim::Done);
+    assert!(
+        store.extend("msg_a", &token).await.is_err(),
+        "done is not in flight"
+    );
+
+    // A released claim frees the id for the retry.
+    let Claim::New(b) = store.claim("msg_b").await.unwrap() else {
+        panic!()
+    };
+    store.release("msg_b", &b).await.unwrap();
+    assert!(matches!(store.claim("msg_b").await.unwrap(), Claim::New(_)));
+    drop_table(&table).await;
+}
+
+#[tokio::test]
+async fn expired_rows_count_as_absent_and_are_cleaned_up() {
+    admin().await;
+    let table = unique_table();
+    let lapsing = PostgresReplayStore::builder(database_url())
+        .table(&table)
+        .in_flight_ttl(Duration::ZERO)
+        .build()
+        .unwrap();
+    // A claim that lapses at once: the next claim takes over, and the old
+    // owner can no longer commit.
+    let Claim::New(old) = lapsing.claim("msg_lapsed").await.unwrap() else {
+        panic!()
+    };
+    let Claim::New(new) = lapsing.claim("msg_lapsed").await.unwrap() else {
+        panic!("an expired claim is taken over")
+    };
+    assert_ne!(old, new);
+    // A commit with a zero dedup TTL is forgotten at once too.
+    lapsing
+        .commit("msg_lapsed", &new, Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(matches!(
+        lapsing.claim("msg_lapsed").await.unwrap(),
+        Claim::New(_)
+    ));
+    for i in 0..5 {
+        let Claim::New(t) = lapsing.claim(&format!("msg_{i}")).await.unwrap() else {
+            panic!()
+        };
+        lapsing
+            .commit(&format!("msg_{i}"), &t, Duration::ZERO)
+            .await
+            .unwrap();
+    }
+    let deleted = lapsing.cleanup_expired().await.unwrap();
+    assert!(deleted >= 5, "deleted {deleted}");
+    let left: i64 = admin()
+        .await
+        .query_one(
+            &format!("SELECT count(*) FROM {table} WHERE expires_at > now()"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
+    drop_table(&table).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_claim_fifty_concurrent_copies_once() {
+    admin().await;
+    let table = unique_table();
+    let (a, b) = (Arc::new(store(&table)), Arc::new(store(&table)));
+    // Create the table before the race, as a running receiver would have.
+    a.release("warm-up", &gemini_webhooks::replay::ClaimToken::new())
+        .await
+        .unwrap();
+    let claims: Vec<_> = (0..50)
+        .map(|i| {
+            let replica = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move { replica.claim("msg_race").await.unwrap() })
+        })
+        .collect();
+    let mut new = 0;
+    for claim in claims {
+        match claim.await.unwrap() {
+            Claim::New(_) => new += 1,
+            Claim::InFlight => {}
+            Claim::Done => panic!("nothing was committed"),
+        }
+    }
+    assert_eq!(new, 1);
+    drop_table(&table).await;
+}
+
+async fn send(app: &axum::Router, secret: &str, id: &str, body: &str) -> StatusCode {
+    let request: Request<Body> = Signer::hmac(secret)
+        .unwrap()
+        .id(id)
+        .request("/webhooks/gemini", body.to_owned());
+    app.clone().oneshot(request).await.unwrap().status()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_the_layer_two_replicas_handle_a_delivery_once() {
+    admin().await;
+    let table = unique_table();
+    let secret = generate_secret();
+    let handled = Handled::default();
+    let replica = |store| {
+        app(handled.clone()).layer(WebhookLayer::new(common::verifier(&secret)).replay_store(store))
+    };
+    let (a, b) = (replica(store(&table)), replica(store(&table)));
+    assert_eq!(send(&a, &secret, "msg_once", EVENT).await, StatusCode::OK);
+    assert_eq!(send(&b, &secret, "msg_once", EVENT).await, StatusCode::OK);
+    assert_eq!(handled.runs("msg_once"), 1);
+
+    // A failure on one replica is retried on the other.
+    let failing = common::event_with(r#""fail_once": true"#);
+    assert_eq!(send(&a, &secret, "msg_retry", &failing).await, 500);
+    assert_eq!(
+        send(&b, &secret, "msg_retry", &failing).await,
+        StatusCode::OK
+    );
+    assert_eq!(handled.runs("msg_retry"), 2);
+    drop_table(&table).await;
+}
+
+#[tokio::test]
+async fn an_unreachable_database_gives_503_or_with_fail_open_lets_through() {
+    let secret = generate_secret();
+    let handled = Handled::default();
+    // Nothing listens on port 1: connecting fails at once.
+    let down = |fail_open| {
+        PostgresReplayStore::builder("postgres://postgres@127.0.0.1:1/postgres")
+            .fail_open(fail_open)
+            .build()
+            .unwrap()
+    };
+    let closed = app(handled.clone())
+        .layer(WebhookLayer::new(common::verifier(&secret)).replay_store(down(false)));
+    assert_eq!(
+        send(&closed, &secret, "msg_down", EVENT).await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(handled.runs("msg_down"), 0);
+    let open = app(handled.clone())
+        .layer(WebhookLayer::new(common::verifier(&secret)).replay_store(down(true)));
+    assert_eq!(
+        send(&open, &secret, "msg_down", EVENT).await,
+        StatusCode::OK
+    );
+    assert_eq!(handled.runs("msg_down"), 1);
+}
+
+#[tokio::test]
+async fn the_schema_can_be_left_to_migrations() {
+    let admin = admin().await;
+    let table = unique_table();
+    let unmanaged = PostgresReplayStore::builder(database_url())
+        .table(&table)
+        .create_schema(false)
+        .build()
+        .unwrap();
+    // Without the table, the store cannot decide: an error, never a guess.
+    assert!(unmanaged.claim("msg_m").await.is_err());
+    admin
+        .batch_execute(&PostgresReplayStore::schema_sql(&table))
+        .await
+        .unwrap();
+    assert!(matches!(
+        unmanaged.claim("msg_m").await.unwrap(),
+        Claim::New(_)
+    ));
+    drop_table(&table).await;
+}
+
+#[test]
+fn bad_settings_are_build_errors_and_debug_hides_the_url() {
+    let bad_table = PostgresReplayStore::builder(database_url())
+        .table("x; DROP TABLE y")
+        .build();
+    assert!(bad_table.unwrap_err().to_string().contains("table name"));
+    let bad_url = PostgresReplayStore::builder("postgres://[::1").build();
+    assert!(
+        bad_url
+            .unwrap_err()
+            .to_string()
+            .contains("invalid PostgreSQL URL")
+    );
+    let store = PostgresReplayStore::builder("postgres://app:hunter2@db.internal/app")
+        .build()
+        .unwrap();
+    let shown = format!("{store:?}");
+    assert!(
+        !shown.contains("hunter2") && !shown.contains("db.internal"),
+        "{shown}"
+    );
+    assert!(shown.contains("gemini_webhook_replay"), "{shown}");
+}
