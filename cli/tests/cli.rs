@@ -87,6 +87,17 @@ fn events_prints_the_nine_samples_and_refuses_an_unknown_type() {
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown event type"));
 }
 
+/// Serves `app` on a loopback port, on a runtime of its own thread.
+fn serve(app: axum::Router) -> std::net::SocketAddr {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let address = listener.local_addr().unwrap();
+    std::thread::spawn(move || runtime.block_on(async { axum::serve(listener, app).await }));
+    address
+}
+
 /// An axum receiver as in the README, on a loopback port.
 fn receiver(secret: &str) -> String {
     use axum::routing::post;
@@ -96,12 +107,7 @@ fn receiver(secret: &str) -> String {
         post(|d: Delivery| async move { format!("handled {}", d.id()) })
             .route_layer(gemini_webhooks::tower::WebhookLayer::new(verifier)),
     );
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let url = format!("http://{}/webhooks/gemini", listener.local_addr().unwrap());
-    std::thread::spawn(move || runtime.block_on(async { axum::serve(listener, app).await }));
+    let url = format!("http://{}/webhooks/gemini", serve(app));
     url
 }
 
@@ -535,12 +541,7 @@ fn mock_api() -> (String, Seen) {
     let app = axum::Router::new()
         .fallback(answer)
         .with_state(seen.clone());
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let base = format!("http://{}/v1", listener.local_addr().unwrap());
-    std::thread::spawn(move || runtime.block_on(async { axum::serve(listener, app).await }));
+    let base = format!("http://{}/v1", serve(app));
     (base, seen)
 }
 
@@ -670,12 +671,7 @@ fn verify_fetches_a_jwks_from_a_url() {
         "/jwks.json",
         axum::routing::get(move || async move { jwks }),
     );
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
-    std::thread::spawn(move || runtime.block_on(async { axum::serve(listener, app).await }));
+    let url = format!("http://{}/jwks.json", serve(app));
 
     let body = br#"{"type":"batch.succeeded","data":{"id":"batches/1"}}"#;
     let headers = Signer::ed25519(&pair.private_key).unwrap().sign(body);

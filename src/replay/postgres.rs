@@ -112,11 +112,7 @@ impl PostgresReplayStore {
     /// Deletes up to 1,000 rows past their expiry; returns how many. Runs by
     /// itself every 1,024 claims; call it from a scheduled job if you like.
     pub async fn cleanup_expired(&self) -> Result<u64, ReplayError> {
-        let sql = format!(
-            "DELETE FROM {table} WHERE id IN \
-             (SELECT id FROM {table} WHERE expires_at < now() LIMIT {CLEANUP_BATCH})",
-            table = self.settings.table
-        );
+        let sql = cleanup_sql(&self.settings.table);
         self.run("cleanup", |client| async move {
             client.execute(&sql, &[]).await
         })
@@ -226,10 +222,7 @@ impl PostgresReplayStore {
             self.settings.timeout,
         );
         runtime.spawn(async move {
-            let sql = format!(
-                "DELETE FROM {table} WHERE id IN \
-                 (SELECT id FROM {table} WHERE expires_at < now() LIMIT {CLEANUP_BATCH})"
-            );
+            let sql = cleanup_sql(&table);
             let cleanup = async {
                 let client = pool.get().await.ok()?;
                 client.execute(&sql, &[]).await.ok()
@@ -314,6 +307,14 @@ impl ReplayStore for PostgresReplayStore {
     fn in_flight_ttl(&self) -> Duration {
         self.settings.in_flight_ttl
     }
+}
+
+/// Deletes one batch of expired rows.
+fn cleanup_sql(table: &str) -> String {
+    format!(
+        "DELETE FROM {table} WHERE id IN \
+         (SELECT id FROM {table} WHERE expires_at < now() LIMIT {CLEANUP_BATCH})"
+    )
 }
 
 fn release_sql(table: &str) -> String {
