@@ -286,4 +286,112 @@ fn bad_settings_are_build_errors_and_debug_hides_the_url() {
         "{shown}"
     );
     assert!(shown.contains("gemini_webhook_replay"), "{shown}");
+    let builder = PostgresReplayStore::builder("postgres://app:hunter2@db.internal/app")
+        .in_flight_ttl(Duration::from_secs(42))
+        .pool_size(3);
+    let shown = format!("{builder:?}");
+    assert!(
+        shown.contains("in_flight_ttl: 42s") && shown.contains("pool_size: 3"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("hunter2") && !shown.contains("db.internal"),
+        "{shown}"
+    );
+    assert_eq!(
+        builder.build().unwrap().in_flight_ttl(),
+        Duration::from_secs(42)
+    );
+}
+
+/// Polls until `id`'s row is gone (the state, not the time, ends the
+/// wait; the bound only turns a regression into a failure).
+async fn until_row_gone(admin: &tokio_postgres::Client, table: &str, id: &str) {
+    let sql = format!("SELECT count(*) FROM {table} WHERE id = $1");
+    for _ in 0..600 {
+        let rows: i64 = admin.query_one(&sql, &[&id]).await.unwrap().get(0);
+        if rows == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the late claim of {id} was never released");
+}
+
+#[tokio::test]
+async fn a_claim_that_times_out_but_lands_later_is_released() {
+    let admin = admin().await;
+    let table = unique_table();
+    let store = PostgresReplayStore::builder(database_url())
+        .table(&table)
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    // A first claim creates the table and prepares the claim statement on
+    // the pooled connection, so the next claim's INSERT is sent at once.
+    assert!(matches!(
+        store.claim("msg_warm").await.unwrap(),
+        Claim::New(_)
+    ));
+
+    // Hold the table locked: the claim's INSERT waits, so its answer times
+    // out however fast the machine is; once the lock goes, it lands.
+    let (locker, connection) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    locker
+        .batch_execute(&format!(
+            "BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"
+        ))
+        .await
+        .unwrap();
+    assert!(
+        store.claim("msg_late").await.is_err(),
+        "the claim must time out"
+    );
+    locker.batch_execute("COMMIT").await.unwrap();
+
+    // The store releases the claim that landed, so the retry is handled
+    // instead of waiting out the in-flight TTL with 409s.
+    until_row_gone(&admin, &table, "msg_late").await;
+    assert!(matches!(
+        store.claim("msg_late").await.unwrap(),
+        Claim::New(_)
+    ));
+    drop_table(&table).await;
+}
+
+async fn row_count(admin: &tokio_postgres::Client, table: &str) -> i64 {
+    let sql = format!("SELECT count(*) FROM {table}");
+    admin.query_one(&sql, &[]).await.unwrap().get(0)
+}
+
+#[tokio::test]
+async fn every_1024th_claim_deletes_a_batch_of_expired_rows() {
+    let admin = admin().await;
+    let table = unique_table();
+    let lapsing = PostgresReplayStore::builder(database_url())
+        .table(&table)
+        .in_flight_ttl(Duration::ZERO)
+        .build()
+        .unwrap();
+    for i in 0..1023 {
+        lapsing.claim(&format!("msg_{i}")).await.unwrap();
+    }
+    assert_eq!(
+        row_count(&admin, &table).await,
+        1023,
+        "no cleanup before the 1,024th claim"
+    );
+    lapsing.claim("msg_1023").await.unwrap();
+    // The 1,024th claim starts a cleanup of up to 1,000 expired rows.
+    for _ in 0..600 {
+        if row_count(&admin, &table).await <= 24 {
+            drop_table(&table).await;
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the expired rows were never cleaned up");
 }

@@ -114,13 +114,15 @@ impl PostgresReplayStore {
     pub async fn cleanup_expired(&self) -> Result<u64, ReplayError> {
         let sql = cleanup_sql(&self.settings.table);
         self.run("cleanup", |client| async move {
-            client.execute(&sql, &[]).await
+            let statement = client.prepare_cached(&sql).await?;
+            client.execute(&statement, &[]).await
         })
         .await
     }
 
     /// Runs `statement` on a pooled connection within the timeout, creating
-    /// the schema first if this store has not yet.
+    /// the schema first if this store has not yet. Statements are prepared
+    /// once per connection (`prepare_cached`): one round trip per operation.
     async fn run<T, F, Fut>(&self, what: &'static str, statement: F) -> Result<T, ReplayError>
     where
         F: FnOnce(deadpool_postgres::Object) -> Fut,
@@ -168,7 +170,8 @@ impl PostgresReplayStore {
         let ttl = millis(self.settings.in_flight_ttl);
         let row = self
             .run("claim", |client| async move {
-                client.query_one(&sql, &[&id, &value, &ttl]).await
+                let statement = client.prepare_cached(&sql).await?;
+                client.query_one(&statement, &[&id, &value, &ttl]).await
             })
             .await?;
         let (new, done): (bool, Option<bool>) = (row.get(0), row.get(1));
@@ -194,7 +197,8 @@ impl PostgresReplayStore {
             loop {
                 let attempt = async {
                     let client = pool.get().await.ok()?;
-                    client.execute(&sql, &[&id, &value]).await.ok()
+                    let statement = client.prepare_cached(&sql).await.ok()?;
+                    client.execute(&statement, &[&id, &value]).await.ok()
                 };
                 if let Ok(Some(_)) = tokio::time::timeout(settings.timeout, attempt).await {
                     return;
@@ -225,7 +229,8 @@ impl PostgresReplayStore {
             let sql = cleanup_sql(&table);
             let cleanup = async {
                 let client = pool.get().await.ok()?;
-                client.execute(&sql, &[]).await.ok()
+                let statement = client.prepare_cached(&sql).await.ok()?;
+                client.execute(&statement, &[]).await.ok()
             };
             if let Ok(Some(deleted)) = tokio::time::timeout(timeout, cleanup).await {
                 tracing::debug!(deleted, "deleted expired replay rows");
@@ -268,7 +273,8 @@ impl ReplayStore for PostgresReplayStore {
         let (value, ttl) = (token_value(token), millis(ttl));
         let changed = self
             .run("commit", |client| async move {
-                client.execute(&sql, &[&id, &value, &ttl]).await
+                let statement = client.prepare_cached(&sql).await?;
+                client.execute(&statement, &[&id, &value, &ttl]).await
             })
             .await?;
         (changed == 1)
@@ -281,7 +287,8 @@ impl ReplayStore for PostgresReplayStore {
         let sql = release_sql(&self.settings.table);
         let value = token_value(token);
         self.run("release", |client| async move {
-            client.execute(&sql, &[&id, &value]).await
+            let statement = client.prepare_cached(&sql).await?;
+            client.execute(&statement, &[&id, &value]).await
         })
         .await
         .map(drop)
@@ -296,7 +303,8 @@ impl ReplayStore for PostgresReplayStore {
         let (value, ttl) = (token_value(token), millis(self.settings.in_flight_ttl));
         let changed = self
             .run("extend", |client| async move {
-                client.execute(&sql, &[&id, &value, &ttl]).await
+                let statement = client.prepare_cached(&sql).await?;
+                client.execute(&statement, &[&id, &value, &ttl]).await
             })
             .await?;
         (changed == 1).then_some(()).ok_or_else(|| {
