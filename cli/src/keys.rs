@@ -13,6 +13,7 @@ pub enum KeysCommand {
     /// Examples:
     ///   gemini-webhooks keys new
     ///   gemini-webhooks keys new --kind ed25519 --json > key.json
+    #[command(verbatim_doc_comment)]
     New {
         /// `hmac`: a `whsec_` secret for `v1` signatures; `ed25519`: a
         /// `whsk_` private and `whpk_` public key for `v1a`, with the public

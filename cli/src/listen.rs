@@ -26,6 +26,7 @@ use crate::verify::KeyArgs;
 ///   gemini-webhooks listen --secret "$SECRET"
 ///   gemini-webhooks listen --bind 127.0.0.1:9000 --secret "$SECRET" --save captures/
 #[derive(Args)]
+#[command(verbatim_doc_comment)]
 pub struct ListenArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]

@@ -28,6 +28,8 @@ struct Cli {
     command: Command,
 }
 
+// The subcommands with arguments take their help, examples included, from
+// their argument struct's doc comment.
 #[derive(Subcommand)]
 enum Command {
     /// Create keys: keys new
@@ -36,19 +38,15 @@ enum Command {
     /// Print a sample envelope of each event type, or of one.
     ///
     /// Example: gemini-webhooks events batch.succeeded > event.json
+    #[command(verbatim_doc_comment)]
     Events {
         /// One event type (e.g. `batch.succeeded`); all nine without it.
         event_type: Option<String>,
     },
-    /// Sign a body as Gemini would and print the headers or a curl command.
     Sign(sign::SignArgs),
-    /// Check a captured delivery and say which check fails, and why.
     Verify(verify::VerifyArgs),
-    /// Sign and POST deliveries to a receiver; print statuses and latencies.
     Send(send::SendArgs),
-    /// Run a local receiver that prints every delivery and every rejection.
     Listen(listen::ListenArgs),
-    /// Manage the project's webhooks on the Gemini API (`GEMINI_API_KEY`).
     Webhooks(webhooks::WebhooksArgs),
 }
 

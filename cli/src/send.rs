@@ -22,6 +22,7 @@ use crate::Failure;
 ///   gemini-webhooks send "$URL" --secret "$SECRET" --event video.generated --count 1000 --concurrency 32 --duplicates 0.1
 ///   gemini-webhooks send "$URL" --secret "$SECRET" --event batch.failed --stale --expect 401
 #[derive(Args)]
+#[command(verbatim_doc_comment)]
 pub struct SendArgs {
     /// Where to POST.
     url: String,

@@ -16,6 +16,7 @@ use crate::Failure;
 ///   gemini-webhooks sign --secret "$SECRET" --event batch.succeeded
 ///   gemini-webhooks sign --secret "$SECRET" --body event.json --curl http://127.0.0.1:8080/webhooks/gemini | sh
 #[derive(Args)]
+#[command(verbatim_doc_comment)]
 pub struct SignArgs {
     /// HMAC secret (`whsec_…`): a `v1` signature.
     #[arg(long, required_unless_present = "key", conflicts_with = "key")]

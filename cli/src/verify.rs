@@ -19,6 +19,7 @@ use crate::{Failure, capture};
 ///   gemini-webhooks verify --secret "$SECRET" --request delivery.http
 ///   gemini-webhooks verify --public-key whpk_… --headers headers.txt --body body.json
 #[derive(Args)]
+#[command(verbatim_doc_comment)]
 pub struct VerifyArgs {
     #[command(flatten)]
     keys: KeyArgs,

@@ -18,6 +18,7 @@ const API_BASE: &str = "https://generativelanguage.googleapis.com/v1";
 ///   gemini-webhooks webhooks list
 ///   gemini-webhooks webhooks rotate-secret webhooks/abc123 --revoke-previous after-24h
 #[derive(Args)]
+#[command(verbatim_doc_comment)]
 pub struct WebhooksArgs {
     /// The API key (default: the `GEMINI_API_KEY` environment variable).
     #[arg(long, env = "GEMINI_API_KEY", hide_env_values = true)]
@@ -32,6 +33,9 @@ pub struct WebhooksArgs {
 #[derive(Subcommand)]
 enum WebhooksCommand {
     /// Create a webhook; prints its signing secret, shown only this once.
+    ///
+    /// Example: gemini-webhooks webhooks create --uri https://example.com/webhooks/gemini --event batch.succeeded
+    #[command(verbatim_doc_comment)]
     Create {
         /// Where Gemini delivers (https).
         #[arg(long)]
@@ -44,10 +48,19 @@ enum WebhooksCommand {
         name: Option<String>,
     },
     /// List the project's webhooks.
+    ///
+    /// Example: gemini-webhooks webhooks list --json
+    #[command(verbatim_doc_comment)]
     List,
     /// Show one webhook (`webhooks/ID` or `ID`).
+    ///
+    /// Example: gemini-webhooks webhooks get webhooks/abc123
+    #[command(verbatim_doc_comment)]
     Get { webhook: String },
     /// Change a webhook's uri or events.
+    ///
+    /// Example: gemini-webhooks webhooks update abc123 --event batch.succeeded --event batch.failed
+    #[command(verbatim_doc_comment)]
     Update {
         webhook: String,
         #[arg(long)]
@@ -57,10 +70,19 @@ enum WebhooksCommand {
         events: Vec<String>,
     },
     /// Delete a webhook.
+    ///
+    /// Example: gemini-webhooks webhooks delete abc123
+    #[command(verbatim_doc_comment)]
     Delete { webhook: String },
     /// Ask Gemini to send a test delivery.
+    ///
+    /// Example: gemini-webhooks webhooks ping abc123
+    #[command(verbatim_doc_comment)]
     Ping { webhook: String },
     /// Rotate the signing secret; prints the new one, shown only this once.
+    ///
+    /// Example: gemini-webhooks webhooks rotate-secret abc123 --revoke-previous after-24h
+    #[command(verbatim_doc_comment)]
     RotateSecret {
         webhook: String,
         /// When the previous secrets stop being valid.

@@ -691,3 +691,39 @@ fn verify_fetches_a_jwks_from_a_url() {
     ]);
     assert_eq!(unreachable.status.code(), Some(2));
 }
+
+#[test]
+fn every_subcommand_has_help_with_an_example() {
+    let subcommands: &[&[&str]] = &[
+        &["keys", "new"],
+        &["events"],
+        &["sign"],
+        &["send"],
+        &["verify"],
+        &["listen"],
+        &["webhooks"],
+        &["webhooks", "create"],
+        &["webhooks", "list"],
+        &["webhooks", "get"],
+        &["webhooks", "update"],
+        &["webhooks", "delete"],
+        &["webhooks", "ping"],
+        &["webhooks", "rotate-secret"],
+    ];
+    for subcommand in subcommands {
+        let mut args = subcommand.to_vec();
+        args.push("--help");
+        let output = Command::new(env!("CARGO_BIN_EXE_gemini-webhooks"))
+            .env_remove("GEMINI_API_KEY")
+            .args(&args)
+            .output()
+            .unwrap();
+        let help = stdout(&output);
+        assert_eq!(output.status.code(), Some(0), "{subcommand:?}");
+        let example = format!("gemini-webhooks {}", subcommand.join(" "));
+        assert!(
+            help.contains(&example),
+            "{subcommand:?} has no example:\n{help}"
+        );
+    }
+}
