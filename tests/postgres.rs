@@ -111,6 +111,7 @@ async fn expired_rows_count_as_absent_and_are_cleaned_up() {
     let lapsing = PostgresReplayStore::builder(database_url())
         .table(&table)
         .in_flight_ttl(Duration::ZERO)
+        .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
     // A claim that lapses at once: the next claim takes over, and the old
@@ -249,6 +250,7 @@ async fn the_schema_can_be_left_to_migrations() {
     let unmanaged = PostgresReplayStore::builder(database_url())
         .table(&table)
         .create_schema(false)
+        .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
     // Without the table, the store cannot decide: an error, never a guess.
@@ -324,11 +326,14 @@ async fn a_claim_that_times_out_but_lands_later_is_released() {
     let table = unique_table();
     let store = PostgresReplayStore::builder(database_url())
         .table(&table)
-        .timeout(Duration::from_millis(300))
+        .timeout(Duration::from_secs(2))
+        .pool_size(1)
         .build()
         .unwrap();
     // A first claim creates the table and prepares the claim statement on
-    // the pooled connection, so the next claim's INSERT is sent at once.
+    // the one pooled connection, so the next claim's INSERT is sent at once.
+    // (The timeout only has to outlast a claim on a busy machine: the lock
+    // below, not the clock, makes the test's claim time out.)
     assert!(matches!(
         store.claim("msg_warm").await.unwrap(),
         Claim::New(_)
@@ -374,6 +379,7 @@ async fn every_1024th_claim_deletes_a_batch_of_expired_rows() {
     let lapsing = PostgresReplayStore::builder(database_url())
         .table(&table)
         .in_flight_ttl(Duration::ZERO)
+        .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
     for i in 0..1023 {
