@@ -93,28 +93,22 @@ pub(crate) fn rejected(rejection: &Rejection) {
     let _ = rejection;
 }
 
-/// Times one verification; [`finish`](Self::finish) records it.
-pub(crate) struct VerificationTimer {
+/// Runs `verification`, recording how long it took and whether it verified.
+pub(crate) async fn time_verification<T, E>(
+    verification: impl Future<Output = Result<T, E>>,
+) -> Result<T, E> {
     #[cfg(feature = "metrics")]
-    started: Instant,
-}
-
-impl VerificationTimer {
-    pub(crate) fn start() -> Self {
-        Self {
-            #[cfg(feature = "metrics")]
-            started: Instant::now(),
-        }
+    let started = Instant::now();
+    let outcome = verification.await;
+    #[cfg(feature = "metrics")]
+    {
+        let result = if outcome.is_ok() {
+            "verified"
+        } else {
+            "rejected"
+        };
+        ::metrics::histogram!(VERIFICATION_SECONDS, "result" => result)
+            .record(started.elapsed().as_secs_f64());
     }
-
-    pub(crate) fn finish(self, verified: bool) {
-        #[cfg(feature = "metrics")]
-        {
-            let result = if verified { "verified" } else { "rejected" };
-            ::metrics::histogram!(VERIFICATION_SECONDS, "result" => result)
-                .record(self.started.elapsed().as_secs_f64());
-        }
-        #[cfg(not(feature = "metrics"))]
-        let _ = verified;
-    }
+    outcome
 }

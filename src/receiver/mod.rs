@@ -87,7 +87,7 @@ use bytes::Bytes;
 use http::HeaderMap;
 use tracing::{Instrument as _, Level};
 
-use crate::metrics::{HandlerOutcome, VerificationTimer};
+use crate::metrics::{HandlerOutcome, time_verification};
 
 pub use rejection::Rejection;
 
@@ -317,10 +317,9 @@ impl<R: ReplayStore> Receiver<R> {
     /// [`receive`](Self::receive), for adapters that must give the request
     /// back before the handler runs.
     pub async fn admit(&self, headers: &HeaderMap, body: Bytes) -> Result<Admission<R>, Rejection> {
-        let timer = VerificationTimer::start();
-        let verified = self.verifier.verify_async(headers, body).await;
-        timer.finish(verified.is_ok());
-        let delivery = verified.map_err(|err| self.rejected(headers, err.into()))?;
+        let delivery = time_verification(self.verifier.verify_async(headers, body))
+            .await
+            .map_err(|err| self.rejected(headers, err.into()))?;
         let token = match self.store.claim(delivery.replay_key()).await {
             Ok(Claim::New(token)) => token,
             Ok(Claim::Done) => return Err(self.rejected(headers, Rejection::AlreadyHandled)),
@@ -495,10 +494,7 @@ where
     let outcome = async {
         verifier.check_headers(headers)?;
         let body = read_body(body, DEFAULT_BODY_LIMIT).await?;
-        let timer = VerificationTimer::start();
-        let verified = verifier.verify_async(headers, body).await;
-        timer.finish(verified.is_ok());
-        Ok(verified?)
+        Ok(time_verification(verifier.verify_async(headers, body)).await?)
     }
     .await;
     if let Err(rejection) = &outcome {
