@@ -9,6 +9,7 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio::sync::OnceCell;
 use tokio_postgres::NoTls;
+use tokio_postgres::types::ToSql;
 
 use super::{Claim, ClaimToken, DEFAULT_IN_FLIGHT_TTL, ReplayError, ReplayStore};
 
@@ -195,12 +196,11 @@ impl PostgresReplayStore {
             let mut pause = Duration::from_millis(50);
             let sql = release_sql(&settings.table);
             loop {
-                let attempt = async {
-                    let client = pool.get().await.ok()?;
-                    let statement = client.prepare_cached(&sql).await.ok()?;
-                    client.execute(&statement, &[&id, &value]).await.ok()
-                };
-                if let Ok(Some(_)) = tokio::time::timeout(settings.timeout, attempt).await {
+                let params: [&(dyn ToSql + Sync); 2] = [&id, &value];
+                if execute_detached(&pool, settings.timeout, &sql, &params)
+                    .await
+                    .is_some()
+                {
                     return;
                 }
                 if started.elapsed() >= settings.in_flight_ttl {
@@ -226,13 +226,8 @@ impl PostgresReplayStore {
             self.settings.timeout,
         );
         runtime.spawn(async move {
-            let sql = cleanup_sql(&table);
-            let cleanup = async {
-                let client = pool.get().await.ok()?;
-                let statement = client.prepare_cached(&sql).await.ok()?;
-                client.execute(&statement, &[]).await.ok()
-            };
-            if let Ok(Some(deleted)) = tokio::time::timeout(timeout, cleanup).await {
+            if let Some(deleted) = execute_detached(&pool, timeout, &cleanup_sql(&table), &[]).await
+            {
                 tracing::debug!(deleted, "deleted expired replay rows");
             }
         });
@@ -315,6 +310,23 @@ impl ReplayStore for PostgresReplayStore {
     fn in_flight_ttl(&self) -> Duration {
         self.settings.in_flight_ttl
     }
+}
+
+/// Runs one statement for a background task, within `timeout`; how many
+/// rows it changed, or `None` on any failure (the caller decides whether
+/// to try again).
+async fn execute_detached(
+    pool: &Pool,
+    timeout: Duration,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Option<u64> {
+    let attempt = async {
+        let client = pool.get().await.ok()?;
+        let statement = client.prepare_cached(sql).await.ok()?;
+        client.execute(&statement, params).await.ok()
+    };
+    tokio::time::timeout(timeout, attempt).await.ok().flatten()
 }
 
 /// Deletes one batch of expired rows.
