@@ -13,7 +13,9 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use common::{EVENT, Handled, app};
-use gemini_webhooks::replay::{Claim, PostgresReplayStore, ReplayStore};
+use gemini_webhooks::replay::{
+    Claim, PostgresReplayStore, PostgresReplayStoreBuilder, ReplayStore,
+};
 use gemini_webhooks::testing::{Signer, generate_secret};
 use gemini_webhooks::tower::WebhookLayer;
 use tower::ServiceExt;
@@ -49,12 +51,16 @@ async fn admin() -> tokio_postgres::Client {
     client
 }
 
-fn store(table: &str) -> PostgresReplayStore {
+/// A store on `table`, with a timeout no busy machine reaches: in these
+/// tests the database, not the clock, decides.
+fn builder(table: &str) -> PostgresReplayStoreBuilder {
     PostgresReplayStore::builder(database_url())
         .table(table)
         .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
+}
+
+fn store(table: &str) -> PostgresReplayStore {
+    builder(table).build().unwrap()
 }
 
 async fn drop_table(table: &str) {
@@ -108,10 +114,8 @@ async fn claim_commit_release_and_extend_follow_the_contract() {
 async fn expired_rows_count_as_absent_and_are_cleaned_up() {
     admin().await;
     let table = unique_table();
-    let lapsing = PostgresReplayStore::builder(database_url())
-        .table(&table)
+    let lapsing = builder(&table)
         .in_flight_ttl(Duration::ZERO)
-        .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
     // A claim that lapses at once: the next claim takes over, and the old
@@ -247,12 +251,7 @@ async fn an_unreachable_database_gives_503_or_with_fail_open_lets_through() {
 async fn the_schema_can_be_left_to_migrations() {
     let admin = admin().await;
     let table = unique_table();
-    let unmanaged = PostgresReplayStore::builder(database_url())
-        .table(&table)
-        .create_schema(false)
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
+    let unmanaged = builder(&table).create_schema(false).build().unwrap();
     // Without the table, the store cannot decide: an error, never a guess.
     assert!(unmanaged.claim("msg_m").await.is_err());
     admin
@@ -324,8 +323,7 @@ async fn until_row_gone(admin: &tokio_postgres::Client, table: &str, id: &str) {
 async fn a_claim_that_times_out_but_lands_later_is_released() {
     let admin = admin().await;
     let table = unique_table();
-    let store = PostgresReplayStore::builder(database_url())
-        .table(&table)
+    let store = builder(&table)
         .timeout(Duration::from_secs(2))
         .pool_size(1)
         .build()
@@ -376,10 +374,8 @@ async fn row_count(admin: &tokio_postgres::Client, table: &str) -> i64 {
 async fn every_1024th_claim_deletes_a_batch_of_expired_rows() {
     let admin = admin().await;
     let table = unique_table();
-    let lapsing = PostgresReplayStore::builder(database_url())
-        .table(&table)
+    let lapsing = builder(&table)
         .in_flight_ttl(Duration::ZERO)
-        .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
     for i in 0..1023 {

@@ -56,6 +56,7 @@ fn header_map(parsed: &[httparse::Header<'_>]) -> Result<HeaderMap, Failure> {
     Ok(headers)
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, Failure> {
+/// A file's bytes, exactly; an error names the file.
+pub fn read(path: &Path) -> Result<Vec<u8>, Failure> {
     std::fs::read(path).map_err(|err| format!("cannot read {}: {err}", path.display()).into())
 }

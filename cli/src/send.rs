@@ -72,20 +72,17 @@ struct Planned {
 }
 
 pub async fn run(args: &SendArgs, json: bool) -> Result<bool, Failure> {
-    let signer = match (&args.secret, &args.key, args.v1a) {
-        (_, Some(key), true) => Signer::ed25519(key)?,
-        (Some(secret), _, _) => Signer::hmac(secret)?,
-        _ => return Err("give --secret, or --key with --v1a".into()),
+    // `--v1a` signs with the key; otherwise with the secret.
+    let signer = if args.v1a {
+        crate::sign::signer(None, args.key.as_deref())?
+    } else {
+        crate::sign::signer(args.secret.as_deref(), None)?
     };
     if !(0.0..=1.0).contains(&args.duplicates) {
         return Err("--duplicates is a fraction between 0 and 1".into());
     }
     let file = match &args.body {
-        Some(path) => {
-            Some(Bytes::from(std::fs::read(path).map_err(|err| {
-                format!("cannot read {}: {err}", path.display())
-            })?))
-        }
+        Some(path) => Some(Bytes::from(crate::capture::read(path)?)),
         None => None,
     };
     let plan = plan(args, &signer, file.as_ref());

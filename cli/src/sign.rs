@@ -8,7 +8,7 @@ use clap::Args;
 use gemini_webhooks::testing::{Signer, sample_event};
 use serde_json::json;
 
-use crate::Failure;
+use crate::{Failure, capture};
 
 /// Sign a body as Gemini would.
 ///
@@ -42,11 +42,7 @@ pub struct SignArgs {
 }
 
 pub fn run(args: &SignArgs, json: bool) -> Result<(), Failure> {
-    let mut signer = match (&args.secret, &args.key) {
-        (Some(secret), _) => Signer::hmac(secret)?,
-        (None, Some(key)) => Signer::ed25519(key)?,
-        (None, None) => return Err("give --secret or --key".into()),
-    };
+    let mut signer = signer(args.secret.as_deref(), args.key.as_deref())?;
     if let Some(id) = &args.id {
         signer = signer.id(id.clone());
     }
@@ -54,9 +50,7 @@ pub fn run(args: &SignArgs, json: bool) -> Result<(), Failure> {
         signer = signer.timestamp(UNIX_EPOCH + Duration::from_secs(unix));
     }
     let body: Bytes = match (&args.body, &args.event) {
-        (Some(path), _) => std::fs::read(path)
-            .map_err(|err| format!("cannot read {}: {err}", path.display()))?
-            .into(),
+        (Some(path), _) => capture::read(path)?.into(),
         (None, Some(event_type)) => sample_event(event_type),
         (None, None) => return Err("give --body or --event".into()),
     };
@@ -101,6 +95,15 @@ pub fn run(args: &SignArgs, json: bool) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// A `v1` signer for an HMAC secret, or a `v1a` one for an Ed25519 key.
+pub fn signer(secret: Option<&str>, key: Option<&str>) -> Result<Signer, Failure> {
+    match (secret, key) {
+        (Some(secret), _) => Ok(Signer::hmac(secret)?),
+        (None, Some(key)) => Ok(Signer::ed25519(key)?),
+        (None, None) => Err("give --secret or --key".into()),
+    }
 }
 
 /// Quotes for a POSIX shell: single quotes, each `'` written as `'\''`.

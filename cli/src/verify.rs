@@ -75,7 +75,7 @@ impl KeyArgs {
 /// A JWKS document from a file, or fetched from an `http(s)://` URL.
 fn jwks_document(source: &str) -> Result<Vec<u8>, Failure> {
     if !(source.starts_with("https://") || source.starts_with("http://")) {
-        return std::fs::read(source).map_err(|err| format!("cannot read {source}: {err}").into());
+        return capture::read(std::path::Path::new(source));
     }
     let fetch = async {
         let response = reqwest::get(source).await?.error_for_status()?;

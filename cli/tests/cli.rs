@@ -12,11 +12,13 @@ use gemini_webhooks::{Delivery, GeminiEvent, Verifier};
 /// A fixed signing time, so nothing depends on the clock.
 const T: u64 = 1_800_000_000;
 
-fn cli(args: &[&str]) -> Output {
+/// The binary under test, to configure and run.
+fn binary() -> Command {
     Command::new(env!("CARGO_BIN_EXE_gemini-webhooks"))
-        .args(args)
-        .output()
-        .expect("run gemini-webhooks")
+}
+
+fn cli(args: &[&str]) -> Output {
+    binary().args(args).output().expect("run gemini-webhooks")
 }
 
 fn stdout(output: &Output) -> String {
@@ -317,7 +319,7 @@ struct Listening {
 impl Listening {
     fn start(secret: &str, save: &Path) -> Self {
         use std::io::BufRead;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_gemini-webhooks"))
+        let mut child = binary()
             .args([
                 "listen",
                 "--json",
@@ -546,7 +548,7 @@ fn mock_api() -> (String, Seen) {
 }
 
 fn webhooks(base: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gemini-webhooks"))
+    binary()
         .env("GEMINI_API_KEY", "test-api-key")
         .args(["webhooks", "--api-base", base])
         .args(args)
@@ -655,7 +657,7 @@ fn webhooks_subcommands_call_the_api_as_documented() {
 
 #[test]
 fn webhooks_without_an_api_key_is_a_usage_error() {
-    let output = Command::new(env!("CARGO_BIN_EXE_gemini-webhooks"))
+    let output = binary()
         .env_remove("GEMINI_API_KEY")
         .args(["webhooks", "list"])
         .output()
@@ -713,7 +715,7 @@ fn every_subcommand_has_help_with_an_example() {
     for subcommand in subcommands {
         let mut args = subcommand.to_vec();
         args.push("--help");
-        let output = Command::new(env!("CARGO_BIN_EXE_gemini-webhooks"))
+        let output = binary()
             .env_remove("GEMINI_API_KEY")
             .args(&args)
             .output()
