@@ -91,6 +91,9 @@ pub mod actix;
 pub mod axum;
 mod delivery;
 pub mod event;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub mod inbox;
 pub mod keys;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
@@ -98,6 +101,8 @@ pub mod metrics;
 #[cfg(not(feature = "metrics"))]
 pub(crate) mod metrics;
 mod raw_body;
+#[cfg(feature = "postgres")]
+mod postgres;
 pub mod receiver;
 pub mod replay;
 mod signed_content;

@@ -15,10 +15,12 @@
 //! | `handled` | the handler ran and answered 2xx | the handler's |
 //! | `handler_failed` | the handler ran and answered otherwise; Gemini retries | the handler's |
 //! | `handler_unfinished` | the handler panicked, or the client went away before it answered | — |
-//! | `duplicate` | already handled; the handler did not run | 200 |
+//! | `duplicate` | already handled (or, with an inbox, already stored); the handler did not run | 200 |
 //! | `in_flight` | another copy is being handled | 409 |
 //! | `rejected` | not a valid delivery; `reason` says why ([`Rejection::kind`]: `no_matching_signature`, `timestamp_too_old`, `missing_header`, `payload_too_large`, …) | 4xx |
 //! | `store_unavailable` | the replay store did not answer | 503 |
+//! | `stored` | verified and written to the [inbox](crate::inbox) (feature `postgres`) | 202 |
+//! | `inbox_unavailable` | the inbox did not answer | 503 |
 //! | `keys_unavailable` | no signing keys to decide with (JWKS unreachable) | 503 |
 //!
 //! Deliveries are counted where the middleware ([`WebhookLayer`],
@@ -79,6 +81,8 @@ pub(crate) fn rejected(rejection: &Rejection) {
             Rejection::AlreadyHandled => "duplicate",
             Rejection::InFlight => "in_flight",
             Rejection::StoreUnavailable(_) => "store_unavailable",
+            #[cfg(feature = "postgres")]
+            Rejection::InboxUnavailable(_) => "inbox_unavailable",
             Rejection::Verify(VerifyError::KeysUnavailable) => "keys_unavailable",
             other => {
                 let reason = other.kind();
@@ -91,6 +95,19 @@ pub(crate) fn rejected(rejection: &Rejection) {
     }
     #[cfg(not(feature = "metrics"))]
     let _ = rejection;
+}
+
+/// Counts a delivery written to the inbox, or found there already.
+#[cfg(feature = "postgres")]
+pub(crate) fn stored(stored: crate::inbox::Stored) {
+    let outcome = match stored {
+        crate::inbox::Stored::New => "stored",
+        _ => "duplicate",
+    };
+    #[cfg(feature = "metrics")]
+    ::metrics::counter!(DELIVERIES, "outcome" => outcome).increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = outcome;
 }
 
 /// Runs `verification`, recording how long it took and whether it verified.

@@ -85,6 +85,14 @@ where
 {
     let headers = core_headers(request.headers());
     let payload = PayloadBody(request.take_payload());
+    #[cfg(feature = "postgres")]
+    if receiver.inbox_ref().is_some() {
+        let answer = match receiver.store_request(&headers, payload).await {
+            Ok(stored) => super::plain_text(stored.status(), stored.to_string()),
+            Err(rejection) => rejection.error_response(),
+        };
+        return Ok(request.into_response(answer).map_into_right_body());
+    }
     let (admission, bytes) = match receiver.admit_request(&headers, payload).await {
         Ok(admitted) => admitted,
         Err(rejection) => return Ok(reject(request, rejection)),

@@ -62,10 +62,17 @@ impl ResponseError for Rejection {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code())
-            .insert_header((header::CONTENT_TYPE, "text/plain; charset=utf-8"))
-            .body(self.to_string())
+        plain_text(self.status(), self.to_string())
     }
+}
+
+/// A short plain-text answer: a rejection's, or the inbox's acknowledgement.
+fn plain_text(status: http::StatusCode, text: String) -> HttpResponse {
+    let status = actix_web::http::StatusCode::from_u16(status.as_u16())
+        .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
+    HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, "text/plain; charset=utf-8"))
+        .body(text)
 }
 
 /// The headers the core reads, copied from actix's header map (actix-web 4

@@ -57,6 +57,16 @@ macro_rules! receiver_builder_methods {
                 self.map(|r| r.probe_log_level(level))
             }
 
+            /// Stores verified deliveries in a durable
+            /// [`Inbox`](crate::inbox::Inbox) and answers `202` at once;
+            /// the handler behind the middleware is not called (workers run
+            /// yours). See [`crate::inbox`].
+            #[cfg(feature = "postgres")]
+            #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+            pub fn inbox(self, inbox: $crate::inbox::Inbox) -> Self {
+                self.map(|r| r.inbox(inbox))
+            }
+
             /// Uses another replay store, e.g. one shared by several replicas.
             pub fn replay_store<S: $crate::replay::ReplayStore>(self, store: S) -> $adapter<S> {
                 $adapter::from_receiver(std::sync::Arc::unwrap_or_clone(self.receiver).replay_store(store))
@@ -142,6 +152,8 @@ pub struct Receiver<R = MemoryReplayStore> {
     body_limit: usize,
     dedup_ttl: Duration,
     probe_log_level: Level,
+    #[cfg(feature = "postgres")]
+    inbox: Option<crate::inbox::Inbox>,
 }
 
 // Not derived: the store is shared through its `Arc`, so `R` need not be `Clone`.
@@ -153,6 +165,8 @@ impl<R> Clone for Receiver<R> {
             body_limit: self.body_limit,
             dedup_ttl: self.dedup_ttl,
             probe_log_level: self.probe_log_level,
+            #[cfg(feature = "postgres")]
+            inbox: self.inbox.clone(),
         }
     }
 }
@@ -168,6 +182,8 @@ impl Receiver<MemoryReplayStore> {
             body_limit: DEFAULT_BODY_LIMIT,
             dedup_ttl: DEFAULT_DEDUP_TTL,
             probe_log_level: Level::DEBUG,
+            #[cfg(feature = "postgres")]
+            inbox: None,
         }
     }
 }
@@ -181,7 +197,28 @@ impl<R: ReplayStore> Receiver<R> {
             body_limit: self.body_limit,
             dedup_ttl: self.dedup_ttl,
             probe_log_level: self.probe_log_level,
+            #[cfg(feature = "postgres")]
+            inbox: self.inbox,
         }
+    }
+
+    /// Stores verified deliveries in `inbox` and answers at once, instead of
+    /// running the handler in the request: see [`crate::inbox`]. The
+    /// adapters then answer `202 Accepted` (`200` for a copy already
+    /// stored) without calling the inner service, and the replay store is
+    /// not used (the inbox's key does its work).
+    #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+    pub fn inbox(mut self, inbox: crate::inbox::Inbox) -> Self {
+        self.inbox = Some(inbox);
+        self
+    }
+
+    /// The inbox deliveries are stored in, if one is set.
+    #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+    pub fn inbox_ref(&self) -> Option<&crate::inbox::Inbox> {
+        self.inbox.as_ref()
     }
 
     /// Sets the level at which requests that are not deliveries at all are
@@ -238,6 +275,50 @@ impl<R: ReplayStore> Receiver<R> {
         B: http_body::Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        let bytes = self.read_request(headers, body).await?;
+        let admission = self.admit(headers, bytes.clone()).await?;
+        Ok((admission, bytes))
+    }
+
+    /// Checks the headers and reads the body, as
+    /// [`admit_request`](Self::admit_request) does, then verifies the
+    /// delivery and stores it in the [`inbox`](Self::inbox): what the
+    /// adapters do when an inbox is set. No replay store is consulted and
+    /// no handler runs. Errors with [`Rejection::NotConfigured`] if no
+    /// inbox is set.
+    #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+    pub async fn store_request<B>(
+        &self,
+        headers: &HeaderMap,
+        body: B,
+    ) -> Result<crate::inbox::Stored, Rejection>
+    where
+        B: http_body::Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let Some(inbox) = &self.inbox else {
+            return Err(self.rejected(headers, Rejection::NotConfigured));
+        };
+        let bytes = self.read_request(headers, body).await?;
+        let delivery = time_verification(self.verifier.verify_async(headers, bytes))
+            .await
+            .map_err(|err| self.rejected(headers, err.into()))?;
+        let stored = inbox
+            .ingest(&delivery)
+            .await
+            .map_err(|err| self.rejected(headers, Rejection::InboxUnavailable(err)))?;
+        crate::metrics::stored(stored);
+        tracing::debug!(webhook_id = delivery.id(), outcome = %stored, "gemini webhook stored");
+        Ok(stored)
+    }
+
+    /// The checks before the body, then the body under the limit.
+    async fn read_request<B>(&self, headers: &HeaderMap, body: B) -> Result<Bytes, Rejection>
+    where
+        B: http_body::Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         self.verifier
             .check_headers(headers)
             .map_err(|err| self.rejected(headers, err.into()))?;
@@ -249,11 +330,9 @@ impl<R: ReplayStore> Receiver<R> {
             let limit = self.body_limit;
             return Err(self.rejected(headers, Rejection::PayloadTooLarge { limit }));
         }
-        let bytes = read_body(body, self.body_limit)
+        read_body(body, self.body_limit)
             .await
-            .map_err(|rejection| self.rejected(headers, rejection))?;
-        let admission = self.admit(headers, bytes.clone()).await?;
-        Ok((admission, bytes))
+            .map_err(|rejection| self.rejected(headers, rejection))
     }
 
     /// Logs a rejection with the delivery's (unverified) id, and hands it back.
@@ -283,6 +362,10 @@ impl<R: ReplayStore> Receiver<R> {
             Rejection::StoreUnavailable(err) => {
                 at_level!(webhook_id, outcome, error = %err, "gemini webhook deferred")
             }
+            #[cfg(feature = "postgres")]
+            Rejection::InboxUnavailable(err) => {
+                at_level!(webhook_id, outcome, error = %err, "gemini webhook deferred")
+            }
             _ => at_level!(webhook_id, outcome, reason = %rejection, "gemini webhook rejected"),
         }
         rejection
@@ -300,6 +383,8 @@ impl<R: ReplayStore> Receiver<R> {
             Rejection::StoreUnavailable(_)
             | Rejection::NotConfigured
             | Rejection::Verify(VerifyError::KeysUnavailable) => Level::ERROR,
+            #[cfg(feature = "postgres")]
+            Rejection::InboxUnavailable(_) => Level::ERROR,
             Rejection::Verify(
                 VerifyError::MissingHeader(_)
                 | VerifyError::InvalidHeader { .. }

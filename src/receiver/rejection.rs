@@ -17,6 +17,7 @@ use crate::verify::VerifyError;
 /// | [`AlreadyHandled`](Rejection::AlreadyHandled) | 200: a retry of a delivery already handled |
 /// | [`InFlight`](Rejection::InFlight) | 409: another copy is being handled; Gemini retries later |
 /// | [`StoreUnavailable`](Rejection::StoreUnavailable) | 503: cannot tell if it is a duplicate; Gemini retries |
+/// | `InboxUnavailable` (feature `postgres`) | 503: the delivery could not be stored; Gemini retries |
 /// | [`InvalidEvent`](Rejection::InvalidEvent) | 422: signed, but not the expected JSON |
 /// | [`NotConfigured`](Rejection::NotConfigured) | 500: an extractor found no layer and no verifier |
 ///
@@ -41,6 +42,10 @@ pub enum Rejection {
     InFlight,
     /// The replay store could not answer.
     StoreUnavailable(ReplayError),
+    /// The [inbox](crate::inbox) could not store the delivery.
+    #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+    InboxUnavailable(crate::inbox::InboxError),
     /// The verified body is not the JSON the handler asked for.
     InvalidEvent(EventError),
     /// An extractor ran without a `WebhookLayer` in front of it and without
@@ -58,6 +63,8 @@ impl Rejection {
             Self::AlreadyHandled => StatusCode::OK,
             Self::InFlight => StatusCode::CONFLICT,
             Self::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            #[cfg(feature = "postgres")]
+            Self::InboxUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::InvalidEvent(err) => err.status(),
             Self::NotConfigured => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -73,6 +80,8 @@ impl Rejection {
             Self::AlreadyHandled => "duplicate",
             Self::InFlight => "in_flight",
             Self::StoreUnavailable(_) => "store_unavailable",
+            #[cfg(feature = "postgres")]
+            Self::InboxUnavailable(_) => "inbox_unavailable",
             Self::InvalidEvent(_) => "invalid_event",
             Self::NotConfigured => "not_configured",
         }
@@ -89,6 +98,8 @@ impl fmt::Display for Rejection {
             Self::InFlight => f.write_str("this delivery is being handled; retry later"),
             // The store's own message may name hosts; keep it in the logs.
             Self::StoreUnavailable(_) => f.write_str("replay store unavailable; retry later"),
+            #[cfg(feature = "postgres")]
+            Self::InboxUnavailable(_) => f.write_str("inbox unavailable; retry later"),
             Self::InvalidEvent(err) => err.fmt(f),
             Self::NotConfigured => f.write_str(
                 "webhook receiver not configured: put the webhook middleware (WebhookLayer, \
@@ -103,6 +114,8 @@ impl std::error::Error for Rejection {
         match self {
             Self::Verify(err) => Some(err),
             Self::StoreUnavailable(err) => Some(err),
+            #[cfg(feature = "postgres")]
+            Self::InboxUnavailable(err) => Some(err),
             Self::InvalidEvent(err) => Some(err),
             _ => None,
         }

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::Pool;
 use tokio::sync::OnceCell;
-use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
 
 use super::{Claim, ClaimToken, DEFAULT_IN_FLIGHT_TTL, ReplayError, ReplayStore};
+use crate::postgres::{TABLE_RULE, derived_name, millis, valid_table};
 
 /// The table a store uses unless told otherwise.
 pub const DEFAULT_TABLE: &str = "gemini_webhook_replay";
@@ -106,7 +106,7 @@ impl PostgresReplayStore {
              \x20   expires_at TIMESTAMPTZ NOT NULL\n\
              );\n\
              CREATE INDEX IF NOT EXISTS {index} ON {table} (expires_at);",
-            index = index_name(table),
+            index = derived_name(table, "expires_at"),
         )
     }
 
@@ -136,7 +136,10 @@ impl PostgresReplayStore {
                 })?;
             if self.settings.create_schema {
                 self.schema
-                    .get_or_try_init(|| create_schema(&client, &self.settings.table))
+                    .get_or_try_init(|| {
+                        let table = &self.settings.table;
+                        crate::postgres::create_schema(&client, table, Self::schema_sql(table))
+                    })
                     .await
                     .map_err(|err| {
                         ReplayError::with_source("could not create the replay table", err)
@@ -341,51 +344,8 @@ fn release_sql(table: &str) -> String {
     format!("DELETE FROM {table} WHERE id = $1 AND token = $2 AND NOT done")
 }
 
-/// Creates the table once per process, under a transaction-scoped advisory
-/// lock: concurrent `CREATE TABLE IF NOT EXISTS` can otherwise collide.
-async fn create_schema(
-    client: &deadpool_postgres::Object,
-    table: &str,
-) -> Result<(), tokio_postgres::Error> {
-    let sql = format!(
-        "BEGIN; SELECT pg_advisory_xact_lock(hashtext('gemini-webhooks:{table}')); {} COMMIT;",
-        PostgresReplayStore::schema_sql(table)
-    );
-    let created = client.batch_execute(&sql).await;
-    if created.is_err() {
-        // Leave no aborted transaction on a pooled connection.
-        let _ = client.batch_execute("ROLLBACK").await;
-    }
-    created
-}
-
-fn index_name(table: &str) -> String {
-    format!("{}_expires_at", table.replace('.', "_"))
-}
-
 fn token_value(token: &ClaimToken) -> String {
     format!("{:032x}", token.as_u128())
-}
-
-/// Milliseconds as the `float8` the statements multiply an interval by.
-fn millis(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1_000.0
-}
-
-/// Whether `table` is a plain identifier, optionally schema-qualified
-/// (`name` or `schema.name`): it is spliced into SQL, so nothing else is.
-fn valid_table(table: &str) -> bool {
-    let part = |p: &str| {
-        !p.is_empty()
-            && p.len() <= 63
-            && p.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-            && p.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-    };
-    match table.split_once('.') {
-        Some((schema, name)) => part(schema) && part(name),
-        None => part(table),
-    }
 }
 
 impl fmt::Debug for PostgresReplayStore {
@@ -451,29 +411,13 @@ impl PostgresReplayStoreBuilder {
     /// an unreachable database (that is a 503 per delivery until it is back).
     pub fn build(self) -> Result<PostgresReplayStore, ReplayError> {
         if !valid_table(&self.settings.table) {
-            return Err(ReplayError::new(
-                "the table name must be lower-case letters, digits and `_`, optionally `schema.table`",
-            ));
+            return Err(ReplayError::new(TABLE_RULE));
         }
         let config: tokio_postgres::Config = self
             .url
             .parse()
             .map_err(|err| ReplayError::with_source("invalid PostgreSQL URL", err))?;
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let timeout = Some(self.settings.timeout);
-        let pool = Pool::builder(manager)
-            .max_size(self.pool_size.max(1))
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(timeout)
-            .create_timeout(timeout)
-            .recycle_timeout(timeout)
-            .build()
+        let pool = crate::postgres::pool(config, self.pool_size, self.settings.timeout)
             .map_err(|err| ReplayError::with_source("could not set up the connection pool", err))?;
         Ok(PostgresReplayStore {
             pool,
@@ -490,30 +434,5 @@ impl fmt::Debug for PostgresReplayStoreBuilder {
             .field("settings", &self.settings)
             .field("pool_size", &self.pool_size)
             .finish_non_exhaustive()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_plain_table_names_are_accepted() {
-        for good in ["gemini_webhook_replay", "app.replay", "_t1"] {
-            assert!(valid_table(good), "{good}");
-        }
-        for bad in [
-            "",
-            "Replay",
-            "a-b",
-            "x; DROP TABLE y",
-            "a.b.c",
-            "1abc",
-            "a.",
-            &"a".repeat(64),
-        ] {
-            assert!(!valid_table(bad), "{bad}");
-        }
-        assert_eq!(index_name("app.replay"), "app_replay_expires_at");
     }
 }

@@ -99,6 +99,13 @@ where
     ResBody: From<String>,
 {
     let (mut parts, body) = request.into_parts();
+    #[cfg(feature = "postgres")]
+    if receiver.inbox_ref().is_some() {
+        return Ok(match receiver.store_request(&parts.headers, body).await {
+            Ok(stored) => plain_text(stored.status(), stored.to_string()),
+            Err(rejection) => rejection_response(rejection),
+        });
+    }
     let (admission, bytes) = match receiver.admit_request(&parts.headers, body).await {
         Ok(admitted) => admitted,
         Err(rejection) => return Ok(rejection_response(rejection)),
@@ -119,8 +126,13 @@ where
 
 /// A rejection as a short plain-text response.
 pub(crate) fn rejection_response<B: From<String>>(rejection: Rejection) -> Response<B> {
-    let mut response = Response::new(B::from(rejection.to_string()));
-    *response.status_mut() = rejection.status();
+    plain_text(rejection.status(), rejection.to_string())
+}
+
+/// A short plain-text response: a rejection's, or the inbox's acknowledgement.
+fn plain_text<B: From<String>>(status: http::StatusCode, text: String) -> Response<B> {
+    let mut response = Response::new(B::from(text));
+    *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         header::HeaderValue::from_static("text/plain; charset=utf-8"),

@@ -1,0 +1,42 @@
+use thiserror::Error;
+
+/// The inbox could not do what was asked: the database is unreachable,
+/// timed out or refused a statement, or the inbox is misconfigured.
+///
+/// At ingest the receiver answers `503 Service Unavailable`: the delivery
+/// was not stored, so Gemini must retry. The message never contains the
+/// database URL's password or a delivery's body.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum InboxError {
+    /// The builder was given a malformed URL or table name.
+    #[error("invalid inbox configuration: {0}")]
+    Config(String),
+    /// PostgreSQL failed or could not be reached.
+    #[error("inbox unavailable: {what} failed: {source}")]
+    Database {
+        /// What the inbox was doing (`"ingest"`, `"claim"`, …).
+        what: &'static str,
+        /// The driver's or the pool's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// PostgreSQL did not answer within the inbox's timeout.
+    #[error("inbox unavailable: {what} timed out")]
+    TimedOut {
+        /// What the inbox was doing.
+        what: &'static str,
+    },
+}
+
+impl InboxError {
+    pub(crate) fn database(
+        what: &'static str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::Database {
+            what,
+            source: Box::new(source),
+        }
+    }
+}

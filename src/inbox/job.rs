@@ -1,0 +1,307 @@
+//! [`Job`]: one stored delivery as a worker's handler receives it, with the
+//! database transaction its completion commits in.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, UNIX_EPOCH};
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+use crate::delivery::{Delivery, JwtDelivery, VerifiedBy};
+use crate::event::{EventError, GeminiEvent};
+use crate::verified::Verified;
+
+/// A stored delivery being handled by an [`InboxWorker`](super::InboxWorker).
+///
+/// [`client`](Job::client) is a connection inside the transaction that
+/// marks the job done: what the handler writes through it commits together
+/// with that mark, or not at all. So a handler whose effects live in the
+/// same database takes effect exactly once, even when it runs twice (a
+/// crash before the commit rolls back both). Effects outside the database
+/// (an email, a call to another service) are at least once: make them
+/// idempotent, keyed by [`Delivery::replay_key`].
+///
+/// ```no_run
+/// # async fn run(inbox: gemini_webhooks::inbox::Inbox) {
+/// use gemini_webhooks::inbox::Job;
+///
+/// let worker = inbox.worker(|job: Job| async move {
+///     let event = job.event()?;
+///     job.client()
+///         .execute(
+///             "INSERT INTO finished_jobs (webhook_id, event_type) VALUES ($1, $2)",
+///             &[&job.delivery().id(), &event.event_type()],
+///         )
+///         .await?;
+///     Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+/// });
+/// worker.run().await;
+/// # }
+/// ```
+pub struct Job {
+    delivery: Delivery,
+    attempt: u32,
+    connection: Arc<JobConnection>,
+}
+
+impl Job {
+    pub(super) fn new(delivery: Delivery, attempt: u32, connection: Arc<JobConnection>) -> Self {
+        Self {
+            delivery,
+            attempt,
+            connection,
+        }
+    }
+
+    /// The stored delivery, as it was verified at ingest.
+    pub fn delivery(&self) -> &Delivery {
+        &self.delivery
+    }
+
+    /// Takes the delivery out.
+    pub fn into_delivery(self) -> Delivery {
+        self.delivery
+    }
+
+    /// Which attempt this is: 1 the first time, 2 after one failure or one
+    /// lapsed lease, and so on.
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// Parses the body as a [`GeminiEvent`].
+    pub fn event(&self) -> Result<GeminiEvent, EventError> {
+        self.delivery.event()
+    }
+
+    /// Parses the body as any JSON type of yours.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, EventError> {
+        self.delivery.json()
+    }
+
+    /// A connection inside the job's open transaction. Statements run on
+    /// it commit when the handler returns `Ok` (with the job's done mark)
+    /// and roll back when it fails or panics. Do not `COMMIT` or
+    /// `ROLLBACK` on it yourself.
+    pub fn client(&self) -> &tokio_postgres::Client {
+        self.connection.client()
+    }
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("delivery", &self.delivery)
+            .field("attempt", &self.attempt)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What an inbox handler can take: [`Job`], [`Delivery`], [`GeminiEvent`]
+/// or [`Verified<T>`] — the same types the HTTP extractors give.
+///
+/// A body that does not parse as the asked-for type can never succeed, so
+/// its job goes to the dead letters at once instead of being retried.
+pub trait FromJob: Sized + Send + 'static {
+    /// Builds the handler's input from the job.
+    fn from_job(job: Job) -> Result<Self, EventError>;
+}
+
+impl FromJob for Job {
+    fn from_job(job: Job) -> Result<Self, EventError> {
+        Ok(job)
+    }
+}
+
+impl FromJob for Delivery {
+    fn from_job(job: Job) -> Result<Self, EventError> {
+        Ok(job.delivery)
+    }
+}
+
+impl FromJob for GeminiEvent {
+    fn from_job(job: Job) -> Result<Self, EventError> {
+        job.event()
+    }
+}
+
+impl<T: DeserializeOwned + Send + 'static> FromJob for Verified<T> {
+    fn from_job(job: Job) -> Result<Self, EventError> {
+        job.json().map(Verified)
+    }
+}
+
+/// The pooled connection a job's transaction runs on. If the job ends
+/// without a `COMMIT` or `ROLLBACK` having gone through (its task was
+/// aborted, a statement timed out), the connection is detached from the
+/// pool and closed, so PostgreSQL rolls the transaction back and no other
+/// user of the pool finds it open.
+pub(super) struct JobConnection {
+    object: Option<deadpool_postgres::Object>,
+    closed: AtomicBool,
+}
+
+impl JobConnection {
+    pub(super) fn new(object: deadpool_postgres::Object) -> Self {
+        Self {
+            object: Some(object),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    pub(super) fn client(&self) -> &deadpool_postgres::ClientWrapper {
+        match &self.object {
+            Some(object) => object,
+            None => unreachable!("the object is taken only in drop"),
+        }
+    }
+
+    /// Records that the transaction ended cleanly: the connection may go
+    /// back to the pool.
+    pub(super) fn mark_closed(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+}
+
+impl Drop for JobConnection {
+    fn drop(&mut self) {
+        if !self.closed.load(Ordering::Acquire)
+            && let Some(object) = self.object.take()
+        {
+            drop(deadpool_postgres::Object::take(object));
+        }
+    }
+}
+
+/// A delivery as the inbox stores it, one column each.
+pub(super) struct StoredDelivery {
+    pub(super) webhook_id: String,
+    pub(super) signed_at: i64,
+    pub(super) verified_by: String,
+    pub(super) jwt_claims: Option<String>,
+}
+
+impl StoredDelivery {
+    pub(super) fn of(delivery: &Delivery) -> Self {
+        let verified_by = match delivery.verified_by() {
+            VerifiedBy::Secret(index) => format!("secret:{index}"),
+            VerifiedBy::PublicKey(index) => format!("public_key:{index}"),
+            VerifiedBy::JwksKey { kid: Some(kid) } => format!("jwks:{kid}"),
+            VerifiedBy::JwksKey { kid: None } => "jwks".to_owned(),
+            VerifiedBy::Jwt { kid } => format!("jwt:{kid}"),
+        };
+        Self {
+            webhook_id: delivery.id().to_owned(),
+            signed_at: i64::try_from(delivery.unix_timestamp()).unwrap_or(i64::MAX),
+            verified_by,
+            jwt_claims: delivery
+                .jwt_claims()
+                .map(|claims| serde_json::Value::Object(claims.clone()).to_string()),
+        }
+    }
+
+    /// The delivery back, with `replay_key` (the row's key); `None` if the
+    /// row does not read as one (written by hand, or by a newer version).
+    pub(super) fn into_delivery(self, replay_key: String, body: Bytes) -> Option<Delivery> {
+        let verified_by = match self.verified_by.split_once(':') {
+            Some(("secret", index)) => VerifiedBy::Secret(index.parse().ok()?),
+            Some(("public_key", index)) => VerifiedBy::PublicKey(index.parse().ok()?),
+            Some(("jwks", kid)) => VerifiedBy::JwksKey {
+                kid: Some(kid.into()),
+            },
+            Some(("jwt", kid)) => VerifiedBy::Jwt { kid: kid.into() },
+            None if self.verified_by == "jwks" => VerifiedBy::JwksKey { kid: None },
+            _ => return None,
+        };
+        let jwt = match self.jwt_claims {
+            Some(text) => match serde_json::from_str(&text).ok()? {
+                serde_json::Value::Object(claims) => Some(Arc::new(JwtDelivery {
+                    claims,
+                    replay_key,
+                })),
+                _ => return None,
+            },
+            None => None,
+        };
+        let timestamp = UNIX_EPOCH + Duration::from_secs(u64::try_from(self.signed_at).ok()?);
+        Some(Delivery::new(
+            self.webhook_id,
+            timestamp,
+            body,
+            verified_by,
+            jwt,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivery(verified_by: VerifiedBy, claims: Option<&str>) -> Delivery {
+        let jwt = claims.map(|text| {
+            let serde_json::Value::Object(claims) = serde_json::from_str(text).unwrap() else {
+                panic!("claims must be an object")
+            };
+            Arc::new(JwtDelivery {
+                claims,
+                replay_key: "jwt:abc".to_owned(),
+            })
+        });
+        Delivery::new(
+            "msg_1".to_owned(),
+            UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            Bytes::from_static(b"{}"),
+            verified_by,
+            jwt,
+        )
+    }
+
+    #[test]
+    fn every_delivery_reads_back_as_stored() {
+        for (verified_by, claims) in [
+            (VerifiedBy::Secret(2), None),
+            (VerifiedBy::PublicKey(1), None),
+            (VerifiedBy::JwksKey { kid: None }, None),
+            (
+                VerifiedBy::JwksKey {
+                    kid: Some("k:1".into()),
+                },
+                None,
+            ),
+            (
+                VerifiedBy::Jwt { kid: "k2".into() },
+                Some(r#"{"jti":"abc","iat":1}"#),
+            ),
+        ] {
+            let original = delivery(verified_by, claims);
+            let key = original.replay_key().to_owned();
+            let back = StoredDelivery::of(&original)
+                .into_delivery(key, original.body().clone())
+                .expect("reads back");
+            assert_eq!(back, original);
+        }
+    }
+
+    #[test]
+    fn rows_that_do_not_read_as_deliveries_are_refused() {
+        let row = |verified_by: &str, claims: Option<&str>, signed_at: i64| StoredDelivery {
+            webhook_id: "msg_1".to_owned(),
+            signed_at,
+            verified_by: verified_by.to_owned(),
+            jwt_claims: claims.map(str::to_owned),
+        };
+        for bad in [
+            row("hmac:0", None, 1),
+            row("secret:x", None, 1),
+            row("public_key:-1", None, 1),
+            row("jwks2", None, 1),
+            row("secret:0", Some("[1]"), 1),
+            row("secret:0", Some("{"), 1),
+            row("secret:0", None, -1),
+        ] {
+            assert!(bad.into_delivery("k".into(), Bytes::new()).is_none());
+        }
+    }
+}

@@ -1,0 +1,548 @@
+//! A durable inbox on PostgreSQL (feature `postgres`): the receiver stores
+//! each verified delivery and answers at once; workers run the handler
+//! later, exactly once per delivery.
+//!
+//! Gemini wants a 2xx within seconds and retries for 24 hours; the real
+//! work (downloading a batch's results, a video) takes longer. With an
+//! [`Inbox`] on the middleware
+//! ([`WebhookLayer::inbox`](crate::tower::WebhookLayer::inbox), the actix
+//! `GeminiWebhooks::inbox`), a verified delivery is written in one
+//! statement — its [`replay_key`](crate::Delivery::replay_key) is the
+//! primary key, so a retry or a concurrent copy is a no-op — and answered
+//! `202 Accepted` (`200` for a copy already stored). Requests that do not
+//! verify never reach the table. When the database does not answer, the
+//! answer is `503` and Gemini retries: nothing is lost.
+//!
+//! An [`InboxWorker`] (from [`Inbox::worker`]) runs your handler with
+//! bounded concurrency in any number of processes:
+//!
+//! - **Claims** take due rows with `FOR UPDATE SKIP LOCKED` and give each a
+//!   lease (default 5 minutes). The handler then runs inside a transaction
+//!   that holds the row's lock; what it writes through
+//!   [`Job::client`] commits together with the job's done mark
+//!   ([`Job`] explains the exactly-once pattern and its limits). A worker
+//!   that dies loses its connection, PostgreSQL rolls its transaction back,
+//!   and the job runs again once its lease lapses.
+//! - **Failures** (an `Err`, a panic) roll the transaction back and retry
+//!   with exponential backoff (1 s, 2 s, 4 s, … up to 1 hour) until
+//!   [`max_attempts`](InboxWorker::max_attempts) (default 10); then the job
+//!   becomes a **dead letter**: [`Inbox::dead_letters`] lists them,
+//!   [`Inbox::requeue`] runs one again. A duplicate of a dead letter is still
+//!   a no-op.
+//! - **Wake-ups**: each stored delivery sends a `NOTIFY`; an idle worker
+//!   `LISTEN`s and claims at once, and polls (default every second) as the
+//!   fallback and for retries that fall due.
+//! - **Shutdown** ([`InboxWorker::run_until`]) stops claiming, lets running
+//!   jobs finish within a grace period, and releases the rest for another
+//!   worker without counting the attempt.
+//!
+//! Done rows are kept for the dedup TTL (25 h, longer than Gemini retries)
+//! and then deleted in batches; dead letters are kept until requeued or
+//! deleted.
+//!
+//! The table (default [`DEFAULT_TABLE`]) is created on first use;
+//! [`Inbox::schema_sql`] gives the SQL for teams that run migrations.
+//!
+//! ```no_run
+//! use gemini_webhooks::inbox::Inbox;
+//! use gemini_webhooks::{GeminiEvent, Verifier, tower::WebhookLayer};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let inbox = Inbox::builder("postgres://app@db.internal/app").build()?;
+//! let verifier = Verifier::builder().secret("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD")?.build()?;
+//!
+//! // The HTTP side: verify, store, answer 202.
+//! let layer = WebhookLayer::new(verifier).inbox(inbox.clone());
+//!
+//! // The worker side, in this process or another one.
+//! let worker = inbox.worker(|event: GeminiEvent| async move {
+//!     println!("{}", event.event_type()); // download results, …
+//!     Ok::<_, std::io::Error>(())
+//! });
+//! tokio::spawn(worker.run());
+//! # Ok(())
+//! # }
+//! ```
+
+mod error;
+mod job;
+mod worker;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use deadpool_postgres::Pool;
+use http::StatusCode;
+use tokio::sync::OnceCell;
+
+pub use error::InboxError;
+pub use job::{FromJob, Job};
+pub use worker::InboxWorker;
+
+use crate::delivery::Delivery;
+use crate::postgres::{TABLE_RULE, derived_name, millis, valid_table};
+use crate::replay::DEFAULT_DEDUP_TTL;
+use job::StoredDelivery;
+
+/// The table an inbox uses unless told otherwise.
+pub const DEFAULT_TABLE: &str = "gemini_webhook_inbox";
+
+/// How many rows one cleanup deletes at most.
+const CLEANUP_BATCH: i64 = 1_000;
+
+/// Deletes one batch of done rows older than `$1` milliseconds.
+fn cleanup_sql(table: &str) -> String {
+    format!(
+        "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE state = 'done' \
+         AND finished_at < now() - $1 * interval '1 millisecond' LIMIT {CLEANUP_BATCH})"
+    )
+}
+
+/// A durable inbox of verified deliveries in a PostgreSQL table; see the
+/// [module documentation](self). Cheap to clone: clones share one pool.
+#[derive(Clone)]
+pub struct Inbox {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    pool: Pool,
+    config: tokio_postgres::Config,
+    schema: OnceCell<()>,
+    settings: Settings,
+}
+
+#[derive(Debug, Clone)]
+struct Settings {
+    table: String,
+    channel: String,
+    timeout: Duration,
+    keep_done: Duration,
+    create_schema: bool,
+}
+
+/// What ingest did with a verified delivery; both are 2xx.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Stored {
+    /// Written to the inbox: `202 Accepted`.
+    New,
+    /// A copy with this replay key is already in the inbox (pending, done
+    /// or dead): `200 OK`, nothing written.
+    Duplicate,
+}
+
+impl Stored {
+    /// The status to answer with.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::New => StatusCode::ACCEPTED,
+            Self::Duplicate => StatusCode::OK,
+        }
+    }
+}
+
+impl fmt::Display for Stored {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::New => "accepted",
+            Self::Duplicate => "already received",
+        })
+    }
+}
+
+/// A job that failed [`max_attempts`](InboxWorker::max_attempts) times, or
+/// whose body could never be handled; [`Inbox::requeue`] runs it again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeadLetter {
+    /// The delivery's replay key (the `webhook-id` for `v1`/`v1a`).
+    pub key: String,
+    /// The `webhook-id`.
+    pub webhook_id: String,
+    /// How many attempts ran.
+    pub attempts: u32,
+    /// The last failure, as the handler's error displayed.
+    pub last_error: Option<String>,
+    /// When the delivery was stored.
+    pub received_at: SystemTime,
+    /// When the last attempt failed.
+    pub failed_at: Option<SystemTime>,
+    /// The raw body.
+    pub body: Bytes,
+}
+
+/// How many jobs an inbox holds, by state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct InboxCounts {
+    /// Waiting for a worker (new, or retrying after a failure).
+    pub pending: u64,
+    /// Held by a worker whose lease has not lapsed.
+    pub running: u64,
+    /// Handled, kept for the dedup TTL.
+    pub done: u64,
+    /// Dead letters.
+    pub dead: u64,
+}
+
+impl Inbox {
+    /// A builder for the database at `url` (`postgres://user:password@host/db`
+    /// or the key-value form). Nothing connects until first use.
+    pub fn builder(url: impl Into<String>) -> InboxBuilder {
+        InboxBuilder {
+            url: url.into(),
+            pool_size: 16,
+            table: DEFAULT_TABLE.to_owned(),
+            timeout: Duration::from_secs(1),
+            keep_done: DEFAULT_DEDUP_TTL,
+            create_schema: true,
+        }
+    }
+
+    /// The SQL that creates an inbox table and its indexes, for teams that
+    /// run migrations themselves (idempotent).
+    ///
+    /// ```
+    /// use gemini_webhooks::inbox::Inbox;
+    /// let sql = Inbox::schema_sql("gemini_webhook_inbox");
+    /// assert!(sql.contains("CREATE TABLE IF NOT EXISTS gemini_webhook_inbox"));
+    /// ```
+    pub fn schema_sql(table: &str) -> String {
+        format!(
+            "CREATE TABLE IF NOT EXISTS {table} (\n\
+             \x20   id TEXT PRIMARY KEY,\n\
+             \x20   webhook_id TEXT NOT NULL,\n\
+             \x20   signed_at BIGINT NOT NULL,\n\
+             \x20   verified_by TEXT NOT NULL,\n\
+             \x20   jwt_claims TEXT,\n\
+             \x20   body BYTEA NOT NULL,\n\
+             \x20   state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'done', 'dead')),\n\
+             \x20   attempts INTEGER NOT NULL DEFAULT 0,\n\
+             \x20   run_at TIMESTAMPTZ NOT NULL DEFAULT now(),\n\
+             \x20   lease TEXT,\n\
+             \x20   received_at TIMESTAMPTZ NOT NULL DEFAULT now(),\n\
+             \x20   failed_at TIMESTAMPTZ,\n\
+             \x20   finished_at TIMESTAMPTZ,\n\
+             \x20   last_error TEXT\n\
+             );\n\
+             CREATE INDEX IF NOT EXISTS {due} ON {table} (run_at) WHERE state = 'pending';\n\
+             CREATE INDEX IF NOT EXISTS {finished} ON {table} (finished_at) WHERE state = 'done';",
+            due = derived_name(table, "due"),
+            finished = derived_name(table, "finished"),
+        )
+    }
+
+    /// The table in use.
+    pub fn table(&self) -> &str {
+        &self.shared.settings.table
+    }
+
+    /// Stores a verified delivery under its replay key, in one statement
+    /// that also wakes listening workers. What the middleware calls; call it
+    /// yourself from any other receiving code.
+    pub async fn ingest(&self, delivery: &Delivery) -> Result<Stored, InboxError> {
+        let sql = format!(
+            "WITH stored AS (\
+               INSERT INTO {table} (id, webhook_id, signed_at, verified_by, jwt_claims, body) \
+               VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING RETURNING 1) \
+             SELECT pg_notify($7, '') FROM stored",
+            table = self.shared.settings.table
+        );
+        let row = StoredDelivery::of(delivery);
+        let (key, body) = (delivery.replay_key(), delivery.body().as_ref());
+        let channel = &self.shared.settings.channel;
+        let rows = self
+            .shared
+            .run("ingest", |client| async move {
+                let statement = client.prepare_cached(&sql).await?;
+                client
+                    .query(
+                        &statement,
+                        &[
+                            &key,
+                            &row.webhook_id,
+                            &row.signed_at,
+                            &row.verified_by,
+                            &row.jwt_claims,
+                            &body,
+                            channel,
+                        ],
+                    )
+                    .await
+            })
+            .await?;
+        Ok(if rows.is_empty() {
+            Stored::Duplicate
+        } else {
+            Stored::New
+        })
+    }
+
+    /// Up to `limit` dead letters, oldest failure first.
+    pub async fn dead_letters(&self, limit: u32) -> Result<Vec<DeadLetter>, InboxError> {
+        let sql = format!(
+            "SELECT id, webhook_id, attempts, last_error, received_at, failed_at, body \
+             FROM {table} WHERE state = 'dead' ORDER BY failed_at, id LIMIT $1",
+            table = self.shared.settings.table
+        );
+        let limit = i64::from(limit);
+        let rows = self
+            .shared
+            .run("list dead letters", |client| async move {
+                client.query(&sql, &[&limit]).await
+            })
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| DeadLetter {
+                key: row.get(0),
+                webhook_id: row.get(1),
+                attempts: u32::try_from(row.get::<_, i32>(2)).unwrap_or(0),
+                last_error: row.get(3),
+                received_at: row.get(4),
+                failed_at: row.get(5),
+                body: Bytes::from(row.get::<_, Vec<u8>>(6)),
+            })
+            .collect())
+    }
+
+    /// Runs the dead letter with this replay key again, from attempt 1;
+    /// `false` if there is no such dead letter.
+    pub async fn requeue(&self, key: &str) -> Result<bool, InboxError> {
+        self.requeue_where("id = $1 AND", &[&key]).await.map(|n| n == 1)
+    }
+
+    /// Runs every dead letter again; returns how many.
+    pub async fn requeue_all(&self) -> Result<u64, InboxError> {
+        self.requeue_where("", &[]).await
+    }
+
+    async fn requeue_where(
+        &self,
+        condition: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<u64, InboxError> {
+        let sql = format!(
+            "WITH requeued AS (\
+               UPDATE {table} SET state = 'pending', attempts = 0, run_at = now(), lease = NULL \
+               WHERE {condition} state = 'dead' RETURNING 1) \
+             SELECT (SELECT count(*) FROM requeued), pg_notify('{channel}', '')",
+            table = self.shared.settings.table,
+            channel = self.shared.settings.channel,
+        );
+        let row = self
+            .shared
+            .run("requeue", |client| async move {
+                client.query_one(&sql, params).await
+            })
+            .await?;
+        Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+    }
+
+    /// How many jobs the inbox holds, by state.
+    pub async fn counts(&self) -> Result<InboxCounts, InboxError> {
+        let sql = format!(
+            "SELECT \
+               count(*) FILTER (WHERE state = 'pending' AND (lease IS NULL OR run_at <= now())), \
+               count(*) FILTER (WHERE state = 'pending' AND lease IS NOT NULL AND run_at > now()), \
+               count(*) FILTER (WHERE state = 'done'), \
+               count(*) FILTER (WHERE state = 'dead') \
+             FROM {table}",
+            table = self.shared.settings.table
+        );
+        let row = self
+            .shared
+            .run("count", |client| async move { client.query_one(&sql, &[]).await })
+            .await?;
+        let count = |i: usize| u64::try_from(row.get::<_, i64>(i)).unwrap_or(0);
+        Ok(InboxCounts {
+            pending: count(0),
+            running: count(1),
+            done: count(2),
+            dead: count(3),
+        })
+    }
+
+    /// Deletes up to 1,000 done rows older than the dedup TTL; returns how
+    /// many. Workers run it every minute.
+    pub async fn cleanup_done(&self) -> Result<u64, InboxError> {
+        self.shared.cleanup_done_on(&self.shared.pool).await
+    }
+
+    /// A worker that runs `handler` for each stored delivery; see
+    /// [`InboxWorker`] for its settings. The handler takes a [`Job`],
+    /// [`Delivery`], [`GeminiEvent`](crate::GeminiEvent) or
+    /// [`Verified<T>`](crate::Verified); `Ok` marks the job done, `Err`
+    /// (displayed into the dead letter's `last_error`) retries it.
+    pub fn worker<F, T, Fut, E>(&self, handler: F) -> InboxWorker<F, T>
+    where
+        F: Fn(T) -> Fut + Send + Sync + 'static,
+        T: FromJob,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: fmt::Display + Send + 'static,
+    {
+        InboxWorker::new(self.clone(), handler)
+    }
+}
+
+impl Shared {
+    /// Runs `statement` on a pooled connection within the timeout, creating
+    /// the schema first if this inbox has not yet.
+    async fn run<T, F, Fut>(&self, what: &'static str, statement: F) -> Result<T, InboxError>
+    where
+        F: FnOnce(deadpool_postgres::Object) -> Fut,
+        Fut: Future<Output = Result<T, tokio_postgres::Error>>,
+    {
+        self.run_on(&self.pool, what, statement).await
+    }
+
+    /// [`run`](Self::run) on another pool (a worker's own).
+    async fn run_on<T, F, Fut>(
+        &self,
+        pool: &Pool,
+        what: &'static str,
+        statement: F,
+    ) -> Result<T, InboxError>
+    where
+        F: FnOnce(deadpool_postgres::Object) -> Fut,
+        Fut: Future<Output = Result<T, tokio_postgres::Error>>,
+    {
+        let attempt = async {
+            let client = self.connection(pool, what).await?;
+            statement(client)
+                .await
+                .map_err(|err| InboxError::database(what, err))
+        };
+        tokio::time::timeout(self.settings.timeout, attempt)
+            .await
+            .map_err(|_| InboxError::TimedOut { what })?
+    }
+
+    async fn cleanup_done_on(&self, pool: &Pool) -> Result<u64, InboxError> {
+        let sql = cleanup_sql(&self.settings.table);
+        let keep = millis(self.settings.keep_done);
+        self.run_on(pool, "cleanup", |client| async move {
+            client.execute(&sql, &[&keep]).await
+        })
+        .await
+    }
+
+    /// A pooled connection, with the schema created on first use.
+    async fn connection(
+        &self,
+        pool: &Pool,
+        what: &'static str,
+    ) -> Result<deadpool_postgres::Object, InboxError> {
+        let client = pool
+            .get()
+            .await
+            .map_err(|err| InboxError::database(what, err))?;
+        if self.settings.create_schema {
+            let table = &self.settings.table;
+            self.schema
+                .get_or_try_init(|| {
+                    crate::postgres::create_schema(&client, table, Inbox::schema_sql(table))
+                })
+                .await
+                .map_err(|err| InboxError::database("create the inbox table", err))?;
+        }
+        Ok(client)
+    }
+}
+
+impl fmt::Debug for Inbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inbox")
+            .field("settings", &self.shared.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures an [`Inbox`].
+#[must_use]
+pub struct InboxBuilder {
+    url: String,
+    pool_size: usize,
+    table: String,
+    timeout: Duration,
+    keep_done: Duration,
+    create_schema: bool,
+}
+
+impl InboxBuilder {
+    /// The table (default [`DEFAULT_TABLE`]); lower-case letters, digits and
+    /// `_`, optionally `schema.table`. Workers are woken on the channel
+    /// `<table>_new` (`.` replaced by `_`).
+    pub fn table(mut self, table: impl Into<String>) -> Self {
+        self.table = table.into();
+        self
+    }
+
+    /// How long one ingest (or other inbox statement) may take before the
+    /// delivery gets 503 (default 1 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How long handled deliveries are kept, so later copies are still
+    /// recognised (default 25 h: longer than Gemini's 24 h of retries).
+    pub fn keep_done(mut self, ttl: Duration) -> Self {
+        self.keep_done = ttl;
+        self
+    }
+
+    /// Create the table on first use (default `true`); turn it off when
+    /// your migrations run [`Inbox::schema_sql`].
+    pub fn create_schema(mut self, create: bool) -> Self {
+        self.create_schema = create;
+        self
+    }
+
+    /// Most connections ingest opens (default 16). Workers open their own.
+    pub fn pool_size(mut self, size: usize) -> Self {
+        self.pool_size = size;
+        self
+    }
+
+    /// Builds the inbox; fails on a malformed URL or table name, never on an
+    /// unreachable database (that is a 503 per delivery until it is back).
+    pub fn build(self) -> Result<Inbox, InboxError> {
+        if !valid_table(&self.table) {
+            return Err(InboxError::Config(TABLE_RULE.to_owned()));
+        }
+        let config: tokio_postgres::Config = self
+            .url
+            .parse()
+            .map_err(|_| InboxError::Config("invalid PostgreSQL URL".to_owned()))?;
+        let pool = crate::postgres::pool(config.clone(), self.pool_size, self.timeout)
+            .map_err(|err| InboxError::database("set up the connection pool", err))?;
+        Ok(Inbox {
+            shared: Arc::new(Shared {
+                pool,
+                config,
+                schema: OnceCell::new(),
+                settings: Settings {
+                    channel: derived_name(&self.table, "new"),
+                    table: self.table,
+                    timeout: self.timeout,
+                    keep_done: self.keep_done,
+                    create_schema: self.create_schema,
+                },
+            }),
+        })
+    }
+}
+
+impl fmt::Debug for InboxBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InboxBuilder")
+            .field("table", &self.table)
+            .field("pool_size", &self.pool_size)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
