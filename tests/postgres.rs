@@ -7,11 +7,11 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use common::pg::{admin, database_url, drop_table, unique_table};
 use common::{EVENT, Handled, app};
 use gemini_webhooks::replay::{
     Claim, PostgresReplayStore, PostgresReplayStoreBuilder, ReplayStore,
@@ -19,37 +19,6 @@ use gemini_webhooks::replay::{
 use gemini_webhooks::testing::{Signer, generate_secret};
 use gemini_webhooks::tower::WebhookLayer;
 use tower::ServiceExt;
-
-fn database_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-/// A table name no other test (or run) uses.
-fn unique_table() -> String {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let token = gemini_webhooks::replay::ClaimToken::new().as_u128() as u32;
-    format!(
-        "gw_test_{}_{}_{token:08x}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// A direct connection, to look at and drop tables; fails saying how to
-/// start PostgreSQL when there is none.
-async fn admin() -> tokio_postgres::Client {
-    let url = database_url();
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap_or_else(|err| {
-            panic!(
-                "no PostgreSQL at {url} ({err}): start one (`bash .ci/run` does) or set DATABASE_URL"
-            )
-        });
-    tokio::spawn(connection);
-    client
-}
 
 /// A store on `table`, with a timeout no busy machine reaches: in these
 /// tests the database, not the clock, decides.
@@ -61,14 +30,6 @@ fn builder(table: &str) -> PostgresReplayStoreBuilder {
 
 fn store(table: &str) -> PostgresReplayStore {
     builder(table).build().unwrap()
-}
-
-async fn drop_table(table: &str) {
-    admin()
-        .await
-        .batch_execute(&format!("DROP TABLE IF EXISTS {table}"))
-        .await
-        .unwrap();
 }
 
 #[tokio::test]

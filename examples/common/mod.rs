@@ -119,18 +119,20 @@ pub fn outcome(delivery: &Delivery) -> (Option<Value>, u16) {
     };
     let line = serde_json::json!({"id": delivery.id(), "type": event.event_type()});
     let fails = serde_json::from_slice::<Value>(delivery.body())
-        .map(|body| has_fail_flag(&body))
+        .map(|body| find_field(&body, "fail_handler") == Some(&Value::Bool(true)))
         .unwrap_or(false);
     (Some(line), if fails { 500 } else { 200 })
 }
 
-fn has_fail_flag(value: &Value) -> bool {
+/// The first value under `key` anywhere in `value` (depth first), so test
+/// flags work at the top level or inside `data`.
+pub fn find_field<'a>(value: &'a Value, key: &str) -> Option<&'a Value> {
     match value {
-        Value::Object(map) => map.iter().any(|(key, value)| {
-            (key == "fail_handler" && *value == Value::Bool(true)) || has_fail_flag(value)
-        }),
-        Value::Array(items) => items.iter().any(has_fail_flag),
-        _ => false,
+        Value::Object(map) => map
+            .get(key)
+            .or_else(|| map.values().find_map(|value| find_field(value, key))),
+        Value::Array(items) => items.iter().find_map(|item| find_field(item, key)),
+        _ => None,
     }
 }
 

@@ -16,6 +16,9 @@ use tokio::sync::Notify;
 #[path = "../../examples/common/client.rs"]
 pub mod client;
 
+#[cfg(feature = "postgres")]
+pub mod pg;
+
 /// Runs an async test on actix-web's runtime, as `#[actix_web::test]` does
 /// (that macro needs actix-web's `macros` feature, which the crate does not
 /// build).

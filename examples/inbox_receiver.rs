@@ -1,0 +1,151 @@
+//! A Gemini webhook receiver with a durable PostgreSQL inbox: the HTTP side
+//! verifies, stores and answers 202 in one round trip; workers (in this
+//! process, and in any other running it on the same database) run the
+//! handler, retry failures with backoff and dead-letter what keeps failing.
+//!
+//! Environment:
+//! - `DATABASE_URL`: default `postgres://postgres@127.0.0.1:5432/postgres`;
+//! - `GEMINI_WEBHOOK_SECRET`: one or more `whsec_` secrets, comma-separated;
+//! - `BIND_ADDR`: where to listen, default `127.0.0.1:3000`;
+//! - `INBOX_WORKERS`: jobs run at once in this process (default 8; 0 runs
+//!   no worker: ingest only);
+//! - `INBOX_MAX_ATTEMPTS`: attempts before a dead letter (default 5);
+//! - `INBOX_TABLE`: the inbox table (default `gemini_webhook_inbox`);
+//! - `INBOX_LEASE_MS`, `INBOX_BACKOFF_MS`, `INBOX_POLL_MS`: the worker's
+//!   lease (default 300000), first backoff (default 1000) and poll interval
+//!   (default 1000).
+//!
+//! For every event handled it prints one JSON line `{"id","type"}` on
+//! stdout, and records the webhook id in `<INBOX_TABLE>_handled` in the
+//! job's own transaction: that table is the exactly-once record (a line on
+//! stdout is an effect outside the database, at least once). Test flags,
+//! anywhere in the body: `"fail_handler_times": n` fails the first n
+//! attempts, `"poison": true` fails every attempt, `"hang_attempts": n`
+//! never finishes the first n attempts (to kill a worker mid-job). Each
+//! attempt's start is logged on stderr as `{"started","attempt"}`.
+//!
+//! `GEMINI_WEBHOOK_SECRET=whsec_... cargo run --example inbox_receiver --features postgres`
+
+#[path = "common/mod.rs"]
+mod common;
+
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::post;
+use gemini_webhooks::inbox::{DEFAULT_TABLE, Inbox, Job};
+use gemini_webhooks::tower::WebhookLayer;
+use serde_json::Value;
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
+    match std::env::var(name) {
+        Ok(value) => value.parse().map_err(|_| format!("{name} is not valid: {value}")),
+        Err(_) => Ok(default),
+    }
+}
+
+/// The handler: behaves as the body's test flags say, else records and
+/// prints the event.
+async fn handle(job: Job, handled_table: &str) -> Result<(), String> {
+    let delivery = job.delivery();
+    let body: Value = job.json().map_err(|err| err.to_string())?;
+    let attempt = u64::from(job.attempt());
+    eprintln!("{}", serde_json::json!({"started": delivery.id(), "attempt": attempt}));
+    let flag = |name| common::find_field(&body, name).and_then(Value::as_u64);
+    if flag("hang_attempts").is_some_and(|n| attempt <= n) {
+        std::future::pending::<()>().await;
+    }
+    if common::find_field(&body, "poison") == Some(&Value::Bool(true)) {
+        return Err("poison: this delivery always fails".to_owned());
+    }
+    if flag("fail_handler_times").is_some_and(|n| attempt <= n) {
+        return Err(format!("failing on purpose (attempt {attempt})"));
+    }
+    let event = job.event().map_err(|err| err.to_string())?;
+    job.client()
+        .execute(
+            &format!("INSERT INTO {handled_table} (webhook_id) VALUES ($1)"),
+            &[&delivery.id()],
+        )
+        .await
+        .map_err(|err| err.to_string())?;
+    let line = serde_json::json!({"id": delivery.id(), "type": event.event_type()});
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
+    Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let terminated = async {
+        match terminate.as_mut() {
+            Some(signal) => drop(signal.recv().await),
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminated => {}
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    common::init_logging();
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let table: String = env_or("INBOX_TABLE", DEFAULT_TABLE.to_owned())?;
+    let workers: usize = env_or("INBOX_WORKERS", 8)?;
+    let max_attempts: u32 = env_or("INBOX_MAX_ATTEMPTS", 5)?;
+    let lease = Duration::from_millis(env_or("INBOX_LEASE_MS", 300_000)?);
+    let backoff = Duration::from_millis(env_or("INBOX_BACKOFF_MS", 1_000)?);
+    let poll = Duration::from_millis(env_or("INBOX_POLL_MS", 1_000)?);
+
+    let inbox = Inbox::builder(&url).table(&table).build()?;
+    let handled_table = format!("{}_handled", table);
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE IF NOT EXISTS {handled_table} \
+             (webhook_id TEXT NOT NULL, handled_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+        ))
+        .await?;
+    drop(client);
+
+    let worker = (workers > 0).then(|| {
+        let handled_table: Arc<str> = handled_table.into();
+        let worker = inbox
+            .worker(move |job: Job| {
+                let handled_table = Arc::clone(&handled_table);
+                async move { handle(job, &handled_table).await }
+            })
+            .concurrency(workers)
+            .max_attempts(max_attempts)
+            .lease(lease)
+            .backoff(backoff, Duration::from_secs(3600))
+            .poll_interval(poll);
+        tokio::spawn(worker.run_until(shutdown_signal()))
+    });
+
+    let layer = WebhookLayer::new(common::verifier_from_env().await?).inbox(inbox);
+    // The route's handler never runs: the layer stores and answers.
+    let app = Router::new().route(
+        "/webhooks/gemini",
+        post(|| async { StatusCode::OK }).route_layer(layer),
+    );
+    let listener = tokio::net::TcpListener::bind(common::bind_addr()).await?;
+    eprintln!("listening on http://{}", listener.local_addr()?);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    if let Some(worker) = worker {
+        worker.await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,48 @@
+//! The shared PostgreSQL of the PostgreSQL tests: its URL, a direct
+//! connection, and table names no other test (or run) uses.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// `DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`.
+pub fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A table name no other test (or run) uses.
+pub fn unique_table() -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let token = gemini_webhooks::replay::ClaimToken::new().as_u128() as u32;
+    format!(
+        "gw_test_{}_{}_{token:08x}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A direct connection to `url`, to look at and drop tables; fails saying
+/// how to start PostgreSQL when there is none.
+pub async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|err| {
+            panic!(
+                "no PostgreSQL at {url} ({err}): start one (`bash .ci/run` does) or set DATABASE_URL"
+            )
+        });
+    tokio::spawn(connection);
+    client
+}
+
+/// A direct connection to the shared database.
+pub async fn admin() -> tokio_postgres::Client {
+    connect(&database_url()).await
+}
+
+pub async fn drop_table(table: &str) {
+    admin()
+        .await
+        .batch_execute(&format!("DROP TABLE IF EXISTS {table}"))
+        .await
+        .unwrap();
+}

@@ -1,0 +1,777 @@
+//! The durable inbox against the PostgreSQL at `DATABASE_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`; `.ci/run` starts one):
+//! ingest through the layer and the actix middleware, workers, the job's
+//! transaction, retries, dead letters, shutdown, wake-ups. Each test uses
+//! tables of its own. Killed workers and a stopped database:
+//! `tests/inbox_processes.rs`.
+//!
+//! Nothing here waits on the clock: each wait polls the database's state,
+//! bounded only to fail instead of hang; backoff is checked as the
+//! `run_at` the worker wrote, and "time passes" by moving `run_at`.
+
+#![cfg(all(feature = "postgres", feature = "axum"))]
+
+mod common;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::routing::post;
+use common::pg::{admin, database_url, drop_table, unique_table};
+use gemini_webhooks::inbox::{Inbox, InboxCounts, Job, Stored};
+use gemini_webhooks::testing::{Signer, generate_secret};
+use gemini_webhooks::tower::WebhookLayer;
+use gemini_webhooks::{Delivery, GeminiEvent};
+use tokio::sync::{Notify, oneshot};
+use tokio::task::JoinHandle;
+use tower::ServiceExt;
+
+const BODY: &str = common::EVENT;
+
+/// An inbox on a table of its own, a secret, and the route's handler count
+/// (which must stay 0: with an inbox the layer answers by itself).
+struct Fixture {
+    table: String,
+    secret: String,
+    inbox: Inbox,
+    route_runs: Arc<AtomicUsize>,
+}
+
+impl Fixture {
+    async fn new() -> Self {
+        admin().await;
+        let table = unique_table();
+        Self {
+            inbox: inbox_on(&table),
+            table,
+            secret: generate_secret(),
+            route_runs: Arc::default(),
+        }
+    }
+
+    /// An axum app whose webhook route is behind the layer with `inbox`.
+    fn app(&self, inbox: Inbox) -> Router {
+        let runs = Arc::clone(&self.route_runs);
+        let layer = WebhookLayer::new(common::verifier(&self.secret)).inbox(inbox);
+        Router::new().route(
+            "/webhooks/gemini",
+            post(move || async move {
+                runs.fetch_add(1, Ordering::SeqCst);
+                StatusCode::OK
+            })
+            .route_layer(layer),
+        )
+    }
+
+    fn request(&self, id: &str, body: &str) -> Request<Body> {
+        Signer::hmac(&self.secret)
+            .unwrap()
+            .id(id)
+            .request("/webhooks/gemini", body.to_owned())
+    }
+
+    async fn send(&self, app: &Router, id: &str, body: &str) -> StatusCode {
+        app.clone()
+            .oneshot(self.request(id, body))
+            .await
+            .unwrap()
+            .status()
+    }
+
+    /// `(state, attempts, seconds from failed_at to run_at, lease is set)`.
+    async fn row(&self, id: &str) -> (String, i32, Option<f64>, bool) {
+        let row = admin()
+            .await
+            .query_one(
+                &format!(
+                    "SELECT state, attempts, \
+                       extract(epoch FROM run_at - failed_at)::float8, lease IS NOT NULL \
+                     FROM {} WHERE id = $1",
+                    self.table
+                ),
+                &[&id],
+            )
+            .await
+            .unwrap();
+        (row.get(0), row.get(1), row.get(2), row.get(3))
+    }
+
+    /// Makes the job due now, as if its backoff had passed.
+    async fn fast_forward(&self, id: &str) {
+        admin()
+            .await
+            .execute(
+                &format!("UPDATE {} SET run_at = now() WHERE id = $1", self.table),
+                &[&id],
+            )
+            .await
+            .unwrap();
+    }
+
+    async fn counts(&self) -> InboxCounts {
+        self.inbox.counts().await.unwrap()
+    }
+
+    async fn finish(self) {
+        assert_eq!(self.route_runs.load(Ordering::SeqCst), 0, "the route ran");
+        drop_table(&self.table).await;
+        drop_table(&format!("{}_effects", self.table)).await;
+    }
+}
+
+/// `[pending, running, done, dead]`.
+fn by_state(counts: InboxCounts) -> [u64; 4] {
+    [counts.pending, counts.running, counts.done, counts.dead]
+}
+
+fn inbox_on(table: &str) -> Inbox {
+    // A timeout no busy machine reaches: the database decides, not the clock.
+    Inbox::builder(database_url())
+        .table(table)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+/// The attempts the handler saw, per webhook id.
+#[derive(Clone, Default)]
+struct Seen(Arc<Mutex<HashMap<String, Vec<u32>>>>);
+
+impl Seen {
+    fn record(&self, job: &Job) {
+        self.0
+            .lock()
+            .unwrap()
+            .entry(job.delivery().id().to_owned())
+            .or_default()
+            .push(job.attempt());
+    }
+
+    fn attempts(&self, id: &str) -> Vec<u32> {
+        self.0.lock().unwrap().get(id).cloned().unwrap_or_default()
+    }
+}
+
+/// A worker running in the background until [`stop`](Running::stop).
+struct Running {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl Running {
+    fn start<F: Future<Output = ()> + Send + 'static>(
+        run_until: impl FnOnce(Box<dyn Future<Output = ()> + Send + Unpin>) -> F,
+    ) -> Self {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let signal = Box::new(Box::pin(async move {
+            let _ = stopped.await;
+        }));
+        Self {
+            stop,
+            task: tokio::spawn(run_until(signal)),
+        }
+    }
+
+    /// Signals shutdown and waits until the worker has returned.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap();
+    }
+}
+
+/// Polls `check` until it holds; fails the test after 60 s instead of hanging.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !check().await {
+        assert!(std::time::Instant::now() < deadline, "{what}: not within 60 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verified_deliveries_are_stored_once_and_answered_at_once() {
+    let fx = Fixture::new().await;
+    let app = fx.app(fx.inbox.clone());
+    assert_eq!(fx.send(&app, "msg_1", BODY).await, StatusCode::ACCEPTED);
+    assert_eq!(fx.send(&app, "msg_1", BODY).await, StatusCode::OK);
+    // Unverified requests never reach the table.
+    let mut forged = fx.request("msg_forged", BODY);
+    *forged.body_mut() = Body::from(BODY.replace("batches/1", "batches/2"));
+    let forged = app.clone().oneshot(forged).await.unwrap();
+    assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
+    let unsigned = Request::post("/webhooks/gemini").body(Body::from(BODY)).unwrap();
+    assert_eq!(
+        app.clone().oneshot(unsigned).await.unwrap().status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(by_state(fx.counts().await), [1, 0, 0, 0]);
+    // The stored row is the delivery, byte for byte.
+    let row = admin()
+        .await
+        .query_one(
+            &format!("SELECT webhook_id, body, verified_by FROM {}", fx.table),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, &str>(0), "msg_1");
+    assert_eq!(row.get::<_, &[u8]>(1), BODY.as_bytes());
+    assert_eq!(row.get::<_, &str>(2), "secret:0");
+    // Called directly, ingest says the same.
+    let delivery = common::verifier(&fx.secret)
+        .verify(
+            &Signer::hmac(&fx.secret).unwrap().id("msg_2").sign(BODY.as_bytes()),
+            bytes::Bytes::from_static(BODY.as_bytes()),
+        )
+        .unwrap();
+    assert_eq!(fx.inbox.ingest(&delivery).await.unwrap(), Stored::New);
+    assert_eq!(fx.inbox.ingest(&delivery).await.unwrap(), Stored::Duplicate);
+    fx.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_copies_on_two_receivers_make_one_row_handled_once() {
+    let fx = Fixture::new().await;
+    let (a, b) = (fx.app(inbox_on(&fx.table)), fx.app(inbox_on(&fx.table)));
+    let mut sends = Vec::new();
+    for copy in 0..20 {
+        let (app, request) = (if copy % 2 == 0 { &a } else { &b }, fx.request("msg_same", BODY));
+        sends.push(tokio::spawn(app.clone().oneshot(request)));
+    }
+    for id in 0..30 {
+        for app in [&a, &b] {
+            let request = fx.request(&format!("msg_{id}"), BODY);
+            sends.push(tokio::spawn(app.clone().oneshot(request)));
+        }
+    }
+    let mut statuses = HashMap::<u16, usize>::new();
+    for send in sends {
+        *statuses.entry(send.await.unwrap().unwrap().status().as_u16()).or_default() += 1;
+    }
+    assert_eq!(statuses, HashMap::from([(202, 31), (200, 49)]));
+
+    // Two workers, each on its own receiver's inbox, drain the table.
+    let seen = Seen::default();
+    let workers: Vec<Running> = [inbox_on(&fx.table), inbox_on(&fx.table)]
+        .into_iter()
+        .map(|inbox| {
+            let seen = seen.clone();
+            let worker = inbox
+                .worker(move |job: Job| {
+                    seen.record(&job);
+                    async { Ok::<_, String>(()) }
+                })
+                .concurrency(4)
+                .poll_interval(Duration::from_millis(20));
+            Running::start(move |stop| worker.run_until(stop))
+        })
+        .collect();
+    eventually("every row done", || async { fx.counts().await.done == 31 }).await;
+    for worker in workers {
+        worker.stop().await;
+    }
+    assert_eq!(seen.attempts("msg_same"), [1]);
+    for id in 0..30 {
+        assert_eq!(seen.attempts(&format!("msg_{id}")), [1], "msg_{id}");
+    }
+    fx.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_through_the_job_commit_with_it_and_roll_back_when_it_fails() {
+    let fx = Fixture::new().await;
+    let effects = format!("{}_effects", fx.table);
+    admin()
+        .await
+        .batch_execute(&format!("CREATE TABLE {effects} (webhook_id TEXT NOT NULL)"))
+        .await
+        .unwrap();
+    let app = fx.app(fx.inbox.clone());
+    assert_eq!(fx.send(&app, "msg_tx", BODY).await, StatusCode::ACCEPTED);
+    let seen = Seen::default();
+    let worker = {
+        let (seen, effects) = (seen.clone(), effects.clone());
+        fx.inbox
+            .worker(move |job: Job| {
+                seen.record(&job);
+                let effects = effects.clone();
+                async move {
+                    let insert = format!("INSERT INTO {effects} VALUES ($1)");
+                    job.client()
+                        .execute(&insert, &[&job.delivery().id()])
+                        .await
+                        .map_err(|err| err.to_string())?;
+                    // The first attempt fails after writing: its write must go.
+                    if job.attempt() == 1 {
+                        return Err("failing after the write".to_owned());
+                    }
+                    Ok(())
+                }
+            })
+            .backoff(Duration::ZERO, Duration::ZERO)
+            .poll_interval(Duration::from_millis(20))
+    };
+    let running = Running::start(move |stop| worker.run_until(stop));
+    eventually("the job done", || async { fx.counts().await.done == 1 }).await;
+    running.stop().await;
+    assert_eq!(seen.attempts("msg_tx"), [1, 2]);
+    let written: i64 = admin()
+        .await
+        .query_one(&format!("SELECT count(*) FROM {effects}"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(written, 1, "exactly the successful attempt's write stays");
+    fx.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_back_off_exponentially_then_dead_letter_until_requeued() {
+    let fx = Fixture::new().await;
+    let app = fx.app(fx.inbox.clone());
+    assert_eq!(fx.send(&app, "msg_fail", BODY).await, StatusCode::ACCEPTED);
+    let (seen, succeed) = (Seen::default(), Arc::new(AtomicBool::new(false)));
+    let worker = {
+        let (seen, succeed) = (seen.clone(), Arc::clone(&succeed));
+        fx.inbox
+            .worker(move |job: Job| {
+                seen.record(&job);
+                let ok = succeed.load(Ordering::SeqCst);
+                async move { if ok { Ok(()) } else { Err("boom") } }
+            })
+            .max_attempts(3)
+            .backoff(Duration::from_secs(3600), Duration::from_secs(3 * 3600))
+            .poll_interval(Duration::from_millis(20))
+    };
+    let running = Running::start(move |stop| worker.run_until(stop));
+
+    // Claimed (attempts counted, leased), then the failure recorded (no lease).
+    let failed = |attempts: i32| {
+        let fx = &fx;
+        move || async move {
+            let (_, seen_attempts, _, leased) = fx.row("msg_fail").await;
+            seen_attempts == attempts && !leased
+        }
+    };
+    eventually("first failure recorded", failed(1)).await;
+    assert_eq!(fx.row("msg_fail").await, ("pending".into(), 1, Some(3600.0), false));
+    fx.fast_forward("msg_fail").await;
+    eventually("second failure recorded", failed(2)).await;
+    assert_eq!(fx.row("msg_fail").await, ("pending".into(), 2, Some(7200.0), false));
+    fx.fast_forward("msg_fail").await;
+    eventually("third failure recorded", failed(3)).await;
+    assert_eq!(fx.row("msg_fail").await.0, "dead");
+    assert_eq!(seen.attempts("msg_fail"), [1, 2, 3]);
+
+    let dead = fx.inbox.dead_letters(10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        (dead[0].key.as_str(), dead[0].webhook_id.as_str(), dead[0].attempts),
+        ("msg_fail", "msg_fail", 3)
+    );
+    assert_eq!(dead[0].last_error.as_deref(), Some("boom"));
+    assert_eq!(dead[0].body, BODY.as_bytes());
+    assert!(dead[0].failed_at.is_some_and(|at| at >= dead[0].received_at));
+
+    // A copy of a dead letter is acknowledged and not run again; a new
+    // delivery stored after it is, which shows the worker is still taking jobs.
+    succeed.store(true, Ordering::SeqCst);
+    assert_eq!(fx.send(&app, "msg_fail", BODY).await, StatusCode::OK);
+    assert_eq!(fx.send(&app, "msg_marker", BODY).await, StatusCode::ACCEPTED);
+    eventually("the marker done", || async { fx.counts().await.done == 1 }).await;
+    assert_eq!(seen.attempts("msg_fail"), [1, 2, 3]);
+    assert_eq!(fx.row("msg_fail").await.0, "dead");
+
+    // Requeued, it runs again from attempt 1.
+    assert!(fx.inbox.requeue("msg_fail").await.unwrap());
+    assert!(!fx.inbox.requeue("msg_fail").await.unwrap(), "no longer dead");
+    assert!(!fx.inbox.requeue("msg_unknown").await.unwrap());
+    eventually("the requeued job done", || async { fx.counts().await.done == 2 }).await;
+    running.stop().await;
+    assert_eq!(seen.attempts("msg_fail"), [1, 2, 3, 1]);
+    assert!(fx.inbox.dead_letters(10).await.unwrap().is_empty());
+    fx.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requeue_all_runs_every_dead_letter_again() {
+    let fx = Fixture::new().await;
+    let app = fx.app(fx.inbox.clone());
+    for id in ["msg_a", "msg_b"] {
+        assert_eq!(fx.send(&app, id, "[1]").await, StatusCode::ACCEPTED);
+    }
+    // A handler of `GeminiEvent` can never take `[1]`: dead at once.
+    let ran = Arc::new(AtomicUsize::new(0));
+    let worker = {
+        let ran = Arc::clone(&ran);
+        fx.inbox
+            .worker(move |_: GeminiEvent| {
+                ran.fetch_add(1, Ordering::SeqCst);
+                async { Ok::<_, String>(()) }
+            })
+            .poll_interval(Duration::from_millis(20))
+    };
+    let running = Running::start(move |stop| worker.run_until(stop));
+    eventually("both dead", || async { fx.counts().await.dead == 2 }).await;
+    running.stop().await;
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+    let dead = fx.inbox.dead_letters(1).await.unwrap();
+    assert_eq!(dead.len(), 1, "the limit holds");
+    assert_eq!(dead[0].attempts, 1);
+    assert!(dead[0].last_error.as_deref().is_some_and(|e| !e.is_empty()));
+
+    assert_eq!(fx.inbox.requeue_all().await.unwrap(), 2);
+    assert_eq!(fx.inbox.requeue_all().await.unwrap(), 0);
+    assert_eq!(by_state(fx.counts().await), [2, 0, 0, 0]);
+    // A `Delivery` handler takes any body.
+    let worker = fx
+        .inbox
+        .worker(|_: Delivery| async { Ok::<_, String>(()) })
+        .poll_interval(Duration::from_millis(20));
+    let running = Running::start(move |stop| worker.run_until(stop));
+    eventually("both done", || async { fx.counts().await.done == 2 }).await;
+    running.stop().await;
+    fx.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_handler_is_retried() {
+    let fx = Fixture::new().await;
+    let app = fx.app(fx.inbox.clone());
+    assert_eq!(fx.send(&app, "msg_panic", BODY).await, StatusCode::ACCEPTED);
+    let seen = Seen::default();
+    let worker = {
+        let seen = seen.clone();
+        fx.inbox
+            .worker(move |job: Job| {
+                seen.record(&job);
+                async move {
+                    assert!(job.attempt() > 1, "panicking on purpose");
+                    Ok::<_, String>(())
+                }
+            })
+            .backoff(Duration::ZERO, Duration::ZERO)
+            .poll_interval(Duration::from_millis(20))
+    };
+    let running = Running::start(move |stop| worker.run_until(stop));
+    eventually("done", || async { fx.counts().await.done == 1 }).await;
+    running.stop().await;
+    assert_eq!(seen.attempts("msg_panic"), [1, 2]);
+    fx.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_running_jobs_finish_and_claims_nothing_new() {
+    let fx = Fixture::new().await;
+    let app = fx.app(fx.inbox.clone());
+    assert_eq!(fx.send(&app, "msg_running", BODY).await, StatusCode::ACCEPTED);
+    let (entered, gate) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let worker = {
+        let (entered, gate) = (Arc::clone(&entered), Arc::clone(&gate));
+        fx.inbox
+            .worker(move |_: Job| {
+                let (entered, gate) = (Arc::clone(&entered), Arc::clone(&gate));
+                async move {
+                    entered.notify_one();
+                    gate.notified().await;
+                    Ok::<_, String>(())
+                }
+            })
+            // One slot, taken: the worker claims nothing while the job runs.
+            .concurrency(1)
+            .poll_interval(Duration::from_secs(3600))
+            .shutdown_grace(Duration::from_secs(3600))
+    };
+    let running = Running::start(move |stop| worker.run_until(stop));
+    entered.notified().await;
+    let _ = running.stop.send(());
+    assert_eq!(fx.send(&app, "msg_late", BODY).await, StatusCode::ACCEPTED);
+    gate.notify_one();
+    running.task.await.unwrap();
+    assert_eq!(fx.row("msg_running").await.0, "done");
+    assert_eq!(fx.row("msg_late").await, ("pending".into(), 0, None, false));
+    fx.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_releases_unfinished_jobs_and_rolls_back_their_writes() {
+    let fx = Fixture::new().await;
+    let effects = format!("{}_effects", fx.table);
+    admin()
+        .await
+        .batch_execute(&format!("CREATE TABLE {effects} (webhook_id TEXT NOT NULL)"))
+        .await
+        .unwrap();
+    let app = fx.app(fx.inbox.clone());
+    assert_eq!(fx.send(&app, "msg_stuck", BODY).await, StatusCode::ACCEPTED);
+    let entered = Arc::new(Notify::new());
+    let worker = {
+        let (entered, effects) = (Arc::clone(&entered), effects.clone());
+        fx.inbox
+            .worker(move |job: Job| {
+                let (entered, effects) = (Arc::clone(&entered), effects.clone());
+                async move {
+                    let insert = format!("INSERT INTO {effects} VALUES ($1)");
+                    job.client()
+                        .execute(&insert, &[&job.delivery().id()])
+                        .await
+                        .map_err(|err| err.to_string())?;
+                    entered.notify_one();
+                    std::future::pending::<()>().await;
+                    Ok::<_, String>(())
+                }
+            })
+            .poll_interval(Duration::from_secs(3600))
+            .shutdown_grace(Duration::ZERO)
+    };
+    let running = Running::start(move |stop| worker.run_until(stop));
+    entered.notified().await;
+    running.stop().await;
+    // Released: due at once, the attempt not counted, its write gone.
+    let (state, attempts, _, leased) = fx.row("msg_stuck").await;
+    assert_eq!((state.as_str(), attempts, leased), ("pending", 0, false));
+    let due: bool = admin()
+        .await
+        .query_one(
+            &format!("SELECT run_at <= now() FROM {} WHERE id = 'msg_stuck'", fx.table),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(due);
+    let written: i64 = admin()
+        .await
+        .query_one(&format!("SELECT count(*) FROM {effects}"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(written, 0);
+
+    let seen = Seen::default();
+    let worker = {
+        let seen = seen.clone();
+        fx.inbox
+            .worker(move |job: Job| {
+                seen.record(&job);
+                async { Ok::<_, String>(()) }
+            })
+            .poll_interval(Duration::from_millis(20))
+    };
+    let running = Running::start(move |stop| worker.run_until(stop));
+    eventually("done by the next worker", || async { fx.counts().await.done == 1 }).await;
+    running.stop().await;
+    assert_eq!(seen.attempts("msg_stuck"), [1]);
+    fx.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_wakes_an_idle_worker_without_polling() {
+    let fx = Fixture::new().await;
+    let app = fx.app(fx.inbox.clone());
+    // Creates the table before the worker starts.
+    assert_eq!(by_state(fx.counts().await), [0; 4]);
+    let worker = fx
+        .inbox
+        .worker(|_: Job| async { Ok::<_, String>(()) })
+        .poll_interval(Duration::from_secs(3600));
+    let running = Running::start(move |stop| worker.run_until(stop));
+    let listen = format!("LISTEN {}_new", fx.table);
+    eventually("the worker listening", || async {
+        let rows = admin()
+            .await
+            .query(
+                "SELECT 1 FROM pg_stat_activity WHERE query = $1 AND state = 'idle'",
+                &[&listen],
+            )
+            .await
+            .unwrap();
+        !rows.is_empty()
+    })
+    .await;
+    assert_eq!(fx.send(&app, "msg_woken", BODY).await, StatusCode::ACCEPTED);
+    eventually("handled long before the next poll", || async {
+        fx.counts().await.done == 1
+    })
+    .await;
+    running.stop().await;
+    fx.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lapsed_leases_run_again_and_jobs_that_kill_every_worker_are_buried() {
+    let fx = Fixture::new().await;
+    let app = fx.app(fx.inbox.clone());
+    for id in ["msg_orphan", "msg_killer"] {
+        assert_eq!(fx.send(&app, id, BODY).await, StatusCode::ACCEPTED);
+    }
+    // As a worker that died mid-job leaves them: leased, the lease lapsed.
+    admin()
+        .await
+        .batch_execute(&format!(
+            "UPDATE {t} SET lease = 'dead-worker', run_at = now() - interval '1 second', \
+               attempts = 1 WHERE id = 'msg_orphan'; \
+             UPDATE {t} SET lease = 'dead-worker', run_at = now() - interval '1 second', \
+               attempts = 3 WHERE id = 'msg_killer';",
+            t = fx.table
+        ))
+        .await
+        .unwrap();
+    let seen = Seen::default();
+    let worker = {
+        let seen = seen.clone();
+        fx.inbox
+            .worker(move |job: Job| {
+                seen.record(&job);
+                async { Ok::<_, String>(()) }
+            })
+            .max_attempts(3)
+            .poll_interval(Duration::from_millis(20))
+    };
+    let running = Running::start(move |stop| worker.run_until(stop));
+    eventually("orphan done", || async { fx.counts().await.done == 1 }).await;
+    running.stop().await;
+    assert_eq!(seen.attempts("msg_orphan"), [2]);
+    assert!(seen.attempts("msg_killer").is_empty());
+    let dead = fx.inbox.dead_letters(10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!((dead[0].key.as_str(), dead[0].attempts), ("msg_killer", 3));
+    assert!(dead[0].last_error.as_deref().is_some_and(|e| e.contains("worker died")));
+    fx.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn done_rows_are_kept_for_the_dedup_ttl_then_cleaned_up() {
+    let fx = Fixture::new().await;
+    let app = fx.app(fx.inbox.clone());
+    for id in ["msg_old", "msg_recent"] {
+        assert_eq!(fx.send(&app, id, BODY).await, StatusCode::ACCEPTED);
+    }
+    let worker = fx
+        .inbox
+        .worker(|_: Job| async { Ok::<_, String>(()) })
+        .poll_interval(Duration::from_millis(20));
+    let running = Running::start(move |stop| worker.run_until(stop));
+    eventually("both done", || async { fx.counts().await.done == 2 }).await;
+    running.stop().await;
+    assert_eq!(fx.inbox.cleanup_done().await.unwrap(), 0, "both are recent");
+    admin()
+        .await
+        .execute(
+            &format!(
+                "UPDATE {} SET finished_at = now() - interval '26 hours' WHERE id = 'msg_old'",
+                fx.table
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(fx.inbox.cleanup_done().await.unwrap(), 1);
+    assert_eq!(fx.counts().await.done, 1);
+    assert_eq!(fx.send(&app, "msg_recent", BODY).await, StatusCode::OK);
+    fx.finish().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_database_answers_503_and_stores_nothing() {
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let inbox = Inbox::builder(format!("postgres://postgres:hunter2@127.0.0.1:{port}/postgres"))
+        .build()
+        .unwrap();
+    assert!(!format!("{inbox:?}").contains("hunter2"));
+    let secret = generate_secret();
+    let app = Router::new().route(
+        "/webhooks/gemini",
+        post(|| async { StatusCode::OK })
+            .route_layer(WebhookLayer::new(common::verifier(&secret)).inbox(inbox.clone())),
+    );
+    let request: Request<Body> = Signer::hmac(&secret)
+        .unwrap()
+        .id("msg_1")
+        .request("/webhooks/gemini", BODY.to_owned());
+    let response = app.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body = axum::body::to_bytes(response.into_body(), 1024).await.unwrap();
+    assert_eq!(body, "inbox unavailable; retry later");
+    assert!(inbox.counts().await.is_err());
+}
+
+#[test]
+fn bad_tables_and_urls_are_build_errors() {
+    for table in ["Inbox", "a;b", ""] {
+        assert!(Inbox::builder(database_url()).table(table).build().is_err());
+    }
+    let err = Inbox::builder("postgres://u:secret@[bad").build().unwrap_err();
+    assert!(!err.to_string().contains("secret"));
+    let sql = Inbox::schema_sql("app.inbox");
+    assert!(sql.contains("CREATE TABLE IF NOT EXISTS app.inbox"));
+    assert!(sql.contains("app_inbox_due"));
+}
+
+#[tokio::test]
+async fn the_schema_can_be_left_to_migrations() {
+    admin().await;
+    let table = unique_table();
+    let inbox = Inbox::builder(database_url())
+        .table(&table)
+        .create_schema(false)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    assert!(inbox.counts().await.is_err(), "no table yet");
+    admin()
+        .await
+        .batch_execute(&Inbox::schema_sql(&table))
+        .await
+        .unwrap();
+    assert_eq!(by_state(inbox.counts().await.unwrap()), [0; 4]);
+    drop_table(&table).await;
+}
+
+#[cfg(feature = "actix")]
+#[test]
+fn the_actix_middleware_stores_like_the_layer() {
+    use actix_web::{App, HttpResponse, test, web};
+    use gemini_webhooks::actix::GeminiWebhooks;
+
+    common::on_actix(async {
+        let fx = Fixture::new().await;
+        let middleware = GeminiWebhooks::new(common::verifier(&fx.secret)).inbox(fx.inbox.clone());
+        let runs = Arc::clone(&fx.route_runs);
+        let app = test::init_service(App::new().service(
+            web::resource("/webhooks/gemini").wrap(middleware).route(web::post().to(move || {
+                runs.fetch_add(1, Ordering::SeqCst);
+                async { HttpResponse::Ok().finish() }
+            })),
+        ))
+        .await;
+        let signer = Signer::hmac(&fx.secret).unwrap().id("msg_actix");
+        for expected in [202, 200] {
+            let request = signer.actix_request("/webhooks/gemini", BODY).to_request();
+            let response = test::call_service(&app, request).await;
+            assert_eq!(response.status().as_u16(), expected);
+        }
+        let forged = signer
+            .actix_request("/webhooks/gemini", BODY)
+            .set_payload(BODY.replace("batches/1", "batches/2"))
+            .to_request();
+        assert_eq!(test::call_service(&app, forged).await.status().as_u16(), 401);
+        assert_eq!(fx.counts().await.pending, 1);
+        fx.finish().await;
+    });
+}
