@@ -344,9 +344,12 @@ impl<F> WorkerContext<F> {
     /// Opens the job's transaction and locks its row, if the lease is still
     /// this worker's; `None` if another worker took the job over.
     async fn begin(&self, key: &str, lease: &str) -> Result<Option<Arc<JobConnection>>, InboxError> {
+        // Not SKIP LOCKED: another worker's claim may hold the row for a
+        // moment while it re-checks it against its own snapshot (and lets it
+        // go). If our lease lapsed and another worker runs the job, the
+        // wait ends with its commit, and the lease no longer matches.
         let sql = format!(
-            "SELECT 1 FROM {table} WHERE id = $1 AND lease = $2 AND state = 'pending' \
-             FOR UPDATE SKIP LOCKED",
+            "SELECT 1 FROM {table} WHERE id = $1 AND lease = $2 AND state = 'pending' FOR UPDATE",
             table = self.table()
         );
         self.shared
