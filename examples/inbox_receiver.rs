@@ -42,7 +42,9 @@ use serde_json::Value;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
     match std::env::var(name) {
-        Ok(value) => value.parse().map_err(|_| format!("{name} is not valid: {value}")),
+        Ok(value) => value
+            .parse()
+            .map_err(|_| format!("{name} is not valid: {value}")),
         Err(_) => Ok(default),
     }
 }
@@ -53,7 +55,10 @@ async fn handle(job: Job, handled_table: &str) -> Result<(), String> {
     let delivery = job.delivery();
     let body: Value = job.json().map_err(|err| err.to_string())?;
     let attempt = u64::from(job.attempt());
-    eprintln!("{}", serde_json::json!({"started": delivery.id(), "attempt": attempt}));
+    eprintln!(
+        "{}",
+        serde_json::json!({"started": delivery.id(), "attempt": attempt})
+    );
     let flag = |name| common::find_field(&body, name).and_then(Value::as_u64);
     if flag("hang_attempts").is_some_and(|n| attempt <= n) {
         std::future::pending::<()>().await;

@@ -100,9 +100,9 @@ pub mod keys;
 pub mod metrics;
 #[cfg(not(feature = "metrics"))]
 pub(crate) mod metrics;
-mod raw_body;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod raw_body;
 pub mod receiver;
 pub mod replay;
 mod signed_content;

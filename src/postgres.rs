@@ -101,6 +101,9 @@ mod tests {
         ] {
             assert!(!valid_table(bad), "{bad}");
         }
-        assert_eq!(derived_name("app.replay", "expires_at"), "app_replay_expires_at");
+        assert_eq!(
+            derived_name("app.replay", "expires_at"),
+            "app_replay_expires_at"
+        );
     }
 }

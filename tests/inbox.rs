@@ -193,7 +193,10 @@ where
 {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while !check().await {
-        assert!(std::time::Instant::now() < deadline, "{what}: not within 60 s");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within 60 s"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -209,7 +212,9 @@ async fn verified_deliveries_are_stored_once_and_answered_at_once() {
     *forged.body_mut() = Body::from(BODY.replace("batches/1", "batches/2"));
     let forged = app.clone().oneshot(forged).await.unwrap();
     assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
-    let unsigned = Request::post("/webhooks/gemini").body(Body::from(BODY)).unwrap();
+    let unsigned = Request::post("/webhooks/gemini")
+        .body(Body::from(BODY))
+        .unwrap();
     assert_eq!(
         app.clone().oneshot(unsigned).await.unwrap().status(),
         StatusCode::BAD_REQUEST
@@ -230,7 +235,10 @@ async fn verified_deliveries_are_stored_once_and_answered_at_once() {
     // Called directly, ingest says the same.
     let delivery = common::verifier(&fx.secret)
         .verify(
-            &Signer::hmac(&fx.secret).unwrap().id("msg_2").sign(BODY.as_bytes()),
+            &Signer::hmac(&fx.secret)
+                .unwrap()
+                .id("msg_2")
+                .sign(BODY.as_bytes()),
             bytes::Bytes::from_static(BODY.as_bytes()),
         )
         .unwrap();
@@ -245,7 +253,10 @@ async fn concurrent_copies_on_two_receivers_make_one_row_handled_once() {
     let (a, b) = (fx.app(inbox_on(&fx.table)), fx.app(inbox_on(&fx.table)));
     let mut sends = Vec::new();
     for copy in 0..20 {
-        let (app, request) = (if copy % 2 == 0 { &a } else { &b }, fx.request("msg_same", BODY));
+        let (app, request) = (
+            if copy % 2 == 0 { &a } else { &b },
+            fx.request("msg_same", BODY),
+        );
         sends.push(tokio::spawn(app.clone().oneshot(request)));
     }
     for id in 0..30 {
@@ -256,7 +267,9 @@ async fn concurrent_copies_on_two_receivers_make_one_row_handled_once() {
     }
     let mut statuses = HashMap::<u16, usize>::new();
     for send in sends {
-        *statuses.entry(send.await.unwrap().unwrap().status().as_u16()).or_default() += 1;
+        *statuses
+            .entry(send.await.unwrap().unwrap().status().as_u16())
+            .or_default() += 1;
     }
     assert_eq!(statuses, HashMap::from([(202, 31), (200, 49)]));
 
@@ -293,7 +306,9 @@ async fn writes_through_the_job_commit_with_it_and_roll_back_when_it_fails() {
     let effects = format!("{}_effects", fx.table);
     admin()
         .await
-        .batch_execute(&format!("CREATE TABLE {effects} (webhook_id TEXT NOT NULL)"))
+        .batch_execute(&format!(
+            "CREATE TABLE {effects} (webhook_id TEXT NOT NULL)"
+        ))
         .await
         .unwrap();
     let app = fx.app(fx.inbox.clone());
@@ -364,10 +379,16 @@ async fn failures_back_off_exponentially_then_dead_letter_until_requeued() {
         }
     };
     eventually("first failure recorded", failed(1)).await;
-    assert_eq!(fx.row("msg_fail").await, ("pending".into(), 1, Some(3600.0), false));
+    assert_eq!(
+        fx.row("msg_fail").await,
+        ("pending".into(), 1, Some(3600.0), false)
+    );
     fx.fast_forward("msg_fail").await;
     eventually("second failure recorded", failed(2)).await;
-    assert_eq!(fx.row("msg_fail").await, ("pending".into(), 2, Some(7200.0), false));
+    assert_eq!(
+        fx.row("msg_fail").await,
+        ("pending".into(), 2, Some(7200.0), false)
+    );
     fx.fast_forward("msg_fail").await;
     eventually("third failure recorded", failed(3)).await;
     assert_eq!(fx.row("msg_fail").await.0, "dead");
@@ -376,27 +397,44 @@ async fn failures_back_off_exponentially_then_dead_letter_until_requeued() {
     let dead = fx.inbox.dead_letters(10).await.unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(
-        (dead[0].key.as_str(), dead[0].webhook_id.as_str(), dead[0].attempts),
+        (
+            dead[0].key.as_str(),
+            dead[0].webhook_id.as_str(),
+            dead[0].attempts
+        ),
         ("msg_fail", "msg_fail", 3)
     );
     assert_eq!(dead[0].last_error.as_deref(), Some("boom"));
     assert_eq!(dead[0].body, BODY.as_bytes());
-    assert!(dead[0].failed_at.is_some_and(|at| at >= dead[0].received_at));
+    assert!(
+        dead[0]
+            .failed_at
+            .is_some_and(|at| at >= dead[0].received_at)
+    );
 
     // A copy of a dead letter is acknowledged and not run again; a new
     // delivery stored after it is, which shows the worker is still taking jobs.
     succeed.store(true, Ordering::SeqCst);
     assert_eq!(fx.send(&app, "msg_fail", BODY).await, StatusCode::OK);
-    assert_eq!(fx.send(&app, "msg_marker", BODY).await, StatusCode::ACCEPTED);
+    assert_eq!(
+        fx.send(&app, "msg_marker", BODY).await,
+        StatusCode::ACCEPTED
+    );
     eventually("the marker done", || async { fx.counts().await.done == 1 }).await;
     assert_eq!(seen.attempts("msg_fail"), [1, 2, 3]);
     assert_eq!(fx.row("msg_fail").await.0, "dead");
 
     // Requeued, it runs again from attempt 1.
     assert!(fx.inbox.requeue("msg_fail").await.unwrap());
-    assert!(!fx.inbox.requeue("msg_fail").await.unwrap(), "no longer dead");
+    assert!(
+        !fx.inbox.requeue("msg_fail").await.unwrap(),
+        "no longer dead"
+    );
     assert!(!fx.inbox.requeue("msg_unknown").await.unwrap());
-    eventually("the requeued job done", || async { fx.counts().await.done == 2 }).await;
+    eventually("the requeued job done", || async {
+        fx.counts().await.done == 2
+    })
+    .await;
     running.stop().await;
     assert_eq!(seen.attempts("msg_fail"), [1, 2, 3, 1]);
     assert!(fx.inbox.dead_letters(10).await.unwrap().is_empty());
@@ -474,7 +512,10 @@ async fn a_panicking_handler_is_retried() {
 async fn shutdown_lets_running_jobs_finish_and_claims_nothing_new() {
     let fx = Fixture::new().await;
     let app = fx.app(fx.inbox.clone());
-    assert_eq!(fx.send(&app, "msg_running", BODY).await, StatusCode::ACCEPTED);
+    assert_eq!(
+        fx.send(&app, "msg_running", BODY).await,
+        StatusCode::ACCEPTED
+    );
     let (entered, gate) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
     let worker = {
         let (entered, gate) = (Arc::clone(&entered), Arc::clone(&gate));
@@ -509,7 +550,9 @@ async fn shutdown_releases_unfinished_jobs_and_rolls_back_their_writes() {
     let effects = format!("{}_effects", fx.table);
     admin()
         .await
-        .batch_execute(&format!("CREATE TABLE {effects} (webhook_id TEXT NOT NULL)"))
+        .batch_execute(&format!(
+            "CREATE TABLE {effects} (webhook_id TEXT NOT NULL)"
+        ))
         .await
         .unwrap();
     let app = fx.app(fx.inbox.clone());
@@ -543,7 +586,10 @@ async fn shutdown_releases_unfinished_jobs_and_rolls_back_their_writes() {
     let due: bool = admin()
         .await
         .query_one(
-            &format!("SELECT run_at <= now() FROM {} WHERE id = 'msg_stuck'", fx.table),
+            &format!(
+                "SELECT run_at <= now() FROM {} WHERE id = 'msg_stuck'",
+                fx.table
+            ),
             &[],
         )
         .await
@@ -569,7 +615,10 @@ async fn shutdown_releases_unfinished_jobs_and_rolls_back_their_writes() {
             .poll_interval(Duration::from_millis(20))
     };
     let running = Running::start(move |stop| worker.run_until(stop));
-    eventually("done by the next worker", || async { fx.counts().await.done == 1 }).await;
+    eventually("done by the next worker", || async {
+        fx.counts().await.done == 1
+    })
+    .await;
     running.stop().await;
     assert_eq!(seen.attempts("msg_stuck"), [1]);
     fx.finish().await;
@@ -646,7 +695,12 @@ async fn lapsed_leases_run_again_and_jobs_that_kill_every_worker_are_buried() {
     let dead = fx.inbox.dead_letters(10).await.unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!((dead[0].key.as_str(), dead[0].attempts), ("msg_killer", 3));
-    assert!(dead[0].last_error.as_deref().is_some_and(|e| e.contains("worker died")));
+    assert!(
+        dead[0]
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("worker died"))
+    );
     fx.finish().await;
 }
 
@@ -690,9 +744,11 @@ async fn an_unreachable_database_answers_503_and_stores_nothing() {
         .local_addr()
         .unwrap()
         .port();
-    let inbox = Inbox::builder(format!("postgres://postgres:hunter2@127.0.0.1:{port}/postgres"))
-        .build()
-        .unwrap();
+    let inbox = Inbox::builder(format!(
+        "postgres://postgres:hunter2@127.0.0.1:{port}/postgres"
+    ))
+    .build()
+    .unwrap();
     assert!(!format!("{inbox:?}").contains("hunter2"));
     let secret = generate_secret();
     let app = Router::new().route(
@@ -706,7 +762,9 @@ async fn an_unreachable_database_answers_503_and_stores_nothing() {
         .request("/webhooks/gemini", BODY.to_owned());
     let response = app.oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let body = axum::body::to_bytes(response.into_body(), 1024).await.unwrap();
+    let body = axum::body::to_bytes(response.into_body(), 1024)
+        .await
+        .unwrap();
     assert_eq!(body, "inbox unavailable; retry later");
     assert!(inbox.counts().await.is_err());
 }
@@ -716,7 +774,9 @@ fn bad_tables_and_urls_are_build_errors() {
     for table in ["Inbox", "a;b", ""] {
         assert!(Inbox::builder(database_url()).table(table).build().is_err());
     }
-    let err = Inbox::builder("postgres://u:secret@[bad").build().unwrap_err();
+    let err = Inbox::builder("postgres://u:secret@[bad")
+        .build()
+        .unwrap_err();
     assert!(!err.to_string().contains("secret"));
     let sql = Inbox::schema_sql("app.inbox");
     assert!(sql.contains("CREATE TABLE IF NOT EXISTS app.inbox"));
@@ -753,12 +813,14 @@ fn the_actix_middleware_stores_like_the_layer() {
         let fx = Fixture::new().await;
         let middleware = GeminiWebhooks::new(common::verifier(&fx.secret)).inbox(fx.inbox.clone());
         let runs = Arc::clone(&fx.route_runs);
-        let app = test::init_service(App::new().service(
-            web::resource("/webhooks/gemini").wrap(middleware).route(web::post().to(move || {
-                runs.fetch_add(1, Ordering::SeqCst);
-                async { HttpResponse::Ok().finish() }
-            })),
-        ))
+        let app = test::init_service(
+            App::new().service(web::resource("/webhooks/gemini").wrap(middleware).route(
+                web::post().to(move || {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    async { HttpResponse::Ok().finish() }
+                }),
+            )),
+        )
         .await;
         let signer = Signer::hmac(&fx.secret).unwrap().id("msg_actix");
         for expected in [202, 200] {
@@ -770,7 +832,10 @@ fn the_actix_middleware_stores_like_the_layer() {
             .actix_request("/webhooks/gemini", BODY)
             .set_payload(BODY.replace("batches/1", "batches/2"))
             .to_request();
-        assert_eq!(test::call_service(&app, forged).await.status().as_u16(), 401);
+        assert_eq!(
+            test::call_service(&app, forged).await.status().as_u16(),
+            401
+        );
         assert_eq!(fx.counts().await.pending, 1);
         fx.finish().await;
     });

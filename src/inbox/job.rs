@@ -216,10 +216,9 @@ impl StoredDelivery {
         };
         let jwt = match self.jwt_claims {
             Some(text) => match serde_json::from_str(&text).ok()? {
-                serde_json::Value::Object(claims) => Some(Arc::new(JwtDelivery {
-                    claims,
-                    replay_key,
-                })),
+                serde_json::Value::Object(claims) => {
+                    Some(Arc::new(JwtDelivery { claims, replay_key }))
+                }
                 _ => return None,
             },
             None => None,

@@ -312,7 +312,9 @@ impl Inbox {
     /// Runs the dead letter with this replay key again, from attempt 1;
     /// `false` if there is no such dead letter.
     pub async fn requeue(&self, key: &str) -> Result<bool, InboxError> {
-        self.requeue_where("id = $1 AND", &[&key]).await.map(|n| n == 1)
+        self.requeue_where("id = $1 AND", &[&key])
+            .await
+            .map(|n| n == 1)
     }
 
     /// Runs every dead letter again; returns how many.
@@ -355,7 +357,9 @@ impl Inbox {
         );
         let row = self
             .shared
-            .run("count", |client| async move { client.query_one(&sql, &[]).await })
+            .run("count", |client| async move {
+                client.query_one(&sql, &[]).await
+            })
             .await?;
         let count = |i: usize| u64::try_from(row.get::<_, i64>(i)).unwrap_or(0);
         Ok(InboxCounts {

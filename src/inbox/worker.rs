@@ -343,7 +343,11 @@ impl<F> WorkerContext<F> {
 
     /// Opens the job's transaction and locks its row, if the lease is still
     /// this worker's; `None` if another worker took the job over.
-    async fn begin(&self, key: &str, lease: &str) -> Result<Option<Arc<JobConnection>>, InboxError> {
+    async fn begin(
+        &self,
+        key: &str,
+        lease: &str,
+    ) -> Result<Option<Arc<JobConnection>>, InboxError> {
         // Not SKIP LOCKED: another worker's claim may hold the row for a
         // moment while it re-checks it against its own snapshot (and lets it
         // go). If our lease lapsed and another worker runs the job, the
@@ -358,7 +362,11 @@ impl<F> WorkerContext<F> {
                 let client = connection.client();
                 client.batch_execute("BEGIN").await?;
                 let statement = client.prepare_cached(&sql).await?;
-                if client.query_opt(&statement, &[&key, &lease]).await?.is_some() {
+                if client
+                    .query_opt(&statement, &[&key, &lease])
+                    .await?
+                    .is_some()
+                {
                     return Ok(Some(connection));
                 }
                 client.batch_execute("ROLLBACK").await?;
@@ -369,7 +377,12 @@ impl<F> WorkerContext<F> {
     }
 
     /// Marks the job done in its transaction and commits.
-    async fn complete(&self, connection: &JobConnection, key: &str, lease: &str) -> Result<(), InboxError> {
+    async fn complete(
+        &self,
+        connection: &JobConnection,
+        key: &str,
+        lease: &str,
+    ) -> Result<(), InboxError> {
         let sql = format!(
             "UPDATE {table} SET state = 'done', finished_at = now(), lease = NULL, \
                last_error = NULL WHERE id = $1 AND lease = $2",
@@ -389,7 +402,10 @@ impl<F> WorkerContext<F> {
     /// Rolls the job's transaction back (the handler's writes with it).
     async fn roll_back(&self, connection: &JobConnection) {
         let rolled_back = self
-            .within_timeout("roll back a job", connection.client().batch_execute("ROLLBACK"))
+            .within_timeout(
+                "roll back a job",
+                connection.client().batch_execute("ROLLBACK"),
+            )
             .await;
         if rolled_back.is_ok() {
             connection.mark_closed();
@@ -424,11 +440,17 @@ impl<F> WorkerContext<F> {
             .await;
         match recorded {
             Ok(Some(row)) if row.get::<_, &str>(0) == "dead" => {
-                tracing::error!(key, attempt, "gemini webhook job failed for good: dead letter")
+                tracing::error!(
+                    key,
+                    attempt,
+                    "gemini webhook job failed for good: dead letter"
+                )
             }
             Ok(_) => tracing::warn!(key, attempt, "gemini webhook job failed; will retry"),
             // The lease lapses and the job runs again.
-            Err(err) => tracing::warn!(key, error = %err, "gemini webhook job failure not recorded"),
+            Err(err) => {
+                tracing::warn!(key, error = %err, "gemini webhook job failure not recorded")
+            }
         }
     }
 
@@ -466,9 +488,11 @@ impl<F> WorkerContext<F> {
         let max_attempts = i32::try_from(self.settings.max_attempts).unwrap_or(i32::MAX);
         let buried = self
             .shared
-            .run_on(&self.pool, "dead-letter abandoned jobs", |client| async move {
-                client.execute(&sql, &[&max_attempts]).await
-            })
+            .run_on(
+                &self.pool,
+                "dead-letter abandoned jobs",
+                |client| async move { client.execute(&sql, &[&max_attempts]).await },
+            )
             .await;
         if let Err(err) = buried {
             tracing::warn!(error = %err, "gemini webhook inbox maintenance failed");
@@ -517,25 +541,29 @@ impl<F> WorkerContext<F> {
             None => Err(Failure::Permanent(
                 "the stored row does not read as a delivery".to_owned(),
             )),
-            Some(delivery) => match T::from_job(Job::new(delivery, attempt, Arc::clone(&connection))) {
-                Err(err) => Err(Failure::Permanent(err.to_string())),
-                Ok(input) => {
-                    let handled = tracing::Instrument::instrument(
-                        CatchUnwind(Box::pin((self.handler)(input))),
-                        span.clone(),
-                    )
-                    .await;
-                    match handled {
-                        Ok(Ok(())) => Ok(()),
-                        Ok(Err(err)) => Err(Failure::Retry(err.to_string())),
-                        Err(()) => Err(Failure::Retry("the handler panicked".to_owned())),
+            Some(delivery) => {
+                match T::from_job(Job::new(delivery, attempt, Arc::clone(&connection))) {
+                    Err(err) => Err(Failure::Permanent(err.to_string())),
+                    Ok(input) => {
+                        let handled = tracing::Instrument::instrument(
+                            CatchUnwind(Box::pin((self.handler)(input))),
+                            span.clone(),
+                        )
+                        .await;
+                        match handled {
+                            Ok(Ok(())) => Ok(()),
+                            Ok(Err(err)) => Err(Failure::Retry(err.to_string())),
+                            Err(()) => Err(Failure::Retry("the handler panicked".to_owned())),
+                        }
                     }
                 }
-            },
+            }
         };
         match outcome {
             Ok(()) => match self.complete(&connection, &key, &lease).await {
-                Ok(()) => span.in_scope(|| tracing::info!(outcome = "handled", "gemini webhook job done")),
+                Ok(()) => {
+                    span.in_scope(|| tracing::info!(outcome = "handled", "gemini webhook job done"))
+                }
                 // Not committed: neither the handler's writes nor the mark.
                 Err(err) => tracing::warn!(key, error = %err, "gemini webhook job not committed"),
             },
@@ -550,7 +578,12 @@ impl<F> WorkerContext<F> {
 
 /// Keeps the worker's `LISTEN` connection open, waking the worker on every
 /// notification and after each (re)connect (to catch up on what it missed).
-async fn listen(config: tokio_postgres::Config, channel: String, wake: Arc<Notify>, pause: Duration) {
+async fn listen(
+    config: tokio_postgres::Config,
+    channel: String,
+    wake: Arc<Notify>,
+    pause: Duration,
+) {
     loop {
         if let Ok(Ok((client, mut connection))) =
             tokio::time::timeout(Duration::from_secs(10), config.connect(NoTls)).await
@@ -563,7 +596,11 @@ async fn listen(config: tokio_postgres::Config, channel: String, wake: Arc<Notif
                     }
                 }
             }));
-            if client.batch_execute(&format!("LISTEN {channel}")).await.is_ok() {
+            if client
+                .batch_execute(&format!("LISTEN {channel}"))
+                .await
+                .is_ok()
+            {
                 wake.notify_one();
                 let mut driver = driver;
                 let _ = (&mut driver.0).await;

@@ -1,0 +1,326 @@
+//! The inbox across process boundaries: a worker process killed mid-job
+//! (SIGKILL), and a PostgreSQL server stopped and started again (a server
+//! of this test's own, never the shared one). The killed-worker test runs
+//! `examples/inbox_receiver.rs`, which `cargo test` builds.
+
+#![cfg(all(feature = "postgres", feature = "axum"))]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::routing::post;
+use common::pg::{admin, database_url, drop_table, unique_table};
+use gemini_webhooks::inbox::{Inbox, Job};
+use gemini_webhooks::testing::{Signer, generate_secret};
+use gemini_webhooks::tower::WebhookLayer;
+use tokio::sync::oneshot;
+use tower::ServiceExt;
+
+/// Generous bound for anything that should happen: the test fails instead
+/// of hanging, and no busy machine reaches it.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// `inbox_receiver`, built next to this test by `cargo test`.
+fn inbox_receiver() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
+    let path = profile_dir.join("examples").join("inbox_receiver");
+    assert!(
+        path.exists(),
+        "{} is missing: `cargo test --features postgres` builds it",
+        path.display()
+    );
+    path
+}
+
+/// One `inbox_receiver` process, its stdout and stderr read line by line.
+struct Receiver {
+    child: Child,
+    url: String,
+    stdout: mpsc::Receiver<String>,
+    stderr: mpsc::Receiver<String>,
+}
+
+impl Receiver {
+    fn spawn(table: &str, secret: &str) -> Self {
+        let mut child = Command::new(inbox_receiver())
+            .env("DATABASE_URL", database_url())
+            .env("GEMINI_WEBHOOK_SECRET", secret)
+            .env("BIND_ADDR", "127.0.0.1:0")
+            .env("INBOX_TABLE", table)
+            .env("INBOX_WORKERS", "2")
+            .env("INBOX_LEASE_MS", "1000")
+            .env("INBOX_POLL_MS", "50")
+            .env("LOG_LEVEL", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = lines(child.stdout.take().unwrap());
+        let stderr = lines(child.stderr.take().unwrap());
+        let listening = wait_for_line(&stderr, |line| line.starts_with("listening on "));
+        let url = format!("{}/webhooks/gemini", &listening["listening on ".len()..]);
+        Self {
+            child,
+            url,
+            stdout,
+            stderr,
+        }
+    }
+
+    async fn send(&self, secret: &str, id: &str, body: &str) -> StatusCode {
+        let headers = Signer::hmac(secret).unwrap().id(id).sign(body.as_bytes());
+        common::client::post(&self.url, headers, body.to_owned())
+            .await
+            .unwrap()
+            .status
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn lines(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    receiver
+}
+
+/// The first line that `matches`, skipping others.
+fn wait_for_line(lines: &mpsc::Receiver<String>, matches: impl Fn(&str) -> bool) -> String {
+    loop {
+        let line = lines
+            .recv_timeout(PATIENCE)
+            .expect("the process said nothing expected");
+        if matches(&line) {
+            return line;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_job_is_retried_and_the_job_handled_once() {
+    admin().await;
+    let (table, secret) = (unique_table(), generate_secret());
+    let first = Receiver::spawn(&table, &secret);
+    let body = common::event_with(r#""hang_attempts":1"#);
+    assert_eq!(first.send(&secret, "msg_kill", &body).await, 202);
+    wait_for_line(&first.stderr, |line| {
+        line.contains(r#""started":"msg_kill""#) && line.contains(r#""attempt":1"#)
+    });
+    let mut first = first;
+    first.child.kill().unwrap(); // SIGKILL, mid-job
+    first.child.wait().unwrap();
+    assert!(
+        first.stdout.try_iter().next().is_none(),
+        "nothing was handled"
+    );
+
+    // Another process takes the job over once its lease lapses.
+    let second = Receiver::spawn(&table, &secret);
+    let line = wait_for_line(&second.stdout, |_| true);
+    let line: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(
+        line,
+        serde_json::json!({"id": "msg_kill", "type": "batch.succeeded"})
+    );
+    // A copy arriving now is acknowledged and not run again.
+    assert_eq!(second.send(&secret, "msg_kill", &body).await, 200);
+    let row = admin()
+        .await
+        .query_one(
+            &format!("SELECT state, attempts, (SELECT count(*) FROM {table}_handled) FROM {table}"),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            row.get::<_, &str>(0),
+            row.get::<_, i32>(1),
+            row.get::<_, i64>(2)
+        ),
+        ("done", 2, 1)
+    );
+    drop(second);
+    drop_table(&table).await;
+    drop_table(&format!("{table}_handled")).await;
+}
+
+/// A PostgreSQL server of this test's own, in a temporary directory, so it
+/// can be stopped without touching the shared one.
+struct OwnPostgres {
+    bin: PathBuf,
+    dir: PathBuf,
+    port: u16,
+}
+
+impl OwnPostgres {
+    fn start() -> Self {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL's server programs (Debian's `postgresql`; `.ci/run` installs it)")
+            .filter_map(|entry| Some(entry.ok()?.path().join("bin")))
+            .filter(|bin| bin.join("initdb").exists())
+            .max()
+            .expect("no initdb under /usr/lib/postgresql/*/bin");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = std::env::temp_dir().join(format!("gw-inbox-pg-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let server = Self { bin, dir, port };
+        if is_root() {
+            // PostgreSQL refuses to run as root.
+            run(Command::new("chown").arg("postgres").arg(&server.dir));
+        }
+        run(server
+            .command("initdb")
+            .arg("-D")
+            .arg(server.dir.join("data"))
+            .args(["-A", "trust", "-U", "postgres", "--no-sync"]));
+        server.pg_ctl("start");
+        server
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let path = self.bin.join(program);
+        if is_root() {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(path);
+            command
+        } else {
+            Command::new(path)
+        }
+    }
+
+    /// `pg_ctl start` or `stop`, waiting until it is done.
+    fn pg_ctl(&self, action: &str) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.display()
+        );
+        run(self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-o", &options, "-l"])
+            .arg(self.dir.join("log"))
+            .args(["-m", "fast", "-w", action]));
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        let _ = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-m", "immediate", "-w", "stop"])
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| out.stdout.trim_ascii() == b"0")
+}
+
+fn run(command: &mut Command) {
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_database_answers_503_and_loses_nothing() {
+    let server = OwnPostgres::start();
+    let secret = generate_secret();
+    let inbox = Inbox::builder(server.url())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let app = Router::new().route(
+        "/webhooks/gemini",
+        post(|| async { StatusCode::OK })
+            .route_layer(WebhookLayer::new(common::verifier(&secret)).inbox(inbox.clone())),
+    );
+    let send = |id: &str| {
+        let request: Request<Body> = Signer::hmac(&secret)
+            .unwrap()
+            .id(id)
+            .request("/webhooks/gemini", common::EVENT.to_owned());
+        let app = app.clone();
+        async move { app.oneshot(request).await.unwrap().status() }
+    };
+    // A worker runs through the whole outage.
+    let (handled_tx, mut handled) = tokio::sync::mpsc::unbounded_channel();
+    let worker = inbox
+        .worker(move |job: Job| {
+            let _ = handled_tx.send(job.delivery().id().to_owned());
+            async { Ok::<_, String>(()) }
+        })
+        .poll_interval(Duration::from_millis(50));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let worker = tokio::spawn(worker.run_until(async {
+        let _ = stopped.await;
+    }));
+
+    assert_eq!(send("msg_before").await, StatusCode::ACCEPTED);
+    assert_eq!(
+        tokio::time::timeout(PATIENCE, handled.recv())
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("msg_before")
+    );
+    server.pg_ctl("stop");
+    for _ in 0..3 {
+        // Gemini's retries while the database is down.
+        assert_eq!(send("msg_during").await, StatusCode::SERVICE_UNAVAILABLE);
+    }
+    server.pg_ctl("start");
+    assert_eq!(send("msg_during").await, StatusCode::ACCEPTED);
+    assert_eq!(
+        tokio::time::timeout(PATIENCE, handled.recv())
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("msg_during")
+    );
+    let _ = stop.send(());
+    worker.await.unwrap();
+    let counts = inbox.counts().await.unwrap();
+    assert_eq!((counts.pending, counts.done, counts.dead), (0, 2, 0));
+    assert!(handled.try_recv().is_err(), "nothing handled twice");
+}
