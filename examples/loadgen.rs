@@ -9,6 +9,20 @@
 //!
 //! Runs: the axum receiver, the actix-web receiver (in-memory stores), and
 //! two axum receivers sharing one Redis (with `--features redis`).
+//!
+//! With `--features postgres`, an inbox run against the PostgreSQL at
+//! `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`):
+//! two receivers store into one inbox and answer 202; two workers (8 jobs
+//! each) record every handled id in a table in the job's transaction. The
+//! 5,000 fail-once deliveries carry `"fail_handler_times": 1` (the worker's
+//! first attempt fails, its retry succeeds), 1 % of the valid ones are
+//! `"poison": true` (every attempt fails: they must end as dead letters),
+//! and halfway through, one worker is killed (its task aborted: its open
+//! transactions die with their connections, as in a crash) and a new one
+//! started. Checked once the inbox has drained: every valid id handled
+//! exactly once in the database, the dead letters exactly the poison ones,
+//! nothing invalid stored. Reported: ingest requests/s, acknowledgement
+//! latency p50/p99, and the delay from storage to the handler's first start.
 //! It prints, per run, whether every valid unique id was handled exactly
 //! once, no duplicate twice, no failed delivery lost, every invalid one
 //! rejected, the count of unexpected 5xx, requests/s and the process's peak
@@ -18,6 +32,9 @@
 
 #[path = "common/mod.rs"]
 mod common;
+#[cfg(feature = "postgres")]
+#[path = "common/inbox_load.rs"]
+mod inbox;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -118,6 +135,7 @@ enum Kind {
     Duplicate,
     FailOnce,
     Invalid,
+    Poison,
 }
 
 struct Job {
@@ -129,9 +147,18 @@ struct Job {
 
 const EVENT: &str =
     r#"{"type":"batch.succeeded","timestamp":"2026-11-26T10:00:00Z","data":{"id":"batches/1"}}"#;
+const POISON: &str = r#"{"type":"batch.succeeded","timestamp":"2026-11-26T10:00:00Z","data":{"id":"batches/1"},"poison": true}"#;
 const FAILING: &str = r#"{"type":"batch.succeeded","timestamp":"2026-11-26T10:00:00Z","data":{"id":"batches/1"},"fail_handler": true}"#;
 
-fn jobs(secret: &str, total: usize, run: &str) -> VecDeque<Job> {
+/// The deliveries of a run. `failing` is the fail-once body; `poison`
+/// valid deliveries (spread through the run) get `POISON` instead of `EVENT`.
+fn jobs(
+    secret: &str,
+    total: usize,
+    run: &str,
+    failing: &'static str,
+    poison: usize,
+) -> VecDeque<Job> {
     let signer = Signer::hmac(secret).expect("secret");
     let wrong = Signer::hmac(&generate_secret()).expect("secret");
     let job = |kind, id: String, body: &'static str, signer: &Signer| Job {
@@ -162,7 +189,13 @@ fn jobs(secret: &str, total: usize, run: &str) -> VecDeque<Job> {
     for i in 0..fail_once {
         queue.insert(
             i * 16,
-            job(Kind::FailOnce, format!("{run}-f{i}"), FAILING, &signer),
+            job(Kind::FailOnce, format!("{run}-f{i}"), failing, &signer),
+        );
+    }
+    for i in 0..poison {
+        queue.insert(
+            i * 64 + 4,
+            job(Kind::Poison, format!("{run}-p{i}"), POISON, &signer),
         );
     }
     for i in 0..invalid {
@@ -180,6 +213,28 @@ struct Tally {
     unexpected: Vec<String>,
     unexpected_5xx: usize,
     invalid_rejected: usize,
+    /// Each request's round trip, in microseconds.
+    latencies: Vec<u64>,
+}
+
+impl Tally {
+    /// `"p50 … µs, p99 … µs"` of the round trips.
+    fn latency(&mut self) -> String {
+        format!(
+            "p50 {} µs, p99 {} µs",
+            percentile(&mut self.latencies, 0.50),
+            percentile(&mut self.latencies, 0.99)
+        )
+    }
+}
+
+fn percentile(values: &mut [u64], quantile: f64) -> u64 {
+    if values.is_empty() {
+        return 0;
+    }
+    values.sort_unstable();
+    let rank = ((values.len() as f64 * quantile).ceil() as usize).clamp(1, values.len());
+    values[rank - 1]
 }
 
 /// Sends every job to `targets` (round robin) over `CONNECTIONS` workers,
@@ -205,6 +260,7 @@ async fn drive(targets: &[SocketAddr], queue: VecDeque<Job>, secret: &str) -> (T
                     let Some(job) = job else { break };
                     turn += 1;
                     let target = turn % urls.len();
+                    let sent = Instant::now();
                     let status = match send(&mut connections[target], &urls[target], &job).await {
                         Ok(status) => status,
                         Err(_) => {
@@ -212,8 +268,10 @@ async fn drive(targets: &[SocketAddr], queue: VecDeque<Job>, secret: &str) -> (T
                             0
                         }
                     };
+                    let took = sent.elapsed().as_micros() as u64;
                     let mut t = tally.lock().unwrap_or_else(|e| e.into_inner());
                     t.requests += 1;
+                    t.latencies.push(took);
                     let requeue = match (job.kind, status) {
                         (Kind::Invalid, 401) => {
                             t.invalid_rejected += 1;
@@ -231,7 +289,10 @@ async fn drive(targets: &[SocketAddr], queue: VecDeque<Job>, secret: &str) -> (T
                                 ..job
                             })
                         }
-                        (Kind::Valid | Kind::Duplicate | Kind::FailOnce, 200) => None,
+                        // 202: stored in the inbox; 200: handled, or a copy already stored.
+                        (Kind::Valid | Kind::Duplicate | Kind::FailOnce | Kind::Poison, 200 | 202) => {
+                            None
+                        }
                         (kind, status) => {
                             if status >= 500 || status == 0 {
                                 t.unexpected_5xx += 1;
@@ -271,7 +332,7 @@ fn peak_rss_mib() -> f64 {
 }
 
 /// Checks the handler's record against the jobs; returns the violations.
-fn audit(name: &str, runs: &Runs, total: usize, tally: &Tally, rate: f64) -> usize {
+fn audit(name: &str, runs: &Runs, total: usize, tally: &mut Tally, rate: f64) -> usize {
     let runs = runs.0.lock().unwrap_or_else(|e| e.into_inner());
     let (valid, fail_once) = (total * 80 / 100, total / 20);
     let invalid = total - valid - total / 10 - fail_once;
@@ -293,11 +354,13 @@ fn audit(name: &str, runs: &Runs, total: usize, tally: &Tally, rate: f64) -> usi
         + invalid_ran
         + (invalid - tally.invalid_rejected)
         + tally.unexpected.len();
+    let latency = tally.latency();
     println!(
-        "{name:<28} {:>7} requests {rate:>8.0} req/s | valid handled once {handled_once}/{valid} | \
+        "{name:<28} {:>7} requests {rate:>8.0} req/s ({}) | valid handled once {handled_once}/{valid} | \
          fail-once retried {retried}/{fail_once} | handled twice {twice} | invalid rejected {}/{invalid} \
          | unexpected 5xx {} | peak RSS {:.0} MiB | {}",
         tally.requests,
+        latency,
         tally.invalid_rejected,
         tally.unexpected_5xx,
         peak_rss_mib(),
@@ -325,15 +388,16 @@ async fn main() -> ExitCode {
 
     let runs = Runs::default();
     let addr = serve_axum(WebhookLayer::new(verifier.clone()), runs.clone()).await;
-    let (tally, rate) = drive(&[addr], jobs(&secret, total, "axum"), &secret).await;
-    violations += audit("axum (memory)", &runs, total, &tally, rate);
+    let (mut tally, rate) = drive(&[addr], jobs(&secret, total, "axum", FAILING, 0), &secret).await;
+    violations += audit("axum (memory)", &runs, total, &mut tally, rate);
 
     #[cfg(feature = "actix")]
     {
         let runs = Runs::default();
         let addr = serve_actix(verifier.clone(), runs.clone());
-        let (tally, rate) = drive(&[addr], jobs(&secret, total, "actix"), &secret).await;
-        violations += audit("actix (memory)", &runs, total, &tally, rate);
+        let (mut tally, rate) =
+            drive(&[addr], jobs(&secret, total, "actix", FAILING, 0), &secret).await;
+        violations += audit("actix (memory)", &runs, total, &mut tally, rate);
     }
 
     #[cfg(feature = "redis")]
@@ -356,8 +420,14 @@ async fn main() -> ExitCode {
             || WebhookLayer::new(verifier.clone()).dedup_ttl(std::time::Duration::from_secs(600));
         let a = serve_axum(layer().replay_store(store()), runs.clone()).await;
         let b = serve_axum(layer().replay_store(store()), runs.clone()).await;
-        let (tally, rate) = drive(&[a, b], jobs(&secret, total, "redis"), &secret).await;
-        violations += audit("redis (2 receivers)", &runs, total, &tally, rate);
+        let (mut tally, rate) =
+            drive(&[a, b], jobs(&secret, total, "redis", FAILING, 0), &secret).await;
+        violations += audit("redis (2 receivers)", &runs, total, &mut tally, rate);
+    }
+
+    #[cfg(feature = "postgres")]
+    {
+        violations += inbox::run(&secret, &verifier, total).await;
     }
 
     if violations == 0 {

@@ -314,11 +314,13 @@ async fn writes_through_the_job_commit_with_it_and_roll_back_when_it_fails() {
     let app = fx.app(fx.inbox.clone());
     assert_eq!(fx.send(&app, "msg_tx", BODY).await, StatusCode::ACCEPTED);
     let seen = Seen::default();
+    let received = Arc::new(Mutex::new(Vec::new()));
     let worker = {
-        let (seen, effects) = (seen.clone(), effects.clone());
+        let (seen, effects, received) = (seen.clone(), effects.clone(), Arc::clone(&received));
         fx.inbox
             .worker(move |job: Job| {
                 seen.record(&job);
+                received.lock().unwrap().push(job.received_at());
                 let effects = effects.clone();
                 async move {
                     let insert = format!("INSERT INTO {effects} VALUES ($1)");
@@ -347,6 +349,13 @@ async fn writes_through_the_job_commit_with_it_and_roll_back_when_it_fails() {
         .unwrap()
         .get(0);
     assert_eq!(written, 1, "exactly the successful attempt's write stays");
+    let stored_at: std::time::SystemTime = admin()
+        .await
+        .query_one(&format!("SELECT received_at FROM {}", fx.table), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(*received.lock().unwrap(), [stored_at, stored_at]);
     fx.finish().await;
 }
 

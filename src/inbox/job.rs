@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
@@ -42,14 +42,21 @@ use crate::verified::Verified;
 pub struct Job {
     delivery: Delivery,
     attempt: u32,
+    received_at: SystemTime,
     connection: Arc<JobConnection>,
 }
 
 impl Job {
-    pub(super) fn new(delivery: Delivery, attempt: u32, connection: Arc<JobConnection>) -> Self {
+    pub(super) fn new(
+        delivery: Delivery,
+        attempt: u32,
+        received_at: SystemTime,
+        connection: Arc<JobConnection>,
+    ) -> Self {
         Self {
             delivery,
             attempt,
+            received_at,
             connection,
         }
     }
@@ -68,6 +75,12 @@ impl Job {
     /// lapsed lease, and so on.
     pub fn attempt(&self) -> u32 {
         self.attempt
+    }
+
+    /// When ingest stored the delivery, by the database's clock: how long
+    /// it waited is `SystemTime::now()` minus this (on synchronised clocks).
+    pub fn received_at(&self) -> SystemTime {
+        self.received_at
     }
 
     /// Parses the body as a [`GeminiEvent`].

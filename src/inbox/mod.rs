@@ -29,7 +29,8 @@
 //!   becomes a **dead letter**: [`Inbox::dead_letters`] lists them,
 //!   [`Inbox::requeue`] runs one again. A duplicate of a dead letter is still
 //!   a no-op.
-//! - **Wake-ups**: each stored delivery sends a `NOTIFY`; an idle worker
+//! - **Wake-ups**: stored deliveries send a `NOTIFY` (after their insert
+//!   commits, one at a time: see [`Inbox::ingest`]); an idle worker
 //!   `LISTEN`s and claims at once, and polls (default every second) as the
 //!   fallback and for retries that fall due.
 //! - **Shutdown** ([`InboxWorker::run_until`]) stops claiming, lets running
@@ -70,6 +71,7 @@ mod worker;
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -109,6 +111,7 @@ pub struct Inbox {
 
 struct Shared {
     pool: Pool,
+    notify_pending: AtomicBool,
     config: tokio_postgres::Config,
     schema: OnceCell<()>,
     settings: Settings,
@@ -240,26 +243,24 @@ impl Inbox {
         &self.shared.settings.table
     }
 
-    /// Stores a verified delivery under its replay key, in one statement
-    /// that also wakes listening workers. What the middleware calls; call it
-    /// yourself from any other receiving code.
+    /// Stores a verified delivery under its replay key: one `INSERT … ON
+    /// CONFLICT DO NOTHING`, one round trip. Listening workers are then
+    /// woken by a `NOTIFY` sent in the background. What the middleware
+    /// calls; call it yourself from any other receiving code.
     pub async fn ingest(&self, delivery: &Delivery) -> Result<Stored, InboxError> {
         let sql = format!(
-            "WITH stored AS (\
-               INSERT INTO {table} (id, webhook_id, signed_at, verified_by, jwt_claims, body) \
-               VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING RETURNING 1) \
-             SELECT pg_notify($7, '') FROM stored",
+            "INSERT INTO {table} (id, webhook_id, signed_at, verified_by, jwt_claims, body) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
             table = self.shared.settings.table
         );
         let row = StoredDelivery::of(delivery);
         let (key, body) = (delivery.replay_key(), delivery.body().as_ref());
-        let channel = &self.shared.settings.channel;
-        let rows = self
+        let inserted = self
             .shared
             .run("ingest", |client| async move {
                 let statement = client.prepare_cached(&sql).await?;
                 client
-                    .query(
+                    .execute(
                         &statement,
                         &[
                             &key,
@@ -268,17 +269,42 @@ impl Inbox {
                             &row.verified_by,
                             &row.jwt_claims,
                             &body,
-                            channel,
                         ],
                     )
                     .await
             })
             .await?;
-        Ok(if rows.is_empty() {
-            Stored::Duplicate
-        } else {
-            Stored::New
-        })
+        if inserted == 0 {
+            return Ok(Stored::Duplicate);
+        }
+        self.wake_workers();
+        Ok(Stored::New)
+    }
+
+    /// Sends a `NOTIFY` on the inbox's channel in the background, after the
+    /// insert has committed: not in the insert's own transaction, because
+    /// PostgreSQL serialises the commits of notifying transactions on one
+    /// lock held across their WAL flush (measured: ingest capped at ~1,100
+    /// deliveries/s). While one notification is pending, more inserts send
+    /// none: the woken worker claims them all. A notification that fails
+    /// is made up for by the workers' polling.
+    fn wake_workers(&self) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if self.shared.notify_pending.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let shared = Arc::clone(&self.shared);
+        runtime.spawn(async move {
+            // Cleared before sending: an insert committed from now on
+            // schedules a notification of its own.
+            shared.notify_pending.store(false, Ordering::Release);
+            let sql = format!("NOTIFY {}", shared.settings.channel);
+            let _ = shared
+                .run("notify", |client| async move { client.batch_execute(&sql).await })
+                .await;
+        });
     }
 
     /// Up to `limit` dead letters, oldest failure first.
@@ -527,6 +553,7 @@ impl InboxBuilder {
         Ok(Inbox {
             shared: Arc::new(Shared {
                 pool,
+                notify_pending: AtomicBool::new(false),
                 config,
                 schema: OnceCell::new(),
                 settings: Settings {

@@ -9,7 +9,7 @@ use std::panic::AssertUnwindSafe;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use deadpool_postgres::Pool;
@@ -281,6 +281,7 @@ struct Claimed {
     key: String,
     lease: String,
     attempt: u32,
+    received_at: SystemTime,
     stored: StoredDelivery,
     body: Bytes,
 }
@@ -307,7 +308,7 @@ impl<F> WorkerContext<F> {
                    AND attempts < $4 ORDER BY run_at LIMIT $1 FOR UPDATE SKIP LOCKED) AS due \
              WHERE t.id = due.id \
              RETURNING t.id, t.webhook_id, t.signed_at, t.verified_by, t.jwt_claims, t.body, \
-               t.attempts",
+               t.attempts, t.received_at",
             table = self.table()
         );
         let lease = format!("{:032x}", ClaimToken::new().as_u128());
@@ -337,6 +338,7 @@ impl<F> WorkerContext<F> {
                 },
                 body: Bytes::from(row.get::<_, Vec<u8>>(5)),
                 attempt: u32::try_from(row.get::<_, i32>(6)).unwrap_or(0),
+                received_at: row.get(7),
             })
             .collect())
     }
@@ -524,6 +526,7 @@ impl<F> WorkerContext<F> {
             key,
             lease,
             attempt,
+            received_at,
             stored,
             body,
         } = claimed;
@@ -542,7 +545,7 @@ impl<F> WorkerContext<F> {
                 "the stored row does not read as a delivery".to_owned(),
             )),
             Some(delivery) => {
-                match T::from_job(Job::new(delivery, attempt, Arc::clone(&connection))) {
+                match T::from_job(Job::new(delivery, attempt, received_at, Arc::clone(&connection))) {
                     Err(err) => Err(Failure::Permanent(err.to_string())),
                     Ok(input) => {
                         let handled = tracing::Instrument::instrument(
