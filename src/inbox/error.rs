@@ -6,7 +6,7 @@ use thiserror::Error;
 /// At ingest the receiver answers `503 Service Unavailable`: the delivery
 /// was not stored, so Gemini must retry. The message never contains the
 /// database URL's password or a delivery's body.
-#[derive(Debug, Error)]
+#[derive(Debug, Clone, Error)]
 #[non_exhaustive]
 pub enum InboxError {
     /// The builder was given a malformed URL or table name.
@@ -19,7 +19,7 @@ pub enum InboxError {
         what: &'static str,
         /// The driver's or the pool's error.
         #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        source: std::sync::Arc<dyn std::error::Error + Send + Sync>,
     },
     /// PostgreSQL did not answer within the inbox's timeout.
     #[error("inbox unavailable: {what} timed out")]
@@ -36,7 +36,7 @@ impl InboxError {
     ) -> Self {
         Self::Database {
             what,
-            source: Box::new(source),
+            source: std::sync::Arc::new(source),
         }
     }
 }

@@ -66,6 +66,7 @@
 //! ```
 
 mod error;
+mod ingest;
 mod job;
 mod worker;
 
@@ -111,6 +112,7 @@ pub struct Inbox {
 
 struct Shared {
     pool: Pool,
+    batcher: ingest::Batcher,
     notify_pending: AtomicBool,
     config: tokio_postgres::Config,
     schema: OnceCell<()>,
@@ -243,68 +245,30 @@ impl Inbox {
         &self.shared.settings.table
     }
 
-    /// Stores a verified delivery under its replay key: one `INSERT … ON
-    /// CONFLICT DO NOTHING`, one round trip. Listening workers are then
-    /// woken by a `NOTIFY` sent in the background. What the middleware
-    /// calls; call it yourself from any other receiving code.
+    /// Stores a verified delivery under its replay key (`INSERT … ON
+    /// CONFLICT DO NOTHING`) and returns once it is committed. Deliveries
+    /// arriving while a write is in flight are committed together, in one
+    /// multi-row `INSERT` (group commit); a copy of one already stored is
+    /// [`Stored::Duplicate`]. Listening workers are then woken by a
+    /// `NOTIFY` sent in the background. What the middleware calls; call it
+    /// yourself from any other receiving code.
     pub async fn ingest(&self, delivery: &Delivery) -> Result<Stored, InboxError> {
-        let sql = format!(
-            "INSERT INTO {table} (id, webhook_id, signed_at, verified_by, jwt_claims, body) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
-            table = self.shared.settings.table
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.shared.batcher.submit(
+            &self.shared,
+            ingest::Pending {
+                key: delivery.replay_key().to_owned(),
+                row: StoredDelivery::of(delivery),
+                body: delivery.body().clone(),
+                reply,
+            },
         );
-        let row = StoredDelivery::of(delivery);
-        let (key, body) = (delivery.replay_key(), delivery.body().as_ref());
-        let inserted = self
-            .shared
-            .run("ingest", |client| async move {
-                let statement = client.prepare_cached(&sql).await?;
-                client
-                    .execute(
-                        &statement,
-                        &[
-                            &key,
-                            &row.webhook_id,
-                            &row.signed_at,
-                            &row.verified_by,
-                            &row.jwt_claims,
-                            &body,
-                        ],
-                    )
-                    .await
-            })
-            .await?;
-        if inserted == 0 {
-            return Ok(Stored::Duplicate);
+        // If the batch outlives this wait and commits, the delivery's retry
+        // finds it stored: a 503 now loses nothing.
+        match tokio::time::timeout(self.shared.settings.timeout, answer).await {
+            Ok(Ok(stored)) => stored,
+            Ok(Err(_)) | Err(_) => Err(InboxError::TimedOut { what: "ingest" }),
         }
-        self.wake_workers();
-        Ok(Stored::New)
-    }
-
-    /// Sends a `NOTIFY` on the inbox's channel in the background, after the
-    /// insert has committed: not in the insert's own transaction, because
-    /// PostgreSQL serialises the commits of notifying transactions on one
-    /// lock held across their WAL flush (measured: ingest capped at ~1,100
-    /// deliveries/s). While one notification is pending, more inserts send
-    /// none: the woken worker claims them all. A notification that fails
-    /// is made up for by the workers' polling.
-    fn wake_workers(&self) {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        if self.shared.notify_pending.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let shared = Arc::clone(&self.shared);
-        runtime.spawn(async move {
-            // Cleared before sending: an insert committed from now on
-            // schedules a notification of its own.
-            shared.notify_pending.store(false, Ordering::Release);
-            let sql = format!("NOTIFY {}", shared.settings.channel);
-            let _ = shared
-                .run("notify", |client| async move { client.batch_execute(&sql).await })
-                .await;
-        });
     }
 
     /// Up to `limit` dead letters, oldest failure first.
@@ -419,6 +383,32 @@ impl Inbox {
 }
 
 impl Shared {
+    /// Sends a `NOTIFY` on the inbox's channel in the background, after the
+    /// insert has committed: not in the insert's own transaction, because
+    /// PostgreSQL serialises the commits of notifying transactions on one
+    /// lock held across their WAL flush (measured: ingest capped at ~1,100
+    /// deliveries/s). While one notification is pending, more inserts send
+    /// none: the woken worker claims them all. A notification that fails
+    /// is made up for by the workers' polling.
+    fn wake_workers(self: &Arc<Self>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if self.notify_pending.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let shared = Arc::clone(self);
+        runtime.spawn(async move {
+            // Cleared before sending: an insert committed from now on
+            // schedules a notification of its own.
+            shared.notify_pending.store(false, Ordering::Release);
+            let sql = format!("NOTIFY {}", shared.settings.channel);
+            let _ = shared
+                .run("notify", |client| async move { client.batch_execute(&sql).await })
+                .await;
+        });
+    }
+
     /// Runs `statement` on a pooled connection within the timeout, creating
     /// the schema first if this inbox has not yet.
     async fn run<T, F, Fut>(&self, what: &'static str, statement: F) -> Result<T, InboxError>
@@ -553,6 +543,7 @@ impl InboxBuilder {
         Ok(Inbox {
             shared: Arc::new(Shared {
                 pool,
+                batcher: ingest::Batcher::default(),
                 notify_pending: AtomicBool::new(false),
                 config,
                 schema: OnceCell::new(),

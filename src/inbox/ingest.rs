@@ -1,0 +1,138 @@
+//! Group commit for ingest: deliveries that arrive while a write is in
+//! flight are stored together, in one multi-row `INSERT` and one commit.
+//!
+//! Every delivery is acknowledged only after the commit that holds it, so
+//! nothing is less durable than with one `INSERT` each; but a commit's WAL
+//! flush and round trip are shared by all the deliveries in it. Measured
+//! with 64 connections on 2 cores: one `INSERT` each peaked at ~5,700
+//! deliveries/s with a p99 of 22 ms (BENCHMARKS.md has the numbers after).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use super::job::StoredDelivery;
+use super::{InboxError, Shared, Stored};
+
+/// Most deliveries in one `INSERT`.
+const MAX_BATCH: usize = 256;
+
+/// Most `INSERT`s in flight at once: while they run, new deliveries queue
+/// up for the next one.
+const IN_FLIGHT: usize = 4;
+
+/// One delivery waiting to be stored, and where its answer goes.
+pub(super) struct Pending {
+    pub(super) key: String,
+    pub(super) row: StoredDelivery,
+    pub(super) body: Bytes,
+    pub(super) reply: oneshot::Sender<Result<Stored, InboxError>>,
+}
+
+/// The queue in front of the batching task, started on first use (and
+/// again if the runtime it ran on has gone).
+#[derive(Default)]
+pub(super) struct Batcher {
+    queue: Mutex<Option<mpsc::UnboundedSender<Pending>>>,
+}
+
+impl Batcher {
+    /// Queues `pending` for the next batch.
+    pub(super) fn submit(&self, shared: &Arc<Shared>, pending: Pending) {
+        let mut queue = self.queue.lock().unwrap_or_else(|err| err.into_inner());
+        let pending = match queue.as_ref() {
+            Some(sender) => match sender.send(pending) {
+                Ok(()) => return,
+                Err(mpsc::error::SendError(pending)) => pending,
+            },
+            None => pending,
+        };
+        let (sender, receiver) = mpsc::unbounded_channel();
+        // A fresh channel always takes the message: its receiver is alive.
+        let _ = sender.send(pending);
+        // A weak reference: the task ends when the inbox is dropped.
+        tokio::spawn(run(Arc::downgrade(shared), receiver));
+        *queue = Some(sender);
+    }
+}
+
+/// Takes what is queued, up to [`MAX_BATCH`], whenever one of the
+/// [`IN_FLIGHT`] slots is free, and stores it.
+async fn run(shared: std::sync::Weak<Shared>, mut queue: mpsc::UnboundedReceiver<Pending>) {
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    loop {
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+            return;
+        };
+        let Some(first) = queue.recv().await else {
+            return;
+        };
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(pending) => batch.push(pending),
+                Err(_) => break,
+            }
+        }
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        tokio::spawn(async move {
+            store(&shared, batch).await;
+            drop(slot);
+        });
+    }
+}
+
+/// Stores one batch and answers each delivery in it.
+async fn store(shared: &Arc<Shared>, batch: Vec<Pending>) {
+    let sql = format!(
+        "INSERT INTO {table} (id, webhook_id, signed_at, verified_by, jwt_claims, body) \
+         SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], \
+           $6::bytea[]) \
+         ON CONFLICT (id) DO NOTHING RETURNING id",
+        table = shared.settings.table
+    );
+    let keys: Vec<&str> = batch.iter().map(|p| p.key.as_str()).collect();
+    let webhook_ids: Vec<&str> = batch.iter().map(|p| p.row.webhook_id.as_str()).collect();
+    let signed_at: Vec<i64> = batch.iter().map(|p| p.row.signed_at).collect();
+    let verified_by: Vec<&str> = batch.iter().map(|p| p.row.verified_by.as_str()).collect();
+    let jwt_claims: Vec<Option<&str>> = batch.iter().map(|p| p.row.jwt_claims.as_deref()).collect();
+    let bodies: Vec<&[u8]> = batch.iter().map(|p| p.body.as_ref()).collect();
+    let stored = shared
+        .run("ingest", |client| async move {
+            let statement = client.prepare_cached(&sql).await?;
+            client
+                .query(
+                    &statement,
+                    &[&keys, &webhook_ids, &signed_at, &verified_by, &jwt_claims, &bodies],
+                )
+                .await
+        })
+        .await;
+    match stored {
+        Ok(rows) => {
+            // Of copies of one delivery in one batch, the first is the new one.
+            let mut inserted: HashMap<String, ()> =
+                rows.iter().map(|row| (row.get::<_, String>(0), ())).collect();
+            let any_new = !inserted.is_empty();
+            for pending in batch {
+                let stored = match inserted.remove(&pending.key) {
+                    Some(()) => Stored::New,
+                    None => Stored::Duplicate,
+                };
+                let _ = pending.reply.send(Ok(stored));
+            }
+            if any_new {
+                shared.wake_workers();
+            }
+        }
+        Err(err) => {
+            for pending in batch {
+                let _ = pending.reply.send(Err(err.clone()));
+            }
+        }
+    }
+}
