@@ -215,6 +215,8 @@ struct Tally {
     invalid_rejected: usize,
     /// Each request's round trip, in microseconds.
     latencies: Vec<u64>,
+    /// 503s (store or keys undecided), retried like Gemini does.
+    retried_503: usize,
 }
 
 impl Tally {
@@ -238,13 +240,23 @@ fn percentile(values: &mut [u64], quantile: f64) -> u64 {
 }
 
 /// Sends every job to `targets` (round robin) over `CONNECTIONS` workers,
-/// re-queueing 409s and retrying failed deliveries as Gemini would.
+/// re-queueing 409s and 503s and retrying failed deliveries as Gemini would.
 async fn drive(targets: &[SocketAddr], queue: VecDeque<Job>, secret: &str) -> (Tally, f64) {
+    drive_over(CONNECTIONS, targets, queue, secret).await
+}
+
+/// [`drive`] over `connections` workers.
+async fn drive_over(
+    connections: usize,
+    targets: &[SocketAddr],
+    queue: VecDeque<Job>,
+    secret: &str,
+) -> (Tally, f64) {
     let queue = Arc::new(Mutex::new(queue));
     let tally = Arc::new(Mutex::new(Tally::default()));
     let retry_signer = Signer::hmac(secret).expect("secret");
     let start = Instant::now();
-    let workers: Vec<_> = (0..CONNECTIONS)
+    let workers: Vec<_> = (0..connections)
         .map(|worker| {
             let urls: Vec<String> = targets
                 .iter()
@@ -277,7 +289,12 @@ async fn drive(targets: &[SocketAddr], queue: VecDeque<Job>, secret: &str) -> (T
                             t.invalid_rejected += 1;
                             None
                         }
+                        // Gemini retries both later: in flight, or undecided.
                         (_, 409) => Some(job),
+                        (_, 503) => {
+                            t.retried_503 += 1;
+                            Some(job)
+                        }
                         (Kind::FailOnce, 500) if job.body.len() == FAILING.len() => {
                             // Gemini's retry: same id, the failure since fixed.
                             Some(Job {
@@ -290,9 +307,10 @@ async fn drive(targets: &[SocketAddr], queue: VecDeque<Job>, secret: &str) -> (T
                             })
                         }
                         // 202: stored in the inbox; 200: handled, or a copy already stored.
-                        (Kind::Valid | Kind::Duplicate | Kind::FailOnce | Kind::Poison, 200 | 202) => {
-                            None
-                        }
+                        (
+                            Kind::Valid | Kind::Duplicate | Kind::FailOnce | Kind::Poison,
+                            200 | 202,
+                        ) => None,
                         (kind, status) => {
                             if status >= 500 || status == 0 {
                                 t.unexpected_5xx += 1;
@@ -358,11 +376,12 @@ fn audit(name: &str, runs: &Runs, total: usize, tally: &mut Tally, rate: f64) ->
     println!(
         "{name:<28} {:>7} requests {rate:>8.0} req/s ({}) | valid handled once {handled_once}/{valid} | \
          fail-once retried {retried}/{fail_once} | handled twice {twice} | invalid rejected {}/{invalid} \
-         | unexpected 5xx {} | peak RSS {:.0} MiB | {}",
+         | unexpected 5xx {}, 503 retried {} | peak RSS {:.0} MiB | {}",
         tally.requests,
         latency,
         tally.invalid_rejected,
         tally.unexpected_5xx,
+        tally.retried_503,
         peak_rss_mib(),
         if violations == 0 { "OK" } else { "VIOLATIONS" }
     );

@@ -11,7 +11,7 @@ use gemini_webhooks::tower::WebhookLayer;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
-use crate::{Runs, drive, jobs, percentile, serve_axum};
+use crate::{Runs, drive, drive_over, jobs, percentile, serve_axum};
 
 /// Fails the worker's first attempt; the retry succeeds.
 const FAIL_ONCE: &str = r#"{"type":"batch.succeeded","timestamp":"2026-11-26T10:00:00Z","data":{"id":"batches/1"},"fail_handler_times": 1}"#;
@@ -90,8 +90,16 @@ pub async fn run(secret: &str, verifier: &Verifier, total: usize) -> usize {
             .build()
             .expect("inbox")
     };
-    let a = serve_axum(WebhookLayer::new(verifier.clone()).inbox(inbox()), Runs::default()).await;
-    let b = serve_axum(WebhookLayer::new(verifier.clone()).inbox(inbox()), Runs::default()).await;
+    let a = serve_axum(
+        WebhookLayer::new(verifier.clone()).inbox(inbox()),
+        Runs::default(),
+    )
+    .await;
+    let b = serve_axum(
+        WebhookLayer::new(verifier.clone()).inbox(inbox()),
+        Runs::default(),
+    )
+    .await;
 
     let delays = Delays::default();
     // `LOADGEN_INBOX_DEFER_WORKERS=1`: workers start once ingest is done,
@@ -114,14 +122,22 @@ pub async fn run(secret: &str, verifier: &Verifier, total: usize) -> usize {
         })
     };
     // Halfway through the valid deliveries, kill one worker and start another.
-    let (valid, fail_once, invalid) = (total * 80 / 100, total / 20, total - total * 80 / 100 - total / 10 - total / 20);
+    let (valid, fail_once, invalid) = (
+        total * 80 / 100,
+        total / 20,
+        total - total * 80 / 100 - total / 10 - total / 20,
+    );
     let poison = total / 100;
     let killer = {
         let (inbox, handled_table, delays) = (inbox(), Arc::clone(&handled_table), delays.clone());
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                if inbox.counts().await.is_ok_and(|c| c.done as usize >= valid / 2) {
+                if inbox
+                    .counts()
+                    .await
+                    .is_ok_and(|c| c.done as usize >= valid / 2)
+                {
                     break;
                 }
             }
@@ -133,7 +149,12 @@ pub async fn run(secret: &str, verifier: &Verifier, total: usize) -> usize {
     };
 
     let started = Instant::now();
-    let (mut tally, rate) = drive(&[a, b], jobs(secret, total, "inbox", FAIL_ONCE, poison), secret).await;
+    let (mut tally, rate) = drive(
+        &[a, b],
+        jobs(secret, total, "inbox", FAIL_ONCE, poison),
+        secret,
+    )
+    .await;
     let ingested = started.elapsed();
     start_workers.take().map(|start| start.send(()));
     let checker = inbox();
@@ -145,6 +166,28 @@ pub async fn run(secret: &str, verifier: &Verifier, total: usize) -> usize {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let drained = started.elapsed();
+    let mut burst_delays = std::mem::take(&mut *delays.0.lock().unwrap_or_else(|e| e.into_inner()));
+
+    // Wake-up latency on an idle inbox: one delivery at a time.
+    let quiet: std::collections::VecDeque<_> = jobs(secret, 1_000, "quiet", FAIL_ONCE, 0)
+        .into_iter()
+        .filter(|job| job.kind == crate::Kind::Valid)
+        .collect();
+    let quiet_count = quiet.len() as u64;
+    let (mut quiet_tally, _) = drive_over(1, &[a], quiet, secret).await;
+    loop {
+        if checker
+            .counts()
+            .await
+            .is_ok_and(|c| c.pending == 0 && c.running == 0)
+            && delays.0.lock().unwrap_or_else(|e| e.into_inner()).len() as u64 >= quiet_count
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut quiet_delays = std::mem::take(&mut *delays.0.lock().unwrap_or_else(|e| e.into_inner()));
+
     let (steady, replacement) = killer.await.expect("the killer ran");
     replacement.abort();
     steady.abort();
@@ -198,24 +241,33 @@ pub async fn run(secret: &str, verifier: &Verifier, total: usize) -> usize {
         + stored_invalid as usize
         + (invalid - tally.invalid_rejected)
         + tally.unexpected.len();
-    let mut delays = std::mem::take(&mut *delays.0.lock().unwrap_or_else(|e| e.into_inner()));
     let latency = tally.latency();
     println!(
         "{:<28} {:>7} requests {rate:>8.0} req/s ({}) | valid handled once {valid_once}/{valid} | \
          fail-once retried {fail_once_once}/{fail_once} | handled twice {twice} | dead letters {} \
          (poison {poison}) | invalid rejected {}/{invalid}, stored {stored_invalid} | \
-         re-run after the kill {reruns} | storage to handler start p50 {} µs, p99 {} µs | \
-         ingest {:.1} s, drained {:.1} s | {}",
+         re-run after the kill {reruns} | 503 retried {} | storage to handler start p50 {} µs, \
+         p99 {} µs | ingest {:.1} s, drained {:.1} s | {}",
         "inbox (2 receivers, PG)",
         tally.requests,
         latency,
         dead.len(),
         tally.invalid_rejected,
-        percentile(&mut delays, 0.50),
-        percentile(&mut delays, 0.99),
+        tally.retried_503,
+        percentile(&mut burst_delays, 0.50),
+        percentile(&mut burst_delays, 0.99),
         ingested.as_secs_f64(),
         drained.as_secs_f64(),
         if violations == 0 { "OK" } else { "VIOLATIONS" }
+    );
+    println!(
+        "{:<28} {:>7} deliveries one at a time: acknowledged {}; storage to handler start \
+         p50 {} µs, p99 {} µs",
+        "inbox (idle, 1 connection)",
+        quiet_count,
+        quiet_tally.latency(),
+        percentile(&mut quiet_delays, 0.50),
+        percentile(&mut quiet_delays, 0.99),
     );
     for line in tally.unexpected.iter().take(5) {
         println!("    {line}");

@@ -107,7 +107,14 @@ async fn store(shared: &Arc<Shared>, batch: Vec<Pending>) {
             client
                 .query(
                     &statement,
-                    &[&keys, &webhook_ids, &signed_at, &verified_by, &jwt_claims, &bodies],
+                    &[
+                        &keys,
+                        &webhook_ids,
+                        &signed_at,
+                        &verified_by,
+                        &jwt_claims,
+                        &bodies,
+                    ],
                 )
                 .await
         })
@@ -115,8 +122,10 @@ async fn store(shared: &Arc<Shared>, batch: Vec<Pending>) {
     match stored {
         Ok(rows) => {
             // Of copies of one delivery in one batch, the first is the new one.
-            let mut inserted: HashMap<String, ()> =
-                rows.iter().map(|row| (row.get::<_, String>(0), ())).collect();
+            let mut inserted: HashMap<String, ()> = rows
+                .iter()
+                .map(|row| (row.get::<_, String>(0), ()))
+                .collect();
             let any_new = !inserted.is_empty();
             for pending in batch {
                 let stored = match inserted.remove(&pending.key) {

@@ -404,7 +404,9 @@ impl Shared {
             shared.notify_pending.store(false, Ordering::Release);
             let sql = format!("NOTIFY {}", shared.settings.channel);
             let _ = shared
-                .run("notify", |client| async move { client.batch_execute(&sql).await })
+                .run("notify", |client| async move {
+                    client.batch_execute(&sql).await
+                })
                 .await;
         });
     }

@@ -148,8 +148,18 @@ where
     /// every poll interval.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
         let shared = Arc::clone(&self.inbox.shared);
+        // The worker's own bookkeeping (claims, failures, releases) commits
+        // without waiting for the WAL flush: losing one in a database crash
+        // only makes its job run again, and a job's transaction, which
+        // does wait, flushes every earlier commit with it.
+        let mut config = shared.config.clone();
+        let options = format!(
+            "{} -c synchronous_commit=off",
+            config.get_options().unwrap_or_default()
+        );
+        config.options(options.trim_start());
         let pool = match crate::postgres::pool(
-            shared.config.clone(),
+            config,
             self.settings.concurrency + 1,
             shared.settings.timeout,
         ) {
@@ -202,6 +212,11 @@ where
                 Wake::Shutdown => break,
                 Wake::Finished(id) => {
                     leases.remove(&id);
+                    // Collect every other finished job too, so one claim
+                    // refills all the free slots.
+                    while let Some(finished) = running.try_join_next_with_id() {
+                        leases.remove(&finished.map_or_else(|err| err.id(), |(id, ())| id));
+                    }
                 }
                 Wake::Notified | Wake::Tick => {}
             }
@@ -362,7 +377,11 @@ impl<F> WorkerContext<F> {
             .run_on(&self.pool, "begin a job", |object| async move {
                 let connection = Arc::new(JobConnection::new(object));
                 let client = connection.client();
-                client.batch_execute("BEGIN").await?;
+                // The job's own commit waits for the flush: the handler's
+                // writes are as durable as any of the application's.
+                client
+                    .batch_execute("BEGIN; SET LOCAL synchronous_commit = on")
+                    .await?;
                 let statement = client.prepare_cached(&sql).await?;
                 if client
                     .query_opt(&statement, &[&key, &lease])
@@ -545,7 +564,12 @@ impl<F> WorkerContext<F> {
                 "the stored row does not read as a delivery".to_owned(),
             )),
             Some(delivery) => {
-                match T::from_job(Job::new(delivery, attempt, received_at, Arc::clone(&connection))) {
+                match T::from_job(Job::new(
+                    delivery,
+                    attempt,
+                    received_at,
+                    Arc::clone(&connection),
+                )) {
                     Err(err) => Err(Failure::Permanent(err.to_string())),
                     Ok(input) => {
                         let handled = tracing::Instrument::instrument(
