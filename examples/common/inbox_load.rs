@@ -64,9 +64,10 @@ fn start_worker(inbox: Inbox, handled_table: Arc<str>, delays: Delays) -> JoinHa
 pub async fn run(secret: &str, verifier: &Verifier, total: usize) -> usize {
     let url = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    // The token's upper half is random (its lower half counts).
     let table = format!(
         "gw_loadgen_{:016x}",
-        gemini_webhooks::replay::ClaimToken::new().as_u128() as u64
+        (gemini_webhooks::replay::ClaimToken::new().as_u128() >> 64) as u64
     );
     let handled_table: Arc<str> = format!("{table}_handled").into();
     let (admin, connection) = match tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
