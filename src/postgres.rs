@@ -32,12 +32,20 @@ pub(crate) fn pool(
 
 /// Runs `schema` (idempotent DDL) under a transaction-scoped advisory lock
 /// named after `table`: concurrent `CREATE TABLE IF NOT EXISTS` from
-/// replicas starting together can otherwise collide.
+/// replicas starting together can otherwise collide. Nothing runs if the
+/// table exists: even a `CREATE INDEX IF NOT EXISTS` that does nothing
+/// takes a lock that stops the table's writers while it waits.
 pub(crate) async fn create_schema(
     client: &tokio_postgres::Client,
     table: &str,
     schema: String,
 ) -> Result<(), tokio_postgres::Error> {
+    let exists = client
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
+        .await?;
+    if exists.get::<_, bool>(0) {
+        return Ok(());
+    }
     let sql = format!(
         "BEGIN; SELECT pg_advisory_xact_lock(hashtext('gemini-webhooks:{table}')); {schema} COMMIT;"
     );

@@ -87,7 +87,11 @@ async fn run(shared: std::sync::Weak<Shared>, mut queue: mpsc::UnboundedReceiver
 }
 
 /// Stores one batch and answers each delivery in it.
-async fn store(shared: &Arc<Shared>, batch: Vec<Pending>) {
+async fn store(shared: &Arc<Shared>, mut batch: Vec<Pending>) {
+    // Rows in key order: two batches holding copies of the same deliveries
+    // then wait for each other's keys in one order, never in a cycle
+    // (which PostgreSQL breaks after `deadlock_timeout` by failing one).
+    batch.sort_by(|a, b| a.key.cmp(&b.key));
     let sql = format!(
         "INSERT INTO {table} (id, webhook_id, signed_at, verified_by, jwt_claims, body) \
          SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], \
