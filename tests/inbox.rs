@@ -849,3 +849,46 @@ fn the_actix_middleware_stores_like_the_layer() {
         fx.finish().await;
     });
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copies_stored_in_opposite_orders_on_two_inboxes_never_deadlock() {
+    let fx = Fixture::new().await;
+    let (a, b) = (inbox_on(&fx.table), inbox_on(&fx.table));
+    a.counts().await.unwrap(); // the table, before the race
+    let verifier = common::verifier(&fx.secret);
+    let signer = Signer::hmac(&fx.secret).unwrap();
+    // A deadlock needs two batches to interleave just so: race 8 times.
+    for round in 0..8 {
+        let deliveries: Vec<_> = (0..300)
+            .map(|i| {
+                let id = format!("msg_{round}_{i:03}");
+                let headers = signer.clone().id(id).sign(BODY.as_bytes());
+                verifier
+                    .verify(&headers, bytes::Bytes::from_static(BODY.as_bytes()))
+                    .unwrap()
+            })
+            .collect();
+        // Many deliveries in flight on each inbox, so each writes batches of
+        // many keys: ascending on one, descending on the other.
+        let mut ingests = Vec::new();
+        for (inbox, descending) in [(&a, false), (&b, true)] {
+            let mut ours = deliveries.clone();
+            if descending {
+                ours.reverse();
+            }
+            for delivery in ours {
+                let inbox = inbox.clone();
+                ingests.push(tokio::spawn(async move { inbox.ingest(&delivery).await }));
+            }
+        }
+        let mut new = 0;
+        for ingest in ingests {
+            if ingest.await.unwrap().expect("no ingest fails") == Stored::New {
+                new += 1;
+            }
+        }
+        assert_eq!(new, 300);
+    }
+    assert_eq!(fx.counts().await.pending, 2400);
+    fx.finish().await;
+}
