@@ -73,7 +73,9 @@
 //! - `redis`: `replay::RedisReplayStore`, one replay record shared by every
 //!   replica of a receiver.
 //! - `postgres`: `replay::PostgresReplayStore`, the replay record in a
-//!   PostgreSQL table.
+//!   PostgreSQL table; and `inbox`, a durable inbox: the middleware stores
+//!   verified deliveries and answers 202, workers run the handler later,
+//!   exactly once, with retries and dead letters.
 //! - `jwt`: the JWT form of dynamic webhooks Gemini's docs describe
 //!   (`VerifierBuilder::jwt_audience`), verified with aws-lc-rs.
 //! - `metrics`: deliveries by outcome and verification time on the

@@ -27,6 +27,9 @@ use crate::replay::ClaimToken;
 /// kept dying.
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(60);
 
+/// How long a worker waits before it reconnects its `LISTEN` connection.
+const LISTEN_RETRY: Duration = Duration::from_secs(1);
+
 /// Runs a handler for every delivery stored in an [`Inbox`]; built by
 /// [`Inbox::worker`], started with [`run`](Self::run) or
 /// [`run_until`](Self::run_until).
@@ -174,7 +177,6 @@ where
             shared.config.clone(),
             shared.settings.channel.clone(),
             Arc::clone(&wake),
-            self.settings.poll_interval,
         )));
         let context = Arc::new(WorkerContext {
             shared,
@@ -634,7 +636,8 @@ async fn listen(
             }
             drop(client);
         }
-        tokio::time::sleep(pause).await;
+        // Polling covers the gap; reconnecting sooner buys little.
+        tokio::time::sleep(LISTEN_RETRY).await;
     }
 }
 

@@ -214,10 +214,10 @@ impl<R: ReplayStore> Receiver<R> {
         self
     }
 
-    /// The inbox deliveries are stored in, if one is set.
+    /// The inbox deliveries are stored in, if one is set: the adapters
+    /// then call [`store_request`](Self::store_request).
     #[cfg(feature = "postgres")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-    pub fn inbox_ref(&self) -> Option<&crate::inbox::Inbox> {
+    pub(crate) fn inbox_ref(&self) -> Option<&crate::inbox::Inbox> {
         self.inbox.as_ref()
     }
 
