@@ -607,12 +607,7 @@ impl<F> WorkerContext<F> {
 
 /// Keeps the worker's `LISTEN` connection open, waking the worker on every
 /// notification and after each (re)connect (to catch up on what it missed).
-async fn listen(
-    config: tokio_postgres::Config,
-    channel: String,
-    wake: Arc<Notify>,
-    pause: Duration,
-) {
+async fn listen(config: tokio_postgres::Config, channel: String, wake: Arc<Notify>) {
     loop {
         if let Ok(Ok((client, mut connection))) =
             tokio::time::timeout(Duration::from_secs(10), config.connect(NoTls)).await
