@@ -204,9 +204,21 @@ where
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verified_deliveries_are_stored_once_and_answered_at_once() {
     let fx = Fixture::new().await;
+    assert_eq!(fx.inbox.table(), fx.table);
+    assert!(format!("{:?}", fx.inbox).contains(&fx.table));
     let app = fx.app(fx.inbox.clone());
-    assert_eq!(fx.send(&app, "msg_1", BODY).await, StatusCode::ACCEPTED);
-    assert_eq!(fx.send(&app, "msg_1", BODY).await, StatusCode::OK);
+    for (status, text) in [(202, "accepted"), (200, "already received")] {
+        let response = app
+            .clone()
+            .oneshot(fx.request("msg_1", BODY))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status);
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        assert_eq!(body, text);
+    }
     // Unverified requests never reach the table.
     let mut forged = fx.request("msg_forged", BODY);
     *forged.body_mut() = Body::from(BODY.replace("batches/1", "batches/2"));
@@ -787,6 +799,12 @@ fn bad_tables_and_urls_are_build_errors() {
         .build()
         .unwrap_err();
     assert!(!err.to_string().contains("secret"));
+    let builder = Inbox::builder("postgres://u:secret@db/app").table("app_inbox");
+    let shown = format!("{builder:?}");
+    assert!(
+        shown.contains("app_inbox") && !shown.contains("secret"),
+        "{shown}"
+    );
     let sql = Inbox::schema_sql("app.inbox");
     assert!(sql.contains("CREATE TABLE IF NOT EXISTS app.inbox"));
     assert!(sql.contains("app_inbox_due"));

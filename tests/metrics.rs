@@ -247,3 +247,39 @@ fn extractors_without_the_middleware_count_rejections() {
         1
     );
 }
+
+#[cfg(feature = "postgres")]
+#[test]
+fn inbox_outcomes_are_counted() {
+    use gemini_webhooks::inbox::Inbox;
+    let recorded = Recorded::default();
+    let table = common::pg::unique_table();
+    with_recorder(&recorded, async {
+        let secret = generate_secret();
+        let inbox = |url: String| {
+            Inbox::builder(url)
+                .table(&table)
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap()
+        };
+        let layer = |inbox| WebhookLayer::new(common::verifier(&secret)).inbox(inbox);
+        let up = app(Handled::default()).layer(layer(inbox(common::pg::database_url())));
+        let headers = Signer::hmac(&secret).unwrap().sign(EVENT.as_bytes());
+        assert_eq!(send(&up, &headers, EVENT).await, 202);
+        assert_eq!(send(&up, &headers, EVENT).await, 200);
+        // Nothing listens on port 1.
+        let down = app(Handled::default()).layer(layer(inbox(
+            "postgres://postgres@127.0.0.1:1/postgres".to_owned(),
+        )));
+        assert_eq!(send(&down, &headers, EVENT).await, 503);
+        common::pg::drop_table(&table).await;
+    });
+    for (outcome, count) in [("stored", 1), ("duplicate", 1), ("inbox_unavailable", 1)] {
+        assert_eq!(
+            recorded.count(&format!("{DELIVERIES}{{outcome={outcome}}}")),
+            count,
+            "{outcome}"
+        );
+    }
+}
