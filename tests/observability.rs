@@ -157,3 +157,28 @@ async fn duplicates_are_info_and_an_unreachable_store_is_an_error() {
     assert!(deferred.contains("ERROR"), "{deferred}");
     assert!(deferred.contains("gemini webhook deferred"), "{deferred}");
 }
+
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn an_unreachable_inbox_is_an_error_naming_the_cause() {
+    let (captured, _guard) = capture(tracing::Level::INFO);
+    let secret = generate_secret();
+    // Nothing listens on port 1.
+    let inbox = gemini_webhooks::inbox::Inbox::builder("postgres://postgres@127.0.0.1:1/postgres")
+        .build()
+        .unwrap();
+    let app = app(&secret, |layer| layer.inbox(inbox));
+    let headers = Signer::hmac(&secret).unwrap().sign(EVENT.as_bytes());
+    assert_eq!(post(&app, headers).await, StatusCode::SERVICE_UNAVAILABLE);
+    let text = captured.text();
+    let deferred = text
+        .lines()
+        .find(|line| line.contains("inbox_unavailable"))
+        .unwrap_or_else(|| panic!("no inbox line in {text}"));
+    assert!(deferred.contains("ERROR"), "{deferred}");
+    assert!(deferred.contains("gemini webhook deferred"), "{deferred}");
+    assert!(
+        deferred.contains("error=inbox unavailable: ingest"),
+        "{deferred}"
+    );
+}
