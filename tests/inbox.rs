@@ -118,6 +118,29 @@ impl Fixture {
         self.inbox.counts().await.unwrap()
     }
 
+    /// A table for handlers' writes: `<table>_effects (webhook_id)`.
+    async fn create_effects(&self) -> String {
+        let effects = format!("{}_effects", self.table);
+        admin()
+            .await
+            .batch_execute(&format!(
+                "CREATE TABLE {effects} (webhook_id TEXT NOT NULL)"
+            ))
+            .await
+            .unwrap();
+        effects
+    }
+
+    /// How many writes the handlers' committed transactions left.
+    async fn effects_written(&self) -> i64 {
+        admin()
+            .await
+            .query_one(&format!("SELECT count(*) FROM {}_effects", self.table), &[])
+            .await
+            .unwrap()
+            .get(0)
+    }
+
     async fn finish(self) {
         assert_eq!(self.route_runs.load(Ordering::SeqCst), 0, "the route ran");
         drop_table(&self.table).await;
@@ -137,6 +160,16 @@ fn inbox_on(table: &str) -> Inbox {
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap()
+}
+
+/// A handler's write, through the job's transaction.
+async fn write_effect(job: &Job, effects: &str) -> Result<(), String> {
+    let insert = format!("INSERT INTO {effects} VALUES ($1)");
+    job.client()
+        .execute(&insert, &[&job.delivery().id()])
+        .await
+        .map(drop)
+        .map_err(|err| err.to_string())
 }
 
 /// The attempts the handler saw, per webhook id.
@@ -315,31 +348,20 @@ async fn concurrent_copies_on_two_receivers_make_one_row_handled_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_through_the_job_commit_with_it_and_roll_back_when_it_fails() {
     let fx = Fixture::new().await;
-    let effects = format!("{}_effects", fx.table);
-    admin()
-        .await
-        .batch_execute(&format!(
-            "CREATE TABLE {effects} (webhook_id TEXT NOT NULL)"
-        ))
-        .await
-        .unwrap();
+    let effects: Arc<str> = fx.create_effects().await.into();
     let app = fx.app(fx.inbox.clone());
     assert_eq!(fx.send(&app, "msg_tx", BODY).await, StatusCode::ACCEPTED);
     let seen = Seen::default();
     let received = Arc::new(Mutex::new(Vec::new()));
     let worker = {
-        let (seen, effects, received) = (seen.clone(), effects.clone(), Arc::clone(&received));
+        let (seen, effects, received) = (seen.clone(), Arc::clone(&effects), Arc::clone(&received));
         fx.inbox
             .worker(move |job: Job| {
                 seen.record(&job);
                 received.lock().unwrap().push(job.received_at());
-                let effects = effects.clone();
+                let effects = Arc::clone(&effects);
                 async move {
-                    let insert = format!("INSERT INTO {effects} VALUES ($1)");
-                    job.client()
-                        .execute(&insert, &[&job.delivery().id()])
-                        .await
-                        .map_err(|err| err.to_string())?;
+                    write_effect(&job, &effects).await?;
                     // The first attempt fails after writing: its write must go.
                     if job.attempt() == 1 {
                         return Err("failing after the write".to_owned());
@@ -354,12 +376,7 @@ async fn writes_through_the_job_commit_with_it_and_roll_back_when_it_fails() {
     eventually("the job done", || async { fx.counts().await.done == 1 }).await;
     running.stop().await;
     assert_eq!(seen.attempts("msg_tx"), [1, 2]);
-    let written: i64 = admin()
-        .await
-        .query_one(&format!("SELECT count(*) FROM {effects}"), &[])
-        .await
-        .unwrap()
-        .get(0);
+    let written = fx.effects_written().await;
     assert_eq!(written, 1, "exactly the successful attempt's write stays");
     let stored_at: std::time::SystemTime = admin()
         .await
@@ -568,22 +585,15 @@ async fn shutdown_lets_running_jobs_finish_and_claims_nothing_new() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_releases_unfinished_jobs_and_rolls_back_their_writes() {
     let fx = Fixture::new().await;
-    let effects = format!("{}_effects", fx.table);
-    admin()
-        .await
-        .batch_execute(&format!(
-            "CREATE TABLE {effects} (webhook_id TEXT NOT NULL)"
-        ))
-        .await
-        .unwrap();
+    let effects: Arc<str> = fx.create_effects().await.into();
     let app = fx.app(fx.inbox.clone());
     assert_eq!(fx.send(&app, "msg_stuck", BODY).await, StatusCode::ACCEPTED);
     let entered = Arc::new(Notify::new());
     let worker = {
-        let (entered, effects) = (Arc::clone(&entered), effects.clone());
+        let (entered, effects) = (Arc::clone(&entered), Arc::clone(&effects));
         fx.inbox
             .worker(move |job: Job| {
-                let (entered, effects) = (Arc::clone(&entered), effects.clone());
+                let (entered, effects) = (Arc::clone(&entered), Arc::clone(&effects));
                 async move {
                     let insert = format!("INSERT INTO {effects} VALUES ($1)");
                     job.client()
@@ -617,12 +627,7 @@ async fn shutdown_releases_unfinished_jobs_and_rolls_back_their_writes() {
         .unwrap()
         .get(0);
     assert!(due);
-    let written: i64 = admin()
-        .await
-        .query_one(&format!("SELECT count(*) FROM {effects}"), &[])
-        .await
-        .unwrap()
-        .get(0);
+    let written = fx.effects_written().await;
     assert_eq!(written, 0);
 
     let seen = Seen::default();
