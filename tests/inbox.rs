@@ -24,7 +24,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::routing::post;
 use common::pg::{admin, database_url, drop_table, unique_table};
-use gemini_webhooks::inbox::{Inbox, InboxCounts, Job, Stored};
+use gemini_webhooks::inbox::{Inbox, InboxCounts, InboxWorker, Job, Stored};
 use gemini_webhooks::testing::{Signer, generate_secret};
 use gemini_webhooks::tower::WebhookLayer;
 use gemini_webhooks::{Delivery, GeminiEvent};
@@ -191,6 +191,22 @@ impl Seen {
     }
 }
 
+/// A worker whose handler records each attempt in `seen` and succeeds,
+/// polling every 20 ms.
+fn recording_worker(
+    inbox: &Inbox,
+    seen: &Seen,
+) -> InboxWorker<impl Fn(Job) -> std::future::Ready<Result<(), String>> + Send + Sync + 'static, Job>
+{
+    let seen = seen.clone();
+    inbox
+        .worker(move |job: Job| {
+            seen.record(&job);
+            std::future::ready(Ok(()))
+        })
+        .poll_interval(Duration::from_millis(20))
+}
+
 /// A worker running in the background until [`stop`](Running::stop).
 struct Running {
     stop: oneshot::Sender<()>,
@@ -323,14 +339,7 @@ async fn concurrent_copies_on_two_receivers_make_one_row_handled_once() {
     let workers: Vec<Running> = [inbox_on(&fx.table), inbox_on(&fx.table)]
         .into_iter()
         .map(|inbox| {
-            let seen = seen.clone();
-            let worker = inbox
-                .worker(move |job: Job| {
-                    seen.record(&job);
-                    async { Ok::<_, String>(()) }
-                })
-                .concurrency(4)
-                .poll_interval(Duration::from_millis(20));
+            let worker = recording_worker(&inbox, &seen).concurrency(4);
             Running::start(move |stop| worker.run_until(stop))
         })
         .collect();
@@ -631,15 +640,7 @@ async fn shutdown_releases_unfinished_jobs_and_rolls_back_their_writes() {
     assert_eq!(written, 0);
 
     let seen = Seen::default();
-    let worker = {
-        let seen = seen.clone();
-        fx.inbox
-            .worker(move |job: Job| {
-                seen.record(&job);
-                async { Ok::<_, String>(()) }
-            })
-            .poll_interval(Duration::from_millis(20))
-    };
+    let worker = recording_worker(&fx.inbox, &seen);
     let running = Running::start(move |stop| worker.run_until(stop));
     eventually("done by the next worker", || async {
         fx.counts().await.done == 1
@@ -703,16 +704,7 @@ async fn lapsed_leases_run_again_and_jobs_that_kill_every_worker_are_buried() {
         .await
         .unwrap();
     let seen = Seen::default();
-    let worker = {
-        let seen = seen.clone();
-        fx.inbox
-            .worker(move |job: Job| {
-                seen.record(&job);
-                async { Ok::<_, String>(()) }
-            })
-            .max_attempts(3)
-            .poll_interval(Duration::from_millis(20))
-    };
+    let worker = recording_worker(&fx.inbox, &seen).max_attempts(3);
     let running = Running::start(move |stop| worker.run_until(stop));
     eventually("orphan done", || async { fx.counts().await.done == 1 }).await;
     running.stop().await;
