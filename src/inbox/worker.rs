@@ -498,6 +498,8 @@ impl<F> WorkerContext<F> {
 
     /// Deletes old done rows, and dead-letters jobs whose lease lapsed on
     /// their last attempt (a handler that kills its worker every time).
+    /// Rows locked by a running job (a slow handler past its lease) are
+    /// skipped, not waited for.
     async fn maintain(&self) {
         if let Err(err) = self.shared.cleanup_done_on(&self.pool).await {
             tracing::warn!(error = %err, "gemini webhook inbox cleanup failed");
@@ -505,7 +507,8 @@ impl<F> WorkerContext<F> {
         let sql = format!(
             "UPDATE {table} SET state = 'dead', lease = NULL, failed_at = now(), \
                last_error = 'the worker died or lost its connection on every attempt' \
-             WHERE state = 'pending' AND lease IS NOT NULL AND run_at <= now() AND attempts >= $1",
+             WHERE id IN (SELECT id FROM {table} WHERE state = 'pending' AND lease IS NOT NULL \
+               AND run_at <= now() AND attempts >= $1 FOR UPDATE SKIP LOCKED)",
             table = self.table()
         );
         let max_attempts = i32::try_from(self.settings.max_attempts).unwrap_or(i32::MAX);
