@@ -907,3 +907,40 @@ async fn copies_stored_in_opposite_orders_on_two_inboxes_never_deadlock() {
     assert_eq!(fx.counts().await.pending, 2400);
     fx.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_delivery_notifies_the_channel_after_its_commit() {
+    let fx = Fixture::new().await;
+    assert_eq!(by_state(fx.counts().await), [0; 4]); // the table
+    let (client, mut connection) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let (notified, mut notifications) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(Ok(message)) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+            if let tokio_postgres::AsyncMessage::Notification(note) = message {
+                let _ = notified.send(note.channel().to_owned());
+            }
+        }
+    });
+    client
+        .batch_execute(&format!("LISTEN {}_new", fx.table))
+        .await
+        .unwrap();
+    let app = fx.app(fx.inbox.clone());
+    assert_eq!(fx.send(&app, "msg_1", BODY).await, StatusCode::ACCEPTED);
+    let channel = tokio::time::timeout(Duration::from_secs(60), notifications.recv())
+        .await
+        .expect("no notification")
+        .unwrap();
+    assert_eq!(channel, format!("{}_new", fx.table));
+    // Sent after the insert committed: the row is visible to the listener.
+    let visible: i64 = client
+        .query_one(&format!("SELECT count(*) FROM {}", fx.table), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(visible, 1);
+    drop(client);
+    fx.finish().await;
+}
