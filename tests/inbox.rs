@@ -367,7 +367,10 @@ async fn writes_through_the_job_commit_with_it_and_roll_back_when_it_fails() {
         fx.inbox
             .worker(move |job: Job| {
                 seen.record(&job);
-                received.lock().unwrap().push(job.received_at());
+                received
+                    .lock()
+                    .unwrap()
+                    .push((job.received_at(), format!("{job:?}")));
                 let effects = Arc::clone(&effects);
                 async move {
                     write_effect(&job, &effects).await?;
@@ -393,7 +396,16 @@ async fn writes_through_the_job_commit_with_it_and_roll_back_when_it_fails() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(*received.lock().unwrap(), [stored_at, stored_at]);
+    let received = received.lock().unwrap();
+    assert_eq!(received.len(), 2);
+    for (attempt, (at, shown)) in received.iter().enumerate() {
+        assert_eq!(*at, stored_at);
+        assert!(shown.contains("msg_tx"), "{shown}");
+        assert!(
+            shown.contains(&format!("attempt: {}", attempt + 1)),
+            "{shown}"
+        );
+    }
     fx.finish().await;
 }
 
