@@ -956,3 +956,85 @@ async fn a_stored_delivery_notifies_the_channel_after_its_commit() {
     drop(client);
     fx.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_run_concurrently_up_to_the_limit_and_no_further() {
+    let fx = Fixture::new().await;
+    let app = fx.app(fx.inbox.clone());
+    for id in ["msg_1", "msg_2", "msg_3"] {
+        assert_eq!(fx.send(&app, id, BODY).await, StatusCode::ACCEPTED);
+    }
+    let entered = Arc::new(AtomicUsize::new(0));
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let worker = {
+        let (entered, gate) = (Arc::clone(&entered), Arc::clone(&gate));
+        fx.inbox
+            .worker(move |_: Job| {
+                entered.fetch_add(1, Ordering::SeqCst);
+                let gate = Arc::clone(&gate);
+                async move {
+                    gate.acquire()
+                        .await
+                        .map_err(|err| err.to_string())?
+                        .forget();
+                    Ok::<_, String>(())
+                }
+            })
+            .concurrency(2)
+            .poll_interval(Duration::from_millis(20))
+    };
+    let running = Running::start(move |stop| worker.run_until(stop));
+    eventually("two jobs running at once", || async {
+        entered.load(Ordering::SeqCst) == 2
+    })
+    .await;
+    // Both slots are taken: the third job is not even claimed.
+    let counts = fx.counts().await;
+    assert_eq!((counts.running, counts.pending), (2, 1));
+    gate.add_permits(3);
+    eventually("all done", || async { fx.counts().await.done == 3 }).await;
+    running.stop().await;
+    assert_eq!(entered.load(Ordering::SeqCst), 3);
+    fx.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_connections_go_back_to_the_pool() {
+    let fx = Fixture::new().await;
+    let app = fx.app(fx.inbox.clone());
+    for i in 0..6 {
+        assert_eq!(
+            fx.send(&app, &format!("msg_{i}"), BODY).await,
+            StatusCode::ACCEPTED
+        );
+    }
+    let backends = Arc::new(Mutex::new(std::collections::HashSet::new()));
+    let worker = {
+        let backends = Arc::clone(&backends);
+        fx.inbox
+            .worker(move |job: Job| {
+                let backends = Arc::clone(&backends);
+                async move {
+                    let pid: i32 = job
+                        .client()
+                        .query_one("SELECT pg_backend_pid()", &[])
+                        .await
+                        .map_err(|err| err.to_string())?
+                        .get(0);
+                    backends.lock().unwrap().insert(pid);
+                    Ok::<_, String>(())
+                }
+            })
+            .concurrency(1)
+            .poll_interval(Duration::from_millis(20))
+    };
+    // `run` is `run_until` a signal that never comes: end it by aborting.
+    let task = tokio::spawn(worker.run());
+    eventually("all done", || async { fx.counts().await.done == 6 }).await;
+    task.abort();
+    // One job at a time on a pool of two: jobs reuse those two connections
+    // instead of opening one each.
+    let used = backends.lock().unwrap().len();
+    assert!(used <= 2, "{used} connections for 6 jobs");
+    fx.finish().await;
+}
