@@ -396,7 +396,7 @@ async fn writes_through_the_job_commit_with_it_and_roll_back_when_it_fails() {
         .await
         .unwrap()
         .get(0);
-    let received = received.lock().unwrap();
+    let received = std::mem::take(&mut *received.lock().unwrap());
     assert_eq!(received.len(), 2);
     for (attempt, (at, shown)) in received.iter().enumerate() {
         assert_eq!(*at, stored_at);
