@@ -983,6 +983,11 @@ async fn jobs_run_concurrently_up_to_the_limit_and_no_further() {
             .concurrency(2)
             .poll_interval(Duration::from_millis(20))
     };
+    let shown = format!("{worker:?}");
+    assert!(
+        shown.contains("concurrency: 2") && shown.contains(&fx.table),
+        "{shown}"
+    );
     let running = Running::start(move |stop| worker.run_until(stop));
     eventually("two jobs running at once", || async {
         entered.load(Ordering::SeqCst) == 2
