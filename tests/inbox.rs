@@ -693,6 +693,19 @@ async fn a_notification_wakes_an_idle_worker_without_polling() {
     })
     .await;
     running.stop().await;
+    // The worker's listening connection ends with it.
+    eventually("the listener gone", || async {
+        let rows = admin()
+            .await
+            .query(
+                "SELECT 1 FROM pg_stat_activity WHERE query = $1",
+                &[&listen],
+            )
+            .await
+            .unwrap();
+        rows.is_empty()
+    })
+    .await;
     fx.finish().await;
 }
 
@@ -797,6 +810,30 @@ async fn an_unreachable_database_answers_503_and_stores_nothing() {
         .unwrap();
     assert_eq!(body, "inbox unavailable; retry later");
     assert!(inbox.counts().await.is_err());
+
+    // The same through the receiver: the rejection carries the cause.
+    let receiver = gemini_webhooks::Receiver::new(common::verifier(&secret)).inbox(inbox);
+    let headers = Signer::hmac(&secret)
+        .unwrap()
+        .id("msg_2")
+        .sign(BODY.as_bytes());
+    let rejection = receiver
+        .store_request(&headers, Body::from(BODY))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (rejection.status(), rejection.kind()),
+        (StatusCode::SERVICE_UNAVAILABLE, "inbox_unavailable")
+    );
+    let cause = std::error::Error::source(&rejection).expect("a cause");
+    assert!(cause.is::<gemini_webhooks::inbox::InboxError>(), "{cause}");
+    // Without an inbox there is nothing to store in.
+    let plain = gemini_webhooks::Receiver::new(common::verifier(&secret));
+    let rejection = plain
+        .store_request(&headers, Body::from(BODY))
+        .await
+        .unwrap_err();
+    assert_eq!(rejection.status(), StatusCode::INTERNAL_SERVER_ERROR);
 }
 
 #[test]

@@ -70,7 +70,10 @@ async fn retries_warn_dead_letters_are_errors_and_handled_jobs_info() {
         if counts.dead == 1 && counts.done == 1 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "not drained within 60 s");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not drained within 60 s"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     task.abort();
@@ -82,10 +85,19 @@ async fn retries_warn_dead_letters_are_errors_and_handled_jobs_info() {
             .to_owned()
     };
     let retry = line("will retry");
-    assert!(retry.contains(" WARN ") && retry.contains("msg_poison"), "{retry}");
+    assert!(
+        retry.contains(" WARN ") && retry.contains("msg_poison"),
+        "{retry}"
+    );
     let dead = line("dead letter");
-    assert!(dead.contains(" ERROR ") && dead.contains("attempt=2"), "{dead}");
+    assert!(
+        dead.contains(" ERROR ") && dead.contains("attempt=2"),
+        "{dead}"
+    );
     let done = line("gemini webhook job done");
-    assert!(done.contains(" INFO ") && done.contains("msg_fine"), "{done}");
+    assert!(
+        done.contains(" INFO ") && done.contains("msg_fine"),
+        "{done}"
+    );
     drop_table(&table).await;
 }
