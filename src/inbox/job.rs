@@ -296,6 +296,27 @@ mod tests {
         }
     }
 
+    /// Against the PostgreSQL at `DATABASE_URL` (default: the local one).
+    #[tokio::test]
+    async fn an_unfinished_transaction_never_goes_back_to_the_pool() {
+        let url = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        let pool = crate::postgres::pool(url.parse().unwrap(), 2, Duration::from_secs(10)).unwrap();
+        let open = JobConnection::new(pool.get().await.expect("PostgreSQL at DATABASE_URL"));
+        open.client().batch_execute("BEGIN").await.unwrap();
+        drop(open);
+        assert_eq!(pool.status().size, 0, "detached and closed");
+        let finished = JobConnection::new(pool.get().await.unwrap());
+        finished
+            .client()
+            .batch_execute("BEGIN; COMMIT")
+            .await
+            .unwrap();
+        finished.mark_closed();
+        drop(finished);
+        assert_eq!(pool.status().size, 1, "back in the pool");
+    }
+
     #[test]
     fn rows_that_do_not_read_as_deliveries_are_refused() {
         let row = |verified_by: &str, claims: Option<&str>, signed_at: i64| StoredDelivery {
