@@ -15,7 +15,9 @@ use crate::replay::ReplayStore;
 /// The inner service receives the raw body bytes (as its own body type, via
 /// `From<Bytes>`) and the [`Delivery`](crate::Delivery) in the request
 /// extensions. Rejections are plain-text responses with the status of
-/// [`Rejection::status`].
+/// [`Rejection::status`]. With an [inbox](crate::inbox) configured, the
+/// inner service is never called: the delivery is stored and answered
+/// `202` (or `200` for a copy already stored).
 ///
 /// Readiness: this service is always ready; the inner service is driven to
 /// readiness only after a request is admitted (verified and claimed), so an
