@@ -23,6 +23,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::routing::post;
+use common::eventually;
 use common::pg::{admin, database_url, drop_table, unique_table};
 use gemini_webhooks::inbox::{Inbox, InboxCounts, InboxWorker, Job, Stored};
 use gemini_webhooks::testing::{Signer, generate_secret};
@@ -231,22 +232,6 @@ impl Running {
     async fn stop(self) {
         let _ = self.stop.send(());
         self.task.await.unwrap();
-    }
-}
-
-/// Polls `check` until it holds; fails the test after 60 s instead of hanging.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !check().await {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{what}: not within 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 

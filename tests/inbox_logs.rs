@@ -6,26 +6,12 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::Captured;
 use common::pg::{admin, database_url, drop_table, unique_table};
 use gemini_webhooks::inbox::{Inbox, Job};
 use gemini_webhooks::testing::{Signer, generate_secret};
-
-/// Log lines written by a `fmt` subscriber, kept for the test to read.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_warn_dead_letters_are_errors_and_handled_jobs_info() {
@@ -64,20 +50,13 @@ async fn retries_warn_dead_letters_are_errors_and_handled_jobs_info() {
         .backoff(Duration::ZERO, Duration::ZERO)
         .poll_interval(Duration::from_millis(20));
     let task = tokio::spawn(worker.run());
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
+    common::eventually("one dead letter and one done", || async {
         let counts = inbox.counts().await.unwrap();
-        if counts.dead == 1 && counts.done == 1 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "not drained within 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+        counts.dead == 1 && counts.done == 1
+    })
+    .await;
     task.abort();
-    let text = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+    let text = captured.text();
     let line = |needle: &str| {
         text.lines()
             .find(|line| line.contains(needle))

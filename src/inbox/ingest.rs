@@ -7,7 +7,7 @@
 //! with 64 connections on 2 cores: one `INSERT` each peaked at ~5,700
 //! deliveries/s with a p99 of 22 ms (BENCHMARKS.md has the numbers after).
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -126,15 +126,14 @@ async fn store(shared: &Arc<Shared>, mut batch: Vec<Pending>) {
     match stored {
         Ok(rows) => {
             // Of copies of one delivery in one batch, the first is the new one.
-            let mut inserted: HashMap<String, ()> = rows
-                .iter()
-                .map(|row| (row.get::<_, String>(0), ()))
-                .collect();
+            let mut inserted: HashSet<String> =
+                rows.iter().map(|row| row.get::<_, String>(0)).collect();
             let any_new = !inserted.is_empty();
             for pending in batch {
-                let stored = match inserted.remove(&pending.key) {
-                    Some(()) => Stored::New,
-                    None => Stored::Duplicate,
+                let stored = if inserted.remove(&pending.key) {
+                    Stored::New
+                } else {
+                    Stored::Duplicate
                 };
                 let _ = pending.reply.send(Ok(stored));
             }
