@@ -23,6 +23,16 @@ const MAX_BATCH: usize = 256;
 /// up for the next one.
 const IN_FLIGHT: usize = 4;
 
+/// The batch `INSERT` into `table`, built once per inbox.
+pub(super) fn insert_sql(table: &str) -> String {
+    format!(
+        "INSERT INTO {table} (id, webhook_id, signed_at, verified_by, jwt_claims, body) \
+         SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], \
+           $6::bytea[]) \
+         ON CONFLICT (id) DO NOTHING RETURNING id"
+    )
+}
+
 /// One delivery waiting to be stored, and where its answer goes.
 pub(super) struct Pending {
     pub(super) key: String,
@@ -92,13 +102,7 @@ async fn store(shared: &Arc<Shared>, mut batch: Vec<Pending>) {
     // then wait for each other's keys in one order, never in a cycle
     // (which PostgreSQL breaks after `deadlock_timeout` by failing one).
     batch.sort_by(|a, b| a.key.cmp(&b.key));
-    let sql = format!(
-        "INSERT INTO {table} (id, webhook_id, signed_at, verified_by, jwt_claims, body) \
-         SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], \
-           $6::bytea[]) \
-         ON CONFLICT (id) DO NOTHING RETURNING id",
-        table = shared.settings.table
-    );
+    let sql = &shared.insert_sql;
     let keys: Vec<&str> = batch.iter().map(|p| p.key.as_str()).collect();
     let webhook_ids: Vec<&str> = batch.iter().map(|p| p.row.webhook_id.as_str()).collect();
     let signed_at: Vec<i64> = batch.iter().map(|p| p.row.signed_at).collect();
@@ -107,7 +111,7 @@ async fn store(shared: &Arc<Shared>, mut batch: Vec<Pending>) {
     let bodies: Vec<&[u8]> = batch.iter().map(|p| p.body.as_ref()).collect();
     let stored = shared
         .run("ingest", |client| async move {
-            let statement = client.prepare_cached(&sql).await?;
+            let statement = client.prepare_cached(sql).await?;
             client
                 .query(
                     &statement,

@@ -113,6 +113,7 @@ pub struct Inbox {
 struct Shared {
     pool: Pool,
     batcher: ingest::Batcher,
+    insert_sql: String,
     notify_pending: AtomicBool,
     config: tokio_postgres::Config,
     schema: OnceCell<()>,
@@ -546,6 +547,7 @@ impl InboxBuilder {
             shared: Arc::new(Shared {
                 pool,
                 batcher: ingest::Batcher::default(),
+                insert_sql: ingest::insert_sql(&self.table),
                 notify_pending: AtomicBool::new(false),
                 config,
                 schema: OnceCell::new(),

@@ -179,6 +179,7 @@ where
             Arc::clone(&wake),
         )));
         let context = Arc::new(WorkerContext {
+            sql: JobSql::new(&shared.settings.table),
             shared,
             pool,
             settings: self.settings,
@@ -289,8 +290,46 @@ async fn next_wake(
 struct WorkerContext<F> {
     shared: Arc<Shared>,
     pool: Pool,
+    sql: JobSql,
     settings: WorkerSettings,
     handler: Arc<F>,
+}
+
+/// The statements a job runs, built once per worker (they name its table).
+struct JobSql {
+    claim: String,
+    begin: String,
+    complete: String,
+    fail: String,
+}
+
+impl JobSql {
+    fn new(table: &str) -> Self {
+        Self {
+            claim: format!(
+                "UPDATE {table} AS t SET attempts = t.attempts + 1, lease = $2, \
+                   run_at = now() + $3 * interval '1 millisecond' \
+                 FROM (SELECT id FROM {table} WHERE state = 'pending' AND run_at <= now() \
+                       AND attempts < $4 ORDER BY run_at LIMIT $1 FOR UPDATE SKIP LOCKED) AS due \
+                 WHERE t.id = due.id \
+                 RETURNING t.id, t.webhook_id, t.signed_at, t.verified_by, t.jwt_claims, t.body, \
+                   t.attempts, t.received_at"
+            ),
+            begin: format!(
+                "SELECT 1 FROM {table} WHERE id = $1 AND lease = $2 AND state = 'pending' FOR UPDATE"
+            ),
+            complete: format!(
+                "UPDATE {table} SET state = 'done', finished_at = now(), lease = NULL, \
+                   last_error = NULL WHERE id = $1 AND lease = $2"
+            ),
+            fail: format!(
+                "UPDATE {table} SET state = CASE WHEN attempts >= $3 THEN 'dead' ELSE 'pending' END, \
+                   run_at = now() + $4 * interval '1 millisecond', lease = NULL, failed_at = now(), \
+                   last_error = $5 \
+                 WHERE id = $1 AND lease = $2 RETURNING state"
+            ),
+        }
+    }
 }
 
 /// A job as claimed: its row, and the lease that proves the claim.
@@ -318,16 +357,7 @@ impl<F> WorkerContext<F> {
 
     /// Claims up to `limit` due jobs, giving each a fresh lease.
     async fn claim(&self, limit: usize) -> Result<Vec<Claimed>, InboxError> {
-        let sql = format!(
-            "UPDATE {table} AS t SET attempts = t.attempts + 1, lease = $2, \
-               run_at = now() + $3 * interval '1 millisecond' \
-             FROM (SELECT id FROM {table} WHERE state = 'pending' AND run_at <= now() \
-                   AND attempts < $4 ORDER BY run_at LIMIT $1 FOR UPDATE SKIP LOCKED) AS due \
-             WHERE t.id = due.id \
-             RETURNING t.id, t.webhook_id, t.signed_at, t.verified_by, t.jwt_claims, t.body, \
-               t.attempts, t.received_at",
-            table = self.table()
-        );
+        let sql = &self.sql.claim;
         let lease = format!("{:032x}", ClaimToken::new().as_u128());
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let lease_ms = millis(self.settings.lease);
@@ -336,7 +366,7 @@ impl<F> WorkerContext<F> {
         let rows = self
             .shared
             .run_on(&self.pool, "claim", |client| async move {
-                let statement = client.prepare_cached(&sql).await?;
+                let statement = client.prepare_cached(sql).await?;
                 client
                     .query(&statement, &[&limit, lease_value, &lease_ms, &max_attempts])
                     .await
@@ -371,10 +401,7 @@ impl<F> WorkerContext<F> {
         // moment while it re-checks it against its own snapshot (and lets it
         // go). If our lease lapsed and another worker runs the job, the
         // wait ends with its commit, and the lease no longer matches.
-        let sql = format!(
-            "SELECT 1 FROM {table} WHERE id = $1 AND lease = $2 AND state = 'pending' FOR UPDATE",
-            table = self.table()
-        );
+        let sql = &self.sql.begin;
         self.shared
             .run_on(&self.pool, "begin a job", |object| async move {
                 let connection = Arc::new(JobConnection::new(object));
@@ -384,7 +411,7 @@ impl<F> WorkerContext<F> {
                 client
                     .batch_execute("BEGIN; SET LOCAL synchronous_commit = on")
                     .await?;
-                let statement = client.prepare_cached(&sql).await?;
+                let statement = client.prepare_cached(sql).await?;
                 if client
                     .query_opt(&statement, &[&key, &lease])
                     .await?
@@ -406,14 +433,10 @@ impl<F> WorkerContext<F> {
         key: &str,
         lease: &str,
     ) -> Result<(), InboxError> {
-        let sql = format!(
-            "UPDATE {table} SET state = 'done', finished_at = now(), lease = NULL, \
-               last_error = NULL WHERE id = $1 AND lease = $2",
-            table = self.table()
-        );
+        let sql = &self.sql.complete;
         let client = connection.client();
         let commit = async {
-            let statement = client.prepare_cached(&sql).await?;
+            let statement = client.prepare_cached(sql).await?;
             client.execute(&statement, &[&key, &lease]).await?;
             client.batch_execute("COMMIT").await
         };
@@ -438,13 +461,7 @@ impl<F> WorkerContext<F> {
     /// Records a failed attempt: due again after the backoff, or a dead
     /// letter once attempts are used up (at once for a permanent failure).
     async fn fail(&self, key: &str, lease: &str, attempt: u32, failure: Failure) {
-        let sql = format!(
-            "UPDATE {table} SET state = CASE WHEN attempts >= $3 THEN 'dead' ELSE 'pending' END, \
-               run_at = now() + $4 * interval '1 millisecond', lease = NULL, failed_at = now(), \
-               last_error = $5 \
-             WHERE id = $1 AND lease = $2 RETURNING state",
-            table = self.table()
-        );
+        let sql = &self.sql.fail;
         let (max_attempts, error) = match failure {
             Failure::Retry(error) => (self.settings.max_attempts, error),
             Failure::Permanent(error) => (0, error),
@@ -455,7 +472,7 @@ impl<F> WorkerContext<F> {
         let recorded = self
             .shared
             .run_on(&self.pool, "record a failure", |client| async move {
-                let statement = client.prepare_cached(&sql).await?;
+                let statement = client.prepare_cached(sql).await?;
                 client
                     .query_opt(&statement, &[&key, &lease, &max_attempts, &pause, &error])
                     .await
