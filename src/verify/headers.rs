@@ -69,8 +69,6 @@ impl<'a> WebhookHeaders<'a> {
     }
 }
 
-/// The header's one value as visible ASCII; absent, repeated, empty or
-/// binary values are errors.
 /// What the request holds of one `webhook-*` header.
 #[derive(Clone, Copy)]
 enum Found<'a> {
@@ -102,6 +100,8 @@ fn find_three(headers: &HeaderMap) -> [Found<'_>; 3] {
     found
 }
 
+/// The header's one value as visible ASCII, trimmed; absent, repeated,
+/// empty or binary values are errors.
 fn single<'a>(found: Found<'a>, label: &'static str) -> Result<&'a str, VerifyError> {
     let invalid = |reason| VerifyError::InvalidHeader {
         header: label,
@@ -122,11 +122,21 @@ fn single<'a>(found: Found<'a>, label: &'static str) -> Result<&'a str, VerifyEr
     Ok(value)
 }
 
+/// Unix seconds from decimal digits only (no sign, no spaces), in one pass.
 fn parse_unix_seconds(value: &str) -> Result<u64, VerifyError> {
-    if !value.bytes().all(|b| b.is_ascii_digit()) {
+    if value.is_empty() {
         return Err(VerifyError::InvalidTimestamp);
     }
-    value.parse().map_err(|_| VerifyError::InvalidTimestamp)
+    value
+        .bytes()
+        .try_fold(0u64, |seconds, b| {
+            let digit = b.wrapping_sub(b'0');
+            if digit > 9 {
+                return None;
+            }
+            seconds.checked_mul(10)?.checked_add(digit.into())
+        })
+        .ok_or(VerifyError::InvalidTimestamp)
 }
 
 #[cfg(test)]

@@ -83,7 +83,6 @@ impl<'a> SignatureEntries<'a> {
         self.has_v1a
     }
 
-    /// The `v1` HMAC tags that decode to 32 bytes.
     /// The `v1` entries as sent (base64), to compare with [`encode_tag`].
     pub(crate) fn v1_encoded(&self) -> impl Iterator<Item = &'a [u8]> + use<'a> {
         self.version(b"v1")
@@ -113,7 +112,6 @@ fn split_entry(entry: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((&entry[..comma], &entry[comma + 1..]))
 }
 
-/// Decodes standard base64 to exactly `N` bytes, or `None`.
 /// Length of a base64-encoded HMAC-SHA256 tag: 44 characters, padded.
 pub(crate) const ENCODED_TAG_LEN: usize = 44;
 
@@ -125,6 +123,7 @@ pub(crate) fn encode_tag(tag: &[u8; 32]) -> [u8; ENCODED_TAG_LEN] {
     encoded
 }
 
+/// Decodes standard base64 to exactly `N` bytes, or `None`.
 fn decode<const N: usize>(encoded: &[u8]) -> Option<[u8; N]> {
     // Room for one extra byte, so an over-long value shows as a length
     // mismatch rather than a silent truncation; a value too long for the
