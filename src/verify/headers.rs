@@ -146,6 +146,7 @@ mod tests {
     #[test]
     fn timestamps_outside_u64_or_with_signs_are_invalid() {
         for bad in [
+            "",
             "-1",
             "+1",
             "1.5",
