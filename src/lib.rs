@@ -76,6 +76,8 @@
 //!   PostgreSQL table; and `inbox`, a durable inbox: the middleware stores
 //!   verified deliveries and answers 202, workers run the handler later,
 //!   exactly once, with retries and dead letters.
+//! - `postgres-tls`: `postgres` over TLS (`sslmode=require` in the URL),
+//!   the server's certificate verified with rustls.
 //! - `jwt`: the JWT form of dynamic webhooks Gemini's docs describe
 //!   (`VerifierBuilder::jwt_audience`), verified with aws-lc-rs.
 //! - `metrics`: deliveries by outcome and verification time on the

@@ -1,27 +1,134 @@
 //! What the PostgreSQL replay store and the inbox share: the connection
-//! pool, the check of table names spliced into SQL, and creating a schema
-//! once under an advisory lock (feature `postgres`).
+//! pool and how its connections are made (plain text, or TLS with feature
+//! `postgres-tls`), the check of table names spliced into SQL, and
+//! creating a schema once under an advisory lock (feature `postgres`).
 
+use std::future::poll_fn;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_postgres::config::SslMode;
+use tokio_postgres::{AsyncMessage, Client, Config, Connection, NoTls, Socket};
 
-/// A pool of at most `size` connections to `config`, each wait, connect and
-/// recycle bounded by `timeout`.
+/// How connections to the database are made, chosen once from the URL's
+/// `sslmode` when a store or inbox is built.
+#[derive(Clone)]
+pub(crate) enum Connector {
+    /// Plain text: `sslmode` unset, `disable` or `prefer`.
+    Plain,
+    /// TLS (`sslmode=require`), the server's certificate always verified.
+    #[cfg(feature = "postgres-tls")]
+    Tls(tokio_postgres_rustls::MakeRustlsConnect),
+}
+
+impl Connector {
+    /// The connector `config` asks for. Only `sslmode=require` turns TLS
+    /// on: `prefer` (libpq's default, and the URL's when it names none)
+    /// stays plain text, because a TLS attempt that fails verification is
+    /// not retried in plain text and would break a local server with a
+    /// self-signed certificate. `extra_roots` are PEM certificates trusted
+    /// beside Mozilla's roots (a private CA, Amazon RDS's bundle).
+    pub(crate) fn for_config(config: &Config, extra_roots: &[u8]) -> Result<Self, String> {
+        match config.get_ssl_mode() {
+            SslMode::Require => Self::tls(extra_roots),
+            _ => Ok(Self::Plain),
+        }
+    }
+
+    #[cfg(not(feature = "postgres-tls"))]
+    fn tls(_: &[u8]) -> Result<Self, String> {
+        Err("sslmode=require needs the `postgres-tls` feature of gemini-webhooks".to_owned())
+    }
+
+    #[cfg(feature = "postgres-tls")]
+    fn tls(extra_roots: &[u8]) -> Result<Self, String> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject as _;
+
+        let mut roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        for certificate in CertificateDer::pem_slice_iter(extra_roots) {
+            let certificate = certificate
+                .map_err(|err| format!("a TLS root certificate is not valid PEM: {err}"))?;
+            roots
+                .add(certificate)
+                .map_err(|err| format!("a TLS root certificate cannot be used: {err}"))?;
+        }
+        // An explicit provider: the process-wide default may be unset, or
+        // ambiguous when another crate enables a second one.
+        let config = rustls::ClientConfig::builder_with_provider(
+            rustls::crypto::ring::default_provider().into(),
+        )
+        .with_safe_default_protocol_versions()
+        .map_err(|err| format!("TLS set-up: {err}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        Ok(Self::Tls(tokio_postgres_rustls::MakeRustlsConnect::new(
+            config,
+        )))
+    }
+
+    /// Connects to `config` outside the pool, driving the connection in a
+    /// task that calls `on_notification` for every `NOTIFY` it receives
+    /// (for a `LISTEN` connection). The task ends when the connection does.
+    pub(crate) async fn connect_listening(
+        &self,
+        config: &Config,
+        on_notification: impl Fn() + Send + 'static,
+    ) -> Result<(Client, tokio::task::JoinHandle<()>), tokio_postgres::Error> {
+        Ok(match self {
+            Self::Plain => {
+                let (client, connection) = config.connect(NoTls).await?;
+                (client, drive(connection, on_notification))
+            }
+            #[cfg(feature = "postgres-tls")]
+            Self::Tls(tls) => {
+                let (client, connection) = config.connect(tls.clone()).await?;
+                (client, drive(connection, on_notification))
+            }
+        })
+    }
+
+    fn manager(&self, config: Config) -> Manager {
+        let settings = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        match self {
+            Self::Plain => Manager::from_config(config, NoTls, settings),
+            #[cfg(feature = "postgres-tls")]
+            Self::Tls(tls) => Manager::from_config(config, tls.clone(), settings),
+        }
+    }
+}
+
+/// Polls `connection` in a task until it ends, reporting notifications.
+fn drive<T>(
+    mut connection: Connection<Socket, T>,
+    on_notification: impl Fn() + Send + 'static,
+) -> tokio::task::JoinHandle<()>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        while let Some(Ok(message)) = poll_fn(|cx| connection.poll_message(cx)).await {
+            if let AsyncMessage::Notification(_) = message {
+                on_notification();
+            }
+        }
+    })
+}
+
+/// A pool of at most `size` connections to `config`, made by `connector`,
+/// each wait, connect and recycle bounded by `timeout`.
 pub(crate) fn pool(
-    config: tokio_postgres::Config,
+    config: Config,
+    connector: &Connector,
     size: usize,
     timeout: Duration,
 ) -> Result<Pool, deadpool_postgres::BuildError> {
-    let manager = Manager::from_config(
-        config,
-        NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
-    Pool::builder(manager)
+    Pool::builder(connector.manager(config))
         .max_size(size.max(1))
         .runtime(Runtime::Tokio1)
         .wait_timeout(Some(timeout))
@@ -91,6 +198,26 @@ pub(crate) const TABLE_RULE: &str =
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn connector(url: &str) -> Result<Connector, String> {
+        Connector::for_config(&url.parse().unwrap(), b"")
+    }
+
+    #[test]
+    fn only_sslmode_require_asks_for_tls() {
+        for plain in [
+            "postgres://h/db",
+            "postgres://h/db?sslmode=prefer",
+            "postgres://h/db?sslmode=disable",
+        ] {
+            assert!(matches!(connector(plain), Ok(Connector::Plain)), "{plain}");
+        }
+        let required = connector("postgres://h/db?sslmode=require");
+        #[cfg(feature = "postgres-tls")]
+        assert!(matches!(required, Ok(Connector::Tls(_))));
+        #[cfg(not(feature = "postgres-tls"))]
+        assert!(required.is_err_and(|err| err.contains("`postgres-tls` feature")));
+    }
 
     #[test]
     fn only_plain_table_names_are_accepted() {

@@ -17,6 +17,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::routing::post;
+use common::own_pg::OwnPostgres;
 use common::pg::{admin, database_url, drop_table, unique_table};
 use gemini_webhooks::inbox::{Inbox, Job};
 use gemini_webhooks::testing::{Signer, generate_secret};
@@ -163,103 +164,6 @@ async fn a_worker_killed_mid_job_is_retried_and_the_job_handled_once() {
     drop(second);
     drop_table(&table).await;
     drop_table(&format!("{table}_handled")).await;
-}
-
-/// A PostgreSQL server of this test's own, in a temporary directory, so it
-/// can be stopped without touching the shared one.
-struct OwnPostgres {
-    bin: PathBuf,
-    dir: PathBuf,
-    port: u16,
-}
-
-impl OwnPostgres {
-    fn start() -> Self {
-        let bin = std::fs::read_dir("/usr/lib/postgresql")
-            .expect("PostgreSQL's server programs (Debian's `postgresql`; `.ci/run` installs it)")
-            .filter_map(|entry| Some(entry.ok()?.path().join("bin")))
-            .filter(|bin| bin.join("initdb").exists())
-            .max()
-            .expect("no initdb under /usr/lib/postgresql/*/bin");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = std::env::temp_dir().join(format!("gw-inbox-pg-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let server = Self { bin, dir, port };
-        if is_root() {
-            // PostgreSQL refuses to run as root.
-            run(Command::new("chown").arg("postgres").arg(&server.dir));
-        }
-        run(server
-            .command("initdb")
-            .arg("-D")
-            .arg(server.dir.join("data"))
-            .args(["-A", "trust", "-U", "postgres", "--no-sync"]));
-        server.pg_ctl("start");
-        server
-    }
-
-    fn command(&self, program: &str) -> Command {
-        let path = self.bin.join(program);
-        if is_root() {
-            let mut command = Command::new("runuser");
-            command.args(["-u", "postgres", "--"]).arg(path);
-            command
-        } else {
-            Command::new(path)
-        }
-    }
-
-    /// `pg_ctl start` or `stop`, waiting until it is done.
-    fn pg_ctl(&self, action: &str) {
-        let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
-            self.port,
-            self.dir.display()
-        );
-        run(self
-            .command("pg_ctl")
-            .arg("-D")
-            .arg(self.dir.join("data"))
-            .args(["-o", &options, "-l"])
-            .arg(self.dir.join("log"))
-            .args(["-m", "fast", "-w", action]));
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-}
-
-impl Drop for OwnPostgres {
-    fn drop(&mut self) {
-        let _ = self
-            .command("pg_ctl")
-            .arg("-D")
-            .arg(self.dir.join("data"))
-            .args(["-m", "immediate", "-w", "stop"])
-            .output();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|out| out.stdout.trim_ascii() == b"0")
-}
-
-fn run(command: &mut Command) {
-    let output = command.output().unwrap();
-    assert!(
-        output.status.success(),
-        "{command:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

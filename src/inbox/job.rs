@@ -301,7 +301,13 @@ mod tests {
     async fn an_unfinished_transaction_never_goes_back_to_the_pool() {
         let url = std::env::var("DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-        let pool = crate::postgres::pool(url.parse().unwrap(), 2, Duration::from_secs(10)).unwrap();
+        let pool = crate::postgres::pool(
+            url.parse().unwrap(),
+            &crate::postgres::Connector::Plain,
+            2,
+            Duration::from_secs(10),
+        )
+        .unwrap();
         let open = JobConnection::new(pool.get().await.expect("PostgreSQL at DATABASE_URL"));
         open.client().batch_execute("BEGIN").await.unwrap();
         drop(open);

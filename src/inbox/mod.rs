@@ -116,6 +116,8 @@ struct Shared {
     insert_sql: String,
     notify_pending: AtomicBool,
     config: tokio_postgres::Config,
+    /// How the workers' connections are made, as ingest's are.
+    connector: crate::postgres::Connector,
     schema: OnceCell<()>,
     settings: Settings,
 }
@@ -196,7 +198,10 @@ pub struct InboxCounts {
 
 impl Inbox {
     /// A builder for the database at `url` (`postgres://user:password@host/db`
-    /// or the key-value form). Nothing connects until first use.
+    /// or the key-value form). Nothing connects until first use. With
+    /// `sslmode=require` in it, connections use TLS and verify the
+    /// server's certificate (feature `postgres-tls`; see
+    /// `InboxBuilder::tls_root_certificates`).
     pub fn builder(url: impl Into<String>) -> InboxBuilder {
         InboxBuilder {
             url: url.into(),
@@ -205,6 +210,7 @@ impl Inbox {
             timeout: Duration::from_secs(1),
             keep_done: DEFAULT_DEDUP_TTL,
             create_schema: true,
+            tls_roots: Vec::new(),
         }
     }
 
@@ -493,6 +499,7 @@ pub struct InboxBuilder {
     timeout: Duration,
     keep_done: Duration,
     create_schema: bool,
+    tls_roots: Vec<u8>,
 }
 
 impl InboxBuilder {
@@ -531,6 +538,19 @@ impl InboxBuilder {
         self
     }
 
+    /// Trusts the PEM certificates in `pem` (a private CA, a cloud
+    /// provider's bundle such as Amazon RDS's) beside Mozilla's roots when
+    /// the URL asks for TLS (`sslmode=require`, feature `postgres-tls`).
+    /// Repeatable; a certificate that does not parse fails
+    /// [`build`](Self::build).
+    #[cfg(feature = "postgres-tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres-tls")))]
+    pub fn tls_root_certificates(mut self, pem: &[u8]) -> Self {
+        self.tls_roots.extend_from_slice(pem);
+        self.tls_roots.push(b'\n');
+        self
+    }
+
     /// Builds the inbox; fails on a malformed URL or table name, never on an
     /// unreachable database (that is a 503 per delivery until it is back).
     pub fn build(self) -> Result<Inbox, InboxError> {
@@ -541,7 +561,9 @@ impl InboxBuilder {
             .url
             .parse()
             .map_err(|_| InboxError::Config("invalid PostgreSQL URL".to_owned()))?;
-        let pool = crate::postgres::pool(config.clone(), self.pool_size, self.timeout)
+        let connector = crate::postgres::Connector::for_config(&config, &self.tls_roots)
+            .map_err(InboxError::Config)?;
+        let pool = crate::postgres::pool(config.clone(), &connector, self.pool_size, self.timeout)
             .map_err(|err| InboxError::database("set up the connection pool", err))?;
         Ok(Inbox {
             shared: Arc::new(Shared {
@@ -550,6 +572,7 @@ impl InboxBuilder {
                 insert_sql: ingest::insert_sql(&self.table),
                 notify_pending: AtomicBool::new(false),
                 config,
+                connector,
                 schema: OnceCell::new(),
                 settings: Settings {
                     channel: derived_name(&self.table, "new"),

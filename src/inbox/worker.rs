@@ -16,7 +16,6 @@ use deadpool_postgres::Pool;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use tokio_postgres::{AsyncMessage, NoTls};
 
 use super::job::{JobConnection, StoredDelivery};
 use super::{FromJob, Inbox, InboxError, Job, Shared};
@@ -163,6 +162,7 @@ where
         config.options(options.trim_start());
         let pool = match crate::postgres::pool(
             config,
+            &shared.connector,
             self.settings.concurrency + 1,
             shared.settings.timeout,
         ) {
@@ -175,6 +175,7 @@ where
         let wake = Arc::new(Notify::new());
         let _listener = AbortOnDrop(tokio::spawn(listen(
             shared.config.clone(),
+            shared.connector.clone(),
             shared.settings.channel.clone(),
             Arc::clone(&wake),
         )));
@@ -627,26 +628,27 @@ impl<F> WorkerContext<F> {
 
 /// Keeps the worker's `LISTEN` connection open, waking the worker on every
 /// notification and after each (re)connect (to catch up on what it missed).
-async fn listen(config: tokio_postgres::Config, channel: String, wake: Arc<Notify>) {
+async fn listen(
+    config: tokio_postgres::Config,
+    connector: crate::postgres::Connector,
+    channel: String,
+    wake: Arc<Notify>,
+) {
     loop {
-        if let Ok(Ok((client, mut connection))) =
-            tokio::time::timeout(Duration::from_secs(10), config.connect(NoTls)).await
-        {
-            let notify = Arc::clone(&wake);
-            let driver = AbortOnDrop(tokio::spawn(async move {
-                while let Some(Ok(message)) = poll_fn(|cx| connection.poll_message(cx)).await {
-                    if let AsyncMessage::Notification(_) = message {
-                        notify.notify_one();
-                    }
-                }
-            }));
+        let notify = Arc::clone(&wake);
+        let connected = tokio::time::timeout(
+            Duration::from_secs(10),
+            connector.connect_listening(&config, move || notify.notify_one()),
+        )
+        .await;
+        if let Ok(Ok((client, driver))) = connected {
+            let mut driver = AbortOnDrop(driver);
             if client
                 .batch_execute(&format!("LISTEN {channel}"))
                 .await
                 .is_ok()
             {
                 wake.notify_one();
-                let mut driver = driver;
                 let _ = (&mut driver.0).await;
             }
             drop(client);

@@ -75,6 +75,9 @@ struct Settings {
 impl PostgresReplayStore {
     /// A builder for the database at `url` (`postgres://user:password@host/db`
     /// or the key-value form). Nothing connects until the first delivery.
+    /// With `sslmode=require` in it, connections use TLS and verify the
+    /// server's certificate (feature `postgres-tls`; see
+    /// `PostgresReplayStoreBuilder::tls_root_certificates`).
     pub fn builder(url: impl Into<String>) -> PostgresReplayStoreBuilder {
         PostgresReplayStoreBuilder {
             url: url.into(),
@@ -86,6 +89,7 @@ impl PostgresReplayStore {
                 fail_open: false,
                 create_schema: true,
             },
+            tls_roots: Vec::new(),
         }
     }
 
@@ -362,6 +366,7 @@ pub struct PostgresReplayStoreBuilder {
     url: String,
     pool_size: usize,
     settings: Settings,
+    tls_roots: Vec<u8>,
 }
 
 impl PostgresReplayStoreBuilder {
@@ -407,6 +412,19 @@ impl PostgresReplayStoreBuilder {
         self
     }
 
+    /// Trusts the PEM certificates in `pem` (a private CA, a cloud
+    /// provider's bundle such as Amazon RDS's) beside Mozilla's roots when
+    /// the URL asks for TLS (`sslmode=require`, feature `postgres-tls`).
+    /// Repeatable; a certificate that does not parse fails
+    /// [`build`](Self::build).
+    #[cfg(feature = "postgres-tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres-tls")))]
+    pub fn tls_root_certificates(mut self, pem: &[u8]) -> Self {
+        self.tls_roots.extend_from_slice(pem);
+        self.tls_roots.push(b'\n');
+        self
+    }
+
     /// Builds the store; fails on a malformed URL or table name, never on
     /// an unreachable database (that is a 503 per delivery until it is back).
     pub fn build(self) -> Result<PostgresReplayStore, ReplayError> {
@@ -417,7 +435,9 @@ impl PostgresReplayStoreBuilder {
             .url
             .parse()
             .map_err(|err| ReplayError::with_source("invalid PostgreSQL URL", err))?;
-        let pool = crate::postgres::pool(config, self.pool_size, self.settings.timeout)
+        let connector = crate::postgres::Connector::for_config(&config, &self.tls_roots)
+            .map_err(ReplayError::new)?;
+        let pool = crate::postgres::pool(config, &connector, self.pool_size, self.settings.timeout)
             .map_err(|err| ReplayError::with_source("could not set up the connection pool", err))?;
         Ok(PostgresReplayStore {
             pool,

@@ -17,6 +17,8 @@ use tokio::sync::Notify;
 pub mod client;
 
 #[cfg(feature = "postgres")]
+pub mod own_pg;
+#[cfg(feature = "postgres")]
 pub mod pg;
 
 /// Log lines written by a `tracing_subscriber::fmt` subscriber, kept for a
