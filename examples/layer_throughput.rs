@@ -20,7 +20,7 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::post;
 use bytes::Bytes;
-use gemini_webhooks::testing::{Signer, generate_secret, sample_event};
+use gemini_webhooks::testing::{Signer, generate_secret, sample_event_of_len};
 use gemini_webhooks::tower::WebhookLayer;
 use gemini_webhooks::{GeminiEvent, Verifier};
 use http::HeaderMap;
@@ -49,14 +49,7 @@ const BODY_LEN: usize = 1024;
 
 /// A `batch.succeeded` envelope padded to 1 KiB with user metadata.
 fn event_body() -> Bytes {
-    let sample = sample_event("batch.succeeded");
-    let mut event: serde_json::Value = serde_json::from_slice(&sample).unwrap();
-    event["data"]["user_metadata"] = serde_json::json!({ "pad": "" });
-    let short = event.to_string().len();
-    event["data"]["user_metadata"]["pad"] = "x".repeat(BODY_LEN - short).into();
-    let body = Bytes::from(event.to_string());
-    assert_eq!(body.len(), BODY_LEN);
-    body
+    sample_event_of_len("batch.succeeded", BODY_LEN)
 }
 
 async fn serve(app: Router) -> SocketAddr {

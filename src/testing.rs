@@ -328,6 +328,30 @@ pub fn sample_event(event_type: &str) -> Bytes {
     Bytes::from(envelope.to_string())
 }
 
+/// [`sample_event`] padded to `len` bytes with a string in its
+/// `data.user_metadata` (where a dynamic webhook's metadata travels), to
+/// measure a receiver at a realistic body size. A `len` shorter than the
+/// envelope gives the envelope with the shortest padding.
+///
+/// ```
+/// use gemini_webhooks::GeminiEvent;
+/// use gemini_webhooks::testing::sample_event_of_len;
+///
+/// let body = sample_event_of_len("batch.succeeded", 1024);
+/// assert_eq!(body.len(), 1024);
+/// let event = GeminiEvent::from_slice(&body)?;
+/// assert_eq!(event.resource_id(), Some("batches/123"));
+/// # Ok::<(), gemini_webhooks::EventError>(())
+/// ```
+pub fn sample_event_of_len(event_type: &str, len: usize) -> Bytes {
+    let mut event: serde_json::Value =
+        serde_json::from_slice(&sample_event(event_type)).unwrap_or_default();
+    event["data"]["user_metadata"] = serde_json::json!({ "pad": "" });
+    let shortest = event.to_string().len();
+    event["data"]["user_metadata"]["pad"] = "x".repeat(len.saturating_sub(shortest)).into();
+    Bytes::from(event.to_string())
+}
+
 /// The nine event types [`sample_event`] knows.
 pub const SAMPLE_EVENT_TYPES: [&str; 9] = [
     "batch.succeeded",

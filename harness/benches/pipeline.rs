@@ -17,7 +17,7 @@ use axum::routing::post;
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use gemini_webhooks::replay::{Claim, MemoryReplayStore, ReplayStore};
-use gemini_webhooks::testing::{Signer, generate_secret, sample_event};
+use gemini_webhooks::testing::{Signer, generate_secret, sample_event_of_len};
 use gemini_webhooks::tower::WebhookLayer;
 use gemini_webhooks::{GeminiEvent, Receiver, Verifier};
 use http::HeaderMap;
@@ -27,12 +27,7 @@ const BODY_LEN: usize = 1024;
 
 /// A `batch.succeeded` envelope padded to 1 KiB with user metadata.
 fn event_body() -> Bytes {
-    let mut event: serde_json::Value =
-        serde_json::from_slice(&sample_event("batch.succeeded")).unwrap();
-    event["data"]["user_metadata"] = serde_json::json!({ "pad": "" });
-    let short = event.to_string().len();
-    event["data"]["user_metadata"]["pad"] = "x".repeat(BODY_LEN - short).into();
-    Bytes::from(event.to_string())
+    sample_event_of_len("batch.succeeded", BODY_LEN)
 }
 
 /// `n` deliveries of `body`, each with a new id, signed ahead of timing.
