@@ -27,9 +27,10 @@ impl Connector {
     /// on: `prefer` (libpq's default, and the URL's when it names none)
     /// stays plain text, because a TLS attempt that fails verification is
     /// not retried in plain text and would break a local server with a
-    /// self-signed certificate. `extra_roots` are PEM certificates trusted
+    /// self-signed certificate. `extra_roots` are PEM bundles, each of at
+    /// least one certificate, trusted
     /// beside Mozilla's roots (a private CA, Amazon RDS's bundle).
-    pub(crate) fn for_config(config: &Config, extra_roots: &[u8]) -> Result<Self, String> {
+    pub(crate) fn for_config(config: &Config, extra_roots: &[Vec<u8>]) -> Result<Self, String> {
         match config.get_ssl_mode() {
             SslMode::Require => Self::tls(extra_roots),
             _ => Ok(Self::Plain),
@@ -37,24 +38,33 @@ impl Connector {
     }
 
     #[cfg(not(feature = "postgres-tls"))]
-    fn tls(_: &[u8]) -> Result<Self, String> {
+    fn tls(_: &[Vec<u8>]) -> Result<Self, String> {
         Err("sslmode=require needs the `postgres-tls` feature of gemini-webhooks".to_owned())
     }
 
     #[cfg(feature = "postgres-tls")]
-    fn tls(extra_roots: &[u8]) -> Result<Self, String> {
+    fn tls(extra_roots: &[Vec<u8>]) -> Result<Self, String> {
         use rustls::pki_types::CertificateDer;
         use rustls::pki_types::pem::PemObject as _;
 
         let mut roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
-        for certificate in CertificateDer::pem_slice_iter(extra_roots) {
-            let certificate = certificate
-                .map_err(|err| format!("a TLS root certificate is not valid PEM: {err}"))?;
-            roots
-                .add(certificate)
-                .map_err(|err| format!("a TLS root certificate cannot be used: {err}"))?;
+        for bundle in extra_roots {
+            let mut added = 0;
+            for certificate in CertificateDer::pem_slice_iter(bundle) {
+                let certificate = certificate
+                    .map_err(|err| format!("a TLS root certificate is not valid PEM: {err}"))?;
+                roots
+                    .add(certificate)
+                    .map_err(|err| format!("a TLS root certificate cannot be used: {err}"))?;
+                added += 1;
+            }
+            // A DER file or a key passed by mistake would otherwise add
+            // nothing, and surface later as an unknown issuer.
+            if added == 0 {
+                return Err("TLS root certificates given hold no PEM certificate".to_owned());
+            }
         }
         // An explicit provider: the process-wide default may be unset, or
         // ambiguous when another crate enables a second one.
@@ -200,7 +210,7 @@ mod tests {
     use super::*;
 
     fn connector(url: &str) -> Result<Connector, String> {
-        Connector::for_config(&url.parse().unwrap(), b"")
+        Connector::for_config(&url.parse().unwrap(), &[])
     }
 
     #[test]

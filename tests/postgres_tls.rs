@@ -272,23 +272,27 @@ async fn the_replay_store_connects_over_verified_tls() {
 }
 
 #[test]
-fn a_root_certificate_that_is_not_pem_fails_the_build() {
+fn root_certificates_that_are_not_pem_fail_the_build() {
     let url = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=require";
-    let err = Inbox::builder(url)
-        .tls_root_certificates(
-            b"-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
-        )
-        .build()
-        .unwrap_err();
-    assert!(
-        matches!(&err, InboxError::Config(message) if message.contains("PEM")),
-        "{err:?}"
-    );
-    let err = PostgresReplayStore::builder(url)
-        .tls_root_certificates(
-            b"-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
-        )
-        .build()
-        .unwrap_err();
-    assert!(err.to_string().contains("PEM"), "{err}");
+    let malformed: &[u8] = b"-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n";
+    // DER, or any file without a PEM certificate in it.
+    let no_certificate: &[u8] = &[0x30, 0x82, 0x01, 0x0a, 0x02, 0x82];
+    for (pem, expected) in [
+        (malformed, "not valid PEM"),
+        (no_certificate, "hold no PEM certificate"),
+    ] {
+        let err = Inbox::builder(url)
+            .tls_root_certificates(pem)
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(&err, InboxError::Config(message) if message.contains(expected)),
+            "{err:?}"
+        );
+        let err = PostgresReplayStore::builder(url)
+            .tls_root_certificates(pem)
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains(expected), "{err}");
+    }
 }

@@ -366,7 +366,7 @@ pub struct PostgresReplayStoreBuilder {
     url: String,
     pool_size: usize,
     settings: Settings,
-    tls_roots: Vec<u8>,
+    tls_roots: Vec<Vec<u8>>,
 }
 
 impl PostgresReplayStoreBuilder {
@@ -415,13 +415,12 @@ impl PostgresReplayStoreBuilder {
     /// Trusts the PEM certificates in `pem` (a private CA, a cloud
     /// provider's bundle such as Amazon RDS's) beside Mozilla's roots when
     /// the URL asks for TLS (`sslmode=require`, feature `postgres-tls`).
-    /// Repeatable; a certificate that does not parse fails
-    /// [`build`](Self::build).
+    /// Repeatable; `pem` without a certificate, or with one that does not
+    /// parse, fails [`build`](Self::build).
     #[cfg(feature = "postgres-tls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "postgres-tls")))]
     pub fn tls_root_certificates(mut self, pem: &[u8]) -> Self {
-        self.tls_roots.extend_from_slice(pem);
-        self.tls_roots.push(b'\n');
+        self.tls_roots.push(pem.to_vec());
         self
     }
 
