@@ -51,19 +51,18 @@ impl Connector {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
         for bundle in extra_roots {
-            let mut added = 0;
-            for certificate in CertificateDer::pem_slice_iter(bundle) {
-                let certificate = certificate
-                    .map_err(|err| format!("a TLS root certificate is not valid PEM: {err}"))?;
+            let certificates = CertificateDer::pem_slice_iter(bundle)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|err| format!("a TLS root certificate is not valid PEM: {err}"))?;
+            // A DER file or a key passed by mistake would otherwise add
+            // nothing, and surface later as an unknown issuer.
+            if certificates.is_empty() {
+                return Err("TLS root certificates given hold no PEM certificate".to_owned());
+            }
+            for certificate in certificates {
                 roots
                     .add(certificate)
                     .map_err(|err| format!("a TLS root certificate cannot be used: {err}"))?;
-                added += 1;
-            }
-            // A DER file or a key passed by mistake would otherwise add
-            // nothing, and surface later as an unknown issuer.
-            if added == 0 {
-                return Err("TLS root certificates given hold no PEM certificate".to_owned());
             }
         }
         // An explicit provider: the process-wide default may be unset, or
