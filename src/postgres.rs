@@ -28,8 +28,8 @@ impl Connector {
     /// stays plain text, because a TLS attempt that fails verification is
     /// not retried in plain text and would break a local server with a
     /// self-signed certificate. `extra_roots` are PEM bundles, each of at
-    /// least one certificate, trusted
-    /// beside Mozilla's roots (a private CA, Amazon RDS's bundle).
+    /// least one certificate, trusted beside Mozilla's roots (a private CA,
+    /// Amazon RDS's bundle).
     pub(crate) fn for_config(config: &Config, extra_roots: &[Vec<u8>]) -> Result<Self, String> {
         match config.get_ssl_mode() {
             SslMode::Require => Self::tls(extra_roots),

@@ -341,6 +341,11 @@ pub fn sample_event(event_type: &str) -> Bytes {
 /// assert_eq!(body.len(), 1024);
 /// let event = GeminiEvent::from_slice(&body)?;
 /// assert_eq!(event.resource_id(), Some("batches/123"));
+///
+/// // Too short a length: the envelope with empty padding.
+/// let shortest = sample_event_of_len("batch.succeeded", 0);
+/// assert!(shortest.len() < 1024);
+/// GeminiEvent::from_slice(&shortest)?;
 /// # Ok::<(), gemini_webhooks::EventError>(())
 /// ```
 pub fn sample_event_of_len(event_type: &str, len: usize) -> Bytes {

@@ -109,21 +109,22 @@ impl TlsServer {
     fn tls_url(&self) -> String {
         format!("{}?sslmode=require", self.server.url())
     }
+}
 
-    /// Backends other than `except`'s, as (pid, encrypted).
-    async fn backends(&self, admin: &tokio_postgres::Client) -> Vec<(i32, bool)> {
-        admin
-            .query(
-                "SELECT s.pid, s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+/// The client backends of `admin`'s server but `admin`'s own, as
+/// (pid, encrypted).
+async fn backends(admin: &tokio_postgres::Client) -> Vec<(i32, bool)> {
+    admin
+        .query(
+            "SELECT s.pid, s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
                  WHERE a.backend_type = 'client backend' AND s.pid <> pg_backend_pid()",
-                &[],
-            )
-            .await
-            .unwrap()
-            .iter()
-            .map(|row| (row.get(0), row.get(1)))
-            .collect()
-    }
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect()
 }
 
 fn delivery(secret: &str, id: &str) -> gemini_webhooks::Delivery {
@@ -176,24 +177,20 @@ async fn the_inbox_and_its_workers_connect_over_verified_tls() {
     assert_eq!(first, ("msg_tls".to_owned(), true));
     // With polling an hour away, the second job arrives by the `LISTEN`
     // connection's notification, which must be up (and encrypted).
-    let listening = async {
-        loop {
-            let listeners = admin
-                .query_one(
-                    "SELECT count(*) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) \
-                     WHERE a.query LIKE 'LISTEN %' AND s.ssl",
-                    &[],
-                )
-                .await
-                .unwrap()
-                .get::<_, i64>(0);
-            if listeners == 1 {
-                break;
-            }
-            tokio::task::yield_now().await;
-        }
-    };
-    tokio::time::timeout(PATIENCE, listening).await.unwrap();
+    // Idle: the `LISTEN` has run, so no notification can slip past it.
+    common::eventually("the worker listening over TLS", || async {
+        admin
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) \
+                 WHERE a.query LIKE 'LISTEN %' AND a.state = 'idle' AND s.ssl",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+            == 1
+    })
+    .await;
     assert_eq!(
         inbox.ingest(&delivery(&secret, "msg_tls_2")).await.unwrap(),
         Stored::New
@@ -205,7 +202,7 @@ async fn the_inbox_and_its_workers_connect_over_verified_tls() {
     assert_eq!(second, ("msg_tls_2".to_owned(), true));
 
     // Every connection the inbox and its worker opened is encrypted.
-    let backends = tls.backends(&admin).await;
+    let backends = backends(&admin).await;
     assert!(
         backends.len() >= 3,
         "ingest, job and LISTEN connections: {backends:?}"
@@ -266,7 +263,7 @@ async fn the_replay_store_connects_over_verified_tls() {
         .await
         .unwrap();
     assert_eq!(store.claim("msg_a").await.unwrap(), Claim::Done);
-    let backends = tls.backends(&admin).await;
+    let backends = backends(&admin).await;
     assert!(!backends.is_empty());
     assert!(backends.iter().all(|(_, ssl)| *ssl), "{backends:?}");
 }

@@ -34,14 +34,12 @@ function init(args)
   end
   file:close()
   next_row = 0
-  wrapped = false
 end
 
 function request()
   next_row = next_row + 1
   if next_row > #ids then
     next_row = 1
-    wrapped = true
   end
   return wrk.format("POST", nil, {
     ["content-type"] = "application/json",
