@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use deadpool_postgres::Pool;
+use futures_util::future::try_join;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -156,7 +157,7 @@ where
         // does wait, flushes every earlier commit with it.
         let mut config = shared.config.clone();
         let options = format!(
-            "{} -c synchronous_commit=off",
+            "{} -c synchronous_commit=off -c plan_cache_mode={PLAN_CACHE_MODE}",
             config.get_options().unwrap_or_default()
         );
         config.options(options.trim_start());
@@ -287,6 +288,12 @@ async fn next_wake(
     .await
 }
 
+/// How the worker's connections plan their prepared statements: afresh on
+/// every run. A generic plan kept from when the table was small (a new
+/// inbox, before autovacuum's first statistics) can sort every due row for
+/// each claim once a burst has filled the table; planning costs far less.
+const PLAN_CACHE_MODE: &str = "force_custom_plan";
+
 /// What a worker's jobs share.
 struct WorkerContext<F> {
     shared: Arc<Shared>,
@@ -407,17 +414,16 @@ impl<F> WorkerContext<F> {
             .run_on(&self.pool, "begin a job", |object| async move {
                 let connection = Arc::new(JobConnection::new(object));
                 let client = connection.client();
-                // The job's own commit waits for the flush: the handler's
-                // writes are as durable as any of the application's.
-                client
-                    .batch_execute("BEGIN; SET LOCAL synchronous_commit = on")
-                    .await?;
                 let statement = client.prepare_cached(sql).await?;
-                if client
-                    .query_opt(&statement, &[&key, &lease])
-                    .await?
-                    .is_some()
-                {
+                // Sent together, answered in order: one round trip. The
+                // job's own commit waits for the flush: the handler's writes
+                // are as durable as any of the application's.
+                let (_, row) = try_join(
+                    client.batch_execute("BEGIN; SET LOCAL synchronous_commit = on"),
+                    client.query_opt(&statement, &[&key, &lease]),
+                )
+                .await?;
+                if row.is_some() {
                     return Ok(Some(connection));
                 }
                 client.batch_execute("ROLLBACK").await?;
@@ -438,8 +444,14 @@ impl<F> WorkerContext<F> {
         let client = connection.client();
         let commit = async {
             let statement = client.prepare_cached(sql).await?;
-            client.execute(&statement, &[&key, &lease]).await?;
-            client.batch_execute("COMMIT").await
+            // One round trip. Should the mark fail, the server turns the
+            // `COMMIT` behind it into a rollback, and the error is the mark's.
+            try_join(
+                client.execute(&statement, &[&key, &lease]),
+                client.batch_execute("COMMIT"),
+            )
+            .await
+            .map(|_| ())
         };
         self.within_timeout("complete a job", commit).await?;
         connection.mark_closed();
@@ -714,6 +726,37 @@ mod tests {
         assert_eq!(pauses, [1, 2, 4, 8, 10, 10]);
         assert_eq!(settings.backoff(0).as_secs(), 1);
         assert_eq!(settings.backoff(u32::MAX), Duration::from_secs(10));
+    }
+
+    /// Against the PostgreSQL at `DATABASE_URL` (default: the local one).
+    #[tokio::test]
+    async fn statements_planned_on_a_small_table_still_find_rows_by_id() {
+        let client = crate::postgres::plan_check::client().await;
+        let table = format!("plan_check_inbox_{}", std::process::id());
+        let sql = JobSql::new(&table);
+        // Due jobs: a scan of the due index would read them all.
+        let fill = |from: u32, to: u32| {
+            format!(
+                "INSERT INTO {table} (id, webhook_id, signed_at, verified_by, body, lease) \
+                 SELECT 'k' || i, 'msg_' || i, 0, 'secret:0', convert_to(repeat('x', 1000), 'UTF8'), 'lease' \
+                 FROM generate_series({from} + 1, {to}) AS i"
+            )
+        };
+        let job = "'k1', 'lease'";
+        let scans = crate::postgres::plan_check::table_scans_after_growth(
+            &client,
+            PLAN_CACHE_MODE,
+            &crate::inbox::Inbox::schema_sql(&table),
+            fill,
+            &[
+                (&sql.claim, "8, 'lease', 300000, 5"),
+                (&sql.begin, job),
+                (&sql.complete, job),
+                (&sql.fail, "'k1', 'lease', 5, 1000, 'error'"),
+            ],
+        )
+        .await;
+        assert!(scans.is_empty(), "{scans:#?}");
     }
 
     #[test]

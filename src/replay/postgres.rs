@@ -60,7 +60,62 @@ pub struct PostgresReplayStore {
     pool: Pool,
     schema: OnceCell<()>,
     settings: Arc<Settings>,
+    sql: Arc<StoreSql>,
     claims: AtomicU64,
+}
+
+/// The statements the store runs, built once (they name its table).
+struct StoreSql {
+    claim: String,
+    commit: String,
+    release: String,
+    extend: String,
+    cleanup: String,
+}
+
+impl StoreSql {
+    fn new(table: &str) -> Self {
+        Self {
+            // A live row wins; an expired one is taken over. The outer
+            // SELECT reads the snapshot from before the INSERT: a row it
+            // cannot see was just claimed by a concurrent copy, which is in
+            // flight.
+            claim: format!(
+                "WITH claimed AS (\
+                   INSERT INTO {table} AS t (id, token, done, expires_at) \
+                   VALUES ($1, $2, false, now() + $3 * interval '1 millisecond') \
+                   ON CONFLICT (id) DO UPDATE SET token = EXCLUDED.token, done = false, \
+                     expires_at = EXCLUDED.expires_at \
+                   WHERE t.expires_at <= now() \
+                   RETURNING 1) \
+                 SELECT EXISTS (SELECT 1 FROM claimed), \
+                        (SELECT done FROM {table} WHERE id = $1 AND expires_at > now())"
+            ),
+            // Like the Redis store: the commit stands if this claim still
+            // holds the id, or nobody does (it lapsed, or the claim never
+            // landed), or the id is already done.
+            commit: format!(
+                "INSERT INTO {table} AS t (id, token, done, expires_at) \
+                 VALUES ($1, NULL, true, now() + $3 * interval '1 millisecond') \
+                 ON CONFLICT (id) DO UPDATE SET token = NULL, done = true, \
+                   expires_at = EXCLUDED.expires_at \
+                 WHERE t.token = $2 OR t.done OR t.expires_at <= now()"
+            ),
+            release: format!("DELETE FROM {table} WHERE id = $1 AND token = $2 AND NOT done"),
+            extend: format!(
+                "UPDATE {table} SET expires_at = now() + $3 * interval '1 millisecond' \
+                 WHERE id = $1 AND token = $2 AND NOT done"
+            ),
+            // The oldest expired rows by the expiry index, then deleted by
+            // id. Without `ORDER BY`, and with no statistics yet, PostgreSQL
+            // expects a third of the rows to have expired and reads the
+            // whole table to find them.
+            cleanup: format!(
+                "DELETE FROM {table} WHERE id = ANY (ARRAY (\
+                   SELECT id FROM {table} WHERE expires_at < now() ORDER BY expires_at LIMIT {CLEANUP_BATCH}))"
+            ),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -117,11 +172,13 @@ impl PostgresReplayStore {
     /// Deletes up to 1,000 rows past their expiry; returns how many. Runs by
     /// itself every 1,024 claims; call it from a scheduled job if you like.
     pub async fn cleanup_expired(&self) -> Result<u64, ReplayError> {
-        let sql = cleanup_sql(&self.settings.table);
-        self.run("cleanup", |client| async move {
-            let statement = client.prepare_cached(&sql).await?;
-            client.execute(&statement, &[]).await
-        })
+        let sql = self.sql.cleanup.as_str();
+        // Planned afresh each time, like every background statement (see
+        // `execute_detached`).
+        self.run(
+            "cleanup",
+            |client| async move { client.execute(sql, &[]).await },
+        )
         .await
     }
 
@@ -159,26 +216,12 @@ impl PostgresReplayStore {
     }
 
     async fn claim_in_database(&self, id: &str, token: &ClaimToken) -> Result<Claim, ReplayError> {
-        // A live row wins; an expired one is taken over. The outer SELECT
-        // reads the snapshot from before the INSERT: a row it cannot see was
-        // just claimed by a concurrent copy, which is in flight.
-        let sql = format!(
-            "WITH claimed AS (\
-               INSERT INTO {table} AS t (id, token, done, expires_at) \
-               VALUES ($1, $2, false, now() + $3 * interval '1 millisecond') \
-               ON CONFLICT (id) DO UPDATE SET token = EXCLUDED.token, done = false, \
-                 expires_at = EXCLUDED.expires_at \
-               WHERE t.expires_at <= now() \
-               RETURNING 1) \
-             SELECT EXISTS (SELECT 1 FROM claimed), \
-                    (SELECT done FROM {table} WHERE id = $1 AND expires_at > now())",
-            table = self.settings.table
-        );
+        let sql = &self.sql.claim;
         let value = token_value(token);
         let ttl = millis(self.settings.in_flight_ttl);
         let row = self
             .run("claim", |client| async move {
-                let statement = client.prepare_cached(&sql).await?;
+                let statement = client.prepare_cached(sql).await?;
                 client.query_one(&statement, &[&id, &value, &ttl]).await
             })
             .await?;
@@ -197,14 +240,14 @@ impl PostgresReplayStore {
             return;
         };
         let (pool, settings) = (self.pool.clone(), Arc::clone(&self.settings));
+        let sql = Arc::clone(&self.sql);
         let (id, value) = (id.to_owned(), token_value(token));
         runtime.spawn(async move {
             let started = tokio::time::Instant::now();
             let mut pause = Duration::from_millis(50);
-            let sql = release_sql(&settings.table);
             loop {
                 let params: [&(dyn ToSql + Sync); 2] = [&id, &value];
-                if execute_detached(&pool, settings.timeout, &sql, &params)
+                if execute_detached(&pool, settings.timeout, &sql.release, &params)
                     .await
                     .is_some()
                 {
@@ -227,14 +270,13 @@ impl PostgresReplayStore {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let (pool, table, timeout) = (
+        let (pool, sql, timeout) = (
             self.pool.clone(),
-            self.settings.table.clone(),
+            Arc::clone(&self.sql),
             self.settings.timeout,
         );
         runtime.spawn(async move {
-            if let Some(deleted) = execute_detached(&pool, timeout, &cleanup_sql(&table), &[]).await
-            {
+            if let Some(deleted) = execute_detached(&pool, timeout, &sql.cleanup, &[]).await {
                 tracing::debug!(deleted, "deleted expired replay rows");
             }
         });
@@ -261,21 +303,11 @@ impl ReplayStore for PostgresReplayStore {
     }
 
     async fn commit(&self, id: &str, token: &ClaimToken, ttl: Duration) -> Result<(), ReplayError> {
-        // Like the Redis store: the commit stands if this claim still holds
-        // the id, or nobody does (it lapsed, or the claim never landed), or
-        // the id is already done.
-        let sql = format!(
-            "INSERT INTO {table} AS t (id, token, done, expires_at) \
-             VALUES ($1, NULL, true, now() + $3 * interval '1 millisecond') \
-             ON CONFLICT (id) DO UPDATE SET token = NULL, done = true, \
-               expires_at = EXCLUDED.expires_at \
-             WHERE t.token = $2 OR t.done OR t.expires_at <= now()",
-            table = self.settings.table
-        );
+        let sql = &self.sql.commit;
         let (value, ttl) = (token_value(token), millis(ttl));
         let changed = self
             .run("commit", |client| async move {
-                let statement = client.prepare_cached(&sql).await?;
+                let statement = client.prepare_cached(sql).await?;
                 client.execute(&statement, &[&id, &value, &ttl]).await
             })
             .await?;
@@ -286,10 +318,10 @@ impl ReplayStore for PostgresReplayStore {
 
     async fn release(&self, id: &str, token: &ClaimToken) -> Result<(), ReplayError> {
         // Releasing a claim that already lapsed is not an error.
-        let sql = release_sql(&self.settings.table);
+        let sql = &self.sql.release;
         let value = token_value(token);
         self.run("release", |client| async move {
-            let statement = client.prepare_cached(&sql).await?;
+            let statement = client.prepare_cached(sql).await?;
             client.execute(&statement, &[&id, &value]).await
         })
         .await
@@ -297,15 +329,11 @@ impl ReplayStore for PostgresReplayStore {
     }
 
     async fn extend(&self, id: &str, token: &ClaimToken) -> Result<(), ReplayError> {
-        let sql = format!(
-            "UPDATE {table} SET expires_at = now() + $3 * interval '1 millisecond' \
-             WHERE id = $1 AND token = $2 AND NOT done",
-            table = self.settings.table
-        );
+        let sql = &self.sql.extend;
         let (value, ttl) = (token_value(token), millis(self.settings.in_flight_ttl));
         let changed = self
             .run("extend", |client| async move {
-                let statement = client.prepare_cached(&sql).await?;
+                let statement = client.prepare_cached(sql).await?;
                 client.execute(&statement, &[&id, &value, &ttl]).await
             })
             .await?;
@@ -321,7 +349,9 @@ impl ReplayStore for PostgresReplayStore {
 
 /// Runs one statement for a background task, within `timeout`; how many
 /// rows it changed, or `None` on any failure (the caller decides whether
-/// to try again).
+/// to try again). Not prepared once per connection: these run rarely, and a
+/// statement without parameters would keep the plan made on its first run
+/// for ever (a cleanup first planned on a small table reads every row).
 async fn execute_detached(
     pool: &Pool,
     timeout: Duration,
@@ -330,22 +360,9 @@ async fn execute_detached(
 ) -> Option<u64> {
     let attempt = async {
         let client = pool.get().await.ok()?;
-        let statement = client.prepare_cached(sql).await.ok()?;
-        client.execute(&statement, params).await.ok()
+        client.execute(sql, params).await.ok()
     };
     tokio::time::timeout(timeout, attempt).await.ok().flatten()
-}
-
-/// Deletes one batch of expired rows.
-fn cleanup_sql(table: &str) -> String {
-    format!(
-        "DELETE FROM {table} WHERE id IN \
-         (SELECT id FROM {table} WHERE expires_at < now() LIMIT {CLEANUP_BATCH})"
-    )
-}
-
-fn release_sql(table: &str) -> String {
-    format!("DELETE FROM {table} WHERE id = $1 AND token = $2 AND NOT done")
 }
 
 fn token_value(token: &ClaimToken) -> String {
@@ -441,6 +458,7 @@ impl PostgresReplayStoreBuilder {
         Ok(PostgresReplayStore {
             pool,
             schema: OnceCell::new(),
+            sql: Arc::new(StoreSql::new(&self.settings.table)),
             settings: Arc::new(self.settings),
             claims: AtomicU64::new(0),
         })
@@ -453,5 +471,48 @@ impl fmt::Debug for PostgresReplayStoreBuilder {
             .field("settings", &self.settings)
             .field("pool_size", &self.pool_size)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::postgres::plan_check;
+
+    /// Against the PostgreSQL at `DATABASE_URL` (default: the local one).
+    #[tokio::test]
+    async fn statements_planned_on_a_small_table_still_find_rows_by_id() {
+        let client = plan_check::client().await;
+        let table = format!("plan_check_replay_{}", std::process::id());
+        let sql = StoreSql::new(&table);
+        // Live rows: a range scan of the expiry index would read them all.
+        let fill = |from: u32, to: u32| {
+            format!(
+                "INSERT INTO {table} (id, token, done, expires_at) \
+                 SELECT 'id' || i, NULL, true, now() + interval '1 hour' \
+                 FROM generate_series({from} + 1, {to}) AS i"
+            )
+        };
+        let args = "'probe', 'token', 1000";
+        // The store leaves the plan cache to PostgreSQL, which may keep a
+        // generic plan: the worst case is checked.
+        let scans = plan_check::table_scans_after_growth(
+            &client,
+            "force_generic_plan",
+            &PostgresReplayStore::schema_sql(&table),
+            fill,
+            &[
+                (&sql.claim, args),
+                (&sql.commit, args),
+                (&sql.release, "'probe2', 'token'"),
+                (&sql.extend, args),
+            ],
+        )
+        .await;
+        assert!(scans.is_empty(), "{scans:#?}");
+        // Planned afresh on every run (see `maybe_cleanup`).
+        let schema = PostgresReplayStore::schema_sql(&table);
+        let scans = plan_check::table_scans_when_grown(&client, &schema, fill, &sql.cleanup).await;
+        assert!(scans.is_empty(), "{scans:#?}");
     }
 }
