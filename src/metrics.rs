@@ -7,6 +7,8 @@
 //! |---|---|---|
 //! | [`gemini_webhooks_deliveries_total`](DELIVERIES) | counter | `outcome`, and `reason` when `outcome="rejected"` |
 //! | [`gemini_webhooks_verification_seconds`](VERIFICATION_SECONDS) | histogram | `result`: `verified` or `rejected` |
+//! | [`gemini_webhooks_jobs_total`](JOBS) | counter | `outcome`: how an [inbox](crate::inbox) job's attempt ended |
+//! | [`gemini_webhooks_job_seconds`](JOB_SECONDS) | histogram | `outcome`, as for the counter |
 //!
 //! `outcome` is one of:
 //!
@@ -27,6 +29,18 @@
 //! `GeminiWebhooks`, or a [`Receiver`] of your own) decides them; the
 //! extractors used without the middleware record rejections and
 //! verification time, but cannot know whether a handler succeeded.
+//!
+//! An inbox job's attempt (feature `postgres`) ends with `outcome`:
+//!
+//! | `outcome` | meaning |
+//! |---|---|
+//! | `handled` | the handler succeeded and the job was marked done with its writes |
+//! | `retried` | the handler failed or panicked; the job runs again after its backoff |
+//! | `dead` | it failed for good (attempts used up, or a body the handler's type cannot take): a dead letter |
+//! | `not_committed` | the handler succeeded but the commit did not; the job runs again once its lease lapses |
+//!
+//! A rising `dead` count is worth an alert: those deliveries wait for
+//! [`Inbox::requeue`](crate::inbox::Inbox::requeue).
 //!
 //! A signature failure on a configured endpoint (`reason` =
 //! `no_matching_signature`) is worth an alert: it is usually a wrong or
@@ -51,6 +65,42 @@ pub const DELIVERIES: &str = "gemini_webhooks_deliveries_total";
 /// Histogram of the time verification took, in seconds (including any wait
 /// for a JWKS refresh the delivery triggered): label `result`.
 pub const VERIFICATION_SECONDS: &str = "gemini_webhooks_verification_seconds";
+
+/// Counter of inbox jobs' attempts by how they ended: label `outcome`.
+pub const JOBS: &str = "gemini_webhooks_jobs_total";
+
+/// Histogram of the time an inbox job's attempt took, in seconds, from
+/// opening its transaction to its commit or the failure's record: label
+/// `outcome`.
+pub const JOB_SECONDS: &str = "gemini_webhooks_job_seconds";
+
+/// How an inbox job's attempt ended.
+#[cfg(feature = "postgres")]
+#[derive(Clone, Copy)]
+pub(crate) enum JobOutcome {
+    Handled,
+    Retried,
+    Dead,
+    NotCommitted,
+}
+
+/// Counts an inbox job's attempt and records how long it took.
+#[cfg(feature = "postgres")]
+pub(crate) fn job_finished(outcome: JobOutcome, took: std::time::Duration) {
+    let outcome = match outcome {
+        JobOutcome::Handled => "handled",
+        JobOutcome::Retried => "retried",
+        JobOutcome::Dead => "dead",
+        JobOutcome::NotCommitted => "not_committed",
+    };
+    #[cfg(feature = "metrics")]
+    {
+        ::metrics::counter!(JOBS, "outcome" => outcome).increment(1);
+        ::metrics::histogram!(JOB_SECONDS, "outcome" => outcome).record(took.as_secs_f64());
+    }
+    #[cfg(not(feature = "metrics"))]
+    let _ = (outcome, took);
+}
 
 /// How a handler's run ended.
 #[derive(Clone, Copy)]

@@ -283,3 +283,65 @@ fn inbox_outcomes_are_counted() {
         );
     }
 }
+
+#[cfg(feature = "postgres")]
+#[test]
+fn inbox_jobs_are_counted_by_how_they_ended() {
+    use gemini_webhooks::Delivery;
+    use gemini_webhooks::inbox::Inbox;
+    use gemini_webhooks::metrics::{JOB_SECONDS, JOBS};
+    let recorded = Recorded::default();
+    let table = common::pg::unique_table();
+    with_recorder(&recorded, async {
+        let secret = generate_secret();
+        let inbox = Inbox::builder(common::pg::database_url())
+            .table(&table)
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let app = app(Handled::default())
+            .layer(WebhookLayer::new(common::verifier(&secret)).inbox(inbox.clone()));
+        let signer = Signer::hmac(&secret).unwrap();
+        for body in [event_with(r#""kind":"ok""#), event_with(r#""kind":"fail""#)] {
+            assert_eq!(send(&app, &signer.sign(body.as_bytes()), &body).await, 202);
+        }
+        // Fails every attempt for the delivery marked "fail": one retry,
+        // then a dead letter.
+        let worker = inbox
+            .worker(|delivery: Delivery| async move {
+                match String::from_utf8_lossy(delivery.body()).contains("fail") {
+                    true => Err("refused"),
+                    false => Ok(()),
+                }
+            })
+            .max_attempts(2)
+            .backoff(Duration::ZERO, Duration::ZERO);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let running = tokio::spawn(worker.run_until(async {
+            let _ = stopped.await;
+        }));
+        common::eventually("one job done, one dead", || async {
+            let counts = inbox.counts().await.unwrap();
+            counts.done == 1 && counts.dead == 1
+        })
+        .await;
+        stop.send(()).unwrap();
+        running.await.unwrap();
+        common::pg::drop_table(&table).await;
+    });
+    for (outcome, count) in [
+        ("handled", 1),
+        ("retried", 1),
+        ("dead", 1),
+        ("not_committed", 0),
+    ] {
+        let series = format!("{{outcome={outcome}}}");
+        assert_eq!(
+            recorded.count(&format!("{JOBS}{series}")),
+            count,
+            "{outcome}"
+        );
+        let samples = recorded.samples(&format!("{JOB_SECONDS}{series}"));
+        assert_eq!(samples, count as usize, "{outcome}");
+    }
+}

@@ -20,6 +20,7 @@ use tokio::time::Instant;
 
 use super::job::{JobConnection, StoredDelivery};
 use super::{FromJob, Inbox, InboxError, Job, Shared};
+use crate::metrics::JobOutcome;
 use crate::postgres::millis;
 use crate::replay::ClaimToken;
 
@@ -476,7 +477,7 @@ impl<F> WorkerContext<F> {
 
     /// Records a failed attempt: due again after the backoff, or a dead
     /// letter once attempts are used up (at once for a permanent failure).
-    async fn fail(&self, key: &str, lease: &str, attempt: u32, failure: Failure) {
+    async fn fail(&self, key: &str, lease: &str, attempt: u32, failure: Failure) -> JobOutcome {
         let sql = &self.sql.fail;
         let (max_attempts, error) = match failure {
             Failure::Retry(error) => (self.settings.max_attempts, error),
@@ -500,12 +501,17 @@ impl<F> WorkerContext<F> {
                     key,
                     attempt,
                     "gemini webhook job failed for good: dead letter"
-                )
+                );
+                JobOutcome::Dead
             }
-            Ok(_) => tracing::warn!(key, attempt, "gemini webhook job failed; will retry"),
+            Ok(_) => {
+                tracing::warn!(key, attempt, "gemini webhook job failed; will retry");
+                JobOutcome::Retried
+            }
             // The lease lapses and the job runs again.
             Err(err) => {
-                tracing::warn!(key, error = %err, "gemini webhook job failure not recorded")
+                tracing::warn!(key, error = %err, "gemini webhook job failure not recorded");
+                JobOutcome::Retried
             }
         }
     }
@@ -587,6 +593,7 @@ impl<F> WorkerContext<F> {
             stored,
             body,
         } = claimed;
+        let started = Instant::now();
         let connection = match self.begin(&key, &lease).await {
             Ok(Some(connection)) => connection,
             Ok(None) => return, // Another worker took it over.
@@ -624,20 +631,27 @@ impl<F> WorkerContext<F> {
                 }
             }
         };
-        match outcome {
+        let ended = match outcome {
             Ok(()) => match self.complete(&connection, &key, &lease).await {
                 Ok(()) => {
-                    span.in_scope(|| tracing::info!(outcome = "handled", "gemini webhook job done"))
+                    span.in_scope(|| {
+                        tracing::info!(outcome = "handled", "gemini webhook job done")
+                    });
+                    JobOutcome::Handled
                 }
                 // Not committed: neither the handler's writes nor the mark.
-                Err(err) => tracing::warn!(key, error = %err, "gemini webhook job not committed"),
+                Err(err) => {
+                    tracing::warn!(key, error = %err, "gemini webhook job not committed");
+                    JobOutcome::NotCommitted
+                }
             },
             Err(failure) => {
                 self.roll_back(&connection).await;
                 drop(connection);
-                self.fail(&key, &lease, attempt, failure).await;
+                self.fail(&key, &lease, attempt, failure).await
             }
-        }
+        };
+        crate::metrics::job_finished(ended, started.elapsed());
     }
 }
 
