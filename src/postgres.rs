@@ -255,13 +255,14 @@ mod tests {
 /// Test support: whether a statement's cached plan still finds its rows by
 /// index once the table it was planned on has grown.
 ///
-/// PostgreSQL keeps one generic plan per prepared statement after five
-/// runs, and replans only when the table's statistics change. A pooled
+/// After five runs of a prepared statement PostgreSQL may keep one generic
+/// plan, and replans only when the table's statistics change. A pooled
 /// connection of a new inbox or store plans its statements while the table
 /// is nearly empty, and a burst can grow the table by a million rows before
-/// autovacuum's next look. A plan that was cheap on 20 rows (a full scan of
-/// a partial index whose predicate the query repeats, a range scan of the
-/// expiry index) then costs every delivery or job a scan of the table.
+/// autovacuum's first look. A plan that was cheap on a few hundred rows
+/// then costs every claim, job or cleanup a read of the whole table: seen
+/// were a sort of every due row, a full scan of a partial index whose
+/// predicate the query repeats, and a sequential scan for expired rows.
 #[cfg(test)]
 pub(crate) mod plan_check {
     use serde_json::Value;
@@ -290,12 +291,12 @@ pub(crate) mod plan_check {
     /// `schema`; `fill(0, size)`; each statement prepared and run once with
     /// its arguments under `plan_cache_mode` (`force_generic_plan` is what
     /// PostgreSQL's default may settle on after five runs, and keeps);
-    /// `fill(size, 50_000)`; each statement again under `EXPLAIN ANALYZE`.
+    /// `fill(size, GROWN)`; each statement again under `EXPLAIN ANALYZE`.
     /// Returns one line per scan that reads the table rather than finding
     /// rows by index (a sequential scan, or any scan that returns or
     /// discards more than 100 rows), naming the statement and the size it
-    /// was first run at. Fill
-    /// rows must not collide with what the statements insert.
+    /// was first run at. Fill rows must not collide with what the
+    /// statements insert.
     pub(crate) async fn table_scans_after_growth(
         client: &Client,
         plan_cache_mode: &str,
@@ -366,6 +367,7 @@ pub(crate) mod plan_check {
         collect_scans(&plan[0]["Plan"], label, scans);
     }
 
+    /// Walks a plan tree, noting every scan that reads the table.
     fn collect_scans(node: &Value, statement: &str, scans: &mut Vec<String>) {
         let kind = node["Node Type"].as_str().unwrap_or_default();
         let read = node["Actual Rows"].as_u64().unwrap_or(0)
