@@ -248,21 +248,24 @@ fn extractors_without_the_middleware_count_rejections() {
     );
 }
 
+/// An inbox on `table` of the database at `url`.
+#[cfg(feature = "postgres")]
+fn inbox(url: String, table: &str) -> gemini_webhooks::inbox::Inbox {
+    gemini_webhooks::inbox::Inbox::builder(url)
+        .table(table)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
 #[cfg(feature = "postgres")]
 #[test]
 fn inbox_outcomes_are_counted() {
-    use gemini_webhooks::inbox::Inbox;
     let recorded = Recorded::default();
     let table = common::pg::unique_table();
     with_recorder(&recorded, async {
         let secret = generate_secret();
-        let inbox = |url: String| {
-            Inbox::builder(url)
-                .table(&table)
-                .timeout(Duration::from_secs(10))
-                .build()
-                .unwrap()
-        };
+        let inbox = |url: String| inbox(url, &table);
         let layer = |inbox| WebhookLayer::new(common::verifier(&secret)).inbox(inbox);
         let up = app(Handled::default()).layer(layer(inbox(common::pg::database_url())));
         let headers = Signer::hmac(&secret).unwrap().sign(EVENT.as_bytes());
@@ -288,17 +291,12 @@ fn inbox_outcomes_are_counted() {
 #[test]
 fn inbox_jobs_are_counted_by_how_they_ended() {
     use gemini_webhooks::Delivery;
-    use gemini_webhooks::inbox::Inbox;
     use gemini_webhooks::metrics::{JOB_SECONDS, JOBS};
     let recorded = Recorded::default();
     let table = common::pg::unique_table();
     with_recorder(&recorded, async {
         let secret = generate_secret();
-        let inbox = Inbox::builder(common::pg::database_url())
-            .table(&table)
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap();
+        let inbox = inbox(common::pg::database_url(), &table);
         let app = app(Handled::default())
             .layer(WebhookLayer::new(common::verifier(&secret)).inbox(inbox.clone()));
         let signer = Signer::hmac(&secret).unwrap();
