@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | [`gemini_webhooks_deliveries_total`](DELIVERIES) | counter | `outcome`, and `reason` when `outcome="rejected"` |
 //! | [`gemini_webhooks_verification_seconds`](VERIFICATION_SECONDS) | histogram | `result`: `verified` or `rejected` |
-//! | [`gemini_webhooks_jobs_total`](JOBS) | counter | `outcome`: how an [inbox](crate::inbox) job's attempt ended |
+//! | [`gemini_webhooks_jobs_total`](JOBS) | counter | `outcome`: how an inbox job's attempt ended (feature `postgres`) |
 //! | [`gemini_webhooks_job_seconds`](JOB_SECONDS) | histogram | `outcome`, as for the counter |
 //!
 //! `outcome` is one of:
@@ -21,7 +21,7 @@
 //! | `in_flight` | another copy is being handled | 409 |
 //! | `rejected` | not a valid delivery; `reason` says why ([`Rejection::kind`]: `no_matching_signature`, `timestamp_too_old`, `missing_header`, `payload_too_large`, …) | 4xx |
 //! | `store_unavailable` | the replay store did not answer | 503 |
-//! | `stored` | verified and written to the [inbox](crate::inbox) (feature `postgres`) | 202 |
+//! | `stored` | verified and written to the inbox (feature `postgres`) | 202 |
 //! | `inbox_unavailable` | the inbox did not answer | 503 |
 //! | `keys_unavailable` | no signing keys to decide with (JWKS unreachable) | 503 |
 //!
@@ -40,7 +40,7 @@
 //! | `not_committed` | the handler succeeded but the commit did not; the job runs again once its lease lapses |
 //!
 //! A rising `dead` count is worth an alert: those deliveries wait for
-//! [`Inbox::requeue`](crate::inbox::Inbox::requeue).
+//! `Inbox::requeue`.
 //!
 //! A signature failure on a configured endpoint (`reason` =
 //! `no_matching_signature`) is worth an alert: it is usually a wrong or

@@ -17,9 +17,9 @@ use crate::replay::{MemoryReplayStore, ReplayStore};
 ///
 /// Defaults: 256 KiB body limit, an in-process [`MemoryReplayStore`], handled
 /// ids remembered for 25 hours. Build it once and clone it into the app
-/// factory, so every worker shares one replay store. With
-/// [`inbox`](GeminiWebhooks::inbox), verified deliveries are stored and
-/// answered `202` without calling the resource's handler.
+/// factory, so every worker shares one replay store. With `inbox` (feature
+/// `postgres`), verified deliveries are stored and answered `202` without
+/// calling the resource's handler.
 #[derive(Debug)]
 #[must_use]
 pub struct GeminiWebhooks<R = MemoryReplayStore> {

@@ -15,7 +15,7 @@ use crate::replay::ReplayStore;
 /// The inner service receives the raw body bytes (as its own body type, via
 /// `From<Bytes>`) and the [`Delivery`](crate::Delivery) in the request
 /// extensions. Rejections are plain-text responses with the status of
-/// [`Rejection::status`]. With an [inbox](crate::inbox) configured, the
+/// [`Rejection::status`]. With an inbox (feature `postgres`) configured, the
 /// inner service is never called: the delivery is stored and answered
 /// `202` (or `200` for a copy already stored).
 ///

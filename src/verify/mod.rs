@@ -503,7 +503,7 @@ impl VerifierBuilder {
     /// Adds a static JSON Web Key Set: its OKP/Ed25519 keys verify `v1a`
     /// entries (every one is a candidate: `v1a` sends no key id), and its
     /// RSA, EC P-256 and Ed25519 keys with a `kid` verify JWTs (see
-    /// [`jwt_audience`](Self::jwt_audience)). Keys that cannot be used are
+    /// `jwt_audience`, feature `jwt`). Keys that cannot be used are
     /// skipped with a warning. Replaces any earlier JWKS.
     pub fn jwks(mut self, set: &jsonwebtoken::jwk::JwkSet) -> Self {
         self.jwks = Some(JwksSource::Static(Arc::new(JwksKeys::from_set(set))));
