@@ -35,7 +35,7 @@
 //! | `outcome` | meaning |
 //! |---|---|
 //! | `handled` | the handler succeeded and the job was marked done with its writes |
-//! | `retried` | the handler failed or panicked; the job runs again after its backoff |
+//! | `retried` | the handler failed or panicked; the job runs again after its backoff (or, if the failure could not be recorded, once its lease lapses) |
 //! | `dead` | it failed for good (attempts used up, or a body the handler's type cannot take): a dead letter |
 //! | `not_committed` | the handler succeeded but the commit did not; the job runs again once its lease lapses |
 //!

@@ -252,6 +252,14 @@ mod tests {
     }
 }
 
+/// The PostgreSQL the library's own tests use: `DATABASE_URL`, by default
+/// the local one.
+#[cfg(test)]
+pub(crate) fn test_database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
 /// Test support: whether a statement's cached plan still finds its rows by
 /// index once the table it was planned on has grown.
 ///
@@ -276,10 +284,9 @@ pub(crate) mod plan_check {
     /// Rows in the table when the plans are checked.
     const GROWN: u32 = 50_000;
 
-    /// A connection to the PostgreSQL at `DATABASE_URL` (default: the local one).
+    /// A connection to the [`test_database_url`](super::test_database_url).
     pub(crate) async fn client() -> Client {
-        let url = std::env::var("DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        let url = super::test_database_url();
         let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
             .await
             .expect("PostgreSQL at DATABASE_URL");
@@ -304,10 +311,6 @@ pub(crate) mod plan_check {
         fill: impl Fn(u32, u32) -> String,
         statements: &[(&str, &str)],
     ) -> Vec<String> {
-        let execute = |n: usize, args: &str| match args {
-            "" => format!("EXECUTE plan_check_{n}"),
-            args => format!("EXECUTE plan_check_{n}({args})"),
-        };
         let mut scans = Vec::new();
         for size in SIZES {
             let setup = format!(
@@ -336,20 +339,34 @@ pub(crate) mod plan_check {
     }
 
     /// Like [`table_scans_after_growth`], for a statement planned afresh
-    /// each time it runs: planned and checked once the table holds its
-    /// rows, before any statistics exist.
+    /// each time it runs: prepared, planned and checked once the table
+    /// holds its rows, before any statistics exist.
     pub(crate) async fn table_scans_when_grown(
         client: &Client,
         schema: &str,
         fill: impl Fn(u32, u32) -> String,
-        sql: &str,
+        (sql, args): (&str, &str),
     ) -> Vec<String> {
-        let setup = format!("BEGIN; {schema}; {}", fill(0, GROWN));
+        let setup = format!(
+            "BEGIN; {schema}; {}; PREPARE plan_check_0 AS {sql}",
+            fill(0, GROWN)
+        );
         client.batch_execute(&setup).await.expect("schema and rows");
         let mut scans = Vec::new();
-        explain(client, sql, sql, &mut scans).await;
-        client.batch_execute("ROLLBACK").await.expect("rollback");
+        explain(client, &execute(0, args), sql, &mut scans).await;
+        client
+            .batch_execute("ROLLBACK; DEALLOCATE ALL")
+            .await
+            .expect("rollback");
         scans
+    }
+
+    /// `EXECUTE` of prepared statement `n` with `args` (SQL literals).
+    fn execute(n: usize, args: &str) -> String {
+        match args {
+            "" => format!("EXECUTE plan_check_{n}"),
+            args => format!("EXECUTE plan_check_{n}({args})"),
+        }
     }
 
     /// Runs `sql` under `EXPLAIN ANALYZE` and adds its table scans to `scans`.

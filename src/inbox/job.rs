@@ -299,8 +299,7 @@ mod tests {
     /// Against the PostgreSQL at `DATABASE_URL` (default: the local one).
     #[tokio::test]
     async fn an_unfinished_transaction_never_goes_back_to_the_pool() {
-        let url = std::env::var("DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        let url = crate::postgres::test_database_url();
         let pool = crate::postgres::pool(
             url.parse().unwrap(),
             &crate::postgres::Connector::Plain,

@@ -777,9 +777,8 @@ mod tests {
         .await;
         assert!(scans.is_empty(), "{scans:#?}");
         // Planned afresh on every run.
-        let claim = sql.claim.replace("$1", "8").replace("$2", "'lease'");
-        let claim = claim.replace("$3", "300000").replace("$4", "5");
-        let scans = plan_check::table_scans_when_grown(&client, &schema, &fill, &claim).await;
+        let claim = (sql.claim.as_str(), "8, 'lease', 300000, 5");
+        let scans = plan_check::table_scans_when_grown(&client, &schema, &fill, claim).await;
         assert!(scans.is_empty(), "{scans:#?}");
     }
 

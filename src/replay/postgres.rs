@@ -512,7 +512,8 @@ mod tests {
         assert!(scans.is_empty(), "{scans:#?}");
         // Planned afresh on every run (see `maybe_cleanup`).
         let schema = PostgresReplayStore::schema_sql(&table);
-        let scans = plan_check::table_scans_when_grown(&client, &schema, fill, &sql.cleanup).await;
+        let scans =
+            plan_check::table_scans_when_grown(&client, &schema, fill, (&sql.cleanup, "")).await;
         assert!(scans.is_empty(), "{scans:#?}");
     }
 }
