@@ -12,8 +12,10 @@
 //! - `INBOX_MAX_ATTEMPTS`: attempts before a dead letter (default 5);
 //! - `INBOX_TABLE`: the inbox table (default `gemini_webhook_inbox`);
 //! - `INBOX_LEASE_MS`, `INBOX_BACKOFF_MS`, `INBOX_POLL_MS`: the worker's
-//!   lease (default 300000), first backoff (default 1000) and poll interval
-//!   (default 1000).
+//!   lease (default 15000, renewed while a job runs), first backoff
+//!   (default 1000) and poll interval (default 1000);
+//! - `INBOX_JOB_TIMEOUT_MS`: how long one attempt's handler may run before
+//!   it is cancelled and counted as failed (default 600000).
 //!
 //! For every event handled it prints one JSON line `{"id","type"}` on
 //! stdout, and records the webhook id in `<INBOX_TABLE>_handled` in the
@@ -107,14 +109,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let table: String = env_or("INBOX_TABLE", DEFAULT_TABLE.to_owned())?;
     let workers: usize = env_or("INBOX_WORKERS", 8)?;
     let max_attempts: u32 = env_or("INBOX_MAX_ATTEMPTS", 5)?;
-    let lease = Duration::from_millis(env_or("INBOX_LEASE_MS", 300_000)?);
+    let lease = Duration::from_millis(env_or("INBOX_LEASE_MS", 15_000)?);
+    let job_timeout = Duration::from_millis(env_or("INBOX_JOB_TIMEOUT_MS", 600_000)?);
     let backoff = Duration::from_millis(env_or("INBOX_BACKOFF_MS", 1_000)?);
     let poll = Duration::from_millis(env_or("INBOX_POLL_MS", 1_000)?);
 
     let inbox = Inbox::builder(&url).table(&table).build()?;
     let handled_table = format!("{}_handled", table);
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
-    tokio::spawn(connection);
+    // The inbox's own connection: TLS when the URL says `sslmode=require`.
+    let client = inbox.connection().await?;
     client
         .batch_execute(&format!(
             "CREATE TABLE IF NOT EXISTS {handled_table} \
@@ -133,6 +136,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .concurrency(workers)
             .max_attempts(max_attempts)
             .lease(lease)
+            .job_timeout(job_timeout)
             .backoff(backoff, Duration::from_secs(3600))
             .poll_interval(poll);
         tokio::spawn(worker.run_until(shutdown_signal()))

@@ -65,9 +65,12 @@
 //! # }
 //! ```
 
+mod attempt;
 mod error;
+mod hold;
 mod ingest;
 mod job;
+mod sql;
 mod worker;
 
 use std::fmt;
@@ -276,6 +279,18 @@ impl Inbox {
             Ok(Ok(stored)) => stored,
             Ok(Err(_)) | Err(_) => Err(InboxError::TimedOut { what: "ingest" }),
         }
+    }
+
+    /// A connection from the inbox's pool, made as the inbox makes its own
+    /// (TLS when the URL asks for it), with the inbox's table created: for
+    /// an application's own set-up statements or migrations beside it.
+    /// Dropped, it goes back to the pool.
+    pub async fn connection(&self) -> Result<deadpool_postgres::Object, InboxError> {
+        let shared = &self.shared;
+        let connecting = shared.connection(&shared.pool, "connect");
+        tokio::time::timeout(shared.settings.timeout, connecting)
+            .await
+            .map_err(|_| InboxError::TimedOut { what: "connect" })?
     }
 
     /// Up to `limit` dead letters, oldest failure first.

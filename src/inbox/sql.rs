@@ -1,0 +1,82 @@
+//! The statements of a worker's protocol, built once per worker (they name
+//! its table); the worker's loop and a job's attempt run them.
+//!
+//! The protocol, as `model/inbox.pml` checks it:
+//!
+//! - **claim** (autocommit, bounded by the server's `statement_timeout`):
+//!   a due `pending` row gets a fresh lease token and `run_at` = now +
+//!   lease. No attempt is counted: a claim whose answer is lost costs one
+//!   lease, nothing more.
+//! - **begin** (the job's own transaction): the row is locked `FOR KEY
+//!   SHARE` if the lease is still ours. Claims (`FOR UPDATE SKIP LOCKED`)
+//!   skip a locked row, while the lease's renewals and the attempt count,
+//!   which change no key, pass through the lock.
+//! - **start** (autocommit): the attempt is counted, committed before the
+//!   handler runs, so a handler that kills its worker every time still
+//!   reaches the dead letters.
+//! - **renew** (autocommit, every third of the lease): `run_at` pushed
+//!   out for every job the worker still holds.
+//! - **complete** (the job's transaction): marked done, committed with the
+//!   handler's writes. **fail** / **release** (autocommit): the lease
+//!   dropped, the job due again (or dead).
+
+/// See the [module documentation](self).
+pub(super) struct JobSql {
+    pub(super) claim: String,
+    pub(super) begin: String,
+    pub(super) start: String,
+    pub(super) renew: String,
+    pub(super) complete: String,
+    pub(super) fail: String,
+    pub(super) release: String,
+}
+
+impl JobSql {
+    pub(super) fn new(table: &str) -> Self {
+        Self {
+            // `$1` jobs at most, lease `$2` for `$3` ms. Returns, besides the
+            // row, whether an earlier lease was left on it (its worker died
+            // or lost its connection mid-attempt).
+            claim: format!(
+                "UPDATE {table} AS t SET lease = $2, run_at = now() + $3 * interval '1 millisecond' \
+                 FROM (SELECT id, lease AS left_lease FROM {table} \
+                       WHERE state = 'pending' AND run_at <= now() \
+                       ORDER BY run_at LIMIT $1 FOR UPDATE SKIP LOCKED) AS due \
+                 WHERE t.id = due.id \
+                 RETURNING t.id, t.webhook_id, t.signed_at, t.verified_by, t.jwt_claims, t.body, \
+                   t.attempts, t.received_at, due.left_lease IS NOT NULL"
+            ),
+            // The state is checked on the row found, not in the WHERE
+            // clause: there it matches the due index's predicate, and the
+            // plan PostgreSQL keeps from when the table was small scans that
+            // whole index for every job.
+            begin: format!("SELECT state FROM {table} WHERE id = $1 AND lease = $2 FOR KEY SHARE"),
+            start: format!(
+                "UPDATE {table} SET attempts = attempts + 1 \
+                 WHERE id = $1 AND lease = $2 AND state = 'pending' RETURNING attempts"
+            ),
+            renew: format!(
+                "UPDATE {table} AS t SET run_at = now() + $3 * interval '1 millisecond' \
+                 FROM unnest($1::text[], $2::text[]) AS held(id, lease) \
+                 WHERE t.id = held.id AND t.lease = held.lease AND t.state = 'pending' \
+                 RETURNING t.id"
+            ),
+            complete: format!(
+                "UPDATE {table} SET state = 'done', finished_at = now(), lease = NULL, \
+                   last_error = NULL WHERE id = $1 AND lease = $2"
+            ),
+            fail: format!(
+                "UPDATE {table} SET state = CASE WHEN attempts >= $3 THEN 'dead' ELSE 'pending' END, \
+                   run_at = now() + $4 * interval '1 millisecond', lease = NULL, failed_at = now(), \
+                   last_error = $5 \
+                 WHERE id = $1 AND lease = $2 RETURNING state"
+            ),
+            // The attempt stays counted: a handler that hangs until every
+            // shutdown still reaches the dead letters.
+            release: format!(
+                "UPDATE {table} SET run_at = now(), lease = NULL \
+                 WHERE id = $1 AND lease = $2 AND state = 'pending'"
+            ),
+        }
+    }
+}
