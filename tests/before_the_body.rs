@@ -1,7 +1,8 @@
 //! What a receiver decides before it reads a body, and what an unverified
 //! request may hold meanwhile: stale or unsigned requests are answered
 //! without polling the body (tower and actix-web), an unauthenticated body
-//! that never ends holds no permit of the inner service, and a handler
+//! that never ends holds no permit of the inner service and gets 408 at the
+//! body deadline, reads beyond the limit get 503 unread, and a handler
 //! slower than the in-flight TTL keeps its claim.
 //!
 //! Every wait is bounded with Tokio's paused clock: a regression fails with
@@ -121,14 +122,19 @@ async fn tower_answers_stale_and_unsigned_requests_without_reading_the_body() {
         assert!(!body.was_polled(), "{name}: the body was polled");
     }
 
-    // The control: a fresh, well-formed request does read its body.
+    // The control: a fresh, well-formed request does read its body, until
+    // the body deadline.
     let body = NeverEnding::default();
     let fresh = Signer::hmac(&secret).unwrap().sign(EVENT.as_bytes());
     let waited =
         tokio::time::timeout(BOUND, app.oneshot(request(&fresh, Body::new(body.clone())))).await;
-    assert!(
-        waited.is_err(),
-        "a fresh request is answered only after its body"
+    assert_eq!(
+        waited
+            .expect("answered at the body deadline")
+            .unwrap()
+            .status(),
+        StatusCode::REQUEST_TIMEOUT,
+        "a fresh request is answered only after its body, or its deadline"
     );
     assert!(body.was_polled());
 }
@@ -305,4 +311,99 @@ async fn a_handler_slower_than_the_in_flight_ttl_keeps_its_claim() {
     let retry = app.oneshot(request(&headers, body)).await.unwrap();
     assert_eq!(retry.status(), StatusCode::OK);
     assert_eq!(handled.runs("msg_slow"), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_trickled_body_gets_408_at_the_deadline_and_reads_beyond_the_limit_get_503() {
+    let secret = generate_secret();
+    let handled = Handled::default();
+    let service = tower::ServiceBuilder::new()
+        .layer(WebhookLayer::new(common::verifier(&secret)).max_body_reads(1))
+        .service(app(handled.clone()));
+    // Headers anyone can forge without the secret: fresh, and a `v1` entry.
+    let forged = Signer::hmac(&generate_secret())
+        .unwrap()
+        .sign(EVENT.as_bytes());
+    let trickle = NeverEnding::default();
+    let started = tokio::time::Instant::now();
+    let stuck = tokio::spawn(
+        service
+            .clone()
+            .oneshot(request(&forged, Body::new(trickle.clone()))),
+    );
+    trickle.first_poll.notified().await;
+
+    // The one read allowed is taken: the next request is turned away
+    // before a byte of its body is read.
+    let second = NeverEnding::default();
+    let genuine = Signer::hmac(&secret)
+        .unwrap()
+        .id("msg_genuine")
+        .sign(EVENT.as_bytes());
+    let response = tokio::time::timeout(
+        BOUND,
+        service
+            .clone()
+            .oneshot(request(&genuine, Body::new(second.clone()))),
+    )
+    .await
+    .expect("a request beyond the read limit waited")
+    .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(!second.was_polled());
+
+    let response = tokio::time::timeout(BOUND, stuck)
+        .await
+        .expect("the trickled body was waited for beyond its deadline")
+        .unwrap()
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_secs(10),
+        "the default deadline"
+    );
+
+    // The read is free again: Gemini's retry gets through.
+    let response = service.oneshot(request(&genuine, EVENT)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(handled.runs("msg_genuine"), 1);
+}
+
+#[cfg(feature = "actix")]
+#[test]
+fn actix_answers_a_trickled_body_with_408_at_the_deadline() {
+    common::on_actix(async {
+        use actix_web::{App, web};
+        use gemini_webhooks::actix::GeminiWebhooks;
+
+        let secret = generate_secret();
+        let middleware =
+            GeminiWebhooks::new(common::verifier(&secret)).body_timeout(Duration::from_millis(100));
+        let service = actix_web::test::init_service(
+            App::new().service(
+                web::resource("/webhooks/gemini")
+                    .wrap(middleware)
+                    .route(web::post().to(|| async { "handled" })),
+            ),
+        )
+        .await;
+        let mut builder = actix_web::test::TestRequest::post().uri("/webhooks/gemini");
+        for (header, value) in &Signer::hmac(&secret).unwrap().sign(EVENT.as_bytes()) {
+            builder = builder.insert_header((header.as_str(), value.as_bytes()));
+        }
+        let payload: Pin<
+            Box<dyn futures_core::Stream<Item = Result<Bytes, actix_web::error::PayloadError>>>,
+        > = Box::pin(NeverEnding::default());
+        let (request, _) = builder
+            .to_request()
+            .replace_payload(actix_web::dev::Payload::from(payload));
+        let response = tokio::time::timeout(
+            Duration::from_secs(60),
+            actix_web::test::call_service(&service, request),
+        )
+        .await
+        .expect("waited beyond the body deadline");
+        assert_eq!(response.status().as_u16(), 408);
+    })
 }

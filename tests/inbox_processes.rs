@@ -58,7 +58,6 @@ impl Receiver {
             .env("BIND_ADDR", "127.0.0.1:0")
             .env("INBOX_TABLE", table)
             .env("INBOX_WORKERS", "2")
-            .env("INBOX_LEASE_MS", "1000")
             .env("INBOX_POLL_MS", "50")
             .env("LOG_LEVEL", "warn")
             .stdout(Stdio::piped())
@@ -130,14 +129,19 @@ async fn a_worker_killed_mid_job_is_retried_and_the_job_handled_once() {
     let mut first = first;
     first.child.kill().unwrap(); // SIGKILL, mid-job
     first.child.wait().unwrap();
+    let killed = std::time::Instant::now();
     assert!(
         first.stdout.try_iter().next().is_none(),
         "nothing was handled"
     );
 
-    // Another process takes the job over once its lease lapses.
+    // Another process takes the job over once its lease lapses: with the
+    // default lease (15 s), within 30 s of the kill.
     let second = Receiver::spawn(&table, &secret);
     let line = wait_for_line(&second.stdout, |_| true);
+    let recovered = killed.elapsed();
+    eprintln!("the killed worker's job ran again after {recovered:?}");
+    assert!(recovered < Duration::from_secs(30), "{recovered:?}");
     let line: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(
         line,

@@ -23,9 +23,14 @@ struct Server {
 
 use common::{client, verifier};
 
+/// Shorter than the default 10 s, so the trickled-body scenario is quick;
+/// every other scenario sends its body at once.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
 async fn start_axum() -> Server {
     let (secret, handled) = (generate_secret(), Handled::default());
-    let router = app(handled.clone()).layer(WebhookLayer::new(verifier(&secret)));
+    let router =
+        app(handled.clone()).layer(WebhookLayer::new(verifier(&secret)).body_timeout(BODY_TIMEOUT));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
@@ -38,7 +43,7 @@ async fn start_axum() -> Server {
 
 async fn start_actix() -> Server {
     let (secret, handled) = (generate_secret(), Handled::default());
-    let webhooks = GeminiWebhooks::new(verifier(&secret));
+    let webhooks = GeminiWebhooks::new(verifier(&secret)).body_timeout(BODY_TIMEOUT);
     let state = web::Data::new(handled.clone());
     let server = HttpServer::new(move || {
         App::new().app_data(state.clone()).service(
@@ -280,6 +285,29 @@ async fn a_body_that_stops_early_is_refused_and_never_handled(server: Server) {
     assert_eq!(server.handled.runs("msg_cut"), 0);
 }
 
+/// A `Content-Length` larger than what is sent, behind headers anyone can
+/// forge (fresh, a `v1` entry of another secret): the server answers 408
+/// at the body deadline instead of holding the connection for ever.
+async fn a_body_shorter_than_announced_gets_408_at_the_deadline(server: Server) {
+    let forger = Server {
+        url: server.url.clone(),
+        secret: generate_secret(),
+        handled: server.handled.clone(),
+    };
+    let head = format!(
+        "{}content-length: 100\r\n",
+        signed_head(&forger, "msg_trickled", EVENT.as_bytes())
+    );
+    let status = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        raw(&server, &head, &EVENT.as_bytes()[..10], false),
+    )
+    .await
+    .expect("the connection was held beyond the body deadline");
+    assert_eq!(status, 408);
+    assert_eq!(server.handled.total(), 0);
+}
+
 /// Runs each scenario once per framework.
 macro_rules! on_both {
     ($($scenario:ident),* $(,)?) => {
@@ -314,4 +342,5 @@ on_both!(
     a_body_over_the_default_limit_gets_413,
     chunked_bodies_are_read_whole_and_verified,
     a_body_that_stops_early_is_refused_and_never_handled,
+    a_body_shorter_than_announced_gets_408_at_the_deadline,
 );

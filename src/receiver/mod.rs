@@ -45,6 +45,20 @@ macro_rules! receiver_builder_methods {
                 self.map(|r| r.body_limit(bytes))
             }
 
+            /// Sets how long a request's body may take to arrive in full
+            /// (default 10 s); a slower one gets 408. See
+            /// [`Receiver::body_timeout`](crate::Receiver::body_timeout).
+            pub fn body_timeout(self, timeout: std::time::Duration) -> Self {
+                self.map(|r| r.body_timeout(timeout))
+            }
+
+            /// Sets how many request bodies may be read at once (default
+            /// 1,024); more get 503. See
+            /// [`Receiver::max_body_reads`](crate::Receiver::max_body_reads).
+            pub fn max_body_reads(self, reads: usize) -> Self {
+                self.map(|r| r.max_body_reads(reads))
+            }
+
             /// Sets how long handled ids are remembered (default 25 h).
             pub fn dedup_ttl(self, ttl: std::time::Duration) -> Self {
                 self.map(|r| r.dedup_ttl(ttl))
@@ -117,6 +131,17 @@ use guard::ClaimGuard;
 /// and is retried for 24 hours, then lost.
 pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
 
+/// How long a request's body may take to arrive by default: 10 s, for
+/// bodies of a few hundred bytes (even 256 KiB arrives in well under a
+/// second on any link Gemini's senders use).
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many request bodies a receiver reads at once by default: 1,024. With
+/// the 10 s body timeout and 256 KiB limit, unauthenticated requests hold
+/// at most 1,024 reads (256 MiB of buffers at the very worst) for at most
+/// 10 s each, well inside a process's default 20,000 file descriptors.
+pub const DEFAULT_MAX_BODY_READS: usize = 1024;
+
 /// Verifies deliveries and runs a handler at most once per id.
 ///
 /// The adapters ([`WebhookLayer`](crate::tower::WebhookLayer), the actix
@@ -150,6 +175,8 @@ pub struct Receiver<R = MemoryReplayStore> {
     verifier: Verifier,
     store: Arc<R>,
     body_limit: usize,
+    body_timeout: Duration,
+    body_reads: BodyReads,
     dedup_ttl: Duration,
     probe_log_level: Level,
     #[cfg(feature = "postgres")]
@@ -163,6 +190,8 @@ impl<R> Clone for Receiver<R> {
             verifier: self.verifier.clone(),
             store: Arc::clone(&self.store),
             body_limit: self.body_limit,
+            body_timeout: self.body_timeout,
+            body_reads: self.body_reads.clone(),
             dedup_ttl: self.dedup_ttl,
             probe_log_level: self.probe_log_level,
             #[cfg(feature = "postgres")]
@@ -180,6 +209,8 @@ impl Receiver<MemoryReplayStore> {
             verifier,
             store: Arc::new(MemoryReplayStore::new()),
             body_limit: DEFAULT_BODY_LIMIT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            body_reads: BodyReads::new(DEFAULT_MAX_BODY_READS),
             dedup_ttl: DEFAULT_DEDUP_TTL,
             probe_log_level: Level::DEBUG,
             #[cfg(feature = "postgres")]
@@ -195,6 +226,8 @@ impl<R: ReplayStore> Receiver<R> {
             verifier: self.verifier,
             store: Arc::new(store),
             body_limit: self.body_limit,
+            body_timeout: self.body_timeout,
+            body_reads: self.body_reads,
             dedup_ttl: self.dedup_ttl,
             probe_log_level: self.probe_log_level,
             #[cfg(feature = "postgres")]
@@ -233,6 +266,29 @@ impl<R: ReplayStore> Receiver<R> {
     /// Sets the largest body accepted, in bytes (default 256 KiB).
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
+        self
+    }
+
+    /// Sets how long a request's body may take to arrive in full, from the
+    /// moment its headers have passed the checks (default 10 s: Gemini's
+    /// bodies are a few hundred bytes). A slower body gets `408 Request
+    /// Timeout` and its connection is let go: the headers' checks need no
+    /// secret, so without a deadline anyone could hold a connection open
+    /// for ever by trickling a body (or announcing a `Content-Length`
+    /// larger than what it sends).
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
+        self
+    }
+
+    /// Sets how many request bodies this receiver (and its clones) reads at
+    /// once (default 1,024). A request arriving while that many are being
+    /// read gets `503` (Gemini retries) without a byte of its body read.
+    /// Together with [`body_timeout`](Self::body_timeout) this bounds what
+    /// unauthenticated requests can hold: at most this many reads, each for
+    /// at most the timeout and the [`body_limit`](Self::body_limit).
+    pub fn max_body_reads(mut self, reads: usize) -> Self {
+        self.body_reads = BodyReads::new(reads);
         self
     }
 
@@ -330,7 +386,11 @@ impl<R: ReplayStore> Receiver<R> {
             let limit = self.body_limit;
             return Err(self.rejected(headers, Rejection::PayloadTooLarge { limit }));
         }
-        read_body(body, self.body_limit)
+        let Some(_reading) = self.body_reads.enter() else {
+            let limit = self.body_reads.max;
+            return Err(self.rejected(headers, Rejection::TooManyBodyReads { limit }));
+        };
+        read_body_within(body, self.body_limit, self.body_timeout)
             .await
             .map_err(|rejection| self.rejected(headers, rejection))
     }
@@ -391,6 +451,7 @@ impl<R: ReplayStore> Receiver<R> {
                 | VerifyError::InvalidTimestamp,
             )
             | Rejection::BodyUnreadable
+            | Rejection::BodyTimedOut { .. }
             | Rejection::PayloadTooLarge { .. } => self.probe_log_level,
             _ => Level::WARN,
         }
@@ -559,6 +620,57 @@ where
     }
 }
 
+/// [`read_body`] within `timeout`: a body still arriving then is
+/// [`Rejection::BodyTimedOut`].
+pub async fn read_body_within<B>(
+    body: B,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, Rejection>
+where
+    B: http_body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    tokio::time::timeout(timeout, read_body(body, limit))
+        .await
+        .map_err(|_| Rejection::BodyTimedOut { after: timeout })?
+}
+
+/// How many bodies a receiver and its clones are reading, against a limit.
+#[derive(Debug, Clone)]
+struct BodyReads {
+    reading: Arc<std::sync::atomic::AtomicUsize>,
+    max: usize,
+}
+
+impl BodyReads {
+    fn new(max: usize) -> Self {
+        Self {
+            reading: Arc::default(),
+            max,
+        }
+    }
+
+    /// One more read, if under the limit; it ends when the guard drops.
+    fn enter(&self) -> Option<BodyReadGuard> {
+        use std::sync::atomic::Ordering;
+        self.reading
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| BodyReadGuard(Arc::clone(&self.reading)))
+    }
+}
+
+struct BodyReadGuard(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for BodyReadGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
 /// What an extractor does without a layer in front of it: verify the request
 /// itself with `verifier` (no replay protection), or refuse with
 /// [`Rejection::NotConfigured`] when there is none. Shared by the adapters.
@@ -578,7 +690,7 @@ where
     };
     let outcome = async {
         verifier.check_headers(headers)?;
-        let body = read_body(body, DEFAULT_BODY_LIMIT).await?;
+        let body = read_body_within(body, DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT).await?;
         Ok(time_verification(verifier.verify_async(headers, body)).await?)
     }
     .await;

@@ -14,6 +14,8 @@ use crate::verify::VerifyError;
 /// | [`Verify`](Rejection::Verify) | 400 (headers) or 401 (signature, timestamp) |
 /// | [`BodyUnreadable`](Rejection::BodyUnreadable) | 400 |
 /// | [`PayloadTooLarge`](Rejection::PayloadTooLarge) | 413 |
+/// | [`BodyTimedOut`](Rejection::BodyTimedOut) | 408: the body did not arrive within the body timeout |
+/// | [`TooManyBodyReads`](Rejection::TooManyBodyReads) | 503: as many bodies as allowed are being read; Gemini retries |
 /// | [`AlreadyHandled`](Rejection::AlreadyHandled) | 200: a retry of a delivery already handled |
 /// | [`InFlight`](Rejection::InFlight) | 409: another copy is being handled; Gemini retries later |
 /// | [`StoreUnavailable`](Rejection::StoreUnavailable) | 503: cannot tell if it is a duplicate; Gemini retries |
@@ -34,6 +36,16 @@ pub enum Rejection {
     /// The body is larger than the receiver's limit.
     PayloadTooLarge {
         /// The limit, in bytes.
+        limit: usize,
+    },
+    /// The body did not arrive in full within the receiver's body timeout.
+    BodyTimedOut {
+        /// The timeout.
+        after: std::time::Duration,
+    },
+    /// As many request bodies as the receiver allows are being read.
+    TooManyBodyReads {
+        /// The limit.
         limit: usize,
     },
     /// This delivery id was already handled successfully.
@@ -60,6 +72,8 @@ impl Rejection {
             Self::Verify(err) => err.status(),
             Self::BodyUnreadable => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimedOut { .. } => StatusCode::REQUEST_TIMEOUT,
+            Self::TooManyBodyReads { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::AlreadyHandled => StatusCode::OK,
             Self::InFlight => StatusCode::CONFLICT,
             Self::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -77,6 +91,8 @@ impl Rejection {
             Self::Verify(err) => err.kind(),
             Self::BodyUnreadable => "body_unreadable",
             Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::BodyTimedOut { .. } => "body_timed_out",
+            Self::TooManyBodyReads { .. } => "too_many_body_reads",
             Self::AlreadyHandled => "duplicate",
             Self::InFlight => "in_flight",
             Self::StoreUnavailable(_) => "store_unavailable",
@@ -94,6 +110,17 @@ impl fmt::Display for Rejection {
             Self::Verify(err) => err.fmt(f),
             Self::BodyUnreadable => f.write_str("request body could not be read"),
             Self::PayloadTooLarge { limit } => write!(f, "body larger than {limit} bytes"),
+            Self::BodyTimedOut { after } => {
+                write!(
+                    f,
+                    "request body not received within {} ms",
+                    after.as_millis()
+                )
+            }
+            Self::TooManyBodyReads { limit } => write!(
+                f,
+                "{limit} request bodies are being read already; retry later"
+            ),
             Self::AlreadyHandled => f.write_str("already handled"),
             Self::InFlight => f.write_str("this delivery is being handled; retry later"),
             // The store's own message may name hosts; keep it in the logs.
