@@ -103,6 +103,9 @@ impl Drop for EndGuard {
     }
 }
 
+/// A handler's future, boxed so the worker's type can be named.
+type Handling = std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+
 /// A worker whose handler records `started`/`ended` per attempt and hangs
 /// (until cancelled) on the attempts `hang` says, succeeding on the others.
 fn hanging_worker(
@@ -110,13 +113,7 @@ fn hanging_worker(
     events: &Events,
     entered: &Arc<Notify>,
     hang: fn(u32) -> bool,
-) -> gemini_webhooks::inbox::InboxWorker<
-    impl Fn(Job) -> std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + Send>>
-    + Send
-    + Sync
-    + 'static,
-    Job,
-> {
+) -> gemini_webhooks::inbox::InboxWorker<impl Fn(Job) -> Handling + Send + Sync + 'static, Job> {
     let (events, entered) = (events.clone(), Arc::clone(entered));
     inbox
         .worker(move |job: Job| {
@@ -131,7 +128,7 @@ fn hanging_worker(
                     std::future::pending::<()>().await;
                 }
                 Ok(())
-            }) as std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + Send>>
+            }) as Handling
         })
         .poll_interval(Duration::from_millis(20))
         .backoff(Duration::from_millis(10), Duration::from_millis(10))
