@@ -293,3 +293,64 @@ fn root_certificates_that_are_not_pem_fail_the_build() {
         assert!(err.to_string().contains(expected), "{err}");
     }
 }
+
+/// libpq's `verify-ca` and `verify-full`, against a certificate made for
+/// 127.0.0.1 reached as `localhost`: the chain is trusted either way, the
+/// name matches only the address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_ca_checks_the_chain_and_verify_full_the_host_name_too() {
+    let tls = TlsServer::start();
+    let secret = generate_secret();
+    let by_name = tls.server.url().replace("127.0.0.1", "localhost");
+    let inbox = |url: String| {
+        Inbox::builder(url)
+            .tls_root_certificates(&tls.ca)
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap()
+    };
+    let chain_only = inbox(format!("{by_name}?sslmode=verify-ca"));
+    assert_eq!(
+        chain_only
+            .ingest(&delivery(&secret, "msg_ca"))
+            .await
+            .unwrap(),
+        Stored::New
+    );
+    let full = inbox(format!("{by_name}?sslmode=verify-full"));
+    let err = full
+        .ingest(&delivery(&secret, "msg_full"))
+        .await
+        .unwrap_err();
+    assert!(
+        causes(&err).contains("not valid for name"),
+        "{}",
+        causes(&err)
+    );
+    let full_by_address = inbox(format!("{}?sslmode=verify-full", tls.server.url()));
+    assert_eq!(
+        full_by_address
+            .ingest(&delivery(&secret, "msg_full"))
+            .await
+            .unwrap(),
+        Stored::New
+    );
+    // Without our roots, verify-ca still refuses an unknown issuer.
+    let untrusted = Inbox::builder(format!("{by_name}?sslmode=verify-ca"))
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let err = untrusted
+        .ingest(&delivery(&secret, "msg_untrusted"))
+        .await
+        .unwrap_err();
+    assert!(causes(&err).contains("UnknownIssuer"), "{}", causes(&err));
+}
+
+#[test]
+fn sslmode_prefer_is_refused_with_what_to_write_instead() {
+    let err = Inbox::builder("postgres://postgres@127.0.0.1/postgres?sslmode=prefer")
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("sslmode=require"), "{err}");
+}

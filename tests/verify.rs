@@ -895,3 +895,38 @@ fn a_secret_without_its_prefix_names_the_fix() {
         "the Ed25519 public key must start with `whpk_`"
     );
 }
+
+#[test]
+fn secrets_shorter_than_the_spec_minimum_are_refused_unless_asked_for() {
+    use base64::Engine as _;
+    let whsec = |n: usize| {
+        format!(
+            "whsec_{}",
+            base64::engine::general_purpose::STANDARD.encode(vec![7u8; n])
+        )
+    };
+    for short in [1, 3, 23] {
+        let refused = Verifier::builder().secret(&whsec(short)).unwrap_err();
+        assert_eq!(
+            refused,
+            KeyError::TooShort {
+                kind: "HMAC secret",
+                min: 24,
+                actual: short
+            }
+        );
+        assert!(refused.to_string().contains("danger_short_secret"));
+        assert!(Verifier::builder().secret_bytes(&vec![7u8; short]).is_err());
+    }
+    assert!(Verifier::builder().secret(&whsec(24)).is_ok());
+    assert!(Verifier::builder().secret_bytes(&[7u8; 24]).is_ok());
+    // The opt-out, for fixtures signed with a short secret.
+    let fixture = whsec(3);
+    let verifier = Verifier::builder()
+        .danger_short_secret(&fixture)
+        .unwrap()
+        .build()
+        .unwrap();
+    let headers = Signer::hmac(&fixture).unwrap().sign(b"{}");
+    assert!(verifier.verify(&headers, &b"{}"[..]).is_ok());
+}

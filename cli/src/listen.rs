@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use clap::Args;
 use gemini_webhooks::Receiver;
+use gemini_webhooks::receiver::{DEFAULT_BODY_TIMEOUT, read_body_within};
 use serde_json::json;
 
 use crate::Failure;
@@ -33,17 +34,60 @@ pub struct ListenArgs {
     bind: SocketAddr,
     #[command(flatten)]
     keys: KeyArgs,
-    /// Keep each request (headers and raw body) as `DIR/NNNN-ID.http`, for
-    /// `verify --request` and as test fixtures.
+    /// Keep each verified delivery (headers and raw body) as
+    /// `DIR/NNNN-ID.http`, for `verify --request` and as test fixtures.
     #[arg(long, value_name = "DIR")]
     save: Option<PathBuf>,
+    /// With `--save`, keep rejected requests too (a wrong secret, a
+    /// tampered body: to see what arrived). Their bodies are read up to the
+    /// receiver's limit (256 KiB) and deadline (10 s), like every body.
+    #[arg(long, requires = "save")]
+    save_rejected: bool,
+    /// With `--save`, stop saving after this many files.
+    #[arg(long, value_name = "N", default_value_t = 1000, requires = "save")]
+    save_limit: usize,
 }
 
 struct Listener {
     receiver: Receiver,
-    save: Option<PathBuf>,
+    save: Option<Saving>,
     json: bool,
     seen: AtomicUsize,
+}
+
+/// Where and how much `--save` keeps.
+struct Saving {
+    dir: PathBuf,
+    rejected: bool,
+    limit: usize,
+    saved: AtomicUsize,
+}
+
+impl Saving {
+    /// Writes one request, unless the limit is reached (said once).
+    fn save(&self, number: usize, id: &str, request: &[u8]) {
+        let saved = self.saved.fetch_add(1, Ordering::Relaxed);
+        if saved >= self.limit {
+            if saved == self.limit {
+                note(format_args!(
+                    "saved {} requests (--save-limit): saving no more",
+                    self.limit
+                ));
+            }
+            return;
+        }
+        let path = self.dir.join(format!("{number:04}-{}.http", file_safe(id)));
+        if let Err(err) = std::fs::write(&path, request) {
+            note(format_args!("cannot save {}: {err}", path.display()));
+        }
+    }
+}
+
+/// A line on stderr that never panics: whoever started us may have closed
+/// it (`eprintln!` would panic the request's task on a broken pipe).
+fn note(line: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 pub fn run(args: &ListenArgs, json: bool) -> Result<(), Failure> {
@@ -54,12 +98,19 @@ pub fn run(args: &ListenArgs, json: bool) -> Result<(), Failure> {
 
 async fn serve(args: &ListenArgs, receiver: Receiver, json: bool) -> Result<(), Failure> {
     if let Some(dir) = &args.save {
+        // Created up front: a typo'd path fails now, not at the first
+        // delivery.
         std::fs::create_dir_all(dir)
             .map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
     }
     let state = Arc::new(Listener {
         receiver,
-        save: args.save.clone(),
+        save: args.save.clone().map(|dir| Saving {
+            dir,
+            rejected: args.save_rejected,
+            limit: args.save_limit,
+            saved: AtomicUsize::new(0),
+        }),
         json,
         seen: AtomicUsize::new(0),
     });
@@ -77,7 +128,7 @@ async fn receive(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Response {
     let number = listener.seen.fetch_add(1, Ordering::Relaxed) + 1;
     let id = headers
@@ -85,26 +136,39 @@ async fn receive(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("no-id")
         .to_owned();
-    if let Some(dir) = &listener.save {
-        let path = dir.join(format!("{number:04}-{}.http", file_safe(&id)));
-        if let Err(err) = std::fs::write(&path, dump(&method, &uri, &headers, &body)) {
-            eprintln!("cannot save {}: {err}", path.display());
-        }
-    }
     let json = listener.json;
-    let outcome = listener
-        .receiver
-        .receive(
-            &headers,
-            body,
-            |delivery| async move { show(&delivery, json) },
-            |_| true,
-        )
-        .await;
+    let receiver = &listener.receiver;
+    // Bounded as the middleware bounds it: the limit, the deadline.
+    let outcome = match read_body_within(body, receiver.limit(), DEFAULT_BODY_TIMEOUT).await {
+        Err(rejection) => Err((rejection, Bytes::new())),
+        Ok(body) => {
+            let kept = body.clone();
+            let save = listener.save.as_ref();
+            let (method, uri, headers) = (&method, &uri, &headers);
+            receiver
+                .receive(
+                    headers,
+                    body,
+                    |delivery| async move {
+                        if let Some(saving) = save {
+                            let request = dump(method, uri, headers, delivery.body());
+                            saving.save(number, delivery.id(), &request);
+                        }
+                        show(&delivery, json)
+                    },
+                    |_| true,
+                )
+                .await
+                .map_err(|rejection| (rejection, kept))
+        }
+    };
     match outcome {
         Ok(()) => "ok".into_response(),
-        Err(rejection) => {
+        Err((rejection, body)) => {
             let status = rejection.status().as_u16();
+            if let Some(saving) = listener.save.as_ref().filter(|s| s.rejected) {
+                saving.save(number, &id, &dump(&method, &uri, &headers, &body));
+            }
             if json {
                 println!(
                     "{}",

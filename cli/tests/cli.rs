@@ -318,6 +318,10 @@ struct Listening {
 
 impl Listening {
     fn start(secret: &str, save: &Path) -> Self {
+        Self::start_with(secret, save, &[])
+    }
+
+    fn start_with(secret: &str, save: &Path, extra: &[&str]) -> Self {
         use std::io::BufRead;
         let mut child = binary()
             .args([
@@ -330,6 +334,7 @@ impl Listening {
             ])
             .arg("--save")
             .arg(save)
+            .args(extra)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -444,24 +449,82 @@ fn listen_receives_what_send_sends_and_saves_it_for_verify() {
     let refused = printed.iter().filter(|p| p["status"] == 401).count();
     assert_eq!(refused, 3, "{printed:?}");
 
-    // Every request was saved; a saved delivery verifies as captured.
-    let mut saved: Vec<_> = std::fs::read_dir(&save)
+    // The five verified deliveries were saved, nothing else; each verifies
+    // as captured.
+    let saved = saved_files(&save);
+    assert_eq!(saved.len(), 5, "{saved:?}");
+    for file in &saved {
+        let output = cli(&[
+            "verify",
+            "--secret",
+            &secret,
+            "--request",
+            file.to_str().unwrap(),
+        ]);
+        assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    }
+}
+
+fn saved_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut saved: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|entry| entry.unwrap().path())
         .collect();
     saved.sort();
-    assert_eq!(saved.len(), 10);
-    let first = saved[0].to_str().unwrap();
-    let output = cli(&["verify", "--secret", &secret, "--request", first]);
-    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
-    let last = saved[9].to_str().unwrap();
-    let output = cli(&["verify", "--secret", &secret, "--request", last]);
+    saved
+}
+
+#[test]
+fn listen_saves_rejected_requests_only_when_asked_and_at_most_the_limit() {
+    let secret = generate_secret();
+    let save = scratch("listen-rejected");
+    let listening =
+        Listening::start_with(&secret, &save, &["--save-rejected", "--save-limit", "2"]);
+    let url = listening.url.clone();
+    let tampered = ["--secret", &secret, "--event", "batch.failed", "--tampered"];
+    let (_, report) = send(&[&[url.as_str()][..], &tampered].concat());
     assert_eq!(
-        output.status.code(),
-        Some(1),
-        "a tampered one: {}",
-        stdout(&output)
+        report["statuses"],
+        serde_json::json!({"401": 1}),
+        "{report}"
     );
+    let valid = [
+        "--secret",
+        &secret,
+        "--event",
+        "batch.failed",
+        "--count",
+        "2",
+    ];
+    let (_, report) = send(&[&[url.as_str()][..], &valid].concat());
+    assert_eq!(
+        report["statuses"],
+        serde_json::json!({"200": 2}),
+        "{report}"
+    );
+    listening.stop();
+    let saved = saved_files(&save);
+    assert_eq!(saved.len(), 2, "the limit: {saved:?}");
+    let rejected = cli(&[
+        "verify",
+        "--secret",
+        &secret,
+        "--request",
+        saved[0].to_str().unwrap(),
+    ]);
+    assert_eq!(
+        rejected.status.code(),
+        Some(1),
+        "the tampered one, kept as it came"
+    );
+    let verified = cli(&[
+        "verify",
+        "--secret",
+        &secret,
+        "--request",
+        saved[1].to_str().unwrap(),
+    ]);
+    assert_eq!(verified.status.code(), Some(0));
 }
 
 #[test]

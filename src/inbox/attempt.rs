@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use deadpool_postgres::Pool;
-use futures_util::future::try_join;
+use futures_util::future::{Either, try_join};
 use tokio::time::Instant;
 
 use super::hold::{Hold, Holds, Lost};
@@ -142,8 +142,10 @@ impl<F> WorkerContext<F> {
         let renewed = self
             .shared
             .run_on(&self.bookkeeping, "renew leases", |client| async move {
-                let statement = client.prepare_cached(sql).await?;
-                client.query(&statement, &[keys, leases, &lease_ms]).await
+                // Planned afresh, as the claim is: a kept generic plan of
+                // `= ANY` scans the table (and this runs a few times a
+                // lease, not per job).
+                client.query(sql.as_str(), &[keys, leases, &lease_ms]).await
             })
             .await;
         match renewed {
@@ -445,18 +447,21 @@ impl<F> WorkerContext<F> {
         let lost = hold.lost(self.settings.watch_every(), || {
             connection.client().is_closed()
         });
-        tokio::select! {
-            biased;
-            lost = lost => Err(lost.into()),
-            handled = tokio::time::timeout(timeout, handler) => match handled {
-                Ok(Ok(Ok(()))) => Ok(()),
-                Ok(Ok(Err(err))) => Err(Failure::Retry(err.to_string())),
-                Ok(Err(())) => Err(Failure::Retry("the handler panicked".to_owned())),
-                Err(_) => Err(Failure::Retry(format!(
-                    "the handler timed out after {} ms",
-                    timeout.as_millis()
-                ))),
-            },
+        let handled = std::pin::pin!(tokio::time::timeout(timeout, handler));
+        let lost = std::pin::pin!(lost);
+        // The watch first: a handler cancelled for a lost hold is not asked
+        // for its answer again.
+        match futures_util::future::select(lost, handled).await {
+            Either::Left((lost, _)) => Err(lost.into()),
+            Either::Right((Ok(Ok(Ok(()))), _)) => Ok(()),
+            Either::Right((Ok(Ok(Err(err))), _)) => Err(Failure::Retry(err.to_string())),
+            Either::Right((Ok(Err(())), _)) => {
+                Err(Failure::Retry("the handler panicked".to_owned()))
+            }
+            Either::Right((Err(_), _)) => Err(Failure::Retry(format!(
+                "the handler timed out after {} ms",
+                timeout.as_millis()
+            ))),
         }
     }
 }
@@ -517,7 +522,7 @@ mod tests {
         assert_eq!(pauses, [1, 2, 4, 8, 10, 10]);
         assert_eq!(settings.backoff(0).as_secs(), 1);
         assert_eq!(settings.backoff(u32::MAX), Duration::from_secs(10));
-        assert_eq!(settings.watch_every(), Duration::from_millis(166));
+        assert_eq!(settings.watch_every(), Duration::from_secs(1) / 6);
     }
 
     #[test]

@@ -88,7 +88,7 @@ pub use job::{FromJob, Job};
 pub use worker::InboxWorker;
 
 use crate::delivery::Delivery;
-use crate::postgres::{TABLE_RULE, derived_name, millis, valid_table};
+use crate::postgres::{check_table, derived_name, millis};
 use crate::replay::DEFAULT_DEDUP_TTL;
 use job::StoredDelivery;
 
@@ -568,15 +568,9 @@ impl InboxBuilder {
     /// Builds the inbox; fails on a malformed URL or table name, never on an
     /// unreachable database (that is a 503 per delivery until it is back).
     pub fn build(self) -> Result<Inbox, InboxError> {
-        if !valid_table(&self.table) {
-            return Err(InboxError::Config(TABLE_RULE.to_owned()));
-        }
-        let config: tokio_postgres::Config = self
-            .url
-            .parse()
-            .map_err(|_| InboxError::Config("invalid PostgreSQL URL".to_owned()))?;
-        let connector = crate::postgres::Connector::for_config(&config, &self.tls_roots)
-            .map_err(InboxError::Config)?;
+        check_table(&self.table, &["due", "finished", "new"]).map_err(InboxError::Config)?;
+        let (config, connector) =
+            crate::postgres::parse_url(&self.url, &self.tls_roots).map_err(InboxError::Config)?;
         let pool = crate::postgres::pool(config.clone(), &connector, self.pool_size, self.timeout)
             .map_err(|err| InboxError::database("set up the connection pool", err))?;
         Ok(Inbox {

@@ -19,6 +19,12 @@
 //! - **complete** (the job's transaction): marked done, committed with the
 //!   handler's writes. **fail** / **release** (autocommit): the lease
 //!   dropped, the job due again (or dead).
+//!
+//! A lease is set only on a `pending` row, and every way out of `pending`
+//! (done, failed for good, requeued) clears it: so `lease = $2` implies
+//! `pending`, and no statement repeats `state = 'pending'`, which matches
+//! the due index's predicate and makes the plan PostgreSQL keeps from a
+//! small table scan that whole index (`plan_check` catches it).
 
 /// See the [module documentation](self).
 pub(super) struct JobSql {
@@ -53,13 +59,15 @@ impl JobSql {
             begin: format!("SELECT state FROM {table} WHERE id = $1 AND lease = $2 FOR KEY SHARE"),
             start: format!(
                 "UPDATE {table} SET attempts = attempts + 1 \
-                 WHERE id = $1 AND lease = $2 AND state = 'pending' RETURNING attempts"
+                 WHERE id = $1 AND lease = $2 RETURNING attempts"
             ),
+            // Run unprepared (planned with its arguments). The two `ANY`s are
+            // as exact as pairs: lease tokens are random and this worker's
+            // own, so a row with one of its keys and one of its leases is
+            // one it claimed under that lease.
             renew: format!(
-                "UPDATE {table} AS t SET run_at = now() + $3 * interval '1 millisecond' \
-                 FROM unnest($1::text[], $2::text[]) AS held(id, lease) \
-                 WHERE t.id = held.id AND t.lease = held.lease AND t.state = 'pending' \
-                 RETURNING t.id"
+                "UPDATE {table} SET run_at = now() + $3 * interval '1 millisecond' \
+                 WHERE id = ANY($1::text[]) AND lease = ANY($2::text[]) RETURNING id"
             ),
             complete: format!(
                 "UPDATE {table} SET state = 'done', finished_at = now(), lease = NULL, \
@@ -75,7 +83,7 @@ impl JobSql {
             // shutdown still reaches the dead letters.
             release: format!(
                 "UPDATE {table} SET run_at = now(), lease = NULL \
-                 WHERE id = $1 AND lease = $2 AND state = 'pending'"
+                 WHERE id = $1 AND lease = $2"
             ),
         }
     }

@@ -395,15 +395,21 @@ mod tests {
                 (&sql.start, job),
                 (&sql.complete, job),
                 (&sql.release, job),
-                (&sql.renew, "ARRAY['k1'], ARRAY['lease'], 1000"),
                 (&sql.fail, "'k1', 'lease', 5, 1000, 'error'"),
             ],
         )
         .await;
         assert!(scans.is_empty(), "{scans:#?}");
         // Planned afresh on every run.
-        let claim = (sql.claim.as_str(), "8, 'lease', 300000");
-        let scans = plan_check::table_scans_when_grown(&client, &schema, &fill, claim).await;
-        assert!(scans.is_empty(), "{scans:#?}");
+        for fresh in [
+            (sql.claim.as_str(), "8, 'lease', 300000"),
+            (
+                sql.renew.as_str(),
+                "ARRAY['k1', 'k2'], ARRAY['lease'], 1000",
+            ),
+        ] {
+            let scans = plan_check::table_scans_when_grown(&client, &schema, &fill, fresh).await;
+            assert!(scans.is_empty(), "{scans:#?}");
+        }
     }
 }

@@ -38,6 +38,21 @@ pub enum KeyError {
         /// The decoded length.
         actual: usize,
     },
+    /// The secret is shorter than the Standard Webhooks spec allows (24
+    /// bytes): guessable. Gemini's secrets are longer; for a test fixture
+    /// signed with a short one, use `VerifierBuilder::danger_short_secret`.
+    #[error(
+        "the {kind} is {actual} bytes, shorter than the {min} the Standard Webhooks spec requires \
+         (for a test fixture, use `VerifierBuilder::danger_short_secret`)"
+    )]
+    TooShort {
+        /// What kind of key it was.
+        kind: &'static str,
+        /// The shortest accepted, in bytes.
+        min: usize,
+        /// The decoded length.
+        actual: usize,
+    },
     /// The Ed25519 key is not a usable curve point (or a weak, small-order one).
     #[error("the {kind} is not a valid Ed25519 key")]
     InvalidKey {

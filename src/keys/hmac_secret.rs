@@ -10,6 +10,10 @@ pub(crate) type HmacSha256 = Hmac<Sha256>;
 
 const KIND: &str = "HMAC secret";
 
+/// The shortest secret the Standard Webhooks spec allows: 24 bytes (192
+/// bits; it allows up to 64).
+pub(crate) const MIN_SECRET_BYTES: usize = 24;
+
 /// A `whsec_` secret, kept as a keyed HMAC state.
 ///
 /// Keying HMAC costs two SHA-256 blocks; doing it once here and cloning the
@@ -35,6 +39,24 @@ impl HmacSecret {
         let keyed =
             HmacSha256::new_from_slice(secret).map_err(|_| KeyError::Empty { kind: KIND })?;
         Ok(Self { keyed })
+    }
+
+    /// Parses `whsec_` + standard base64, refusing a secret shorter than
+    /// [`MIN_SECRET_BYTES`].
+    pub(crate) fn parse_strict(secret: &str) -> Result<Self, KeyError> {
+        Self::from_bytes_strict(&decode_prefixed(secret, "whsec_", KIND)?)
+    }
+
+    /// Raw secret bytes, refused if shorter than [`MIN_SECRET_BYTES`].
+    pub(crate) fn from_bytes_strict(secret: &[u8]) -> Result<Self, KeyError> {
+        if !secret.is_empty() && secret.len() < MIN_SECRET_BYTES {
+            return Err(KeyError::TooShort {
+                kind: KIND,
+                min: MIN_SECRET_BYTES,
+                actual: secret.len(),
+            });
+        }
+        Self::from_bytes(secret)
     }
 
     /// A fresh MAC state keyed with this secret.

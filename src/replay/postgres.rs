@@ -11,7 +11,7 @@ use tokio::sync::OnceCell;
 use tokio_postgres::types::ToSql;
 
 use super::{Claim, ClaimToken, DEFAULT_IN_FLIGHT_TTL, ReplayError, ReplayStore};
-use crate::postgres::{TABLE_RULE, derived_name, millis, valid_table};
+use crate::postgres::{check_table, derived_name, millis};
 
 /// The table a store uses unless told otherwise.
 pub const DEFAULT_TABLE: &str = "gemini_webhook_replay";
@@ -444,15 +444,9 @@ impl PostgresReplayStoreBuilder {
     /// Builds the store; fails on a malformed URL or table name, never on
     /// an unreachable database (that is a 503 per delivery until it is back).
     pub fn build(self) -> Result<PostgresReplayStore, ReplayError> {
-        if !valid_table(&self.settings.table) {
-            return Err(ReplayError::new(TABLE_RULE));
-        }
-        let config: tokio_postgres::Config = self
-            .url
-            .parse()
-            .map_err(|err| ReplayError::with_source("invalid PostgreSQL URL", err))?;
-        let connector = crate::postgres::Connector::for_config(&config, &self.tls_roots)
-            .map_err(ReplayError::new)?;
+        check_table(&self.settings.table, &["expires_at"]).map_err(ReplayError::new)?;
+        let (config, connector) =
+            crate::postgres::parse_url(&self.url, &self.tls_roots).map_err(ReplayError::new)?;
         let pool = crate::postgres::pool(config, &connector, self.pool_size, self.settings.timeout)
             .map_err(|err| ReplayError::with_source("could not set up the connection pool", err))?;
         Ok(PostgresReplayStore {

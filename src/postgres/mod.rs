@@ -1,133 +1,19 @@
 //! What the PostgreSQL replay store and the inbox share: the connection
-//! pool and how its connections are made (plain text, or TLS with feature
-//! `postgres-tls`), the check of table names spliced into SQL, and
-//! creating a schema once under an advisory lock (feature `postgres`).
+//! pool, how its connections are made ([`connector`]: plain text, or TLS
+//! with feature `postgres-tls`), the check of table names spliced into
+//! SQL, and creating a schema once under an advisory lock (feature
+//! `postgres`).
 
-use std::future::poll_fn;
+#[cfg(feature = "postgres-tls")]
+mod ca_only;
+mod connector;
+
+pub(crate) use connector::{Connector, parse_url};
+
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_postgres::config::SslMode;
-use tokio_postgres::{AsyncMessage, Client, Config, Connection, NoTls, Socket};
-
-/// How connections to the database are made, chosen once from the URL's
-/// `sslmode` when a store or inbox is built.
-#[derive(Clone)]
-pub(crate) enum Connector {
-    /// Plain text: `sslmode` unset, `disable` or `prefer`.
-    Plain,
-    /// TLS (`sslmode=require`), the server's certificate always verified.
-    #[cfg(feature = "postgres-tls")]
-    Tls(tokio_postgres_rustls::MakeRustlsConnect),
-}
-
-impl Connector {
-    /// The connector `config` asks for. Only `sslmode=require` turns TLS
-    /// on: `prefer` (libpq's default, and the URL's when it names none)
-    /// stays plain text, because a TLS attempt that fails verification is
-    /// not retried in plain text and would break a local server with a
-    /// self-signed certificate. `extra_roots` are PEM bundles, each of at
-    /// least one certificate, trusted beside Mozilla's roots (a private CA,
-    /// Amazon RDS's bundle).
-    pub(crate) fn for_config(config: &Config, extra_roots: &[Vec<u8>]) -> Result<Self, String> {
-        match config.get_ssl_mode() {
-            SslMode::Require => Self::tls(extra_roots),
-            _ => Ok(Self::Plain),
-        }
-    }
-
-    #[cfg(not(feature = "postgres-tls"))]
-    fn tls(_: &[Vec<u8>]) -> Result<Self, String> {
-        Err("sslmode=require needs the `postgres-tls` feature of gemini-webhooks".to_owned())
-    }
-
-    #[cfg(feature = "postgres-tls")]
-    fn tls(extra_roots: &[Vec<u8>]) -> Result<Self, String> {
-        use rustls::pki_types::CertificateDer;
-        use rustls::pki_types::pem::PemObject as _;
-
-        let mut roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        for bundle in extra_roots {
-            let certificates = CertificateDer::pem_slice_iter(bundle)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|err| format!("a TLS root certificate is not valid PEM: {err}"))?;
-            // A DER file or a key passed by mistake would otherwise add
-            // nothing, and surface later as an unknown issuer.
-            if certificates.is_empty() {
-                return Err("TLS root certificates given hold no PEM certificate".to_owned());
-            }
-            for certificate in certificates {
-                roots
-                    .add(certificate)
-                    .map_err(|err| format!("a TLS root certificate cannot be used: {err}"))?;
-            }
-        }
-        // An explicit provider: the process-wide default may be unset, or
-        // ambiguous when another crate enables a second one.
-        let config = rustls::ClientConfig::builder_with_provider(
-            rustls::crypto::ring::default_provider().into(),
-        )
-        .with_safe_default_protocol_versions()
-        .map_err(|err| format!("TLS set-up: {err}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        Ok(Self::Tls(tokio_postgres_rustls::MakeRustlsConnect::new(
-            config,
-        )))
-    }
-
-    /// Connects to `config` outside the pool, driving the connection in a
-    /// task that calls `on_notification` for every `NOTIFY` it receives
-    /// (for a `LISTEN` connection). The task ends when the connection does.
-    pub(crate) async fn connect_listening(
-        &self,
-        config: &Config,
-        on_notification: impl Fn() + Send + 'static,
-    ) -> Result<(Client, tokio::task::JoinHandle<()>), tokio_postgres::Error> {
-        Ok(match self {
-            Self::Plain => {
-                let (client, connection) = config.connect(NoTls).await?;
-                (client, drive(connection, on_notification))
-            }
-            #[cfg(feature = "postgres-tls")]
-            Self::Tls(tls) => {
-                let (client, connection) = config.connect(tls.clone()).await?;
-                (client, drive(connection, on_notification))
-            }
-        })
-    }
-
-    fn manager(&self, config: Config) -> Manager {
-        let settings = ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        };
-        match self {
-            Self::Plain => Manager::from_config(config, NoTls, settings),
-            #[cfg(feature = "postgres-tls")]
-            Self::Tls(tls) => Manager::from_config(config, tls.clone(), settings),
-        }
-    }
-}
-
-/// Polls `connection` in a task until it ends, reporting notifications.
-fn drive<T>(
-    mut connection: Connection<Socket, T>,
-    on_notification: impl Fn() + Send + 'static,
-) -> tokio::task::JoinHandle<()>
-where
-    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    tokio::spawn(async move {
-        while let Some(Ok(message)) = poll_fn(|cx| connection.poll_message(cx)).await {
-            if let AsyncMessage::Notification(_) = message {
-                on_notification();
-            }
-        }
-    })
-}
+use deadpool_postgres::{Pool, Runtime};
+use tokio_postgres::Config;
 
 /// A pool of at most `size` connections to `config`, made by `connector`,
 /// each wait, connect and recycle bounded by `timeout`.
@@ -184,21 +70,153 @@ pub(crate) fn millis(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1_000.0
 }
 
-/// Whether `table` is a plain identifier, optionally schema-qualified
-/// (`name` or `schema.name`): it is spliced into SQL, so nothing else is.
-pub(crate) fn valid_table(table: &str) -> bool {
-    let part = |p: &str| {
+/// Checks a table name spliced into SQL against PostgreSQL's own rules,
+/// with the `suffixes` of the identifiers derived from it (indexes, a
+/// channel): each part a plain lower-case identifier (`name` or
+/// `schema.name`), none a reserved word (which every statement would then
+/// fail on), and every derived identifier within PostgreSQL's 63 bytes
+/// (past them it truncates silently, and two indexes' names could meet).
+pub(crate) fn check_table(table: &str, suffixes: &[&str]) -> Result<(), String> {
+    let plain = |p: &str| {
         !p.is_empty()
-            && p.len() <= 63
+            && p.len() <= MAX_IDENTIFIER
             && p.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
             && p.chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
     };
-    match table.split_once('.') {
-        Some((schema, name)) => part(schema) && part(name),
-        None => part(table),
+    let parts: Vec<&str> = table.split('.').collect();
+    if parts.len() > 2 || !parts.iter().all(|part| plain(part)) {
+        return Err(TABLE_RULE.to_owned());
     }
+    if let Some(word) = parts.iter().find(|part| RESERVED.contains(part)) {
+        return Err(format!(
+            "the table name `{table}` uses `{word}`, a reserved word in PostgreSQL: choose another"
+        ));
+    }
+    let longest = suffixes.iter().map(|s| s.len()).max().unwrap_or(0);
+    if let Some(derived) = suffixes
+        .iter()
+        .map(|suffix| derived_name(table, suffix))
+        .find(|name| name.len() > MAX_IDENTIFIER)
+    {
+        return Err(format!(
+            "the table name `{table}` is too long: `{derived}`, named after it, would pass \
+             PostgreSQL's {MAX_IDENTIFIER} bytes and be cut short; use at most {} bytes",
+            MAX_IDENTIFIER - 1 - longest
+        ));
+    }
+    Ok(())
 }
+
+/// PostgreSQL's longest identifier (`NAMEDATALEN` - 1), in bytes.
+const MAX_IDENTIFIER: usize = 63;
+
+/// The key words PostgreSQL reserves outright or for functions and types
+/// (`pg_get_keywords()` categories `R` and `T`): neither is a table name
+/// unless quoted. A test checks the list against the server.
+const RESERVED: &[&str] = &[
+    "all",
+    "analyse",
+    "analyze",
+    "and",
+    "any",
+    "array",
+    "as",
+    "asc",
+    "asymmetric",
+    "authorization",
+    "binary",
+    "both",
+    "case",
+    "cast",
+    "check",
+    "collate",
+    "collation",
+    "column",
+    "concurrently",
+    "constraint",
+    "create",
+    "cross",
+    "current_catalog",
+    "current_date",
+    "current_role",
+    "current_schema",
+    "current_time",
+    "current_timestamp",
+    "current_user",
+    "default",
+    "deferrable",
+    "desc",
+    "distinct",
+    "do",
+    "else",
+    "end",
+    "except",
+    "false",
+    "fetch",
+    "for",
+    "foreign",
+    "freeze",
+    "from",
+    "full",
+    "grant",
+    "group",
+    "having",
+    "ilike",
+    "in",
+    "initially",
+    "inner",
+    "intersect",
+    "into",
+    "is",
+    "isnull",
+    "join",
+    "lateral",
+    "leading",
+    "left",
+    "like",
+    "limit",
+    "localtime",
+    "localtimestamp",
+    "natural",
+    "not",
+    "notnull",
+    "null",
+    "offset",
+    "on",
+    "only",
+    "or",
+    "order",
+    "outer",
+    "overlaps",
+    "placing",
+    "primary",
+    "references",
+    "returning",
+    "right",
+    "select",
+    "session_user",
+    "similar",
+    "some",
+    "symmetric",
+    "system_user",
+    "table",
+    "tablesample",
+    "then",
+    "to",
+    "trailing",
+    "true",
+    "union",
+    "unique",
+    "user",
+    "using",
+    "variadic",
+    "verbose",
+    "when",
+    "where",
+    "window",
+    "with",
+];
 
 /// What a builder says about a table name it refuses.
 pub(crate) const TABLE_RULE: &str =
@@ -208,30 +226,17 @@ pub(crate) const TABLE_RULE: &str =
 mod tests {
     use super::*;
 
-    fn connector(url: &str) -> Result<Connector, String> {
-        Connector::for_config(&url.parse().unwrap(), &[])
-    }
-
-    #[test]
-    fn only_sslmode_require_asks_for_tls() {
-        for plain in [
-            "postgres://h/db",
-            "postgres://h/db?sslmode=prefer",
-            "postgres://h/db?sslmode=disable",
-        ] {
-            assert!(matches!(connector(plain), Ok(Connector::Plain)), "{plain}");
-        }
-        let required = connector("postgres://h/db?sslmode=require");
-        #[cfg(feature = "postgres-tls")]
-        assert!(matches!(required, Ok(Connector::Tls(_))));
-        #[cfg(not(feature = "postgres-tls"))]
-        assert!(required.is_err_and(|err| err.contains("`postgres-tls` feature")));
-    }
-
     #[test]
     fn only_plain_table_names_are_accepted() {
-        for good in ["gemini_webhook_replay", "app.replay", "_t1"] {
-            assert!(valid_table(good), "{good}");
+        let check = |table: &str| check_table(table, &["due", "finished"]);
+        for good in [
+            "gemini_webhook_replay",
+            "app.replay",
+            "_t1",
+            "orders",
+            "time",
+        ] {
+            assert_eq!(check(good), Ok(()), "{good}");
         }
         for bad in [
             "",
@@ -241,14 +246,63 @@ mod tests {
             "a.b.c",
             "1abc",
             "a.",
-            &"a".repeat(64),
+            ".a",
         ] {
-            assert!(!valid_table(bad), "{bad}");
+            assert_eq!(check(bad), Err(TABLE_RULE.to_owned()), "{bad}");
         }
+        for reserved in ["order", "user", "app.table", "select.inbox"] {
+            assert!(
+                check(reserved).is_err_and(|err| err.contains("reserved word")),
+                "{reserved}"
+            );
+        }
+        // `<table>_finished` must fit in 63 bytes: 54 bytes of table do.
+        assert_eq!(check(&"a".repeat(54)), Ok(()));
+        for long in [55, 62, 63] {
+            let refused = check(&"a".repeat(long)).unwrap_err();
+            assert!(
+                refused.contains("use at most 54 bytes"),
+                "{long}: {refused}"
+            );
+        }
+        // A schema's name counts: `app.x` gives `app_x_finished`.
+        assert_eq!(check(&format!("app.{}", "a".repeat(50))), Ok(()));
+        assert!(check(&format!("app.{}", "a".repeat(51))).is_err());
         assert_eq!(
             derived_name("app.replay", "expires_at"),
             "app_replay_expires_at"
         );
+    }
+
+    /// Against the PostgreSQL at `DATABASE_URL` (default: the local one).
+    #[tokio::test]
+    async fn the_reserved_words_are_the_servers() {
+        let client = super::plan_check::client().await;
+        let rows = client
+            .query(
+                "SELECT word FROM pg_get_keywords() WHERE catcode IN ('R', 'T') ORDER BY word",
+                &[],
+            )
+            .await
+            .unwrap();
+        let server: Vec<String> = rows.into_iter().map(|row| row.get(0)).collect();
+        let mut ours: Vec<&str> = RESERVED.to_vec();
+        ours.sort_unstable();
+        // Ours may hold words of a newer server (`system_user`, PostgreSQL 16).
+        for word in &server {
+            assert!(ours.contains(&word.as_str()), "`{word}` is missing");
+        }
+        for word in &server {
+            let created = client
+                .batch_execute(&format!("BEGIN; CREATE TABLE {word} (x int); ROLLBACK"))
+                .await;
+            let _ = client.batch_execute("ROLLBACK").await;
+            assert!(created.is_err(), "`{word}` works as a table name");
+        }
+        // The unreserved words users pick do work.
+        for word in ["orders", "time", "inbox"] {
+            assert!(check_table(word, &[]).is_ok(), "{word}");
+        }
     }
 }
 
