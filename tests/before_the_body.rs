@@ -69,6 +69,26 @@ impl futures_core::Stream for NeverEnding {
     }
 }
 
+/// An actix-web test request to the webhook route with `headers` and a
+/// body that never ends (a macro: `actix_http::Request` cannot be named
+/// here).
+#[cfg(feature = "actix")]
+macro_rules! actix_request {
+    ($headers:expr, $body:expr) => {{
+        let mut builder = actix_web::test::TestRequest::post().uri("/webhooks/gemini");
+        for (header, value) in $headers {
+            builder = builder.insert_header((header.as_str(), value.as_bytes()));
+        }
+        let payload: Pin<
+            Box<dyn futures_core::Stream<Item = Result<Bytes, actix_web::error::PayloadError>>>,
+        > = Box::pin($body);
+        builder
+            .to_request()
+            .replace_payload(actix_web::dev::Payload::from(payload))
+            .0
+    }};
+}
+
 /// Long enough for anything that does not wait on the body; with the
 /// clock paused it passes only once every task is idle.
 const BOUND: Duration = Duration::from_secs(600);
@@ -219,16 +239,7 @@ fn actix_answers_stale_and_unsigned_requests_without_reading_the_body() {
             ("unsigned", HeaderMap::new(), 400),
         ] {
             let body = NeverEnding::default();
-            let mut builder = actix_web::test::TestRequest::post().uri("/webhooks/gemini");
-            for (header, value) in &headers {
-                builder = builder.insert_header((header.as_str(), value.as_bytes()));
-            }
-            let payload: Pin<
-                Box<dyn futures_core::Stream<Item = Result<Bytes, actix_web::error::PayloadError>>>,
-            > = Box::pin(body.clone());
-            let (request, _) = builder
-                .to_request()
-                .replace_payload(actix_web::dev::Payload::from(payload));
+            let request = actix_request!(&headers, body.clone());
             // actix-web's test runtime has no paused clock; the bound only
             // turns a regression into a failure instead of a hang.
             let response = tokio::time::timeout(
@@ -388,16 +399,8 @@ fn actix_answers_a_trickled_body_with_408_at_the_deadline() {
             ),
         )
         .await;
-        let mut builder = actix_web::test::TestRequest::post().uri("/webhooks/gemini");
-        for (header, value) in &Signer::hmac(&secret).unwrap().sign(EVENT.as_bytes()) {
-            builder = builder.insert_header((header.as_str(), value.as_bytes()));
-        }
-        let payload: Pin<
-            Box<dyn futures_core::Stream<Item = Result<Bytes, actix_web::error::PayloadError>>>,
-        > = Box::pin(NeverEnding::default());
-        let (request, _) = builder
-            .to_request()
-            .replace_payload(actix_web::dev::Payload::from(payload));
+        let headers = Signer::hmac(&secret).unwrap().sign(EVENT.as_bytes());
+        let request = actix_request!(&headers, NeverEnding::default());
         let response = tokio::time::timeout(
             Duration::from_secs(60),
             actix_web::test::call_service(&service, request),
