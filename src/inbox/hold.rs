@@ -216,6 +216,13 @@ mod tests {
     }
 
     #[test]
+    fn each_loss_says_why() {
+        assert!(Lost::Connection.reason().contains("connection closed"));
+        assert!(Lost::TakenOver.reason().contains("taken over"));
+        assert!(Lost::NotRenewed.reason().contains("renewed in time"));
+    }
+
+    #[test]
     fn only_the_hold_registered_is_removed() {
         let holds = Holds::new(Duration::from_secs(3));
         let first = holds.insert("k".into(), "a".into(), Instant::now());
