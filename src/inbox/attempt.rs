@@ -174,7 +174,7 @@ impl<F> WorkerContext<F> {
         // and its hold instead.
         let idle_limit = format!(
             "BEGIN; SET LOCAL idle_in_transaction_session_timeout = {}",
-            (self.settings.job_timeout + Duration::from_secs(60)).as_millis()
+            idle_limit_ms(self.settings.job_timeout)
         );
         let (key, lease) = (&hold.key, &hold.lease);
         self.shared
@@ -491,6 +491,16 @@ impl<Fut: Future> Future for CatchUnwind<Fut> {
     }
 }
 
+/// The job transaction's idle limit: the job timeout plus a minute, in
+/// milliseconds, at most PostgreSQL's largest (`i32::MAX`, about 24 days;
+/// a larger value fails the statement).
+fn idle_limit_ms(job_timeout: Duration) -> u128 {
+    job_timeout
+        .saturating_add(Duration::from_secs(60))
+        .as_millis()
+        .min(i32::MAX as u128)
+}
+
 fn truncate(mut text: String, max: usize) -> String {
     if text.len() > max {
         let mut end = max;
@@ -523,6 +533,12 @@ mod tests {
         assert_eq!(settings.backoff(0).as_secs(), 1);
         assert_eq!(settings.backoff(u32::MAX), Duration::from_secs(10));
         assert_eq!(settings.watch_every(), Duration::from_secs(1) / 6);
+    }
+
+    #[test]
+    fn the_idle_limit_is_the_job_timeout_and_a_minute_within_postgres_range() {
+        assert_eq!(idle_limit_ms(Duration::from_secs(600)), 660_000);
+        assert_eq!(idle_limit_ms(Duration::MAX), i32::MAX as u128);
     }
 
     #[test]

@@ -89,14 +89,15 @@ where
         self
     }
 
-    /// How long a claim holds a job without being renewed (default 15 s,
-    /// at least 300 ms). The worker renews it every third of the lease while
+    /// How long a claim holds a job without being renewed (default 15 s).
+    /// The worker renews it every third of the lease while
     /// the handler runs, and cancels the handler if no renewal got through
     /// for two thirds of it. So the job of a worker that died (a `SIGKILL`,
     /// a lost host) runs again within one lease (plus a poll interval), and a
     /// handler of any length keeps its job while its worker is alive.
+    /// Clamped to between 300 ms and a day.
     pub fn lease(mut self, lease: Duration) -> Self {
-        self.settings.lease = lease.max(Duration::from_millis(300));
+        self.settings.lease = lease.clamp(Duration::from_millis(300), Duration::from_secs(86_400));
         self
     }
 
