@@ -368,6 +368,24 @@ impl<T> Drop for AbortOnDrop<T> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_lease_is_clamped_to_between_300_ms_and_a_day() {
+        let inbox = Inbox::builder("postgres://h/db").build().unwrap();
+        let worker = || inbox.worker(|_: super::super::Job| async { Ok::<_, String>(()) });
+        assert_eq!(
+            worker().lease(Duration::MAX).settings.lease,
+            Duration::from_secs(86_400)
+        );
+        assert_eq!(
+            worker().lease(Duration::ZERO).settings.lease,
+            Duration::from_millis(300)
+        );
+        assert_eq!(
+            worker().lease(Duration::from_secs(15)).settings.lease,
+            Duration::from_secs(15)
+        );
+    }
+
     /// Against the PostgreSQL at `DATABASE_URL` (default: the local one).
     #[tokio::test]
     async fn statements_planned_on_a_small_table_still_find_rows_by_id() {
