@@ -321,8 +321,10 @@ async fn a_handler_whose_lease_is_taken_over_is_cancelled_and_leaves_the_row_alo
     fx.store("msg_taken").await;
     let events = Events::default();
     let entered = Arc::new(Notify::new());
+    // Renewed every second: the takeover is seen within one, long before
+    // the hold's own deadline (2 s) could end it on a busy machine.
     let worker =
-        hanging_worker(&fx.inbox, &events, &entered, |_| true).lease(Duration::from_millis(900));
+        hanging_worker(&fx.inbox, &events, &entered, |_| true).lease(Duration::from_secs(3));
     let running = spawn(move |stop| worker.run_until(async { drop(stop.await) }));
     entered.notified().await;
     // Another worker's claim, as if the lease had lapsed.
@@ -360,7 +362,8 @@ async fn a_handler_outliving_its_lease_keeps_the_job_while_renewals_get_through(
                     Ok::<_, String>(())
                 }
             })
-            .lease(Duration::from_secs(3))
+            // Renewed every 2 s, each with 4 s to get through.
+            .lease(Duration::from_secs(6))
             .poll_interval(Duration::from_millis(20))
     };
     let first = worker(Arc::clone(&release), Arc::clone(&runs));
