@@ -404,3 +404,32 @@ async fn a_handler_outliving_its_lease_keeps_the_job_while_renewals_get_through(
     assert_eq!(runs.load(Ordering::SeqCst), 1, "run once, by one worker");
     fx.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_deletes_done_rows_past_the_dedup_ttl_on_its_own() {
+    let fx = Fixture::new(Duration::from_secs(10)).await;
+    fx.store("msg_old").await;
+    fx.store("msg_recent").await;
+    fx.sql(
+        "UPDATE {t} SET state = 'done', finished_at = now() - interval '2 hours' WHERE id = 'msg_old'; \
+         UPDATE {t} SET state = 'done', finished_at = now() WHERE id = 'msg_recent'",
+    )
+    .await;
+    let inbox = Inbox::builder(database_url())
+        .table(&fx.table)
+        .keep_done(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let events = Events::default();
+    let entered = Arc::new(Notify::new());
+    let worker = hanging_worker(&inbox, &events, &entered, |_| false);
+    let running = spawn(move |stop| worker.run_until(async { drop(stop.await) }));
+    let count = format!("SELECT count(*) FROM {}", fx.table);
+    eventually("the old done row deleted", || async {
+        admin().await.query_one(&count, &[]).await.unwrap().get::<_, i64>(0) == 1
+    })
+    .await;
+    stop(running).await;
+    assert_eq!(fx.row("msg_recent").await.0, "done", "kept for the dedup TTL");
+    fx.finish().await;
+}
