@@ -426,10 +426,20 @@ async fn a_worker_deletes_done_rows_past_the_dedup_ttl_on_its_own() {
     let running = spawn(move |stop| worker.run_until(async { drop(stop.await) }));
     let count = format!("SELECT count(*) FROM {}", fx.table);
     eventually("the old done row deleted", || async {
-        admin().await.query_one(&count, &[]).await.unwrap().get::<_, i64>(0) == 1
+        admin()
+            .await
+            .query_one(&count, &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+            == 1
     })
     .await;
     stop(running).await;
-    assert_eq!(fx.row("msg_recent").await.0, "done", "kept for the dedup TTL");
+    assert_eq!(
+        fx.row("msg_recent").await.0,
+        "done",
+        "kept for the dedup TTL"
+    );
     fx.finish().await;
 }

@@ -160,3 +160,29 @@ impl From<EventError> for Rejection {
         Self::InvalidEvent(err)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_body_rejections_have_their_status_name_and_text() {
+        let timed_out = Rejection::BodyTimedOut {
+            after: std::time::Duration::from_secs(10),
+        };
+        assert_eq!(timed_out.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(timed_out.kind(), "body_timed_out");
+        assert_eq!(
+            timed_out.to_string(),
+            "request body not received within 10000 ms"
+        );
+        let busy = Rejection::TooManyBodyReads { limit: 1024 };
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(busy.kind(), "too_many_body_reads");
+        assert_eq!(
+            busy.to_string(),
+            "1024 request bodies are being read already; retry later"
+        );
+        assert_eq!(Rejection::AlreadyHandled.kind(), "duplicate");
+    }
+}
