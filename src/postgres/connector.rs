@@ -272,16 +272,25 @@ mod tests {
                 "host=h user=u",
                 SslMode::VerifyCa,
             ),
+            // First or last: the one separator beside it goes with it.
+            ("sslmode=require host=h", "host=h", SslMode::VerifyFull),
+            ("host=h sslmode=require", "host=h", SslMode::VerifyFull),
+            (
+                "postgres://h/db?a=1&sslmode=require",
+                "postgres://h/db?a=1",
+                SslMode::VerifyFull,
+            ),
         ];
         for (url, rest, mode) in cases {
             assert_eq!(take_sslmode(url), Ok((rest.to_owned(), mode)), "{url}");
         }
-        for refused in [
-            "postgres://h/db?sslmode=allow",
-            "postgres://h/db?sslmode=maybe",
-        ] {
-            assert!(take_sslmode(refused).is_err(), "{refused}");
-        }
+        let allow = take_sslmode("postgres://h/db?sslmode=allow").unwrap_err();
+        assert!(
+            allow.contains("sslmode=allow") && allow.contains("not supported"),
+            "{allow}"
+        );
+        let unknown = take_sslmode("postgres://h/db?sslmode=maybe").unwrap_err();
+        assert!(unknown.contains("unknown sslmode"), "{unknown}");
     }
 
     #[test]
