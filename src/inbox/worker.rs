@@ -255,7 +255,7 @@ fn worker_pools(shared: &Shared, settings: &WorkerSettings) -> Option<(Pool, Poo
         config.options(options.trim());
         config
     };
-    let cutoff_ms = (shared.settings.timeout.as_millis() * 3 / 4).max(1);
+    let cutoff_ms = server_cutoff_ms(shared.settings.timeout);
     let bookkeeping = with_options(&format!(
         "-c synchronous_commit=off -c statement_timeout={cutoff_ms}"
     ));
@@ -364,9 +364,23 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
+/// The server's `statement_timeout` for the worker's bookkeeping: three
+/// quarters of the inbox timeout (at least 1 ms), so the server gives up on
+/// a statement before the client does.
+fn server_cutoff_ms(timeout: Duration) -> u128 {
+    (timeout.as_millis() * 3 / 4).max(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_server_gives_up_a_quarter_of_the_timeout_before_the_client() {
+        assert_eq!(server_cutoff_ms(Duration::from_secs(1)), 750);
+        assert_eq!(server_cutoff_ms(Duration::from_millis(400)), 300);
+        assert_eq!(server_cutoff_ms(Duration::ZERO), 1);
+    }
 
     #[test]
     fn the_lease_is_clamped_to_between_300_ms_and_a_day() {
