@@ -294,11 +294,10 @@ impl Inbox {
     /// an application's own set-up statements or migrations beside it.
     /// Dropped, it goes back to the pool.
     pub async fn connection(&self) -> Result<deadpool_postgres::Object, InboxError> {
-        let shared = &self.shared;
-        let connecting = shared.connection(&shared.pool, "connect");
-        tokio::time::timeout(shared.settings.timeout, connecting)
+        // The inbox's own path to a connection: pool, schema, timeout.
+        self.shared
+            .run("connect", |client| async move { Ok(client) })
             .await
-            .map_err(|_| InboxError::TimedOut { what: "connect" })?
     }
 
     /// Up to `limit` dead letters, oldest failure first.
