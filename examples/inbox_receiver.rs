@@ -118,10 +118,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let handled_table = format!("{}_handled", table);
     // The inbox's own connection: TLS when the URL says `sslmode=require`.
     let client = inbox.connection().await?;
+    // Under an advisory lock: replicas starting together would otherwise race
+    // in `CREATE TABLE IF NOT EXISTS` (a duplicate key in `pg_type`).
     client
         .batch_execute(&format!(
-            "CREATE TABLE IF NOT EXISTS {handled_table} \
-             (webhook_id TEXT NOT NULL, handled_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+            "BEGIN; SELECT pg_advisory_xact_lock(hashtext('{handled_table}')); \
+             CREATE TABLE IF NOT EXISTS {handled_table} \
+             (webhook_id TEXT NOT NULL, handled_at TIMESTAMPTZ NOT NULL DEFAULT now()); \
+             COMMIT;"
         ))
         .await?;
     drop(client);
