@@ -109,7 +109,6 @@ mod postgres;
 mod raw_body;
 pub mod receiver;
 pub mod replay;
-mod signed_content;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod testing;

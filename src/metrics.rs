@@ -10,7 +10,8 @@
 //! | [`gemini_webhooks_jobs_total`](JOBS) | counter | `outcome`: how an inbox job's attempt ended (feature `postgres`) |
 //! | [`gemini_webhooks_job_seconds`](JOB_SECONDS) | histogram | `outcome`, as for the counter |
 //!
-//! `outcome` is one of:
+//! `outcome` is one of (each type names its own: [`Rejection::outcome`],
+//! `inbox::Stored::outcome`):
 //!
 //! | `outcome` | meaning | status |
 //! |---|---|---|
@@ -48,15 +49,13 @@
 //!
 //! [`WebhookLayer`]: crate::tower::WebhookLayer
 //! [`Receiver`]: crate::Receiver
+//! [`Rejection::outcome`]: crate::Rejection::outcome
+//! [`Rejection::kind`]: crate::Rejection::kind
 
 #![cfg_attr(not(feature = "metrics"), allow(dead_code))]
 
 #[cfg(feature = "metrics")]
 use std::time::Instant;
-
-use crate::receiver::Rejection;
-#[cfg(feature = "metrics")]
-use crate::verify::VerifyError;
 
 /// Counter of deliveries by what the receiver decided: labels `outcome` and,
 /// for `outcome="rejected"`, `reason`.
@@ -74,25 +73,9 @@ pub const JOBS: &str = "gemini_webhooks_jobs_total";
 /// `outcome`.
 pub const JOB_SECONDS: &str = "gemini_webhooks_job_seconds";
 
-/// How an inbox job's attempt ended.
+/// Counts an inbox job's attempt under `outcome` and records how long it took.
 #[cfg(feature = "postgres")]
-#[derive(Clone, Copy)]
-pub(crate) enum JobOutcome {
-    Handled,
-    Retried,
-    Dead,
-    NotCommitted,
-}
-
-/// Counts an inbox job's attempt and records how long it took.
-#[cfg(feature = "postgres")]
-pub(crate) fn job_finished(outcome: JobOutcome, took: std::time::Duration) {
-    let outcome = match outcome {
-        JobOutcome::Handled => "handled",
-        JobOutcome::Retried => "retried",
-        JobOutcome::Dead => "dead",
-        JobOutcome::NotCommitted => "not_committed",
-    };
+pub(crate) fn job_finished(outcome: &'static str, took: std::time::Duration) {
     #[cfg(feature = "metrics")]
     {
         ::metrics::counter!(JOBS, "outcome" => outcome).increment(1);
@@ -102,62 +85,17 @@ pub(crate) fn job_finished(outcome: JobOutcome, took: std::time::Duration) {
     let _ = (outcome, took);
 }
 
-/// How a handler's run ended.
-#[derive(Clone, Copy)]
-pub(crate) enum HandlerOutcome {
-    Handled,
-    Failed,
-    Unfinished,
-}
-
-/// Counts a delivery the handler ran for.
-pub(crate) fn handler_ran(outcome: HandlerOutcome) {
-    let outcome = match outcome {
-        HandlerOutcome::Handled => "handled",
-        HandlerOutcome::Failed => "handler_failed",
-        HandlerOutcome::Unfinished => "handler_unfinished",
-    };
+/// Counts a delivery under `outcome`, with a `reason` label when one is given.
+pub(crate) fn delivery(outcome: &'static str, reason: Option<&'static str>) {
     #[cfg(feature = "metrics")]
-    ::metrics::counter!(DELIVERIES, "outcome" => outcome).increment(1);
-    #[cfg(not(feature = "metrics"))]
-    let _ = outcome;
-}
-
-/// Counts a delivery the handler did not run for.
-pub(crate) fn rejected(rejection: &Rejection) {
-    #[cfg(feature = "metrics")]
-    {
-        let outcome = match rejection {
-            Rejection::AlreadyHandled => "duplicate",
-            Rejection::InFlight => "in_flight",
-            Rejection::StoreUnavailable(_) => "store_unavailable",
-            #[cfg(feature = "postgres")]
-            Rejection::InboxUnavailable(_) => "inbox_unavailable",
-            Rejection::Verify(VerifyError::KeysUnavailable) => "keys_unavailable",
-            other => {
-                let reason = other.kind();
-                ::metrics::counter!(DELIVERIES, "outcome" => "rejected", "reason" => reason)
-                    .increment(1);
-                return;
-            }
-        };
-        ::metrics::counter!(DELIVERIES, "outcome" => outcome).increment(1);
+    match reason {
+        Some(reason) => {
+            ::metrics::counter!(DELIVERIES, "outcome" => outcome, "reason" => reason).increment(1)
+        }
+        None => ::metrics::counter!(DELIVERIES, "outcome" => outcome).increment(1),
     }
     #[cfg(not(feature = "metrics"))]
-    let _ = rejection;
-}
-
-/// Counts a delivery written to the inbox, or found there already.
-#[cfg(feature = "postgres")]
-pub(crate) fn stored(stored: crate::inbox::Stored) {
-    let outcome = match stored {
-        crate::inbox::Stored::New => "stored",
-        _ => "duplicate",
-    };
-    #[cfg(feature = "metrics")]
-    ::metrics::counter!(DELIVERIES, "outcome" => outcome).increment(1);
-    #[cfg(not(feature = "metrics"))]
-    let _ = outcome;
+    let _ = (outcome, reason);
 }
 
 /// Runs `verification`, recording how long it took and whether it verified.

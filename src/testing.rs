@@ -30,8 +30,7 @@ use bytes::Bytes;
 use ed25519_dalek::SigningKey;
 use http::{HeaderMap, HeaderValue};
 
-use crate::keys::{HmacSecret, KeyError, parse_private_key};
-use crate::signed_content::SignedContent;
+use crate::keys::{HmacSecret, KeyError, SignedContent, parse_private_key};
 use crate::verify::{WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP};
 
 /// A fresh random `whsec_` secret (32 bytes).

@@ -19,7 +19,6 @@ use super::hold::{Hold, Holds, Lost};
 use super::job::{JobConnection, StoredDelivery};
 use super::sql::JobSql;
 use super::{FromJob, InboxError, Job, Shared};
-use crate::metrics::JobOutcome;
 use crate::postgres::millis;
 use crate::replay::ClaimToken;
 
@@ -339,7 +338,7 @@ impl<F> WorkerContext<F> {
         let hold = Arc::clone(&claimed.hold);
         let started = Instant::now();
         if let Some(ended) = self.attempt(claimed).await {
-            crate::metrics::job_finished(ended, started.elapsed());
+            crate::metrics::job_finished(ended.label(), started.elapsed());
         }
         self.holds.remove(&hold);
     }
@@ -510,6 +509,26 @@ fn truncate(mut text: String, max: usize) -> String {
         text.truncate(end);
     }
     text
+}
+
+/// How an inbox job's attempt ended: the `outcome` label of the jobs' metrics.
+#[derive(Clone, Copy)]
+pub(super) enum JobOutcome {
+    Handled,
+    Retried,
+    Dead,
+    NotCommitted,
+}
+
+impl JobOutcome {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Handled => "handled",
+            Self::Retried => "retried",
+            Self::Dead => "dead",
+            Self::NotCommitted => "not_committed",
+        }
+    }
 }
 
 #[cfg(test)]

@@ -161,6 +161,15 @@ impl Stored {
             Self::Duplicate => StatusCode::OK,
         }
     }
+
+    /// The `outcome` label it is counted under (feature `metrics`):
+    /// `stored`, or `duplicate`.
+    pub fn outcome(self) -> &'static str {
+        match self {
+            Self::New => "stored",
+            Self::Duplicate => "duplicate",
+        }
+    }
 }
 
 impl fmt::Display for Stored {

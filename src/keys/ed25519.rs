@@ -3,8 +3,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ed25519_dalek::{Signature, VerifyingKey};
 
+use super::SignedContent;
 use super::{KeyError, decode_prefixed};
-use crate::signed_content::SignedContent;
 
 const PUBLIC_KIND: &str = "Ed25519 public key";
 

@@ -9,6 +9,7 @@ mod ed25519;
 mod error;
 mod hmac_secret;
 pub mod jwks;
+mod signed_content;
 
 #[cfg(feature = "test-util")]
 pub(crate) use ed25519::parse_private_key;
@@ -16,6 +17,7 @@ pub(crate) use ed25519::parse_public_key;
 pub(crate) use ed25519::{Ed25519Keys, VerifyBudget};
 pub use error::KeyError;
 pub(crate) use hmac_secret::HmacSecret;
+pub(crate) use signed_content::SignedContent;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;

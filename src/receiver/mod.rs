@@ -111,7 +111,7 @@ use bytes::Bytes;
 use http::HeaderMap;
 use tracing::{Instrument as _, Level};
 
-use crate::metrics::{HandlerOutcome, time_verification};
+use crate::metrics::time_verification;
 
 pub use rejection::Rejection;
 
@@ -364,7 +364,7 @@ impl<R: ReplayStore> Receiver<R> {
             .ingest(&delivery)
             .await
             .map_err(|err| self.rejected(headers, Rejection::InboxUnavailable(err)))?;
-        crate::metrics::stored(stored);
+        crate::metrics::delivery(stored.outcome(), None);
         tracing::debug!(webhook_id = delivery.id(), outcome = %stored, "gemini webhook stored");
         Ok(stored)
     }
@@ -401,7 +401,7 @@ impl<R: ReplayStore> Receiver<R> {
             .get(WEBHOOK_ID)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        crate::metrics::rejected(&rejection);
+        rejection.count();
         let outcome = rejection.kind();
         let level = self.log_level(&rejection);
         macro_rules! at_level {
@@ -546,15 +546,11 @@ impl<R: ReplayStore> Admission<R> {
         let output = guard.keep_alive_while(work).await;
         let ok = succeeded(&output);
         std::mem::forget(unfinished);
-        crate::metrics::handler_ran(if ok {
-            HandlerOutcome::Handled
-        } else {
-            HandlerOutcome::Failed
-        });
+        let outcome = if ok { "handled" } else { "handler_failed" };
+        crate::metrics::delivery(outcome, None);
         // The handler has run: its answer stands either way. A failed
         // commit only means a later retry may run it again.
         guard.settle(ok, dedup_ttl).await;
-        let outcome = if ok { "handled" } else { "handler_failed" };
         span.in_scope(|| tracing::info!(outcome, "gemini webhook handler ran"));
         output
     }
@@ -565,7 +561,7 @@ struct UnfinishedHandler;
 
 impl Drop for UnfinishedHandler {
     fn drop(&mut self) {
-        crate::metrics::handler_ran(HandlerOutcome::Unfinished);
+        crate::metrics::delivery("handler_unfinished", None);
     }
 }
 
@@ -691,11 +687,11 @@ where
     let outcome = async {
         verifier.check_headers(headers)?;
         let body = read_body_within(body, DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT).await?;
-        Ok(time_verification(verifier.verify_async(headers, body)).await?)
+        Ok::<_, Rejection>(time_verification(verifier.verify_async(headers, body)).await?)
     }
     .await;
     if let Err(rejection) = &outcome {
-        crate::metrics::rejected(rejection);
+        rejection.count();
     }
     outcome
 }

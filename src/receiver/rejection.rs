@@ -104,6 +104,33 @@ impl Rejection {
     }
 }
 
+impl Rejection {
+    /// The `outcome` label this rejection is counted under in
+    /// [`gemini_webhooks_deliveries_total`](crate#features) (feature
+    /// `metrics`): `duplicate`, `in_flight`, `store_unavailable`,
+    /// `inbox_unavailable`, `keys_unavailable`, or `rejected` for a request
+    /// that is not a valid delivery (its [`kind`](Self::kind) is the
+    /// `reason`).
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Self::AlreadyHandled => "duplicate",
+            Self::InFlight => "in_flight",
+            Self::StoreUnavailable(_) => "store_unavailable",
+            #[cfg(feature = "postgres")]
+            Self::InboxUnavailable(_) => "inbox_unavailable",
+            Self::Verify(VerifyError::KeysUnavailable) => "keys_unavailable",
+            _ => "rejected",
+        }
+    }
+
+    /// Counts this rejection on the metrics facade.
+    pub(crate) fn count(&self) {
+        let outcome = self.outcome();
+        let reason = (outcome == "rejected").then(|| self.kind());
+        crate::metrics::delivery(outcome, reason);
+    }
+}
+
 impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

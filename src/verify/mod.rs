@@ -26,9 +26,10 @@ pub use signature::{MAX_ED25519_VERIFICATIONS, MAX_SIGNATURE_ENTRIES, MAX_V1A_EN
 
 use crate::delivery::{Delivery, JwtDelivery, VerifiedBy};
 use crate::keys::jwks::{JwksKeys, JwksSource};
-use crate::keys::{Ed25519Keys, HmacSecret, KeyError, VerifyBudget, parse_public_key};
+use crate::keys::{
+    Ed25519Keys, HmacSecret, KeyError, SignedContent, VerifyBudget, parse_public_key,
+};
 use crate::raw_body::RawBody;
-use crate::signed_content::SignedContent;
 use headers::WebhookHeaders;
 use jwt::JwtPolicy;
 use signature::SignatureEntries;

@@ -1,10 +1,11 @@
-//! [`SignedContent`]: the bytes a Standard Webhooks signature covers. It sits
-//! below both `keys` and `verify`, so the core's imports run one way.
+//! [`SignedContent`]: the bytes a Standard Webhooks signature covers, and
+//! the one place that feeds them to a MAC or an Ed25519 check. It lives in
+//! `keys`, below `verify` and `testing`, so the core's imports run one way.
 
 use ed25519_dalek::{Signature, VerifyingKey};
 use hmac::Mac;
 
-use crate::keys::HmacSecret;
+use super::HmacSecret;
 
 /// The bytes a Standard Webhooks signature covers: `{id}.{timestamp}.{body}`.
 ///
