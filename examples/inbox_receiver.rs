@@ -36,10 +36,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::StatusCode;
-use axum::routing::post;
 use gemini_webhooks::inbox::{DEFAULT_TABLE, Inbox, Job};
-use gemini_webhooks::tower::WebhookLayer;
 use serde_json::Value;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
@@ -146,11 +143,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tokio::spawn(worker.run_until(shutdown_signal()))
     });
 
-    let layer = WebhookLayer::new(common::verifier_from_env().await?).inbox(inbox);
-    // The route's handler never runs: the layer stores and answers.
-    let app = Router::new().route(
+    // Verify, store, answer 202: the handler runs in the workers.
+    let app = Router::new().route_service(
         "/webhooks/gemini",
-        post(|| async { StatusCode::OK }).route_layer(layer),
+        inbox.service(common::verifier_from_env().await?),
     );
     let listener = tokio::net::TcpListener::bind(common::bind_addr()).await?;
     eprintln!("listening on http://{}", listener.local_addr()?);

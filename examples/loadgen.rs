@@ -93,6 +93,18 @@ async fn serve_axum(
     addr
 }
 
+/// The inbox's endpoint, served on its own.
+#[cfg(feature = "postgres")]
+async fn serve_inbox(service: gemini_webhooks::inbox::InboxService) -> SocketAddr {
+    let app = axum::Router::new().route_service("/webhooks/gemini", service);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
 #[cfg(feature = "actix")]
 fn serve_actix(verifier: Verifier, runs: Runs) -> SocketAddr {
     use actix_web::{App, HttpResponse, HttpServer, web};

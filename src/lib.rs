@@ -73,7 +73,7 @@
 //! - `redis`: `replay::RedisReplayStore`, one replay record shared by every
 //!   replica of a receiver.
 //! - `postgres`: `replay::PostgresReplayStore`, the replay record in a
-//!   PostgreSQL table; and `inbox`, a durable inbox: the middleware stores
+//!   PostgreSQL table; and `inbox`, a durable inbox: its endpoint stores
 //!   verified deliveries and answers 202, workers run the handler later,
 //!   exactly once, with retries and dead letters.
 //! - `postgres-tls`: `postgres` over TLS (`sslmode=require` in the URL),
@@ -120,6 +120,6 @@ pub use delivery::{Delivery, VerifiedBy};
 pub use event::{EventError, GeminiEvent};
 pub use keys::KeyError;
 pub use raw_body::RawBody;
-pub use receiver::{Admission, Receiver, Rejection};
+pub use receiver::{Admission, Intake, Receiver, Rejection};
 pub use verified::Verified;
 pub use verify::{Verifier, VerifierBuilder, VerifyError};

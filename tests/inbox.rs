@@ -22,12 +22,10 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use axum::routing::post;
 use common::eventually;
 use common::pg::{admin, database_url, drop_table, unique_table};
 use gemini_webhooks::inbox::{Inbox, InboxCounts, InboxWorker, Job, Stored};
 use gemini_webhooks::testing::{Signer, generate_secret};
-use gemini_webhooks::tower::WebhookLayer;
 use gemini_webhooks::{Delivery, GeminiEvent};
 use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
@@ -41,7 +39,6 @@ struct Fixture {
     table: String,
     secret: String,
     inbox: Inbox,
-    route_runs: Arc<AtomicUsize>,
 }
 
 impl Fixture {
@@ -52,21 +49,14 @@ impl Fixture {
             inbox: inbox_on(&table),
             table,
             secret: generate_secret(),
-            route_runs: Arc::default(),
         }
     }
 
-    /// An axum app whose webhook route is behind the layer with `inbox`.
+    /// An axum app whose webhook route is the inbox's service.
     fn app(&self, inbox: Inbox) -> Router {
-        let runs = Arc::clone(&self.route_runs);
-        let layer = WebhookLayer::new(common::verifier(&self.secret)).inbox(inbox);
-        Router::new().route(
+        Router::new().route_service(
             "/webhooks/gemini",
-            post(move || async move {
-                runs.fetch_add(1, Ordering::SeqCst);
-                StatusCode::OK
-            })
-            .route_layer(layer),
+            inbox.service(common::verifier(&self.secret)),
         )
     }
 
@@ -143,7 +133,6 @@ impl Fixture {
     }
 
     async fn finish(self) {
-        assert_eq!(self.route_runs.load(Ordering::SeqCst), 0, "the route ran");
         drop_table(&self.table).await;
         drop_table(&format!("{}_effects", self.table)).await;
     }
@@ -265,6 +254,12 @@ async fn verified_deliveries_are_stored_once_and_answered_at_once() {
         app.clone().oneshot(unsigned).await.unwrap().status(),
         StatusCode::BAD_REQUEST
     );
+    // A terminal service: another method is 405 and names POST, even signed.
+    let mut get = fx.request("msg_get", BODY);
+    *get.method_mut() = http::Method::GET;
+    let get = app.clone().oneshot(get).await.unwrap();
+    assert_eq!(get.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(get.headers()["allow"], "POST");
     assert_eq!(by_state(fx.counts().await), [1, 0, 0, 0]);
     // The stored row is the delivery, byte for byte.
     let row = admin()
@@ -781,11 +776,8 @@ async fn an_unreachable_database_answers_503_and_stores_nothing() {
     .unwrap();
     assert!(!format!("{inbox:?}").contains("hunter2"));
     let secret = generate_secret();
-    let app = Router::new().route(
-        "/webhooks/gemini",
-        post(|| async { StatusCode::OK })
-            .route_layer(WebhookLayer::new(common::verifier(&secret)).inbox(inbox.clone())),
-    );
+    let app =
+        Router::new().route_service("/webhooks/gemini", inbox.service(common::verifier(&secret)));
     let request: Request<Body> = Signer::hmac(&secret)
         .unwrap()
         .id("msg_1")
@@ -798,14 +790,14 @@ async fn an_unreachable_database_answers_503_and_stores_nothing() {
     assert_eq!(body, "inbox unavailable; retry later");
     assert!(inbox.counts().await.is_err());
 
-    // The same through the receiver: the rejection carries the cause.
-    let receiver = gemini_webhooks::Receiver::new(common::verifier(&secret)).inbox(inbox);
+    // The same through the endpoint: the rejection carries the cause.
+    let endpoint = inbox.endpoint(common::verifier(&secret));
     let headers = Signer::hmac(&secret)
         .unwrap()
         .id("msg_2")
         .sign(BODY.as_bytes());
-    let rejection = receiver
-        .store_request(&headers, Body::from(BODY))
+    let rejection = endpoint
+        .store(&headers, Body::from(BODY))
         .await
         .unwrap_err();
     assert_eq!(
@@ -814,13 +806,6 @@ async fn an_unreachable_database_answers_503_and_stores_nothing() {
     );
     let cause = std::error::Error::source(&rejection).expect("a cause");
     assert!(cause.is::<gemini_webhooks::inbox::InboxError>(), "{cause}");
-    // Without an inbox there is nothing to store in.
-    let plain = gemini_webhooks::Receiver::new(common::verifier(&secret));
-    let rejection = plain
-        .store_request(&headers, Body::from(BODY))
-        .await
-        .unwrap_err();
-    assert_eq!(rejection.status(), StatusCode::INTERNAL_SERVER_ERROR);
 }
 
 #[test]
@@ -865,23 +850,16 @@ async fn the_schema_can_be_left_to_migrations() {
 
 #[cfg(feature = "actix")]
 #[test]
-fn the_actix_middleware_stores_like_the_layer() {
-    use actix_web::{App, HttpResponse, test, web};
-    use gemini_webhooks::actix::GeminiWebhooks;
+fn the_actix_resource_stores_like_the_service() {
+    use actix_web::{App, test};
+    use gemini_webhooks::actix::inbox_resource;
 
     common::on_actix(async {
         let fx = Fixture::new().await;
-        let middleware = GeminiWebhooks::new(common::verifier(&fx.secret)).inbox(fx.inbox.clone());
-        let runs = Arc::clone(&fx.route_runs);
-        let app = test::init_service(
-            App::new().service(web::resource("/webhooks/gemini").wrap(middleware).route(
-                web::post().to(move || {
-                    runs.fetch_add(1, Ordering::SeqCst);
-                    async { HttpResponse::Ok().finish() }
-                }),
-            )),
-        )
-        .await;
+        let endpoint = fx.inbox.endpoint(common::verifier(&fx.secret));
+        let app =
+            test::init_service(App::new().service(inbox_resource("/webhooks/gemini", endpoint)))
+                .await;
         let signer = Signer::hmac(&fx.secret).unwrap().id("msg_actix");
         for expected in [202, 200] {
             let request = signer.actix_request("/webhooks/gemini", BODY).to_request();

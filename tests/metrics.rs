@@ -266,15 +266,16 @@ fn inbox_outcomes_are_counted() {
     with_recorder(&recorded, async {
         let secret = generate_secret();
         let inbox = |url: String| inbox(url, &table);
-        let layer = |inbox| WebhookLayer::new(common::verifier(&secret)).inbox(inbox);
-        let up = app(Handled::default()).layer(layer(inbox(common::pg::database_url())));
+        let served = |inbox: gemini_webhooks::inbox::Inbox| {
+            axum::Router::new()
+                .route_service("/webhooks/gemini", inbox.service(common::verifier(&secret)))
+        };
+        let up = served(inbox(common::pg::database_url()));
         let headers = Signer::hmac(&secret).unwrap().sign(EVENT.as_bytes());
         assert_eq!(send(&up, &headers, EVENT).await, 202);
         assert_eq!(send(&up, &headers, EVENT).await, 200);
         // Nothing listens on port 1.
-        let down = app(Handled::default()).layer(layer(inbox(
-            "postgres://postgres@127.0.0.1:1/postgres".to_owned(),
-        )));
+        let down = served(inbox("postgres://postgres@127.0.0.1:1/postgres".to_owned()));
         assert_eq!(send(&down, &headers, EVENT).await, 503);
         common::pg::drop_table(&table).await;
     });
@@ -297,8 +298,8 @@ fn inbox_jobs_are_counted_by_how_they_ended() {
     with_recorder(&recorded, async {
         let secret = generate_secret();
         let inbox = inbox(common::pg::database_url(), &table);
-        let app = app(Handled::default())
-            .layer(WebhookLayer::new(common::verifier(&secret)).inbox(inbox.clone()));
+        let app = axum::Router::new()
+            .route_service("/webhooks/gemini", inbox.service(common::verifier(&secret)));
         let signer = Signer::hmac(&secret).unwrap();
         for body in [event_with(r#""kind":"ok""#), event_with(r#""kind":"fail""#)] {
             assert_eq!(send(&app, &signer.sign(body.as_bytes()), &body).await, 202);

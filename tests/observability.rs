@@ -145,7 +145,8 @@ async fn an_unreachable_inbox_is_an_error_naming_the_cause() {
     let inbox = gemini_webhooks::inbox::Inbox::builder("postgres://postgres@127.0.0.1:1/postgres")
         .build()
         .unwrap();
-    let app = app(&secret, |layer| layer.inbox(inbox));
+    let app = axum::Router::new()
+        .route_service("/webhooks/gemini", inbox.service(common::verifier(&secret)));
     let headers = Signer::hmac(&secret).unwrap().sign(EVENT.as_bytes());
     assert_eq!(post(&app, headers).await, StatusCode::SERVICE_UNAVAILABLE);
     let text = captured.text();

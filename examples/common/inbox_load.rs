@@ -7,11 +7,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use gemini_webhooks::Verifier;
 use gemini_webhooks::inbox::{Inbox, Job};
-use gemini_webhooks::tower::WebhookLayer;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
-use crate::{Runs, drive, drive_over, jobs, percentile, serve_axum};
+use crate::{drive, drive_over, jobs, percentile, serve_inbox};
 
 /// Fails the worker's first attempt; the retry succeeds.
 const FAIL_ONCE: &str = r#"{"type":"batch.succeeded","timestamp":"2026-11-26T10:00:00Z","data":{"id":"batches/1"},"fail_handler_times": 1}"#;
@@ -91,16 +90,8 @@ pub async fn run(secret: &str, verifier: &Verifier, total: usize) -> usize {
             .build()
             .expect("inbox")
     };
-    let a = serve_axum(
-        WebhookLayer::new(verifier.clone()).inbox(inbox()),
-        Runs::default(),
-    )
-    .await;
-    let b = serve_axum(
-        WebhookLayer::new(verifier.clone()).inbox(inbox()),
-        Runs::default(),
-    )
-    .await;
+    let a = serve_inbox(inbox().service(verifier.clone())).await;
+    let b = serve_inbox(inbox().service(verifier.clone())).await;
 
     let delays = Delays::default();
     // `LOADGEN_INBOX_DEFER_WORKERS=1`: workers start once ingest is done,

@@ -1,6 +1,6 @@
-use axum::{Router, http::StatusCode, routing::post};
+use axum::Router;
+use gemini_webhooks::Verifier;
 use gemini_webhooks::inbox::{Inbox, Job};
-use gemini_webhooks::{Verifier, tower::WebhookLayer};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -24,12 +24,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let _ = tokio::signal::ctrl_c().await; // then finish or release running jobs
     }));
 
-    // Verify, store, answer 202: the route's own handler is never called.
-    let layer = WebhookLayer::new(Verifier::builder().secret(&secret)?.build()?).inbox(inbox);
-    let app = Router::new().route(
-        "/webhooks/gemini",
-        post(|| async { StatusCode::OK }).route_layer(layer),
-    );
+    // Verify, store, answer 202; the workers run the handler.
+    let verifier = Verifier::builder().secret(&secret)?.build()?;
+    let app = Router::new().route_service("/webhooks/gemini", inbox.service(verifier));
     axum::serve(tokio::net::TcpListener::bind("0.0.0.0:8080").await?, app).await?;
     Ok(())
 }

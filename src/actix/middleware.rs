@@ -17,9 +17,8 @@ use crate::replay::{MemoryReplayStore, ReplayStore};
 ///
 /// Defaults: 256 KiB body limit, an in-process [`MemoryReplayStore`], handled
 /// ids remembered for 25 hours. Build it once and clone it into the app
-/// factory, so every worker shares one replay store. With `inbox` (feature
-/// `postgres`), verified deliveries are stored and answered `202` without
-/// calling the resource's handler.
+/// factory, so every worker shares one replay store. For the durable inbox,
+/// see [`inbox_resource`](super::inbox_resource).
 #[derive(Debug)]
 #[must_use]
 pub struct GeminiWebhooks<R = MemoryReplayStore> {
@@ -87,14 +86,6 @@ where
 {
     let headers = core_headers(request.headers());
     let payload = PayloadBody(request.take_payload());
-    #[cfg(feature = "postgres")]
-    if receiver.inbox_ref().is_some() {
-        let answer = match receiver.store_request(&headers, payload).await {
-            Ok(stored) => super::plain_text(stored.status(), stored.to_string()),
-            Err(rejection) => rejection.error_response(),
-        };
-        return Ok(request.into_response(answer).map_into_right_body());
-    }
     let (admission, bytes) = match receiver.admit_request(&headers, payload).await {
         Ok(admitted) => admitted,
         Err(rejection) => return Ok(reject(request, rejection)),

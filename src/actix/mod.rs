@@ -39,8 +39,13 @@
 //! [`Verifier`]: crate::Verifier
 
 mod extract;
+#[cfg(feature = "postgres")]
+mod inbox;
 mod middleware;
 
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use inbox::inbox_resource;
 pub use middleware::{GeminiWebhooks, GeminiWebhooksMiddleware};
 
 use std::pin::Pin;

@@ -1,13 +1,14 @@
-//! A durable inbox on PostgreSQL (feature `postgres`): the receiver stores
+//! A durable inbox on PostgreSQL (feature `postgres`): its endpoint stores
 //! each verified delivery and answers at once; workers run the handler
 //! later, exactly once per delivery.
 //!
 //! Gemini wants a 2xx within seconds and retries for 24 hours; the real
-//! work (downloading a batch's results, a video) takes longer. With an
-//! [`Inbox`] on the middleware
-//! ([`WebhookLayer::inbox`](crate::tower::WebhookLayer::inbox), the actix
-//! `GeminiWebhooks::inbox`), a verified delivery is written in one
-//! statement — its [`replay_key`](crate::Delivery::replay_key) is the
+//! work (downloading a batch's results, a video) takes longer. The
+//! inbox's own endpoint ([`Inbox::service`], a terminal tower service for
+//! axum's `Router::route_service`; `actix::inbox_resource` for actix-web;
+//! [`InboxEndpoint::store`] for anything else) runs the same intake as the
+//! middleware (headers checked before the body, the body bounded,
+//! verified), then writes the delivery in one statement — its [`replay_key`](crate::Delivery::replay_key) is the
 //! primary key, so a retry or a concurrent copy is a no-op — and answered
 //! `202 Accepted` (`200` for a copy already stored). Requests that do not
 //! verify never reach the table. When the database does not answer, the
@@ -54,14 +55,15 @@
 //!
 //! ```no_run
 //! use gemini_webhooks::inbox::Inbox;
-//! use gemini_webhooks::{GeminiEvent, Verifier, tower::WebhookLayer};
+//! use gemini_webhooks::{GeminiEvent, Verifier};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let inbox = Inbox::builder("postgres://app@db.internal/app").build()?;
 //! let verifier = Verifier::builder().secret("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD")?.build()?;
 //!
 //! // The HTTP side: verify, store, answer 202.
-//! let layer = WebhookLayer::new(verifier).inbox(inbox.clone());
+//! let app: axum::Router = axum::Router::new()
+//!     .route_service("/webhooks/gemini", inbox.service(verifier));
 //!
 //! // The worker side, in this process or another one.
 //! let worker = inbox.worker(|event: GeminiEvent| async move {
@@ -74,10 +76,12 @@
 //! ```
 
 mod attempt;
+mod endpoint;
 mod error;
 mod hold;
 mod ingest;
 mod job;
+mod service;
 mod sql;
 mod worker;
 
@@ -91,8 +95,10 @@ use deadpool_postgres::Pool;
 use http::StatusCode;
 use tokio::sync::OnceCell;
 
+pub use endpoint::InboxEndpoint;
 pub use error::InboxError;
 pub use job::{FromJob, Job};
+pub use service::InboxService;
 pub use worker::InboxWorker;
 
 use crate::delivery::Delivery;
@@ -296,6 +302,18 @@ impl Inbox {
             Ok(Ok(stored)) => stored,
             Ok(Err(_)) | Err(_) => Err(InboxError::TimedOut { what: "ingest" }),
         }
+    }
+
+    /// The endpoint that verifies deliveries with `verifier` and stores
+    /// them here, to configure (body limit, …) before serving it.
+    pub fn endpoint(&self, verifier: crate::verify::Verifier) -> InboxEndpoint {
+        InboxEndpoint::new(self.clone(), verifier)
+    }
+
+    /// A tower service that verifies deliveries with `verifier` and stores
+    /// them here: `inbox.endpoint(verifier).service()`.
+    pub fn service(&self, verifier: crate::verify::Verifier) -> InboxService {
+        self.endpoint(verifier).service()
     }
 
     /// A connection from the inbox's pool, made as the inbox makes its own

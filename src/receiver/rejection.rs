@@ -19,7 +19,8 @@ use crate::verify::VerifyError;
 /// | [`AlreadyHandled`](Rejection::AlreadyHandled) | 200: a retry of a delivery already handled |
 /// | [`InFlight`](Rejection::InFlight) | 409: another copy is being handled; Gemini retries later |
 /// | [`StoreUnavailable`](Rejection::StoreUnavailable) | 503: cannot tell if it is a duplicate; Gemini retries |
-/// | `InboxUnavailable` (feature `postgres`) | 503: the delivery could not be stored; Gemini retries |
+/// | [`InboxUnavailable`](Rejection::InboxUnavailable) | 503: the delivery could not be stored; Gemini retries |
+/// | [`MethodNotAllowed`](Rejection::MethodNotAllowed) | 405: not a `POST` |
 /// | [`InvalidEvent`](Rejection::InvalidEvent) | 422: signed, but not the expected JSON |
 /// | [`NotConfigured`](Rejection::NotConfigured) | 500: an extractor found no layer and no verifier |
 ///
@@ -54,10 +55,12 @@ pub enum Rejection {
     InFlight,
     /// The replay store could not answer.
     StoreUnavailable(ReplayError),
-    /// The [inbox](crate::inbox) could not store the delivery.
-    #[cfg(feature = "postgres")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-    InboxUnavailable(crate::inbox::InboxError),
+    /// The [inbox](crate::inbox) (feature `postgres`) could not store the
+    /// delivery; the source is its `InboxError`.
+    InboxUnavailable(Box<dyn std::error::Error + Send + Sync>),
+    /// The request's method is not `POST` (an endpoint that answers every
+    /// method, such as the inbox's service).
+    MethodNotAllowed,
     /// The verified body is not the JSON the handler asked for.
     InvalidEvent(EventError),
     /// An extractor ran without a `WebhookLayer` in front of it and without
@@ -77,8 +80,8 @@ impl Rejection {
             Self::AlreadyHandled => StatusCode::OK,
             Self::InFlight => StatusCode::CONFLICT,
             Self::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            #[cfg(feature = "postgres")]
             Self::InboxUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::InvalidEvent(err) => err.status(),
             Self::NotConfigured => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -96,8 +99,8 @@ impl Rejection {
             Self::AlreadyHandled => "duplicate",
             Self::InFlight => "in_flight",
             Self::StoreUnavailable(_) => "store_unavailable",
-            #[cfg(feature = "postgres")]
             Self::InboxUnavailable(_) => "inbox_unavailable",
+            Self::MethodNotAllowed => "method_not_allowed",
             Self::InvalidEvent(_) => "invalid_event",
             Self::NotConfigured => "not_configured",
         }
@@ -116,7 +119,6 @@ impl Rejection {
             Self::AlreadyHandled => "duplicate",
             Self::InFlight => "in_flight",
             Self::StoreUnavailable(_) => "store_unavailable",
-            #[cfg(feature = "postgres")]
             Self::InboxUnavailable(_) => "inbox_unavailable",
             Self::Verify(VerifyError::KeysUnavailable) => "keys_unavailable",
             _ => "rejected",
@@ -152,8 +154,8 @@ impl fmt::Display for Rejection {
             Self::InFlight => f.write_str("this delivery is being handled; retry later"),
             // The store's own message may name hosts; keep it in the logs.
             Self::StoreUnavailable(_) => f.write_str("replay store unavailable; retry later"),
-            #[cfg(feature = "postgres")]
             Self::InboxUnavailable(_) => f.write_str("inbox unavailable; retry later"),
+            Self::MethodNotAllowed => f.write_str("only POST is accepted here"),
             Self::InvalidEvent(err) => err.fmt(f),
             Self::NotConfigured => f.write_str(
                 "webhook receiver not configured: put the webhook middleware (WebhookLayer, \
@@ -168,8 +170,7 @@ impl std::error::Error for Rejection {
         match self {
             Self::Verify(err) => Some(err),
             Self::StoreUnavailable(err) => Some(err),
-            #[cfg(feature = "postgres")]
-            Self::InboxUnavailable(err) => Some(err),
+            Self::InboxUnavailable(err) => Some(&**err),
             Self::InvalidEvent(err) => Some(err),
             _ => None,
         }

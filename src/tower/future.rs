@@ -17,7 +17,7 @@ pub struct ResponseFuture<T> {
 }
 
 impl<T> ResponseFuture<T> {
-    pub(super) fn new(inner: impl Future<Output = T> + Send + 'static) -> Self {
+    pub(crate) fn new(inner: impl Future<Output = T> + Send + 'static) -> Self {
         Self {
             inner: Box::pin(inner),
         }

@@ -35,5 +35,7 @@ mod service;
 pub use future::ResponseFuture;
 pub use layer::WebhookLayer;
 pub use service::WebhookService;
+#[cfg(feature = "postgres")]
+pub(crate) use service::plain_text;
 #[cfg(feature = "axum")]
 pub(crate) use service::rejection_response;

@@ -15,9 +15,7 @@ use crate::replay::ReplayStore;
 /// The inner service receives the raw body bytes (as its own body type, via
 /// `From<Bytes>`) and the [`Delivery`](crate::Delivery) in the request
 /// extensions. Rejections are plain-text responses with the status of
-/// [`Rejection::status`]. With an inbox (feature `postgres`) configured, the
-/// inner service is never called: the delivery is stored and answered
-/// `202` (or `200` for a copy already stored).
+/// [`Rejection::status`].
 ///
 /// Readiness: this service is always ready; the inner service is driven to
 /// readiness only after a request is admitted (verified and claimed), so an
@@ -101,13 +99,6 @@ where
     ResBody: From<String>,
 {
     let (mut parts, body) = request.into_parts();
-    #[cfg(feature = "postgres")]
-    if receiver.inbox_ref().is_some() {
-        return Ok(match receiver.store_request(&parts.headers, body).await {
-            Ok(stored) => plain_text(stored.status(), stored.to_string()),
-            Err(rejection) => rejection_response(rejection),
-        });
-    }
     let (admission, bytes) = match receiver.admit_request(&parts.headers, body).await {
         Ok(admitted) => admitted,
         Err(rejection) => return Ok(rejection_response(rejection)),
@@ -132,7 +123,7 @@ pub(crate) fn rejection_response<B: From<String>>(rejection: Rejection) -> Respo
 }
 
 /// A short plain-text response: a rejection's, or the inbox's acknowledgement.
-fn plain_text<B: From<String>>(status: http::StatusCode, text: String) -> Response<B> {
+pub(crate) fn plain_text<B: From<String>>(status: http::StatusCode, text: String) -> Response<B> {
     let mut response = Response::new(B::from(text));
     *response.status_mut() = status;
     response.headers_mut().insert(

@@ -1,0 +1,65 @@
+//! How each rejection is logged: one line, at a level chosen by what it
+//! means for whoever runs the receiver.
+
+use http::HeaderMap;
+use tracing::Level;
+
+use super::Rejection;
+use crate::verify::{VerifyError, WEBHOOK_ID};
+
+/// Logs `rejection` with the delivery's (unverified) id.
+pub(super) fn rejection(headers: &HeaderMap, rejection: &Rejection, probe_level: Level) {
+    let webhook_id = headers
+        .get(WEBHOOK_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let outcome = rejection.kind();
+    macro_rules! at_level {
+        ($($event:tt)+) => {
+            match level(rejection, probe_level) {
+                Level::ERROR => tracing::error!($($event)+),
+                Level::WARN => tracing::warn!($($event)+),
+                Level::INFO => tracing::info!($($event)+),
+                Level::DEBUG => tracing::debug!($($event)+),
+                _ => tracing::trace!($($event)+),
+            }
+        };
+    }
+    match rejection {
+        Rejection::AlreadyHandled | Rejection::InFlight => {
+            at_level!(webhook_id, outcome, "gemini webhook not handled again")
+        }
+        Rejection::StoreUnavailable(err) => {
+            at_level!(webhook_id, outcome, error = %err, "gemini webhook deferred")
+        }
+        Rejection::InboxUnavailable(err) => {
+            at_level!(webhook_id, outcome, error = %err, "gemini webhook deferred")
+        }
+        _ => at_level!(webhook_id, outcome, reason = %rejection, "gemini webhook rejected"),
+    }
+}
+
+/// How loudly a rejection is logged: requests that are not deliveries at
+/// all (no or malformed headers, unreadable or oversized bodies: a port
+/// scan) at `probe_level`; a signature or timestamp that does not verify
+/// (likely a wrong secret) at WARN; what leaves a delivery undecided (store
+/// or keys unavailable) at ERROR.
+fn level(rejection: &Rejection, probe_level: Level) -> Level {
+    match rejection {
+        Rejection::AlreadyHandled | Rejection::InFlight => Level::INFO,
+        Rejection::StoreUnavailable(_)
+        | Rejection::InboxUnavailable(_)
+        | Rejection::NotConfigured
+        | Rejection::Verify(VerifyError::KeysUnavailable) => Level::ERROR,
+        Rejection::Verify(
+            VerifyError::MissingHeader(_)
+            | VerifyError::InvalidHeader { .. }
+            | VerifyError::InvalidTimestamp,
+        )
+        | Rejection::BodyUnreadable
+        | Rejection::BodyTimedOut { .. }
+        | Rejection::MethodNotAllowed
+        | Rejection::PayloadTooLarge { .. } => probe_level,
+        _ => Level::WARN,
+    }
+}
