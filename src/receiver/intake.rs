@@ -40,7 +40,7 @@ pub const DEFAULT_MAX_BODY_READS: usize = 1024;
 /// counted here, once.
 ///
 /// [`Receiver`](crate::Receiver) follows it with the replay store and the
-/// handler; the [inbox](crate::inbox)'s endpoint with a durable write.
+/// handler; the inbox's endpoint with a durable write.
 ///
 /// ```
 /// use gemini_webhooks::receiver::Intake;

@@ -7,7 +7,7 @@
 //! handler (keeping the claim alive while it runs), and commits (2xx) or
 //! releases (anything else, a panic, a dropped request). Adapters call
 //! [`Receiver::admit_request`] and [`Admission::run`] and turn a
-//! [`Rejection`] into their response type; the [inbox](crate::inbox)'s
+//! [`Rejection`] into their response type; the inbox's
 //! endpoint follows the same intake with a durable write instead.
 //!
 //! It imports no web framework and is public, so any other framework can

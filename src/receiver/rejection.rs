@@ -55,7 +55,7 @@ pub enum Rejection {
     InFlight,
     /// The replay store could not answer.
     StoreUnavailable(ReplayError),
-    /// The [inbox](crate::inbox) (feature `postgres`) could not store the
+    /// The inbox (feature `postgres`) could not store the
     /// delivery; the source is its `InboxError`.
     InboxUnavailable(Box<dyn std::error::Error + Send + Sync>),
     /// The request's method is not `POST` (an endpoint that answers every
