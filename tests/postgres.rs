@@ -33,41 +33,14 @@ fn store(table: &str) -> PostgresReplayStore {
 }
 
 #[tokio::test]
-async fn claim_commit_release_and_extend_follow_the_contract() {
+async fn the_store_keeps_the_replay_store_contract() {
     admin().await;
     let table = unique_table();
-    let store = store(&table);
-    let Claim::New(token) = store.claim("msg_a").await.unwrap() else {
-        panic!("a new id is new")
-    };
-    assert_eq!(store.claim("msg_a").await.unwrap(), Claim::InFlight);
-    store.extend("msg_a", &token).await.unwrap();
-    let stranger = gemini_webhooks::replay::ClaimToken::new();
-    assert!(store.extend("msg_a", &stranger).await.is_err());
-    assert!(
-        store
-            .commit("msg_a", &stranger, Duration::from_secs(60))
-            .await
-            .is_err()
-    );
-    store.release("msg_a", &stranger).await.unwrap(); // not its claim: no effect
-    assert_eq!(store.claim("msg_a").await.unwrap(), Claim::InFlight);
-    store
-        .commit("msg_a", &token, Duration::from_secs(60))
-        .await
+    let store = builder(&table)
+        .in_flight_ttl(Duration::from_secs(1))
+        .build()
         .unwrap();
-    assert_eq!(store.claim("msg_a").await.unwrap(), Claim::Done);
-    assert!(
-        store.extend("msg_a", &token).await.is_err(),
-        "done is not in flight"
-    );
-
-    // A released claim frees the id for the retry.
-    let Claim::New(b) = store.claim("msg_b").await.unwrap() else {
-        panic!()
-    };
-    store.release("msg_b", &b).await.unwrap();
-    assert!(matches!(store.claim("msg_b").await.unwrap(), Claim::New(_)));
+    gemini_webhooks::testing::replay_store_contract(&store).await;
     drop_table(&table).await;
 }
 

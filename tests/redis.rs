@@ -134,35 +134,10 @@ async fn a_failure_on_replica_a_is_retried_on_replica_b() {
 }
 
 #[tokio::test]
-async fn an_expired_claim_cannot_be_committed_by_its_old_owner() {
-    let mut redis = inspect().await;
-    let prefix = unique_prefix();
-    let (slow, fast) = (store(&prefix), store(&prefix));
-    let Claim::New(old) = slow.claim("msg_slow").await.unwrap() else {
-        panic!("not new")
-    };
-    // The claim lapses (as its in-flight TTL would make it) and another
-    // replica takes the delivery over.
-    let _: () = redis.del(slow.key("msg_slow")).await.unwrap();
-    let Claim::New(new) = fast.claim("msg_slow").await.unwrap() else {
-        panic!("not taken over")
-    };
-
-    assert!(
-        slow.commit("msg_slow", &old, Duration::from_secs(60))
-            .await
-            .is_err()
-    );
-    slow.release("msg_slow", &old).await.unwrap();
-    assert_eq!(
-        fast.claim("msg_slow").await.unwrap(),
-        Claim::InFlight,
-        "the old owner changed nothing"
-    );
-    fast.commit("msg_slow", &new, Duration::from_secs(60))
-        .await
-        .unwrap();
-    assert_eq!(slow.claim("msg_slow").await.unwrap(), Claim::Done);
+async fn the_store_keeps_the_replay_store_contract() {
+    inspect().await; // Redis is up, or the test says how to start it
+    let store = store_with_in_flight_ttl(&unique_prefix(), Duration::from_secs(1));
+    gemini_webhooks::testing::replay_store_contract(&store).await;
 }
 
 #[tokio::test]

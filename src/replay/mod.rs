@@ -96,8 +96,11 @@ impl Default for ClaimToken {
 /// error means "cannot decide" and makes the receiver answer `503` so Gemini
 /// retries; nothing is lost.
 ///
-/// Implement it with `async fn`s; the futures must be `Send`. The tests of
-/// this crate's stores (`tests/redis.rs`) show the contract in full.
+/// Implement it with `async fn`s; the futures must be `Send`. The contract
+/// in full, rule by rule, is
+/// `gemini_webhooks::testing::replay_store_contract` (feature
+/// `test-util`): run it against your store in a test, as this crate's
+/// memory, Redis and PostgreSQL stores do.
 pub trait ReplayStore: Send + Sync + 'static {
     /// Claims `id` for one delivery.
     fn claim(&self, id: &str) -> impl Future<Output = Result<Claim, ReplayError>> + Send;

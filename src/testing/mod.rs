@@ -2,7 +2,9 @@
 //!
 //! [`Signer`] produces the `webhook-*` headers for a body, so you can test
 //! your own handlers end to end without Google; [`generate_secret`] and
-//! [`generate_ed25519_key`] make fresh keys.
+//! [`generate_ed25519_key`] make fresh keys. [`replay_store_contract`]
+//! checks a [`ReplayStore`](crate::replay::ReplayStore), this crate's or
+//! your own, against the trait's contract.
 //!
 //! ```
 //! use gemini_webhooks::testing::{Signer, generate_secret};
@@ -21,6 +23,8 @@
 //! # }
 //! ```
 
+mod store_contract;
+
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -32,6 +36,8 @@ use http::{HeaderMap, HeaderValue};
 
 use crate::keys::{HmacSecret, KeyError, SignedContent, parse_private_key};
 use crate::verify::{WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP};
+
+pub use store_contract::replay_store_contract;
 
 /// A fresh random `whsec_` secret (32 bytes).
 pub fn generate_secret() -> String {
