@@ -20,7 +20,7 @@ const ROUNDS: usize = 5;
 fn main() {
     let mode = std::env::args().nth(1).unwrap_or_else(|| "forged".into());
     let keys: Vec<_> = (0..3).map(|_| generate_ed25519_key()).collect();
-    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(serde_json::json!({
+    let set: gemini_webhooks::keys::jwks::JwkSet = serde_json::from_value(serde_json::json!({
         "keys": keys.iter().map(|k| k.jwk(None)).collect::<Vec<_>>()
     }))
     .expect("a JWKS");

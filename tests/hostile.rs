@@ -501,13 +501,13 @@ fn hs256_with_public_key() -> String {
     jsonwebtoken::encode(
         &header,
         &json!({"aud": AUDIENCE}),
-        &jsonwebtoken::EncodingKey::from_secret(public),
+        &jsonwebtoken::EncodingKey::from_secret(public).unwrap(),
     )
     .unwrap()
 }
 
 fn receiver(secret: &str) -> Receiver {
-    let set: jsonwebtoken::jwk::JwkSet =
+    let set: gemini_webhooks::keys::jwks::JwkSet =
         serde_json::from_str(include_str!("fixtures/jwks_rsa_ec.json")).unwrap();
     let verifier = Verifier::builder()
         .secret(secret)

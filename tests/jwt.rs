@@ -31,7 +31,7 @@ fn one_bad_jwk_among_good_ones_is_skipped() {
     ]});
     let keys = JwksKeys::from_json(document.to_string().as_bytes()).unwrap();
     assert_eq!(keys.len(), 1);
-    let set: jsonwebtoken::jwk::JwkSet =
+    let set: gemini_webhooks::keys::jwks::JwkSet =
         serde_json::from_value(json!({"keys": [good.jwk(None)]})).unwrap();
     let verifier = Verifier::builder().jwks(&set).build().unwrap();
     let delivery = verifier.verify(&signed_by(&good), BODY).unwrap();
@@ -59,7 +59,7 @@ fn jwt_fixture() -> JwtFixture {
         .as_array_mut()
         .unwrap()
         .push(ed25519.jwk(Some("ed-1")));
-    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(document).unwrap();
+    let set: gemini_webhooks::keys::jwks::JwkSet = serde_json::from_value(document).unwrap();
     let verifier = Verifier::builder()
         .jwks(&set)
         .secret(&generate_secret())
@@ -72,7 +72,7 @@ fn jwt_fixture() -> JwtFixture {
 
 /// A builder with the RSA/EC fixture set and JWTs on for [`AUDIENCE`].
 fn jwt_builder() -> gemini_webhooks::VerifierBuilder {
-    let set: jsonwebtoken::jwk::JwkSet =
+    let set: gemini_webhooks::keys::jwks::JwkSet =
         serde_json::from_str(include_str!("fixtures/jwks_rsa_ec.json")).unwrap();
     Verifier::builder().jwks(&set).jwt_audience(AUDIENCE)
 }
@@ -206,7 +206,7 @@ fn jwt_attacks_are_rejected() {
     let hs256 = jsonwebtoken::encode(
         &header,
         &claims(),
-        &jsonwebtoken::EncodingKey::from_secret(public_pem.as_bytes()),
+        &jsonwebtoken::EncodingKey::from_secret(public_pem.as_bytes()).unwrap(),
     )
     .unwrap();
     reject(&hs256, "alg");
@@ -422,7 +422,7 @@ fn verified_claims_and_a_token_derived_replay_key_reach_the_handler() {
 async fn one_token_runs_the_handler_once_whatever_ids_and_bodies_it_comes_with() {
     use jsonwebtoken::Algorithm::RS256;
     let f = jwt_fixture();
-    let set: jsonwebtoken::jwk::JwkSet =
+    let set: gemini_webhooks::keys::jwks::JwkSet =
         serde_json::from_str(include_str!("fixtures/jwks_rsa_ec.json")).unwrap();
     // The riskiest setting: bodies not bound, so only the token ties copies.
     let verifier = Verifier::builder()
@@ -553,7 +553,7 @@ fn hex(bytes: &[u8]) -> String {
 fn without_an_audience_a_jwt_is_not_accepted() {
     let f = jwt_fixture();
     let token = sign(jsonwebtoken::Algorithm::RS256, "rsa-1", &claims(), &f);
-    let set: jsonwebtoken::jwk::JwkSet =
+    let set: gemini_webhooks::keys::jwks::JwkSet =
         serde_json::from_str(include_str!("fixtures/jwks_rsa_ec.json")).unwrap();
     let verifier = Verifier::builder().jwks(&set).build().unwrap();
     let err = verifier.verify(&with_token(&token), BODY).unwrap_err();

@@ -548,7 +548,7 @@ fn static_keys_and_jwks_keys_share_one_budget() {
         generate_ed25519_key(),
         generate_ed25519_key(),
     );
-    let set: jsonwebtoken::jwk::JwkSet =
+    let set: gemini_webhooks::keys::jwks::JwkSet =
         serde_json::from_value(serde_json::json!({"keys": [j0.jwk(Some("j0"))]})).unwrap();
     let verifier = || {
         Verifier::builder()

@@ -158,11 +158,11 @@ fn v1a(c: &mut Criterion) {
 /// JWTs (RS256, ES256; aws-lc-rs) against their `kid`.
 fn jwks(c: &mut Criterion) {
     let keys: Vec<_> = (0..3).map(|_| generate_ed25519_key()).collect();
-    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(serde_json::json!({
+    let set: gemini_webhooks::keys::jwks::JwkSet = serde_json::from_value(serde_json::json!({
         "keys": keys.iter().enumerate().map(|(i, k)| k.jwk(Some(&format!("k{i}")))).collect::<Vec<_>>()
     }))
     .unwrap();
-    let rsa_set: jsonwebtoken::jwk::JwkSet =
+    let rsa_set: gemini_webhooks::keys::jwks::JwkSet =
         serde_json::from_str(include_str!("../../tests/fixtures/jwks_rsa_ec.json")).unwrap();
     let mut all = set.clone();
     all.keys.extend(rsa_set.keys);
@@ -234,7 +234,7 @@ fn jwks(c: &mut Criterion) {
 /// first delivery). The work budget keeps the ratio at most 4×.
 fn forged_v1a(c: &mut Criterion) {
     let keys: Vec<_> = (0..3).map(|_| generate_ed25519_key()).collect();
-    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(serde_json::json!({
+    let set: gemini_webhooks::keys::jwks::JwkSet = serde_json::from_value(serde_json::json!({
         "keys": keys.iter().map(|k| k.jwk(None)).collect::<Vec<_>>()
     }))
     .unwrap();

@@ -14,7 +14,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let alg = args.next().unwrap_or_else(|| "es256".into());
     let rounds: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(2000);
-    let set: jsonwebtoken::jwk::JwkSet =
+    let set: gemini_webhooks::keys::jwks::JwkSet =
         serde_json::from_str(include_str!("../../tests/fixtures/jwks_rsa_ec.json")).unwrap();
     let verifier = Verifier::builder()
         .jwks(&set)

@@ -517,7 +517,7 @@ impl VerifierBuilder {
     /// RSA, EC P-256 and Ed25519 keys with a `kid` verify JWTs (see
     /// `jwt_audience`, feature `jwt`). Keys that cannot be used are
     /// skipped with a warning. Replaces any earlier JWKS.
-    pub fn jwks(mut self, set: &jsonwebtoken::jwk::JwkSet) -> Self {
+    pub fn jwks(mut self, set: &crate::keys::jwks::JwkSet) -> Self {
         self.jwks = Some(JwksSource::Static(Arc::new(JwksKeys::from_set(set))));
         self
     }

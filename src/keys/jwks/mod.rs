@@ -17,12 +17,15 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::jwk::{
-    AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse,
-};
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
 
 pub use error::JwksError;
+/// A JSON Web Key Set, as parsed by `jsonwebtoken` (re-exported so you name
+/// it through this crate and never need `jsonwebtoken` at the same major
+/// version): deserialize one with `serde_json`, hand it to
+/// [`VerifierBuilder::jwks`](crate::VerifierBuilder::jwks).
+pub use jsonwebtoken::jwk::JwkSet;
 #[cfg(feature = "jwks-fetch")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks-fetch")))]
 pub use remote::{GEMINI_JWKS_URL, RemoteJwks, RemoteJwksBuilder};
