@@ -1,6 +1,6 @@
 //! [`Delivery`]: a verified webhook delivery and what it carries.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -39,14 +39,38 @@ pub enum VerifiedBy {
 /// It keeps the raw body exactly as received; parse it with
 /// [`event`](Delivery::event) (the Gemini envelope) or
 /// [`json`](Delivery::json) (your own type).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Delivery {
     id: String,
     timestamp: SystemTime,
     body: Bytes,
     verified_by: VerifiedBy,
     jwt: Option<Arc<JwtDelivery>>,
+    /// The event, when the receiver parsed it already (for its span), so
+    /// the handler's [`event`](Delivery::event) does not parse it again.
+    parsed: OnceLock<GeminiEvent>,
 }
+
+// By what was delivered; whether the event was parsed yet does not count.
+impl PartialEq for Delivery {
+    fn eq(&self, other: &Self) -> bool {
+        (
+            &self.id,
+            self.timestamp,
+            &self.body,
+            &self.verified_by,
+            &self.jwt,
+        ) == (
+            &other.id,
+            other.timestamp,
+            &other.body,
+            &other.verified_by,
+            &other.jwt,
+        )
+    }
+}
+
+impl Eq for Delivery {}
 
 /// What a delivery in the JWT form adds: its claims and its replay key.
 #[derive(Debug, PartialEq, Eq)]
@@ -69,6 +93,7 @@ impl Delivery {
             body,
             verified_by,
             jwt,
+            parsed: OnceLock::new(),
         }
     }
 
@@ -125,13 +150,61 @@ impl Delivery {
         &self.verified_by
     }
 
-    /// Parses the body as a [`GeminiEvent`].
+    /// Parses the body as a [`GeminiEvent`] (or hands back a copy of the
+    /// event the receiver parsed already for its log span).
     pub fn event(&self) -> Result<GeminiEvent, EventError> {
-        GeminiEvent::from_slice(&self.body)
+        match self.parsed.get() {
+            Some(event) => Ok(event.clone()),
+            None => GeminiEvent::from_slice(&self.body),
+        }
+    }
+
+    /// The event, parsed once and kept for later [`event`](Self::event)
+    /// calls; `None` if the body is not one.
+    pub(crate) fn parsed_event(&self) -> Option<&GeminiEvent> {
+        if let Some(event) = self.parsed.get() {
+            return Some(event);
+        }
+        let event = GeminiEvent::from_slice(&self.body).ok()?;
+        Some(self.parsed.get_or_init(|| event))
     }
 
     /// Parses the body as any JSON type of yours.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, EventError> {
         crate::event::from_slice(&self.body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivery(body: &'static [u8]) -> Delivery {
+        Delivery::new(
+            "msg_1".to_owned(),
+            UNIX_EPOCH,
+            Bytes::from_static(body),
+            VerifiedBy::Secret(0),
+            None,
+        )
+    }
+
+    #[test]
+    fn an_event_parsed_for_the_span_is_the_one_handed_on() {
+        let body = br#"{"type":"batch.succeeded","timestamp":"2026-01-01T00:00:00Z","data":{"id":"batches/1"}}"#;
+        let delivery = delivery(body);
+        let fresh = delivery.event().unwrap();
+        assert!(
+            delivery.parsed.get().is_none(),
+            "event() alone keeps nothing"
+        );
+        let kept = delivery.parsed_event().unwrap().clone();
+        assert_eq!(kept, fresh);
+        assert_eq!(delivery.parsed.get(), Some(&fresh));
+        assert_eq!(delivery.event().unwrap(), fresh);
+        // Whether it was parsed does not make two deliveries differ.
+        assert_eq!(delivery, self::delivery(body));
+        assert_ne!(delivery, self::delivery(b"{}"));
+        assert!(self::delivery(b"not json").parsed_event().is_none());
     }
 }

@@ -588,19 +588,19 @@ fn headers_are_checked_without_the_body() {
     let secret = generate_secret();
     let verifier = verifier(&secret);
     let fresh = Signer::hmac(&secret).unwrap().sign(b"{}");
-    assert_eq!(verifier.check_headers(&fresh), Ok(()));
+    assert_eq!(verifier.check_headers(&fresh).map(drop), Ok(()));
     let stale = Signer::hmac(&secret)
         .unwrap()
         .timestamp(SystemTime::now() - Duration::from_secs(301))
         .sign(b"{}");
     assert_eq!(
-        verifier.check_headers(&stale),
+        verifier.check_headers(&stale).map(drop),
         Err(VerifyError::TimestampTooOld)
     );
     let mut missing = fresh.clone();
     missing.remove("webhook-id");
     assert_eq!(
-        verifier.check_headers(&missing),
+        verifier.check_headers(&missing).map(drop),
         Err(VerifyError::MissingHeader("webhook-id"))
     );
     // Only `v1a` entries, and no key that could check one: refused at once.
@@ -610,13 +610,13 @@ fn headers_are_checked_without_the_body() {
         HeaderValue::from_str(&forged_v1a()).unwrap(),
     );
     assert_eq!(
-        verifier.check_headers(&v1a_only),
+        verifier.check_headers(&v1a_only).map(drop),
         Err(VerifyError::NoMatchingSignature)
     );
     // Only `v1` entries, and no secret: likewise.
     let key = generate_ed25519_key();
     assert_eq!(
-        static_keys(&[&key]).check_headers(&fresh),
+        static_keys(&[&key]).check_headers(&fresh).map(drop),
         Err(VerifyError::NoMatchingSignature)
     );
     // A `v1` entry under a secret passes the header check whatever its tag:
@@ -626,7 +626,44 @@ fn headers_are_checked_without_the_body() {
         "webhook-signature",
         HeaderValue::from_static("v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
     );
-    assert_eq!(verifier.check_headers(&wrong_tag), Ok(()));
+    let checked = verifier.check_headers(&wrong_tag).unwrap();
+    assert_eq!(
+        verifier.verify_checked(&checked, &b"{}"[..]).unwrap_err(),
+        VerifyError::NoMatchingSignature
+    );
+}
+
+#[tokio::test]
+async fn checked_headers_verify_the_body_without_a_second_parse() {
+    let secret = generate_secret();
+    let verifier = verifier(&secret);
+    let body = br#"{"type":"batch.succeeded"}"#;
+    let headers = Signer::hmac(&secret).unwrap().id("msg_checked").sign(body);
+    let checked = verifier.check_headers(&headers).unwrap();
+    assert_eq!(checked.id(), "msg_checked");
+    assert!(format!("{checked:?}").contains("msg_checked"));
+    let delivery = verifier.verify_checked(&checked, &body[..]).unwrap();
+    assert_eq!(
+        (delivery.id(), delivery.body().as_ref()),
+        ("msg_checked", &body[..])
+    );
+    let delivery = verifier
+        .verify_checked_async(&checked, &body[..])
+        .await
+        .unwrap();
+    assert_eq!(delivery.id(), "msg_checked");
+    // The body still decides: another body under the same headers fails.
+    assert_eq!(
+        verifier.verify_checked(&checked, &b"{}"[..]).unwrap_err(),
+        VerifyError::NoMatchingSignature
+    );
+    assert_eq!(
+        verifier
+            .verify_checked_async(&checked, &b"{}"[..])
+            .await
+            .unwrap_err(),
+        VerifyError::NoMatchingSignature
+    );
 }
 
 // ---- Tests that notice a weakened verifier (mutation testing) ------------

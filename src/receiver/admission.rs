@@ -83,8 +83,9 @@ impl Drop for UnfinishedHandler {
 }
 
 /// The span a handler runs in, so its own logs carry the delivery:
-/// `gemini_webhook{webhook_id, event_type, verified_by}`. The event type is
-/// read from the body only when the span is enabled.
+/// `gemini_webhook{webhook_id, event_type, verified_by}`. The event is
+/// parsed only when the span is enabled, and then once: the delivery keeps
+/// it for the handler's own `event()` (the `GeminiEvent` extractors).
 fn delivery_span(delivery: &Delivery) -> tracing::Span {
     let span = tracing::info_span!(
         "gemini_webhook",
@@ -92,18 +93,10 @@ fn delivery_span(delivery: &Delivery) -> tracing::Span {
         event_type = tracing::field::Empty,
         verified_by = ?delivery.verified_by(),
     );
-    if !span.is_disabled() {
-        #[derive(serde::Deserialize)]
-        struct Peek<'a> {
-            #[serde(rename = "type", borrow)]
-            event_type: Option<std::borrow::Cow<'a, str>>,
-        }
-        if let Ok(Peek {
-            event_type: Some(event_type),
-        }) = serde_json::from_slice(delivery.body())
-        {
-            span.record("event_type", &*event_type);
-        }
+    if !span.is_disabled()
+        && let Some(event) = delivery.parsed_event()
+    {
+        span.record("event_type", event.event_type());
     }
     span
 }

@@ -125,27 +125,31 @@ impl Intake {
     /// timestamp window and the signature header's form are checked
     /// ([`Verifier::check_headers`]: 400 or 401), and a `Content-Length`
     /// above the limit is refused (413); without one, reading stops at the
-    /// limit. A rejection is logged and counted before it is returned.
+    /// limit. The headers are parsed once: what the checks found is what
+    /// the signature is verified with. A rejection is logged and counted
+    /// before it is returned.
     pub async fn accept<B>(&self, headers: &HeaderMap, body: B) -> Result<Delivery, Rejection>
     where
         B: http_body::Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        let checked = self
+            .verifier
+            .check_headers(headers)
+            .map_err(|err| self.reject(headers, err.into()))?;
         let bytes = self.read(headers, body).await?;
-        time_verification(self.verifier.verify_async(headers, bytes))
+        time_verification(self.verifier.verify_checked_async(&checked, bytes))
             .await
             .map_err(|err| self.reject(headers, err.into()))
     }
 
-    /// The checks before the body, then the body under the limit.
+    /// The body under the limit, refused at once when its announced length
+    /// is over it or too many bodies are being read.
     async fn read<B>(&self, headers: &HeaderMap, body: B) -> Result<Bytes, Rejection>
     where
         B: http_body::Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        self.verifier
-            .check_headers(headers)
-            .map_err(|err| self.reject(headers, err.into()))?;
         let announced = headers
             .get(http::header::CONTENT_LENGTH)
             .and_then(|value| value.to_str().ok())

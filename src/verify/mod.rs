@@ -121,6 +121,33 @@ impl From<VerifyError> for Failure {
     }
 }
 
+/// A request's `webhook-*` headers, checked by
+/// [`Verifier::check_headers`] before the body arrived: what
+/// [`Verifier::verify_checked`] needs once it has, so the headers are
+/// parsed once per delivery. It borrows the headers and the verifier.
+pub struct CheckedHeaders<'h> {
+    pre: Prechecked<'h>,
+    now: SystemTime,
+}
+
+impl CheckedHeaders<'_> {
+    /// The `webhook-id` (not yet verified).
+    pub fn id(&self) -> &str {
+        match &self.pre {
+            Prechecked::Jwt { id, .. } => id,
+            Prechecked::Entries { headers, .. } => headers.id,
+        }
+    }
+}
+
+impl fmt::Debug for CheckedHeaders<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CheckedHeaders")
+            .field("id", &self.id())
+            .finish_non_exhaustive()
+    }
+}
+
 /// What the header checks leave for the signature check.
 enum Prechecked<'h> {
     /// A compact JWS, with JWT mode on.
@@ -155,13 +182,35 @@ impl Verifier {
     /// signature header holds an entry some configured key could verify.
     ///
     /// Receivers run it before reading the body, so a stale or unsigned
-    /// request is answered (400 or 401) without buffering a byte of it.
-    /// [`verify`](Self::verify) runs the same checks again.
-    pub fn check_headers(&self, headers: &HeaderMap) -> Result<(), VerifyError> {
-        self.inner
-            .precheck(headers, SystemTime::now())
-            .map(drop)
-            .map_err(|failure| failure.error)
+    /// request is answered (400 or 401) without buffering a byte of it, and
+    /// hand what it found to [`verify_checked`](Self::verify_checked) (or
+    /// [`verify_checked_async`](Self::verify_checked_async)) once the body
+    /// is in: the headers are parsed once.
+    pub fn check_headers<'h>(
+        &'h self,
+        headers: &'h HeaderMap,
+    ) -> Result<CheckedHeaders<'h>, VerifyError> {
+        let now = SystemTime::now();
+        let pre = self
+            .inner
+            .precheck(headers, now)
+            .map_err(|failure| failure.error)?;
+        Ok(CheckedHeaders { pre, now })
+    }
+
+    /// Verifies the body of a request whose headers passed
+    /// [`check_headers`](Self::check_headers), at the time they were
+    /// checked, with the JWKS keys as cached (it never fetches).
+    pub fn verify_checked(
+        &self,
+        checked: &CheckedHeaders<'_>,
+        body: impl RawBody,
+    ) -> Result<Delivery, VerifyError> {
+        let verified = self
+            .inner
+            .check_body(&checked.pre, body.as_bytes(), checked.now)
+            .map_err(|f| f.error)?;
+        Ok(Self::delivery(body, verified))
     }
 
     /// Verifies a delivery against the system clock.
@@ -204,11 +253,23 @@ impl Verifier {
         headers: &HeaderMap,
         body: impl RawBody,
     ) -> Result<Delivery, VerifyError> {
+        let checked = self.check_headers(headers)?;
+        self.verify_checked_async(&checked, body).await
+    }
+
+    /// [`verify_checked`](Self::verify_checked), first loading or
+    /// refreshing a fetched JWKS when the cached keys cannot decide, as
+    /// [`verify_async`](Self::verify_async) does.
+    pub async fn verify_checked_async(
+        &self,
+        checked: &CheckedHeaders<'_>,
+        body: impl RawBody,
+    ) -> Result<Delivery, VerifyError> {
         #[cfg(feature = "jwks-fetch")]
         if let Some(JwksSource::Remote(remote)) = &self.inner.jwks {
             let verified = match self
                 .inner
-                .check(headers, body.as_bytes(), SystemTime::now())
+                .check_body(&checked.pre, body.as_bytes(), checked.now)
             {
                 Ok(verified) => {
                     // Deliveries that use the keys keep them fresh; `v1`
@@ -231,14 +292,14 @@ impl Verifier {
                         return Err(error);
                     }
                     self.inner
-                        .check(headers, body.as_bytes(), SystemTime::now())
+                        .check_body(&checked.pre, body.as_bytes(), checked.now)
                         .map_err(|f| f.error)?
                 }
                 Err(failure) => return Err(failure.error),
             };
             return Ok(Self::delivery(body, verified));
         }
-        self.verify(headers, body)
+        self.verify_checked(checked, body)
     }
 
     /// Loads a fetched JWKS now, so the first delivery does not wait for it.
@@ -300,7 +361,18 @@ impl Keys {
         body: &[u8],
         now: SystemTime,
     ) -> Result<Verified<'h>, Failure> {
-        let (parsed, timestamp, entries) = match self.precheck(headers, now)? {
+        let pre = self.precheck(headers, now)?;
+        self.check_body(&pre, body, now)
+    }
+
+    /// The signature checks, on what [`precheck`](Self::precheck) found.
+    fn check_body<'h>(
+        &self,
+        pre: &Prechecked<'h>,
+        body: &[u8],
+        now: SystemTime,
+    ) -> Result<Verified<'h>, Failure> {
+        let (parsed, timestamp, entries) = match pre {
             Prechecked::Jwt { id, token, policy } => {
                 return self.check_jwt(id, token, policy, body, now);
             }
@@ -308,7 +380,7 @@ impl Keys {
                 headers,
                 timestamp,
                 entries,
-            } => (headers, timestamp, entries),
+            } => (headers, *timestamp, entries),
         };
         let content = SignedContent {
             id: parsed.id,
