@@ -389,7 +389,7 @@ impl Keys {
         };
         // One budget for the whole check: static keys and JWKS keys alike.
         let mut budget = VerifyBudget::new(MAX_ED25519_VERIFICATIONS);
-        if let Some(verified_by) = self.check_signatures(&content, &entries, &mut budget) {
+        if let Some(verified_by) = self.check_signatures(&content, entries, &mut budget) {
             return Ok(Verified::by(parsed.id, timestamp, verified_by));
         }
         // Only a `v1a` entry can be helped by fresher JWKS keys.
@@ -403,7 +403,7 @@ impl Keys {
                 refresh_after: Some(snapshot.generation),
             });
         };
-        match check_v1a(&keys, &content, &entries, &mut budget) {
+        match check_v1a(&keys, &content, entries, &mut budget) {
             Some(verified_by) => Ok(Verified::by(parsed.id, timestamp, verified_by)),
             None => Err(Failure {
                 error: VerifyError::NoMatchingSignature,
