@@ -42,46 +42,19 @@
 //! Around it, [`tower::WebhookLayer`] (any tower service, axum included)
 //! reads the body under a limit, verifies, and runs the handler at most once
 //! per delivery id with a [`replay::ReplayStore`]; [`Receiver`] is the same
-//! pipeline for any other framework.
+//! pipeline for any other framework, and the durable inbox (feature
+//! `postgres`) is an endpoint of its own on the same [`Intake`].
 //!
-//! # Answers on the wire
+//! - What each case answers, and at which level it is logged:
+//!   [`guide::answers`], mapped in one place ([`Rejection::status`]).
+//! - Features, and what each builds: [`guide::features`].
+//! - Guides (Gemini-side setup, dynamic webhooks, many replicas, the inbox,
+//!   the CLI, observability, security, performance): [`guide`].
 //!
-//! Mapped in one place, [`Rejection::status`]:
-//!
-//! | case | status |
-//! |---|---|
-//! | verified, new id | the handler's own |
-//! | verified, id already handled | 200, handler not run ([`Rejection::AlreadyHandled`]) |
-//! | verified, id in flight in another copy | 409 ([`Rejection::InFlight`]) |
-//! | missing or malformed `webhook-*` headers | 400 ([`VerifyError::MissingHeader`], [`VerifyError::InvalidHeader`], [`VerifyError::InvalidTimestamp`]) |
-//! | timestamp outside the window, or no signature entry verifies | 401 ([`VerifyError::TimestampTooOld`], [`VerifyError::TimestampInFuture`], [`VerifyError::NoMatchingSignature`]) |
-//! | body over the limit | 413 ([`Rejection::PayloadTooLarge`]) |
-//! | replay store unreachable | 503 ([`Rejection::StoreUnavailable`]) |
-//! | signed body that is not a valid event | 422 ([`EventError`]) |
-//!
-//! # Features
-//!
-//! - `axum` (default): extractors for [`Delivery`], [`GeminiEvent`] and
-//!   [`Verified<T>`].
-//! - `test-util`: `testing::Signer` and key generation, to test your own
-//!   handlers with correctly signed deliveries.
-//! - `jwks-fetch`: fetch, cache and refresh a JWKS over HTTPS
-//!   (`keys::jwks::RemoteJwks`, `VerifierBuilder::jwks_url`) for dynamic
-//!   webhooks. A static set needs no feature ([`VerifierBuilder::jwks`]).
-//! - `actix`: the actix-web middleware `actix::GeminiWebhooks` and
-//!   `FromRequest` extractors, with the same behaviour as the tower layer.
-//! - `redis`: `replay::RedisReplayStore`, one replay record shared by every
-//!   replica of a receiver.
-//! - `postgres`: `replay::PostgresReplayStore`, the replay record in a
-//!   PostgreSQL table; and `inbox`, a durable inbox: its endpoint stores
-//!   verified deliveries and answers 202, workers run the handler later,
-//!   exactly once, with retries and dead letters.
-//! - `postgres-tls`: `postgres` over TLS (`sslmode=require` in the URL),
-//!   the server's certificate verified with rustls.
-//! - `jwt`: the JWT form of dynamic webhooks Gemini's docs describe
-//!   (`VerifierBuilder::jwt_audience`), verified with aws-lc-rs.
-//! - `metrics`: deliveries by outcome and verification time on the
-//!   `metrics` facade (names in `metrics`).
+//! The modules' imports run one way: `verify`, `keys`, `event` (the core,
+//! no framework and no runtime) ← `replay` ← `receiver` (the intake and
+//! the admission pipeline) ← the adapters (`tower`, `axum`, `actix`) and
+//! the `inbox`; `metrics` and `postgres` are leaves.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -95,6 +68,7 @@ pub mod actix;
 pub mod axum;
 mod delivery;
 pub mod event;
+pub mod guide;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod inbox;

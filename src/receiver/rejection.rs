@@ -7,22 +7,8 @@ use crate::replay::ReplayError;
 use crate::verify::VerifyError;
 
 /// Why a receiver answered without running the handler, and with which
-/// status: the one place where outcomes map to HTTP.
-///
-/// | variant | status |
-/// |---|---|
-/// | [`Verify`](Rejection::Verify) | 400 (headers) or 401 (signature, timestamp) |
-/// | [`BodyUnreadable`](Rejection::BodyUnreadable) | 400 |
-/// | [`PayloadTooLarge`](Rejection::PayloadTooLarge) | 413 |
-/// | [`BodyTimedOut`](Rejection::BodyTimedOut) | 408: the body did not arrive within the body timeout |
-/// | [`TooManyBodyReads`](Rejection::TooManyBodyReads) | 503: as many bodies as allowed are being read; Gemini retries |
-/// | [`AlreadyHandled`](Rejection::AlreadyHandled) | 200: a retry of a delivery already handled |
-/// | [`InFlight`](Rejection::InFlight) | 409: another copy is being handled; Gemini retries later |
-/// | [`StoreUnavailable`](Rejection::StoreUnavailable) | 503: cannot tell if it is a duplicate; Gemini retries |
-/// | [`InboxUnavailable`](Rejection::InboxUnavailable) | 503: the delivery could not be stored; Gemini retries |
-/// | [`MethodNotAllowed`](Rejection::MethodNotAllowed) | 405: not a `POST` |
-/// | [`InvalidEvent`](Rejection::InvalidEvent) | 422: signed, but not the expected JSON |
-/// | [`NotConfigured`](Rejection::NotConfigured) | 500: an extractor found no layer and no verifier |
+/// status: the one place where outcomes map to HTTP. The table of every
+/// case, its status and its log level is [`crate::guide::answers`].
 ///
 /// The [`Display`](fmt::Display) text is the short plain-text body sent
 /// back: it never contains a secret, a key or the request body.

@@ -26,7 +26,7 @@ pub const DEFAULT_CAPACITY: u64 = 1_000_000;
 /// (no check-then-insert race), and a claim that is never settled lapses
 /// after the in-flight TTL. Keeping claims out of the cache halves the cost
 /// of a delivery: one cache insert instead of two atomic read-modify-writes
-/// (numbers in the README).
+/// (numbers in BENCHMARKS.md).
 ///
 /// It sees only the deliveries this process receives: when several replicas
 /// share one endpoint, use a shared store instead.
@@ -70,7 +70,7 @@ const SWEEP_AT: usize = 1024;
 /// An id as the store keys it: the first 128 bits of its SHA-256.
 ///
 /// A fixed-size key needs no allocation of its own, which saves about 100
-/// bytes per remembered id against `String` keys (README). Ids are verified
+/// bytes per remembered id against `String` keys (BENCHMARKS.md). Ids are verified
 /// before they are claimed, and a collision would take about 2^64 ids.
 type IdKey = u128;
 

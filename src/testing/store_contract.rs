@@ -18,7 +18,7 @@ const COPIES: usize = 16;
 /// Checks that `store` keeps the [`ReplayStore`] contract, and panics with
 /// a message naming the broken rule if it does not:
 ///
-/// 1. a fresh id's claim is [`Claim::New`]; of [`COPIES`](self) (16)
+/// 1. a fresh id's claim is [`Claim::New`]; of 16
 ///    concurrent claims of one fresh id exactly one is `New`, the others
 ///    [`Claim::InFlight`];
 /// 2. a claimed id is `InFlight` to every other claim;

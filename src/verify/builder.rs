@@ -133,7 +133,7 @@ impl VerifierBuilder {
     /// bind the body with a SHA-256 claim (see
     /// [`danger_accept_jwt_without_body_hash`](Self::danger_accept_jwt_without_body_hash)).
     /// A token runs the handler at most once
-    /// ([`Delivery::replay_key`]). Needs a JWKS: `build()` fails without one.
+    /// ([`Delivery::replay_key`](crate::Delivery::replay_key)). Needs a JWKS: `build()` fails without one.
     #[cfg(feature = "jwt")]
     #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
     pub fn jwt_audience(mut self, audience: impl Into<String>) -> Self {

@@ -1,0 +1,44 @@
+//! Guides beyond the quick start, one page each (no items here): the same
+//! text as `docs/*.md` in the repository, and their code is compiled by the
+//! crate's tests.
+
+#[doc = include_str!("../docs/gemini-setup.md")]
+pub mod gemini_setup {}
+
+#[doc = include_str!("../docs/frameworks.md")]
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+pub mod frameworks {}
+
+#[doc = include_str!("../docs/dynamic-webhooks.md")]
+#[cfg(feature = "jwks-fetch")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwks-fetch")))]
+pub mod dynamic_webhooks {}
+
+#[doc = include_str!("../docs/replicas.md")]
+#[cfg(all(feature = "redis", feature = "postgres"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "redis", feature = "postgres"))))]
+pub mod replicas {}
+
+#[doc = include_str!("../docs/inbox.md")]
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub mod inbox {}
+
+#[doc = include_str!("../docs/cli.md")]
+pub mod cli {}
+
+#[doc = include_str!("../docs/observability.md")]
+pub mod observability {}
+
+#[doc = include_str!("../docs/security.md")]
+pub mod security {}
+
+#[doc = include_str!("../docs/performance.md")]
+pub mod performance {}
+
+#[doc = include_str!("../docs/answers.md")]
+pub mod answers {}
+
+#[doc = include_str!("../docs/features.md")]
+pub mod features {}
