@@ -48,7 +48,9 @@ pub struct Delivery {
     jwt: Option<Arc<JwtDelivery>>,
     /// The event, when the receiver parsed it already (for its span), so
     /// the handler's [`event`](Delivery::event) does not parse it again.
-    parsed: OnceLock<GeminiEvent>,
+    /// Boxed: a delivery is moved several times per request, and unboxed
+    /// the event made each move a larger copy (callgrind, BENCHMARKS.md).
+    parsed: OnceLock<Box<GeminiEvent>>,
 }
 
 // By what was delivered; whether the event was parsed yet does not count.
@@ -154,7 +156,7 @@ impl Delivery {
     /// event the receiver parsed already for its log span).
     pub fn event(&self) -> Result<GeminiEvent, EventError> {
         match self.parsed.get() {
-            Some(event) => Ok(event.clone()),
+            Some(event) => Ok(GeminiEvent::clone(event)),
             None => GeminiEvent::from_slice(&self.body),
         }
     }
@@ -166,7 +168,7 @@ impl Delivery {
             return Some(event);
         }
         let event = GeminiEvent::from_slice(&self.body).ok()?;
-        Some(self.parsed.get_or_init(|| event))
+        Some(self.parsed.get_or_init(|| Box::new(event)))
     }
 
     /// Parses the body as any JSON type of yours.
@@ -200,7 +202,7 @@ mod tests {
         );
         let kept = delivery.parsed_event().unwrap().clone();
         assert_eq!(kept, fresh);
-        assert_eq!(delivery.parsed.get(), Some(&fresh));
+        assert_eq!(delivery.parsed.get().map(|event| &**event), Some(&fresh));
         assert_eq!(delivery.event().unwrap(), fresh);
         // Whether it was parsed does not make two deliveries differ.
         assert_eq!(delivery, self::delivery(body));
