@@ -439,16 +439,16 @@ async fn main() -> ExitCode {
             "gemini-webhooks-loadgen:{}:",
             gemini_webhooks::testing::random_id()
         );
+        // Short dedup TTL: the run's ids need not outlive it in Redis.
         let store = || {
             RedisReplayStore::builder(url.clone())
                 .key_prefix(prefix.clone())
+                .dedup_ttl(std::time::Duration::from_secs(600))
                 .build()
                 .expect("Redis URL")
         };
         let runs = Runs::default();
-        // Short dedup TTL: the run's ids need not outlive it in Redis.
-        let layer =
-            || WebhookLayer::new(verifier.clone()).dedup_ttl(std::time::Duration::from_secs(600));
+        let layer = || WebhookLayer::new(verifier.clone());
         let a = serve_axum(layer().replay_store(store()), runs.clone()).await;
         let b = serve_axum(layer().replay_store(store()), runs.clone()).await;
         let (mut tally, rate) =

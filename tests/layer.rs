@@ -82,6 +82,28 @@ async fn new_delivery_runs_the_handler_and_a_retry_gets_200_without_it() {
 }
 
 #[tokio::test]
+async fn handled_ids_are_remembered_for_the_stores_dedup_ttl() {
+    let store = gemini_webhooks::replay::MemoryReplayStore::builder()
+        .dedup_ttl(Duration::from_secs(1))
+        .build();
+    let f = fixture_with(|layer| layer.replay_store(store));
+    let headers = f.sign("msg_ttl", EVENT);
+    assert_eq!(send(&f.app, &headers, EVENT).await.0, StatusCode::OK);
+    assert_eq!(
+        send(&f.app, &f.sign("msg_ttl", EVENT), EVENT).await.1,
+        "already handled"
+    );
+    // Once the store's TTL has passed (on moka's clock, real time), the
+    // receiver committed with it: the id is new again.
+    tokio::time::sleep(Duration::from_millis(1_250)).await;
+    assert_eq!(
+        send(&f.app, &f.sign("msg_ttl", EVENT), EVENT).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(f.handled.runs("msg_ttl"), 2);
+}
+
+#[tokio::test]
 async fn a_copy_arriving_while_the_first_runs_gets_409() {
     let f = fixture();
     let body = event_with(r#""hold": true"#);

@@ -41,6 +41,12 @@ async fn the_store_keeps_the_replay_store_contract() {
         .build()
         .unwrap();
     gemini_webhooks::testing::replay_store_contract(&store).await;
+    assert_eq!(store.dedup_ttl(), Duration::from_secs(25 * 3600));
+    let shorter = builder(&table)
+        .dedup_ttl(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    assert_eq!(shorter.dedup_ttl(), Duration::from_secs(60));
     drop_table(&table).await;
 }
 

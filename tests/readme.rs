@@ -67,18 +67,30 @@ fn every_rust_block_is_an_example_file_verbatim() {
     }
     // Every example file is shown somewhere: axum, actix, any framework,
     // JWKS, Redis, the inbox.
-    let examples = std::fs::read_dir(root.join("examples/readme")).unwrap().count();
-    assert!(checked >= examples, "{checked} blocks for {examples} example files");
+    let examples = std::fs::read_dir(root.join("examples/readme"))
+        .unwrap()
+        .count();
+    assert!(
+        checked >= examples,
+        "{checked} blocks for {examples} example files"
+    );
 }
 
 #[test]
 fn the_readme_stays_short_and_links_every_guide() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    assert!(readme.len() <= 12 * 1024, "README.md is {} bytes", readme.len());
+    assert!(
+        readme.len() <= 12 * 1024,
+        "README.md is {} bytes",
+        readme.len()
+    );
     for guide in documents(root).iter().skip(1) {
         let name = guide.file_name().unwrap().to_str().unwrap();
-        assert!(readme.contains(&format!("(docs/{name})")), "README does not link docs/{name}");
+        assert!(
+            readme.contains(&format!("(docs/{name})")),
+            "README does not link docs/{name}"
+        );
         let module = name.trim_end_matches(".md").replace('-', "_");
         let guide_rs = std::fs::read_to_string(root.join("src/guide.rs")).unwrap();
         assert!(

@@ -168,19 +168,16 @@ async fn ttls_are_as_configured() {
     let value: String = redis.get(&key).await.unwrap();
     assert_eq!(value, "done");
 
-    // The layer's dedup TTL reaches the store.
+    // The store's dedup TTL is what the layer commits with.
     let (secret, handled) = (generate_secret(), Handled::default());
     let verifier = common::verifier(&secret);
-    let app = app(handled).layer(
-        WebhookLayer::new(verifier)
-            .dedup_ttl(Duration::from_secs(7200))
-            .replay_store(
-                RedisReplayStore::builder(redis_url())
-                    .key_prefix(&prefix)
-                    .build()
-                    .unwrap(),
-            ),
-    );
+    let store = RedisReplayStore::builder(redis_url())
+        .key_prefix(&prefix)
+        .dedup_ttl(Duration::from_secs(7200))
+        .build()
+        .unwrap();
+    assert_eq!(store.dedup_ttl(), Duration::from_secs(7200));
+    let app = app(handled).layer(WebhookLayer::new(verifier).replay_store(store));
     assert_eq!(
         send(&app, &secret, "msg_layer_ttl", EVENT).await,
         StatusCode::OK

@@ -48,8 +48,7 @@ macro_rules! intake_builder_methods {
 pub(crate) use intake_builder_methods;
 
 /// The builder methods of an adapter that wraps an `Arc<Receiver<R>>` field
-/// named `receiver`: the intake's settings, the dedup TTL and the replay
-/// store.
+/// named `receiver`: the intake's settings and the replay store.
 macro_rules! receiver_builder_methods {
     ($adapter:ident) => {
         impl $adapter<$crate::replay::MemoryReplayStore> {
@@ -85,13 +84,8 @@ macro_rules! receiver_builder_methods {
 
             $crate::receiver::intake_builder_methods!();
 
-            /// Sets how long handled ids are remembered (default 25 h); see
-            /// [`Receiver::dedup_ttl`](crate::Receiver::dedup_ttl).
-            pub fn dedup_ttl(self, ttl: std::time::Duration) -> Self {
-                self.with_receiver(|r| r.dedup_ttl(ttl))
-            }
-
-            /// Uses another replay store, e.g. one shared by several replicas.
+            /// Uses another replay store, e.g. one shared by several replicas
+            /// (how long it remembers handled ids is set on the store).
             pub fn replay_store<S: $crate::replay::ReplayStore>(self, store: S) -> $adapter<S> {
                 $adapter::from_receiver(std::sync::Arc::unwrap_or_clone(self.receiver).replay_store(store))
             }

@@ -26,7 +26,6 @@ mod standalone;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::HeaderMap;
@@ -40,7 +39,7 @@ pub use rejection::Rejection;
 pub(crate) use standalone::verify_standalone;
 
 use crate::delivery::Delivery;
-use crate::replay::{Claim, DEFAULT_DEDUP_TTL, MemoryReplayStore, ReplayStore};
+use crate::replay::{Claim, MemoryReplayStore, ReplayStore};
 use crate::verify::Verifier;
 use guard::ClaimGuard;
 
@@ -76,7 +75,6 @@ use guard::ClaimGuard;
 pub struct Receiver<R = MemoryReplayStore> {
     intake: Intake,
     store: Arc<R>,
-    dedup_ttl: Duration,
 }
 
 // Not derived: the store is shared through its `Arc`, so `R` need not be `Clone`.
@@ -85,31 +83,30 @@ impl<R> Clone for Receiver<R> {
         Self {
             intake: self.intake.clone(),
             store: Arc::clone(&self.store),
-            dedup_ttl: self.dedup_ttl,
         }
     }
 }
 
 impl Receiver<MemoryReplayStore> {
-    /// A receiver with an in-process [`MemoryReplayStore`], a
-    /// [`DEFAULT_BODY_LIMIT`] (256 KiB) body limit and a
-    /// [`DEFAULT_DEDUP_TTL`] (25 h) dedup TTL.
+    /// A receiver with an in-process [`MemoryReplayStore`] (handled ids
+    /// remembered for [`DEFAULT_DEDUP_TTL`](crate::replay::DEFAULT_DEDUP_TTL), 25 h) and a
+    /// [`DEFAULT_BODY_LIMIT`] (256 KiB) body limit.
     pub fn new(verifier: Verifier) -> Self {
         Self {
             intake: Intake::new(verifier),
             store: Arc::new(MemoryReplayStore::new()),
-            dedup_ttl: DEFAULT_DEDUP_TTL,
         }
     }
 }
 
 impl<R: ReplayStore> Receiver<R> {
-    /// Uses another replay store (e.g. one shared by many replicas).
+    /// Uses another replay store (e.g. one shared by many replicas); how
+    /// long it remembers handled ids is its own
+    /// [`dedup_ttl`](ReplayStore::dedup_ttl).
     pub fn replay_store<S: ReplayStore>(self, store: S) -> Receiver<S> {
         Receiver {
             intake: self.intake,
             store: Arc::new(store),
-            dedup_ttl: self.dedup_ttl,
         }
     }
 
@@ -121,13 +118,6 @@ impl<R: ReplayStore> Receiver<R> {
     }
 
     intake_builder_methods!();
-
-    /// Sets how long a handled id is remembered (default 25 h). Keep it
-    /// longer than Gemini's 24-hour retry horizon.
-    pub fn dedup_ttl(mut self, ttl: Duration) -> Self {
-        self.dedup_ttl = ttl;
-        self
-    }
 
     /// The intake: its verifier and limits.
     pub fn intake(&self) -> &Intake {
@@ -202,7 +192,7 @@ impl<R: ReplayStore> Receiver<R> {
             "gemini webhook verified"
         );
         let guard = ClaimGuard::new(Arc::clone(&self.store), delivery.replay_key(), token);
-        Ok(Admission::new(delivery, guard, self.dedup_ttl))
+        Ok(Admission::new(delivery, guard, self.store.dedup_ttl()))
     }
 
     /// Verifies the delivery, claims its id, and runs `handler` if it is new.

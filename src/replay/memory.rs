@@ -254,6 +254,10 @@ impl ReplayStore for MemoryReplayStore {
     fn in_flight_ttl(&self) -> Duration {
         self.in_flight_ttl
     }
+
+    fn dedup_ttl(&self) -> Duration {
+        self.dedup_ttl
+    }
 }
 
 impl fmt::Debug for MemoryReplayStore {
@@ -283,12 +287,11 @@ impl MemoryReplayStoreBuilder {
         self
     }
 
-    /// The TTL the receiver commits handled ids with (default
-    /// [`DEFAULT_DEDUP_TTL`], 25 h, the receiver's default too): ids
-    /// committed with it share one cache-wide expiry, which is faster and
-    /// smaller than an expiry per id. Commits with another TTL still expire
-    /// after their own, in a second cache. If you change the receiver's
-    /// `dedup_ttl`, set the same value here.
+    /// How long handled ids are remembered (default [`DEFAULT_DEDUP_TTL`],
+    /// 25 h): the receiver commits with it. Ids committed with it share one
+    /// cache-wide expiry, which is faster and smaller than an expiry per
+    /// id; a commit with another TTL (a caller of the store's own) still
+    /// expires after its own, in a second cache.
     pub fn dedup_ttl(mut self, ttl: Duration) -> Self {
         self.dedup_ttl = ttl;
         self

@@ -134,6 +134,14 @@ pub trait ReplayStore: Send + Sync + 'static {
 
     /// How long a claim holds when it is neither extended nor settled.
     fn in_flight_ttl(&self) -> Duration;
+
+    /// How long the receiver has this store remember a handled id: the TTL
+    /// it commits with (default [`DEFAULT_DEDUP_TTL`], 25 h, longer than
+    /// Gemini's 24 hours of retries). The one place the dedup TTL is set:
+    /// each store's builder has a `dedup_ttl`.
+    fn dedup_ttl(&self) -> Duration {
+        DEFAULT_DEDUP_TTL
+    }
 }
 
 #[cfg(test)]

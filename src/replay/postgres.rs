@@ -10,7 +10,9 @@ use deadpool_postgres::Pool;
 use tokio::sync::OnceCell;
 use tokio_postgres::types::ToSql;
 
-use super::{Claim, ClaimToken, DEFAULT_IN_FLIGHT_TTL, ReplayError, ReplayStore};
+use super::{
+    Claim, ClaimToken, DEFAULT_DEDUP_TTL, DEFAULT_IN_FLIGHT_TTL, ReplayError, ReplayStore,
+};
 use crate::postgres::{check_table, derived_name, millis};
 
 /// The table a store uses unless told otherwise.
@@ -122,6 +124,7 @@ impl StoreSql {
 struct Settings {
     table: String,
     in_flight_ttl: Duration,
+    dedup_ttl: Duration,
     timeout: Duration,
     fail_open: bool,
     create_schema: bool,
@@ -140,6 +143,7 @@ impl PostgresReplayStore {
             settings: Settings {
                 table: DEFAULT_TABLE.to_owned(),
                 in_flight_ttl: DEFAULT_IN_FLIGHT_TTL,
+                dedup_ttl: DEFAULT_DEDUP_TTL,
                 timeout: Duration::from_secs(1),
                 fail_open: false,
                 create_schema: true,
@@ -345,6 +349,10 @@ impl ReplayStore for PostgresReplayStore {
     fn in_flight_ttl(&self) -> Duration {
         self.settings.in_flight_ttl
     }
+
+    fn dedup_ttl(&self) -> Duration {
+        self.settings.dedup_ttl
+    }
 }
 
 /// Runs one statement for a background task, within `timeout`; how many
@@ -399,6 +407,13 @@ impl PostgresReplayStoreBuilder {
     /// 10 minutes; the receiver renews it while a handler runs).
     pub fn in_flight_ttl(mut self, ttl: Duration) -> Self {
         self.settings.in_flight_ttl = ttl;
+        self
+    }
+
+    /// How long handled ids are remembered (default 25 h, longer than
+    /// Gemini's 24 hours of retries): the TTL the receiver commits with.
+    pub fn dedup_ttl(mut self, ttl: Duration) -> Self {
+        self.settings.dedup_ttl = ttl;
         self
     }
 

@@ -5,7 +5,9 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, Script};
 use tokio::sync::OnceCell;
 
-use super::{Claim, ClaimToken, DEFAULT_IN_FLIGHT_TTL, ReplayError, ReplayStore};
+use super::{
+    Claim, ClaimToken, DEFAULT_DEDUP_TTL, DEFAULT_IN_FLIGHT_TTL, ReplayError, ReplayStore,
+};
 
 /// The default key prefix.
 pub const DEFAULT_KEY_PREFIX: &str = "gemini-webhooks:";
@@ -97,6 +99,7 @@ pub struct RedisReplayStore {
 struct Settings {
     prefix: String,
     in_flight_ttl: Duration,
+    dedup_ttl: Duration,
     timeout: Duration,
     fail_open: bool,
 }
@@ -109,6 +112,7 @@ impl RedisReplayStore {
             settings: Settings {
                 prefix: DEFAULT_KEY_PREFIX.to_owned(),
                 in_flight_ttl: DEFAULT_IN_FLIGHT_TTL,
+                dedup_ttl: DEFAULT_DEDUP_TTL,
                 timeout: Duration::from_secs(1),
                 fail_open: false,
             },
@@ -286,6 +290,10 @@ impl ReplayStore for RedisReplayStore {
     fn in_flight_ttl(&self) -> Duration {
         self.settings.in_flight_ttl
     }
+
+    fn dedup_ttl(&self) -> Duration {
+        self.settings.dedup_ttl
+    }
 }
 
 impl RedisReplayStore {
@@ -358,6 +366,13 @@ impl RedisReplayStoreBuilder {
     /// longer than your slowest handler.
     pub fn in_flight_ttl(mut self, ttl: Duration) -> Self {
         self.settings.in_flight_ttl = ttl;
+        self
+    }
+
+    /// How long handled ids are remembered (default 25 h, longer than
+    /// Gemini's 24 hours of retries): the TTL the receiver commits with.
+    pub fn dedup_ttl(mut self, ttl: Duration) -> Self {
+        self.settings.dedup_ttl = ttl;
         self
     }
 
