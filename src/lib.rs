@@ -66,6 +66,7 @@ pub mod actix;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
+mod config_error;
 mod delivery;
 pub mod event;
 pub mod guide;
@@ -90,6 +91,7 @@ pub mod tower;
 mod verified;
 pub mod verify;
 
+pub use config_error::ConfigError;
 pub use delivery::{Delivery, VerifiedBy};
 pub use event::{EventError, GeminiEvent};
 pub use keys::KeyError;

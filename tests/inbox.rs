@@ -810,13 +810,35 @@ async fn an_unreachable_database_answers_503_and_stores_nothing() {
 
 #[test]
 fn bad_tables_and_urls_are_build_errors() {
+    use gemini_webhooks::ConfigError;
     for table in ["Inbox", "a;b", ""] {
-        assert!(Inbox::builder(database_url()).table(table).build().is_err());
+        let err = Inbox::builder(database_url())
+            .table(table)
+            .build()
+            .unwrap_err();
+        assert!(matches!(err, ConfigError::InvalidTable { .. }), "{err:?}");
+        assert!(err.to_string().starts_with("invalid table name: "), "{err}");
     }
     let err = Inbox::builder("postgres://u:secret@[bad")
         .build()
         .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ConfigError::InvalidUrl {
+                service: "PostgreSQL",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert!(!err.to_string().contains("secret"));
+    // The same for the replay stores: a setup error, not "unavailable".
+    let err = gemini_webhooks::replay::PostgresReplayStore::builder(database_url())
+        .table("a;b")
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, ConfigError::InvalidTable { .. }), "{err:?}");
     let builder = Inbox::builder("postgres://u:secret@db/app").table("app_inbox");
     let shown = format!("{builder:?}");
     assert!(

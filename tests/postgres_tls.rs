@@ -13,6 +13,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::own_pg::{OwnPostgres, run};
+use gemini_webhooks::ConfigError;
 use gemini_webhooks::inbox::{Inbox, InboxError, Job, Stored};
 use gemini_webhooks::replay::{Claim, PostgresReplayStore, ReplayStore};
 use gemini_webhooks::testing::{Signer, generate_secret};
@@ -283,13 +284,18 @@ fn root_certificates_that_are_not_pem_fail_the_build() {
             .build()
             .unwrap_err();
         assert!(
-            matches!(&err, InboxError::Config(message) if message.contains(expected)),
+            matches!(&err, ConfigError::InvalidUrl { service: "PostgreSQL", reason } if reason.contains(expected)),
             "{err:?}"
         );
         let err = PostgresReplayStore::builder(url)
             .tls_root_certificates(pem)
             .build()
             .unwrap_err();
+        assert!(matches!(err, ConfigError::InvalidUrl { .. }), "{err:?}");
+        assert!(
+            err.to_string().starts_with("invalid PostgreSQL URL: "),
+            "{err}"
+        );
         assert!(err.to_string().contains(expected), "{err}");
     }
 }

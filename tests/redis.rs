@@ -450,6 +450,21 @@ fn debug_shows_the_settings_and_never_the_url() {
         assert!(shown.contains(part), "{shown}");
     }
     assert!(!shown.contains("hunter2"), "{shown}");
+    let err = RedisReplayStore::builder("http://:hunter2@nowhere")
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            gemini_webhooks::ConfigError::InvalidUrl {
+                service: "Redis",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().starts_with("invalid Redis URL: "), "{err}");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
     let shown = format!("{:?}", builder.build().unwrap());
     for part in ["RedisReplayStore", "prefix: \"p:\"", "fail_open: false"] {
         assert!(shown.contains(part), "{shown}");

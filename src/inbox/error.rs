@@ -1,7 +1,8 @@
 use thiserror::Error;
 
 /// The inbox could not do what was asked: the database is unreachable,
-/// timed out or refused a statement, or the inbox is misconfigured.
+/// timed out or refused a statement. (A misconfigured inbox fails
+/// `build()` with a [`ConfigError`](crate::ConfigError) instead.)
 ///
 /// At ingest the receiver answers `503 Service Unavailable`: the delivery
 /// was not stored, so Gemini must retry. The message never contains the
@@ -9,9 +10,6 @@ use thiserror::Error;
 #[derive(Debug, Clone, Error)]
 #[non_exhaustive]
 pub enum InboxError {
-    /// The builder was given a malformed URL or table name.
-    #[error("invalid inbox configuration: {0}")]
-    Config(String),
     /// PostgreSQL failed or could not be reached.
     #[error("inbox unavailable: {what} failed: {source}")]
     Database {

@@ -101,8 +101,9 @@ pub use job::{FromJob, Job};
 pub use service::InboxService;
 pub use worker::InboxWorker;
 
+use crate::config_error::ConfigError;
 use crate::delivery::Delivery;
-use crate::postgres::{check_table, derived_name, millis};
+use crate::postgres::{derived_name, millis};
 use crate::replay::DEFAULT_DEDUP_TTL;
 use job::StoredDelivery;
 
@@ -601,12 +602,14 @@ impl InboxBuilder {
 
     /// Builds the inbox; fails on a malformed URL or table name, never on an
     /// unreachable database (that is a 503 per delivery until it is back).
-    pub fn build(self) -> Result<Inbox, InboxError> {
-        check_table(&self.table, &["due", "finished", "new"]).map_err(InboxError::Config)?;
-        let (config, connector) =
-            crate::postgres::parse_url(&self.url, &self.tls_roots).map_err(InboxError::Config)?;
-        let pool = crate::postgres::pool(config.clone(), &connector, self.pool_size, self.timeout)
-            .map_err(|err| InboxError::database("set up the connection pool", err))?;
+    pub fn build(self) -> Result<Inbox, ConfigError> {
+        let (config, connector) = crate::postgres::configure(
+            &self.url,
+            &self.tls_roots,
+            &self.table,
+            &["due", "finished", "new"],
+        )?;
+        let pool = crate::postgres::pool(config.clone(), &connector, self.pool_size, self.timeout)?;
         Ok(Inbox {
             shared: Arc::new(Shared {
                 pool,

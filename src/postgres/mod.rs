@@ -15,6 +15,8 @@ use std::time::Duration;
 use deadpool_postgres::{Pool, Runtime};
 use tokio_postgres::Config;
 
+use crate::config_error::ConfigError;
+
 /// A pool of at most `size` connections to `config`, made by `connector`,
 /// each wait, connect and recycle bounded by `timeout`.
 pub(crate) fn pool(
@@ -22,7 +24,7 @@ pub(crate) fn pool(
     connector: &Connector,
     size: usize,
     timeout: Duration,
-) -> Result<Pool, deadpool_postgres::BuildError> {
+) -> Result<Pool, ConfigError> {
     Pool::builder(connector.manager(config))
         .max_size(size.max(1))
         .runtime(Runtime::Tokio1)
@@ -30,6 +32,23 @@ pub(crate) fn pool(
         .create_timeout(Some(timeout))
         .recycle_timeout(Some(timeout))
         .build()
+        .map_err(|err| ConfigError::Pool(Box::new(err)))
+}
+
+/// The URL parsed (libpq's `sslmode`s included) and the table name checked
+/// with the `suffixes` of the names derived from it: what each builder
+/// checks before anything connects.
+pub(crate) fn configure(
+    url: &str,
+    tls_roots: &[Vec<u8>],
+    table: &str,
+    suffixes: &[&str],
+) -> Result<(Config, Connector), ConfigError> {
+    check_table(table, suffixes).map_err(|reason| ConfigError::InvalidTable { reason })?;
+    parse_url(url, tls_roots).map_err(|reason| ConfigError::InvalidUrl {
+        service: "PostgreSQL",
+        reason,
+    })
 }
 
 /// Runs `schema` (idempotent DDL) under a transaction-scoped advisory lock

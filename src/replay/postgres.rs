@@ -13,7 +13,8 @@ use tokio_postgres::types::ToSql;
 use super::{
     Claim, ClaimToken, DEFAULT_DEDUP_TTL, DEFAULT_IN_FLIGHT_TTL, ReplayError, ReplayStore,
 };
-use crate::postgres::{check_table, derived_name, millis};
+use crate::config_error::ConfigError;
+use crate::postgres::{derived_name, millis};
 
 /// The table a store uses unless told otherwise.
 pub const DEFAULT_TABLE: &str = "gemini_webhook_replay";
@@ -458,12 +459,15 @@ impl PostgresReplayStoreBuilder {
 
     /// Builds the store; fails on a malformed URL or table name, never on
     /// an unreachable database (that is a 503 per delivery until it is back).
-    pub fn build(self) -> Result<PostgresReplayStore, ReplayError> {
-        check_table(&self.settings.table, &["expires_at"]).map_err(ReplayError::new)?;
-        let (config, connector) =
-            crate::postgres::parse_url(&self.url, &self.tls_roots).map_err(ReplayError::new)?;
-        let pool = crate::postgres::pool(config, &connector, self.pool_size, self.settings.timeout)
-            .map_err(|err| ReplayError::with_source("could not set up the connection pool", err))?;
+    pub fn build(self) -> Result<PostgresReplayStore, ConfigError> {
+        let (config, connector) = crate::postgres::configure(
+            &self.url,
+            &self.tls_roots,
+            &self.settings.table,
+            &["expires_at"],
+        )?;
+        let pool =
+            crate::postgres::pool(config, &connector, self.pool_size, self.settings.timeout)?;
         Ok(PostgresReplayStore {
             pool,
             schema: OnceCell::new(),

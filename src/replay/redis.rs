@@ -8,6 +8,7 @@ use tokio::sync::OnceCell;
 use super::{
     Claim, ClaimToken, DEFAULT_DEDUP_TTL, DEFAULT_IN_FLIGHT_TTL, ReplayError, ReplayStore,
 };
+use crate::config_error::ConfigError;
 
 /// The default key prefix.
 pub const DEFAULT_KEY_PREFIX: &str = "gemini-webhooks:";
@@ -393,9 +394,11 @@ impl RedisReplayStoreBuilder {
 
     /// Builds the store; fails only on a malformed URL (the connection is
     /// opened on first use).
-    pub fn build(self) -> Result<RedisReplayStore, ReplayError> {
-        let client = Client::open(self.url.as_str())
-            .map_err(|err| ReplayError::with_source("invalid Redis URL", err))?;
+    pub fn build(self) -> Result<RedisReplayStore, ConfigError> {
+        let client = Client::open(self.url.as_str()).map_err(|err| ConfigError::InvalidUrl {
+            service: "Redis",
+            reason: err.to_string(),
+        })?;
         Ok(RedisReplayStore {
             client,
             connection: OnceCell::new(),

@@ -1,0 +1,34 @@
+//! [`ConfigError`]: what a store's or the inbox's builder refuses. Setup
+//! errors are apart from a running receiver's (`ReplayError`,
+//! `InboxError`: a 503 per delivery), as a bad table name is a bug to fix,
+//! not an outage to wait out.
+
+use thiserror::Error;
+
+/// A builder was given something it cannot use: fix the configuration.
+///
+/// Returned by `build()` of the Redis and PostgreSQL replay stores and of
+/// the inbox, never by a delivery. Its message names the setting and the
+/// problem, never a password.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The connection URL does not parse, or asks for what this build
+    /// cannot give (e.g. `sslmode=require` without feature `postgres-tls`).
+    #[error("invalid {service} URL: {reason}")]
+    InvalidUrl {
+        /// `"PostgreSQL"` or `"Redis"`.
+        service: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The table name is not one the statements can be built on.
+    #[error("invalid table name: {reason}")]
+    InvalidTable {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The connection pool could not be set up.
+    #[error("could not set up the connection pool")]
+    Pool(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
