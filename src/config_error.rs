@@ -28,6 +28,15 @@ pub enum ConfigError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A setting of the store's own pool, given to a store built on the
+    /// application's pool (`from_pool`), which is used as it is.
+    #[error(
+        "`{setting}` configures a pool of the store's own; one built from_pool uses yours as it is"
+    )]
+    NotForPool {
+        /// The builder method.
+        setting: &'static str,
+    },
     /// The connection pool could not be set up.
     #[error("could not set up the connection pool")]
     Pool(#[source] Box<dyn std::error::Error + Send + Sync>),

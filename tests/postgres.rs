@@ -187,6 +187,68 @@ async fn an_unreachable_database_gives_503_or_with_fail_open_lets_through() {
     assert_eq!(handled.runs("msg_down"), 1);
 }
 
+/// The application's own pool, as a service using deadpool-postgres has one.
+fn application_pool(size: usize) -> deadpool_postgres::Pool {
+    let config: tokio_postgres::Config = database_url().parse().unwrap();
+    let manager = deadpool_postgres::Manager::new(config, tokio_postgres::NoTls);
+    deadpool_postgres::Pool::builder(manager)
+        .max_size(size)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_store_on_the_applications_pool_keeps_the_contract_and_shares_it() {
+    admin().await;
+    let table = unique_table();
+    let pool = application_pool(2);
+    let store = PostgresReplayStore::from_pool(pool.clone())
+        .table(&table)
+        .in_flight_ttl(Duration::from_secs(1))
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    gemini_webhooks::testing::replay_store_contract(&store).await;
+    // The store's connections are the application's: its table is visible
+    // through the same pool, and no second pool was opened.
+    let client = pool.get().await.unwrap();
+    let rows: i64 = client
+        .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(rows > 0, "the contract's rows are in the table");
+    assert!(pool.status().size <= 2, "{:?}", pool.status());
+    assert!(
+        format!("{:?}", PostgresReplayStore::from_pool(pool.clone())).contains("own_pool: false")
+    );
+    drop(client);
+    // The own pool's settings are refused, not ignored.
+    for (builder, setting) in [
+        (
+            PostgresReplayStore::from_pool(pool.clone()).pool_size(4),
+            "pool_size",
+        ),
+        (
+            PostgresReplayStore::from_pool(pool.clone()).table("Bad"),
+            "",
+        ),
+    ] {
+        let err = builder.build().unwrap_err();
+        match setting {
+            "" => assert!(
+                matches!(err, gemini_webhooks::ConfigError::InvalidTable { .. }),
+                "{err:?}"
+            ),
+            setting => assert!(
+                matches!(err, gemini_webhooks::ConfigError::NotForPool { setting: s } if s == setting),
+                "{err:?}"
+            ),
+        }
+    }
+    drop_table(&table).await;
+}
+
 #[tokio::test]
 async fn the_schema_can_be_left_to_migrations() {
     let admin = admin().await;
@@ -232,7 +294,7 @@ fn bad_settings_are_build_errors_and_debug_hides_the_url() {
         .pool_size(3);
     let shown = format!("{builder:?}");
     assert!(
-        shown.contains("in_flight_ttl: 42s") && shown.contains("pool_size: 3"),
+        shown.contains("in_flight_ttl: 42s") && shown.contains("pool_size: Some(3)"),
         "{shown}"
     );
     assert!(

@@ -93,7 +93,6 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use deadpool_postgres::Pool;
 use http::StatusCode;
-use tokio::sync::OnceCell;
 
 pub use endpoint::InboxEndpoint;
 pub use error::InboxError;
@@ -103,7 +102,7 @@ pub use worker::InboxWorker;
 
 use crate::config_error::ConfigError;
 use crate::delivery::Delivery;
-use crate::postgres::{derived_name, millis};
+use crate::postgres::{RunError, Schema, derived_name, millis};
 use crate::replay::DEFAULT_DEDUP_TTL;
 use job::StoredDelivery;
 
@@ -136,7 +135,7 @@ struct Shared {
     config: tokio_postgres::Config,
     /// How the workers' connections are made, as ingest's are.
     connector: crate::postgres::Connector,
-    schema: OnceCell<()>,
+    schema: Schema,
     settings: Settings,
 }
 
@@ -146,7 +145,6 @@ struct Settings {
     channel: String,
     timeout: Duration,
     keep_done: Duration,
-    create_schema: bool,
 }
 
 /// What ingest did with a verified delivery; both are 2xx.
@@ -489,15 +487,15 @@ impl Shared {
         F: FnOnce(deadpool_postgres::Object) -> Fut,
         Fut: Future<Output = Result<T, tokio_postgres::Error>>,
     {
-        let attempt = async {
-            let client = self.connection(pool, what).await?;
-            statement(client)
-                .await
-                .map_err(|err| InboxError::database(what, err))
-        };
-        tokio::time::timeout(self.settings.timeout, attempt)
+        self.schema
+            .run(pool, self.settings.timeout, statement)
             .await
-            .map_err(|_| InboxError::TimedOut { what })?
+            .map_err(|err| match err {
+                RunError::Connect(err) => InboxError::database(what, err),
+                RunError::Schema(err) => InboxError::database("create the inbox table", err),
+                RunError::Statement(err) => InboxError::database(what, err),
+                RunError::TimedOut => InboxError::TimedOut { what },
+            })
     }
 
     async fn cleanup_done_on(&self, pool: &Pool) -> Result<u64, InboxError> {
@@ -507,28 +505,6 @@ impl Shared {
             client.execute(&sql, &[&keep]).await
         })
         .await
-    }
-
-    /// A pooled connection, with the schema created on first use.
-    async fn connection(
-        &self,
-        pool: &Pool,
-        what: &'static str,
-    ) -> Result<deadpool_postgres::Object, InboxError> {
-        let client = pool
-            .get()
-            .await
-            .map_err(|err| InboxError::database(what, err))?;
-        if self.settings.create_schema {
-            let table = &self.settings.table;
-            self.schema
-                .get_or_try_init(|| {
-                    crate::postgres::create_schema(&client, table, Inbox::schema_sql(table))
-                })
-                .await
-                .map_err(|err| InboxError::database("create the inbox table", err))?;
-        }
-        Ok(client)
     }
 }
 
@@ -618,13 +594,16 @@ impl InboxBuilder {
                 notify_pending: AtomicBool::new(false),
                 config,
                 connector,
-                schema: OnceCell::new(),
+                schema: Schema::new(
+                    &self.table,
+                    Inbox::schema_sql(&self.table),
+                    self.create_schema,
+                ),
                 settings: Settings {
                     channel: derived_name(&self.table, "new"),
                     table: self.table,
                     timeout: self.timeout,
                     keep_done: self.keep_done,
-                    create_schema: self.create_schema,
                 },
             }),
         })

@@ -1,14 +1,17 @@
 //! What the PostgreSQL replay store and the inbox share: the connection
 //! pool, how its connections are made ([`connector`]: plain text, or TLS
 //! with feature `postgres-tls`), the check of table names spliced into
-//! SQL, and creating a schema once under an advisory lock (feature
-//! `postgres`).
+//! SQL, and running a statement on a pooled connection within a timeout,
+//! the table created once under an advisory lock first ([`Schema`])
+//! (feature `postgres`).
 
 #[cfg(feature = "postgres-tls")]
 mod ca_only;
 mod connector;
+mod schema;
 
 pub(crate) use connector::{Connector, parse_url};
+pub(crate) use schema::{RunError, Schema};
 
 use std::time::Duration;
 

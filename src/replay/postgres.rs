@@ -7,14 +7,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
-use tokio::sync::OnceCell;
 use tokio_postgres::types::ToSql;
 
 use super::{
     Claim, ClaimToken, DEFAULT_DEDUP_TTL, DEFAULT_IN_FLIGHT_TTL, ReplayError, ReplayStore,
 };
 use crate::config_error::ConfigError;
-use crate::postgres::{derived_name, millis};
+use crate::postgres::{RunError, Schema, derived_name, millis};
 
 /// The table a store uses unless told otherwise.
 pub const DEFAULT_TABLE: &str = "gemini_webhook_replay";
@@ -61,7 +60,7 @@ const CLEANUP_EVERY: u64 = 1_024;
 /// ```
 pub struct PostgresReplayStore {
     pool: Pool,
-    schema: OnceCell<()>,
+    schema: Schema,
     settings: Arc<Settings>,
     sql: Arc<StoreSql>,
     claims: AtomicU64,
@@ -138,9 +137,31 @@ impl PostgresReplayStore {
     /// server's certificate (feature `postgres-tls`; see
     /// `PostgresReplayStoreBuilder::tls_root_certificates`).
     pub fn builder(url: impl Into<String>) -> PostgresReplayStoreBuilder {
+        PostgresReplayStoreBuilder::new(Source::Url(url.into()))
+    }
+
+    /// A builder for a store on the application's own pool (deadpool-postgres
+    /// 0.14), as it is: its size, timeouts and TLS are the application's.
+    /// The store's statements still run within its
+    /// [`timeout`](PostgresReplayStoreBuilder::timeout).
+    ///
+    /// ```no_run
+    /// # fn run(pool: deadpool_postgres::Pool) -> Result<(), Box<dyn std::error::Error>> {
+    /// use gemini_webhooks::replay::PostgresReplayStore;
+    /// let store = PostgresReplayStore::from_pool(pool).table("app.webhook_replay").build()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn from_pool(pool: Pool) -> PostgresReplayStoreBuilder {
+        PostgresReplayStoreBuilder::new(Source::Pool(pool))
+    }
+}
+
+impl PostgresReplayStoreBuilder {
+    fn new(source: Source) -> Self {
         PostgresReplayStoreBuilder {
-            url: url.into(),
-            pool_size: 16,
+            source,
+            pool_size: None,
             settings: Settings {
                 table: DEFAULT_TABLE.to_owned(),
                 in_flight_ttl: DEFAULT_IN_FLIGHT_TTL,
@@ -152,7 +173,9 @@ impl PostgresReplayStore {
             tls_roots: Vec::new(),
         }
     }
+}
 
+impl PostgresReplayStore {
     /// The SQL that creates the store's table and its index, for teams that
     /// run migrations themselves (idempotent).
     ///
@@ -195,29 +218,19 @@ impl PostgresReplayStore {
         F: FnOnce(deadpool_postgres::Object) -> Fut,
         Fut: Future<Output = Result<T, tokio_postgres::Error>>,
     {
-        let attempt = async {
-            let client =
-                self.pool.get().await.map_err(|err| {
-                    ReplayError::with_source("could not connect to PostgreSQL", err)
-                })?;
-            if self.settings.create_schema {
-                self.schema
-                    .get_or_try_init(|| {
-                        let table = &self.settings.table;
-                        crate::postgres::create_schema(&client, table, Self::schema_sql(table))
-                    })
-                    .await
-                    .map_err(|err| {
-                        ReplayError::with_source("could not create the replay table", err)
-                    })?;
-            }
-            statement(client)
-                .await
-                .map_err(|err| ReplayError::with_source(what, err))
-        };
-        tokio::time::timeout(self.settings.timeout, attempt)
+        self.schema
+            .run(&self.pool, self.settings.timeout, statement)
             .await
-            .map_err(|_| ReplayError::new(format!("{what}: PostgreSQL timed out")))?
+            .map_err(|err| match err {
+                RunError::Connect(err) => {
+                    ReplayError::with_source("could not connect to PostgreSQL", err)
+                }
+                RunError::Schema(err) => {
+                    ReplayError::with_source("could not create the replay table", err)
+                }
+                RunError::Statement(err) => ReplayError::with_source(what, err),
+                RunError::TimedOut => ReplayError::new(format!("{what}: PostgreSQL timed out")),
+            })
     }
 
     async fn claim_in_database(&self, id: &str, token: &ClaimToken) -> Result<Claim, ReplayError> {
@@ -386,13 +399,24 @@ impl fmt::Debug for PostgresReplayStore {
     }
 }
 
+/// Most connections a store's own pool opens, by default.
+const DEFAULT_POOL_SIZE: usize = 16;
+
 /// Configures a [`PostgresReplayStore`].
 #[must_use]
 pub struct PostgresReplayStoreBuilder {
-    url: String,
-    pool_size: usize,
+    source: Source,
+    pool_size: Option<usize>,
     settings: Settings,
     tls_roots: Vec<Vec<u8>>,
+}
+
+/// Where the store's connections come from.
+enum Source {
+    /// A pool of the store's own, to this URL.
+    Url(String),
+    /// The application's pool.
+    Pool(Pool),
 }
 
 impl PostgresReplayStoreBuilder {
@@ -441,7 +465,7 @@ impl PostgresReplayStoreBuilder {
 
     /// Most connections the store opens (default 16).
     pub fn pool_size(mut self, size: usize) -> Self {
-        self.pool_size = size;
+        self.pool_size = Some(size);
         self
     }
 
@@ -460,17 +484,42 @@ impl PostgresReplayStoreBuilder {
     /// Builds the store; fails on a malformed URL or table name, never on
     /// an unreachable database (that is a 503 per delivery until it is back).
     pub fn build(self) -> Result<PostgresReplayStore, ConfigError> {
-        let (config, connector) = crate::postgres::configure(
-            &self.url,
-            &self.tls_roots,
-            &self.settings.table,
-            &["expires_at"],
-        )?;
-        let pool =
-            crate::postgres::pool(config, &connector, self.pool_size, self.settings.timeout)?;
+        const SUFFIXES: &[&str] = &["expires_at"];
+        let pool = match self.source {
+            Source::Url(url) => {
+                let (config, connector) = crate::postgres::configure(
+                    &url,
+                    &self.tls_roots,
+                    &self.settings.table,
+                    SUFFIXES,
+                )?;
+                let size = self.pool_size.unwrap_or(DEFAULT_POOL_SIZE);
+                crate::postgres::pool(config, &connector, size, self.settings.timeout)?
+            }
+            Source::Pool(pool) => {
+                crate::postgres::check_table(&self.settings.table, SUFFIXES)
+                    .map_err(|reason| ConfigError::InvalidTable { reason })?;
+                if self.pool_size.is_some() {
+                    return Err(ConfigError::NotForPool {
+                        setting: "pool_size",
+                    });
+                }
+                if !self.tls_roots.is_empty() {
+                    return Err(ConfigError::NotForPool {
+                        setting: "tls_root_certificates",
+                    });
+                }
+                pool
+            }
+        };
+        let table = &self.settings.table;
         Ok(PostgresReplayStore {
             pool,
-            schema: OnceCell::new(),
+            schema: Schema::new(
+                table,
+                PostgresReplayStore::schema_sql(table),
+                self.settings.create_schema,
+            ),
             sql: Arc::new(StoreSql::new(&self.settings.table)),
             settings: Arc::new(self.settings),
             claims: AtomicU64::new(0),
@@ -483,6 +532,7 @@ impl fmt::Debug for PostgresReplayStoreBuilder {
         f.debug_struct("PostgresReplayStoreBuilder")
             .field("settings", &self.settings)
             .field("pool_size", &self.pool_size)
+            .field("own_pool", &matches!(self.source, Source::Url(_)))
             .finish_non_exhaustive()
     }
 }
