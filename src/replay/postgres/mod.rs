@@ -1,6 +1,8 @@
 //! [`PostgresReplayStore`]: the replay record in a PostgreSQL table, shared
 //! by every replica of a receiver (feature `postgres`).
 
+mod sql;
+
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,7 +15,8 @@ use super::{
     Claim, ClaimToken, DEFAULT_DEDUP_TTL, DEFAULT_IN_FLIGHT_TTL, ReplayError, ReplayStore,
 };
 use crate::config_error::ConfigError;
-use crate::postgres::{RunError, Schema, derived_name, millis};
+use crate::postgres::{RunError, Schema, millis};
+use sql::StoreSql;
 
 /// The table a store uses unless told otherwise.
 pub const DEFAULT_TABLE: &str = "gemini_webhook_replay";
@@ -64,60 +67,6 @@ pub struct PostgresReplayStore {
     settings: Arc<Settings>,
     sql: Arc<StoreSql>,
     claims: AtomicU64,
-}
-
-/// The statements the store runs, built once (they name its table).
-struct StoreSql {
-    claim: String,
-    commit: String,
-    release: String,
-    extend: String,
-    cleanup: String,
-}
-
-impl StoreSql {
-    fn new(table: &str) -> Self {
-        Self {
-            // A live row wins; an expired one is taken over. The outer
-            // SELECT reads the snapshot from before the INSERT: a row it
-            // cannot see was just claimed by a concurrent copy, which is in
-            // flight.
-            claim: format!(
-                "WITH claimed AS (\
-                   INSERT INTO {table} AS t (id, token, done, expires_at) \
-                   VALUES ($1, $2, false, now() + $3 * interval '1 millisecond') \
-                   ON CONFLICT (id) DO UPDATE SET token = EXCLUDED.token, done = false, \
-                     expires_at = EXCLUDED.expires_at \
-                   WHERE t.expires_at <= now() \
-                   RETURNING 1) \
-                 SELECT EXISTS (SELECT 1 FROM claimed), \
-                        (SELECT done FROM {table} WHERE id = $1 AND expires_at > now())"
-            ),
-            // Like the Redis store: the commit stands if this claim still
-            // holds the id, or nobody does (it lapsed, or the claim never
-            // landed), or the id is already done.
-            commit: format!(
-                "INSERT INTO {table} AS t (id, token, done, expires_at) \
-                 VALUES ($1, NULL, true, now() + $3 * interval '1 millisecond') \
-                 ON CONFLICT (id) DO UPDATE SET token = NULL, done = true, \
-                   expires_at = EXCLUDED.expires_at \
-                 WHERE t.token = $2 OR t.done OR t.expires_at <= now()"
-            ),
-            release: format!("DELETE FROM {table} WHERE id = $1 AND token = $2 AND NOT done"),
-            extend: format!(
-                "UPDATE {table} SET expires_at = now() + $3 * interval '1 millisecond' \
-                 WHERE id = $1 AND token = $2 AND NOT done"
-            ),
-            // The oldest expired rows by the expiry index, then deleted by
-            // id. Without `ORDER BY`, and with no statistics yet, PostgreSQL
-            // expects a third of the rows to have expired and reads the
-            // whole table to find them.
-            cleanup: format!(
-                "DELETE FROM {table} WHERE id = ANY (ARRAY (\
-                   SELECT id FROM {table} WHERE expires_at < now() ORDER BY expires_at LIMIT {CLEANUP_BATCH}))"
-            ),
-        }
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -185,16 +134,7 @@ impl PostgresReplayStore {
     /// assert!(sql.contains("CREATE TABLE IF NOT EXISTS gemini_webhook_replay"));
     /// ```
     pub fn schema_sql(table: &str) -> String {
-        format!(
-            "CREATE TABLE IF NOT EXISTS {table} (\n\
-             \x20   id TEXT PRIMARY KEY,\n\
-             \x20   token TEXT,\n\
-             \x20   done BOOLEAN NOT NULL DEFAULT false,\n\
-             \x20   expires_at TIMESTAMPTZ NOT NULL\n\
-             );\n\
-             CREATE INDEX IF NOT EXISTS {index} ON {table} (expires_at);",
-            index = derived_name(table, "expires_at"),
-        )
+        sql::schema(table)
     }
 
     /// Deletes up to 1,000 rows past their expiry; returns how many. Runs by
