@@ -10,12 +10,11 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use bytes::Bytes;
-use common::{DownStore, EVENT, Handled, app, event_with};
+use common::{DownStore, EVENT, Handled, app, event_with, send};
 use gemini_webhooks::GeminiEvent;
 use gemini_webhooks::testing::{Signer, generate_secret};
 use gemini_webhooks::tower::WebhookLayer;
 use http::HeaderMap;
-use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 struct Fixture {
@@ -44,17 +43,6 @@ fn request(headers: &HeaderMap, body: impl Into<Body>) -> Request<Body> {
     let mut request = Request::post("/webhooks/gemini").body(body.into()).unwrap();
     request.headers_mut().extend(headers.clone());
     request
-}
-
-async fn send(app: &axum::Router, headers: &HeaderMap, body: &str) -> (StatusCode, String) {
-    let response = app
-        .clone()
-        .oneshot(request(headers, body.to_owned()))
-        .await
-        .unwrap();
-    let status = response.status();
-    let text = response.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8(text.to_vec()).unwrap())
 }
 
 impl Fixture {

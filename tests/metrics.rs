@@ -9,8 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use common::{DownStore, EVENT, Handled, app, event_with};
 use gemini_webhooks::metrics::{DELIVERIES, VERIFICATION_SECONDS};
 use gemini_webhooks::replay::{MemoryReplayStore, ReplayStore};
@@ -20,7 +19,6 @@ use gemini_webhooks::{Verifier, metrics as names};
 use http::HeaderMap;
 use metrics::{Counter, CounterFn, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata};
 use metrics::{Recorder, SharedString, Unit};
-use tower::ServiceExt;
 
 /// What was recorded, by `name{label=value,...}` (labels in order given).
 #[derive(Clone, Default)]
@@ -105,11 +103,7 @@ fn with_recorder<F: Future>(recorder: &Recorded, test: F) -> F::Output {
 }
 
 async fn send(app: &axum::Router, headers: &HeaderMap, body: &str) -> StatusCode {
-    let mut request = Request::post("/webhooks/gemini")
-        .body(Body::from(body.to_owned()))
-        .unwrap();
-    request.headers_mut().extend(headers.clone());
-    app.clone().oneshot(request).await.unwrap().status()
+    common::send(app, headers, body).await.0
 }
 
 #[test]

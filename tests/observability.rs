@@ -4,13 +4,11 @@
 
 mod common;
 
-use axum::body::Body;
 use axum::http::StatusCode;
 use common::{Captured, EVENT};
 use gemini_webhooks::testing::{Signer, generate_secret};
 use gemini_webhooks::tower::WebhookLayer;
 use http::HeaderMap;
-use tower::ServiceExt;
 
 fn capture(level: tracing::Level) -> (Captured, tracing::subscriber::DefaultGuard) {
     let captured = Captured::default();
@@ -36,11 +34,7 @@ fn app(secret: &str, layer: impl FnOnce(WebhookLayer) -> WebhookLayer) -> axum::
 }
 
 async fn post(app: &axum::Router, headers: HeaderMap) -> StatusCode {
-    let mut request = axum::http::Request::post("/webhooks/gemini")
-        .body(Body::from(EVENT))
-        .unwrap();
-    request.headers_mut().extend(headers);
-    app.clone().oneshot(request).await.unwrap().status()
+    common::send(app, &headers, EVENT).await.0
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -9,16 +9,14 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use common::pg::{admin, database_url, drop_table, unique_table};
 use common::{EVENT, Handled, app};
 use gemini_webhooks::replay::{
     Claim, PostgresReplayStore, PostgresReplayStoreBuilder, ReplayStore,
 };
-use gemini_webhooks::testing::{Signer, generate_secret};
+use gemini_webhooks::testing::generate_secret;
 use gemini_webhooks::tower::WebhookLayer;
-use tower::ServiceExt;
 
 /// A store on `table`, with a timeout no busy machine reaches: in these
 /// tests the database, not the clock, decides.
@@ -127,14 +125,6 @@ async fn two_replicas_claim_fifty_concurrent_copies_once() {
     drop_table(&table).await;
 }
 
-async fn send(app: &axum::Router, secret: &str, id: &str, body: &str) -> StatusCode {
-    let request: Request<Body> = Signer::hmac(secret)
-        .unwrap()
-        .id(id)
-        .request("/webhooks/gemini", body.to_owned());
-    app.clone().oneshot(request).await.unwrap().status()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn through_the_layer_two_replicas_handle_a_delivery_once() {
     admin().await;
@@ -145,15 +135,24 @@ async fn through_the_layer_two_replicas_handle_a_delivery_once() {
         app(handled.clone()).layer(WebhookLayer::new(common::verifier(&secret)).replay_store(store))
     };
     let (a, b) = (replica(store(&table)), replica(store(&table)));
-    assert_eq!(send(&a, &secret, "msg_once", EVENT).await, StatusCode::OK);
-    assert_eq!(send(&b, &secret, "msg_once", EVENT).await, StatusCode::OK);
+    assert_eq!(
+        common::send_signed(&a, &secret, "msg_once", EVENT).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        common::send_signed(&b, &secret, "msg_once", EVENT).await,
+        StatusCode::OK
+    );
     assert_eq!(handled.runs("msg_once"), 1);
 
     // A failure on one replica is retried on the other.
     let failing = common::event_with(r#""fail_once": true"#);
-    assert_eq!(send(&a, &secret, "msg_retry", &failing).await, 500);
     assert_eq!(
-        send(&b, &secret, "msg_retry", &failing).await,
+        common::send_signed(&a, &secret, "msg_retry", &failing).await,
+        500
+    );
+    assert_eq!(
+        common::send_signed(&b, &secret, "msg_retry", &failing).await,
         StatusCode::OK
     );
     assert_eq!(handled.runs("msg_retry"), 2);
@@ -174,14 +173,14 @@ async fn an_unreachable_database_gives_503_or_with_fail_open_lets_through() {
     let closed = app(handled.clone())
         .layer(WebhookLayer::new(common::verifier(&secret)).replay_store(down(false)));
     assert_eq!(
-        send(&closed, &secret, "msg_down", EVENT).await,
+        common::send_signed(&closed, &secret, "msg_down", EVENT).await,
         StatusCode::SERVICE_UNAVAILABLE
     );
     assert_eq!(handled.runs("msg_down"), 0);
     let open = app(handled.clone())
         .layer(WebhookLayer::new(common::verifier(&secret)).replay_store(down(true)));
     assert_eq!(
-        send(&open, &secret, "msg_down", EVENT).await,
+        common::send_signed(&open, &secret, "msg_down", EVENT).await,
         StatusCode::OK
     );
     assert_eq!(handled.runs("msg_down"), 1);

@@ -10,14 +10,12 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use common::{EVENT, Handled, app, event_with};
 use gemini_webhooks::replay::{Claim, RedisReplayStore, ReplayStore};
-use gemini_webhooks::testing::{Signer, generate_secret, random_id};
+use gemini_webhooks::testing::{generate_secret, random_id};
 use gemini_webhooks::tower::WebhookLayer;
 use redis::AsyncCommands;
-use tower::ServiceExt;
 
 fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
@@ -78,16 +76,6 @@ fn replica(secret: &str, prefix: &str, handled: &Handled) -> axum::Router {
     app(handled.clone()).layer(WebhookLayer::new(verifier).replay_store(store(prefix)))
 }
 
-async fn send(app: &axum::Router, secret: &str, id: &str, body: &str) -> StatusCode {
-    let mut request = Request::post("/webhooks/gemini")
-        .body(Body::from(body.to_owned()))
-        .unwrap();
-    request
-        .headers_mut()
-        .extend(Signer::hmac(secret).unwrap().id(id).sign(body.as_bytes()));
-    app.clone().oneshot(request).await.unwrap().status()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_run_fifty_concurrent_copies_once() {
     inspect().await;
@@ -99,7 +87,9 @@ async fn two_replicas_run_fifty_concurrent_copies_once() {
     let copies: Vec<_> = (0..50)
         .map(|i| {
             let (app, secret) = (replicas[i % 2].clone(), secret.clone());
-            tokio::spawn(async move { send(&app, &secret, "msg_shared", EVENT).await })
+            tokio::spawn(
+                async move { common::send_signed(&app, &secret, "msg_shared", EVENT).await },
+            )
         })
         .collect();
     let mut statuses = Vec::new();
@@ -125,11 +115,17 @@ async fn a_failure_on_replica_a_is_retried_on_replica_b() {
     );
     let body = event_with(r#""fail_once": true"#);
     assert_eq!(
-        send(&a, &secret, "msg_ab", &body).await,
+        common::send_signed(&a, &secret, "msg_ab", &body).await,
         StatusCode::INTERNAL_SERVER_ERROR
     );
-    assert_eq!(send(&b, &secret, "msg_ab", &body).await, StatusCode::OK);
-    assert_eq!(send(&a, &secret, "msg_ab", &body).await, StatusCode::OK);
+    assert_eq!(
+        common::send_signed(&b, &secret, "msg_ab", &body).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        common::send_signed(&a, &secret, "msg_ab", &body).await,
+        StatusCode::OK
+    );
     assert_eq!(handled.runs("msg_ab"), 2);
 }
 
@@ -179,7 +175,7 @@ async fn ttls_are_as_configured() {
     assert_eq!(store.dedup_ttl(), Duration::from_secs(7200));
     let app = app(handled).layer(WebhookLayer::new(verifier).replay_store(store));
     assert_eq!(
-        send(&app, &secret, "msg_layer_ttl", EVENT).await,
+        common::send_signed(&app, &secret, "msg_layer_ttl", EVENT).await,
         StatusCode::OK
     );
     let layer_ttl: i64 = redis.pttl(format!("{prefix}msg_layer_ttl")).await.unwrap();
@@ -255,13 +251,13 @@ async fn redis_stopping_mid_run_gives_503_and_recovery_gives_200() {
     let app = app(handled.clone()).layer(WebhookLayer::new(verifier).replay_store(store));
 
     assert_eq!(
-        send(&app, &secret, "msg_before", EVENT).await,
+        common::send_signed(&app, &secret, "msg_before", EVENT).await,
         StatusCode::OK
     );
 
     drop(server);
     assert_eq!(
-        send(&app, &secret, "msg_during", EVENT).await,
+        common::send_signed(&app, &secret, "msg_during", EVENT).await,
         StatusCode::SERVICE_UNAVAILABLE
     );
     assert_eq!(handled.runs("msg_during"), 0, "nothing runs unprotected");
@@ -272,7 +268,7 @@ async fn redis_stopping_mid_run_gives_503_and_recovery_gives_200() {
     // it): retry as Gemini would, a bounded number of times, until handled.
     let mut status = StatusCode::SERVICE_UNAVAILABLE;
     for _ in 0..600 {
-        status = send(&app, &secret, "msg_during", EVENT).await;
+        status = common::send_signed(&app, &secret, "msg_during", EVENT).await;
         if status == StatusCode::OK {
             break;
         }
@@ -293,7 +289,10 @@ async fn fail_open_lets_deliveries_through_when_redis_is_down() {
         .build()
         .unwrap();
     let app = app(handled.clone()).layer(WebhookLayer::new(verifier).replay_store(store));
-    assert_eq!(send(&app, &secret, "msg_open", EVENT).await, StatusCode::OK);
+    assert_eq!(
+        common::send_signed(&app, &secret, "msg_open", EVENT).await,
+        StatusCode::OK
+    );
     assert_eq!(handled.runs("msg_open"), 1);
 }
 
@@ -378,7 +377,10 @@ impl PausedRedis {
         let app = app(handled.clone())
             .layer(WebhookLayer::new(common::verifier(&secret)).replay_store(store));
         // Connected, scripts loaded: what a pause meets in production.
-        assert_eq!(send(&app, &secret, "msg_warm", EVENT).await, StatusCode::OK);
+        assert_eq!(
+            common::send_signed(&app, &secret, "msg_warm", EVENT).await,
+            StatusCode::OK
+        );
         Self {
             _server: server,
             admin: admin(port).await,
@@ -401,7 +403,7 @@ impl PausedRedis {
     /// holds `after`; returns the status the paused delivery got.
     async fn send_paused(&mut self, id: &str, after: Option<&str>) -> StatusCode {
         self.client(&["PAUSE", "600000", "WRITE"]).await;
-        let status = send(&self.app, &self.secret, id, EVENT).await;
+        let status = common::send_signed(&self.app, &self.secret, id, EVENT).await;
         self.client(&["UNPAUSE"]).await;
         let key = format!("{}{id}", self.key_prefix);
         until_key(&mut self.admin, &key, after).await;
@@ -415,7 +417,7 @@ async fn a_claim_that_times_out_is_released_so_the_retry_after_a_pause_is_handle
     // The claim lands late, and the store's background release removes it.
     let paused = redis.send_paused("msg_paused", None).await;
     assert_eq!(paused, StatusCode::SERVICE_UNAVAILABLE);
-    let retry = send(&redis.app, &redis.secret, "msg_paused", EVENT).await;
+    let retry = common::send_signed(&redis.app, &redis.secret, "msg_paused", EVENT).await;
     assert_eq!(retry, StatusCode::OK);
     assert_eq!(redis.handled.runs("msg_paused"), 1);
 }
@@ -427,7 +429,7 @@ async fn fail_open_commits_under_the_claim_that_landed_late() {
     // claim on the same connection, so both land in order.
     let paused = redis.send_paused("msg_open_late", Some("done")).await;
     assert_eq!(paused, StatusCode::OK);
-    let retry = send(&redis.app, &redis.secret, "msg_open_late", EVENT).await;
+    let retry = common::send_signed(&redis.app, &redis.secret, "msg_open_late", EVENT).await;
     assert_eq!(retry, StatusCode::OK);
     assert_eq!(
         redis.handled.runs("msg_open_late"),

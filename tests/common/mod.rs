@@ -152,6 +152,31 @@ pub fn app(handled: Handled) -> Router<()> {
         .with_state(handled)
 }
 
+/// Posts `body` with `headers` to the app's webhook route, in process:
+/// the status and the answer's text. The one way the tests send a request
+/// through a router.
+pub async fn send(app: &Router, headers: &http::HeaderMap, body: &str) -> (StatusCode, String) {
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+    let mut request = axum::http::Request::post("/webhooks/gemini")
+        .body(axum::body::Body::from(body.to_owned()))
+        .unwrap();
+    request.headers_mut().extend(headers.clone());
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let text = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&text).into_owned())
+}
+
+/// [`send`]s `body` signed with `secret` under the webhook id `id`: its status.
+pub async fn send_signed(app: &Router, secret: &str, id: &str, body: &str) -> StatusCode {
+    let headers = gemini_webhooks::testing::Signer::hmac(secret)
+        .unwrap()
+        .id(id)
+        .sign(body.as_bytes());
+    send(app, &headers, body).await.0
+}
+
 pub const EVENT: &str =
     r#"{"type":"batch.succeeded","timestamp":"2026-11-26T00:00:00Z","data":{"id":"batches/1"}}"#;
 
