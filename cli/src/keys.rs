@@ -4,6 +4,8 @@ use clap::{Subcommand, ValueEnum};
 use gemini_webhooks::testing::{generate_ed25519_key, generate_secret};
 use serde_json::json;
 
+use crate::output::{self, Output};
+
 use crate::Failure;
 
 #[derive(Subcommand)]
@@ -32,17 +34,18 @@ pub enum Kind {
     Ed25519,
 }
 
-pub fn run(command: KeysCommand, json: bool) -> Result<(), Failure> {
+pub fn run(command: KeysCommand, out: Output) -> Result<(), Failure> {
     let KeysCommand::New { kind, kid } = command;
     match kind {
         Kind::Hmac => {
             let secret = generate_secret();
-            if json {
-                println!("{}", json!({ "kind": "hmac", "secret": secret }));
-            } else {
-                println!("{secret}");
-                eprintln!(
-                    "Keep it secret; give it to Verifier::builder().secret(…) and to the sender."
+            out.show(
+                || secret.clone(),
+                || json!({ "kind": "hmac", "secret": secret }),
+            );
+            if !out.is_json() {
+                output::note(
+                    "Keep it secret; give it to Verifier::builder().secret(…) and to the sender.",
                 );
             }
         }
@@ -50,9 +53,16 @@ pub fn run(command: KeysCommand, json: bool) -> Result<(), Failure> {
             let pair = generate_ed25519_key();
             let jwk = pair.jwk(Some(&kid));
             let jwks = json!({ "keys": [jwk.clone()] });
-            if json {
-                println!(
-                    "{}",
+            out.show(
+                || {
+                    format!(
+                        "private key (sign with it, keep it secret): {}\n\
+                         public key (Verifier::builder().public_key(…)): {}\n\
+                         JWKS (Verifier::builder().jwks_json(…)): {jwks}",
+                        pair.private_key, pair.public_key
+                    )
+                },
+                || {
                     json!({
                         "kind": "ed25519",
                         "private_key": pair.private_key,
@@ -60,18 +70,8 @@ pub fn run(command: KeysCommand, json: bool) -> Result<(), Failure> {
                         "jwk": jwk,
                         "jwks": jwks,
                     })
-                );
-            } else {
-                println!(
-                    "private key (sign with it, keep it secret): {}",
-                    pair.private_key
-                );
-                println!(
-                    "public key (Verifier::builder().public_key(…)): {}",
-                    pair.public_key
-                );
-                println!("JWKS (Verifier::builder().jwks_json(…)): {jwks}");
-            }
+                },
+            );
         }
     }
     Ok(())

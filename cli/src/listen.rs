@@ -15,6 +15,8 @@ use gemini_webhooks::Receiver;
 use gemini_webhooks::receiver::{DEFAULT_BODY_TIMEOUT, read_body_within};
 use serde_json::json;
 
+use crate::output::{self, Output};
+
 use crate::Failure;
 use crate::verify::KeyArgs;
 
@@ -51,7 +53,7 @@ pub struct ListenArgs {
 struct Listener {
     receiver: Receiver,
     save: Option<Saving>,
-    json: bool,
+    out: Output,
     seen: AtomicUsize,
 }
 
@@ -69,7 +71,7 @@ impl Saving {
         let saved = self.saved.fetch_add(1, Ordering::Relaxed);
         if saved >= self.limit {
             if saved == self.limit {
-                note(format_args!(
+                output::note(format_args!(
                     "saved {} requests (--save-limit): saving no more",
                     self.limit
                 ));
@@ -78,25 +80,17 @@ impl Saving {
         }
         let path = self.dir.join(format!("{number:04}-{}.http", file_safe(id)));
         if let Err(err) = std::fs::write(&path, request) {
-            note(format_args!("cannot save {}: {err}", path.display()));
+            output::note(format_args!("cannot save {}: {err}", path.display()));
         }
     }
 }
 
-/// A line on stderr that never panics: whoever started us may have closed
-/// it (`eprintln!` would panic the request's task on a broken pipe).
-fn note(line: std::fmt::Arguments<'_>) {
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr(), "{line}");
+pub async fn run(args: &ListenArgs, out: Output) -> Result<(), Failure> {
+    let receiver = Receiver::new(args.keys.verifier().await?);
+    serve(args, receiver, out).await
 }
 
-pub fn run(args: &ListenArgs, json: bool) -> Result<(), Failure> {
-    // Keys first: fetching a JWKS runs a runtime of its own.
-    let receiver = Receiver::new(args.keys.verifier()?);
-    tokio::runtime::Runtime::new()?.block_on(serve(args, receiver, json))
-}
-
-async fn serve(args: &ListenArgs, receiver: Receiver, json: bool) -> Result<(), Failure> {
+async fn serve(args: &ListenArgs, receiver: Receiver, out: Output) -> Result<(), Failure> {
     if let Some(dir) = &args.save {
         // Created up front: a typo'd path fails now, not at the first
         // delivery.
@@ -111,14 +105,17 @@ async fn serve(args: &ListenArgs, receiver: Receiver, json: bool) -> Result<(), 
             limit: args.save_limit,
             saved: AtomicUsize::new(0),
         }),
-        json,
+        out,
         seen: AtomicUsize::new(0),
     });
     let app = axum::Router::new().fallback(receive).with_state(state);
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .map_err(|err| format!("cannot listen on {}: {err}", args.bind))?;
-    eprintln!("listening on http://{}", listener.local_addr()?);
+    output::note(format_args!(
+        "listening on http://{}",
+        listener.local_addr()?
+    ));
     axum::serve(listener, app).await?;
     Ok(())
 }
@@ -136,7 +133,7 @@ async fn receive(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("no-id")
         .to_owned();
-    let json = listener.json;
+    let out = listener.out;
     let receiver = &listener.receiver;
     // Bounded as the middleware bounds it: the limit, the deadline.
     let outcome = match read_body_within(body, receiver.limit(), DEFAULT_BODY_TIMEOUT).await {
@@ -154,7 +151,7 @@ async fn receive(
                             let request = dump(method, uri, headers, delivery.body());
                             saving.save(number, delivery.id(), &request);
                         }
-                        show(&delivery, json)
+                        show(&delivery, out)
                     },
                     |_| true,
                 )
@@ -169,41 +166,32 @@ async fn receive(
             if let Some(saving) = listener.save.as_ref().filter(|s| s.rejected) {
                 saving.save(number, &id, &dump(&method, &uri, &headers, &body));
             }
-            if json {
-                println!(
-                    "{}",
-                    json!({ "id": id, "verified": false, "status": status, "reason": rejection.to_string() })
-                );
-            } else {
-                println!("#{number} {method} {uri} {id}: {status} {rejection}");
-            }
+            out.show(
+                || format!("#{number} {method} {uri} {id}: {status} {rejection}"),
+                || json!({ "id": id, "verified": false, "status": status, "reason": rejection.to_string() }),
+            );
             rejection.into_response()
         }
     }
 }
 
 /// Prints a verified delivery: one JSON line, or a header and the event.
-fn show(delivery: &gemini_webhooks::Delivery, json: bool) {
+fn show(delivery: &gemini_webhooks::Delivery, out: Output) {
     let body: serde_json::Value = serde_json::from_slice(delivery.body())
         .unwrap_or_else(|_| json!(String::from_utf8_lossy(delivery.body())));
     let event = delivery.event();
     let event_type = event.as_ref().map_or("not an event", |e| e.event_type());
-    if json {
-        println!(
-            "{}",
-            json!({ "id": delivery.id(), "verified": true, "type": event_type, "body": body })
-        );
-    } else {
-        println!(
-            "{} verified ({:?}): {event_type}",
-            delivery.id(),
-            delivery.verified_by()
-        );
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&body).unwrap_or_default()
-        );
-    }
+    out.show(
+        || {
+            format!(
+                "{} verified ({:?}): {event_type}\n{}",
+                delivery.id(),
+                delivery.verified_by(),
+                serde_json::to_string_pretty(&body).unwrap_or_default()
+            )
+        },
+        || json!({ "id": delivery.id(), "verified": true, "type": event_type, "body": body }),
+    );
 }
 
 /// The request as raw HTTP/1.1, which `verify --request` reads.

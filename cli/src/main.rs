@@ -7,6 +7,7 @@
 mod capture;
 mod keys;
 mod listen;
+mod output;
 mod send;
 mod sign;
 mod verify;
@@ -15,6 +16,8 @@ mod webhooks;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use output::Output;
 
 /// Tools for Gemini webhook receivers: keys, sample events, signed
 /// requests, and why a captured delivery does or does not verify.
@@ -55,31 +58,32 @@ type Failure = Box<dyn std::error::Error>;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let outcome = match cli.command {
-        Command::Keys(command) => keys::run(command, cli.json).map(|()| ExitCode::SUCCESS),
-        Command::Events { event_type } => events(event_type.as_deref()).map(|()| ExitCode::SUCCESS),
-        Command::Sign(args) => sign::run(&args, cli.json).map(|()| ExitCode::SUCCESS),
-        Command::Verify(args) => verify::run(&args, cli.json),
-        Command::Listen(args) => listen::run(&args, cli.json).map(|()| ExitCode::SUCCESS),
-        Command::Webhooks(args) => runtime()
-            .and_then(|rt| rt.block_on(webhooks::run(&args, cli.json)))
-            .map(|()| ExitCode::SUCCESS),
-        Command::Send(args) => runtime()
-            .and_then(|rt| rt.block_on(send::run(&args, cli.json)))
-            .map(exit_code),
-    };
+    // One runtime for every command; only those that talk HTTP use it.
+    let outcome = tokio::runtime::Runtime::new()
+        .map_err(Failure::from)
+        .and_then(|runtime| runtime.block_on(run(cli)));
     match outcome {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err}");
+            output::note(format_args!("error: {err}"));
             ExitCode::from(2)
         }
     }
 }
 
-/// A multi-threaded Tokio runtime for the subcommands that talk HTTP.
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    Ok(tokio::runtime::Runtime::new()?)
+async fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    let out = Output::new(cli.json);
+    match cli.command {
+        Command::Keys(command) => keys::run(command, out).map(|()| ExitCode::SUCCESS),
+        Command::Events { event_type } => events(event_type.as_deref()).map(|()| ExitCode::SUCCESS),
+        Command::Sign(args) => sign::run(&args, out).map(|()| ExitCode::SUCCESS),
+        Command::Verify(args) => verify::run(&args, out).await,
+        Command::Listen(args) => listen::run(&args, out).await.map(|()| ExitCode::SUCCESS),
+        Command::Webhooks(args) => webhooks::run(&args, out.is_json())
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Send(args) => send::run(&args, out).await.map(exit_code),
+    }
 }
 
 /// 0 when the check held, 1 when it did not.
@@ -106,7 +110,7 @@ fn events(event_type: Option<&str>) -> Result<(), Failure> {
         None => SAMPLE_EVENT_TYPES.to_vec(),
     };
     for event_type in types {
-        println!("{}", String::from_utf8_lossy(&sample_event(event_type)));
+        output::line(String::from_utf8_lossy(&sample_event(event_type)));
     }
     Ok(())
 }

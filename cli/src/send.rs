@@ -11,6 +11,8 @@ use clap::Args;
 use gemini_webhooks::testing::{Signer, sample_event};
 use http::HeaderMap;
 use serde_json::json;
+
+use crate::output::{self, Output};
 use tokio::sync::Semaphore;
 
 use crate::Failure;
@@ -71,7 +73,7 @@ struct Planned {
     body: Bytes,
 }
 
-pub async fn run(args: &SendArgs, json: bool) -> Result<bool, Failure> {
+pub async fn run(args: &SendArgs, out: Output) -> Result<bool, Failure> {
     // `--v1a` signs with the key; otherwise with the secret.
     let signer = if args.v1a {
         crate::sign::signer(None, args.key.as_deref())?
@@ -140,30 +142,34 @@ pub async fn run(args: &SendArgs, json: bool) -> Result<bool, Failure> {
     progress.finish_and_clear();
     latencies.sort();
     let (p50, p99) = (percentile(&latencies, 50), percentile(&latencies, 99));
-    if json {
-        println!(
-            "{}",
+    out.show(
+        || {
+            let mut text = format!("{:<8} {:>8}", "status", "count");
+            for (status, count) in &statuses {
+                text.push_str(&format!("\n{status:<8} {count:>8}"));
+            }
+            text.push_str(&format!(
+                "\n{} requests; latency p50 {:.2} ms, p99 {:.2} ms",
+                latencies.len(),
+                p50.as_secs_f64() * 1e3,
+                p99.as_secs_f64() * 1e3
+            ));
+            text
+        },
+        || {
             json!({
                 "sent": latencies.len(),
                 "statuses": statuses,
                 "p50_ms": p50.as_secs_f64() * 1e3,
                 "p99_ms": p99.as_secs_f64() * 1e3,
             })
-        );
-    } else {
-        println!("{:<8} {:>8}", "status", "count");
-        for (status, count) in &statuses {
-            println!("{status:<8} {count:>8}");
-        }
-        println!(
-            "{} requests; latency p50 {:.2} ms, p99 {:.2} ms",
-            latencies.len(),
-            p50.as_secs_f64() * 1e3,
-            p99.as_secs_f64() * 1e3
-        );
-    }
+        },
+    );
     if !all_expected {
-        eprintln!("not every answer was {}", args.expect.unwrap_or_default());
+        output::note(format_args!(
+            "not every answer was {}",
+            args.expect.unwrap_or_default()
+        ));
     }
     Ok(all_expected)
 }

@@ -8,6 +8,8 @@ use clap::Args;
 use gemini_webhooks::testing::{Signer, sample_event};
 use serde_json::json;
 
+use crate::output::{self, Output};
+
 use crate::{Failure, capture};
 
 /// Sign a body as Gemini would.
@@ -41,7 +43,7 @@ pub struct SignArgs {
     curl: Option<String>,
 }
 
-pub fn run(args: &SignArgs, json: bool) -> Result<(), Failure> {
+pub fn run(args: &SignArgs, out: Output) -> Result<(), Failure> {
     let mut signer = signer(args.secret.as_deref(), args.key.as_deref())?;
     if let Some(id) = &args.id {
         signer = signer.id(id.clone());
@@ -79,20 +81,21 @@ pub fn run(args: &SignArgs, json: bool) -> Result<(), Failure> {
                 quote(&String::from_utf8_lossy(&body))
             )),
         }
-        println!("{command}");
-    } else if json {
-        let headers: serde_json::Map<String, serde_json::Value> = pairs
-            .iter()
-            .map(|(n, v)| ((*n).to_owned(), json!(v)))
-            .collect();
-        println!(
-            "{}",
-            json!({ "headers": headers, "body": String::from_utf8_lossy(&body) })
-        );
+        output::line(command);
     } else {
-        for (name, value) in pairs {
-            println!("{name}: {value}");
-        }
+        out.show(
+            || {
+                let lines: Vec<String> = pairs.iter().map(|(n, v)| format!("{n}: {v}")).collect();
+                lines.join("\n")
+            },
+            || {
+                let headers: serde_json::Map<String, serde_json::Value> = pairs
+                    .iter()
+                    .map(|(n, v)| ((*n).to_owned(), json!(v)))
+                    .collect();
+                json!({ "headers": headers, "body": String::from_utf8_lossy(&body) })
+            },
+        );
     }
     Ok(())
 }

@@ -11,6 +11,8 @@ use gemini_webhooks::{Verifier, VerifyError};
 use http::HeaderMap;
 use serde_json::json;
 
+use crate::output::Output;
+
 use crate::{Failure, capture};
 
 /// Check a captured delivery and say precisely which check fails.
@@ -55,7 +57,7 @@ pub struct KeyArgs {
 
 impl KeyArgs {
     /// The verifier for these keys; an error names what is wrong, never a key.
-    pub fn verifier(&self) -> Result<Verifier, Failure> {
+    pub async fn verifier(&self) -> Result<Verifier, Failure> {
         let mut builder = Verifier::builder();
         for secret in &self.secret {
             builder = builder.secret(secret)?;
@@ -64,7 +66,7 @@ impl KeyArgs {
             builder = builder.public_key(key)?;
         }
         if let Some(source) = &self.jwks {
-            builder = builder.jwks_json(&jwks_document(source)?)?;
+            builder = builder.jwks_json(&jwks_document(source).await?)?;
         }
         builder
             .build()
@@ -73,7 +75,7 @@ impl KeyArgs {
 }
 
 /// A JWKS document from a file, or fetched from an `http(s)://` URL.
-fn jwks_document(source: &str) -> Result<Vec<u8>, Failure> {
+async fn jwks_document(source: &str) -> Result<Vec<u8>, Failure> {
     if !(source.starts_with("https://") || source.starts_with("http://")) {
         return capture::read(std::path::Path::new(source));
     }
@@ -81,10 +83,8 @@ fn jwks_document(source: &str) -> Result<Vec<u8>, Failure> {
         let response = reqwest::get(source).await?.error_for_status()?;
         Ok::<_, reqwest::Error>(response.bytes().await?.to_vec())
     };
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(fetch)
+    fetch
+        .await
         .map_err(|err| format!("cannot fetch the JWKS from {source}: {err}").into())
 }
 
@@ -98,8 +98,8 @@ struct Report {
     cause: Option<String>,
 }
 
-pub fn run(args: &VerifyArgs, json: bool) -> Result<ExitCode, Failure> {
-    let verifier = args.keys.verifier()?;
+pub async fn run(args: &VerifyArgs, out: Output) -> Result<ExitCode, Failure> {
+    let verifier = args.keys.verifier().await?;
     let (headers, body) = match (&args.request, &args.headers, &args.body) {
         (Some(request), _, _) => capture::read_request(request)?,
         (None, Some(headers), Some(body)) => capture::read_parts(headers, body)?,
@@ -109,27 +109,27 @@ pub fn run(args: &VerifyArgs, json: bool) -> Result<ExitCode, Failure> {
         UNIX_EPOCH + Duration::from_secs(unix)
     });
     let report = check(&verifier, &headers, &body, now);
-    if json {
-        println!(
-            "{}",
+    out.show(
+        || {
+            let mark = if report.verified {
+                "verified"
+            } else {
+                "NOT verified"
+            };
+            match &report.cause {
+                Some(cause) => format!("{mark}: {}\nlikely cause: {cause}", report.message),
+                None => format!("{mark}: {}", report.message),
+            }
+        },
+        || {
             json!({
                 "verified": report.verified,
                 "check": report.check,
                 "message": report.message,
                 "cause": report.cause,
             })
-        );
-    } else {
-        let mark = if report.verified {
-            "verified"
-        } else {
-            "NOT verified"
-        };
-        println!("{mark}: {}", report.message);
-        if let Some(cause) = &report.cause {
-            println!("likely cause: {cause}");
-        }
-    }
+        },
+    );
     Ok(if report.verified {
         ExitCode::SUCCESS
     } else {

@@ -6,7 +6,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::Failure;
+use crate::{Failure, output};
 
 /// The Gemini API's base URL.
 const API_BASE: &str = "https://generativelanguage.googleapis.com/v1";
@@ -118,11 +118,11 @@ pub async fn run(args: &WebhooksArgs, json_out: bool) -> Result<(), Failure> {
         WebhooksCommand::List => {
             let listed = api.call(Method::GET, "webhooks", None).await?;
             if json_out {
-                println!("{listed}");
+                output::line(format_args!("{listed}"));
             } else {
                 let webhooks = listed["webhooks"].as_array().cloned().unwrap_or_default();
                 if webhooks.is_empty() {
-                    println!("no webhooks");
+                    output::line(format_args!("no webhooks"));
                 }
                 for webhook in &webhooks {
                     print_webhook(webhook);
@@ -158,9 +158,9 @@ pub async fn run(args: &WebhooksArgs, json_out: bool) -> Result<(), Failure> {
         WebhooksCommand::Delete { webhook } => {
             api.call(Method::DELETE, &resource(webhook), None).await?;
             if json_out {
-                println!("{}", json!({ "deleted": resource(webhook) }));
+                output::line(format_args!("{}", json!({ "deleted": resource(webhook) })));
             } else {
-                println!("deleted {}", resource(webhook));
+                output::line(format_args!("deleted {}", resource(webhook)));
             }
         }
         WebhooksCommand::Ping { webhook } => {
@@ -172,9 +172,9 @@ pub async fn run(args: &WebhooksArgs, json_out: bool) -> Result<(), Failure> {
                 )
                 .await?;
             if json_out {
-                println!("{answer}");
+                output::line(format_args!("{answer}"));
             } else {
-                println!("ping sent to {}", resource(webhook));
+                output::line(format_args!("ping sent to {}", resource(webhook)));
             }
         }
         WebhooksCommand::RotateSecret {
@@ -250,7 +250,7 @@ impl Api {
 
 fn print_value(value: &Value, json_out: bool) {
     if json_out {
-        println!("{value}");
+        output::line(format_args!("{value}"));
     } else {
         print_webhook(value);
     }
@@ -262,27 +262,29 @@ fn print_webhook(webhook: &Value) {
         .as_array()
         .map(|events| events.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
-    println!(
+    output::line(format_args!(
         "{}  {}  state {}  events {}",
         text("name"),
         text("uri"),
         text("state"),
         events.join(",")
-    );
+    ));
 }
 
 /// Prints a webhook with the one-time `new_signing_secret`, and warns.
 fn print_with_secret(value: &Value, json_out: bool) {
     if json_out {
-        println!("{value}");
+        output::line(format_args!("{value}"));
     } else {
         if value.get("uri").is_some() {
             print_webhook(value);
         }
         match value["new_signing_secret"].as_str() {
-            Some(secret) => println!("signing secret: {secret}"),
-            None => println!("no signing secret in the answer"),
+            Some(secret) => output::line(format_args!("signing secret: {secret}")),
+            None => output::line(format_args!("no signing secret in the answer")),
         }
     }
-    eprintln!("Store the signing secret now: the API shows it only this once.");
+    output::note(format_args!(
+        "Store the signing secret now: the API shows it only this once."
+    ));
 }

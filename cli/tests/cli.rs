@@ -90,6 +90,22 @@ fn events_prints_the_nine_samples_and_refuses_an_unknown_type() {
 }
 
 /// Serves `app` on a loopback port, on a runtime of its own thread.
+#[test]
+fn a_reader_that_goes_away_ends_the_output_quietly() {
+    // `events | head -1` with `head` gone: a pipe whose reading end is
+    // closed before the command writes, so its first write fails.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let output = binary()
+        .arg("events")
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+}
+
 fn serve(app: axum::Router) -> std::net::SocketAddr {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let listener = runtime
