@@ -96,11 +96,7 @@ fn a_reader_that_goes_away_ends_the_output_quietly() {
     // closed before the command writes, so its first write fails.
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
-    let output = binary()
-        .arg("events")
-        .stdout(writer)
-        .output()
-        .unwrap();
+    let output = binary().arg("events").stdout(writer).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(output.status.code(), Some(0), "{stderr}");

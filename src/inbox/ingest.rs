@@ -27,16 +27,6 @@ const MAX_BATCH: usize = 256;
 /// every batch waits out the previous one's WAL flush (BENCHMARKS.md).
 const IN_FLIGHT: usize = 2;
 
-/// The batch `INSERT` into `table`, built once per inbox.
-pub(super) fn insert_sql(table: &str) -> String {
-    format!(
-        "INSERT INTO {table} (id, webhook_id, signed_at, verified_by, jwt_claims, body) \
-         SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], \
-           $6::bytea[]) \
-         ON CONFLICT (id) DO NOTHING RETURNING id"
-    )
-}
-
 /// One delivery waiting to be stored, and where its answer goes.
 pub(super) struct Pending {
     pub(super) key: String,

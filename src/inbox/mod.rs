@@ -109,17 +109,6 @@ use job::StoredDelivery;
 /// The table an inbox uses unless told otherwise.
 pub const DEFAULT_TABLE: &str = "gemini_webhook_inbox";
 
-/// How many rows one cleanup deletes at most.
-const CLEANUP_BATCH: i64 = 1_000;
-
-/// Deletes one batch of done rows older than `$1` milliseconds.
-fn cleanup_sql(table: &str) -> String {
-    format!(
-        "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE state = 'done' \
-         AND finished_at < now() - $1 * interval '1 millisecond' LIMIT {CLEANUP_BATCH})"
-    )
-}
-
 /// A durable inbox of verified deliveries in a PostgreSQL table; see the
 /// [module documentation](self). Cheap to clone: clones share one pool.
 #[derive(Clone)]
@@ -248,28 +237,7 @@ impl Inbox {
     /// assert!(sql.contains("CREATE TABLE IF NOT EXISTS gemini_webhook_inbox"));
     /// ```
     pub fn schema_sql(table: &str) -> String {
-        format!(
-            "CREATE TABLE IF NOT EXISTS {table} (\n\
-             \x20   id TEXT PRIMARY KEY,\n\
-             \x20   webhook_id TEXT NOT NULL,\n\
-             \x20   signed_at BIGINT NOT NULL,\n\
-             \x20   verified_by TEXT NOT NULL,\n\
-             \x20   jwt_claims TEXT,\n\
-             \x20   body BYTEA NOT NULL,\n\
-             \x20   state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'done', 'dead')),\n\
-             \x20   attempts INTEGER NOT NULL DEFAULT 0,\n\
-             \x20   run_at TIMESTAMPTZ NOT NULL DEFAULT now(),\n\
-             \x20   lease TEXT,\n\
-             \x20   received_at TIMESTAMPTZ NOT NULL DEFAULT now(),\n\
-             \x20   failed_at TIMESTAMPTZ,\n\
-             \x20   finished_at TIMESTAMPTZ,\n\
-             \x20   last_error TEXT\n\
-             );\n\
-             CREATE INDEX IF NOT EXISTS {due} ON {table} (run_at) WHERE state = 'pending';\n\
-             CREATE INDEX IF NOT EXISTS {finished} ON {table} (finished_at) WHERE state = 'done';",
-            due = derived_name(table, "due"),
-            finished = derived_name(table, "finished"),
-        )
+        sql::schema(table)
     }
 
     /// The table in use.
@@ -328,11 +296,7 @@ impl Inbox {
 
     /// Up to `limit` dead letters, oldest failure first.
     pub async fn dead_letters(&self, limit: u32) -> Result<Vec<DeadLetter>, InboxError> {
-        let sql = format!(
-            "SELECT id, webhook_id, attempts, last_error, received_at, failed_at, body \
-             FROM {table} WHERE state = 'dead' ORDER BY failed_at, id LIMIT $1",
-            table = self.shared.settings.table
-        );
+        let sql = sql::dead_letters(&self.shared.settings.table);
         let limit = i64::from(limit);
         let rows = self
             .shared
@@ -372,14 +336,8 @@ impl Inbox {
         condition: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<u64, InboxError> {
-        let sql = format!(
-            "WITH requeued AS (\
-               UPDATE {table} SET state = 'pending', attempts = 0, run_at = now(), lease = NULL \
-               WHERE {condition} state = 'dead' RETURNING 1) \
-             SELECT (SELECT count(*) FROM requeued), pg_notify('{channel}', '')",
-            table = self.shared.settings.table,
-            channel = self.shared.settings.channel,
-        );
+        let settings = &self.shared.settings;
+        let sql = sql::requeue(&settings.table, &settings.channel, condition);
         let row = self
             .shared
             .run("requeue", |client| async move {
@@ -391,15 +349,7 @@ impl Inbox {
 
     /// How many jobs the inbox holds, by state.
     pub async fn counts(&self) -> Result<InboxCounts, InboxError> {
-        let sql = format!(
-            "SELECT \
-               count(*) FILTER (WHERE state = 'pending' AND (lease IS NULL OR run_at <= now())), \
-               count(*) FILTER (WHERE state = 'pending' AND lease IS NOT NULL AND run_at > now()), \
-               count(*) FILTER (WHERE state = 'done'), \
-               count(*) FILTER (WHERE state = 'dead') \
-             FROM {table}",
-            table = self.shared.settings.table
-        );
+        let sql = sql::counts(&self.shared.settings.table);
         let row = self
             .shared
             .run("count", |client| async move {
@@ -457,7 +407,7 @@ impl Shared {
             // Cleared before sending: an insert committed from now on
             // schedules a notification of its own.
             shared.notify_pending.store(false, Ordering::Release);
-            let sql = format!("NOTIFY {}", shared.settings.channel);
+            let sql = sql::notify(&shared.settings.channel);
             let _ = shared
                 .run("notify", |client| async move {
                     client.batch_execute(&sql).await
@@ -499,7 +449,7 @@ impl Shared {
     }
 
     async fn cleanup_done_on(&self, pool: &Pool) -> Result<u64, InboxError> {
-        let sql = cleanup_sql(&self.settings.table);
+        let sql = sql::cleanup(&self.settings.table);
         let keep = millis(self.settings.keep_done);
         self.run_on(pool, "cleanup", |client| async move {
             client.execute(&sql, &[&keep]).await
@@ -590,7 +540,7 @@ impl InboxBuilder {
             shared: Arc::new(Shared {
                 pool,
                 batcher: ingest::Batcher::default(),
-                insert_sql: ingest::insert_sql(&self.table),
+                insert_sql: sql::insert(&self.table),
                 notify_pending: AtomicBool::new(false),
                 config,
                 connector,

@@ -1,5 +1,8 @@
-//! The statements of a worker's protocol, built once per worker (they name
-//! its table); the worker's loop and a job's attempt run them.
+//! Every statement of the inbox, in one place: the table (`schema`), the
+//! batched insert of ingest, the administration (dead letters, requeue,
+//! counts, cleanup, `NOTIFY`), and the statements of a worker's protocol
+//! ([`JobSql`], built once per worker; they name its table), which the
+//! worker's loop and a job's attempt run.
 //!
 //! The protocol, as `model/inbox.pml` checks it:
 //!
@@ -25,6 +28,96 @@
 //! `pending`, and no statement repeats `state = 'pending'`, which matches
 //! the due index's predicate and makes the plan PostgreSQL keeps from a
 //! small table scan that whole index (`plan_check` catches it).
+
+use crate::postgres::derived_name;
+
+/// The table and its indexes (idempotent): what `Inbox::schema_sql` gives.
+pub(super) fn schema(table: &str) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {table} (\n\
+         \x20   id TEXT PRIMARY KEY,\n\
+         \x20   webhook_id TEXT NOT NULL,\n\
+         \x20   signed_at BIGINT NOT NULL,\n\
+         \x20   verified_by TEXT NOT NULL,\n\
+         \x20   jwt_claims TEXT,\n\
+         \x20   body BYTEA NOT NULL,\n\
+         \x20   state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'done', 'dead')),\n\
+         \x20   attempts INTEGER NOT NULL DEFAULT 0,\n\
+         \x20   run_at TIMESTAMPTZ NOT NULL DEFAULT now(),\n\
+         \x20   lease TEXT,\n\
+         \x20   received_at TIMESTAMPTZ NOT NULL DEFAULT now(),\n\
+         \x20   failed_at TIMESTAMPTZ,\n\
+         \x20   finished_at TIMESTAMPTZ,\n\
+         \x20   last_error TEXT\n\
+         );\n\
+         CREATE INDEX IF NOT EXISTS {due} ON {table} (run_at) WHERE state = 'pending';\n\
+         CREATE INDEX IF NOT EXISTS {finished} ON {table} (finished_at) WHERE state = 'done';",
+        due = derived_name(table, "due"),
+        finished = derived_name(table, "finished"),
+    )
+}
+
+/// The batch `INSERT` into `table`, built once per inbox.
+pub(super) fn insert(table: &str) -> String {
+    format!(
+        "INSERT INTO {table} (id, webhook_id, signed_at, verified_by, jwt_claims, body) \
+         SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], \
+           $6::bytea[]) \
+         ON CONFLICT (id) DO NOTHING RETURNING id"
+    )
+}
+
+/// Wakes the workers `LISTEN`ing on `channel`.
+pub(super) fn notify(channel: &str) -> String {
+    format!("NOTIFY {channel}")
+}
+
+/// What a worker runs to be woken on `channel`.
+pub(super) fn listen(channel: &str) -> String {
+    format!("LISTEN {channel}")
+}
+
+/// How many rows one cleanup deletes at most.
+const CLEANUP_BATCH: i64 = 1_000;
+
+/// Deletes one batch of done rows older than `$1` milliseconds.
+pub(super) fn cleanup(table: &str) -> String {
+    format!(
+        "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE state = 'done' \
+         AND finished_at < now() - $1 * interval '1 millisecond' LIMIT {CLEANUP_BATCH})"
+    )
+}
+
+/// Up to `$1` dead letters, oldest failure first.
+pub(super) fn dead_letters(table: &str) -> String {
+    format!(
+        "SELECT id, webhook_id, attempts, last_error, received_at, failed_at, body \
+         FROM {table} WHERE state = 'dead' ORDER BY failed_at, id LIMIT $1"
+    )
+}
+
+/// Dead letters made pending again from attempt 1 (those that also meet
+/// `condition`, which ends in `AND` or is empty), the workers woken.
+pub(super) fn requeue(table: &str, channel: &str, condition: &str) -> String {
+    format!(
+        "WITH requeued AS (\
+           UPDATE {table} SET state = 'pending', attempts = 0, run_at = now(), lease = NULL \
+           WHERE {condition} state = 'dead' RETURNING 1) \
+         SELECT (SELECT count(*) FROM requeued), pg_notify('{channel}', '')"
+    )
+}
+
+/// Jobs by state: due, leased, done, dead.
+pub(super) fn counts(table: &str) -> String {
+    format!(
+        "SELECT \
+           count(*) FILTER (WHERE state = 'pending' AND (lease IS NULL OR run_at <= now())), \
+           count(*) FILTER (WHERE state = 'pending' AND lease IS NOT NULL AND run_at > now()), \
+           count(*) FILTER (WHERE state = 'done'), \
+           count(*) FILTER (WHERE state = 'dead') \
+         FROM {table}"
+    )
+}
 
 /// See the [module documentation](self).
 pub(super) struct JobSql {

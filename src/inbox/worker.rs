@@ -341,7 +341,7 @@ async fn listen(
         if let Ok(Ok((client, driver))) = connected {
             let mut driver = AbortOnDrop(driver);
             if client
-                .batch_execute(&format!("LISTEN {channel}"))
+                .batch_execute(&super::sql::listen(&channel))
                 .await
                 .is_ok()
             {
