@@ -3,7 +3,7 @@
 
 #![cfg(all(feature = "metrics", feature = "jwks-fetch"))]
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

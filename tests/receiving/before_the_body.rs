@@ -8,7 +8,7 @@
 //! Every wait is bounded with Tokio's paused clock: a regression fails with
 //! a message instead of hanging, and nothing depends on the machine's speed.
 
-mod common;
+use crate::common;
 
 use std::pin::Pin;
 use std::sync::Arc;

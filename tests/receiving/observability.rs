@@ -2,7 +2,7 @@
 //! rejections at levels that keep a port scan quiet while a wrong secret
 //! stays visible.
 
-mod common;
+use crate::common;
 
 use axum::http::StatusCode;
 use common::{Captured, EVENT};

@@ -5,7 +5,7 @@
 
 #![cfg(all(feature = "axum", feature = "actix", feature = "jwt"))]
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -489,15 +489,16 @@ fn catalogue() -> Catalogue {
 fn rs256(kid: &str, claims: serde_json::Value) -> String {
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
     header.kid = Some(kid.into());
-    let key = jsonwebtoken::EncodingKey::from_rsa_pem(include_bytes!("fixtures/rsa_private.pem"))
-        .unwrap();
+    let key =
+        jsonwebtoken::EncodingKey::from_rsa_pem(include_bytes!("../fixtures/rsa_private.pem"))
+            .unwrap();
     jsonwebtoken::encode(&header, &claims, &key).unwrap()
 }
 
 fn hs256_with_public_key() -> String {
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
     header.kid = Some("rsa-1".into());
-    let public = include_bytes!("fixtures/jwks_rsa_ec.json");
+    let public = include_bytes!("../fixtures/jwks_rsa_ec.json");
     jsonwebtoken::encode(
         &header,
         &json!({"aud": AUDIENCE}),
@@ -508,7 +509,7 @@ fn hs256_with_public_key() -> String {
 
 fn receiver(secret: &str) -> Receiver {
     let set: gemini_webhooks::keys::jwks::JwkSet =
-        serde_json::from_str(include_str!("fixtures/jwks_rsa_ec.json")).unwrap();
+        serde_json::from_str(include_str!("../fixtures/jwks_rsa_ec.json")).unwrap();
     let verifier = Verifier::builder()
         .secret(secret)
         .unwrap()

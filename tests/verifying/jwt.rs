@@ -54,7 +54,7 @@ struct JwtFixture {
 fn jwt_fixture() -> JwtFixture {
     let ed25519 = generate_ed25519_key();
     let mut document: serde_json::Value =
-        serde_json::from_str(include_str!("fixtures/jwks_rsa_ec.json")).unwrap();
+        serde_json::from_str(include_str!("../fixtures/jwks_rsa_ec.json")).unwrap();
     document["keys"]
         .as_array_mut()
         .unwrap()
@@ -73,7 +73,7 @@ fn jwt_fixture() -> JwtFixture {
 /// A builder with the RSA/EC fixture set and JWTs on for [`AUDIENCE`].
 fn jwt_builder() -> gemini_webhooks::VerifierBuilder {
     let set: gemini_webhooks::keys::jwks::JwkSet =
-        serde_json::from_str(include_str!("fixtures/jwks_rsa_ec.json")).unwrap();
+        serde_json::from_str(include_str!("../fixtures/jwks_rsa_ec.json")).unwrap();
     Verifier::builder().jwks(&set).jwt_audience(AUDIENCE)
 }
 
@@ -119,10 +119,10 @@ fn sign(
     use jsonwebtoken::{Algorithm, EncodingKey, Header};
     let key = match alg {
         Algorithm::RS256 => {
-            EncodingKey::from_rsa_pem(include_bytes!("fixtures/rsa_private.pem")).unwrap()
+            EncodingKey::from_rsa_pem(include_bytes!("../fixtures/rsa_private.pem")).unwrap()
         }
         Algorithm::ES256 => {
-            EncodingKey::from_ec_pem(include_bytes!("fixtures/ec_private.pem")).unwrap()
+            EncodingKey::from_ec_pem(include_bytes!("../fixtures/ec_private.pem")).unwrap()
         }
         Algorithm::EdDSA => ed25519_encoding_key(&fixture.ed25519),
         _ => unreachable!(),
@@ -200,7 +200,7 @@ fn jwt_attacks_are_rejected() {
     );
     reject(&none, "header");
     // HS256 "signed" with the RSA public key as the shared secret.
-    let public_pem = include_str!("fixtures/jwks_rsa_ec.json");
+    let public_pem = include_str!("../fixtures/jwks_rsa_ec.json");
     let mut header = jsonwebtoken::Header::new(HS256);
     header.kid = Some("rsa-1".into());
     let hs256 = jsonwebtoken::encode(
@@ -267,7 +267,7 @@ fn jwt_attacks_are_rejected() {
     let no_kid = jsonwebtoken::encode(
         &header,
         &claims(),
-        &jsonwebtoken::EncodingKey::from_rsa_pem(include_bytes!("fixtures/rsa_private.pem"))
+        &jsonwebtoken::EncodingKey::from_rsa_pem(include_bytes!("../fixtures/rsa_private.pem"))
             .unwrap(),
     )
     .unwrap();
@@ -423,7 +423,7 @@ async fn one_token_runs_the_handler_once_whatever_ids_and_bodies_it_comes_with()
     use jsonwebtoken::Algorithm::RS256;
     let f = jwt_fixture();
     let set: gemini_webhooks::keys::jwks::JwkSet =
-        serde_json::from_str(include_str!("fixtures/jwks_rsa_ec.json")).unwrap();
+        serde_json::from_str(include_str!("../fixtures/jwks_rsa_ec.json")).unwrap();
     // The riskiest setting: bodies not bound, so only the token ties copies.
     let verifier = Verifier::builder()
         .jwks(&set)
@@ -554,7 +554,7 @@ fn without_an_audience_a_jwt_is_not_accepted() {
     let f = jwt_fixture();
     let token = sign(jsonwebtoken::Algorithm::RS256, "rsa-1", &claims(), &f);
     let set: gemini_webhooks::keys::jwks::JwkSet =
-        serde_json::from_str(include_str!("fixtures/jwks_rsa_ec.json")).unwrap();
+        serde_json::from_str(include_str!("../fixtures/jwks_rsa_ec.json")).unwrap();
     let verifier = Verifier::builder().jwks(&set).build().unwrap();
     let err = verifier.verify(&with_token(&token), BODY).unwrap_err();
     assert_eq!(err.status(), 400);

@@ -6,7 +6,7 @@
 
 #![cfg(feature = "postgres-tls")]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -5,7 +5,7 @@
 
 #![cfg(all(feature = "axum", feature = "actix"))]
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, SystemTime};
 

@@ -1,7 +1,7 @@
 //! axum extractors without `WebhookLayer`: they verify with a `Verifier`
 //! extension, or answer 500 saying what is missing.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 

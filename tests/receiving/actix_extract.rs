@@ -3,7 +3,7 @@
 
 #![cfg(feature = "actix")]
 
-mod common;
+use crate::common;
 
 use actix_web::{App, HttpResponse, web};
 use common::EVENT;

@@ -5,7 +5,7 @@
 
 #![cfg(all(feature = "redis", feature = "axum"))]
 
-mod common;
+use crate::common;
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;

@@ -4,7 +4,7 @@
 
 #![cfg(all(feature = "postgres", feature = "axum"))]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! `WebhookLayer` in front of an axum app: every row of the status table,
 //! through `tower::ServiceExt::oneshot`.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

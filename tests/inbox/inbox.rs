@@ -11,7 +11,7 @@
 
 #![cfg(all(feature = "postgres", feature = "axum"))]
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::future::Future;
