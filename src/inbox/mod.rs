@@ -15,40 +15,14 @@
 //! answer is `503` and Gemini retries: nothing is lost.
 //!
 //! An [`InboxWorker`] (from [`Inbox::worker`]) runs your handler with
-//! bounded concurrency in any number of processes:
-//!
-//! - **Claims** take due rows with `FOR UPDATE SKIP LOCKED` and give each a
-//!   short lease (default 15 s), renewed every third of it while the
-//!   handler runs. The handler runs inside a transaction that holds the row
-//!   (`FOR KEY SHARE`: other claims skip it, renewals pass); what it writes
-//!   through [`Job::client`] commits together with the job's done mark
-//!   ([`Job`] explains the exactly-once pattern and its limits). A worker
-//!   that dies stops renewing, and its job runs again within one lease.
-//! - **No job runs twice at once**: the handler is cancelled (its future
-//!   dropped) as soon as its hold may be gone — its connection closed, a
-//!   renewal found the lease taken, or no renewal got through for two
-//!   thirds of a lease — before another worker can claim the job.
-//!   `model/inbox.pml` checks this protocol with spin.
-//! - **Failures** (an `Err`, a panic, a handler past the
-//!   [`job_timeout`](InboxWorker::job_timeout), a lost hold) roll the
-//!   transaction back and retry with exponential backoff (1 s, 2 s, 4 s, …
-//!   up to 1 hour) until [`max_attempts`](InboxWorker::max_attempts)
-//!   (default 10), counted when handlers start; then the job becomes a
-//!   **dead letter**: [`Inbox::dead_letters`] lists them,
-//!   [`Inbox::requeue`] runs one again. A job claimed with no attempts left
-//!   (`max_attempts` lowered, or its worker died on the last one) becomes
-//!   one too. A duplicate of a dead letter is still a no-op.
-//! - **Wake-ups**: stored deliveries send a `NOTIFY` (after their insert
-//!   commits, one at a time: see [`Inbox::ingest`]); an idle worker
-//!   `LISTEN`s and claims at once, and polls (default every second) as the
-//!   fallback and for retries that fall due.
-//! - **Shutdown** ([`InboxWorker::run_until`]) stops claiming, lets running
-//!   jobs finish within a grace period, and releases the rest for another
-//!   worker, their started attempts still counted.
-//!
-//! Done rows are kept for the dedup TTL (25 h, longer than Gemini retries)
-//! and then deleted in batches; dead letters are kept until requeued or
-//! deleted.
+//! bounded concurrency in any number of processes: claims with `FOR UPDATE
+//! SKIP LOCKED` and a short renewed lease, the handler inside a transaction
+//! that holds the row (its writes through [`Job::client`] commit with the
+//! done mark), cancelled as soon as its hold may be gone, retried with
+//! backoff until [`max_attempts`](InboxWorker::max_attempts), then a dead
+//! letter ([`Inbox::dead_letters`], [`Inbox::requeue`]). The whole story,
+//! with the exactly-once pattern and its limits, is the guide
+//! [`crate::guide::inbox`]; `model/inbox.pml` checks the protocol with spin.
 //!
 //! The table (default [`DEFAULT_TABLE`]) is created on first use;
 //! [`Inbox::schema_sql`] gives the SQL for teams that run migrations.
