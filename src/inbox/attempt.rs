@@ -15,6 +15,7 @@ use deadpool_postgres::Pool;
 use futures_util::future::{Either, try_join};
 use tokio::time::Instant;
 
+use super::bookkeeping::{Bookkeeping, Plan};
 use super::hold::{Hold, Holds, Lost};
 use super::job::{JobConnection, StoredDelivery};
 use super::sql::JobSql;
@@ -56,9 +57,9 @@ pub(super) struct WorkerContext<F> {
     pub(super) shared: Arc<Shared>,
     /// The jobs' transactions, one connection each.
     pub(super) jobs: Pool,
-    /// Claims, renewals, attempt counts, failures: short autocommit
-    /// statements that the server abandons when the client would.
-    pub(super) bookkeeping: Pool,
+    /// Claims, renewals, attempt counts, failures: short statements that
+    /// the server abandons when the client would.
+    pub(super) bookkeeping: Bookkeeping,
     pub(super) sql: JobSql,
     pub(super) settings: WorkerSettings,
     pub(super) holds: Holds,
@@ -96,18 +97,20 @@ impl<F> WorkerContext<F> {
         let lease_ms = millis(self.settings.lease);
         let lease_value = &lease;
         let sent = Instant::now();
+        // Planned afresh each time (one more round trip per batch): the plan
+        // PostgreSQL keeps once a prepared statement has run five times is
+        // made for the table as it was, and one made while a new inbox was
+        // small can sort every due row for each claim after a burst has
+        // filled it.
         let rows = self
             .shared
-            .run_on(&self.bookkeeping, "claim", |client| async move {
-                // Planned afresh each time (one more round trip per batch):
-                // the plan PostgreSQL keeps once a prepared statement has
-                // run five times is made for the table as it was, and one
-                // made while a new inbox was small can sort every due row
-                // for each claim after a burst has filled it.
-                client
-                    .query(sql.as_str(), &[&limit, lease_value, &lease_ms])
-                    .await
-            })
+            .bookkeep(
+                &self.bookkeeping,
+                "claim",
+                sql,
+                &[&limit, lease_value, &lease_ms],
+                Plan::Fresh,
+            )
             .await?;
         Ok(rows
             .into_iter()
@@ -138,14 +141,17 @@ impl<F> WorkerContext<F> {
         let lease_ms = millis(self.holds.lease);
         let sent = Instant::now();
         let (keys, leases) = (&keys, &leases);
+        // Planned afresh, as the claim is: a kept generic plan of `= ANY`
+        // scans the table (and this runs a few times a lease, not per job).
         let renewed = self
             .shared
-            .run_on(&self.bookkeeping, "renew leases", |client| async move {
-                // Planned afresh, as the claim is: a kept generic plan of
-                // `= ANY` scans the table (and this runs a few times a
-                // lease, not per job).
-                client.query(sql.as_str(), &[keys, leases, &lease_ms]).await
-            })
+            .bookkeep(
+                &self.bookkeeping,
+                "renew leases",
+                sql,
+                &[keys, leases, &lease_ms],
+                Plan::Fresh,
+            )
             .await;
         match renewed {
             Ok(rows) => {
@@ -202,14 +208,19 @@ impl<F> WorkerContext<F> {
     async fn start(&self, hold: &Hold) -> Result<Option<u32>, InboxError> {
         let sql = &self.sql.start;
         let (key, lease) = (&hold.key, &hold.lease);
-        let row = self
+        let rows = self
             .shared
-            .run_on(&self.bookkeeping, "start a job", |client| async move {
-                let statement = client.prepare_cached(sql).await?;
-                client.query_opt(&statement, &[key, lease]).await
-            })
+            .bookkeep(
+                &self.bookkeeping,
+                "start a job",
+                sql,
+                &[key, lease],
+                Plan::Cached,
+            )
             .await?;
-        Ok(row.map(|row| u32::try_from(row.get::<_, i32>(0)).unwrap_or(u32::MAX)))
+        Ok(rows
+            .first()
+            .map(|row| u32::try_from(row.get::<_, i32>(0)).unwrap_or(u32::MAX)))
     }
 
     /// Marks the job done in its transaction and commits.
@@ -260,15 +271,20 @@ impl<F> WorkerContext<F> {
         let (key, lease, error_ref) = (&hold.key, &hold.lease, &error);
         let recorded = self
             .shared
-            .run_on(&self.bookkeeping, "record a failure", |client| async move {
-                let statement = client.prepare_cached(sql).await?;
-                client
-                    .query_opt(&statement, &[key, lease, &max_attempts, &pause, error_ref])
-                    .await
-            })
+            .bookkeep(
+                &self.bookkeeping,
+                "record a failure",
+                sql,
+                &[key, lease, &max_attempts, &pause, error_ref],
+                Plan::Cached,
+            )
             .await;
         match recorded {
-            Ok(Some(row)) if row.get::<_, &str>(0) == "dead" => {
+            Ok(rows)
+                if rows
+                    .first()
+                    .is_some_and(|row| row.get::<_, &str>(0) == "dead") =>
+            {
                 tracing::error!(
                     key,
                     attempt,
@@ -296,9 +312,13 @@ impl<F> WorkerContext<F> {
         let (key, lease) = (&hold.key, &hold.lease);
         let released = self
             .shared
-            .run_on(&self.bookkeeping, "release a job", |client| async move {
-                client.execute(sql.as_str(), &[key, lease]).await
-            })
+            .bookkeep(
+                &self.bookkeeping,
+                "release a job",
+                sql,
+                &[key, lease],
+                Plan::Fresh,
+            )
             .await;
         if let Err(err) = released {
             // Its lease lapses and it runs again.
@@ -308,7 +328,7 @@ impl<F> WorkerContext<F> {
 
     /// Deletes old done rows.
     pub(super) async fn maintain(&self) {
-        if let Err(err) = self.shared.cleanup_done_on(&self.bookkeeping).await {
+        if let Err(err) = self.shared.cleanup_done_on(&self.bookkeeping.pool).await {
             tracing::warn!(error = %err, "gemini webhook inbox cleanup failed");
         }
     }

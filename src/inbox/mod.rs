@@ -50,6 +50,7 @@
 //! ```
 
 mod attempt;
+mod bookkeeping;
 mod endpoint;
 mod error;
 mod hold;
@@ -95,11 +96,17 @@ struct Shared {
     batcher: ingest::Batcher,
     insert_sql: String,
     notify_pending: AtomicBool,
-    config: tokio_postgres::Config,
-    /// How the workers' connections are made, as ingest's are.
-    connector: crate::postgres::Connector,
+    /// How the inbox makes its own connections, and the workers theirs;
+    /// `None` on the application's pool.
+    own: Option<OwnConnections>,
     schema: Schema,
     settings: Settings,
+}
+
+/// What the inbox's own connections are made from.
+struct OwnConnections {
+    config: tokio_postgres::Config,
+    connector: crate::postgres::Connector,
 }
 
 #[derive(Debug, Clone)]
@@ -191,15 +198,28 @@ impl Inbox {
     /// server's certificate (feature `postgres-tls`; see
     /// `InboxBuilder::tls_root_certificates`).
     pub fn builder(url: impl Into<String>) -> InboxBuilder {
-        InboxBuilder {
-            url: url.into(),
-            pool_size: 16,
-            table: DEFAULT_TABLE.to_owned(),
-            timeout: Duration::from_secs(1),
-            keep_done: DEFAULT_DEDUP_TTL,
-            create_schema: true,
-            tls_roots: Vec::new(),
-        }
+        InboxBuilder::new(Source::Url(url.into()))
+    }
+
+    /// A builder for an inbox on the application's own pool
+    /// (deadpool-postgres 0.14), as it is: ingest, administration, the
+    /// workers' jobs and their bookkeeping all take its connections (count
+    /// the workers' concurrency plus two in its size). Each bookkeeping
+    /// statement then sets the server's cutoff for itself, in a
+    /// transaction of its own. Workers do not `LISTEN` on such a pool (its
+    /// connections are not ours to keep): they find new deliveries by
+    /// polling ([`poll_interval`](InboxWorker::poll_interval), default
+    /// 1 s).
+    ///
+    /// ```no_run
+    /// # fn run(pool: deadpool_postgres::Pool) -> Result<(), Box<dyn std::error::Error>> {
+    /// use gemini_webhooks::inbox::Inbox;
+    /// let inbox = Inbox::from_pool(pool).table("app.webhook_inbox").build()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn from_pool(pool: Pool) -> InboxBuilder {
+        InboxBuilder::new(Source::Pool(pool))
     }
 
     /// The SQL that creates an inbox table and its indexes, for teams that
@@ -443,8 +463,8 @@ impl fmt::Debug for Inbox {
 /// Configures an [`Inbox`].
 #[must_use]
 pub struct InboxBuilder {
-    url: String,
-    pool_size: usize,
+    source: Source,
+    pool_size: Option<usize>,
     table: String,
     timeout: Duration,
     keep_done: Duration,
@@ -452,7 +472,30 @@ pub struct InboxBuilder {
     tls_roots: Vec<Vec<u8>>,
 }
 
+/// Where an inbox's connections come from.
+enum Source {
+    /// Pools of its own, to this URL.
+    Url(String),
+    /// The application's pool.
+    Pool(Pool),
+}
+
+/// Most connections ingest's own pool opens, by default.
+const DEFAULT_POOL_SIZE: usize = 16;
+
 impl InboxBuilder {
+    fn new(source: Source) -> Self {
+        Self {
+            source,
+            pool_size: None,
+            table: DEFAULT_TABLE.to_owned(),
+            timeout: Duration::from_secs(1),
+            keep_done: DEFAULT_DEDUP_TTL,
+            create_schema: true,
+            tls_roots: Vec::new(),
+        }
+    }
+
     /// The table (default [`DEFAULT_TABLE`]); lower-case letters, digits and
     /// `_`, optionally `schema.table`. Workers are woken on the channel
     /// `<table>_new` (`.` replaced by `_`).
@@ -483,8 +526,9 @@ impl InboxBuilder {
     }
 
     /// Most connections ingest opens (default 16). Workers open their own.
+    /// Not for an inbox built [`from_pool`](Inbox::from_pool).
     pub fn pool_size(mut self, size: usize) -> Self {
-        self.pool_size = size;
+        self.pool_size = Some(size);
         self
     }
 
@@ -503,21 +547,38 @@ impl InboxBuilder {
     /// Builds the inbox; fails on a malformed URL or table name, never on an
     /// unreachable database (that is a 503 per delivery until it is back).
     pub fn build(self) -> Result<Inbox, ConfigError> {
-        let (config, connector) = crate::postgres::configure(
-            &self.url,
-            &self.tls_roots,
-            &self.table,
-            &["due", "finished", "new"],
-        )?;
-        let pool = crate::postgres::pool(config.clone(), &connector, self.pool_size, self.timeout)?;
+        const SUFFIXES: &[&str] = &["due", "finished", "new"];
+        let (pool, own) = match self.source {
+            Source::Url(url) => {
+                let (config, connector) =
+                    crate::postgres::configure(&url, &self.tls_roots, &self.table, SUFFIXES)?;
+                let size = self.pool_size.unwrap_or(DEFAULT_POOL_SIZE);
+                let pool = crate::postgres::pool(config.clone(), &connector, size, self.timeout)?;
+                (pool, Some(OwnConnections { config, connector }))
+            }
+            Source::Pool(pool) => {
+                crate::postgres::check_table(&self.table, SUFFIXES)
+                    .map_err(|reason| ConfigError::InvalidTable { reason })?;
+                if self.pool_size.is_some() {
+                    return Err(ConfigError::NotForPool {
+                        setting: "pool_size",
+                    });
+                }
+                if !self.tls_roots.is_empty() {
+                    return Err(ConfigError::NotForPool {
+                        setting: "tls_root_certificates",
+                    });
+                }
+                (pool, None)
+            }
+        };
         Ok(Inbox {
             shared: Arc::new(Shared {
                 pool,
                 batcher: ingest::Batcher::default(),
                 insert_sql: sql::insert(&self.table),
                 notify_pending: AtomicBool::new(false),
-                config,
-                connector,
+                own,
                 schema: Schema::new(
                     &self.table,
                     Inbox::schema_sql(&self.table),
@@ -540,6 +601,7 @@ impl fmt::Debug for InboxBuilder {
             .field("table", &self.table)
             .field("pool_size", &self.pool_size)
             .field("timeout", &self.timeout)
+            .field("own_pool", &matches!(self.source, Source::Url(_)))
             .finish_non_exhaustive()
     }
 }

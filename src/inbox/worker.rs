@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::attempt::{WorkerContext, WorkerSettings};
+use super::bookkeeping::Bookkeeping;
 use super::hold::Holds;
 use super::sql::JobSql;
 use super::{FromJob, Inbox, Shared};
@@ -151,12 +152,16 @@ where
             return;
         };
         let wake = Arc::new(Notify::new());
-        let _listener = AbortOnDrop(tokio::spawn(listen(
-            shared.config.clone(),
-            shared.connector.clone(),
-            shared.settings.channel.clone(),
-            Arc::clone(&wake),
-        )));
+        // On the application's pool there is no connection of ours to keep
+        // listening on: the poll finds new deliveries.
+        let _listener = shared.own.as_ref().map(|own| {
+            AbortOnDrop(tokio::spawn(listen(
+                own.config.clone(),
+                own.connector.clone(),
+                shared.settings.channel.clone(),
+                Arc::clone(&wake),
+            )))
+        });
         let context = Arc::new(WorkerContext {
             sql: JobSql::new(&shared.settings.table),
             shared,
@@ -245,9 +250,19 @@ where
 /// Both pools ask the server to probe idle connections every few seconds,
 /// so a job's transaction cut off by the network is rolled back in
 /// seconds, not hours.
-fn worker_pools(shared: &Shared, settings: &WorkerSettings) -> Option<(Pool, Pool)> {
+fn worker_pools(shared: &Shared, settings: &WorkerSettings) -> Option<(Pool, Bookkeeping)> {
+    let cutoff_ms = server_cutoff_ms(shared.settings.timeout);
+    let Some(own) = &shared.own else {
+        // The application's pool, as it is: each bookkeeping statement sets
+        // the cutoff for itself.
+        let bookkeeping = Bookkeeping {
+            pool: shared.pool.clone(),
+            cutoff_ms: Some(cutoff_ms),
+        };
+        return Some((shared.pool.clone(), bookkeeping));
+    };
     let with_options = |extra: &str| {
-        let mut config = shared.config.clone();
+        let mut config = own.config.clone();
         let options = format!(
             "{} -c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2 -c tcp_keepalives_count=3 {extra}",
             config.get_options().unwrap_or_default()
@@ -255,20 +270,24 @@ fn worker_pools(shared: &Shared, settings: &WorkerSettings) -> Option<(Pool, Poo
         config.options(options.trim());
         config
     };
-    let cutoff_ms = server_cutoff_ms(shared.settings.timeout);
     let bookkeeping = with_options(&format!(
         "-c synchronous_commit=off -c statement_timeout={cutoff_ms}"
     ));
     let timeout = shared.settings.timeout;
     let pools = crate::postgres::pool(
         with_options(""),
-        &shared.connector,
+        &own.connector,
         settings.concurrency,
         timeout,
     )
     .and_then(|jobs| {
-        crate::postgres::pool(bookkeeping, &shared.connector, 2, timeout)
-            .map(|bookkeeping| (jobs, bookkeeping))
+        crate::postgres::pool(bookkeeping, &own.connector, 2, timeout).map(|pool| {
+            let bookkeeping = Bookkeeping {
+                pool,
+                cutoff_ms: None,
+            };
+            (jobs, bookkeeping)
+        })
     });
     match pools {
         Ok(pools) => Some(pools),

@@ -46,3 +46,14 @@ pub async fn drop_table(table: &str) {
         .await
         .unwrap();
 }
+
+/// The application's own pool, as a service using deadpool-postgres has
+/// one: `size` connections to [`database_url`], plain TCP.
+pub fn application_pool(size: usize) -> deadpool_postgres::Pool {
+    let config: tokio_postgres::Config = database_url().parse().unwrap();
+    let manager = deadpool_postgres::Manager::new(config, tokio_postgres::NoTls);
+    deadpool_postgres::Pool::builder(manager)
+        .max_size(size)
+        .build()
+        .unwrap()
+}

@@ -335,6 +335,70 @@ async fn concurrent_copies_on_two_receivers_make_one_row_handled_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inbox_on_the_applications_pool_stores_runs_and_commits_on_it() {
+    let mut fx = Fixture::new().await;
+    // Three connections: ingest and a job may hold two while a claim or
+    // an attempt count takes the third.
+    let pool = common::pg::application_pool(3);
+    fx.inbox = Inbox::from_pool(pool.clone())
+        .table(&fx.table)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    assert!(format!("{:?}", Inbox::from_pool(pool.clone())).contains("own_pool: false"));
+    let effects: Arc<str> = fx.create_effects().await.into();
+    let app = fx.app(fx.inbox.clone());
+    for (id, status) in [
+        ("msg_pool_1", 202),
+        ("msg_pool_2", 202),
+        ("msg_pool_1", 200),
+    ] {
+        assert_eq!(fx.send(&app, id, BODY).await, status, "{id}");
+    }
+    let seen = Seen::default();
+    let worker = {
+        let (seen, effects) = (seen.clone(), Arc::clone(&effects));
+        fx.inbox
+            .worker(move |job: Job| {
+                seen.record(&job);
+                let effects = Arc::clone(&effects);
+                async move { write_effect(&job, &effects).await }
+            })
+            .concurrency(1)
+            .poll_interval(Duration::from_millis(20))
+    };
+    // No LISTEN connection on the application's pool: the poll finds them.
+    let running = Running::start(move |stop| worker.run_until(stop));
+    eventually("both jobs done", || async { fx.counts().await.done == 2 }).await;
+    running.stop().await;
+    assert_eq!(seen.attempts("msg_pool_1"), [1]);
+    assert_eq!(seen.attempts("msg_pool_2"), [1]);
+    assert_eq!(fx.effects_written().await, 2);
+    let status = pool.status();
+    assert!(status.size <= 3, "{status:?}");
+    // The own pool's settings are refused, not ignored.
+    let err = Inbox::from_pool(pool.clone())
+        .pool_size(8)
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            gemini_webhooks::ConfigError::NotForPool {
+                setting: "pool_size"
+            }
+        ),
+        "{err:?}"
+    );
+    let err = Inbox::from_pool(pool).table("Bad").build().unwrap_err();
+    assert!(
+        matches!(err, gemini_webhooks::ConfigError::InvalidTable { .. }),
+        "{err:?}"
+    );
+    fx.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_through_the_job_commit_with_it_and_roll_back_when_it_fails() {
     let fx = Fixture::new().await;
     let effects: Arc<str> = fx.create_effects().await.into();

@@ -27,13 +27,24 @@ struct Fixture {
 
 impl Fixture {
     async fn new(timeout: Duration) -> Self {
+        Self::with(timeout, |_| Inbox::builder(database_url())).await
+    }
+
+    /// The inbox on an application's pool of `size` connections.
+    async fn on_pool(timeout: Duration, size: usize) -> Self {
+        Self::with(timeout, |_| {
+            Inbox::from_pool(common::pg::application_pool(size))
+        })
+        .await
+    }
+
+    async fn with(
+        timeout: Duration,
+        builder: impl FnOnce(()) -> gemini_webhooks::inbox::InboxBuilder,
+    ) -> Self {
         admin().await;
         let table = unique_table();
-        let inbox = Inbox::builder(database_url())
-            .table(&table)
-            .timeout(timeout)
-            .build()
-            .unwrap();
+        let inbox = builder(()).table(&table).timeout(timeout).build().unwrap();
         Self {
             table,
             secret: generate_secret(),
@@ -150,7 +161,17 @@ async fn stop(worker: (oneshot::Sender<()>, tokio::task::JoinHandle<()>)) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_the_worker_gives_up_on_never_takes_effect_later() {
     // 400 ms of patience: the server cuts the claim off at 300 ms.
-    let fx = Fixture::new(Duration::from_millis(400)).await;
+    slow_claims_never_take_effect(Fixture::new(Duration::from_millis(400)).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_the_applications_pool_too_a_claim_given_up_on_never_takes_effect() {
+    // The pool's sessions are the application's: each claim sets the
+    // server's cutoff for itself. Two connections: one job, one claim.
+    slow_claims_never_take_effect(Fixture::on_pool(Duration::from_millis(400), 2).await).await;
+}
+
+async fn slow_claims_never_take_effect(fx: Fixture) {
     fx.store("msg_slow_claim").await;
     // Every update of the table now takes 600 ms; a sequence (outside any
     // transaction) counts the claims that tried.

@@ -186,21 +186,11 @@ async fn an_unreachable_database_gives_503_or_with_fail_open_lets_through() {
     assert_eq!(handled.runs("msg_down"), 1);
 }
 
-/// The application's own pool, as a service using deadpool-postgres has one.
-fn application_pool(size: usize) -> deadpool_postgres::Pool {
-    let config: tokio_postgres::Config = database_url().parse().unwrap();
-    let manager = deadpool_postgres::Manager::new(config, tokio_postgres::NoTls);
-    deadpool_postgres::Pool::builder(manager)
-        .max_size(size)
-        .build()
-        .unwrap()
-}
-
 #[tokio::test]
 async fn a_store_on_the_applications_pool_keeps_the_contract_and_shares_it() {
     admin().await;
     let table = unique_table();
-    let pool = application_pool(2);
+    let pool = common::pg::application_pool(2);
     let store = PostgresReplayStore::from_pool(pool.clone())
         .table(&table)
         .in_flight_ttl(Duration::from_secs(1))
