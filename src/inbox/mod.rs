@@ -77,7 +77,7 @@ pub use worker::InboxWorker;
 
 use crate::config_error::ConfigError;
 use crate::delivery::Delivery;
-use crate::postgres::{RunError, Schema, derived_name, millis};
+use crate::postgres::{Opening, RunError, Schema, Source, derived_name, millis};
 use crate::replay::DEFAULT_DEDUP_TTL;
 use job::StoredDelivery;
 
@@ -472,14 +472,6 @@ pub struct InboxBuilder {
     tls_roots: Vec<Vec<u8>>,
 }
 
-/// Where an inbox's connections come from.
-enum Source {
-    /// Pools of its own, to this URL.
-    Url(String),
-    /// The application's pool.
-    Pool(Pool),
-}
-
 /// Most connections ingest's own pool opens, by default.
 const DEFAULT_POOL_SIZE: usize = 16;
 
@@ -547,31 +539,18 @@ impl InboxBuilder {
     /// Builds the inbox; fails on a malformed URL or table name, never on an
     /// unreachable database (that is a 503 per delivery until it is back).
     pub fn build(self) -> Result<Inbox, ConfigError> {
-        const SUFFIXES: &[&str] = &["due", "finished", "new"];
-        let (pool, own) = match self.source {
-            Source::Url(url) => {
-                let (config, connector) =
-                    crate::postgres::configure(&url, &self.tls_roots, &self.table, SUFFIXES)?;
-                let size = self.pool_size.unwrap_or(DEFAULT_POOL_SIZE);
-                let pool = crate::postgres::pool(config.clone(), &connector, size, self.timeout)?;
-                (pool, Some(OwnConnections { config, connector }))
-            }
-            Source::Pool(pool) => {
-                crate::postgres::check_table(&self.table, SUFFIXES)
-                    .map_err(|reason| ConfigError::InvalidTable { reason })?;
-                if self.pool_size.is_some() {
-                    return Err(ConfigError::NotForPool {
-                        setting: "pool_size",
-                    });
-                }
-                if !self.tls_roots.is_empty() {
-                    return Err(ConfigError::NotForPool {
-                        setting: "tls_root_certificates",
-                    });
-                }
-                (pool, None)
-            }
-        };
+        let (pool, own) = crate::postgres::open(
+            self.source,
+            &Opening {
+                table: &self.table,
+                suffixes: &["due", "finished", "new"],
+                pool_size: self.pool_size,
+                default_pool_size: DEFAULT_POOL_SIZE,
+                tls_roots: &self.tls_roots,
+                timeout: self.timeout,
+            },
+        )?;
+        let own = own.map(|(config, connector)| OwnConnections { config, connector });
         Ok(Inbox {
             shared: Arc::new(Shared {
                 pool,

@@ -15,7 +15,7 @@ use super::{
     Claim, ClaimToken, DEFAULT_DEDUP_TTL, DEFAULT_IN_FLIGHT_TTL, ReplayError, ReplayStore,
 };
 use crate::config_error::ConfigError;
-use crate::postgres::{RunError, Schema, millis};
+use crate::postgres::{Opening, RunError, Schema, Source, millis};
 use sql::StoreSql;
 
 /// The table a store uses unless told otherwise.
@@ -351,14 +351,6 @@ pub struct PostgresReplayStoreBuilder {
     tls_roots: Vec<Vec<u8>>,
 }
 
-/// Where the store's connections come from.
-enum Source {
-    /// A pool of the store's own, to this URL.
-    Url(String),
-    /// The application's pool.
-    Pool(Pool),
-}
-
 impl PostgresReplayStoreBuilder {
     /// The table (default [`DEFAULT_TABLE`]); lower-case letters, digits and
     /// `_`, optionally `schema.table`. One table per receiver endpoint whose
@@ -424,34 +416,17 @@ impl PostgresReplayStoreBuilder {
     /// Builds the store; fails on a malformed URL or table name, never on
     /// an unreachable database (that is a 503 per delivery until it is back).
     pub fn build(self) -> Result<PostgresReplayStore, ConfigError> {
-        const SUFFIXES: &[&str] = &["expires_at"];
-        let pool = match self.source {
-            Source::Url(url) => {
-                let (config, connector) = crate::postgres::configure(
-                    &url,
-                    &self.tls_roots,
-                    &self.settings.table,
-                    SUFFIXES,
-                )?;
-                let size = self.pool_size.unwrap_or(DEFAULT_POOL_SIZE);
-                crate::postgres::pool(config, &connector, size, self.settings.timeout)?
-            }
-            Source::Pool(pool) => {
-                crate::postgres::check_table(&self.settings.table, SUFFIXES)
-                    .map_err(|reason| ConfigError::InvalidTable { reason })?;
-                if self.pool_size.is_some() {
-                    return Err(ConfigError::NotForPool {
-                        setting: "pool_size",
-                    });
-                }
-                if !self.tls_roots.is_empty() {
-                    return Err(ConfigError::NotForPool {
-                        setting: "tls_root_certificates",
-                    });
-                }
-                pool
-            }
-        };
+        let (pool, _) = crate::postgres::open(
+            self.source,
+            &Opening {
+                table: &self.settings.table,
+                suffixes: &["expires_at"],
+                pool_size: self.pool_size,
+                default_pool_size: DEFAULT_POOL_SIZE,
+                tls_roots: &self.tls_roots,
+                timeout: self.settings.timeout,
+            },
+        )?;
         let table = &self.settings.table;
         Ok(PostgresReplayStore {
             pool,
