@@ -199,4 +199,24 @@ mod tests {
         );
         assert_eq!(Rejection::AlreadyHandled.kind(), "duplicate");
     }
+
+    #[test]
+    fn each_rejection_with_a_cause_hands_it_on() {
+        use std::error::Error as _;
+        let source = |rejection: &Rejection| rejection.source().map(|err| err.to_string());
+        let store = Rejection::StoreUnavailable(ReplayError::new("Redis timed out"));
+        assert_eq!(
+            source(&store).as_deref(),
+            Some("replay store unavailable: Redis timed out")
+        );
+        let inbox = Rejection::InboxUnavailable("database down".into());
+        assert_eq!(source(&inbox).as_deref(), Some("database down"));
+        let verify = Rejection::Verify(VerifyError::NoMatchingSignature);
+        assert_eq!(
+            source(&verify),
+            Some(VerifyError::NoMatchingSignature.to_string())
+        );
+        assert!(Rejection::AlreadyHandled.source().is_none());
+        assert!(Rejection::MethodNotAllowed.source().is_none());
+    }
 }
