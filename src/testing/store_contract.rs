@@ -29,7 +29,7 @@ const COPIES: usize = 16;
 ///    [`Claim::Done`], after which `extend` fails and a `release` with the
 ///    old token changes nothing;
 /// 5. the holder's `release` makes the id `New` to the next claim, under a
-///    new token;
+///    new token, which the released one cannot commit over;
 /// 6. a claim neither extended nor settled lapses after
 ///    [`in_flight_ttl`](ReplayStore::in_flight_ttl): the next claim is
 ///    `New`, and the lapsed token can no longer commit;
@@ -192,6 +192,20 @@ async fn release_makes_new<S: ReplayStore>(store: &S, run: &Run) {
         again, token,
         "ReplayStore contract, rule 5: a new claim must get a new token"
     );
+    assert!(
+        store
+            .commit(&id, &token, Duration::from_secs(3600))
+            .await
+            .is_err(),
+        "ReplayStore contract, rule 5: a released token must not commit over the next claim"
+    );
+    expect(
+        store,
+        &id,
+        |claim| *claim == Claim::InFlight,
+        "5: the next claim must hold after the released token's commit",
+    )
+    .await;
 }
 
 /// Rule 6, once the in-flight TTL has passed since `lapsed` was claimed.
