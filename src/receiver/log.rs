@@ -40,10 +40,12 @@ pub(super) fn rejection(headers: &HeaderMap, rejection: &Rejection, probe_level:
 }
 
 /// How loudly a rejection is logged: requests that are not deliveries at
-/// all (no or malformed headers, unreadable or oversized bodies: a port
-/// scan) at `probe_level`; a signature or timestamp that does not verify
-/// (likely a wrong secret) at WARN; what leaves a delivery undecided (store
-/// or keys unavailable) at ERROR.
+/// all (no or malformed headers, unreadable bodies: a port scan) at
+/// `probe_level`; a signature or timestamp that does not verify (likely a
+/// wrong secret) at WARN, and so a body over the limit (its headers passed
+/// the checks first: it may be a real delivery whose `user_metadata`
+/// outgrew the limit, retried for 24 hours unseen); what leaves a delivery
+/// undecided (store or keys unavailable) at ERROR.
 fn level(rejection: &Rejection, probe_level: Level) -> Level {
     match rejection {
         Rejection::AlreadyHandled | Rejection::InFlight => Level::INFO,
@@ -58,8 +60,7 @@ fn level(rejection: &Rejection, probe_level: Level) -> Level {
         )
         | Rejection::BodyUnreadable
         | Rejection::BodyTimedOut { .. }
-        | Rejection::MethodNotAllowed
-        | Rejection::PayloadTooLarge { .. } => probe_level,
+        | Rejection::MethodNotAllowed => probe_level,
         _ => Level::WARN,
     }
 }

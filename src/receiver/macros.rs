@@ -38,8 +38,9 @@ macro_rules! intake_builder_methods {
 
         /// Sets the level at which requests that are not deliveries at all
         /// are logged: missing or malformed `webhook-*` headers, unreadable
-        /// or oversized bodies (default DEBUG, so a port scan pages
-        /// nobody). Signatures that do not verify are always logged at WARN.
+        /// or slow bodies (default DEBUG, so a port scan pages nobody).
+        /// Signatures that do not verify, and bodies over the limit under
+        /// headers that passed the checks, are always logged at WARN.
         pub fn probe_log_level(self, level: tracing::Level) -> Self {
             self.with_intake(|intake| intake.probe_log_level(level))
         }

@@ -95,6 +95,26 @@ async fn the_probe_level_is_configurable() {
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn an_oversized_delivery_with_good_headers_is_a_warning_not_a_probe() {
+    let (captured, _guard) = capture(tracing::Level::INFO);
+    let secret = generate_secret();
+    let app = app(&secret, |layer| layer.body_limit(64));
+    // Well-formed, fresh, signed: it may be a real delivery whose
+    // `user_metadata` outgrew the limit, retried for 24 hours unseen.
+    let headers = Signer::hmac(&secret)
+        .unwrap()
+        .id("msg_big")
+        .sign(EVENT.as_bytes());
+    assert_eq!(post(&app, headers).await, StatusCode::PAYLOAD_TOO_LARGE);
+    let text = captured.text();
+    let line = text
+        .lines()
+        .find(|line| line.contains("payload_too_large"))
+        .unwrap_or_else(|| panic!("no 413 line in {text:?}"));
+    assert!(line.contains("WARN") && line.contains("msg_big"), "{line}");
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn duplicates_are_info_and_an_unreachable_store_is_an_error() {
     let (captured, _guard) = capture(tracing::Level::INFO);
     let secret = generate_secret();
