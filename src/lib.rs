@@ -68,6 +68,7 @@ pub mod actix;
 pub mod axum;
 mod config_error;
 mod delivery;
+mod error_chain;
 pub mod event;
 pub mod guide;
 #[cfg(feature = "postgres")]

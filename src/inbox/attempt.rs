@@ -160,7 +160,7 @@ impl<F> WorkerContext<F> {
             }
             // The deadline passes unless a later renewal gets through.
             Err(err) => {
-                tracing::warn!(error = %err, "gemini webhook inbox: renewing leases failed")
+                tracing::warn!(error = %crate::error_chain::ErrorChain(&err), "gemini webhook inbox: renewing leases failed")
             }
         }
     }
@@ -299,7 +299,7 @@ impl<F> WorkerContext<F> {
             }
             // The lease lapses and the job runs again.
             Err(err) => {
-                tracing::warn!(key, error = %err, "gemini webhook job failure not recorded");
+                tracing::warn!(key, error = %crate::error_chain::ErrorChain(&err), "gemini webhook job failure not recorded");
                 JobOutcome::Retried
             }
         }
@@ -322,14 +322,14 @@ impl<F> WorkerContext<F> {
             .await;
         if let Err(err) = released {
             // Its lease lapses and it runs again.
-            tracing::warn!(key, error = %err, "gemini webhook job not released at shutdown");
+            tracing::warn!(key, error = %crate::error_chain::ErrorChain(&err), "gemini webhook job not released at shutdown");
         }
     }
 
     /// Deletes old done rows.
     pub(super) async fn maintain(&self) {
         if let Err(err) = self.shared.cleanup_done_on(&self.bookkeeping.pool).await {
-            tracing::warn!(error = %err, "gemini webhook inbox cleanup failed");
+            tracing::warn!(error = %crate::error_chain::ErrorChain(&err), "gemini webhook inbox cleanup failed");
         }
     }
 
@@ -398,7 +398,7 @@ impl<F> WorkerContext<F> {
             Ok(Some(connection)) => connection,
             Ok(None) => return None,
             Err(err) => {
-                tracing::warn!(key, error = %err, "gemini webhook job could not start");
+                tracing::warn!(key, error = %crate::error_chain::ErrorChain(&err), "gemini webhook job could not start");
                 return None;
             }
         };
@@ -406,7 +406,7 @@ impl<F> WorkerContext<F> {
             Ok(Some(attempt)) => attempt,
             outcome => {
                 if let Err(err) = outcome {
-                    tracing::warn!(key, error = %err, "gemini webhook job could not start");
+                    tracing::warn!(key, error = %crate::error_chain::ErrorChain(&err), "gemini webhook job could not start");
                 }
                 self.roll_back(&connection).await;
                 return None;
@@ -432,7 +432,7 @@ impl<F> WorkerContext<F> {
                 }
                 // Not committed: neither the handler's writes nor the mark.
                 Err(err) => {
-                    tracing::warn!(key, error = %err, "gemini webhook job not committed");
+                    tracing::warn!(key, error = %crate::error_chain::ErrorChain(&err), "gemini webhook job not committed");
                     JobOutcome::NotCommitted
                 }
             },

@@ -200,7 +200,7 @@ where
                         }
                     }
                     Err(err) => {
-                        tracing::warn!(error = %err, "gemini webhook inbox: claiming jobs failed")
+                        tracing::warn!(error = %crate::error_chain::ErrorChain(&err), "gemini webhook inbox: claiming jobs failed")
                     }
                 }
             }
@@ -292,7 +292,7 @@ fn worker_pools(shared: &Shared, settings: &WorkerSettings) -> Option<(Pool, Boo
     match pools {
         Ok(pools) => Some(pools),
         Err(err) => {
-            tracing::error!(error = %err, "gemini webhook inbox worker could not start");
+            tracing::error!(error = %crate::error_chain::ErrorChain(&err), "gemini webhook inbox worker could not start");
             None
         }
     }

@@ -59,7 +59,7 @@ impl<R: ReplayStore> ClaimGuard<R> {
         loop {
             tokio::time::sleep(every).await;
             if let Err(err) = self.store.extend(&self.id, &self.token).await {
-                tracing::warn!(webhook_id = %self.id, error = %err, "could not keep the claim alive; a retry may run beside this handler");
+                tracing::warn!(webhook_id = %self.id, error = %crate::error_chain::ErrorChain(&err), "could not keep the claim alive; a retry may run beside this handler");
                 return;
             }
         }
@@ -75,7 +75,7 @@ impl<R: ReplayStore> ClaimGuard<R> {
         };
         self.settled = true;
         if let Err(err) = outcome {
-            tracing::warn!(webhook_id = %self.id, error = %err, committed = succeeded, "could not settle claim");
+            tracing::warn!(webhook_id = %self.id, error = %crate::error_chain::ErrorChain(&err), committed = succeeded, "could not settle claim");
         }
     }
 }
@@ -95,7 +95,7 @@ impl<R: ReplayStore> Drop for ClaimGuard<R> {
             Ok(runtime) => {
                 runtime.spawn(async move {
                     if let Err(err) = store.release(&id, &token).await {
-                        tracing::warn!(webhook_id = %id, error = %err, "could not release claim");
+                        tracing::warn!(webhook_id = %id, error = %crate::error_chain::ErrorChain(&err), "could not release claim");
                     }
                 });
             }

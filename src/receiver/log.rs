@@ -5,6 +5,7 @@ use http::HeaderMap;
 use tracing::Level;
 
 use super::Rejection;
+use crate::error_chain::ErrorChain;
 use crate::verify::{VerifyError, WEBHOOK_ID};
 
 /// Logs `rejection` with the delivery's (unverified) id.
@@ -30,10 +31,12 @@ pub(super) fn rejection(headers: &HeaderMap, rejection: &Rejection, probe_level:
             at_level!(webhook_id, outcome, "gemini webhook not handled again")
         }
         Rejection::StoreUnavailable(err) => {
-            at_level!(webhook_id, outcome, error = %err, "gemini webhook deferred")
+            let error = ErrorChain(err);
+            at_level!(webhook_id, outcome, error = %error, "gemini webhook deferred")
         }
         Rejection::InboxUnavailable(err) => {
-            at_level!(webhook_id, outcome, error = %err, "gemini webhook deferred")
+            let error = ErrorChain(&**err);
+            at_level!(webhook_id, outcome, error = %error, "gemini webhook deferred")
         }
         _ => at_level!(webhook_id, outcome, reason = %rejection, "gemini webhook rejected"),
     }

@@ -229,7 +229,7 @@ impl Settle {
             match tokio::time::timeout(self.timeout, attempt).await {
                 Ok(Ok(_)) => return,
                 Ok(Err(err)) => {
-                    tracing::debug!(error = %err, "settling a claim after a timeout failed; retrying")
+                    tracing::debug!(error = %crate::error_chain::ErrorChain(&err), "settling a claim after a timeout failed; retrying")
                 }
                 Err(_) => tracing::debug!("settling a claim after a timeout timed out; retrying"),
             }
@@ -248,7 +248,7 @@ impl ReplayStore for RedisReplayStore {
         let token = ClaimToken::new();
         match self.claim_in_redis(id, &token).await {
             Err(err) if self.settings.fail_open => {
-                tracing::warn!(webhook_id = id, error = %err, "Redis unavailable; letting the delivery through unprotected (fail_open)");
+                tracing::warn!(webhook_id = id, error = %crate::error_chain::ErrorChain(&err), "Redis unavailable; letting the delivery through unprotected (fail_open)");
                 // The same token: if the claim lands late, the commit still can.
                 Ok(Claim::New(token))
             }

@@ -151,6 +151,29 @@ async fn duplicates_are_info_and_an_unreachable_store_is_an_error() {
 }
 
 #[cfg(feature = "postgres")]
+#[tokio::test(flavor = "current_thread")]
+async fn a_missing_database_is_logged_with_the_servers_own_words() {
+    let (captured, _guard) = capture(tracing::Level::INFO);
+    let secret = generate_secret();
+    // The server answers, but refuses: the cause is the bottom of the chain.
+    let url = format!("{}_does_not_exist", common::pg::database_url());
+    let inbox = gemini_webhooks::inbox::Inbox::builder(url).build().unwrap();
+    let app = axum::Router::new()
+        .route_service("/webhooks/gemini", inbox.service(common::verifier(&secret)));
+    let headers = Signer::hmac(&secret).unwrap().sign(EVENT.as_bytes());
+    assert_eq!(post(&app, headers).await, StatusCode::SERVICE_UNAVAILABLE);
+    let text = captured.text();
+    let deferred = text
+        .lines()
+        .find(|line| line.contains("inbox_unavailable"))
+        .unwrap_or_else(|| panic!("no inbox line in {text}"));
+    assert!(
+        deferred.contains("_does_not_exist\" does not exist"),
+        "the server's message is missing: {deferred}"
+    );
+}
+
+#[cfg(feature = "postgres")]
 #[tokio::test]
 async fn an_unreachable_inbox_is_an_error_naming_the_cause() {
     let (captured, _guard) = capture(tracing::Level::INFO);

@@ -76,7 +76,9 @@ impl JwksKeys {
         for value in document.keys {
             match serde_json::from_value::<Jwk>(value) {
                 Ok(jwk) => keys.add(&jwk),
-                Err(err) => tracing::warn!(error = %err, "skipping a JWK that does not parse"),
+                Err(err) => {
+                    tracing::warn!(error = %crate::error_chain::ErrorChain(&err), "skipping a JWK that does not parse")
+                }
             }
         }
         Ok(keys)

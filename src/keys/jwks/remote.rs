@@ -120,7 +120,7 @@ impl RemoteJwks {
         *last_attempt = Some(Instant::now());
         if let Err(err) = self.load().await {
             let serving = self.snapshot().keys.is_some();
-            tracing::warn!(url = %self.url, error = %err, serving_cached_keys = serving, "JWKS refresh failed");
+            tracing::warn!(url = %self.url, error = %crate::error_chain::ErrorChain(&err), serving_cached_keys = serving, "JWKS refresh failed");
         }
         self.generation.load(Ordering::Acquire) != seen_generation
     }

@@ -246,7 +246,7 @@ impl ReplayStore for PostgresReplayStore {
         let token = ClaimToken::new();
         let outcome = match self.claim_in_database(id, &token).await {
             Err(err) if self.settings.fail_open => {
-                tracing::warn!(webhook_id = id, error = %err, "PostgreSQL unavailable; letting the delivery through unprotected (fail_open)");
+                tracing::warn!(webhook_id = id, error = %crate::error_chain::ErrorChain(&err), "PostgreSQL unavailable; letting the delivery through unprotected (fail_open)");
                 // The same token: if the claim lands late, the commit still can.
                 Ok(Claim::New(token))
             }
