@@ -62,7 +62,8 @@ pub struct SendArgs {
     /// Change the body after signing.
     #[arg(long)]
     tampered: bool,
-    /// Exit 1 unless every answer has this status.
+    /// Exit 1 unless every answer has this status (without it: unless
+    /// every answer is 2xx).
     #[arg(long, value_name = "STATUS")]
     expect: Option<u16>,
 }
@@ -118,7 +119,7 @@ pub async fn run(args: &SendArgs, out: Output) -> Result<bool, Failure> {
                     let _ = response.bytes().await;
                     Ok(status)
                 }
-                Err(err) => Err(err.to_string()),
+                Err(err) => Err(output::with_causes(&err)),
             };
             progress.inc(1);
             (status, started.elapsed())
@@ -127,14 +128,17 @@ pub async fn run(args: &SendArgs, out: Output) -> Result<bool, Failure> {
     let mut statuses: BTreeMap<String, usize> = BTreeMap::new();
     let mut latencies = Vec::with_capacity(tasks.len());
     let mut all_expected = true;
+    let mut unreached = None;
     for task in tasks {
         let (status, latency) = task.await?;
         let key = match &status {
             Ok(code) => code.to_string(),
             Err(_) => "error".to_owned(),
         };
-        if args.expect.is_some() && status.as_ref().ok() != args.expect.as_ref() {
-            all_expected = false;
+        match (&status, args.expect) {
+            (Ok(code), Some(expected)) => all_expected &= *code == expected,
+            (Ok(code), None) => all_expected &= (200..300).contains(code),
+            (Err(cause), _) => unreached = Some(cause.clone()),
         }
         *statuses.entry(key).or_default() += 1;
         latencies.push(latency);
@@ -165,11 +169,15 @@ pub async fn run(args: &SendArgs, out: Output) -> Result<bool, Failure> {
             })
         },
     );
+    // Nothing answered: not a verdict on the receiver, a failure to run.
+    if let Some(cause) = unreached {
+        return Err(format!("could not reach {}: {cause}", args.url).into());
+    }
     if !all_expected {
-        output::note(format_args!(
-            "not every answer was {}",
-            args.expect.unwrap_or_default()
-        ));
+        match args.expect {
+            Some(expected) => output::note(format_args!("not every answer was {expected}")),
+            None => output::note("not every answer was 2xx (give --expect for another status)"),
+        }
     }
     Ok(all_expected)
 }

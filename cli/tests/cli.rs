@@ -126,6 +126,30 @@ fn receiver(secret: &str) -> String {
 }
 
 #[test]
+fn send_fails_when_nothing_was_delivered() {
+    let secret = generate_secret();
+    let event = ["--secret", &secret, "--event", "batch.succeeded"];
+    // Nothing listens: not a verdict, a failure to run (2), with its cause.
+    let refused = cli(&[&["send", "http://127.0.0.1:1/webhooks/gemini"][..], &event].concat());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("could not reach http://127.0.0.1:1/"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Connection refused"), "{stderr}");
+    // A mistyped path answers 404: not delivered, so 1 without --expect.
+    let url = receiver(&secret).replace("/webhooks/gemini", "/webhook/gemini");
+    let (code, report) = send(&[&[url.as_str()][..], &event].concat());
+    assert_eq!(
+        (code, &report["statuses"]),
+        (1, &serde_json::json!({"404": 1}))
+    );
+    let (code, _) = send(&[&[url.as_str()][..], &event, &["--expect", "404"]].concat());
+    assert_eq!(code, 0);
+}
+
+#[test]
 fn sign_curl_gets_200_then_the_duplicate_answer() {
     let secret = generate_secret();
     let url = receiver(&secret);
