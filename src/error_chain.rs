@@ -8,8 +8,13 @@ use std::fmt;
 
 /// Displays an error, then each cause whose text it does not already hold:
 /// `inbox unavailable: ingest failed: …: db error: FATAL: database "x"
-/// does not exist`.
-pub(crate) struct ErrorChain<'a>(pub(crate) &'a (dyn Error + 'static));
+/// does not exist`. What the crate logs its errors with; use it for yours.
+///
+/// ```
+/// let io = std::io::Error::other("connection refused");
+/// assert_eq!(gemini_webhooks::ErrorChain(&io).to_string(), "connection refused");
+/// ```
+pub struct ErrorChain<'a>(pub &'a (dyn Error + 'static));
 
 impl fmt::Display for ErrorChain<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

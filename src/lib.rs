@@ -94,6 +94,7 @@ pub mod verify;
 
 pub use config_error::ConfigError;
 pub use delivery::{Delivery, VerifiedBy};
+pub use error_chain::ErrorChain;
 pub use event::{EventError, GeminiEvent};
 pub use keys::KeyError;
 pub use raw_body::RawBody;

@@ -45,23 +45,6 @@ pub fn line(text: impl Display) {
     }
 }
 
-/// An error with each cause its text does not already hold (reqwest's
-/// "error sending request" says why only in its causes: "Connection
-/// refused").
-pub fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut shown = error.to_string();
-    let mut cause = error.source();
-    while let Some(error) = cause {
-        let text = error.to_string();
-        if !shown.contains(&text) {
-            shown.push_str(": ");
-            shown.push_str(&text);
-        }
-        cause = error.source();
-    }
-    shown
-}
-
 /// A line on standard error that never panics: whoever started us may have
 /// closed it.
 pub fn note(text: impl Display) {

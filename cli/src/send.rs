@@ -119,7 +119,7 @@ pub async fn run(args: &SendArgs, out: Output) -> Result<bool, Failure> {
                     let _ = response.bytes().await;
                     Ok(status)
                 }
-                Err(err) => Err(output::with_causes(&err)),
+                Err(err) => Err(gemini_webhooks::ErrorChain(&err).to_string()),
             };
             progress.inc(1);
             (status, started.elapsed())
