@@ -16,7 +16,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use common::own_pg::OwnPostgres;
+use common::throwaway::OwnPostgres;
 use common::pg::{admin, database_url, drop_table, unique_table};
 use gemini_webhooks::inbox::{Inbox, Job};
 use gemini_webhooks::testing::{Signer, generate_secret};

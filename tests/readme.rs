@@ -113,3 +113,20 @@ fn a_block_without_a_marker_is_found() {
         ]
     );
 }
+
+/// CI runs the README's test command, not a variant of its own.
+#[test]
+fn ci_runs_the_readme_test_command() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let command = readme
+        .lines()
+        .skip_while(|line| *line != "# the tests")
+        .nth(1)
+        .expect("a `# the tests` line in the README's Try it block, the command under it");
+    let ci = std::fs::read_to_string(root.join(".ci/run")).unwrap();
+    assert!(
+        ci.lines().any(|line| line.trim() == command),
+        ".ci/run does not run `{command}`"
+    );
+}

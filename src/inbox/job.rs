@@ -296,7 +296,7 @@ mod tests {
         }
     }
 
-    /// Against the PostgreSQL at `DATABASE_URL` (default: the local one).
+    /// Against the PostgreSQL at `DATABASE_URL`, or a throwaway one.
     #[tokio::test]
     async fn an_unfinished_transaction_never_goes_back_to_the_pool() {
         let url = crate::postgres::test_database_url();
@@ -307,7 +307,7 @@ mod tests {
             Duration::from_secs(10),
         )
         .unwrap();
-        let open = JobConnection::new(pool.get().await.expect("PostgreSQL at DATABASE_URL"));
+        let open = JobConnection::new(pool.get().await.expect("the tests' PostgreSQL"));
         open.client().batch_execute("BEGIN").await.unwrap();
         drop(open);
         assert_eq!(pool.status().size, 0, "detached and closed");

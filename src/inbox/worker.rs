@@ -419,7 +419,7 @@ mod tests {
         );
     }
 
-    /// Against the PostgreSQL at `DATABASE_URL` (default: the local one).
+    /// Against the PostgreSQL at `DATABASE_URL`, or a throwaway one.
     #[tokio::test]
     async fn statements_planned_on_a_small_table_still_find_rows_by_id() {
         use crate::postgres::plan_check;

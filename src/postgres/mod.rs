@@ -350,7 +350,7 @@ mod tests {
         );
     }
 
-    /// Against the PostgreSQL at `DATABASE_URL` (default: the local one).
+    /// Against the PostgreSQL at `DATABASE_URL`, or a throwaway one.
     #[tokio::test]
     async fn the_reserved_words_are_the_servers() {
         let client = super::plan_check::client().await;
@@ -382,12 +382,17 @@ mod tests {
     }
 }
 
-/// The PostgreSQL the library's own tests use: `DATABASE_URL`, by default
-/// the local one.
+/// The throwaway servers the integration tests start, shared with the
+/// library's own tests.
+#[cfg(test)]
+#[path = "../../tests/common/throwaway.rs"]
+mod throwaway;
+
+/// The PostgreSQL the library's own tests use: `DATABASE_URL`, or a
+/// throwaway server of the test process's own.
 #[cfg(test)]
 pub(crate) fn test_database_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+    throwaway::postgres_url()
 }
 
 /// Test support: whether a statement's cached plan still finds its rows by
@@ -419,7 +424,7 @@ pub(crate) mod plan_check {
         let url = super::test_database_url();
         let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
             .await
-            .expect("PostgreSQL at DATABASE_URL");
+            .unwrap_or_else(|err| panic!("the tests' PostgreSQL: {}", crate::ErrorChain(&err)));
         tokio::spawn(connection);
         client
     }

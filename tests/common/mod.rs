@@ -16,8 +16,7 @@ use tokio::sync::Notify;
 #[path = "../../examples/common/client.rs"]
 pub mod client;
 
-#[cfg(feature = "postgres")]
-pub mod own_pg;
+pub mod throwaway;
 #[cfg(feature = "postgres")]
 pub mod pg;
 

@@ -3,10 +3,9 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// `DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`.
+/// `DATABASE_URL`, or the test process's own throwaway PostgreSQL.
 pub fn database_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+    super::throwaway::postgres_url()
 }
 
 /// A table name no other test (or run) uses.
@@ -20,14 +19,15 @@ pub fn unique_table() -> String {
     )
 }
 
-/// A direct connection to `url`, to look at and drop tables; fails saying
-/// how to start PostgreSQL when there is none.
+/// A direct connection to `url`, to look at and drop tables. A failure
+/// names its cause, never the URL (it may hold a password).
 pub async fn connect(url: &str) -> tokio_postgres::Client {
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
         .unwrap_or_else(|err| {
             panic!(
-                "no PostgreSQL at {url} ({err}): start one (`bash .ci/run` does) or set DATABASE_URL"
+                "could not connect to the tests' PostgreSQL: {}",
+                gemini_webhooks::ErrorChain(&err)
             )
         });
     tokio::spawn(connection);

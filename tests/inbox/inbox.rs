@@ -1,5 +1,5 @@
-//! The durable inbox against the PostgreSQL at `DATABASE_URL` (default
-//! `postgres://postgres@127.0.0.1:5432/postgres`; `.ci/run` starts one):
+//! The durable inbox against the PostgreSQL at `DATABASE_URL`, or a
+//! throwaway server of the test run's own:
 //! ingest through the layer and the actix middleware, workers, the job's
 //! transaction, retries, dead letters, shutdown, wake-ups. Each test uses
 //! tables of its own. Killed workers and a stopped database:

@@ -1,5 +1,5 @@
-//! `PostgresReplayStore` against the PostgreSQL at `DATABASE_URL` (default
-//! `postgres://postgres@127.0.0.1:5432/postgres`; `.ci/run` starts one):
+//! `PostgresReplayStore` against the PostgreSQL at `DATABASE_URL`, or a
+//! throwaway server of the test run's own:
 //! the same contract as the Redis store. Each test uses a table of its own.
 
 #![cfg(all(feature = "postgres", feature = "axum"))]

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::own_pg::{OwnPostgres, run};
+use common::throwaway::{OwnPostgres, run};
 use gemini_webhooks::ConfigError;
 use gemini_webhooks::inbox::{Inbox, InboxError, Job, Stored};
 use gemini_webhooks::replay::{Claim, PostgresReplayStore, ReplayStore};

@@ -1,13 +1,12 @@
-//! `RedisReplayStore` against a real Redis: `REDIS_URL`, by default
-//! `redis://127.0.0.1:6379` (`.ci/run` starts one where none runs). Every
-//! test uses its own key prefix. The stop-and-restart test runs its own
-//! `redis-server` on a free port.
+//! `RedisReplayStore` against a real Redis: `REDIS_URL`, or a throwaway
+//! server of the test run's own. Every test uses its own key prefix. The
+//! tests that stop or pause Redis run a `redis-server` of their own.
 
 #![cfg(all(feature = "redis", feature = "axum"))]
 
 use crate::common;
+use common::throwaway::{OwnRedis, free_port, redis_url};
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -17,16 +16,10 @@ use gemini_webhooks::testing::{generate_secret, random_id};
 use gemini_webhooks::tower::WebhookLayer;
 use redis::AsyncCommands;
 
-fn redis_url() -> String {
-    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
-
-/// A connection for inspecting keys; fails the test, saying how to get a
-/// Redis, when none answers.
+/// A connection for inspecting keys.
 async fn inspect() -> redis::aio::MultiplexedConnection {
-    let url = redis_url();
     let connect = async {
-        let client = redis::Client::open(url.as_str())?;
+        let client = redis::Client::open(redis_url().as_str())?;
         let mut connection = client.get_multiplexed_async_connection().await?;
         let _: String = redis::cmd("PING").query_async(&mut connection).await?;
         Ok::<_, redis::RedisError>(connection)
@@ -34,19 +27,8 @@ async fn inspect() -> redis::aio::MultiplexedConnection {
     // Generous: it bounds a missing server, not a slow one.
     match tokio::time::timeout(Duration::from_secs(30), connect).await {
         Ok(Ok(connection)) => connection,
-        outcome => {
-            let port = url
-                .trim_end_matches('/')
-                .rsplit(':')
-                .next()
-                .and_then(|port| port.parse::<u16>().ok())
-                .unwrap_or(6379);
-            panic!(
-                "these tests need Redis at {url} (set REDIS_URL to use another): {outcome:?}. \
-                 Start one with `redis-server --port {port} --save '' --appendonly no --daemonize yes`, \
-                 or run `bash .ci/run`, which installs and starts it."
-            )
-        }
+        Ok(Err(err)) => panic!("could not connect to the tests' Redis: {err}"),
+        Err(_) => panic!("the tests' Redis did not answer within 30 s"),
     }
 }
 
@@ -185,63 +167,10 @@ async fn ttls_are_as_configured() {
     );
 }
 
-/// A `redis-server` of the test's own on `port`; stopped when dropped, so a
-/// failing test leaves no server behind.
-struct OwnRedis(Child);
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts an [`OwnRedis`] and waits (a bounded number of pings) until it answers.
-async fn own_redis(port: u16) -> OwnRedis {
-    let server = OwnRedis(
-        Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed for this test (.ci/run installs it)"),
-    );
-    let url = format!("redis://127.0.0.1:{port}");
-    for _ in 0..200 {
-        if let Ok(client) = redis::Client::open(url.as_str())
-            && let Ok(mut connection) = client.get_multiplexed_async_connection().await
-            && redis::cmd("PING")
-                .query_async::<String>(&mut connection)
-                .await
-                .is_ok()
-        {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("redis-server on port {port} did not come up");
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test]
 async fn redis_stopping_mid_run_gives_503_and_recovery_gives_200() {
     let port = free_port();
-    let server = own_redis(port).await;
+    let server = OwnRedis::start_on(port);
     let (secret, handled) = (generate_secret(), Handled::default());
     let verifier = common::verifier(&secret);
     let store = RedisReplayStore::builder(format!("redis://127.0.0.1:{port}"))
@@ -262,7 +191,7 @@ async fn redis_stopping_mid_run_gives_503_and_recovery_gives_200() {
     );
     assert_eq!(handled.runs("msg_during"), 0, "nothing runs unprotected");
 
-    let _server = own_redis(port).await;
+    let _server = OwnRedis::start_on(port);
     // The connection manager reconnects on its own, and on a busy machine a
     // claim may time out (503) and land late (409 until the store releases
     // it): retry as Gemini would, a bounded number of times, until handled.
@@ -366,7 +295,7 @@ struct PausedRedis {
 impl PausedRedis {
     async fn start(fail_open: bool) -> Self {
         let port = free_port();
-        let server = own_redis(port).await;
+        let server = OwnRedis::start_on(port);
         let (secret, handled) = (generate_secret(), Handled::default());
         let store = RedisReplayStore::builder(format!("redis://127.0.0.1:{port}"))
             .timeout(Duration::from_millis(200))

@@ -457,7 +457,7 @@ mod tests {
     use super::*;
     use crate::postgres::plan_check;
 
-    /// Against the PostgreSQL at `DATABASE_URL` (default: the local one).
+    /// Against the PostgreSQL at `DATABASE_URL`, or a throwaway one.
     #[tokio::test]
     async fn statements_planned_on_a_small_table_still_find_rows_by_id() {
         let client = plan_check::client().await;
