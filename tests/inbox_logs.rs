@@ -1,11 +1,13 @@
 //! What an inbox worker logs: a retry at WARN, a dead letter at ERROR, a
-//! handled job at INFO. Its own test binary: the worker's tasks run on the
-//! runtime's threads, so the capturing subscriber is the global one.
+//! handled job at DEBUG, a database it cannot reach once (not every poll)
+//! and its return at INFO. Its own test binary: the worker's tasks run on
+//! the runtime's threads, so the capturing subscriber is the global one.
 
 #![cfg(all(feature = "postgres", feature = "axum"))]
 
 mod common;
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::Captured;
@@ -13,15 +15,33 @@ use common::pg::{admin, database_url, drop_table, unique_table};
 use gemini_webhooks::inbox::{Inbox, Job};
 use gemini_webhooks::testing::{Signer, generate_secret};
 
+/// The global subscriber's lines, at DEBUG and above.
+fn captured() -> &'static Captured {
+    static CAPTURED: OnceLock<Captured> = OnceLock::new();
+    CAPTURED.get_or_init(|| {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .init();
+        captured
+    })
+}
+
+fn lines_with(needle: &str) -> Vec<String> {
+    captured()
+        .text()
+        .lines()
+        .filter(|line| line.contains(needle))
+        .map(str::to_owned)
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn retries_warn_dead_letters_are_errors_and_handled_jobs_info() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .init();
+async fn retries_warn_dead_letters_are_errors_and_handled_jobs_debug() {
+    let captured = captured();
     admin().await;
     let table = unique_table();
     let inbox = Inbox::builder(database_url())
@@ -75,8 +95,63 @@ async fn retries_warn_dead_letters_are_errors_and_handled_jobs_info() {
     );
     let done = line("gemini webhook job done");
     assert!(
-        done.contains(" INFO ") && done.contains("msg_fine"),
+        done.contains(" DEBUG ") && done.contains("msg_fine"),
         "{done}"
     );
     drop_table(&table).await;
+}
+
+/// A wrong database name: the worker polls every 5 ms and fails each time,
+/// but says so once; when the database appears it says it works again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_is_not_there_is_logged_once_and_its_return_too() {
+    captured();
+    let name = format!("gw_logs_{}", std::process::id());
+    let admin = admin().await;
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+        .await
+        .unwrap();
+    let base = database_url();
+    let url = format!("{}/{name}", &base[..base.rfind('/').unwrap()]);
+    let inbox = Inbox::builder(url).build().unwrap();
+    let worker = inbox
+        .worker(|_: Job| async { Ok::<_, String>(()) })
+        .poll_interval(Duration::from_millis(5));
+    let task = tokio::spawn(worker.run());
+    common::eventually("the failure logged", || async {
+        !lines_with("claiming jobs failed").is_empty()
+    })
+    .await;
+    // Some hundred polls later, still the one line.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let failed = lines_with("claiming jobs failed");
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    assert!(
+        failed[0].contains(" WARN ")
+            && failed[0].contains(&format!("database \"{name}\" does not exist")),
+        "{}",
+        failed[0]
+    );
+    assert!(lines_with("still failing").is_empty());
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    common::eventually("the return logged", || async {
+        !lines_with("claiming jobs works again").is_empty()
+    })
+    .await;
+    let back = &lines_with("claiming jobs works again")[0];
+    assert!(
+        back.contains(" INFO ") && back.contains("failures="),
+        "{back}"
+    );
+    task.abort();
+    let _ = task.await;
+    drop(inbox);
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await
+        .unwrap();
 }

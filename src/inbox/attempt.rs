@@ -16,6 +16,7 @@ use futures_util::future::{Either, try_join};
 use tokio::time::Instant;
 
 use super::bookkeeping::{Bookkeeping, Plan};
+use super::failure_log::FailureLog;
 use super::hold::{Hold, Holds, Lost};
 use super::job::{JobConnection, StoredDelivery};
 use super::sql::JobSql;
@@ -64,6 +65,8 @@ pub(super) struct WorkerContext<F> {
     pub(super) settings: WorkerSettings,
     pub(super) holds: Holds,
     pub(super) handler: Arc<F>,
+    /// Renewals fail together while the database is away: logged once.
+    pub(super) renewals: FailureLog,
 }
 
 /// A job as claimed: its row, and the lease that proves the claim.
@@ -155,13 +158,12 @@ impl<F> WorkerContext<F> {
             .await;
         match renewed {
             Ok(rows) => {
+                self.renewals.succeeded();
                 let renewed: Vec<String> = rows.into_iter().map(|row| row.get(0)).collect();
                 self.holds.renewed(&holds, &renewed, sent);
             }
             // The deadline passes unless a later renewal gets through.
-            Err(err) => {
-                tracing::warn!(error = %crate::error_chain::ErrorChain(&err), "gemini webhook inbox: renewing leases failed")
-            }
+            Err(err) => self.renewals.failed(&err),
         }
     }
 
@@ -427,7 +429,7 @@ impl<F> WorkerContext<F> {
         Some(match outcome {
             Ok(()) => match self.complete(&connection, &hold).await {
                 Ok(()) => {
-                    tracing::info!(key, attempt, outcome = "handled", "gemini webhook job done");
+                    tracing::debug!(key, attempt, outcome = "handled", "gemini webhook job done");
                     JobOutcome::Handled
                 }
                 // Not committed: neither the handler's writes nor the mark.

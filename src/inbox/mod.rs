@@ -53,6 +53,7 @@ mod attempt;
 mod bookkeeping;
 mod endpoint;
 mod error;
+mod failure_log;
 mod hold;
 mod ingest;
 mod job;
@@ -341,6 +342,33 @@ impl Inbox {
         Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
     }
 
+    /// Checks that the inbox can do its work: connects, creates its table
+    /// (unless migrations own it) and reads it, within the timeout. Call it
+    /// at start-up to fail fast on what would otherwise be a 503 for every
+    /// delivery and a worker waiting out an outage: a wrong URL or password,
+    /// a database that does not exist, a missing table. The error shows its
+    /// cause with [`ErrorChain`](crate::ErrorChain).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use gemini_webhooks::inbox::Inbox;
+    ///
+    /// let inbox = Inbox::builder(std::env::var("DATABASE_URL")?).build()?;
+    /// if let Err(err) = inbox.check().await {
+    ///     eprintln!("inbox unusable: {}", gemini_webhooks::ErrorChain(&err));
+    ///     std::process::exit(1);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn check(&self) -> Result<(), InboxError> {
+        let shared = &self.shared;
+        shared
+            .schema
+            .check(&shared.pool, shared.settings.timeout)
+            .await
+            .map_err(|err| run_error("check the inbox table", err))
+    }
+
     /// How many jobs the inbox holds, by state.
     pub async fn counts(&self) -> Result<InboxCounts, InboxError> {
         let sql = sql::counts(&self.shared.settings.table);
@@ -434,12 +462,7 @@ impl Shared {
         self.schema
             .run(pool, self.settings.timeout, statement)
             .await
-            .map_err(|err| match err {
-                RunError::Connect(err) => InboxError::database(what, err),
-                RunError::Schema(err) => InboxError::database("create the inbox table", err),
-                RunError::Statement(err) => InboxError::database(what, err),
-                RunError::TimedOut => InboxError::TimedOut { what },
-            })
+            .map_err(|err| run_error(what, err))
     }
 
     async fn cleanup_done_on(&self, pool: &Pool) -> Result<u64, InboxError> {
@@ -449,6 +472,16 @@ impl Shared {
             client.execute(&sql, &[&keep]).await
         })
         .await
+    }
+}
+
+/// An inbox statement's failure, as an [`InboxError`].
+fn run_error(what: &'static str, err: RunError) -> InboxError {
+    match err {
+        RunError::Connect(err) => InboxError::database(what, err),
+        RunError::Schema(err) => InboxError::database("create the inbox table", err),
+        RunError::Statement(err) => InboxError::database(what, err),
+        RunError::TimedOut => InboxError::TimedOut { what },
     }
 }
 

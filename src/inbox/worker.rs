@@ -18,6 +18,7 @@ use tokio::time::Instant;
 
 use super::attempt::{WorkerContext, WorkerSettings};
 use super::bookkeeping::Bookkeeping;
+use super::failure_log::FailureLog;
 use super::hold::Holds;
 use super::sql::JobSql;
 use super::{FromJob, Inbox, Shared};
@@ -144,8 +145,9 @@ where
     /// releases the others (rolled back, due again at once; an attempt
     /// whose handler started stays counted).
     ///
-    /// Database outages are waited out: the worker logs them and tries again
-    /// every poll interval.
+    /// Database outages are waited out: the worker tries again every poll
+    /// interval, and logs an outage when it starts, once a minute while it
+    /// lasts (with a count), and when it ends.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
         let shared = Arc::clone(&self.inbox.shared);
         let Some((jobs, bookkeeping)) = worker_pools(&shared, &self.settings) else {
@@ -170,7 +172,9 @@ where
             holds: Holds::new(self.settings.lease),
             settings: self.settings,
             handler: self.handler,
+            renewals: FailureLog::new("renewing leases"),
         });
+        let claims = FailureLog::new("claiming jobs");
         let _renewer = AbortOnDrop(tokio::spawn({
             let context = Arc::clone(&context);
             async move {
@@ -193,15 +197,14 @@ where
             if free > 0 {
                 match context.claim(free).await {
                     Ok(claimed) => {
+                        claims.succeeded();
                         for job in claimed {
                             let hold = Arc::clone(&job.hold);
                             let task = running.spawn(Arc::clone(&context).run(job));
                             holds.insert(task.id(), hold);
                         }
                     }
-                    Err(err) => {
-                        tracing::warn!(error = %crate::error_chain::ErrorChain(&err), "gemini webhook inbox: claiming jobs failed")
-                    }
+                    Err(err) => claims.failed(&err),
                 }
             }
             let tick = pin!(tokio::time::sleep(context.settings.poll_interval));

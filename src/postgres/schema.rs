@@ -72,4 +72,15 @@ impl Schema {
             .await
             .map_err(|_| RunError::TimedOut)?
     }
+
+    /// Whether the table can be read through `pool` within `timeout`
+    /// (created first, if this schema creates it): the start-up check of
+    /// the stores and the inbox.
+    pub(crate) async fn check(&self, pool: &Pool, timeout: Duration) -> Result<(), RunError> {
+        let probe = format!("SELECT 1 FROM {} LIMIT 0", self.table);
+        self.run(pool, timeout, |client| async move {
+            client.simple_query(&probe).await.map(drop)
+        })
+        .await
+    }
 }

@@ -60,7 +60,14 @@ impl<R: ReplayStore> Admission<R> {
         // The handler has run: its answer stands either way. A failed
         // commit only means a later retry may run it again.
         guard.settle(ok, dedup_ttl).await;
-        span.in_scope(|| tracing::info!(outcome, "gemini webhook handler ran"));
+        // Success is routine (DEBUG); a handler's failure is a problem.
+        span.in_scope(|| {
+            if ok {
+                tracing::debug!(outcome, "gemini webhook handler ran");
+            } else {
+                tracing::warn!(outcome, "gemini webhook handler ran");
+            }
+        });
         output
     }
 }

@@ -30,19 +30,26 @@ pub(super) fn rejection(headers: &HeaderMap, rejection: &Rejection, probe_level:
         Rejection::AlreadyHandled | Rejection::InFlight => {
             at_level!(webhook_id, outcome, "gemini webhook not handled again")
         }
+        // Every text field quoted (Debug of a string), so a reason or an
+        // error with spaces in it reads as one value.
         Rejection::StoreUnavailable(err) => {
-            let error = ErrorChain(err);
-            at_level!(webhook_id, outcome, error = %error, "gemini webhook deferred")
+            let error = ErrorChain(err).to_string();
+            at_level!(webhook_id, outcome, error = ?error, "gemini webhook deferred")
         }
         Rejection::InboxUnavailable(err) => {
-            let error = ErrorChain(&**err);
-            at_level!(webhook_id, outcome, error = %error, "gemini webhook deferred")
+            let error = ErrorChain(&**err).to_string();
+            at_level!(webhook_id, outcome, error = ?error, "gemini webhook deferred")
         }
-        _ => at_level!(webhook_id, outcome, reason = %rejection, "gemini webhook rejected"),
+        _ => {
+            let reason = rejection.to_string();
+            at_level!(webhook_id, outcome, reason = ?reason, "gemini webhook rejected")
+        }
     }
 }
 
-/// How loudly a rejection is logged: requests that are not deliveries at
+/// How loudly a rejection is logged: a copy of a delivery already handled
+/// or in flight is routine under at-least-once delivery (DEBUG, as every
+/// per-delivery success is); requests that are not deliveries at
 /// all (no or malformed headers, unreadable bodies: a port scan) at
 /// `probe_level`; a signature or timestamp that does not verify (likely a
 /// wrong secret) at WARN, and so a body over the limit (its headers passed
@@ -51,7 +58,7 @@ pub(super) fn rejection(headers: &HeaderMap, rejection: &Rejection, probe_level:
 /// undecided (store or keys unavailable) at ERROR.
 fn level(rejection: &Rejection, probe_level: Level) -> Level {
     match rejection {
-        Rejection::AlreadyHandled | Rejection::InFlight => Level::INFO,
+        Rejection::AlreadyHandled | Rejection::InFlight => Level::DEBUG,
         Rejection::StoreUnavailable(_)
         | Rejection::InboxUnavailable(_)
         | Rejection::NotConfigured

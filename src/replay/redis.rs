@@ -120,6 +120,32 @@ impl RedisReplayStore {
         }
     }
 
+    /// Checks that Redis answers (`PING`) within the timeout. Call it at
+    /// start-up to fail fast on what would otherwise be a 503 for every
+    /// delivery: a wrong URL or password, a server that is not there. The
+    /// error shows its cause with [`ErrorChain`](crate::ErrorChain).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use gemini_webhooks::replay::RedisReplayStore;
+    ///
+    /// let store = RedisReplayStore::builder(std::env::var("REDIS_URL")?).build()?;
+    /// if let Err(err) = store.check().await {
+    ///     eprintln!("replay store unusable: {}", gemini_webhooks::ErrorChain(&err));
+    ///     std::process::exit(1);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn check(&self) -> Result<(), ReplayError> {
+        self.run("ping", async |mut connection| {
+            redis::cmd("PING")
+                .query_async::<String>(&mut connection)
+                .await
+                .map(drop)
+        })
+        .await
+    }
+
     /// The Redis key for `id`.
     pub fn key(&self, id: &str) -> String {
         format!("{}{id}", self.settings.prefix)

@@ -16,9 +16,9 @@ use tokio::sync::Notify;
 #[path = "../../examples/common/client.rs"]
 pub mod client;
 
-pub mod throwaway;
 #[cfg(feature = "postgres")]
 pub mod pg;
+pub mod throwaway;
 
 /// Log lines written by a `tracing_subscriber::fmt` subscriber, kept for a
 /// test to read.

@@ -24,8 +24,7 @@ pub fn postgres_url() -> String {
     static SHARED: OnceLock<OwnPostgres> = OnceLock::new();
     match std::env::var("DATABASE_URL") {
         Ok(url) => url,
-        Err(_) => SHARED
-            .get_or_init(OwnPostgres::start).url(),
+        Err(_) => SHARED.get_or_init(OwnPostgres::start).url(),
     }
 }
 
@@ -124,7 +123,11 @@ impl OwnPostgres {
     /// A shell command that stops the server and removes its directory.
     fn stop_script(&self) -> String {
         let pg_ctl = self.bin.join("pg_ctl");
-        let as_user = if is_root() { "runuser -u postgres -- " } else { "" };
+        let as_user = if is_root() {
+            "runuser -u postgres -- "
+        } else {
+            ""
+        };
         format!(
             "{as_user}'{}' -D '{}' -m immediate -w stop >/dev/null 2>&1; rm -rf '{}'",
             pg_ctl.display(),
@@ -280,9 +283,8 @@ fn watch_until_exit(stop: &str) {
 }
 
 fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|path| {
-        std::env::split_paths(&path).any(|dir| dir.join(program).is_file())
-    })
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
 }
 
 pub fn free_port() -> u16 {

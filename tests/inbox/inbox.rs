@@ -914,6 +914,55 @@ fn bad_tables_and_urls_are_build_errors() {
     assert!(sql.contains("app_inbox_due"));
 }
 
+/// The start-up check: each way of being unusable fails it, with the cause
+/// in its chain; a usable inbox passes and has its table.
+#[tokio::test]
+async fn check_fails_fast_naming_the_cause() {
+    use gemini_webhooks::ErrorChain;
+    let table = unique_table();
+    let missing_db = format!("{}_nowhere", database_url());
+    let cases = [
+        (
+            Inbox::builder(&missing_db).build().unwrap(),
+            "_nowhere\" does not exist",
+        ),
+        (
+            Inbox::builder("postgres://postgres@127.0.0.1:1/postgres")
+                .build()
+                .unwrap(),
+            "onnection refused",
+        ),
+        (
+            Inbox::builder(database_url())
+                .table(&table)
+                .create_schema(false)
+                .build()
+                .unwrap(),
+            "does not exist",
+        ),
+    ];
+    for (inbox, cause) in cases {
+        let err = inbox.check().await.unwrap_err();
+        let shown = ErrorChain(&err).to_string();
+        assert!(shown.contains(cause), "{shown}");
+        assert!(
+            shown.contains("check the inbox table") || shown.contains("connect"),
+            "{shown}"
+        );
+    }
+    let inbox = Inbox::builder(database_url())
+        .table(&table)
+        .build()
+        .unwrap();
+    inbox.check().await.unwrap();
+    assert_eq!(
+        by_state(inbox.counts().await.unwrap()),
+        [0; 4],
+        "the table is there"
+    );
+    drop_table(&table).await;
+}
+
 #[tokio::test]
 async fn the_schema_can_be_left_to_migrations() {
     admin().await;

@@ -115,8 +115,8 @@ async fn an_oversized_delivery_with_good_headers_is_a_warning_not_a_probe() {
 }
 
 #[tokio::test(flavor = "current_thread")]
-async fn duplicates_are_info_and_an_unreachable_store_is_an_error() {
-    let (captured, _guard) = capture(tracing::Level::INFO);
+async fn successes_and_duplicates_are_debug_and_an_unreachable_store_is_an_error() {
+    let (captured, _guard) = capture(tracing::Level::DEBUG);
     let secret = generate_secret();
     let app = app(&secret, |layer| layer);
     let headers = Signer::hmac(&secret)
@@ -130,8 +130,13 @@ async fn duplicates_are_info_and_an_unreachable_store_is_an_error() {
         .lines()
         .find(|line| line.contains("outcome=\"duplicate\""))
         .unwrap_or_else(|| panic!("no duplicate line in {text}"));
-    assert!(duplicate.contains(" INFO "), "{duplicate}");
+    assert!(duplicate.contains(" DEBUG "), "{duplicate}");
     assert!(duplicate.contains("not handled again"), "{duplicate}");
+    let ran = text
+        .lines()
+        .find(|line| line.contains("handler ran"))
+        .unwrap_or_else(|| panic!("no handler line in {text}"));
+    assert!(ran.contains(" DEBUG ") && ran.contains("msg_dup"), "{ran}");
 
     let down = axum::Router::new().route(
         "/webhooks/gemini",
@@ -148,6 +153,7 @@ async fn duplicates_are_info_and_an_unreachable_store_is_an_error() {
         .unwrap_or_else(|| panic!("no store line in {text}"));
     assert!(deferred.contains("ERROR"), "{deferred}");
     assert!(deferred.contains("gemini webhook deferred"), "{deferred}");
+    assert!(deferred.contains("error=\""), "quoted: {deferred}");
 }
 
 #[cfg(feature = "postgres")]
@@ -168,7 +174,7 @@ async fn a_missing_database_is_logged_with_the_servers_own_words() {
         .find(|line| line.contains("inbox_unavailable"))
         .unwrap_or_else(|| panic!("no inbox line in {text}"));
     assert!(
-        deferred.contains("_does_not_exist\" does not exist"),
+        deferred.contains("_does_not_exist\\\" does not exist") && deferred.contains("FATAL"),
         "the server's message is missing: {deferred}"
     );
 }
@@ -194,7 +200,7 @@ async fn an_unreachable_inbox_is_an_error_naming_the_cause() {
     assert!(deferred.contains("ERROR"), "{deferred}");
     assert!(deferred.contains("gemini webhook deferred"), "{deferred}");
     assert!(
-        deferred.contains("error=inbox unavailable: ingest"),
+        deferred.contains("error=\"inbox unavailable: ingest"),
         "{deferred}"
     );
 }

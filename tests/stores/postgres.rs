@@ -388,3 +388,33 @@ async fn every_1024th_claim_deletes_a_batch_of_expired_rows() {
     }
     panic!("the expired rows were never cleaned up");
 }
+
+/// The start-up check: a database that does not exist and a missing table
+/// fail it with their cause; a usable store passes and has its table.
+#[tokio::test]
+async fn check_fails_fast_naming_the_cause() {
+    use gemini_webhooks::ErrorChain;
+    let table = unique_table();
+    let missing_db = PostgresReplayStore::builder(format!("{}_nowhere", database_url()))
+        .build()
+        .unwrap();
+    let shown = ErrorChain(&missing_db.check().await.unwrap_err()).to_string();
+    assert!(shown.contains("_nowhere\" does not exist"), "{shown}");
+    let no_table = PostgresReplayStore::builder(database_url())
+        .table(&table)
+        .create_schema(false)
+        .build()
+        .unwrap();
+    let shown = ErrorChain(&no_table.check().await.unwrap_err()).to_string();
+    assert!(
+        shown.contains("check the replay table") && shown.contains("does not exist"),
+        "{shown}"
+    );
+    let store = PostgresReplayStore::builder(database_url())
+        .table(&table)
+        .build()
+        .unwrap();
+    store.check().await.unwrap();
+    no_table.check().await.unwrap();
+    drop_table(&table).await;
+}

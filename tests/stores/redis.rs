@@ -402,3 +402,16 @@ fn debug_shows_the_settings_and_never_the_url() {
     }
     assert!(!shown.contains("hunter2"), "{shown}");
 }
+
+/// The start-up check: a Redis that is not there fails it, naming the
+/// cause; the tests' Redis passes.
+#[tokio::test]
+async fn check_fails_fast_naming_the_cause() {
+    let nowhere = RedisReplayStore::builder(format!("redis://127.0.0.1:{}", free_port()))
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let shown = gemini_webhooks::ErrorChain(&nowhere.check().await.unwrap_err()).to_string();
+    assert!(shown.contains("could not connect to Redis"), "{shown}");
+    store(&unique_prefix()).check().await.unwrap();
+}

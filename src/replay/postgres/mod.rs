@@ -137,6 +137,31 @@ impl PostgresReplayStore {
         sql::schema(table)
     }
 
+    /// Checks that the store can do its work: connects, creates its table
+    /// (unless migrations own it) and reads it, within the timeout. Call it
+    /// at start-up to fail fast on what would otherwise be a 503 for every
+    /// delivery: a wrong URL or password, a database that does not exist, a
+    /// missing table. The error shows its cause with
+    /// [`ErrorChain`](crate::ErrorChain).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use gemini_webhooks::replay::PostgresReplayStore;
+    ///
+    /// let store = PostgresReplayStore::builder(std::env::var("DATABASE_URL")?).build()?;
+    /// if let Err(err) = store.check().await {
+    ///     eprintln!("replay store unusable: {}", gemini_webhooks::ErrorChain(&err));
+    ///     std::process::exit(1);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn check(&self) -> Result<(), ReplayError> {
+        self.schema
+            .check(&self.pool, self.settings.timeout)
+            .await
+            .map_err(|err| self.run_error("check the replay table", err))
+    }
+
     /// Deletes up to 1,000 rows past their expiry; returns how many. Runs by
     /// itself every 1,024 claims; call it from a scheduled job if you like.
     pub async fn cleanup_expired(&self) -> Result<u64, ReplayError> {
@@ -161,16 +186,20 @@ impl PostgresReplayStore {
         self.schema
             .run(&self.pool, self.settings.timeout, statement)
             .await
-            .map_err(|err| match err {
-                RunError::Connect(err) => {
-                    ReplayError::with_source("could not connect to PostgreSQL", err)
-                }
-                RunError::Schema(err) => {
-                    ReplayError::with_source("could not create the replay table", err)
-                }
-                RunError::Statement(err) => ReplayError::with_source(what, err),
-                RunError::TimedOut => ReplayError::new(format!("{what}: PostgreSQL timed out")),
-            })
+            .map_err(|err| self.run_error(what, err))
+    }
+
+    fn run_error(&self, what: &'static str, err: RunError) -> ReplayError {
+        match err {
+            RunError::Connect(err) => {
+                ReplayError::with_source("could not connect to PostgreSQL", err)
+            }
+            RunError::Schema(err) => {
+                ReplayError::with_source("could not create the replay table", err)
+            }
+            RunError::Statement(err) => ReplayError::with_source(what, err),
+            RunError::TimedOut => ReplayError::new(format!("{what}: PostgreSQL timed out")),
+        }
     }
 
     async fn claim_in_database(&self, id: &str, token: &ClaimToken) -> Result<Claim, ReplayError> {
