@@ -268,6 +268,8 @@ impl Drop for OwnRedis {
 }
 
 /// Runs `stop` (a shell command) once this process has ended.
+// The watcher outlives this process by design: init reaps it.
+#[allow(clippy::zombie_processes)]
 fn watch_until_exit(stop: &str) {
     let script = format!(
         "while kill -0 {} 2>/dev/null; do sleep 1; done; {stop}",
