@@ -43,6 +43,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/health", axum::routing::get(|| async { "ok" }));
     let listener = tokio::net::TcpListener::bind(common::bind_addr()).await?;
     tracing::info!(addr = %listener.local_addr()?, "listening for Gemini webhooks on POST /webhooks/gemini");
-    axum::serve(listener, app).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(common::shutdown_signal())
+        .await?;
     Ok(())
 }

@@ -82,22 +82,6 @@ async fn handle(job: Job, handled_table: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let mut terminate =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    let terminated = async {
-        match terminate.as_mut() {
-            Some(signal) => drop(signal.recv().await),
-            None => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminated => {}
-    }
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     common::init_logging();
@@ -140,7 +124,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .job_timeout(job_timeout)
             .backoff(backoff, Duration::from_secs(3600))
             .poll_interval(poll);
-        tokio::spawn(worker.run_until(shutdown_signal()))
+        tokio::spawn(worker.run_until(common::shutdown_signal()))
     });
 
     // Verify, store, answer 202: the handler runs in the workers.
@@ -151,7 +135,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(common::bind_addr()).await?;
     eprintln!("listening on http://{}", listener.local_addr()?);
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(common::shutdown_signal())
         .await?;
     if let Some(worker) = worker {
         worker.await?;

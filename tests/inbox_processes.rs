@@ -1,7 +1,8 @@
 //! The inbox across process boundaries: a worker process killed mid-job
-//! (SIGKILL), and a PostgreSQL server stopped and started again (a server
-//! of this test's own, never the shared one). The killed-worker test runs
-//! `examples/inbox_receiver.rs`, which `cargo test` builds.
+//! (SIGKILL), one stopped under load (SIGTERM), and a PostgreSQL server
+//! stopped and started again (a server of this test's own, never the
+//! shared one). The process tests run `examples/inbox_receiver.rs`, which
+//! `cargo test` builds.
 
 #![cfg(all(feature = "postgres", feature = "axum"))]
 
@@ -112,6 +113,89 @@ fn wait_for_line(lines: &mpsc::Receiver<String>, matches: impl Fn(&str) -> bool)
             return line;
         }
     }
+}
+
+/// SIGTERM (what Kubernetes and systemd send) while deliveries pour in:
+/// the process stops accepting, answers what it accepted, lets its workers
+/// finish or release their jobs, and exits 0; every delivery it
+/// acknowledged is in the inbox, and another process handles them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_drains_and_exits_0_losing_nothing_acknowledged() {
+    admin().await;
+    let (table, secret) = (unique_table(), generate_secret());
+    let mut first = Receiver::spawn(&table, &secret);
+    let (url, pid) = (first.url.clone(), first.child.id().to_string());
+    let load = tokio::spawn({
+        let secret = secret.clone();
+        async move {
+            let mut acknowledged = Vec::new();
+            // Until the server stops taking connections (bounded).
+            for i in 0..20_000 {
+                let id = format!("msg_term_{i}");
+                let body = common::event_with(&format!(r#""n":{i}"#));
+                let headers = Signer::hmac(&secret).unwrap().id(&id).sign(body.as_bytes());
+                match common::client::post(&url, headers, body).await {
+                    Ok(answer) if answer.status.is_success() => acknowledged.push(id),
+                    Ok(answer) => panic!("{id}: {}", answer.status),
+                    Err(_) => break,
+                }
+                if acknowledged.len() == 50 {
+                    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+                    assert!(killed.success());
+                }
+            }
+            acknowledged
+        }
+    });
+    let acknowledged = load.await.unwrap();
+    assert!(acknowledged.len() >= 50, "{}", acknowledged.len());
+    let mut status = None;
+    for _ in 0..PATIENCE.as_millis() / 50 {
+        status = first.child.try_wait().unwrap();
+        if status.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status = status.expect("the process did not exit after SIGTERM");
+    let stderr: Vec<String> = first.stderr.try_iter().collect();
+    assert!(status.success(), "{status}: {stderr:#?}");
+    let stored: Vec<String> = admin()
+        .await
+        .query(&format!("SELECT webhook_id FROM {table}"), &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let lost: Vec<&String> = acknowledged
+        .iter()
+        .filter(|id| !stored.contains(id))
+        .collect();
+    assert!(lost.is_empty(), "acknowledged, not stored: {lost:?}");
+    // Whatever the first process left is handled by the next, once each.
+    let second = Receiver::spawn(&table, &secret);
+    let inbox = Inbox::builder(database_url())
+        .table(&table)
+        .build()
+        .unwrap();
+    common::eventually("every acknowledged delivery handled", || async {
+        inbox.counts().await.unwrap().done == acknowledged.len() as u64
+    })
+    .await;
+    let handled: i64 = admin()
+        .await
+        .query_one(
+            &format!("SELECT count(DISTINCT webhook_id) - count(*) FROM {table}_handled"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(handled, 0, "a delivery handled twice");
+    drop(second);
+    drop_table(&table).await;
+    drop_table(&format!("{table}_handled")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

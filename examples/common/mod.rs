@@ -80,6 +80,23 @@ pub fn redis_store_from_env()
 }
 
 /// `BIND_ADDR`, default `127.0.0.1:3000`.
+/// Completes on Ctrl-C (SIGINT) or SIGTERM, what Kubernetes and systemd
+/// send: the examples then stop accepting, finish what came in, and exit 0.
+pub async fn shutdown_signal() {
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let terminated = async {
+        match terminate.as_mut() {
+            Some(signal) => drop(signal.recv().await),
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminated => {}
+    }
+}
+
 pub fn bind_addr() -> String {
     std::env::var("BIND_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned())
 }

@@ -17,7 +17,7 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
         )
     })
     .bind("0.0.0.0:8080")?
-    .run()
+    .run() // stops gracefully on SIGINT and SIGTERM (actix's default)
     .await?;
     Ok(())
 }

@@ -5,7 +5,8 @@ use gemini_webhooks::inbox::{Inbox, Job};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let secret = std::env::var("GEMINI_WEBHOOK_SECRET")?;
-    let inbox = Inbox::builder(std::env::var("DATABASE_URL")?).build()?; // connects on first use
+    let inbox = Inbox::builder(std::env::var("DATABASE_URL")?).build()?;
+    inbox.check().await?; // a wrong URL, password or database stops here, with its cause
 
     // Workers: here, in other processes, or both. Concurrency 8, 10 attempts.
     let worker = inbox.worker(|job: Job| async move {
@@ -20,13 +21,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .await?;
         Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
     });
-    tokio::spawn(worker.run_until(async {
-        let _ = tokio::signal::ctrl_c().await; // then finish or release running jobs
-    }));
+    // On SIGTERM: running jobs get 30 s to finish, then go back to the inbox.
+    let worker = tokio::spawn(worker.run_until(shutdown()));
 
     // Verify, store, answer 202; the workers run the handler.
     let verifier = Verifier::builder().secret(&secret)?.build()?;
     let app = Router::new().route_service("/webhooks/gemini", inbox.service(verifier));
-    axum::serve(tokio::net::TcpListener::bind("0.0.0.0:8080").await?, app).await?;
+    let listener = tokio::net::TcpListener::bind("0.0.0.0:8080").await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown())
+        .await?;
+    worker.await?;
     Ok(())
+}
+
+/// Ctrl-C or SIGTERM (what Kubernetes and systemd send).
+async fn shutdown() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).expect("a SIGTERM handler");
+    tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = terminate.recv() => {} }
 }

@@ -11,11 +11,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let layer = WebhookLayer::new(verifier);
     let app = Router::new().route("/webhooks/gemini", post(handle).route_layer(layer));
-    axum::serve(tokio::net::TcpListener::bind("0.0.0.0:8080").await?, app).await?;
+    let listener = tokio::net::TcpListener::bind("0.0.0.0:8080").await?;
+    // On SIGTERM: stop accepting, answer the requests already in.
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown())
+        .await?;
     Ok(())
 }
 
 async fn handle(event: GeminiEvent) -> StatusCode {
     println!("{} for {:?}", event.event_type(), event.user_metadata());
     StatusCode::OK
+}
+
+/// Ctrl-C or SIGTERM (what Kubernetes and systemd send).
+async fn shutdown() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).expect("a SIGTERM handler");
+    tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = terminate.recv() => {} }
 }
