@@ -17,6 +17,7 @@ use tokio::time::Instant;
 
 use super::bookkeeping::{Bookkeeping, Plan};
 use super::failure_log::FailureLog;
+use super::retry_due::RetryDue;
 use super::hold::{Hold, Holds, Lost};
 use super::job::{JobConnection, StoredDelivery};
 use super::sql::JobSql;
@@ -67,6 +68,10 @@ pub(super) struct WorkerContext<F> {
     pub(super) handler: Arc<F>,
     /// Renewals fail together while the database is away: logged once.
     pub(super) renewals: FailureLog,
+    /// When the earliest retry this worker scheduled falls due: the loop
+    /// wakes then, not at its next poll, so a backoff shorter than the
+    /// poll interval holds.
+    pub(super) retry_due: RetryDue,
 }
 
 /// A job as claimed: its row, and the lease that proves the claim.
@@ -268,7 +273,8 @@ impl<F> WorkerContext<F> {
             Failure::Permanent(error) => (0, error),
         };
         let max_attempts = i32::try_from(max_attempts).unwrap_or(i32::MAX);
-        let pause = millis(self.settings.backoff(attempt));
+        let backoff = self.settings.backoff(attempt);
+        let pause = millis(backoff);
         let error = truncate(error, 2_000);
         let (key, lease, error_ref) = (&hold.key, &hold.lease, &error);
         let recorded = self
@@ -296,6 +302,9 @@ impl<F> WorkerContext<F> {
                 JobOutcome::Dead
             }
             Ok(_) => {
+                // Due `pause` after the statement on the server's clock:
+                // at the latest `pause` from now on ours.
+                self.retry_due.schedule(Instant::now() + backoff);
                 tracing::warn!(key, attempt, error, "gemini webhook job failed; will retry");
                 JobOutcome::Retried
             }

@@ -57,6 +57,7 @@ mod failure_log;
 mod hold;
 mod ingest;
 mod job;
+mod retry_due;
 mod service;
 mod sql;
 mod worker;

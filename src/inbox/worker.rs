@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use super::attempt::{WorkerContext, WorkerSettings};
 use super::bookkeeping::Bookkeeping;
 use super::failure_log::FailureLog;
+use super::retry_due::RetryDue;
 use super::hold::Holds;
 use super::sql::JobSql;
 use super::{FromJob, Inbox, Shared};
@@ -122,7 +123,9 @@ where
     }
 
     /// How often an idle worker looks for due jobs without being woken by a
-    /// `NOTIFY` (default 1 s): retries falling due, a lost notification.
+    /// `NOTIFY` (default 1 s): another worker's retries falling due, a lost
+    /// notification. The retries a worker schedules itself wake it when they
+    /// fall due, however long the interval.
     pub fn poll_interval(mut self, interval: Duration) -> Self {
         self.settings.poll_interval = interval;
         self
@@ -173,6 +176,7 @@ where
             settings: self.settings,
             handler: self.handler,
             renewals: FailureLog::new("renewing leases"),
+            retry_due: RetryDue::default(),
         });
         let claims = FailureLog::new("claiming jobs");
         let _renewer = AbortOnDrop(tokio::spawn({
@@ -207,7 +211,8 @@ where
                     Err(err) => claims.failed(&err),
                 }
             }
-            let tick = pin!(tokio::time::sleep(context.settings.poll_interval));
+            let poll_at = Instant::now() + context.settings.poll_interval;
+            let tick = pin!(tokio::time::sleep_until(context.retry_due.wake_at(poll_at)));
             let notified = pin!(wake.notified());
             match next_wake(shutdown.as_mut(), &mut running, notified, tick).await {
                 Wake::Shutdown => break,

@@ -611,6 +611,37 @@ async fn a_panicking_handler_is_retried() {
     fx.finish().await;
 }
 
+/// Retries run when their backoff says, not at the next poll: with an
+/// hour between polls, three attempts 100 ms apart finish long before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_fall_due_by_their_backoff_not_the_poll_interval() {
+    let fx = Fixture::new().await;
+    let app = fx.app(fx.inbox.clone());
+    let seen = Seen::default();
+    let worker = {
+        let seen = seen.clone();
+        fx.inbox
+            .worker(move |job: Job| {
+                seen.record(&job);
+                async move {
+                    if job.attempt() < 3 {
+                        return Err("not yet".to_owned());
+                    }
+                    Ok(())
+                }
+            })
+            .backoff(Duration::from_millis(100), Duration::from_millis(100))
+            .poll_interval(Duration::from_secs(3600))
+    };
+    let running = Running::start(move |stop| worker.run_until(stop));
+    // Stored while the worker runs: the NOTIFY wakes it for the first attempt.
+    assert_eq!(fx.send(&app, "msg_soon", BODY).await, StatusCode::ACCEPTED);
+    eventually("done", || async { fx.counts().await.done == 1 }).await;
+    running.stop().await;
+    assert_eq!(seen.attempts("msg_soon"), [1, 2, 3]);
+    fx.finish().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_lets_running_jobs_finish_and_claims_nothing_new() {
     let fx = Fixture::new().await;
