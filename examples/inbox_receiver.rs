@@ -11,6 +11,7 @@
 //!   no worker: ingest only);
 //! - `INBOX_MAX_ATTEMPTS`: attempts before a dead letter (default 5);
 //! - `INBOX_TABLE`: the inbox table (default `gemini_webhook_inbox`);
+//! - `INBOX_POOL_SIZE`: most connections ingest opens (the crate's default);
 //! - `INBOX_LEASE_MS`, `INBOX_BACKOFF_MS`, `INBOX_POLL_MS`: the worker's
 //!   lease (default 15000, renewed while a job runs), first backoff
 //!   (default 1000) and poll interval (default 1000);
@@ -95,7 +96,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let backoff = Duration::from_millis(env_or("INBOX_BACKOFF_MS", 1_000)?);
     let poll = Duration::from_millis(env_or("INBOX_POLL_MS", 1_000)?);
 
-    let inbox = Inbox::builder(&url).table(&table).build()?;
+    let mut inbox = Inbox::builder(&url).table(&table);
+    if let Ok(size) = std::env::var("INBOX_POOL_SIZE") {
+        inbox = inbox.pool_size(size.parse()?);
+    }
+    let inbox = inbox.build()?;
+    // Fail fast, with the cause, on a wrong URL, password or database.
+    if let Err(err) = inbox.check().await {
+        eprintln!(
+            "the inbox is unusable: {}",
+            gemini_webhooks::ErrorChain(&err)
+        );
+        std::process::exit(1);
+    }
     let handled_table = format!("{}_handled", table);
     // The inbox's own connection: TLS when the URL says `sslmode=require`.
     let client = inbox.connection().await?;

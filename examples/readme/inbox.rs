@@ -8,7 +8,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let inbox = Inbox::builder(std::env::var("DATABASE_URL")?).build()?;
     inbox.check().await?; // a wrong URL, password or database stops here, with its cause
 
-    // Workers: here, in other processes, or both. Concurrency 8, 10 attempts.
+    // Workers: here, in other processes, or both. 4 jobs at once, 10 attempts.
     let worker = inbox.worker(|job: Job| async move {
         let event = job.event()?;
         // Slow work goes here: download the batch's results, the video, …

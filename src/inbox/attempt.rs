@@ -17,9 +17,9 @@ use tokio::time::Instant;
 
 use super::bookkeeping::{Bookkeeping, Plan};
 use super::failure_log::FailureLog;
-use super::retry_due::RetryDue;
 use super::hold::{Hold, Holds, Lost};
 use super::job::{JobConnection, StoredDelivery};
+use super::retry_due::RetryDue;
 use super::sql::JobSql;
 use super::{FromJob, InboxError, Job, Shared};
 use crate::postgres::millis;

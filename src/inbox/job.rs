@@ -61,6 +61,55 @@ impl Job {
         }
     }
 
+    /// A job as a worker hands it to its handler, for testing the handler
+    /// without a worker: `delivery` (signed with
+    /// [`Signer`](crate::testing::Signer) and verified) at attempt
+    /// `attempt`, with `connection` (from your own pool) as
+    /// [`client`](Job::client).
+    ///
+    /// The connection is used as it is: open a transaction on it first
+    /// (`BEGIN`) and the handler's writes stay uncommitted, as in a worker's
+    /// job, and vanish when the job is dropped (its connection is closed,
+    /// not returned to the pool, as a worker does with a job that did not
+    /// commit). Without one they commit as they run, for your test to read.
+    ///
+    /// ```no_run
+    /// # async fn run(pool: deadpool_postgres::Pool) -> Result<(), Box<dyn std::error::Error>> {
+    /// use gemini_webhooks::inbox::Job;
+    /// use gemini_webhooks::testing::{Signer, generate_secret, sample_event};
+    ///
+    /// async fn handle(job: Job) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    ///     let event = job.event()?;
+    ///     job.client()
+    ///         .execute("INSERT INTO finished (resource) VALUES ($1)", &[&event.resource_id()])
+    ///         .await?;
+    ///     Ok(())
+    /// }
+    ///
+    /// let secret = generate_secret();
+    /// let verifier = gemini_webhooks::Verifier::builder().secret(&secret)?.build()?;
+    /// let body = sample_event("batch.succeeded");
+    /// let delivery = verifier.verify(&Signer::hmac(&secret)?.sign(&body), body)?;
+    /// handle(Job::for_test(delivery, 1, pool.get().await?)).await.unwrap();
+    /// let row = pool.get().await?.query_one("SELECT count(*) FROM finished", &[]).await?;
+    /// assert_eq!(row.get::<_, i64>(0), 1);
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "test-util")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+    pub fn for_test(
+        delivery: Delivery,
+        attempt: u32,
+        connection: deadpool_postgres::Object,
+    ) -> Self {
+        Self::new(
+            delivery,
+            attempt.max(1),
+            SystemTime::now(),
+            Arc::new(JobConnection::new(connection)),
+        )
+    }
+
     /// The stored delivery, as it was verified at ingest.
     pub fn delivery(&self) -> &Delivery {
         &self.delivery

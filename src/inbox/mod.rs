@@ -507,7 +507,10 @@ pub struct InboxBuilder {
 }
 
 /// Most connections ingest's own pool opens, by default.
-const DEFAULT_POOL_SIZE: usize = 16;
+/// Ingest's connections: a delivery holds one for a single `INSERT`, so
+/// two answer 11,000–13,000 deliveries/s here (BENCHMARKS.md), and a
+/// process with a default worker stays at 9 connections.
+const DEFAULT_POOL_SIZE: usize = 2;
 
 impl InboxBuilder {
     fn new(source: Source) -> Self {
@@ -551,8 +554,10 @@ impl InboxBuilder {
         self
     }
 
-    /// Most connections ingest opens (default 16). Workers open their own.
-    /// Not for an inbox built [`from_pool`](Inbox::from_pool).
+    /// Most connections ingest opens (default 2: a delivery holds one for a
+    /// single `INSERT`). Workers open their own; see the connection budget
+    /// in [`guide::inbox`](crate::guide). Not for an inbox built
+    /// [`from_pool`](Inbox::from_pool).
     pub fn pool_size(mut self, size: usize) -> Self {
         self.pool_size = Some(size);
         self

@@ -46,7 +46,11 @@ mod tests {
         due.schedule(at(200));
         due.schedule(at(250));
         assert_eq!(due.wake_at(at(1_000)), at(200), "the earliest");
-        assert_eq!(due.wake_at(at(1_000)), at(1_000), "forgotten once woken for");
+        assert_eq!(
+            due.wake_at(at(1_000)),
+            at(1_000),
+            "forgotten once woken for"
+        );
         due.schedule(at(5_000));
         assert_eq!(due.wake_at(at(1_000)), at(1_000), "later than the poll");
         assert_eq!(due.wake_at(at(6_000)), at(5_000), "kept for a later wake");

@@ -19,8 +19,8 @@ use tokio::time::Instant;
 use super::attempt::{WorkerContext, WorkerSettings};
 use super::bookkeeping::Bookkeeping;
 use super::failure_log::FailureLog;
-use super::retry_due::RetryDue;
 use super::hold::Holds;
+use super::retry_due::RetryDue;
 use super::sql::JobSql;
 use super::{FromJob, Inbox, Shared};
 
@@ -40,9 +40,11 @@ const LISTEN_RETRY: Duration = Duration::from_secs(1);
 /// cancelled (its future dropped) when its job's database connection
 /// closes, when its lease cannot be renewed in time, or when it outlives
 /// the [`job_timeout`](Self::job_timeout): before any other worker can
-/// claim the job. Each worker opens its own connections (`concurrency` + 3:
-/// the jobs' transactions, two for claims, renewals and failures, and one
-/// `LISTEN`ing for new deliveries), so slow handlers never hold up ingest.
+/// claim the job. Each worker opens its own connections (`concurrency` + 3,
+/// 7 by default: the jobs' transactions, two for claims, renewals and
+/// failures, and one `LISTEN`ing for new deliveries), so slow handlers never
+/// hold up ingest. With ingest's two, a process takes 9: ten replicas fit
+/// PostgreSQL's default `max_connections` of 100.
 #[must_use]
 pub struct InboxWorker<F, T> {
     inbox: Inbox,
@@ -63,7 +65,7 @@ where
             inbox,
             handler: Arc::new(handler),
             settings: WorkerSettings {
-                concurrency: 8,
+                concurrency: 4,
                 max_attempts: 10,
                 lease: Duration::from_secs(15),
                 job_timeout: Duration::from_secs(600),
@@ -76,7 +78,8 @@ where
         }
     }
 
-    /// How many jobs run at once (default 8).
+    /// How many jobs run at once (default 4), each on a connection of its
+    /// own: raise it for slow handlers, within your connection budget.
     pub fn concurrency(mut self, jobs: usize) -> Self {
         self.settings.concurrency = jobs.max(1);
         self

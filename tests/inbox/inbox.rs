@@ -1216,3 +1216,58 @@ async fn job_connections_go_back_to_the_pool() {
     assert!(used <= 2, "{used} connections for 12 attempts");
     fx.finish().await;
 }
+
+/// A handler unit-tested with `Job::for_test`: it sees the delivery and the
+/// attempt it was given; its writes commit as they run on a plain
+/// connection, and vanish with the job inside a transaction the test opened.
+#[tokio::test]
+async fn a_handler_can_be_tested_with_a_job_of_its_own() {
+    let fx = Fixture::new().await;
+    let effects = fx.create_effects().await;
+    let pool = common::pg::application_pool(2);
+    let secret = generate_secret();
+    let verifier = common::verifier(&secret);
+    let delivery = |id: &str| {
+        let headers = Signer::hmac(&secret).unwrap().id(id).sign(BODY.as_bytes());
+        verifier
+            .verify(&headers, bytes::Bytes::from_static(BODY.as_bytes()))
+            .unwrap()
+    };
+    let handle = |job: Job| {
+        let effects = effects.clone();
+        async move {
+            assert!(job.event().is_ok());
+            write_effect(&job, &effects).await?;
+            Ok::<_, String>(job.attempt())
+        }
+    };
+    let plain = Job::for_test(delivery("msg_unit"), 3, pool.get().await.unwrap());
+    assert_eq!(plain.delivery().id(), "msg_unit");
+    assert_eq!(handle(plain).await, Ok(3));
+    assert_eq!(fx.effects_written().await, 1, "committed as it ran");
+
+    let connection = pool.get().await.unwrap();
+    connection.batch_execute("BEGIN").await.unwrap();
+    let in_transaction = Job::for_test(delivery("msg_rolled_back"), 0, connection);
+    assert_eq!(in_transaction.attempt(), 1, "attempts count from 1");
+    assert_eq!(handle(in_transaction).await, Ok(1));
+    // The job is gone: its connection closed, so its transaction ended
+    // (no session holds a lock on the table) without committing.
+    let locks = format!(
+        "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+         WHERE c.relname = '{effects}' AND l.pid <> pg_backend_pid()"
+    );
+    eventually("the transaction ended", || async {
+        admin()
+            .await
+            .query_one(&locks, &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+            == 0
+    })
+    .await;
+    assert_eq!(fx.effects_written().await, 1, "rolled back");
+    drop_table(&effects).await;
+    fx.finish().await;
+}

@@ -369,7 +369,10 @@ impl fmt::Debug for PostgresReplayStore {
 }
 
 /// Most connections a store's own pool opens, by default.
-const DEFAULT_POOL_SIZE: usize = 16;
+/// A delivery holds a connection for its claim and again for its commit,
+/// a round trip each: four serve thousands of deliveries a second and let
+/// twenty replicas share a default server.
+const DEFAULT_POOL_SIZE: usize = 4;
 
 /// Configures a [`PostgresReplayStore`].
 #[must_use]
@@ -424,7 +427,7 @@ impl PostgresReplayStoreBuilder {
         self
     }
 
-    /// Most connections the store opens (default 16).
+    /// Most connections the store opens (default 4).
     pub fn pool_size(mut self, size: usize) -> Self {
         self.pool_size = Some(size);
         self
