@@ -28,11 +28,14 @@ use crate::verify::KeyArgs;
 /// Examples:
 ///   gemini-webhooks listen --secret "$SECRET"
 ///   gemini-webhooks listen --bind 127.0.0.1:9000 --secret "$SECRET" --save captures/
+///
+/// Each request is numbered (`#1`, `#2`, …) as its capture file is
+/// (`0001-ID.http`), verified or not.
 #[derive(Args)]
 #[command(verbatim_doc_comment)]
 pub struct ListenArgs {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    /// Address to listen on (not 8080, where your own receiver may be).
+    #[arg(long, default_value = "127.0.0.1:8765")]
     bind: SocketAddr,
     #[command(flatten)]
     keys: KeyArgs,
@@ -151,7 +154,7 @@ async fn receive(
                             let request = dump(method, uri, headers, delivery.body());
                             saving.save(number, delivery.id(), &request);
                         }
-                        show(&delivery, out)
+                        show(number, &delivery, out)
                     },
                     |_| true,
                 )
@@ -168,15 +171,16 @@ async fn receive(
             }
             out.show(
                 || format!("#{number} {method} {uri} {id}: {status} {rejection}"),
-                || json!({ "id": id, "verified": false, "status": status, "reason": rejection.to_string() }),
+                || json!({ "number": number, "id": id, "verified": false, "status": status, "reason": rejection.to_string() }),
             );
             rejection.into_response()
         }
     }
 }
 
-/// Prints a verified delivery: one JSON line, or a header and the event.
-fn show(delivery: &gemini_webhooks::Delivery, out: Output) {
+/// Prints a verified delivery, numbered as its capture file: one JSON
+/// line, or a header and the event.
+fn show(number: usize, delivery: &gemini_webhooks::Delivery, out: Output) {
     let body: serde_json::Value = serde_json::from_slice(delivery.body())
         .unwrap_or_else(|_| json!(String::from_utf8_lossy(delivery.body())));
     let event = delivery.event();
@@ -184,13 +188,13 @@ fn show(delivery: &gemini_webhooks::Delivery, out: Output) {
     out.show(
         || {
             format!(
-                "{} verified ({:?}): {event_type}\n{}",
+                "#{number} {} verified ({:?}): {event_type}\n{}",
                 delivery.id(),
                 delivery.verified_by(),
                 serde_json::to_string_pretty(&body).unwrap_or_default()
             )
         },
-        || json!({ "id": delivery.id(), "verified": true, "type": event_type, "body": body }),
+        || json!({ "number": number, "id": delivery.id(), "verified": true, "type": event_type, "body": body }),
     );
 }
 

@@ -22,7 +22,7 @@ const API_BASE: &str = "https://generativelanguage.googleapis.com/v1";
 pub struct WebhooksArgs {
     /// The API key (default: the `GEMINI_API_KEY` environment variable).
     #[arg(long, env = "GEMINI_API_KEY", hide_env_values = true)]
-    api_key: String,
+    api_key: Option<String>,
     /// The API's base URL (for tests and proxies).
     #[arg(long, default_value = API_BASE)]
     api_base: String,
@@ -104,7 +104,10 @@ pub async fn run(args: &WebhooksArgs, json_out: bool) -> Result<(), Failure> {
     let api = Api {
         client: reqwest::Client::new(),
         base: args.api_base.trim_end_matches('/').to_owned(),
-        key: args.api_key.clone(),
+        key: args.api_key.clone().filter(|key| !key.is_empty()).ok_or(
+            "no API key: set GEMINI_API_KEY (or pass --api-key); \
+             create one at https://aistudio.google.com/apikey",
+        )?,
     };
     match &args.command {
         WebhooksCommand::Create { uri, events, name } => {

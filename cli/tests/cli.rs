@@ -489,6 +489,28 @@ fn listen_receives_what_send_sends_and_saves_it_for_verify() {
     // as captured.
     let saved = saved_files(&save);
     assert_eq!(saved.len(), 5, "{saved:?}");
+    // Every line numbered 1, 2, … in arrival order (verified or not), and
+    // each saved file named by its line's number and id.
+    let numbers: Vec<u64> = printed
+        .iter()
+        .map(|p| p["number"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        numbers,
+        (1..=printed.len() as u64).collect::<Vec<_>>(),
+        "{printed:?}"
+    );
+    for line in &verified {
+        let name = format!(
+            "{:04}-{}.http",
+            line["number"].as_u64().unwrap(),
+            line["id"].as_str().unwrap()
+        );
+        assert!(
+            saved.iter().any(|file| file.ends_with(&name)),
+            "{name} not in {saved:?}"
+        );
+    }
     for file in &saved {
         let output = cli(&[
             "verify",
@@ -827,4 +849,24 @@ fn every_subcommand_has_help_with_an_example() {
             "{subcommand:?} has no example:\n{help}"
         );
     }
+}
+
+#[test]
+fn listen_defaults_to_a_port_other_than_the_examples_8080() {
+    let help = cli(&["listen", "--help"]);
+    let text = stdout(&help);
+    assert!(text.contains("[default: 127.0.0.1:8765]"), "{text}");
+}
+
+#[test]
+fn a_missing_api_key_names_the_variable_to_set() {
+    let output = binary()
+        .args(["webhooks", "list"])
+        .env_remove("GEMINI_API_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("GEMINI_API_KEY"), "{stderr}");
+    assert!(stderr.contains("--api-key"), "{stderr}");
 }
