@@ -39,7 +39,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
     common::init_logging();
     let webhooks = GeminiWebhooks::new(common::verifier_from_env().await?);
-    match common::redis_store_from_env()? {
+    match common::redis_store_from_env().await? {
         Some(store) => serve(webhooks.replay_store(store)).await,
         None => serve(webhooks).await,
     }

@@ -34,7 +34,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let layer = WebhookLayer::new(common::verifier_from_env().await?);
     // On the webhook route only, so `GET /health` and unknown paths are
     // answered as usual (200, 404) instead of 400 "missing header".
-    let webhook = match common::redis_store_from_env()? {
+    let webhook = match common::redis_store_from_env().await? {
         Some(store) => post(handle).route_layer(layer.replay_store(store)),
         None => post(handle).route_layer(layer),
     };

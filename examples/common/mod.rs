@@ -56,12 +56,21 @@ fn with_jwks_url(
 /// The replay store named by `GEMINI_WEBHOOK_REDIS_URL` (needs feature
 /// `redis`), or `None` for the in-memory default.
 #[cfg(feature = "redis")]
-pub fn redis_store_from_env()
+pub async fn redis_store_from_env()
 -> Result<Option<gemini_webhooks::replay::RedisReplayStore>, Box<dyn std::error::Error>> {
     match std::env::var("GEMINI_WEBHOOK_REDIS_URL") {
-        Ok(url) => Ok(Some(
-            gemini_webhooks::replay::RedisReplayStore::builder(url).build()?,
-        )),
+        Ok(url) => {
+            let store = gemini_webhooks::replay::RedisReplayStore::builder(url).build()?;
+            // Fail fast, with the cause, on a wrong URL or password.
+            if let Err(err) = store.check().await {
+                return Err(format!(
+                    "the Redis replay store is unusable: {}",
+                    gemini_webhooks::ErrorChain(&err)
+                )
+                .into());
+            }
+            Ok(Some(store))
+        }
         Err(_) => Ok(None),
     }
 }
@@ -69,7 +78,7 @@ pub fn redis_store_from_env()
 /// Without feature `redis`, `GEMINI_WEBHOOK_REDIS_URL` is an error (the
 /// store type only makes both builds read alike; it is never returned).
 #[cfg(not(feature = "redis"))]
-pub fn redis_store_from_env()
+pub async fn redis_store_from_env()
 -> Result<Option<gemini_webhooks::replay::MemoryReplayStore>, Box<dyn std::error::Error>> {
     match std::env::var("GEMINI_WEBHOOK_REDIS_URL") {
         Ok(_) => Err(
@@ -79,7 +88,6 @@ pub fn redis_store_from_env()
     }
 }
 
-/// `BIND_ADDR`, default `127.0.0.1:3000`.
 /// Completes on Ctrl-C (SIGINT) or SIGTERM, what Kubernetes and systemd
 /// send: the examples then stop accepting, finish what came in, and exit 0.
 pub async fn shutdown_signal() {
@@ -97,6 +105,7 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// `BIND_ADDR`, default `127.0.0.1:3000`.
 pub fn bind_addr() -> String {
     std::env::var("BIND_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned())
 }
