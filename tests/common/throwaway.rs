@@ -145,30 +145,38 @@ impl Drop for OwnPostgres {
     }
 }
 
-/// The directory holding `initdb` and `pg_ctl`: on `PATH` (Homebrew, most
-/// distributions), or under Debian's `/usr/lib/postgresql/<version>/bin`.
+/// The directory holding `initdb` and `pg_ctl`: on `PATH` (most
+/// distributions), under Debian's `/usr/lib/postgresql/<version>/bin`, or
+/// Homebrew's keg-only `postgresql@<version>`.
 fn postgres_bin() -> PathBuf {
     let on_path = std::env::var_os("PATH")
         .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
         .unwrap_or_default();
-    let debian = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|dirs| {
-            let mut bins: Vec<PathBuf> = dirs
-                .filter_map(|entry| Some(entry.ok()?.path().join("bin")))
-                .collect();
-            // The newest version first.
-            bins.sort_by_key(|bin| {
-                std::cmp::Reverse(
-                    bin.parent()
-                        .and_then(|dir| dir.file_name()?.to_str()?.parse::<u32>().ok()),
-                )
-            });
-            bins
-        })
-        .unwrap_or_default();
+    let versioned = |parent: &str, prefix: &str| -> Vec<PathBuf> {
+        let Ok(dirs) = std::fs::read_dir(parent) else {
+            return Vec::new();
+        };
+        let mut bins: Vec<(u32, PathBuf)> = dirs
+            .filter_map(|entry| {
+                let path = entry.ok()?.path();
+                let version = path
+                    .file_name()?
+                    .to_str()?
+                    .strip_prefix(prefix)?
+                    .parse()
+                    .ok()?;
+                Some((version, path.join("bin")))
+            })
+            .collect();
+        // The newest version first.
+        bins.sort_by(|a, b| b.0.cmp(&a.0));
+        bins.into_iter().map(|(_, bin)| bin).collect()
+    };
     on_path
         .into_iter()
-        .chain(debian)
+        .chain(versioned("/usr/lib/postgresql", ""))
+        .chain(versioned("/opt/homebrew/opt", "postgresql@"))
+        .chain(versioned("/usr/local/opt", "postgresql@"))
         .find(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file())
         .unwrap_or_else(|| {
             panic!(
