@@ -17,7 +17,7 @@ pub enum ConfigError {
     /// cannot give (e.g. `sslmode=require` without feature `postgres-tls`).
     #[error("invalid {service} URL: {reason}")]
     InvalidUrl {
-        /// `"PostgreSQL"` or `"Redis"`.
+        /// `"PostgreSQL"`, `"Redis"` or `"Gemini API"`.
         service: &'static str,
         /// What is wrong with it.
         reason: String,
@@ -35,6 +35,12 @@ pub enum ConfigError {
     )]
     NotForPool {
         /// The builder method.
+        setting: &'static str,
+    },
+    /// A setting without which nothing can work was left empty.
+    #[error("{setting} is missing")]
+    MissingSetting {
+        /// What to set.
         setting: &'static str,
     },
     /// The connection pool could not be set up.

@@ -1,0 +1,382 @@
+//! [`GeminiClient`]: one `reqwest::Client`, the API key, and the one path
+//! every call takes (the version prefix, the key header, the timeout,
+//! retries of 429 and 503, Google's error bodies).
+
+use std::fmt;
+use std::time::Duration;
+
+use http::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::error::{ApiError, printable};
+use crate::config_error::ConfigError;
+
+/// Google's host for the Gemini API.
+pub const GEMINI_API_HOST: &str = "https://generativelanguage.googleapis.com";
+
+/// The API version the reference documents the webhooks and job calls
+/// under ("This API is in Beta. Endpoints are under `/v1beta/`").
+pub const GEMINI_API_VERSION: &str = "v1beta";
+
+/// A client of the Gemini API's webhooks and job-status calls.
+///
+/// Cheap to clone (one connection pool). The API key goes in the
+/// `x-goog-api-key` header to the client's host only: redirects elsewhere
+/// are not followed, and the key is never in `Debug`, logs or errors.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use gemini_webhooks::api::GeminiClient;
+///
+/// let client = GeminiClient::new(std::env::var("GEMINI_API_KEY")?)?;
+/// for webhook in client.list_webhooks().await? {
+///     println!("{} {} {:?}", webhook.id, webhook.uri, webhook.state);
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct GeminiClient {
+    http: reqwest::Client,
+    /// `https://host/v1beta`, no trailing slash.
+    base: String,
+    /// `https://host`, for the download paths outside the version prefix.
+    host: String,
+    key: String,
+    retry: Retry,
+}
+
+/// How 429 and 503 answers are retried.
+#[derive(Clone, Copy, Debug)]
+struct Retry {
+    max_retries: u32,
+    first_backoff: Duration,
+    max_backoff: Duration,
+}
+
+impl Retry {
+    /// The pause before retry `retry` (0-based): `Retry-After` when the
+    /// answer gave one, else the backoff doubled per retry; at most
+    /// `max_backoff` either way, so a call's time stays bounded.
+    fn pause(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
+        let doubled = self
+            .first_backoff
+            .saturating_mul(2u32.saturating_pow(retry.min(16)));
+        retry_after.unwrap_or(doubled).min(self.max_backoff)
+    }
+}
+
+/// Configures a [`GeminiClient`]; from [`GeminiClient::builder`].
+#[must_use]
+pub struct GeminiClientBuilder {
+    key: String,
+    host: String,
+    version: String,
+    timeout: Duration,
+    retry: Retry,
+}
+
+impl GeminiClient {
+    /// A client with the defaults, for the API key `api_key`.
+    pub fn new(api_key: impl Into<String>) -> Result<Self, ConfigError> {
+        Self::builder(api_key).build()
+    }
+
+    /// A builder, for the API key `api_key`.
+    pub fn builder(api_key: impl Into<String>) -> GeminiClientBuilder {
+        GeminiClientBuilder {
+            key: api_key.into(),
+            host: GEMINI_API_HOST.to_owned(),
+            version: GEMINI_API_VERSION.to_owned(),
+            timeout: Duration::from_secs(30),
+            retry: Retry {
+                max_retries: 4,
+                first_backoff: Duration::from_millis(500),
+                max_backoff: Duration::from_secs(30),
+            },
+        }
+    }
+
+    /// Calls `method path` (under the version prefix) with `query` and the
+    /// JSON `body`, and reads the answer as `T` (an empty body as `{}`).
+    pub(crate) async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        what: &'static str,
+    ) -> Result<T, ApiError> {
+        let url = format!("{}/{path}", self.base);
+        let mut retries = 0;
+        loop {
+            let mut request = self
+                .http
+                .request(method.clone(), &url)
+                .header("x-goog-api-key", &self.key);
+            if !query.is_empty() {
+                request = request.query(query);
+            }
+            if let Some(body) = body {
+                request = request
+                    .header(http::header::CONTENT_TYPE, "application/json")
+                    .body(body.to_string());
+            }
+            let response = request.send().await.map_err(ApiError::Unreachable)?;
+            let status = response.status();
+            if status.is_redirection() {
+                return Err(self.redirected(&response));
+            }
+            let retry_after = retry_after(response.headers());
+            let text = response.text().await.map_err(ApiError::Unreachable)?;
+            if status.is_success() {
+                let text = if text.trim().is_empty() { "{}" } else { &text };
+                return serde_json::from_str(text)
+                    .map_err(|source| ApiError::Decode { what, source });
+            }
+            let retryable = status == StatusCode::TOO_MANY_REQUESTS
+                || status == StatusCode::SERVICE_UNAVAILABLE;
+            if retryable && retries < self.retry.max_retries {
+                tokio::time::sleep(self.retry.pause(retries, retry_after)).await;
+                retries += 1;
+                continue;
+            }
+            return Err(status_error(status, &text, retries));
+        }
+    }
+
+    fn redirected(&self, response: &reqwest::Response) -> ApiError {
+        let host = response
+            .headers()
+            .get(http::header::LOCATION)
+            .and_then(|location| location.to_str().ok())
+            .and_then(|location| reqwest::Url::parse(location).ok())
+            .and_then(|url| url.host_str().map(str::to_owned))
+            .unwrap_or_else(|| "unknown".to_owned());
+        ApiError::Redirected {
+            host: printable(&host),
+            expected: self.host.clone(),
+        }
+    }
+
+    /// The host this client calls (`https://generativelanguage.googleapis.com`).
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+}
+
+impl GeminiClientBuilder {
+    /// The API's host (default [`GEMINI_API_HOST`]), for proxies and tests:
+    /// `http(s)://host[:port]`, without the version.
+    pub fn host(mut self, host: impl Into<String>) -> Self {
+        self.host = host.into();
+        self
+    }
+
+    /// The API version the paths go under (default [`GEMINI_API_VERSION`]).
+    pub fn api_version(mut self, version: impl Into<String>) -> Self {
+        self.version = version.into();
+        self
+    }
+
+    /// How long one request may take, connecting included (default 30 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How often a 429 or 503 answer is retried (default 4), and the first
+    /// pause (default 500 ms, doubled per retry; `Retry-After` when the
+    /// answer gives one in seconds; at most 30 s each). Other answers are
+    /// never retried.
+    pub fn retries(mut self, max_retries: u32, first_backoff: Duration) -> Self {
+        self.retry.max_retries = max_retries;
+        self.retry.first_backoff = first_backoff;
+        self
+    }
+
+    /// The client. Fails on a host that is not an `http(s)` URL, an empty
+    /// key or version.
+    pub fn build(self) -> Result<GeminiClient, ConfigError> {
+        let invalid = |reason: &str| ConfigError::InvalidUrl {
+            service: "Gemini API",
+            reason: reason.to_owned(),
+        };
+        let host = self.host.trim_end_matches('/').to_owned();
+        let url = reqwest::Url::parse(&host).map_err(|err| invalid(&err.to_string()))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(invalid("the host must be an http(s) URL with a host name"));
+        }
+        if url.path() != "/" || url.query().is_some() {
+            return Err(invalid(
+                "give the host only; the client adds the version and paths",
+            ));
+        }
+        let version = self.version.trim_matches('/');
+        if version.is_empty() || version.contains(['/', '?', '#']) {
+            return Err(invalid(
+                "the API version must be one path segment, such as v1beta",
+            ));
+        }
+        if self.key.trim().is_empty() {
+            return Err(ConfigError::MissingSetting {
+                setting: "the API key (GEMINI_API_KEY)",
+            });
+        }
+        let http = reqwest::Client::builder()
+            .timeout(self.timeout)
+            // The key is a header of ours, which reqwest keeps on a
+            // redirect to another host: follow none, report them.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|err| ConfigError::Pool(Box::new(err)))?;
+        Ok(GeminiClient {
+            http,
+            base: format!("{host}/{version}"),
+            host,
+            key: self.key,
+            retry: self.retry,
+        })
+    }
+}
+
+/// A non-success answer as an [`ApiError::Status`], with Google's
+/// `{"error": {"code", "message", "status"}}` when the body has it.
+fn status_error(status: StatusCode, text: &str, retries: u32) -> ApiError {
+    let body: Option<Value> = serde_json::from_str(text).ok();
+    let error = body.as_ref().and_then(|body| body.get("error"));
+    let field = |name: &str| {
+        error
+            .and_then(|error| error.get(name))
+            .and_then(Value::as_str)
+            .map(printable)
+    };
+    ApiError::Status {
+        status,
+        google_status: field("status"),
+        message: field("message").unwrap_or_else(|| "the answer has no error message".to_owned()),
+        retries,
+    }
+}
+
+/// `Retry-After` in seconds (the form Google sends); an HTTP date is
+/// ignored (the backoff applies).
+fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
+    let seconds: u64 = headers
+        .get(http::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(seconds))
+}
+
+impl fmt::Debug for GeminiClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GeminiClient")
+            .field("base", &self.base)
+            .field("key", &"[redacted]")
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for GeminiClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GeminiClientBuilder")
+            .field("host", &self.host)
+            .field("version", &self.version)
+            .field("key", &"[redacted]")
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pauses_double_follow_retry_after_and_stay_bounded() {
+        let retry = Retry {
+            max_retries: 4,
+            first_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+        };
+        assert_eq!(retry.pause(0, None), Duration::from_millis(500));
+        assert_eq!(retry.pause(2, None), Duration::from_secs(2));
+        assert_eq!(retry.pause(10, None), Duration::from_secs(30));
+        assert_eq!(
+            retry.pause(0, Some(Duration::from_secs(7))),
+            Duration::from_secs(7)
+        );
+        assert_eq!(
+            retry.pause(0, Some(Duration::from_secs(3600))),
+            Duration::from_secs(30)
+        );
+    }
+
+    #[test]
+    fn google_s_error_body_is_read_and_anything_else_tolerated() {
+        let body = r#"{"error": {"code": 403, "message": "API key not valid\u001b[2J", "status": "PERMISSION_DENIED"}}"#;
+        let err = status_error(StatusCode::FORBIDDEN, body, 0);
+        assert_eq!(
+            err.to_string(),
+            "the Gemini API answered 403 Forbidden PERMISSION_DENIED: API key not valid\\u{1b}[2J"
+        );
+        let err = status_error(StatusCode::BAD_GATEWAY, "<html>", 2);
+        assert!(
+            matches!(
+                err,
+                ApiError::Status {
+                    retries: 2,
+                    google_status: None,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn bad_settings_are_build_errors_and_the_key_is_never_shown() {
+        for host in [
+            "generativelanguage.googleapis.com",
+            "ftp://h",
+            "https://h/v1beta",
+        ] {
+            assert!(
+                GeminiClient::builder("k").host(host).build().is_err(),
+                "{host}"
+            );
+        }
+        assert!(
+            GeminiClient::builder("k")
+                .api_version("v1/x")
+                .build()
+                .is_err()
+        );
+        assert!(GeminiClient::new(" ").is_err());
+        let client = GeminiClient::new("AIzaSecretKey").unwrap();
+        assert!(!format!("{client:?}").contains("AIzaSecretKey"));
+        let builder = GeminiClient::builder("AIzaSecretKey");
+        assert!(!format!("{builder:?}").contains("AIzaSecretKey"));
+        assert_eq!(
+            client.base,
+            "https://generativelanguage.googleapis.com/v1beta"
+        );
+    }
+
+    #[test]
+    fn retry_after_in_seconds_is_read() {
+        let mut headers = http::HeaderMap::new();
+        assert_eq!(retry_after(&headers), None);
+        headers.insert(http::header::RETRY_AFTER, "3".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(3)));
+        headers.insert(
+            http::header::RETRY_AFTER,
+            "Wed, 21 Oct 2026 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&headers), None);
+    }
+}
