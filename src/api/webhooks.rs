@@ -223,6 +223,42 @@ pub struct WebhookUpdate {
 }
 
 impl WebhookUpdate {
+    /// An update that changes nothing yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A new label.
+    #[must_use]
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// A new URI.
+    #[must_use]
+    pub fn uri(mut self, uri: impl Into<String>) -> Self {
+        self.uri = Some(uri.into());
+        self
+    }
+
+    /// New event types, replacing the old.
+    #[must_use]
+    pub fn subscribed_events(
+        mut self,
+        events: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.subscribed_events = Some(events.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// A new state.
+    #[must_use]
+    pub fn state(mut self, state: WebhookState) -> Self {
+        self.state = Some(state);
+        self
+    }
+
     /// The body and the mask naming its fields.
     fn body_and_mask(&self) -> (Value, String) {
         let mut body = serde_json::Map::new();
@@ -349,11 +385,8 @@ impl GeminiClient {
         id: &str,
         state: WebhookState,
     ) -> Result<Webhook, ApiError> {
-        let update = WebhookUpdate {
-            state: Some(state),
-            ..WebhookUpdate::default()
-        };
-        self.update_webhook(id, &update).await
+        self.update_webhook(id, &WebhookUpdate::new().state(state))
+            .await
     }
 
     /// Deletes the webhook.

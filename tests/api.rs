@@ -1,0 +1,384 @@
+//! `gemini_webhooks::api` against a local mock of the Gemini API, written
+//! from the API reference's shapes: each call's method, path, query and
+//! body; pages; the rotate answer; Google's error bodies; retries of 429
+//! and 503; unknown enum values; the API key in no output.
+
+#![cfg(feature = "api")]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use gemini_webhooks::api::{
+    ApiError, BatchState, GeminiClient, InteractionStatus, JobName, JobStatus, NewWebhook,
+    Revocation, WebhookState, WebhookUpdate,
+};
+use serde_json::{Value, json};
+
+const KEY: &str = "AIzaTestKey-never-shown";
+
+/// One request as the mock saw it.
+#[derive(Clone, Debug)]
+struct Seen {
+    method: String,
+    path: String,
+    query: String,
+    key: Option<String>,
+    body: Value,
+}
+
+type Answer = Box<dyn Fn(&Seen, usize) -> Response + Send + Sync>;
+
+#[derive(Clone)]
+struct Mock {
+    seen: Arc<Mutex<Vec<Seen>>>,
+    answer: Arc<Answer>,
+}
+
+impl Mock {
+    /// A mock answering each request with `answer(request, index)`; and a
+    /// client on it that retries fast.
+    async fn start(
+        answer: impl Fn(&Seen, usize) -> Response + Send + Sync + 'static,
+    ) -> (Self, GeminiClient) {
+        let mock = Self {
+            seen: Arc::default(),
+            answer: Arc::new(Box::new(answer)),
+        };
+        let app = Router::new().fallback(record).with_state(mock.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let host = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let client = GeminiClient::builder(KEY)
+            .host(host)
+            .retries(3, Duration::from_millis(1))
+            .build()
+            .unwrap();
+        (mock, client)
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+async fn record(State(mock): State<Mock>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body: Bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+    let seen = Seen {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().unwrap_or("").to_owned(),
+        key: header(&parts.headers, "x-goog-api-key"),
+        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+    };
+    let index = {
+        let mut all = mock.seen.lock().unwrap();
+        all.push(seen.clone());
+        all.len() - 1
+    };
+    (mock.answer)(&seen, index)
+}
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+fn json_answer(status: StatusCode, body: &Value) -> Response {
+    (
+        status,
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn ok(body: Value) -> Response {
+    json_answer(StatusCode::OK, &body)
+}
+
+fn google_error(status: StatusCode, google: &str, message: &str) -> Response {
+    let body = json!({"error": {"code": status.as_u16(), "message": message, "status": google}});
+    json_answer(status, &body)
+}
+
+fn webhook(id: &str) -> Value {
+    json!({"id": id, "name": "label", "uri": "https://example.com/h",
+           "subscribed_events": ["batch.succeeded"], "state": "enabled"})
+}
+
+#[tokio::test]
+async fn every_webhook_call_has_the_reference_s_method_path_query_and_body() {
+    let (mock, client) = Mock::start(|seen, _| match (seen.method.as_str(), seen.path.as_str()) {
+        ("POST", "/v1beta/webhooks") => ok(json!({
+            "id": "w1", "uri": "https://example.com/h", "subscribed_events": ["batch.succeeded"],
+            "state": "enabled", "new_signing_secret": "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"
+        })),
+        ("POST", "/v1beta/webhooks/w1:rotateSigningSecret") => {
+            ok(json!({"secret": "whsec_bmV3c2VjcmV0bmV3c2VjcmV0bmV3c2VjcmV0"}))
+        }
+        ("POST", "/v1beta/webhooks/w1:ping") | ("DELETE", "/v1beta/webhooks/w1") => ok(json!({})),
+        ("PATCH", _) => ok(json!({"id": "w1", "state": "enabled", "uri": "https://new"})),
+        ("GET", "/v1beta/webhooks/w1") => ok(webhook("w1")),
+        _ => google_error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such path"),
+    })
+    .await;
+    let created = client
+        .create_webhook(&NewWebhook::new("https://example.com/h", ["batch.succeeded"]).name("prod"))
+        .await
+        .unwrap();
+    assert_eq!(created.id, "w1");
+    let secret = created.new_signing_secret.clone().unwrap();
+    assert!(secret.expose().starts_with("whsec_"));
+    assert!(!format!("{created:?}").contains(secret.expose()));
+    assert_eq!(
+        client.get_webhook("webhooks/w1").await.unwrap().state,
+        WebhookState::Enabled
+    );
+    let update = WebhookUpdate::new().uri("https://new");
+    client.update_webhook("w1", &update).await.unwrap();
+    client
+        .set_webhook_state("w1", WebhookState::Enabled)
+        .await
+        .unwrap();
+    client.ping_webhook("w1").await.unwrap();
+    let rotated = client
+        .rotate_signing_secret("w1", Revocation::default())
+        .await
+        .unwrap();
+    assert!(rotated.expose().starts_with("whsec_bmV3"));
+    client
+        .rotate_signing_secret("w1", Revocation::Immediately)
+        .await
+        .unwrap();
+    client.delete_webhook("w1").await.unwrap();
+
+    let seen = mock.seen();
+    let calls: Vec<(&str, &str, &str)> = seen
+        .iter()
+        .map(|s| (s.method.as_str(), s.path.as_str(), s.query.as_str()))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            ("POST", "/v1beta/webhooks", ""),
+            ("GET", "/v1beta/webhooks/w1", ""),
+            ("PATCH", "/v1beta/webhooks/w1", "update_mask=uri"),
+            ("PATCH", "/v1beta/webhooks/w1", "update_mask=state"),
+            ("POST", "/v1beta/webhooks/w1:ping", ""),
+            ("POST", "/v1beta/webhooks/w1:rotateSigningSecret", ""),
+            ("POST", "/v1beta/webhooks/w1:rotateSigningSecret", ""),
+            ("DELETE", "/v1beta/webhooks/w1", ""),
+        ]
+    );
+    assert!(seen.iter().all(|s| s.key.as_deref() == Some(KEY)));
+    assert_eq!(
+        seen[0].body,
+        json!({"name": "prod", "uri": "https://example.com/h", "subscribed_events": ["batch.succeeded"]})
+    );
+    assert_eq!(seen[2].body, json!({"uri": "https://new"}));
+    assert_eq!(seen[3].body, json!({"state": "enabled"}));
+    assert_eq!(seen[4].body, json!({}));
+    assert_eq!(
+        seen[5].body,
+        json!({"revocation_behavior": "revoke_previous_secrets_after_h24"})
+    );
+    assert_eq!(
+        seen[6].body,
+        json!({"revocation_behavior": "revoke_previous_secrets_immediately"})
+    );
+}
+
+#[tokio::test]
+async fn list_follows_three_pages_to_the_end() {
+    let (mock, client) = Mock::start(|seen, _| {
+        let page = |ids: &[&str], next: Option<&str>| {
+            let mut body =
+                json!({"webhooks": ids.iter().map(|id| webhook(id)).collect::<Vec<_>>()});
+            if let Some(next) = next {
+                body["next_page_token"] = json!(next);
+            }
+            ok(body)
+        };
+        match seen.query.as_str() {
+            "page_size=1000" => page(&["a", "b"], Some("t2")),
+            "page_size=1000&page_token=t2" => page(&["c"], Some("t3")),
+            "page_size=1000&page_token=t3" => page(&["d"], None),
+            other => google_error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", other),
+        }
+    })
+    .await;
+    let all = client.list_webhooks().await.unwrap();
+    let ids: Vec<&str> = all.iter().map(|w| w.id.as_str()).collect();
+    assert_eq!(ids, ["a", "b", "c", "d"]);
+    assert_eq!(mock.seen().len(), 3);
+    // One page by hand: the size is capped at the API's 1,000.
+    let page = client.list_webhooks_page(Some(5_000), None).await.unwrap();
+    assert_eq!(
+        (page.webhooks.len(), page.next_page_token.as_deref()),
+        (2, Some("t2"))
+    );
+    assert_eq!(mock.seen()[3].query, "page_size=1000");
+}
+
+#[tokio::test]
+async fn google_s_error_surfaces_and_the_key_is_in_no_output() {
+    let (_, client) = Mock::start(|_, _| {
+        google_error(
+            StatusCode::FORBIDDEN,
+            "PERMISSION_DENIED",
+            "API key not valid.\n Please pass a valid API key.",
+        )
+    })
+    .await;
+    let err = client.get_webhook("w1").await.unwrap_err();
+    assert_eq!(err.status(), Some(StatusCode::FORBIDDEN));
+    let shown = format!(
+        "{err} {err:?} {client:?} {}",
+        gemini_webhooks::ErrorChain(&err)
+    );
+    assert!(
+        shown.contains("PERMISSION_DENIED") && shown.contains("API key not valid.\\n Please"),
+        "{shown}"
+    );
+    assert!(!shown.contains(KEY), "{shown}");
+}
+
+#[tokio::test]
+async fn a_429_with_retry_after_is_retried_then_succeeds() {
+    let (mock, client) = Mock::start(|_, index| {
+        if index == 0 {
+            let mut answer = google_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "RESOURCE_EXHAUSTED",
+                "slow down",
+            );
+            answer
+                .headers_mut()
+                .insert("retry-after", "0".parse().unwrap());
+            answer
+        } else {
+            ok(webhook("w1"))
+        }
+    })
+    .await;
+    assert_eq!(client.get_webhook("w1").await.unwrap().id, "w1");
+    assert_eq!(mock.seen().len(), 2);
+}
+
+#[tokio::test]
+async fn a_503_that_never_recovers_gives_up_after_its_retries_and_4xx_is_not_retried() {
+    let (mock, client) = Mock::start(|_, _| {
+        google_error(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "overloaded")
+    })
+    .await;
+    let err = client.get_webhook("w1").await.unwrap_err();
+    assert!(
+        matches!(err, ApiError::Status { retries: 3, .. }),
+        "{err:?}"
+    );
+    assert_eq!(mock.seen().len(), 4, "one call and three retries");
+    let (mock, client) =
+        Mock::start(|_, _| google_error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "boom"))
+            .await;
+    assert!(client.get_webhook("w1").await.is_err());
+    assert_eq!(mock.seen().len(), 1, "500 is not retried");
+    let (mock, client) =
+        Mock::start(|_, _| google_error(StatusCode::NOT_FOUND, "NOT_FOUND", "gone")).await;
+    assert!(client.get_webhook("w1").await.unwrap_err().is_not_found());
+    assert_eq!(mock.seen().len(), 1);
+}
+
+#[tokio::test]
+async fn a_redirect_to_another_host_is_not_followed() {
+    let (mock, client) = Mock::start(|_, _| {
+        let mut answer = StatusCode::FOUND.into_response();
+        answer.headers_mut().insert(
+            "location",
+            "https://elsewhere.example/steal".parse().unwrap(),
+        );
+        answer
+    })
+    .await;
+    let err = client.get_webhook("w1").await.unwrap_err();
+    assert!(
+        matches!(&err, ApiError::Redirected { host, .. } if host == "elsewhere.example"),
+        "{err:?}"
+    );
+    assert_eq!(mock.seen().len(), 1);
+}
+
+#[tokio::test]
+async fn job_statuses_read_each_kind_and_unknown_values() {
+    let (mock, client) = Mock::start(|seen, _| match seen.path.as_str() {
+        "/v1beta/batches/b1" => ok(json!({
+            "name": "batches/b1", "done": true,
+            "metadata": {"@type": "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch",
+                         "state": "BATCH_STATE_SUCCEEDED", "output": {"responsesFile": "files/r1"}}
+        })),
+        "/v1beta/batches/b2" => ok(json!({"name": "batches/b2", "metadata": {"state": "BATCH_STATE_NEW_ONE"}})),
+        "/v1beta/models/veo/operations/op1" => ok(json!({
+            "name": "models/veo/operations/op1", "done": true,
+            "response": {"generateVideoResponse": {"generatedSamples": [{"video": {"uri": "https://v/1"}}]}}
+        })),
+        "/v1beta/interactions/i1" => ok(json!({"id": "i1", "status": "requires_action", "steps": [{}]})),
+        "/v1beta/interactions/i2" => ok(json!({"id": "i2", "status": "thinking_hard"})),
+        _ => google_error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such job"),
+    })
+    .await;
+    let job = |name: &str| JobName::parse(name).unwrap();
+    let JobStatus::Batch(batch) = client.get_job(&job("batches/b1")).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        (batch.state, batch.responses_file.as_deref()),
+        (BatchState::Succeeded, Some("files/r1"))
+    );
+    assert_eq!(
+        client.get_batch("b2").await.unwrap().state,
+        BatchState::Other("BATCH_STATE_NEW_ONE".into())
+    );
+    let video = client
+        .get_job(&job("models/veo/operations/op1"))
+        .await
+        .unwrap();
+    assert!(
+        video.is_final() && video.to_string().contains("https://v/1"),
+        "{video}"
+    );
+    let JobStatus::Interaction(waiting) = client.get_job(&job("interactions/i1")).await.unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(waiting.status, InteractionStatus::RequiresAction);
+    assert_eq!(waiting.steps.len(), 1);
+    let JobStatus::Interaction(unknown) = client.get_job(&job("interactions/i2")).await.unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        unknown.status,
+        InteractionStatus::Other("thinking_hard".into())
+    );
+    assert!(
+        client
+            .get_job(&job("batches/missing"))
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+    let paths: Vec<String> = mock
+        .seen()
+        .into_iter()
+        .map(|s| format!("{} {}", s.method, s.path))
+        .collect();
+    assert_eq!(paths[0], "GET /v1beta/batches/b1");
+    assert_eq!(paths[2], "GET /v1beta/models/veo/operations/op1");
+}
