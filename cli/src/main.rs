@@ -51,6 +51,7 @@ enum Command {
     Send(send::SendArgs),
     Listen(listen::ListenArgs),
     Webhooks(webhooks::WebhooksArgs),
+    Jobs(webhooks::JobsArgs),
 }
 
 /// What a subcommand reports when it cannot run at all (exit code 2).
@@ -65,7 +66,10 @@ fn main() -> ExitCode {
     match outcome {
         Ok(code) => code,
         Err(err) => {
-            output::note(format_args!("error: {err}"));
+            output::note(format_args!(
+                "error: {}",
+                gemini_webhooks::ErrorChain(&*err)
+            ));
             ExitCode::from(2)
         }
     }
@@ -79,7 +83,8 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Sign(args) => sign::run(&args, out).map(|()| ExitCode::SUCCESS),
         Command::Verify(args) => verify::run(&args, out).await,
         Command::Listen(args) => listen::run(&args, out).await.map(|()| ExitCode::SUCCESS),
-        Command::Webhooks(args) => webhooks::run(&args, out.is_json())
+        Command::Webhooks(args) => webhooks::run(&args, out).await.map(|()| ExitCode::SUCCESS),
+        Command::Jobs(args) => webhooks::run_jobs(&args, out)
             .await
             .map(|()| ExitCode::SUCCESS),
         Command::Send(args) => send::run(&args, out).await.map(exit_code),

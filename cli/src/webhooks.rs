@@ -1,31 +1,59 @@
-//! `webhooks`: the Gemini API's webhook management (`/v1/webhooks`), with
-//! field names as in Google's REST docs (`name`, `uri`,
-//! `subscribed_events`, `state`, `new_signing_secret`).
+//! `webhooks …` and `jobs get`: the Gemini API through
+//! `gemini_webhooks::api`, with no HTTP code of the CLI's own.
 
 use clap::{Args, Subcommand, ValueEnum};
-use reqwest::Method;
-use serde_json::{Value, json};
+use gemini_webhooks::api::{
+    GEMINI_API_HOST, GEMINI_API_VERSION, GeminiClient, JobName, NewWebhook, Revocation, Webhook,
+    WebhookState, WebhookUpdate,
+};
+use serde_json::json;
 
-use crate::{Failure, output};
+use crate::Failure;
+use crate::output::{self, Output};
 
-/// The Gemini API's base URL.
-const API_BASE: &str = "https://generativelanguage.googleapis.com/v1";
+/// How to reach the API; accepted before or after the subcommand.
+#[derive(Args)]
+pub struct ApiArgs {
+    /// The API key (default: the `GEMINI_API_KEY` environment variable).
+    #[arg(long, global = true, env = "GEMINI_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// The API's host (for proxies and tests), without the version.
+    #[arg(long, global = true, default_value = GEMINI_API_HOST)]
+    api_base: String,
+    /// The API version the paths go under.
+    #[arg(long, global = true, default_value = GEMINI_API_VERSION)]
+    api_version: String,
+}
 
-/// Manage the project's static webhooks on the Gemini API.
+impl ApiArgs {
+    fn client(&self) -> Result<GeminiClient, Failure> {
+        let key = self
+            .api_key
+            .clone()
+            .filter(|key| !key.trim().is_empty())
+            .ok_or(
+                "no API key: set GEMINI_API_KEY (or pass --api-key); \
+             create one at https://aistudio.google.com/apikey",
+            )?;
+        Ok(GeminiClient::builder(key)
+            .host(&self.api_base)
+            .api_version(&self.api_version)
+            .build()?)
+    }
+}
+
+/// Manage the project's webhooks through the Gemini API.
 ///
 /// Examples:
 ///   GEMINI_API_KEY=… gemini-webhooks webhooks create --uri https://example.com/webhooks/gemini --event batch.succeeded --event video.generated
 ///   gemini-webhooks webhooks list
-///   gemini-webhooks webhooks rotate-secret webhooks/abc123 --revoke-previous after-24h
+///   gemini-webhooks webhooks update abc123 --state enabled
+///   gemini-webhooks webhooks rotate-secret abc123 --revoke-previous after-24h
 #[derive(Args)]
 #[command(verbatim_doc_comment)]
 pub struct WebhooksArgs {
-    /// The API key (default: the `GEMINI_API_KEY` environment variable).
-    #[arg(long, env = "GEMINI_API_KEY", hide_env_values = true)]
-    api_key: Option<String>,
-    /// The API's base URL (for tests and proxies).
-    #[arg(long, default_value = API_BASE)]
-    api_base: String,
+    #[command(flatten)]
+    api: ApiArgs,
     #[command(subcommand)]
     command: WebhooksCommand,
 }
@@ -43,31 +71,38 @@ enum WebhooksCommand {
         /// An event type to subscribe to; repeat for several.
         #[arg(long = "event", required = true)]
         events: Vec<String>,
-        /// A display name.
+        /// A label of yours.
         #[arg(long)]
         name: Option<String>,
     },
-    /// List the project's webhooks.
+    /// List every webhook of the project (all pages).
     ///
     /// Example: gemini-webhooks webhooks list --json
     #[command(verbatim_doc_comment)]
     List,
-    /// Show one webhook (`webhooks/ID` or `ID`).
+    /// Show one webhook (`ID` or `webhooks/ID`).
     ///
-    /// Example: gemini-webhooks webhooks get webhooks/abc123
+    /// Example: gemini-webhooks webhooks get abc123
     #[command(verbatim_doc_comment)]
     Get { webhook: String },
-    /// Change a webhook's uri or events.
+    /// Change a webhook's label, URI, events or state (only what you give).
     ///
-    /// Example: gemini-webhooks webhooks update abc123 --event batch.succeeded --event batch.failed
+    /// Example: gemini-webhooks webhooks update abc123 --state enabled
     #[command(verbatim_doc_comment)]
     Update {
         webhook: String,
+        /// A new label.
+        #[arg(long)]
+        name: Option<String>,
+        /// A new URI.
         #[arg(long)]
         uri: Option<String>,
         /// The new event list; repeat for several.
         #[arg(long = "event")]
         events: Vec<String>,
+        /// Enable (also after Gemini disabled it for failed deliveries) or disable.
+        #[arg(long, value_enum)]
+        state: Option<StateArg>,
     },
     /// Delete a webhook.
     ///
@@ -86,13 +121,13 @@ enum WebhooksCommand {
     RotateSecret {
         webhook: String,
         /// When the previous secrets stop being valid.
-        #[arg(long, value_enum)]
-        revoke_previous: Revocation,
+        #[arg(long, value_enum, default_value = "after-24h")]
+        revoke_previous: RevocationArg,
     },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum Revocation {
+enum RevocationArg {
     /// Keep the old secret valid for 24 hours: configure both meanwhile.
     #[value(name = "after-24h")]
     After24h,
@@ -100,193 +135,161 @@ enum Revocation {
     Immediately,
 }
 
-pub async fn run(args: &WebhooksArgs, json_out: bool) -> Result<(), Failure> {
-    let api = Api {
-        client: reqwest::Client::new(),
-        base: args.api_base.trim_end_matches('/').to_owned(),
-        key: args.api_key.clone().filter(|key| !key.is_empty()).ok_or(
-            "no API key: set GEMINI_API_KEY (or pass --api-key); \
-             create one at https://aistudio.google.com/apikey",
-        )?,
-    };
+#[derive(Clone, Copy, ValueEnum)]
+enum StateArg {
+    Enabled,
+    Disabled,
+}
+
+/// A job's status: what to check when a webhook did not come.
+///
+/// Examples:
+///   gemini-webhooks jobs get batches/batch_123
+///   gemini-webhooks jobs get models/veo-3.1-generate-preview/operations/vz341u0pmdlc
+///   gemini-webhooks jobs get interactions/v1_abc --json
+#[derive(Args)]
+#[command(verbatim_doc_comment)]
+pub struct JobsArgs {
+    #[command(flatten)]
+    api: ApiArgs,
+    #[command(subcommand)]
+    command: JobsCommand,
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// Print a job's state and where its result is (or why it failed).
+    Get {
+        /// `batches/ID`, `models/MODEL/operations/ID` or `interactions/ID`.
+        job: String,
+    },
+}
+
+pub async fn run(args: &WebhooksArgs, out: Output) -> Result<(), Failure> {
+    let client = args.api.client()?;
     match &args.command {
         WebhooksCommand::Create { uri, events, name } => {
-            let mut body = json!({ "uri": uri, "subscribed_events": events });
+            let mut new = NewWebhook::new(uri, events);
             if let Some(name) = name {
-                body["name"] = json!(name);
+                new = new.name(name);
             }
-            let created = api.call(Method::POST, "webhooks", Some(body)).await?;
-            print_with_secret(&created, json_out);
+            let created = client.create_webhook(&new).await?;
+            show_webhook(&created, out);
+            match &created.new_signing_secret {
+                Some(secret) if !out.is_json() => {
+                    output::line(format_args!("signing secret: {}", secret.expose()));
+                }
+                Some(_) => {}
+                None => output::note(format_args!("the answer held no signing secret")),
+            }
+            secret_warning();
         }
         WebhooksCommand::List => {
-            let listed = api.call(Method::GET, "webhooks", None).await?;
-            if json_out {
-                output::line(format_args!("{listed}"));
+            let all = client.list_webhooks().await?;
+            if out.is_json() {
+                output::line(format_args!("{}", json!({ "webhooks": all })));
+            } else if all.is_empty() {
+                output::line(format_args!("no webhooks"));
             } else {
-                let webhooks = listed["webhooks"].as_array().cloned().unwrap_or_default();
-                if webhooks.is_empty() {
-                    output::line(format_args!("no webhooks"));
-                }
-                for webhook in &webhooks {
-                    print_webhook(webhook);
+                for webhook in &all {
+                    show_webhook(webhook, out);
                 }
             }
         }
-        WebhooksCommand::Get { webhook } => {
-            let shown = api.call(Method::GET, &resource(webhook), None).await?;
-            print_value(&shown, json_out);
-        }
+        WebhooksCommand::Get { webhook } => show_webhook(&client.get_webhook(webhook).await?, out),
         WebhooksCommand::Update {
             webhook,
+            name,
             uri,
             events,
+            state,
         } => {
-            let mut body = json!({});
-            let mut mask = Vec::new();
+            let mut update = WebhookUpdate::new();
+            if let Some(name) = name {
+                update = update.name(name);
+            }
             if let Some(uri) = uri {
-                body["uri"] = json!(uri);
-                mask.push("uri");
+                update = update.uri(uri);
             }
             if !events.is_empty() {
-                body["subscribed_events"] = json!(events);
-                mask.push("subscribed_events");
+                update = update.subscribed_events(events);
             }
-            if mask.is_empty() {
-                return Err("nothing to update: give --uri or --event".into());
+            if let Some(state) = state {
+                update = update.state(match state {
+                    StateArg::Enabled => WebhookState::Enabled,
+                    StateArg::Disabled => WebhookState::Disabled,
+                });
             }
-            let path = format!("{}?updateMask={}", resource(webhook), mask.join(","));
-            let updated = api.call(Method::PATCH, &path, Some(body)).await?;
-            print_value(&updated, json_out);
+            show_webhook(&client.update_webhook(webhook, &update).await?, out);
         }
         WebhooksCommand::Delete { webhook } => {
-            api.call(Method::DELETE, &resource(webhook), None).await?;
-            if json_out {
-                output::line(format_args!("{}", json!({ "deleted": resource(webhook) })));
-            } else {
-                output::line(format_args!("deleted {}", resource(webhook)));
-            }
+            client.delete_webhook(webhook).await?;
+            out.show(
+                || format!("deleted {webhook}"),
+                || json!({ "deleted": webhook }),
+            );
         }
         WebhooksCommand::Ping { webhook } => {
-            let answer = api
-                .call(
-                    Method::POST,
-                    &format!("{}:ping", resource(webhook)),
-                    Some(json!({})),
-                )
-                .await?;
-            if json_out {
-                output::line(format_args!("{answer}"));
-            } else {
-                output::line(format_args!("ping sent to {}", resource(webhook)));
-            }
+            client.ping_webhook(webhook).await?;
+            out.show(
+                || format!("ping sent to {webhook}"),
+                || json!({ "pinged": webhook }),
+            );
         }
         WebhooksCommand::RotateSecret {
             webhook,
             revoke_previous,
         } => {
-            let behavior = match revoke_previous {
-                Revocation::After24h => "REVOKE_PREVIOUS_SECRETS_AFTER_H24",
-                Revocation::Immediately => "REVOKE_PREVIOUS_SECRETS_IMMEDIATELY",
+            let revocation = match revoke_previous {
+                RevocationArg::After24h => Revocation::After24Hours,
+                RevocationArg::Immediately => Revocation::Immediately,
             };
-            let path = format!("{}/rotate_secret", resource(webhook));
-            let rotated = api
-                .call(
-                    Method::POST,
-                    &path,
-                    Some(json!({ "revocation_behavior": behavior })),
-                )
-                .await?;
-            print_with_secret(&rotated, json_out);
+            let secret = client.rotate_signing_secret(webhook, revocation).await?;
+            out.show(
+                || format!("signing secret: {}", secret.expose()),
+                || json!({ "webhook": webhook, "secret": secret.expose() }),
+            );
+            secret_warning();
         }
     }
     Ok(())
 }
 
-/// `webhooks/ID` from either `ID` or `webhooks/ID`.
-fn resource(webhook: &str) -> String {
-    if webhook.starts_with("webhooks/") {
-        webhook.to_owned()
-    } else {
-        format!("webhooks/{webhook}")
-    }
-}
-
-struct Api {
-    client: reqwest::Client,
-    base: String,
-    key: String,
-}
-
-impl Api {
-    /// One API call; a non-2xx answer is an error carrying Google's message.
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> Result<Value, Failure> {
-        let mut request = self
-            .client
-            .request(method, format!("{}/{path}", self.base))
-            .header("x-goog-api-key", &self.key);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|err| format!("the Gemini API cannot be reached: {err}"))?;
-        let status = response.status();
-        let text = response.text().await?;
-        let value: Value = if text.trim().is_empty() {
-            json!({})
-        } else {
-            serde_json::from_str(&text).unwrap_or_else(|_| json!({ "raw": text }))
-        };
-        if !status.is_success() {
-            let message = value["error"]["message"].as_str().unwrap_or("no message");
-            return Err(format!("the Gemini API answered {status}: {message}").into());
-        }
-        Ok(value)
-    }
-}
-
-fn print_value(value: &Value, json_out: bool) {
-    if json_out {
-        output::line(format_args!("{value}"));
-    } else {
-        print_webhook(value);
-    }
-}
-
-fn print_webhook(webhook: &Value) {
-    let text = |field: &str| webhook[field].as_str().unwrap_or("-").to_owned();
-    let events: Vec<&str> = webhook["subscribed_events"]
-        .as_array()
-        .map(|events| events.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    output::line(format_args!(
-        "{}  {}  state {}  events {}",
-        text("name"),
-        text("uri"),
-        text("state"),
-        events.join(",")
-    ));
-}
-
-/// Prints a webhook with the one-time `new_signing_secret`, and warns.
-fn print_with_secret(value: &Value, json_out: bool) {
-    if json_out {
-        output::line(format_args!("{value}"));
-    } else {
-        if value.get("uri").is_some() {
-            print_webhook(value);
-        }
-        match value["new_signing_secret"].as_str() {
-            Some(secret) => output::line(format_args!("signing secret: {secret}")),
-            None => output::line(format_args!("no signing secret in the answer")),
+pub async fn run_jobs(args: &JobsArgs, out: Output) -> Result<(), Failure> {
+    let client = args.api.client()?;
+    match &args.command {
+        JobsCommand::Get { job } => {
+            let name = JobName::parse(job)?;
+            let status = client.get_job(&name).await?;
+            out.show(
+                || status.to_string(),
+                || json!({ "job": name.to_string(), "final": status.is_final(), "status": status.to_string() }),
+            );
         }
     }
+    Ok(())
+}
+
+/// One line per webhook: id, label, URI, state, events (text escaped by
+/// the client); or the resource as JSON.
+fn show_webhook(webhook: &Webhook, out: Output) {
+    let printable = |text: &str| text.escape_debug().to_string();
+    out.show(
+        || {
+            format!(
+                "{}  {}  {}  state {}  events {}",
+                printable(&webhook.id),
+                printable(webhook.name.as_deref().unwrap_or("-")),
+                printable(&webhook.uri),
+                webhook.state,
+                printable(&webhook.subscribed_events.join(","))
+            )
+        },
+        || json!(webhook),
+    );
+}
+
+fn secret_warning() {
     output::note(format_args!(
         "Store the signing secret now: the API shows it only this once."
     ));

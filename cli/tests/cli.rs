@@ -614,7 +614,8 @@ fn send_signs_v1a_with_a_key() {
 /// What the mock Gemini API saw: method, path with query, API key, body.
 type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, String, String, serde_json::Value)>>>;
 
-/// A mock of the Gemini API's webhook management on a loopback port.
+/// A mock of the Gemini API (webhooks and job status, the reference's
+/// `/v1beta` shapes) on a loopback port; its host.
 fn mock_api() -> (String, Seen) {
     use axum::extract::State;
     use axum::http::{HeaderMap, Method, StatusCode, Uri};
@@ -634,28 +635,43 @@ fn mock_api() -> (String, Seen) {
         seen.lock()
             .unwrap()
             .push((method.to_string(), path.clone(), key, body.clone()));
-        let hook = serde_json::json!({
-            "name": "webhooks/abc", "uri": "https://example.com/hook",
-            "subscribed_events": ["batch.succeeded"], "state": "ENABLED",
-        });
-        let (status, value) = match (method.as_str(), uri.path()) {
-            ("POST", "/v1/webhooks") => {
-                let mut created = hook.clone();
+        let hook = |id: &str| {
+            serde_json::json!({
+                "id": id, "name": "prod", "uri": "https://example.com/hook",
+                "subscribed_events": ["batch.succeeded"], "state": "disabled_due_to_failed_deliveries",
+            })
+        };
+        let (status, value) = match (method.as_str(), uri.path(), uri.query().unwrap_or("")) {
+            ("POST", "/v1beta/webhooks", _) => {
+                let mut created = hook("abc");
+                created["state"] = "enabled".into();
                 created["new_signing_secret"] = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD".into();
                 (StatusCode::OK, created)
             }
-            ("GET", "/v1/webhooks") => (StatusCode::OK, serde_json::json!({ "webhooks": [hook] })),
-            ("GET" | "PATCH", "/v1/webhooks/abc") => (StatusCode::OK, hook),
-            ("DELETE", "/v1/webhooks/abc") | ("POST", "/v1/webhooks/abc:ping") => {
+            ("GET", "/v1beta/webhooks", "page_size=1000") => (
+                StatusCode::OK,
+                serde_json::json!({ "webhooks": [hook("abc")], "next_page_token": "p2" }),
+            ),
+            ("GET", "/v1beta/webhooks", "page_size=1000&page_token=p2") => (
+                StatusCode::OK,
+                serde_json::json!({ "webhooks": [hook("def")] }),
+            ),
+            ("GET" | "PATCH", "/v1beta/webhooks/abc", _) => (StatusCode::OK, hook("abc")),
+            ("DELETE", "/v1beta/webhooks/abc", _) | ("POST", "/v1beta/webhooks/abc:ping", _) => {
                 (StatusCode::OK, serde_json::json!({}))
             }
-            ("POST", "/v1/webhooks/abc/rotate_secret") => (
+            ("POST", "/v1beta/webhooks/abc:rotateSigningSecret", _) => (
                 StatusCode::OK,
-                serde_json::json!({ "new_signing_secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" }),
+                serde_json::json!({ "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" }),
+            ),
+            ("GET", "/v1beta/batches/b1", _) => (
+                StatusCode::OK,
+                serde_json::json!({ "name": "batches/b1", "done": true, "metadata": {
+                    "state": "BATCH_STATE_SUCCEEDED", "output": { "responsesFile": "files/out1" } } }),
             ),
             _ => (
                 StatusCode::NOT_FOUND,
-                serde_json::json!({ "error": { "code": 404, "message": "Webhook not found." } }),
+                serde_json::json!({ "error": { "code": 404, "message": "Webhook not found.", "status": "NOT_FOUND" } }),
             ),
         };
         (status, value.to_string())
@@ -664,21 +680,23 @@ fn mock_api() -> (String, Seen) {
     let app = axum::Router::new()
         .fallback(answer)
         .with_state(seen.clone());
-    let base = format!("http://{}/v1", serve(app));
-    (base, seen)
+    (format!("http://{}", serve(app)), seen)
 }
 
+/// `webhooks ARGS… --api-base HOST`: the API flags after the subcommand,
+/// as people type them.
 fn webhooks(base: &str, args: &[&str]) -> Output {
     binary()
         .env("GEMINI_API_KEY", "test-api-key")
-        .args(["webhooks", "--api-base", base])
+        .arg("webhooks")
         .args(args)
+        .args(["--api-base", base])
         .output()
         .unwrap()
 }
 
 #[test]
-fn webhooks_subcommands_call_the_api_as_documented() {
+fn webhooks_subcommands_call_the_api_as_the_reference_documents() {
     let (base, seen) = mock_api();
     let created = webhooks(
         &base,
@@ -694,24 +712,39 @@ fn webhooks_subcommands_call_the_api_as_documented() {
             "prod",
         ],
     );
-    assert_eq!(created.status.code(), Some(0));
+    assert_eq!(
+        created.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
     assert!(stdout(&created).contains("signing secret: whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"));
     assert!(String::from_utf8_lossy(&created.stderr).contains("only this once"));
 
+    // Every page, each line: id, label, uri, state, events.
+    let listed = stdout(&webhooks(&base, &["list"]));
     assert!(
-        stdout(&webhooks(&base, &["list"]))
-            .contains("webhooks/abc  https://example.com/hook  state ENABLED")
+        listed.contains("abc  prod  https://example.com/hook  state disabled_due_to_failed_deliveries  events batch.succeeded"),
+        "{listed}"
     );
-    let got = webhooks(&base, &["--json", "get", "abc"]);
+    assert!(listed.contains("def  prod"), "{listed}");
+    // The flags before the subcommand work too.
+    let got = binary()
+        .env("GEMINI_API_KEY", "test-api-key")
+        .args(["--json", "webhooks", "--api-base", &base, "get", "abc"])
+        .output()
+        .unwrap();
     let got: serde_json::Value = serde_json::from_slice(&got.stdout).unwrap();
-    assert_eq!(got["name"], "webhooks/abc");
+    assert_eq!(got["id"], "abc");
+    let updated = webhooks(
+        &base,
+        &["update", "webhooks/abc", "--uri", "https://example.com/new"],
+    );
+    assert_eq!(updated.status.code(), Some(0));
     assert_eq!(
-        webhooks(
-            &base,
-            &["update", "webhooks/abc", "--uri", "https://example.com/new"]
-        )
-        .status
-        .code(),
+        webhooks(&base, &["update", "abc", "--state", "enabled"])
+            .status
+            .code(),
         Some(0)
     );
     assert_eq!(webhooks(&base, &["ping", "abc"]).status.code(), Some(0));
@@ -719,21 +752,39 @@ fn webhooks_subcommands_call_the_api_as_documented() {
         &base,
         &["rotate-secret", "abc", "--revoke-previous", "after-24h"],
     );
-    assert!(stdout(&rotated).contains("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"));
+    assert!(
+        stdout(&rotated).contains("signing secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+        "{}",
+        stdout(&rotated)
+    );
+    assert!(String::from_utf8_lossy(&rotated.stderr).contains("only this once"));
     webhooks(
         &base,
         &["rotate-secret", "abc", "--revoke-previous", "immediately"],
     );
-    assert!(stdout(&webhooks(&base, &["delete", "abc"])).contains("deleted webhooks/abc"));
+    assert!(stdout(&webhooks(&base, &["delete", "abc"])).contains("deleted abc"));
 
     let missing = webhooks(&base, &["get", "nope"]);
     assert_eq!(missing.status.code(), Some(2));
     let error = String::from_utf8_lossy(&missing.stderr).into_owned();
     assert!(
-        error.contains("404") && error.contains("Webhook not found."),
+        error.contains("404")
+            && error.contains("NOT_FOUND")
+            && error.contains("Webhook not found."),
         "{error}"
     );
     assert!(!error.contains("test-api-key"));
+
+    let job = binary()
+        .env("GEMINI_API_KEY", "test-api-key")
+        .args(["jobs", "get", "batches/b1", "--api-base", &base])
+        .output()
+        .unwrap();
+    assert_eq!(job.status.code(), Some(0));
+    assert_eq!(
+        stdout(&job).trim(),
+        "batches/b1 Succeeded, results in files/out1"
+    );
 
     let seen = seen.lock().unwrap();
     let calls: Vec<(&str, &str)> = seen
@@ -743,15 +794,18 @@ fn webhooks_subcommands_call_the_api_as_documented() {
     assert_eq!(
         calls,
         vec![
-            ("POST", "/v1/webhooks"),
-            ("GET", "/v1/webhooks"),
-            ("GET", "/v1/webhooks/abc"),
-            ("PATCH", "/v1/webhooks/abc?updateMask=uri"),
-            ("POST", "/v1/webhooks/abc:ping"),
-            ("POST", "/v1/webhooks/abc/rotate_secret"),
-            ("POST", "/v1/webhooks/abc/rotate_secret"),
-            ("DELETE", "/v1/webhooks/abc"),
-            ("GET", "/v1/webhooks/nope"),
+            ("POST", "/v1beta/webhooks"),
+            ("GET", "/v1beta/webhooks?page_size=1000"),
+            ("GET", "/v1beta/webhooks?page_size=1000&page_token=p2"),
+            ("GET", "/v1beta/webhooks/abc"),
+            ("PATCH", "/v1beta/webhooks/abc?update_mask=uri"),
+            ("PATCH", "/v1beta/webhooks/abc?update_mask=state"),
+            ("POST", "/v1beta/webhooks/abc:ping"),
+            ("POST", "/v1beta/webhooks/abc:rotateSigningSecret"),
+            ("POST", "/v1beta/webhooks/abc:rotateSigningSecret"),
+            ("DELETE", "/v1beta/webhooks/abc"),
+            ("GET", "/v1beta/webhooks/nope"),
+            ("GET", "/v1beta/batches/b1"),
         ]
     );
     assert!(seen.iter().all(|(_, _, key, _)| key == "test-api-key"));
@@ -763,27 +817,18 @@ fn webhooks_subcommands_call_the_api_as_documented() {
         })
     );
     assert_eq!(
-        seen[3].3,
+        seen[4].3,
         serde_json::json!({ "uri": "https://example.com/new" })
     );
+    assert_eq!(seen[5].3, serde_json::json!({ "state": "enabled" }));
     assert_eq!(
-        seen[5].3["revocation_behavior"],
-        "REVOKE_PREVIOUS_SECRETS_AFTER_H24"
+        seen[7].3["revocation_behavior"],
+        "revoke_previous_secrets_after_h24"
     );
     assert_eq!(
-        seen[6].3["revocation_behavior"],
-        "REVOKE_PREVIOUS_SECRETS_IMMEDIATELY"
+        seen[8].3["revocation_behavior"],
+        "revoke_previous_secrets_immediately"
     );
-}
-
-#[test]
-fn webhooks_without_an_api_key_is_a_usage_error() {
-    let output = binary()
-        .env_remove("GEMINI_API_KEY")
-        .args(["webhooks", "list"])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
 }
 
 #[test]

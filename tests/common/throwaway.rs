@@ -169,7 +169,7 @@ fn postgres_bin() -> PathBuf {
             })
             .collect();
         // The newest version first.
-        bins.sort_by(|a, b| b.0.cmp(&a.0));
+        bins.sort_by_key(|bin| std::cmp::Reverse(bin.0));
         bins.into_iter().map(|(_, bin)| bin).collect()
     };
     on_path
