@@ -25,6 +25,11 @@ pub mod replicas {}
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod inbox {}
 
+#[doc = include_str!("../docs/api.md")]
+#[cfg(feature = "api")]
+#[cfg_attr(docsrs, doc(cfg(feature = "api")))]
+pub mod api {}
+
 #[doc = include_str!("../docs/cli.md")]
 pub mod cli {}
 
