@@ -214,8 +214,10 @@ where
                     Err(err) => claims.failed(&err),
                 }
             }
-            let poll_at = Instant::now() + context.settings.poll_interval;
-            let tick = pin!(tokio::time::sleep_until(context.retry_due.wake_at(poll_at)));
+            let wake_at = context
+                .retry_due
+                .next_wake(Instant::now(), context.settings.poll_interval);
+            let tick = pin!(tokio::time::sleep_until(wake_at));
             let notified = pin!(wake.notified());
             match next_wake(shutdown.as_mut(), &mut running, notified, tick).await {
                 Wake::Shutdown => break,
