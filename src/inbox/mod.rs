@@ -56,6 +56,7 @@ mod error;
 mod failure_log;
 mod hold;
 mod ingest;
+mod inspect;
 mod job;
 mod retry_due;
 mod service;
@@ -73,6 +74,7 @@ use http::StatusCode;
 
 pub use endpoint::InboxEndpoint;
 pub use error::InboxError;
+pub use inspect::{JobRecord, JobState};
 pub use job::{FromJob, Job};
 pub use service::InboxService;
 pub use worker::InboxWorker;

@@ -181,3 +181,29 @@ impl JobSql {
         }
     }
 }
+
+/// A row's state as the tools show it: a pending row whose lease is still
+/// running is `running`.
+const SHOWN_STATE: &str = "CASE WHEN state = 'pending' AND lease IS NOT NULL AND run_at > now() \
+                           THEN 'running' ELSE state END";
+
+/// Jobs in the shown state `$1` (all when NULL), newest first, at most
+/// `$2`; with the body only when `with_body`.
+pub(super) fn jobs(table: &str, with_body: bool) -> String {
+    let body = if with_body { "body" } else { "NULL::bytea" };
+    format!(
+        "SELECT id, webhook_id, {SHOWN_STATE}, attempts, last_error, received_at, run_at, \
+                failed_at, finished_at, {body} \
+         FROM {table} WHERE $1::text IS NULL OR {SHOWN_STATE} = $1 \
+         ORDER BY received_at DESC, id LIMIT $2"
+    )
+}
+
+/// The job with replay key `$1`, body included.
+pub(super) fn job(table: &str) -> String {
+    format!(
+        "SELECT id, webhook_id, {SHOWN_STATE}, attempts, last_error, received_at, run_at, \
+                failed_at, finished_at, body \
+         FROM {table} WHERE id = $1"
+    )
+}

@@ -1271,3 +1271,68 @@ async fn a_handler_can_be_tested_with_a_job_of_its_own() {
     drop_table(&effects).await;
     fx.finish().await;
 }
+
+/// What the tools read: jobs by state without bodies, one job in full.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_are_listed_by_state_and_shown_one_at_a_time() {
+    use gemini_webhooks::inbox::JobState;
+    let fx = Fixture::new().await;
+    let app = fx.app(fx.inbox.clone());
+    for id in ["msg_a", "msg_b", "msg_poison"] {
+        assert_eq!(fx.send(&app, id, BODY).await, StatusCode::ACCEPTED);
+    }
+    let worker = fx
+        .inbox
+        .worker(|job: Job| async move {
+            if job.delivery().id() == "msg_poison" {
+                return Err("poisoned".to_owned());
+            }
+            Ok(())
+        })
+        .max_attempts(1)
+        .poll_interval(Duration::from_millis(20));
+    let running = Running::start(move |stop| worker.run_until(stop));
+    eventually("two done, one dead", || async {
+        let counts = fx.counts().await;
+        counts.done == 2 && counts.dead == 1
+    })
+    .await;
+    running.stop().await;
+    assert_eq!(fx.send(&app, "msg_new", BODY).await, StatusCode::ACCEPTED);
+
+    let all = fx.inbox.jobs(None, 10).await.unwrap();
+    assert_eq!(all.len(), 4);
+    assert_eq!(all[0].webhook_id, "msg_new", "newest first");
+    assert!(
+        all.iter().all(|job| job.body.is_empty()),
+        "no bodies in lists"
+    );
+    let dead = fx.inbox.jobs(Some(JobState::Dead), 10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        (dead[0].webhook_id.as_str(), dead[0].attempts),
+        ("msg_poison", 1)
+    );
+    assert_eq!(dead[0].last_error.as_deref(), Some("poisoned"));
+    assert!(dead[0].failed_at.is_some());
+    let pending = fx.inbox.jobs(Some(JobState::Pending), 10).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(
+        fx.inbox.jobs(Some(JobState::Done), 1).await.unwrap().len(),
+        1,
+        "the limit holds"
+    );
+    assert!(
+        fx.inbox
+            .jobs(Some(JobState::Running), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let shown = fx.inbox.job(&dead[0].key).await.unwrap().unwrap();
+    assert_eq!(shown.state, JobState::Dead);
+    assert_eq!(shown.body, BODY.as_bytes());
+    assert!(fx.inbox.job("msg_nowhere").await.unwrap().is_none());
+    fx.finish().await;
+}

@@ -1,0 +1,129 @@
+//! Looking into an inbox, for the people who run it: its jobs by state and
+//! one job in full (what `gemini-webhooks inbox list|show` print).
+
+use std::fmt;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+
+use super::{Inbox, InboxError, sql};
+
+/// A job's state, as [`Inbox::jobs`] filters and shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum JobState {
+    /// Waiting to run: new, or due again after a failure.
+    Pending,
+    /// Claimed by a worker whose lease is running.
+    Running,
+    /// Handled.
+    Done,
+    /// Out of attempts, or failed for good: waits for [`Inbox::requeue`].
+    Dead,
+}
+
+impl JobState {
+    /// Its name: `pending`, `running`, `done`, `dead`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Done => "done",
+            Self::Dead => "dead",
+        }
+    }
+
+    fn parse(state: &str) -> Self {
+        match state {
+            "running" => Self::Running,
+            "done" => Self::Done,
+            "dead" => Self::Dead,
+            _ => Self::Pending,
+        }
+    }
+}
+
+impl fmt::Display for JobState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One job, as the inbox holds it.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct JobRecord {
+    /// The replay key (the `webhook-id` for `v1`/`v1a`).
+    pub key: String,
+    /// The `webhook-id`.
+    pub webhook_id: String,
+    /// Its state.
+    pub state: JobState,
+    /// Attempts started.
+    pub attempts: u32,
+    /// The last failure, as the handler's error displayed.
+    pub last_error: Option<String>,
+    /// When ingest stored it.
+    pub received_at: SystemTime,
+    /// When it is due (pending), or its lease ends (running).
+    pub run_at: SystemTime,
+    /// When the last attempt failed.
+    pub failed_at: Option<SystemTime>,
+    /// When it was handled.
+    pub finished_at: Option<SystemTime>,
+    /// The raw body: from [`Inbox::job`] only (empty from [`Inbox::jobs`]).
+    pub body: Bytes,
+}
+
+impl JobRecord {
+    fn from_row(row: &tokio_postgres::Row) -> Self {
+        Self {
+            key: row.get(0),
+            webhook_id: row.get(1),
+            state: JobState::parse(row.get(2)),
+            attempts: u32::try_from(row.get::<_, i32>(3)).unwrap_or(0),
+            last_error: row.get(4),
+            received_at: row.get(5),
+            run_at: row.get(6),
+            failed_at: row.get(7),
+            finished_at: row.get(8),
+            body: row
+                .get::<_, Option<Vec<u8>>>(9)
+                .map(Bytes::from)
+                .unwrap_or_default(),
+        }
+    }
+}
+
+impl Inbox {
+    /// Up to `limit` jobs in `state` (all states with `None`), newest
+    /// first, without their bodies.
+    pub async fn jobs(
+        &self,
+        state: Option<JobState>,
+        limit: u32,
+    ) -> Result<Vec<JobRecord>, InboxError> {
+        let sql = sql::jobs(&self.shared.settings.table, false);
+        let (state, limit) = (state.map(JobState::as_str), i64::from(limit));
+        let rows = self
+            .shared
+            .run("list jobs", |client| async move {
+                client.query(&sql, &[&state, &limit]).await
+            })
+            .await?;
+        Ok(rows.iter().map(JobRecord::from_row).collect())
+    }
+
+    /// The job with replay key `key`, body included; `None` if there is
+    /// none.
+    pub async fn job(&self, key: &str) -> Result<Option<JobRecord>, InboxError> {
+        let sql = sql::job(&self.shared.settings.table);
+        let row = self
+            .shared
+            .run("show a job", |client| async move {
+                client.query_opt(&sql, &[&key]).await
+            })
+            .await?;
+        Ok(row.as_ref().map(JobRecord::from_row))
+    }
+}
