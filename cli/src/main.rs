@@ -5,6 +5,7 @@
 //! verify), 2 a usage or I/O error.
 
 mod capture;
+mod inbox;
 mod keys;
 mod listen;
 mod output;
@@ -52,6 +53,7 @@ enum Command {
     Listen(listen::ListenArgs),
     Webhooks(webhooks::WebhooksArgs),
     Jobs(webhooks::JobsArgs),
+    Inbox(inbox::InboxArgs),
 }
 
 /// What a subcommand reports when it cannot run at all (exit code 2).
@@ -87,6 +89,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Jobs(args) => webhooks::run_jobs(&args, out)
             .await
             .map(|()| ExitCode::SUCCESS),
+        Command::Inbox(args) => inbox::run(&args, out).await.map(|()| ExitCode::SUCCESS),
         Command::Send(args) => send::run(&args, out).await.map(exit_code),
     }
 }

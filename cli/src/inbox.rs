@@ -1,0 +1,184 @@
+//! `inbox stats|list|show|requeue`: a durable inbox's jobs and dead letters,
+//! on the team's own database, through `gemini_webhooks::inbox`.
+
+use std::time::SystemTime;
+
+use clap::{Args, Subcommand, ValueEnum};
+use gemini_webhooks::inbox::{DEFAULT_TABLE, Inbox, JobRecord, JobState};
+use serde_json::json;
+
+use crate::Failure;
+use crate::output::Output;
+
+/// Look into a durable inbox: counts, jobs by state, one job, requeue.
+///
+/// Examples:
+///   DATABASE_URL=postgres://… gemini-webhooks inbox stats
+///   gemini-webhooks inbox list --state dead
+///   gemini-webhooks inbox show msg_2Kd…
+///   gemini-webhooks inbox requeue --all-dead
+#[derive(Args)]
+#[command(verbatim_doc_comment)]
+pub struct InboxArgs {
+    /// The database (default: the `DATABASE_URL` environment variable).
+    #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// The inbox table.
+    #[arg(long, global = true, default_value = DEFAULT_TABLE)]
+    table: String,
+    #[command(subcommand)]
+    command: InboxCommand,
+}
+
+#[derive(Subcommand)]
+enum InboxCommand {
+    /// How many jobs are pending, running, done and dead.
+    Stats,
+    /// Jobs, newest first, without their bodies.
+    List {
+        /// Only jobs in this state.
+        #[arg(long, value_enum)]
+        state: Option<StateArg>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// One job in full, its body included.
+    Show { key: String },
+    /// Run a dead letter again from attempt 1 (or every one).
+    Requeue {
+        /// The dead letter's replay key.
+        #[arg(required_unless_present = "all_dead", conflicts_with = "all_dead")]
+        key: Option<String>,
+        /// Every dead letter.
+        #[arg(long)]
+        all_dead: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum StateArg {
+    Pending,
+    Running,
+    Done,
+    Dead,
+}
+
+impl From<StateArg> for JobState {
+    fn from(state: StateArg) -> Self {
+        match state {
+            StateArg::Pending => Self::Pending,
+            StateArg::Running => Self::Running,
+            StateArg::Done => Self::Done,
+            StateArg::Dead => Self::Dead,
+        }
+    }
+}
+
+pub async fn run(args: &InboxArgs, out: Output) -> Result<(), Failure> {
+    let url = args
+        .database_url
+        .clone()
+        .filter(|url| !url.trim().is_empty())
+        .ok_or("no database: set DATABASE_URL (or pass --database-url)")?;
+    // The tools never create the table: a wrong --table is an error.
+    let inbox = Inbox::builder(url)
+        .table(&args.table)
+        .create_schema(false)
+        .pool_size(1)
+        .build()?;
+    match &args.command {
+        InboxCommand::Stats => {
+            let counts = inbox.counts().await?;
+            out.show(
+                || {
+                    format!(
+                        "pending {}  running {}  done {}  dead {}",
+                        counts.pending, counts.running, counts.done, counts.dead
+                    )
+                },
+                || {
+                    json!({ "pending": counts.pending, "running": counts.running,
+                            "done": counts.done, "dead": counts.dead })
+                },
+            );
+        }
+        InboxCommand::List { state, limit } => {
+            let jobs = inbox.jobs(state.map(JobState::from), *limit).await?;
+            if jobs.is_empty() && !out.is_json() {
+                crate::output::line("no jobs");
+            }
+            for job in &jobs {
+                out.show(|| summary(job), || record(job, false));
+            }
+        }
+        InboxCommand::Show { key } => {
+            let job = inbox
+                .job(key)
+                .await?
+                .ok_or_else(|| format!("no job {key:?} in {}", args.table))?;
+            out.show(
+                || {
+                    format!(
+                        "{}\nbody: {}",
+                        summary(&job),
+                        String::from_utf8_lossy(&job.body).escape_debug()
+                    )
+                },
+                || record(&job, true),
+            );
+        }
+        InboxCommand::Requeue { key, all_dead } => {
+            if *all_dead {
+                let requeued = inbox.requeue_all().await?;
+                out.show(
+                    || format!("requeued {requeued}"),
+                    || json!({ "requeued": requeued }),
+                );
+            } else if let Some(key) = key {
+                if !inbox.requeue(key).await? {
+                    return Err(format!("no dead letter {key:?} in {}", args.table).into());
+                }
+                out.show(
+                    || format!("requeued {key}"),
+                    || json!({ "requeued": [key] }),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One line: key, state, attempts, when, the last error (escaped).
+fn summary(job: &JobRecord) -> String {
+    let mut line = format!(
+        "{}  {}  attempts {}  received {}",
+        job.key.escape_debug(),
+        job.state,
+        job.attempts,
+        rfc3339(job.received_at)
+    );
+    if let Some(error) = &job.last_error {
+        line.push_str(&format!("  last error: {}", error.escape_debug()));
+    }
+    line
+}
+
+fn record(job: &JobRecord, with_body: bool) -> serde_json::Value {
+    let mut value = json!({
+        "key": job.key, "webhook_id": job.webhook_id, "state": job.state.as_str(),
+        "attempts": job.attempts, "last_error": job.last_error,
+        "received_at": rfc3339(job.received_at), "run_at": rfc3339(job.run_at),
+        "failed_at": job.failed_at.map(rfc3339), "finished_at": job.finished_at.map(rfc3339),
+    });
+    if with_body {
+        value["body"] = json!(String::from_utf8_lossy(&job.body));
+    }
+    value
+}
+
+fn rfc3339(at: SystemTime) -> String {
+    time::OffsetDateTime::from(at)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| "-".to_owned())
+}

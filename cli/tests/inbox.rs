@@ -1,0 +1,130 @@
+//! `gemini-webhooks inbox …` against a real PostgreSQL (`DATABASE_URL`, or a
+//! throwaway server of the test's own): counts, lists without bodies, one
+//! job in full, requeue.
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use gemini_webhooks::inbox::{Inbox, Job};
+use gemini_webhooks::testing::{Signer, generate_secret, sample_event};
+
+#[path = "../../tests/common/throwaway.rs"]
+mod throwaway;
+
+fn inbox_cli(url: &str, table: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gemini-webhooks"))
+        .env("DATABASE_URL", url)
+        .args(["inbox", "--table", table])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn inbox_commands_count_list_show_and_requeue_jobs() {
+    let url = throwaway::postgres_url();
+    let table = format!("cli_inbox_{}", std::process::id());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let inbox = Inbox::builder(&url).table(&table).build().unwrap();
+    runtime.block_on(async {
+        let secret = generate_secret();
+        let verifier = gemini_webhooks::Verifier::builder()
+            .secret(&secret)
+            .unwrap()
+            .build()
+            .unwrap();
+        for id in ["msg_fine", "msg_poison"] {
+            let body = sample_event("batch.succeeded");
+            let headers = Signer::hmac(&secret).unwrap().id(id).sign(&body);
+            inbox
+                .ingest(&verifier.verify(&headers, body).unwrap())
+                .await
+                .unwrap();
+        }
+        let worker = inbox
+            .worker(|job: Job| async move {
+                if job.delivery().id() == "msg_poison" {
+                    return Err("poisoned\nwith a newline");
+                }
+                Ok(())
+            })
+            .max_attempts(1)
+            .poll_interval(Duration::from_millis(20));
+        let task = tokio::spawn(worker.run());
+        for _ in 0..3_000 {
+            let counts = inbox.counts().await.unwrap();
+            if counts.done == 1 && counts.dead == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        task.abort();
+    });
+
+    let stats = inbox_cli(&url, &table, &["stats", "--json"]);
+    let stats: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
+    assert_eq!(
+        stats,
+        serde_json::json!({"pending": 0, "running": 0, "done": 1, "dead": 1})
+    );
+
+    let dead = stdout(&inbox_cli(&url, &table, &["list", "--state", "dead"]));
+    assert_eq!(dead.lines().count(), 1, "{dead}");
+    assert!(dead.contains("msg_poison  dead  attempts 1"), "{dead}");
+    assert!(
+        dead.contains("last error: poisoned\\nwith a newline"),
+        "escaped: {dead}"
+    );
+    assert!(
+        !dead.contains("batch.succeeded"),
+        "no body in a list: {dead}"
+    );
+    assert_eq!(
+        stdout(&inbox_cli(&url, &table, &["list"])).lines().count(),
+        2
+    );
+
+    let shown = stdout(&inbox_cli(&url, &table, &["show", "msg_poison"]));
+    assert!(shown.contains("batch.succeeded"), "the body: {shown}");
+    let missing = inbox_cli(&url, &table, &["show", "msg_nowhere"]);
+    assert_eq!(missing.status.code(), Some(2));
+
+    let requeued = inbox_cli(&url, &table, &["requeue", "msg_poison"]);
+    assert_eq!(stdout(&requeued).trim(), "requeued msg_poison");
+    assert!(stdout(&inbox_cli(&url, &table, &["stats"])).contains("pending 1"));
+    assert_eq!(
+        inbox_cli(&url, &table, &["requeue", "msg_poison"])
+            .status
+            .code(),
+        Some(2),
+        "no longer dead"
+    );
+    assert!(stdout(&inbox_cli(&url, &table, &["requeue", "--all-dead"])).contains("requeued 0"));
+
+    let no_database = Command::new(env!("CARGO_BIN_EXE_gemini-webhooks"))
+        .env_remove("DATABASE_URL")
+        .args(["inbox", "stats"])
+        .output()
+        .unwrap();
+    assert_eq!(no_database.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&no_database.stderr).contains("DATABASE_URL"));
+    let wrong_table = inbox_cli(&url, "no_such_inbox", &["stats"]);
+    assert_eq!(wrong_table.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&wrong_table.stderr).contains("does not exist"),
+        "{}",
+        String::from_utf8_lossy(&wrong_table.stderr)
+    );
+
+    runtime.block_on(async {
+        let client = inbox.connection().await.unwrap();
+        client
+            .batch_execute(&format!("DROP TABLE {table}"))
+            .await
+            .unwrap();
+    });
+}
