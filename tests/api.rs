@@ -382,3 +382,40 @@ async fn job_statuses_read_each_kind_and_unknown_values() {
     assert_eq!(paths[0], "GET /v1beta/batches/b1");
     assert_eq!(paths[2], "GET /v1beta/models/veo/operations/op1");
 }
+
+#[tokio::test]
+async fn a_results_file_is_downloaded_in_chunks_from_the_download_path() {
+    let content: String = (0..20_000)
+        .map(|i| format!("{{\"key\":\"{i}\"}}\n"))
+        .collect();
+    let served = content.clone();
+    let (mock, client) = Mock::start(move |seen, _| {
+        if seen.path == "/download/v1beta/files/batch-out-1:download" && seen.query == "alt=media" {
+            served.clone().into_response()
+        } else {
+            google_error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such file")
+        }
+    })
+    .await;
+    let mut download = client.download("files/batch-out-1").await.unwrap();
+    assert_eq!(download.content_length(), Some(content.len() as u64));
+    let (mut read, mut chunks) = (Vec::new(), 0);
+    while let Some(chunk) = download.chunk().await.unwrap() {
+        read.extend_from_slice(&chunk);
+        chunks += 1;
+    }
+    assert_eq!(read, content.as_bytes());
+    assert!(chunks > 1, "streamed, not read at once");
+    assert!(
+        client
+            .download("files/missing")
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+    assert!(
+        client.download("files/a/../b").await.is_err(),
+        "no path of its own"
+    );
+    assert_eq!(mock.seen()[0].key.as_deref(), Some(KEY));
+}

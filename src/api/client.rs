@@ -42,6 +42,7 @@ pub struct GeminiClient {
     base: String,
     /// `https://host`, for the download paths outside the version prefix.
     host: String,
+    version: String,
     key: String,
     retry: Retry,
 }
@@ -108,11 +109,27 @@ impl GeminiClient {
         what: &'static str,
     ) -> Result<T, ApiError> {
         let url = format!("{}/{path}", self.base);
+        let response = self.send(method, &url, query, body).await?;
+        let text = response.text().await.map_err(ApiError::Unreachable)?;
+        let text = if text.trim().is_empty() { "{}" } else { &text };
+        serde_json::from_str(text).map_err(|source| ApiError::Decode { what, source })
+    }
+
+    /// Sends a request to `url` (on this client's host) until it succeeds,
+    /// retrying 429 and 503 within the bound; a redirect or any other
+    /// answer is an error. The successful response, body unread.
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<reqwest::Response, ApiError> {
         let mut retries = 0;
         loop {
             let mut request = self
                 .http
-                .request(method.clone(), &url)
+                .request(method.clone(), url)
                 .header("x-goog-api-key", &self.key);
             if !query.is_empty() {
                 request = request.query(query);
@@ -124,16 +141,13 @@ impl GeminiClient {
             }
             let response = request.send().await.map_err(ApiError::Unreachable)?;
             let status = response.status();
+            if status.is_success() {
+                return Ok(response);
+            }
             if status.is_redirection() {
                 return Err(self.redirected(&response));
             }
             let retry_after = retry_after(response.headers());
-            let text = response.text().await.map_err(ApiError::Unreachable)?;
-            if status.is_success() {
-                let text = if text.trim().is_empty() { "{}" } else { &text };
-                return serde_json::from_str(text)
-                    .map_err(|source| ApiError::Decode { what, source });
-            }
             let retryable = status == StatusCode::TOO_MANY_REQUESTS
                 || status == StatusCode::SERVICE_UNAVAILABLE;
             if retryable && retries < self.retry.max_retries {
@@ -141,8 +155,14 @@ impl GeminiClient {
                 retries += 1;
                 continue;
             }
+            let text = response.text().await.map_err(ApiError::Unreachable)?;
             return Err(status_error(status, &text, retries));
         }
+    }
+
+    /// The API version the paths go under.
+    pub(crate) fn version(&self) -> &str {
+        &self.version
     }
 
     fn redirected(&self, response: &reqwest::Response) -> ApiError {
@@ -234,6 +254,7 @@ impl GeminiClientBuilder {
             http,
             base: format!("{host}/{version}"),
             host,
+            version: version.to_owned(),
             key: self.key,
             retry: self.retry,
         })

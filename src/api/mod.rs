@@ -28,6 +28,7 @@
 //! ```
 
 mod client;
+mod download;
 mod error;
 mod jobs;
 mod names;
@@ -35,6 +36,7 @@ mod webhook_config;
 mod webhooks;
 
 pub use client::{GEMINI_API_HOST, GEMINI_API_VERSION, GeminiClient, GeminiClientBuilder};
+pub use download::Download;
 pub use error::ApiError;
 pub use jobs::{
     Batch, BatchState, Interaction, InteractionStatus, JobError, JobStatus, VideoOperation,
