@@ -311,3 +311,110 @@ async fn a_stopped_database_answers_503_and_loses_nothing() {
     assert_eq!((counts.pending, counts.done, counts.dead), (0, 2, 0));
     assert!(handled.try_recv().is_err(), "nothing handled twice");
 }
+
+/// `examples/inbox_results.rs` against a mock of the Gemini API: a
+/// `batch.succeeded` becomes one row per line of the batch's results file,
+/// written in the job's transaction. The first download fails (500, not
+/// retried by the client): the attempt rolls back and the retry writes the
+/// rows once; the delivery sent again adds none.
+#[cfg(feature = "api")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_results_example_writes_each_result_row_exactly_once() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    admin().await;
+    let (table, secret) = (unique_table(), generate_secret());
+    let downloads = Arc::new(AtomicUsize::new(0));
+    let api = {
+        let downloads = Arc::clone(&downloads);
+        Router::new().fallback(move |uri: axum::http::Uri| {
+            let downloads = Arc::clone(&downloads);
+            async move {
+                match uri.path() {
+                    "/v1beta/batches/b1" => (
+                        StatusCode::OK,
+                        serde_json::json!({"name": "batches/b1", "done": true, "metadata": {
+                            "state": "BATCH_STATE_SUCCEEDED", "output": {"responsesFile": "files/out1"}}})
+                        .to_string(),
+                    ),
+                    "/download/v1beta/files/out1:download" => {
+                        if downloads.fetch_add(1, Ordering::SeqCst) == 0 {
+                            (StatusCode::INTERNAL_SERVER_ERROR, "{}".to_owned())
+                        } else {
+                            (StatusCode::OK, "{\"key\":\"a\"}\n{\"key\":\"b\"}\n{\"key\":\"c\"}\n".to_owned())
+                        }
+                    }
+                    _ => (StatusCode::NOT_FOUND, "{}".to_owned()),
+                }
+            }
+        })
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api_base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, api).await });
+
+    let exe = inbox_receiver().with_file_name("inbox_results");
+    let mut child = Command::new(&exe)
+        .env("DATABASE_URL", database_url())
+        .env("GEMINI_WEBHOOK_SECRET", &secret)
+        .env("GEMINI_API_KEY", "test-key")
+        .env("GEMINI_API_BASE", &api_base)
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env("INBOX_TABLE", &table)
+        .env("LOG_LEVEL", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|err| panic!("{}: {err}", exe.display()));
+    let stdout = lines(child.stdout.take().unwrap());
+    let stderr = lines(child.stderr.take().unwrap());
+    let listening = wait_for_line(&stderr, |line| line.starts_with("listening on "));
+    let url = format!("{}/webhooks/gemini", &listening["listening on ".len()..]);
+    let body = serde_json::json!({"type": "batch.succeeded", "version": "v1",
+        "timestamp": "2026-12-02T00:00:00Z", "data": {"id": "b1", "output_file_uri": "files/out1"}})
+    .to_string();
+    let send = |url: String, secret: String, body: String| async move {
+        let headers = Signer::hmac(&secret)
+            .unwrap()
+            .id("msg_results")
+            .sign(body.as_bytes());
+        common::client::post(&url, headers, body)
+            .await
+            .unwrap()
+            .status
+    };
+    assert_eq!(send(url.clone(), secret.clone(), body.clone()).await, 202);
+    let line: serde_json::Value = serde_json::from_str(&wait_for_line(&stdout, |_| true)).unwrap();
+    assert_eq!(
+        line,
+        serde_json::json!({"id": "msg_results", "type": "batch.succeeded", "resource": "batches/b1", "rows": 3})
+    );
+    assert_eq!(
+        send(url, secret, body).await,
+        200,
+        "the copy is a duplicate"
+    );
+    let rows = admin()
+        .await
+        .query(
+            &format!("SELECT line FROM {table}_results ORDER BY line_no"),
+            &[],
+        )
+        .await
+        .unwrap();
+    let rows: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
+    assert_eq!(
+        rows,
+        ["{\"key\":\"a\"}", "{\"key\":\"b\"}", "{\"key\":\"c\"}"]
+    );
+    assert_eq!(
+        downloads.load(Ordering::SeqCst),
+        2,
+        "one failed attempt, one that wrote"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    drop_table(&table).await;
+    drop_table(&format!("{table}_results")).await;
+    drop_table(&format!("{table}_videos")).await;
+}
