@@ -36,7 +36,6 @@ use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use gemini_webhooks::inbox::{DEFAULT_TABLE, Inbox, Job};
 use serde_json::Value;
 
@@ -140,18 +139,5 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tokio::spawn(worker.run_until(common::shutdown_signal()))
     });
 
-    // Verify, store, answer 202: the handler runs in the workers.
-    let app = Router::new().route_service(
-        "/webhooks/gemini",
-        inbox.service(common::verifier_from_env().await?),
-    );
-    let listener = tokio::net::TcpListener::bind(common::bind_addr()).await?;
-    eprintln!("listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(common::shutdown_signal())
-        .await?;
-    if let Some(worker) = worker {
-        worker.await?;
-    }
-    Ok(())
+    common::inbox_server::serve(&inbox, worker).await
 }

@@ -22,7 +22,6 @@ mod common;
 use std::io::Write as _;
 use std::sync::Arc;
 
-use axum::Router;
 use gemini_webhooks::GeminiEvent;
 use gemini_webhooks::api::{GEMINI_API_HOST, GeminiClient, JobName, JobStatus};
 use gemini_webhooks::inbox::{DEFAULT_TABLE, Inbox, Job};
@@ -118,16 +117,5 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .poll_interval(std::time::Duration::from_millis(200));
     let worker = tokio::spawn(worker.run_until(common::shutdown_signal()));
-
-    let app = Router::new().route_service(
-        "/webhooks/gemini",
-        inbox.service(common::verifier_from_env().await?),
-    );
-    let listener = tokio::net::TcpListener::bind(common::bind_addr()).await?;
-    eprintln!("listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(common::shutdown_signal())
-        .await?;
-    worker.await?;
-    Ok(())
+    common::inbox_server::serve(&inbox, Some(worker)).await
 }

@@ -1,9 +1,12 @@
 //! What the example receivers share: configuration from the environment and
-//! the demo handler's behaviour. Framework-free, like the crate's core.
+//! the demo handler's behaviour, framework-free like the crate's core; and
+//! `inbox_server`, the axum side both inbox examples run.
 
 #![allow(dead_code)]
 
 pub mod client;
+#[cfg(all(feature = "postgres", feature = "axum"))]
+pub mod inbox_server;
 
 use std::io::Write;
 
