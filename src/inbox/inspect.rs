@@ -127,3 +127,22 @@ impl Inbox {
         Ok(row.as_ref().map(JobRecord::from_row))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_state_reads_back_as_itself_and_displays_its_name() {
+        for state in [
+            JobState::Pending,
+            JobState::Running,
+            JobState::Done,
+            JobState::Dead,
+        ] {
+            assert_eq!(JobState::parse(state.as_str()), state);
+            assert_eq!(state.to_string(), state.as_str());
+        }
+        assert_eq!(JobState::Running.to_string(), "running");
+    }
+}
