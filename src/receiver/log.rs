@@ -30,20 +30,48 @@ pub(super) fn rejection(headers: &HeaderMap, rejection: &Rejection, probe_level:
         Rejection::AlreadyHandled | Rejection::InFlight => {
             at_level!(webhook_id, outcome, "gemini webhook not handled again")
         }
-        // Every text field quoted (Debug of a string), so a reason or an
-        // error with spaces in it reads as one value.
+        // Every text field quoted, so a reason or an error with spaces in
+        // it reads as one value; formatted only if the line is written (a
+        // probe's line is usually filtered out).
         Rejection::StoreUnavailable(err) => {
-            let error = ErrorChain(err).to_string();
+            let error = Quoted(ErrorChain(err));
             at_level!(webhook_id, outcome, error = ?error, "gemini webhook deferred")
         }
         Rejection::InboxUnavailable(err) => {
-            let error = ErrorChain(&**err).to_string();
+            let error = Quoted(ErrorChain(&**err));
             at_level!(webhook_id, outcome, error = ?error, "gemini webhook deferred")
         }
         _ => {
-            let reason = rejection.to_string();
+            let reason = Quoted(rejection);
             at_level!(webhook_id, outcome, reason = ?reason, "gemini webhook rejected")
         }
+    }
+}
+
+/// A `Display` value recorded as a quoted string (as `Debug` of a `String`
+/// would show it), without building the string first.
+struct Quoted<T>(T);
+
+impl<T: std::fmt::Display> std::fmt::Debug for Quoted<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::fmt::Write as _;
+        /// Escapes what it is given as `str`'s `Debug` does.
+        struct Escaping<'a, 'b>(&'a mut std::fmt::Formatter<'b>);
+        impl std::fmt::Write for Escaping<'_, '_> {
+            fn write_str(&mut self, text: &str) -> std::fmt::Result {
+                for c in text.chars() {
+                    match c {
+                        '"' | '\\' => write!(self.0, "\\{c}")?,
+                        '\'' => self.0.write_char(c)?,
+                        _ => write!(self.0, "{}", c.escape_debug())?,
+                    }
+                }
+                Ok(())
+            }
+        }
+        f.write_char('"')?;
+        write!(Escaping(f), "{}", self.0)?;
+        f.write_char('"')
     }
 }
 
@@ -72,5 +100,17 @@ fn level(rejection: &Rejection, probe_level: Level) -> Level {
         | Rejection::BodyTimedOut { .. }
         | Rejection::MethodNotAllowed => probe_level,
         _ => Level::WARN,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Quoted;
+
+    #[test]
+    fn quoted_reads_as_the_debug_of_the_string() {
+        for text in ["plain", "with \"quotes\" and 'apostrophes'", "back\\slash", "new\nline\t\u{1b}[31m", "é ü 😀"] {
+            assert_eq!(format!("{:?}", Quoted(text)), format!("{:?}", text.to_owned()), "{text}");
+        }
     }
 }
