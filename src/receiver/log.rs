@@ -109,8 +109,18 @@ mod tests {
 
     #[test]
     fn quoted_reads_as_the_debug_of_the_string() {
-        for text in ["plain", "with \"quotes\" and 'apostrophes'", "back\\slash", "new\nline\t\u{1b}[31m", "é ü 😀"] {
-            assert_eq!(format!("{:?}", Quoted(text)), format!("{:?}", text.to_owned()), "{text}");
+        for text in [
+            "plain",
+            "with \"quotes\" and 'apostrophes'",
+            "back\\slash",
+            "new\nline\t\u{1b}[31m",
+            "é ü 😀",
+        ] {
+            assert_eq!(
+                format!("{:?}", Quoted(text)),
+                format!("{:?}", text.to_owned()),
+                "{text}"
+            );
         }
     }
 }

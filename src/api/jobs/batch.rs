@@ -3,7 +3,6 @@
 use serde_json::Value;
 
 use super::{JobError, Operation, field, text};
-use crate::api::error::printable;
 
 /// A batch job's state. The reference spells them `BATCH_STATE_*`; the
 /// batch guide shows `JOB_STATE_*`: both are read.
@@ -42,7 +41,7 @@ impl BatchState {
             "CANCELLED" => Self::Cancelled,
             "EXPIRED" => Self::Expired,
             "" | "UNSPECIFIED" => Self::Unspecified,
-            _ => Self::Other(printable(state)),
+            _ => Self::Other(state.to_owned()),
         }
     }
 
@@ -93,7 +92,7 @@ impl Batch {
             .cloned()
             .unwrap_or_default();
         Self {
-            name: printable(&operation.name),
+            name: operation.name,
             state: BatchState::parse(
                 field(metadata, "state", "state")
                     .and_then(Value::as_str)
@@ -161,6 +160,24 @@ mod tests {
         assert_eq!(
             super::super::JobStatus::Batch(failed).to_string(),
             "batches/b3 Failed, error 3: bad input"
+        );
+    }
+
+    #[test]
+    fn api_text_is_kept_as_sent_and_escaped_when_shown() {
+        let batch = Batch::from_operation(operation(json!({
+            "name": "batches/b\u{1b}[2J", "done": true,
+            "metadata": {"state": "BATCH_STATE_SUCCEEDED", "output": {"responsesFile": "files/o\nut"}}
+        })));
+        assert_eq!(
+            batch.responses_file.as_deref(),
+            Some("files/o\nut"),
+            "as the API sent it"
+        );
+        let shown = super::super::JobStatus::Batch(batch).to_string();
+        assert_eq!(
+            shown,
+            "batches/b\\u{1b}[2J Succeeded, results in files/o\\nut"
         );
     }
 }

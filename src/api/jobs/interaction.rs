@@ -4,7 +4,6 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::JobError;
-use crate::api::error::printable;
 
 /// An interaction's status.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,7 +40,7 @@ impl InteractionStatus {
             "cancelled" => Self::Cancelled,
             "incomplete" => Self::Incomplete,
             "budget_exceeded" => Self::BudgetExceeded,
-            _ => Self::Other(printable(status)),
+            _ => Self::Other(status.to_owned()),
         }
     }
 
@@ -80,7 +79,7 @@ pub(super) struct InteractionBody {
 impl From<InteractionBody> for Interaction {
     fn from(body: InteractionBody) -> Self {
         Self {
-            id: printable(&body.id),
+            id: body.id,
             status: InteractionStatus::parse(&body.status),
             errors: body.errors,
             steps: body.steps,

@@ -57,7 +57,7 @@ fn field<'a>(value: &'a Value, camel: &str, snake: &str) -> Option<&'a Value> {
 fn text(value: &Value, camel: &str, snake: &str) -> Option<String> {
     field(value, camel, snake)
         .and_then(Value::as_str)
-        .map(printable)
+        .map(str::to_owned)
 }
 
 /// An Operation from JSON, for the tests of the job kinds.
@@ -91,7 +91,8 @@ impl JobStatus {
 
 impl fmt::Display for JobStatus {
     /// One line: the job, its state, and where its result is or why it
-    /// failed.
+    /// failed. The API's text is shown with control characters escaped
+    /// (the fields themselves hold it as the API sent it).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let error = |error: &Option<JobError>| {
             error
@@ -101,9 +102,9 @@ impl fmt::Display for JobStatus {
         };
         match self {
             Self::Batch(batch) => {
-                write!(f, "{} {:?}", batch.name, batch.state)?;
+                write!(f, "{} {:?}", printable(&batch.name), batch.state)?;
                 if let Some(file) = &batch.responses_file {
-                    write!(f, ", results in {file}")?;
+                    write!(f, ", results in {}", printable(file))?;
                 } else if !batch.inlined_responses.is_empty() {
                     write!(f, ", {} inlined responses", batch.inlined_responses.len())?;
                 }
@@ -117,16 +118,16 @@ impl fmt::Display for JobStatus {
                 } else {
                     "done"
                 };
-                write!(f, "{} {state}", video.name)?;
+                write!(f, "{} {state}", printable(&video.name))?;
                 for uri in &video.video_uris {
-                    write!(f, ", video {uri}")?;
+                    write!(f, ", video {}", printable(uri))?;
                 }
                 if video.rai_media_filtered_count > 0 {
                     write!(
                         f,
                         ", {} filtered ({})",
                         video.rai_media_filtered_count,
-                        video.rai_media_filtered_reasons.join("; ")
+                        printable(&video.rai_media_filtered_reasons.join("; "))
                     )?;
                 }
                 write!(f, "{}", error(&video.error))
@@ -135,7 +136,8 @@ impl fmt::Display for JobStatus {
                 write!(
                     f,
                     "interactions/{} {:?}",
-                    interaction.id, interaction.status
+                    printable(&interaction.id),
+                    interaction.status
                 )?;
                 for e in &interaction.errors {
                     write!(f, ", error {}: {}", e.code, printable(&e.message))?;

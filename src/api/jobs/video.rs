@@ -4,7 +4,6 @@
 use serde_json::Value;
 
 use super::{JobError, Operation, field, text};
-use crate::api::error::printable;
 
 /// A video generation (`GET /v1beta/models/{m}/operations/{id}`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,12 +63,12 @@ impl VideoOperation {
             reasons
                 .iter()
                 .filter_map(Value::as_str)
-                .map(printable)
+                .map(str::to_owned)
                 .collect()
         })
         .unwrap_or_default();
         Self {
-            name: printable(&operation.name),
+            name: operation.name,
             done: operation.done,
             error: operation.error,
             video_uris,
