@@ -1,9 +1,11 @@
 //! Benchmark: deliveries per second through a replay store (claim + commit
-//! per delivery, every id new), at concurrency 1 and 64: the in-memory store
-//! and, with feature `redis`, Redis on loopback (`REDIS_URL`, default
-//! `redis://127.0.0.1:6379`).
+//! per delivery, every id new), at concurrency 1 and 64: the in-memory store;
+//! with feature `redis`, Redis on loopback (`REDIS_URL`, default
+//! `redis://127.0.0.1:6379`); with feature `postgres`, PostgreSQL
+//! (`DATABASE_URL`, default the local one) with pools of 4 (the default)
+//! and 16 connections, each on a fresh table (dropped at the end).
 //!
-//! `cargo run --release --example replay_throughput --features redis [deliveries]`
+//! `cargo run --release --example replay_throughput --features redis,postgres [deliveries]`
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -66,5 +68,27 @@ async fn main() {
             .build()
             .expect("Redis URL");
         report("redis", store, total).await;
+    }
+    #[cfg(feature = "postgres")]
+    {
+        let url = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        for pool in [4, 16] {
+            let table = format!("replay_bench_{}_{pool}", std::process::id());
+            let store = gemini_webhooks::replay::PostgresReplayStore::builder(&url)
+                .table(&table)
+                .pool_size(pool)
+                .build()
+                .expect("DATABASE_URL");
+            store.check().await.expect("PostgreSQL");
+            report(&format!("pg/{pool}"), store, total).await;
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .expect("PostgreSQL");
+            tokio::spawn(connection);
+            let _ = client
+                .batch_execute(&format!("DROP TABLE IF EXISTS {table}"))
+                .await;
+        }
     }
 }
