@@ -55,14 +55,18 @@ fn inbox_commands_count_list_show_and_requeue_jobs() {
             .max_attempts(1)
             .poll_interval(Duration::from_millis(20));
         let task = tokio::spawn(worker.run());
+        // Bounded (60 s), so the state decides, not the clock.
+        let mut settled = false;
         for _ in 0..3_000 {
             let counts = inbox.counts().await.unwrap();
             if counts.done == 1 && counts.dead == 1 {
+                settled = true;
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         task.abort();
+        assert!(settled, "one job done and one dead within 60 s");
     });
 
     let stats = inbox_cli(&url, &table, &["stats", "--json"]);
