@@ -2,6 +2,9 @@
 //! client does not share the receiver's runtime): line one is the body,
 //! then one `webhook-id<TAB>webhook-timestamp<TAB>webhook-signature` line
 //! per delivery, each id new. `scripts/wrk/deliveries.lua` sends them.
+//! The body names the job `batches/{WEBHOOK_ID}`, as sent (`{WEBHOOK_ID}`
+//! in line one stands for each line's id): every delivery completes a job
+//! of its own, as an inbox's completion keys want.
 //!
 //! `GEMINI_WEBHOOK_SECRET=whsec_... cargo run --release --example wrk_deliveries -- 200000 > /tmp/deliveries.tsv`
 //!
@@ -10,7 +13,7 @@
 
 use std::io::{BufWriter, Write as _};
 
-use gemini_webhooks::testing::{Signer, sample_event};
+use gemini_webhooks::testing::{Signer, sample_event_for};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let count: usize = match std::env::args().nth(1) {
@@ -21,13 +24,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map_err(|_| "set GEMINI_WEBHOOK_SECRET to the receiver's whsec_ secret")?;
     let signer = Signer::hmac(&secret)?;
     // One line: `sample_event` is compact JSON.
-    let body = sample_event("batch.succeeded");
+    let template = sample_event_for("batch.succeeded", "batches/{WEBHOOK_ID}");
+    let template = std::str::from_utf8(&template)?;
     let mut out = BufWriter::new(std::io::stdout().lock());
-    out.write_all(&body)?;
+    out.write_all(template.as_bytes())?;
     out.write_all(b"\n")?;
     let run = std::process::id();
     for n in 0..count {
-        let headers = signer.clone().id(format!("msg_wrk_{run}_{n}")).sign(&body);
+        let id = format!("msg_wrk_{run}_{n}");
+        let body = template.replace("{WEBHOOK_ID}", &id);
+        let headers = signer.clone().id(id).sign(body.as_bytes());
         let value = |name: &str| headers[name].to_str().map(str::to_owned);
         writeln!(
             out,

@@ -32,6 +32,11 @@ pub enum VerifiedBy {
         /// The key's `kid`.
         kid: Arc<str>,
     },
+    /// Not a webhook: an inbox's reconciler read this completion from the
+    /// Gemini API (over TLS, with the application's API key) because its
+    /// webhook had not come; no signature was involved. Its
+    /// [`id`](Delivery::id) is `poll:` and the completion's key.
+    Poll,
 }
 
 /// A delivery whose signature and timestamp were verified.

@@ -9,6 +9,11 @@
 //! | [`gemini_webhooks_verification_seconds`](VERIFICATION_SECONDS) | histogram | `result`: `verified` or `rejected` |
 //! | [`gemini_webhooks_jobs_total`](JOBS) | counter | `outcome`: how an inbox job's attempt ended (feature `postgres`) |
 //! | [`gemini_webhooks_job_seconds`](JOB_SECONDS) | histogram | `outcome`, as for the counter |
+//! | [`gemini_webhooks_jobs_tracked_total`](JOBS_TRACKED) | counter | `kind`: `batch`, `video`, `interaction` (features `postgres`, `api`) |
+//! | [`gemini_webhooks_completions_total`](COMPLETIONS) | counter | `origin`: `webhook` or `poll` (feature `postgres`) |
+//! | [`gemini_webhooks_late_webhooks_total`](LATE_WEBHOOKS) | counter | — : webhooks of a completion a poll stored first |
+//! | [`gemini_webhooks_polls_total`](POLLS) | counter | `result`: `ended`, `action`, `running`, `failed`, `rate_limited`, `abandoned` |
+//! | [`gemini_webhooks_endpoint_enabled`](ENDPOINT_ENABLED) | gauge | `webhook`, `state`: 1 when the watched webhook is `enabled` |
 //!
 //! `outcome` is one of (each type names its own: [`Rejection::outcome`],
 //! `inbox::Stored::outcome`):
@@ -42,6 +47,10 @@
 //!
 //! A rising `dead` count is worth an alert: those deliveries wait for
 //! `Inbox::requeue`.
+//!
+//! So are `gemini_webhooks_endpoint_enabled == 0` (Gemini stopped
+//! delivering), a rising share of `origin="poll"` completions (webhooks
+//! are not arriving in time), and `result="abandoned"` polls.
 //!
 //! A signature failure on a configured endpoint (`reason` =
 //! `no_matching_signature`) is worth an alert: it is usually a wrong or
@@ -83,6 +92,73 @@ pub(crate) fn job_finished(outcome: &'static str, took: std::time::Duration) {
     }
     #[cfg(not(feature = "metrics"))]
     let _ = (outcome, took);
+}
+
+/// Counter of jobs an inbox tracks (`Inbox::track`): label `kind`
+/// (`batch`, `video`, `interaction`).
+pub const JOBS_TRACKED: &str = "gemini_webhooks_jobs_tracked_total";
+
+/// Counter of job completions stored in an inbox: label `origin`
+/// (`webhook`, or `poll` when the reconciler found it first).
+pub const COMPLETIONS: &str = "gemini_webhooks_completions_total";
+
+/// Counter of webhook deliveries of a completion a poll had stored already:
+/// the webhook came late, after the job's deadline.
+pub const LATE_WEBHOOKS: &str = "gemini_webhooks_late_webhooks_total";
+
+/// Counter of the reconciler's polls by `result`: `ended`, `action` (an
+/// interaction waiting on the caller), `running`, `failed`,
+/// `rate_limited`, or `abandoned` (past its horizon).
+pub const POLLS: &str = "gemini_webhooks_polls_total";
+
+/// Gauge of the watched webhook's state: 1 when `enabled`, else 0; labels
+/// `webhook` (its id) and `state`.
+pub const ENDPOINT_ENABLED: &str = "gemini_webhooks_endpoint_enabled";
+
+/// Counts a job newly tracked, of `kind`.
+#[cfg(all(feature = "postgres", feature = "api"))]
+pub(crate) fn job_tracked(kind: &'static str) {
+    #[cfg(feature = "metrics")]
+    ::metrics::counter!(JOBS_TRACKED, "kind" => kind).increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = kind;
+}
+
+/// Counts a completion stored, by `origin`.
+#[cfg(feature = "postgres")]
+pub(crate) fn completion_stored(origin: &'static str) {
+    #[cfg(feature = "metrics")]
+    ::metrics::counter!(COMPLETIONS, "origin" => origin).increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = origin;
+}
+
+/// Counts `count` late webhooks.
+#[cfg(feature = "postgres")]
+pub(crate) fn late_webhooks(count: u64) {
+    #[cfg(feature = "metrics")]
+    ::metrics::counter!(LATE_WEBHOOKS).increment(count);
+    #[cfg(not(feature = "metrics"))]
+    let _ = count;
+}
+
+/// Counts a poll under `result`.
+#[cfg(all(feature = "postgres", feature = "api"))]
+pub(crate) fn poll(result: &'static str) {
+    #[cfg(feature = "metrics")]
+    ::metrics::counter!(POLLS, "result" => result).increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = result;
+}
+
+/// Sets the watched webhook's gauge.
+#[cfg(all(feature = "postgres", feature = "api"))]
+pub(crate) fn endpoint_state(webhook: &str, state: &str, enabled: bool) {
+    #[cfg(feature = "metrics")]
+    ::metrics::gauge!(ENDPOINT_ENABLED, "webhook" => webhook.to_owned(), "state" => state.to_owned())
+        .set(if enabled { 1.0 } else { 0.0 });
+    #[cfg(not(feature = "metrics"))]
+    let _ = (webhook, state, enabled);
 }
 
 /// Counts a delivery under `outcome`, with a `reason` label when one is given.

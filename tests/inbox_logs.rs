@@ -52,7 +52,7 @@ async fn retries_warn_dead_letters_are_errors_and_handled_jobs_debug() {
     let secret = generate_secret();
     let verifier = common::verifier(&secret);
     for id in ["msg_poison", "msg_fine"] {
-        let body = bytes::Bytes::from_static(common::EVENT.as_bytes());
+        let body = bytes::Bytes::from_static(common::NO_COMPLETION.as_bytes());
         let headers = Signer::hmac(&secret).unwrap().id(id).sign(&body);
         inbox
             .ingest(&verifier.verify(&headers, body).unwrap())

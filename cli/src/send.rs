@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use clap::Args;
-use gemini_webhooks::testing::{Signer, sample_event};
+use gemini_webhooks::testing::{Signer, random_id, sample_event_for};
 use http::HeaderMap;
 use serde_json::json;
 
@@ -188,11 +188,23 @@ fn plan(args: &SendArgs, signer: &Signer, file: Option<&Bytes>) -> Vec<Planned> 
     let mut plan = Vec::with_capacity(args.count * 2);
     let mut duplicated = 0.0;
     for i in 0..args.count {
+        let mut signer = signer.clone();
         let body = match file {
             Some(body) => body.clone(),
-            None => sample_event(&args.events[i % args.events.len()]),
+            // Each delivery about a job of its own, named after its webhook
+            // id: an inbox stores one completion per job.
+            None => {
+                let id = random_id();
+                signer = signer.id(id.clone());
+                let event_type = &args.events[i % args.events.len()];
+                let collection = match event_type.split('.').next() {
+                    Some("video") => "models/veo/operations",
+                    Some("interaction") => "interactions",
+                    _ => "batches",
+                };
+                sample_event_for(event_type, &format!("{collection}/{id}"))
+            }
         };
-        let mut signer = signer.clone();
         if args.stale {
             signer = signer.timestamp(SystemTime::now() - Duration::from_secs(600));
         }

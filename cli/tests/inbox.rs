@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use gemini_webhooks::inbox::{Inbox, Job};
-use gemini_webhooks::testing::{Signer, generate_secret, sample_event};
+use gemini_webhooks::testing::{Signer, generate_secret, sample_event_for};
 
 #[path = "../../tests/common/throwaway.rs"]
 mod throwaway;
@@ -38,7 +38,7 @@ fn inbox_commands_count_list_show_and_requeue_jobs() {
             .build()
             .unwrap();
         for id in ["msg_fine", "msg_poison"] {
-            let body = sample_event("batch.succeeded");
+            let body = sample_event_for("batch.succeeded", &format!("batches/{id}"));
             let headers = Signer::hmac(&secret).unwrap().id(id).sign(&body);
             inbox
                 .ingest(&verifier.verify(&headers, body).unwrap())

@@ -1,6 +1,7 @@
 -- Sends the signed deliveries `examples/wrk_deliveries.rs` wrote, each
 -- once, split between wrk's threads; once a thread has sent all of its
--- share it starts again (copies then measure the duplicate path).
+-- share it starts again (copies then measure the duplicate path). Line
+-- one is the body, `{WEBHOOK_ID}` in it replaced by each delivery's id.
 --
 --   wrk -t2 -c64 -d10s --latency -s scripts/wrk/deliveries.lua \
 --     http://127.0.0.1:3000/webhooks/gemini -- /tmp/deliveries.tsv 2
@@ -46,7 +47,7 @@ function request()
     ["webhook-id"] = ids[next_row],
     ["webhook-timestamp"] = timestamps[next_row],
     ["webhook-signature"] = signatures[next_row],
-  }, body)
+  }, (body:gsub("{WEBHOOK_ID}", ids[next_row])))
 end
 
 function done(summary, latency, requests)

@@ -80,7 +80,8 @@ macro_rules! catalogue {
         }
 
         impl GeminiEvent {
-            /// Every event type this crate knows, as sent in `type`.
+            /// Every event type this crate knows, as sent in `type` (and
+            /// `video.failed`, which only a reconciler delivers).
             pub const KNOWN_TYPES: &'static [&'static str] = &[$($name),*];
 
             /// The event's `type`, e.g. `"batch.succeeded"`.
@@ -171,6 +172,10 @@ catalogue! {
     InteractionCancelled(ResourceRef) = "interaction.cancelled",
     /// `video.generated`: a video generation finished.
     VideoGenerated(VideoGenerated) = "video.generated",
+    /// `video.failed`: a video generation ended in an error. Gemini sends
+    /// no such webhook (its catalogue has no failure event for video); an
+    /// inbox's reconciler delivers it when a polled operation failed.
+    VideoFailed(Failure) = "video.failed",
 }
 
 /// The envelope before `data` is typed.

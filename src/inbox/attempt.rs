@@ -129,6 +129,7 @@ impl<F> WorkerContext<F> {
                     signed_at: row.get(2),
                     verified_by: row.get(3),
                     jwt_claims: row.get(4),
+                    keys: None,
                 },
                 body: Bytes::from(row.get::<_, Vec<u8>>(5)),
                 attempts: u32::try_from(row.get::<_, i32>(6)).unwrap_or(0),

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
+use super::completion::EventKeys;
 use super::job::StoredDelivery;
 use super::{InboxError, Shared, Stored};
 
@@ -103,11 +104,23 @@ async fn store(shared: &Arc<Shared>, mut batch: Vec<Pending>) {
     let verified_by: Vec<&str> = batch.iter().map(|p| p.row.verified_by.as_str()).collect();
     let jwt_claims: Vec<Option<&str>> = batch.iter().map(|p| p.row.jwt_claims.as_deref()).collect();
     let bodies: Vec<&[u8]> = batch.iter().map(|p| p.body.as_ref()).collect();
+    let completions: Vec<Option<&str>> = batch
+        .iter()
+        .map(|p| p.row.keys.as_ref().and_then(|k| k.completion.as_deref()))
+        .collect();
+    // The tracked jobs the events name: closed by a completion, their
+    // deadline pushed out by any other event.
+    let (closing, deferring): (Vec<&EventKeys>, Vec<&EventKeys>) = batch
+        .iter()
+        .filter_map(|p| p.row.keys.as_ref())
+        .partition(|keys| keys.completion.is_some());
+    let closing: Vec<&str> = closing.iter().map(|k| k.job.as_str()).collect();
+    let deferring: Vec<&str> = deferring.iter().map(|k| k.job.as_str()).collect();
     let stored = shared
         .run("ingest", |client| async move {
             let statement = client.prepare_cached(sql).await?;
             client
-                .query(
+                .query_one(
                     &statement,
                     &[
                         &keys,
@@ -116,19 +129,30 @@ async fn store(shared: &Arc<Shared>, mut batch: Vec<Pending>) {
                         &verified_by,
                         &jwt_claims,
                         &bodies,
+                        &completions,
+                        &closing,
+                        &deferring,
                     ],
                 )
                 .await
         })
         .await;
     match stored {
-        Ok(rows) => {
+        Ok(row) => {
             // Of copies of one delivery in one batch, the first is the new one.
-            let mut inserted: HashSet<String> =
-                rows.iter().map(|row| row.get::<_, String>(0)).collect();
+            let mut inserted: HashSet<String> = row.get::<_, Vec<String>>(0).into_iter().collect();
             let any_new = !inserted.is_empty();
+            crate::metrics::late_webhooks(u64::try_from(row.get::<_, i64>(1)).unwrap_or(0));
             for pending in batch {
                 let stored = if inserted.remove(&pending.key) {
+                    if pending
+                        .row
+                        .keys
+                        .as_ref()
+                        .is_some_and(|k| k.completion.is_some())
+                    {
+                        crate::metrics::completion_stored("webhook");
+                    }
                     Stored::New
                 } else {
                     Stored::Duplicate

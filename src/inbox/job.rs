@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
+use super::completion::{EventKeys, Origin, keys_of};
 use crate::delivery::{Delivery, JwtDelivery, VerifiedBy};
 use crate::event::{EventError, GeminiEvent};
 use crate::verified::Verified;
@@ -132,6 +133,17 @@ impl Job {
         self.received_at
     }
 
+    /// Where the event came from: a webhook, or the reconciler's poll of
+    /// the Gemini API when the webhook had not come by the job's deadline
+    /// (a [`GeminiEvent`] of the same type and `data` fields, with the
+    /// `user_metadata` the job was tracked with).
+    pub fn origin(&self) -> Origin {
+        match self.delivery.verified_by() {
+            VerifiedBy::Poll => Origin::Poll,
+            _ => Origin::Webhook,
+        }
+    }
+
     /// Parses the body as a [`GeminiEvent`].
     pub fn event(&self) -> Result<GeminiEvent, EventError> {
         self.delivery.event()
@@ -242,6 +254,9 @@ pub(super) struct StoredDelivery {
     pub(super) signed_at: i64,
     pub(super) verified_by: String,
     pub(super) jwt_claims: Option<String>,
+    /// The job the event is about and, if it ends it, its completion key;
+    /// not read back (the body holds the event).
+    pub(super) keys: Option<EventKeys>,
 }
 
 impl StoredDelivery {
@@ -252,6 +267,7 @@ impl StoredDelivery {
             VerifiedBy::JwksKey { kid: Some(kid) } => format!("jwks:{kid}"),
             VerifiedBy::JwksKey { kid: None } => "jwks".to_owned(),
             VerifiedBy::Jwt { kid } => format!("jwt:{kid}"),
+            VerifiedBy::Poll => "poll".to_owned(),
         };
         Self {
             webhook_id: delivery.id().to_owned(),
@@ -260,6 +276,8 @@ impl StoredDelivery {
             jwt_claims: delivery
                 .jwt_claims()
                 .map(|claims| serde_json::Value::Object(claims.clone()).to_string()),
+            // The receiver parsed the event already, for its span.
+            keys: delivery.event().ok().as_ref().and_then(keys_of),
         }
     }
 
@@ -274,6 +292,7 @@ impl StoredDelivery {
             },
             Some(("jwt", kid)) => VerifiedBy::Jwt { kid: kid.into() },
             None if self.verified_by == "jwks" => VerifiedBy::JwksKey { kid: None },
+            None if self.verified_by == "poll" => VerifiedBy::Poll,
             _ => return None,
         };
         let jwt = match self.jwt_claims {
@@ -335,6 +354,7 @@ mod tests {
                 VerifiedBy::Jwt { kid: "k2".into() },
                 Some(r#"{"jti":"abc","iat":1}"#),
             ),
+            (VerifiedBy::Poll, None),
         ] {
             let original = delivery(verified_by, claims);
             let key = original.replay_key().to_owned();
@@ -378,12 +398,14 @@ mod tests {
             signed_at,
             verified_by: verified_by.to_owned(),
             jwt_claims: claims.map(str::to_owned),
+            keys: None,
         };
         for bad in [
             row("hmac:0", None, 1),
             row("secret:x", None, 1),
             row("public_key:-1", None, 1),
             row("jwks2", None, 1),
+            row("poll:1", None, 1),
             row("secret:0", Some("[1]"), 1),
             row("secret:0", Some("{"), 1),
             row("secret:0", None, -1),

@@ -51,6 +51,7 @@
 
 mod attempt;
 mod bookkeeping;
+mod completion;
 mod endpoint;
 mod error;
 mod failure_log;
@@ -58,6 +59,9 @@ mod hold;
 mod ingest;
 mod inspect;
 mod job;
+#[cfg(feature = "api")]
+#[cfg_attr(docsrs, doc(cfg(feature = "api")))]
+pub mod reconcile;
 mod retry_due;
 mod service;
 mod sql;
@@ -72,10 +76,13 @@ use bytes::Bytes;
 use deadpool_postgres::Pool;
 use http::StatusCode;
 
+pub use completion::Origin;
 pub use endpoint::InboxEndpoint;
 pub use error::InboxError;
 pub use inspect::{JobRecord, JobState};
 pub use job::{FromJob, Job};
+#[cfg(feature = "api")]
+pub use reconcile::{JobKind, Reconciler, TrackedJob};
 pub use service::InboxService;
 pub use worker::InboxWorker;
 
@@ -468,6 +475,24 @@ impl Shared {
             .map_err(|err| run_error(what, err))
     }
 
+    /// A pool of `size` connections of the inbox's own (the application's
+    /// pool for an inbox built on it), each with the server options
+    /// `extra` and asking the server to probe it every few seconds: a
+    /// transaction cut off by the network is rolled back in seconds, not
+    /// hours.
+    fn own_pool(&self, size: usize, extra: &str) -> Result<Pool, ConfigError> {
+        let Some(own) = &self.own else {
+            return Ok(self.pool.clone());
+        };
+        let mut config = own.config.clone();
+        let options = format!(
+            "{} -c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2 -c tcp_keepalives_count=3 {extra}",
+            config.get_options().unwrap_or_default()
+        );
+        config.options(options.trim());
+        crate::postgres::pool(config, &own.connector, size, self.settings.timeout)
+    }
+
     async fn cleanup_done_on(&self, pool: &Pool) -> Result<u64, InboxError> {
         let sql = sql::cleanup(&self.settings.table);
         let keep = millis(self.settings.keep_done);
@@ -584,7 +609,15 @@ impl InboxBuilder {
             self.source,
             &Opening {
                 table: &self.table,
-                suffixes: &["due", "finished", "new"],
+                suffixes: &[
+                    "due",
+                    "finished",
+                    "new",
+                    "completion",
+                    "tracked",
+                    "tracked_due",
+                    "tracked_default",
+                ],
                 pool_size: self.pool_size,
                 default_pool_size: DEFAULT_POOL_SIZE,
                 tls_roots: &self.tls_roots,

@@ -31,7 +31,9 @@
 
 use crate::postgres::derived_name;
 
-/// The table and its indexes (idempotent): what `Inbox::schema_sql` gives.
+/// The tables and their indexes (idempotent): what `Inbox::schema_sql`
+/// gives. An inbox table made by a version before completion keys gains
+/// its column and index here.
 pub(super) fn schema(table: &str) -> String {
     format!(
         "CREATE TABLE IF NOT EXISTS {table} (\n\
@@ -48,22 +50,79 @@ pub(super) fn schema(table: &str) -> String {
          \x20   received_at TIMESTAMPTZ NOT NULL DEFAULT now(),\n\
          \x20   failed_at TIMESTAMPTZ,\n\
          \x20   finished_at TIMESTAMPTZ,\n\
-         \x20   last_error TEXT\n\
+         \x20   last_error TEXT,\n\
+         \x20   completion_key TEXT\n\
          );\n\
+         ALTER TABLE {table} ADD COLUMN IF NOT EXISTS completion_key TEXT;\n\
          CREATE INDEX IF NOT EXISTS {due} ON {table} (run_at) WHERE state = 'pending';\n\
-         CREATE INDEX IF NOT EXISTS {finished} ON {table} (finished_at) WHERE state = 'done';",
+         CREATE INDEX IF NOT EXISTS {finished} ON {table} (finished_at) WHERE state = 'done';\n\
+         CREATE UNIQUE INDEX IF NOT EXISTS {completion} ON {table} (completion_key) \
+           WHERE completion_key IS NOT NULL;\n\
+         CREATE TABLE IF NOT EXISTS {tracked} (\n\
+         \x20   job_key TEXT PRIMARY KEY,\n\
+         \x20   resource TEXT NOT NULL,\n\
+         \x20   user_metadata TEXT,\n\
+         \x20   state TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'done', 'abandoned')),\n\
+         \x20   origin TEXT,\n\
+         \x20   expect_within_ms DOUBLE PRECISION NOT NULL,\n\
+         \x20   default_deadline BOOLEAN NOT NULL DEFAULT false,\n\
+         \x20   deadline TIMESTAMPTZ NOT NULL,\n\
+         \x20   horizon TIMESTAMPTZ NOT NULL,\n\
+         \x20   next_poll_at TIMESTAMPTZ NOT NULL,\n\
+         \x20   polls INTEGER NOT NULL DEFAULT 0,\n\
+         \x20   failures INTEGER NOT NULL DEFAULT 0,\n\
+         \x20   last_status TEXT,\n\
+         \x20   last_error TEXT,\n\
+         \x20   tracked_at TIMESTAMPTZ NOT NULL DEFAULT now(),\n\
+         \x20   closed_at TIMESTAMPTZ\n\
+         );\n\
+         CREATE INDEX IF NOT EXISTS {tracked_due} ON {tracked} (next_poll_at) WHERE state = 'open';\n\
+         CREATE INDEX IF NOT EXISTS {tracked_default} ON {tracked} (job_key) \
+           WHERE default_deadline AND state = 'open';",
         due = derived_name(table, "due"),
         finished = derived_name(table, "finished"),
+        completion = derived_name(table, "completion"),
+        tracked = tracked_table(table),
+        tracked_due = derived_name(table, "tracked_due"),
+        tracked_default = derived_name(table, "tracked_default"),
     )
 }
 
-/// The batch `INSERT` into `table`, built once per inbox.
+/// The table of tracked jobs beside inbox `table` (same schema).
+pub(super) fn tracked_table(table: &str) -> String {
+    format!("{table}_tracked")
+}
+
+/// The batch `INSERT` into `table`, built once per inbox: a completion
+/// already stored under another replay key (another webhook id, a poll) is
+/// a conflict too, so nothing is written. In the same statement, the
+/// tracked jobs the batch's events name are marked: closed by a completion
+/// (`$8`), their deadline pushed out by any other event (`$9`). Rows a
+/// reconciler holds are skipped, not waited for: its poll finds the
+/// completion stored and closes the job itself. Returns one row: the keys
+/// stored, and how many of the batch's completions a poll had stored
+/// first (late webhooks).
 pub(super) fn insert(table: &str) -> String {
+    let tracked = tracked_table(table);
     format!(
-        "INSERT INTO {table} (id, webhook_id, signed_at, verified_by, jwt_claims, body) \
-         SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], \
-           $6::bytea[]) \
-         ON CONFLICT (id) DO NOTHING RETURNING id"
+        "WITH inserted AS (\
+           INSERT INTO {table} (id, webhook_id, signed_at, verified_by, jwt_claims, body, \
+             completion_key) \
+           SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], \
+             $6::bytea[], $7::text[]) \
+           ON CONFLICT DO NOTHING RETURNING id), \
+         closed AS (\
+           UPDATE {tracked} SET state = 'done', origin = 'webhook', closed_at = now() \
+           WHERE job_key IN (SELECT job_key FROM {tracked} WHERE job_key = ANY($8::text[]) \
+             AND state = 'open' FOR UPDATE SKIP LOCKED)), \
+         deferred AS (\
+           UPDATE {tracked} \
+           SET next_poll_at = now() + expect_within_ms * interval '1 millisecond' \
+           WHERE job_key IN (SELECT job_key FROM {tracked} WHERE job_key = ANY($9::text[]) \
+             AND state = 'open' FOR UPDATE SKIP LOCKED)) \
+         SELECT ARRAY(SELECT id FROM inserted), \
+           (SELECT count(*) FROM {table} WHERE completion_key = ANY($7::text[]) \
+             AND verified_by = 'poll')"
     )
 }
 

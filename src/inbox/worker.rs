@@ -265,7 +265,7 @@ where
 /// seconds, not hours.
 fn worker_pools(shared: &Shared, settings: &WorkerSettings) -> Option<(Pool, Bookkeeping)> {
     let cutoff_ms = server_cutoff_ms(shared.settings.timeout);
-    let Some(own) = &shared.own else {
+    if shared.own.is_none() {
         // The application's pool, as it is: each bookkeeping statement sets
         // the cutoff for itself.
         let bookkeeping = Bookkeeping {
@@ -273,28 +273,10 @@ fn worker_pools(shared: &Shared, settings: &WorkerSettings) -> Option<(Pool, Boo
             cutoff_ms: Some(cutoff_ms),
         };
         return Some((shared.pool.clone(), bookkeeping));
-    };
-    let with_options = |extra: &str| {
-        let mut config = own.config.clone();
-        let options = format!(
-            "{} -c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2 -c tcp_keepalives_count=3 {extra}",
-            config.get_options().unwrap_or_default()
-        );
-        config.options(options.trim());
-        config
-    };
-    let bookkeeping = with_options(&format!(
-        "-c synchronous_commit=off -c statement_timeout={cutoff_ms}"
-    ));
-    let timeout = shared.settings.timeout;
-    let pools = crate::postgres::pool(
-        with_options(""),
-        &own.connector,
-        settings.concurrency,
-        timeout,
-    )
-    .and_then(|jobs| {
-        crate::postgres::pool(bookkeeping, &own.connector, 2, timeout).map(|pool| {
+    }
+    let bookkeeping = format!("-c synchronous_commit=off -c statement_timeout={cutoff_ms}");
+    let pools = shared.own_pool(settings.concurrency, "").and_then(|jobs| {
+        shared.own_pool(2, &bookkeeping).map(|pool| {
             let bookkeeping = Bookkeeping {
                 pool,
                 cutoff_ms: None,

@@ -333,6 +333,26 @@ pub fn sample_event(event_type: &str) -> Bytes {
     Bytes::from(envelope.to_string())
 }
 
+/// [`sample_event`] about the job `id` (its `data.id`): deliveries about
+/// different jobs. An inbox stores one completion per job whatever its
+/// webhook ids, so a test that stores many completions gives each a job of
+/// its own.
+///
+/// ```
+/// use gemini_webhooks::GeminiEvent;
+/// use gemini_webhooks::testing::sample_event_for;
+///
+/// let event = GeminiEvent::from_slice(&sample_event_for("batch.succeeded", "batches/7"))?;
+/// assert_eq!(event.resource_id(), Some("batches/7"));
+/// # Ok::<(), gemini_webhooks::EventError>(())
+/// ```
+pub fn sample_event_for(event_type: &str, id: &str) -> Bytes {
+    let mut event: serde_json::Value =
+        serde_json::from_slice(&sample_event(event_type)).unwrap_or_default();
+    event["data"]["id"] = id.into();
+    Bytes::from(event.to_string())
+}
+
 /// [`sample_event`] padded to `len` bytes with a string in its
 /// `data.user_metadata` (where a dynamic webhook's metadata travels), to
 /// measure a receiver at a realistic body size. A `len` shorter than the

@@ -16,6 +16,8 @@ use tokio::sync::Notify;
 #[path = "../../examples/common/client.rs"]
 pub mod client;
 
+#[cfg(feature = "api")]
+pub mod gemini_mock;
 #[cfg(feature = "postgres")]
 pub mod pg;
 pub mod throwaway;
@@ -178,6 +180,11 @@ pub async fn send_signed(app: &Router, secret: &str, id: &str, body: &str) -> St
 
 pub const EVENT: &str =
     r#"{"type":"batch.succeeded","timestamp":"2026-11-26T00:00:00Z","data":{"id":"batches/1"}}"#;
+
+/// An event that completes no job (`interaction.requires_action` can
+/// recur): an inbox stores each webhook id of it as a delivery of its own,
+/// where copies of one completion under many ids are stored once.
+pub const NO_COMPLETION: &str = r#"{"type":"interaction.requires_action","timestamp":"2026-11-26T00:00:00Z","data":{"id":"interactions/1"}}"#;
 
 pub fn event_with(marker: &str) -> String {
     format!(

@@ -39,10 +39,11 @@ pub async fn admin() -> tokio_postgres::Client {
     connect(&database_url()).await
 }
 
+/// Drops `table` and, for an inbox's, its table of tracked jobs.
 pub async fn drop_table(table: &str) {
     admin()
         .await
-        .batch_execute(&format!("DROP TABLE IF EXISTS {table}"))
+        .batch_execute(&format!("DROP TABLE IF EXISTS {table}, {table}_tracked"))
         .await
         .unwrap();
 }

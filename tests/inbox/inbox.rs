@@ -31,7 +31,7 @@ use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 use tower::ServiceExt;
 
-const BODY: &str = common::EVENT;
+const BODY: &str = common::NO_COMPLETION;
 
 /// An inbox on a table of its own, a secret, and the route's handler count
 /// (which must stay 0: with an inbox the layer answers by itself).
@@ -244,7 +244,7 @@ async fn verified_deliveries_are_stored_once_and_answered_at_once() {
     }
     // Unverified requests never reach the table.
     let mut forged = fx.request("msg_forged", BODY);
-    *forged.body_mut() = Body::from(BODY.replace("batches/1", "batches/2"));
+    *forged.body_mut() = Body::from(BODY.replace("interactions/1", "interactions/2"));
     let forged = app.clone().oneshot(forged).await.unwrap();
     assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
     let unsigned = Request::post("/webhooks/gemini")
@@ -1034,7 +1034,7 @@ fn the_actix_resource_stores_like_the_service() {
         }
         let forged = signer
             .actix_request("/webhooks/gemini", BODY)
-            .set_payload(BODY.replace("batches/1", "batches/2"))
+            .set_payload(BODY.replace("interactions/1", "interactions/2"))
             .to_request();
         assert_eq!(
             test::call_service(&app, forged).await.status().as_u16(),

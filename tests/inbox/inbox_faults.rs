@@ -53,7 +53,7 @@ impl Fixture {
     }
 
     async fn store(&self, id: &str) {
-        let body = common::EVENT.as_bytes();
+        let body = common::NO_COMPLETION.as_bytes();
         let headers = Signer::hmac(&self.secret).unwrap().id(id).sign(body);
         let delivery = common::verifier(&self.secret)
             .verify(&headers, body)

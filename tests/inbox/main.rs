@@ -8,3 +8,4 @@ mod common;
 
 mod inbox;
 mod inbox_faults;
+mod reconcile;

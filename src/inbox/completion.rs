@@ -1,0 +1,141 @@
+//! Completion keys: which job an event is about, and — for an event that
+//! ends its job — the key that makes the completion unique in the inbox,
+//! whichever copy comes first (a webhook, the same event under another
+//! webhook id, the reconciler's poll).
+
+use crate::event::GeminiEvent;
+
+/// Where a job's event came from: [`Job::origin`](super::Job::origin).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Origin {
+    /// A verified webhook delivery.
+    Webhook,
+    /// The reconciler's poll of the Gemini API: the webhook had not come
+    /// by the job's deadline.
+    Poll,
+}
+
+impl Origin {
+    /// `webhook` or `poll`: the label it is counted under.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Webhook => "webhook",
+            Self::Poll => "poll",
+        }
+    }
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The events that end a job: one of them per job is handled.
+pub(crate) const TERMINAL_TYPES: &[&str] = &[
+    "batch.succeeded",
+    "batch.failed",
+    "batch.expired",
+    "batch.cancelled",
+    "video.generated",
+    "video.failed",
+    "interaction.completed",
+    "interaction.failed",
+    "interaction.cancelled",
+];
+
+/// What an event says about a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EventKeys {
+    /// `{kind}:{id}`: the job, as tracking knows it.
+    pub(crate) job: String,
+    /// `{type}:{id}` for an event that ends the job.
+    pub(crate) completion: Option<String>,
+}
+
+/// `{kind}:{last path segment of id}`: `batches/b1` and `b1` are one job.
+pub(crate) fn job_key(kind: &str, id: &str) -> String {
+    format!("{kind}:{}", last_segment(id))
+}
+
+/// `{type}:{last path segment of id}`.
+pub(crate) fn completion_key(event_type: &str, id: &str) -> String {
+    format!("{event_type}:{}", last_segment(id))
+}
+
+fn last_segment(id: &str) -> &str {
+    id.rsplit('/').next().unwrap_or(id)
+}
+
+/// The keys of an event about a batch, a video or an interaction with an
+/// id; `None` for anything else.
+pub(crate) fn keys_of(event: &GeminiEvent) -> Option<EventKeys> {
+    let event_type = event.event_type();
+    let id = event
+        .resource_id()
+        .filter(|id| !last_segment(id).is_empty())?;
+    let kind = event_type.split_once('.')?.0;
+    if !matches!(kind, "batch" | "video" | "interaction") {
+        return None;
+    }
+    Some(EventKeys {
+        job: job_key(kind, id),
+        completion: TERMINAL_TYPES
+            .contains(&event_type)
+            .then(|| completion_key(event_type, id)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(body: &str) -> Option<EventKeys> {
+        keys_of(&GeminiEvent::from_slice(body.as_bytes()).unwrap())
+    }
+
+    #[test]
+    fn a_completion_is_keyed_by_type_and_last_segment() {
+        let full = keys(r#"{"type":"batch.succeeded","data":{"id":"batches/b1"}}"#).unwrap();
+        let bare = keys(r#"{"type":"batch.succeeded","data":{"id":"b1"}}"#).unwrap();
+        assert_eq!(full, bare, "data.id with or without batches/");
+        assert_eq!(full.job, "batch:b1");
+        assert_eq!(full.completion.as_deref(), Some("batch.succeeded:b1"));
+        let video =
+            keys(r#"{"type":"video.generated","data":{"id":"models/veo/operations/o1"}}"#).unwrap();
+        assert_eq!(
+            (video.job.as_str(), video.completion.as_deref()),
+            ("video:o1", Some("video.generated:o1"))
+        );
+    }
+
+    #[test]
+    fn only_terminal_events_complete_a_job() {
+        let action =
+            keys(r#"{"type":"interaction.requires_action","data":{"id":"interactions/i1"}}"#)
+                .unwrap();
+        assert_eq!(action.job, "interaction:i1");
+        assert_eq!(action.completion, None, "it can recur");
+        for event_type in TERMINAL_TYPES {
+            let body = format!(r#"{{"type":"{event_type}","data":{{"id":"x/j9"}}}}"#);
+            let keys = keys(&body).unwrap();
+            assert_eq!(keys.completion, Some(format!("{event_type}:j9")));
+        }
+    }
+
+    #[test]
+    fn events_about_no_job_have_no_keys() {
+        assert_eq!(keys(r#"{"type":"batch.succeeded","data":{"id":""}}"#), None);
+        assert_eq!(
+            keys(r#"{"type":"batch.succeeded","data":{"id":"batches/"}}"#),
+            None
+        );
+        assert_eq!(
+            keys(r#"{"type":"file.deleted","data":{"id":"files/f1"}}"#),
+            None
+        );
+        assert_eq!(keys(r#"{"type":"ping","data":{}}"#), None);
+        assert_eq!(keys(r#"{"type":"batchsucceeded","data":{"id":"b"}}"#), None);
+    }
+}

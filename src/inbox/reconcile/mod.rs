@@ -1,0 +1,97 @@
+//! No job's completion missed (features `postgres` and `api`): jobs the
+//! application tracks ([`Inbox::track`](crate::inbox::Inbox::track)) are
+//! handled exactly once, by their webhook when it comes, by the
+//! [`Reconciler`]'s poll of the Gemini API when it has not come by the
+//! job's deadline.
+//!
+//! - **Tracking** ([`TrackedJob`]): a row per job beside the inbox table
+//!   (`<table>_tracked`), with its deadline, its horizon, and its
+//!   `user_metadata`. A verified delivery whose event ends a tracked job
+//!   closes the row, in ingest's own statement; any other event about it
+//!   (`interaction.requires_action`) pushes its deadline out.
+//! - **Exactly once**: an event that ends a job has a completion key (its
+//!   type and the last segment of its resource name) unique in the inbox,
+//!   beside the webhook id; whichever copy comes first — a webhook, the
+//!   same event under another webhook id, a poll — is stored and handled,
+//!   and the others are no-ops.
+//! - **Polling** ([`Reconciler`]): due jobs are claimed with `FOR UPDATE
+//!   SKIP LOCKED`, polled, and turned into an inbox row in the transaction
+//!   that closes them; jobs still running are polled again with backoff,
+//!   until their kind's [horizon](JobKind::horizon). The handler gets the
+//!   event a webhook would have carried, and tells it apart by
+//!   [`Job::origin`](crate::inbox::Job::origin).
+//!
+//! The guide [`crate::guide::inbox`] tells the whole story.
+
+mod health;
+mod polled;
+mod reconciler;
+mod sql;
+mod track;
+
+use std::time::Duration;
+
+use crate::api::JobName;
+
+pub use reconciler::{Reconciler, Round};
+pub use track::TrackedJob;
+
+/// What kind of job is tracked, with the waits the reconciler assumes for
+/// it unless told otherwise.
+///
+/// | kind | expected within | horizon | why |
+/// |---|---|---|---|
+/// | `batch` | 24 h | 72 h | Google's target turnaround is 24 h; a batch expires after 48 h (then `batch.expired` is polled) |
+/// | `video` | 30 min | 36 h | Veo takes minutes; Google keeps a generated video 2 days, so reconciliation ends well inside them |
+/// | `interaction` | 1 h | 23 h | background interactions take minutes; the free tier keeps them 1 day |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum JobKind {
+    /// `batches/…`.
+    Batch,
+    /// `models/…/operations/…`: a video generation.
+    Video,
+    /// `interactions/…`.
+    Interaction,
+}
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+impl JobKind {
+    /// The kind of job `name` is.
+    pub fn of(name: &JobName) -> Self {
+        match name {
+            JobName::Batch(_) => Self::Batch,
+            JobName::Operation { .. } => Self::Video,
+            JobName::Interaction(_) => Self::Interaction,
+        }
+    }
+
+    /// `batch`, `video` or `interaction`: the prefix of its events' types.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Batch => "batch",
+            Self::Video => "video",
+            Self::Interaction => "interaction",
+        }
+    }
+
+    /// How long its event may take, unless tracked with a wait of its own.
+    pub fn default_expect_within(self) -> Duration {
+        match self {
+            Self::Batch => 24 * HOUR,
+            Self::Video => HOUR / 2,
+            Self::Interaction => HOUR,
+        }
+    }
+
+    /// How long after tracking a job still not ended is polled: then it is
+    /// abandoned, with an ERROR.
+    pub fn horizon(self) -> Duration {
+        match self {
+            Self::Batch => 72 * HOUR,
+            Self::Video => 36 * HOUR,
+            Self::Interaction => 23 * HOUR,
+        }
+    }
+}

@@ -1,0 +1,540 @@
+//! [`Reconciler`]: its settings, its loop, and one round: due jobs claimed,
+//! polled, and stored or rescheduled in one transaction.
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use deadpool_postgres::Pool;
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::health::EndpointHealth;
+use super::polled::{Polled, envelope};
+use super::sql;
+use crate::api::{ApiError, GeminiClient, JobName};
+use crate::error_chain::ErrorChain;
+use crate::inbox::failure_log::FailureLog;
+use crate::inbox::{Inbox, InboxError};
+use crate::postgres::millis;
+
+/// Polls the Gemini API for tracked jobs whose webhook has not come by
+/// their deadline, and stores each completion it finds in the inbox as
+/// the webhook would have been; built by [`Inbox::reconciler`], started
+/// with [`run`](Self::run) or [`run_until`](Self::run_until).
+///
+/// Any number of replicas can run one: a round claims due jobs with `FOR
+/// UPDATE SKIP LOCKED`, polls them concurrently, and in the same
+/// transaction stores each completion (`ON CONFLICT DO NOTHING`, so a
+/// webhook's copy stored first wins and the poll is a no-op) and closes
+/// its job, or schedules the next poll of a job still running. A replica
+/// that dies mid-round loses its connection, and with it its locks: the
+/// jobs are claimed again. One job's failing poll (429, 5xx, timeout)
+/// backs off that job alone; a job not ended by its kind's
+/// [horizon](super::JobKind::horizon) is abandoned with an ERROR log.
+///
+/// It takes one connection of its own (the inbox's pool when built
+/// [`from_pool`](Inbox::from_pool)).
+#[must_use]
+pub struct Reconciler {
+    inbox: Inbox,
+    client: GeminiClient,
+    pub(super) settings: Settings,
+    pool: OnceLock<Pool>,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Settings {
+    batch_size: usize,
+    tick: Duration,
+    poll_interval: Duration,
+    max_poll_interval: Duration,
+    retry_backoff: Duration,
+    poll_timeout: Duration,
+    reconcile_after: Option<Duration>,
+    pub(super) webhook: Option<String>,
+    pub(super) health_interval: Duration,
+    pub(super) reenable: bool,
+}
+
+/// What one round did, job by job.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Round {
+    /// Jobs claimed and polled.
+    pub polled: usize,
+    /// Events stored by the poll (completions, and pending actions).
+    pub stored: usize,
+    /// Completions found already stored (their webhook came first).
+    pub already_stored: usize,
+    /// Jobs still running, polled again later.
+    pub running: usize,
+    /// Polls that failed (API errors, timeouts), tried again later.
+    pub failed: usize,
+    /// Jobs given up at their horizon.
+    pub abandoned: usize,
+    /// Whether the API answered 429 to a poll.
+    pub rate_limited: bool,
+}
+
+/// A claimed job.
+struct Claimed {
+    key: String,
+    resource: String,
+    user_metadata: Option<Value>,
+    polls: u32,
+    failures: u32,
+    past_horizon: bool,
+}
+
+/// What polling a job came to.
+enum Outcome {
+    Polled(Polled),
+    /// The poll failed: why (its cause chain), and whether it was a 429.
+    Failed {
+        error: String,
+        rate_limited: bool,
+    },
+}
+
+impl Outcome {
+    fn failed(err: &ApiError) -> Self {
+        Self::Failed {
+            error: ErrorChain(err).to_string(),
+            rate_limited: err.status() == Some(http::StatusCode::TOO_MANY_REQUESTS),
+        }
+    }
+}
+
+impl Inbox {
+    /// A reconciler that polls tracked jobs through `client`; see
+    /// [`Reconciler`] for its settings.
+    pub fn reconciler(&self, client: GeminiClient) -> Reconciler {
+        Reconciler {
+            inbox: self.clone(),
+            client,
+            settings: Settings {
+                batch_size: 16,
+                tick: Duration::from_secs(1),
+                poll_interval: Duration::from_secs(300),
+                max_poll_interval: Duration::from_secs(3600),
+                retry_backoff: Duration::from_secs(5),
+                poll_timeout: Duration::from_secs(20),
+                reconcile_after: None,
+                webhook: None,
+                health_interval: Duration::from_secs(300),
+                reenable: false,
+            },
+            pool: OnceLock::new(),
+        }
+    }
+}
+
+impl Reconciler {
+    /// How many due jobs one round claims and polls at once (default 16).
+    pub fn batch_size(mut self, jobs: usize) -> Self {
+        self.settings.batch_size = jobs.max(1);
+        self
+    }
+
+    /// How often an idle reconciler looks for due jobs (default 1 s).
+    pub fn tick(mut self, every: Duration) -> Self {
+        self.settings.tick = every;
+        self
+    }
+
+    /// How long after a poll found a job still running it is polled again
+    /// (default 5 min), doubling with each poll up to
+    /// [`max_poll_interval`](Self::max_poll_interval).
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.settings.poll_interval = interval;
+        self
+    }
+
+    /// The longest wait between two polls of a running job (default 1 h);
+    /// set it to the [`poll_interval`](Self::poll_interval) for a fixed
+    /// interval.
+    pub fn max_poll_interval(mut self, interval: Duration) -> Self {
+        self.settings.max_poll_interval = interval;
+        self
+    }
+
+    /// How long after a failed poll (429, 5xx, a timeout) it is tried
+    /// again (default 5 s), doubling with each failure in a row up to the
+    /// [`max_poll_interval`](Self::max_poll_interval). A 429 also pauses
+    /// the whole reconciler that long before its next round.
+    pub fn retry_backoff(mut self, backoff: Duration) -> Self {
+        self.settings.retry_backoff = backoff;
+        self
+    }
+
+    /// How long one poll may take, the client's own retries included
+    /// (default 20 s); a poll cut off counts as failed.
+    pub fn poll_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.poll_timeout = timeout;
+        self
+    }
+
+    /// Jobs tracked without an [`expect_within`](super::TrackedJob::expect_within)
+    /// of their own are polled once unseen this long, instead of after
+    /// their kind's default.
+    pub fn reconcile_after(mut self, after: Duration) -> Self {
+        self.settings.reconcile_after = Some(after);
+        self
+    }
+
+    /// Watches the static webhook `id` (its endpoint's health): its `state`
+    /// is read every [`health_interval`](Self::health_interval); when it
+    /// is not `enabled`, the reconciler logs an ERROR, sets the
+    /// `gemini_webhooks_endpoint_enabled` gauge to 0, and polls every
+    /// tracked unseen job at once (no webhook is coming for them) — and,
+    /// with [`reenable`](Self::reenable), turns it back on.
+    pub fn watch_webhook(mut self, id: impl Into<String>) -> Self {
+        self.settings.webhook = Some(id.into());
+        self
+    }
+
+    /// How often the watched webhook's state is read (default 5 min).
+    pub fn health_interval(mut self, interval: Duration) -> Self {
+        self.settings.health_interval = interval;
+        self
+    }
+
+    /// Re-enables the watched webhook when Gemini disabled it after failed
+    /// deliveries (`PATCH …?update_mask=state`; default off: fix the
+    /// endpoint first, or it fails again). A webhook you disabled yourself
+    /// is left as it is.
+    pub fn reenable(mut self, reenable: bool) -> Self {
+        self.settings.reenable = reenable;
+        self
+    }
+
+    /// Runs until the process ends; see [`run_until`](Self::run_until).
+    pub async fn run(self) {
+        self.run_until(std::future::pending()).await;
+    }
+
+    /// Runs rounds until `shutdown` completes: a round that finds as many
+    /// due jobs as it can take is followed at once by the next, otherwise
+    /// the next comes after the [`tick`](Self::tick). A round under way
+    /// when `shutdown` completes is finished first (it takes at most the
+    /// [`poll_timeout`](Self::poll_timeout) and the inbox timeout), so no
+    /// poll's answer is thrown away.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
+        let mut shutdown = pin!(shutdown);
+        let rounds = FailureLog::new("reconcile tracked jobs");
+        let mut health = self.settings.webhook.clone().map(EndpointHealth::new);
+        let mut next_check = Instant::now();
+        loop {
+            if let Some(health) = health.as_mut()
+                && Instant::now() >= next_check
+            {
+                health.check(&self).await;
+                next_check = Instant::now() + self.settings.health_interval;
+            }
+            let pause = match self.run_once().await {
+                Ok(round) => {
+                    rounds.succeeded();
+                    if round.rate_limited {
+                        self.settings.retry_backoff.max(self.settings.tick)
+                    } else if round.polled >= self.settings.batch_size {
+                        Duration::ZERO
+                    } else {
+                        self.settings.tick
+                    }
+                }
+                Err(err) => {
+                    rounds.failed(&err);
+                    self.settings.tick
+                }
+            };
+            if pause.is_zero() {
+                continue;
+            }
+            let mut wake = pause;
+            if health.is_some() {
+                wake = wake.min(next_check.saturating_duration_since(Instant::now()));
+            }
+            let sleep = pin!(tokio::time::sleep(wake));
+            if let futures_util::future::Either::Left(_) =
+                futures_util::future::select(shutdown.as_mut(), sleep).await
+            {
+                return;
+            }
+        }
+    }
+
+    /// One round now: claims up to [`batch_size`](Self::batch_size) due
+    /// jobs, polls them, and stores or reschedules each, all in one
+    /// transaction. An error means nothing of the round was written: its
+    /// jobs are due again.
+    pub async fn run_once(&self) -> Result<Round, InboxError> {
+        let shared = &self.inbox.shared;
+        let table = &shared.settings.table;
+        let tracked = crate::inbox::sql::tracked_table(table);
+        let timeout = shared.settings.timeout;
+        let mut client = tokio::time::timeout(timeout, shared.schema.connection(self.pool()))
+            .await
+            .map_err(|_| InboxError::TimedOut { what: "reconcile" })?
+            .map_err(|err| crate::inbox::run_error("reconcile", err))?;
+        let database = |err| InboxError::database("reconcile", err);
+        let in_time = |what| move |_| InboxError::TimedOut { what };
+        if let Some(after) = self.settings.reconcile_after {
+            tokio::time::timeout(
+                timeout,
+                client.execute(&sql::override_default(&tracked), &[&millis(after)]),
+            )
+            .await
+            .map_err(in_time("reconcile"))?
+            .map_err(database)?;
+        }
+        let transaction = client.transaction().await.map_err(database)?;
+        let limit = i64::try_from(self.settings.batch_size).unwrap_or(i64::MAX);
+        let rows =
+            tokio::time::timeout(timeout, transaction.query(&sql::claim(&tracked), &[&limit]))
+                .await
+                .map_err(in_time("claim tracked jobs"))?
+                .map_err(database)?;
+        if rows.is_empty() {
+            return Ok(Round::default());
+        }
+        let jobs: Vec<Claimed> = rows
+            .iter()
+            .map(|row| Claimed {
+                key: row.get(0),
+                resource: row.get(1),
+                user_metadata: row
+                    .get::<_, Option<String>>(2)
+                    .and_then(|text| serde_json::from_str(&text).ok()),
+                polls: u32::try_from(row.get::<_, i32>(3)).unwrap_or(0),
+                failures: u32::try_from(row.get::<_, i32>(4)).unwrap_or(0),
+                past_horizon: row.get(5),
+            })
+            .collect();
+        let outcomes = futures_util::future::join_all(jobs.iter().map(|job| self.poll(job))).await;
+        let mut round = Round {
+            polled: jobs.len(),
+            ..Round::default()
+        };
+        let writes = async {
+            for (job, outcome) in jobs.iter().zip(&outcomes) {
+                self.write(&transaction, table, &tracked, job, outcome, &mut round)
+                    .await?;
+            }
+            transaction.commit().await
+        };
+        tokio::time::timeout(timeout, writes)
+            .await
+            .map_err(in_time("store polled jobs"))?
+            .map_err(database)?;
+        if round.stored > 0 {
+            shared.wake_workers();
+        }
+        Ok(round)
+    }
+
+    /// Polls one job, within the poll timeout.
+    async fn poll(&self, job: &Claimed) -> Outcome {
+        let name = match JobName::parse(&job.resource) {
+            Ok(name) => name,
+            Err(err) => return Outcome::failed(&err),
+        };
+        match tokio::time::timeout(self.settings.poll_timeout, self.client.get_job(&name)).await {
+            Ok(Ok(status)) => Outcome::Polled(Polled::of(&status, &job.resource)),
+            Ok(Err(err)) => Outcome::failed(&err),
+            Err(_) => Outcome::Failed {
+                error: format!(
+                    "no answer within the poll timeout of {:?}",
+                    self.settings.poll_timeout
+                ),
+                rate_limited: false,
+            },
+        }
+    }
+
+    /// Writes what polling `job` came to, in the round's transaction.
+    async fn write(
+        &self,
+        transaction: &deadpool_postgres::Transaction<'_>,
+        table: &str,
+        tracked: &str,
+        job: &Claimed,
+        outcome: &Outcome,
+        round: &mut Round,
+    ) -> Result<(), tokio_postgres::Error> {
+        let key = job.key.as_str();
+        match outcome {
+            Outcome::Polled(Polled::Event {
+                event_type,
+                data,
+                completion_key,
+                ends,
+            }) => {
+                let body = envelope(event_type, data, job.user_metadata.as_ref());
+                let id = format!("poll:{completion_key}");
+                let now = i64::try_from(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |since| since.as_secs()),
+                )
+                .unwrap_or(i64::MAX);
+                let stored = !transaction
+                    .query(&sql::store(table), &[&id, &now, &body, completion_key])
+                    .await?
+                    .is_empty();
+                if stored {
+                    round.stored += 1;
+                    crate::metrics::completion_stored("poll");
+                }
+                crate::metrics::poll(if *ends { "ended" } else { "action" });
+                if *ends {
+                    if !stored {
+                        round.already_stored += 1;
+                    }
+                    tracing::debug!(job = %job.resource, event_type, stored, "gemini job polled: ended");
+                    transaction
+                        .execute(&sql::close(tracked), &[&key, event_type, &stored])
+                        .await?;
+                } else {
+                    round.running += 1;
+                    let next = millis(self.next_poll(job.polls));
+                    transaction
+                        .execute(&sql::reschedule(tracked), &[&key, event_type, &next])
+                        .await?;
+                }
+            }
+            Outcome::Polled(Polled::Running(state)) => {
+                crate::metrics::poll("running");
+                if job.past_horizon {
+                    round.abandoned += 1;
+                    self.abandon(transaction, tracked, job, Some(state), None)
+                        .await?;
+                } else {
+                    round.running += 1;
+                    let next = millis(self.next_poll(job.polls));
+                    transaction
+                        .execute(&sql::reschedule(tracked), &[&key, state, &next])
+                        .await?;
+                }
+            }
+            Outcome::Failed {
+                error,
+                rate_limited,
+            } => {
+                let rate_limited = *rate_limited;
+                round.rate_limited |= rate_limited;
+                round.failed += 1;
+                crate::metrics::poll(if rate_limited {
+                    "rate_limited"
+                } else {
+                    "failed"
+                });
+                if job.past_horizon {
+                    round.abandoned += 1;
+                    self.abandon(transaction, tracked, job, None, Some(error))
+                        .await?;
+                } else {
+                    tracing::warn!(job = %job.resource, error = %error, "gemini job poll failed; trying again later");
+                    let next = millis(self.retry_after(job.failures));
+                    transaction
+                        .execute(&sql::failed(tracked), &[&key, error, &next])
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn abandon(
+        &self,
+        transaction: &deadpool_postgres::Transaction<'_>,
+        tracked: &str,
+        job: &Claimed,
+        state: Option<&String>,
+        error: Option<&String>,
+    ) -> Result<(), tokio_postgres::Error> {
+        tracing::error!(
+            job = %job.resource,
+            state = state.map(String::as_str),
+            error = error.map(String::as_str),
+            "gemini job not ended by its horizon: no longer polled; its completion, if it comes, is handled as a webhook"
+        );
+        crate::metrics::poll("abandoned");
+        transaction
+            .execute(&sql::abandon(tracked), &[&job.key, &state, &error])
+            .await
+            .map(drop)
+    }
+
+    /// The wait before the next poll of a job polled `polls` times before.
+    fn next_poll(&self, polls: u32) -> Duration {
+        doubled(
+            self.settings.poll_interval,
+            polls,
+            self.settings.max_poll_interval,
+        )
+    }
+
+    /// The wait after a poll that failed, `failures` failures before it.
+    fn retry_after(&self, failures: u32) -> Duration {
+        doubled(
+            self.settings.retry_backoff,
+            failures,
+            self.settings.max_poll_interval,
+        )
+    }
+
+    pub(super) fn client(&self) -> &GeminiClient {
+        &self.client
+    }
+
+    pub(super) fn inbox(&self) -> &Inbox {
+        &self.inbox
+    }
+
+    /// The reconciler's connection: a round's transaction is idle while it
+    /// polls, so the server is told to end one idle far longer than any
+    /// poll (a reconciler hung mid-round then frees its jobs).
+    fn pool(&self) -> &Pool {
+        self.pool.get_or_init(|| {
+            let idle_ms = (self.settings.poll_timeout * 2 + self.inbox.shared.settings.timeout)
+                .max(Duration::from_secs(60))
+                .as_millis();
+            let options = format!("-c idle_in_transaction_session_timeout={idle_ms}");
+            self.inbox
+                .shared
+                .own_pool(1, &options)
+                .unwrap_or_else(|_| self.inbox.shared.pool.clone())
+        })
+    }
+}
+
+/// `base` × 2^`times`, at most `max`.
+fn doubled(base: Duration, times: u32, max: Duration) -> Duration {
+    base.saturating_mul(2u32.saturating_pow(times.min(31)))
+        .min(max)
+}
+
+impl std::fmt::Debug for Reconciler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reconciler")
+            .field("inbox", &self.inbox)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_double_up_to_their_cap() {
+        let s = Duration::from_secs;
+        assert_eq!(doubled(s(5), 0, s(3600)), s(5));
+        assert_eq!(doubled(s(5), 3, s(3600)), s(40));
+        assert_eq!(doubled(s(5), 40, s(3600)), s(3600));
+        assert_eq!(doubled(s(300), 1, s(300)), s(300), "a fixed interval");
+    }
+}

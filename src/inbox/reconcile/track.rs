@@ -1,0 +1,178 @@
+//! [`TrackedJob`]: a job the application started, recorded so that its
+//! completion is handled even if its webhook never comes.
+
+use std::time::Duration;
+
+use crate::api::JobName;
+use crate::event::UserMetadata;
+use crate::inbox::completion::job_key;
+use crate::inbox::{Inbox, InboxError};
+use crate::postgres::millis;
+
+use super::JobKind;
+
+/// A job for an [`Inbox`] to expect: its resource name, when its event is
+/// due, and the `user_metadata` to hand its handler if the event has to be
+/// polled for ([`Inbox::track`]).
+///
+/// ```
+/// use std::time::Duration;
+/// use gemini_webhooks::api::JobName;
+/// use gemini_webhooks::inbox::TrackedJob;
+///
+/// let job = TrackedJob::new(JobName::parse("batches/b1")?)
+///     .expect_within(Duration::from_secs(2 * 3600))
+///     .user_metadata(serde_json::json!({"order": 42}).as_object().unwrap().clone());
+/// assert_eq!(job.expected_within(), Duration::from_secs(7200));
+/// # Ok::<(), gemini_webhooks::api::ApiError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackedJob {
+    name: JobName,
+    expect_within: Option<Duration>,
+    user_metadata: Option<UserMetadata>,
+}
+
+impl TrackedJob {
+    /// The job `name`, expected within its kind's default
+    /// ([`JobKind::default_expect_within`]).
+    pub fn new(name: JobName) -> Self {
+        Self {
+            name,
+            expect_within: None,
+            user_metadata: None,
+        }
+    }
+
+    /// How long after tracking its event may take before the reconciler
+    /// polls for it.
+    pub fn expect_within(mut self, within: Duration) -> Self {
+        self.expect_within = Some(within);
+        self
+    }
+
+    /// The job's `user_metadata`: a polled event carries it as the webhook
+    /// would have (the API does not give it back on a poll).
+    pub fn user_metadata(mut self, metadata: UserMetadata) -> Self {
+        self.user_metadata = Some(metadata);
+        self
+    }
+
+    /// The job.
+    pub fn name(&self) -> &JobName {
+        &self.name
+    }
+
+    /// Its kind.
+    pub fn kind(&self) -> JobKind {
+        JobKind::of(&self.name)
+    }
+
+    /// How long its event may take: as set, or its kind's default.
+    pub fn expected_within(&self) -> Duration {
+        self.expect_within
+            .unwrap_or_else(|| self.kind().default_expect_within())
+    }
+}
+
+impl Inbox {
+    /// Records `job`, so its completion is handled exactly once: by its
+    /// webhook when that comes, by the [`Reconciler`](super::Reconciler)'s
+    /// poll when it has not come within the job's
+    /// [`expect_within`](TrackedJob::expect_within). `false` if the job
+    /// was tracked already (its first record stands).
+    ///
+    /// ```no_run
+    /// # async fn run(inbox: gemini_webhooks::inbox::Inbox) -> Result<(), Box<dyn std::error::Error>> {
+    /// use gemini_webhooks::api::JobName;
+    /// use gemini_webhooks::inbox::TrackedJob;
+    ///
+    /// inbox.track(&TrackedJob::new(JobName::parse("batches/b1")?)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn track(&self, job: &TrackedJob) -> Result<bool, InboxError> {
+        let statement = self.track_statement();
+        let values = TrackValues::of(job);
+        let tracked = self
+            .shared
+            .run("track a job", |client| async move {
+                client.execute(&statement, &values.params()).await
+            })
+            .await?
+            == 1;
+        if tracked {
+            crate::metrics::job_tracked(job.kind().as_str());
+        }
+        Ok(tracked)
+    }
+
+    /// [`track`](Self::track) on `client`: inside the application's own
+    /// transaction, so the job is recorded exactly when the application's
+    /// row for it commits (pass a `tokio_postgres::Transaction`, a
+    /// deadpool one as `&*transaction`, or a
+    /// [`Job::client`](crate::inbox::Job::client)). The client must reach
+    /// the inbox's database; the inbox's tables are created first, on the
+    /// inbox's own connection, unless migrations own them.
+    pub async fn track_in<C>(&self, client: &C, job: &TrackedJob) -> Result<bool, InboxError>
+    where
+        C: tokio_postgres::GenericClient + Sync,
+    {
+        self.shared
+            .run("create the inbox table", |_| async { Ok(()) })
+            .await?;
+        let values = TrackValues::of(job);
+        let tracked = client
+            .execute(&self.track_statement(), &values.params())
+            .await
+            .map_err(|err| InboxError::database("track a job", err))?
+            == 1;
+        if tracked {
+            crate::metrics::job_tracked(job.kind().as_str());
+        }
+        Ok(tracked)
+    }
+
+    fn track_statement(&self) -> String {
+        super::sql::track(&crate::inbox::sql::tracked_table(self.table()))
+    }
+}
+
+/// A tracked job as its row's columns.
+struct TrackValues {
+    key: String,
+    resource: String,
+    metadata: Option<String>,
+    within_ms: f64,
+    horizon_ms: f64,
+    default: bool,
+}
+
+impl TrackValues {
+    fn of(job: &TrackedJob) -> Self {
+        let kind = job.kind();
+        let within = job.expected_within();
+        Self {
+            key: job_key(kind.as_str(), job.name.id()),
+            resource: job.name.to_string(),
+            metadata: job
+                .user_metadata
+                .as_ref()
+                .map(|metadata| serde_json::Value::Object(metadata.clone()).to_string()),
+            within_ms: millis(within),
+            // Never before the deadline: one poll at least.
+            horizon_ms: millis(kind.horizon().max(within)),
+            default: job.expect_within.is_none(),
+        }
+    }
+
+    fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 6] {
+        [
+            &self.key,
+            &self.resource,
+            &self.metadata,
+            &self.within_ms,
+            &self.horizon_ms,
+            &self.default,
+        ]
+    }
+}

@@ -1,0 +1,571 @@
+//! Tracked jobs handled exactly once, by webhook or by poll, against the
+//! PostgreSQL of the tests and a local mock of the Gemini API. Rounds are
+//! run one at a time (`run_once`) and "time passes" by moving a job's
+//! `next_poll_at`: nothing waits on the clock.
+
+#![cfg(all(feature = "postgres", feature = "axum", feature = "api"))]
+
+use crate::common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::StatusCode;
+use common::eventually;
+use common::gemini_mock::{self, GeminiMock};
+use common::pg::{admin, database_url, drop_table, unique_table};
+use gemini_webhooks::GeminiEvent;
+use gemini_webhooks::api::JobName;
+use gemini_webhooks::inbox::{Inbox, Job, Origin, TrackedJob};
+use gemini_webhooks::testing::{Signer, generate_secret, sample_event_for};
+use serde_json::json;
+use tower::ServiceExt;
+
+/// An inbox on tables of its own, its endpoint, and a mock API.
+struct Fixture {
+    table: String,
+    secret: String,
+    inbox: Inbox,
+    app: Router,
+    mock: GeminiMock,
+}
+
+/// What the handler saw of each job: `(type, origin, user_metadata)` per
+/// run, by resource id.
+#[derive(Clone, Default)]
+struct Handled(Arc<Mutex<HashMap<String, Vec<Run>>>>);
+
+/// One handler run: the event's type, its origin, its `user_metadata`.
+type Run = (String, Origin, Option<serde_json::Value>);
+
+impl Handled {
+    fn of(&self, resource: &str) -> Vec<Run> {
+        let last = resource.rsplit('/').next().unwrap();
+        let all = self.0.lock().unwrap();
+        all.iter()
+            .filter(|(id, _)| id.rsplit('/').next() == Some(last))
+            .flat_map(|(_, runs)| runs.clone())
+            .collect()
+    }
+
+    fn total(&self) -> usize {
+        self.0.lock().unwrap().values().map(Vec::len).sum()
+    }
+}
+
+impl Fixture {
+    async fn new() -> Self {
+        admin().await;
+        let table = unique_table();
+        let inbox = Inbox::builder(database_url())
+            .table(&table)
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let secret = generate_secret();
+        let app = Router::new()
+            .route_service("/webhooks/gemini", inbox.service(common::verifier(&secret)));
+        Self {
+            table,
+            secret,
+            inbox,
+            app,
+            mock: GeminiMock::start().await,
+        }
+    }
+
+    /// Tracks `name`, due for a poll now unless `within` says otherwise.
+    async fn track(&self, name: &str, within: Duration) -> TrackedJob {
+        let job = TrackedJob::new(JobName::parse(name).unwrap())
+            .expect_within(within)
+            .user_metadata(json!({"order": name}).as_object().unwrap().clone());
+        assert!(self.inbox.track(&job).await.unwrap());
+        job
+    }
+
+    /// Delivers `event_type` about `resource` as webhook `id`.
+    async fn webhook(&self, id: &str, event_type: &str, resource: &str) -> StatusCode {
+        let body = sample_event_for(event_type, resource);
+        let request: axum::http::Request<axum::body::Body> = Signer::hmac(&self.secret)
+            .unwrap()
+            .id(id)
+            .request("/webhooks/gemini", body);
+        self.app.clone().oneshot(request).await.unwrap().status()
+    }
+
+    fn reconciler(&self) -> gemini_webhooks::inbox::Reconciler {
+        self.inbox
+            .reconciler(self.mock.client())
+            .poll_interval(Duration::from_secs(60))
+            .max_poll_interval(Duration::from_secs(60))
+            .retry_backoff(Duration::from_secs(30))
+    }
+
+    /// `(state, origin, polls, failures, seconds until next_poll_at)`.
+    async fn tracked(&self, resource: &str) -> (String, Option<String>, i32, i32, f64) {
+        let row = admin()
+            .await
+            .query_one(
+                &format!(
+                    "SELECT state, origin, polls, failures, \
+                       extract(epoch FROM next_poll_at - now())::float8 \
+                     FROM {}_tracked WHERE resource = $1",
+                    self.table
+                ),
+                &[&resource],
+            )
+            .await
+            .unwrap();
+        (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4))
+    }
+
+    /// Makes `resource` due for its next poll now, as if its wait had passed.
+    async fn fast_forward(&self, resource: &str) {
+        admin()
+            .await
+            .execute(
+                &format!(
+                    "UPDATE {}_tracked SET next_poll_at = now() WHERE resource = $1",
+                    self.table
+                ),
+                &[&resource],
+            )
+            .await
+            .unwrap();
+    }
+
+    /// A worker recording every event it handles into `handled`.
+    fn worker(&self, handled: &Handled) -> tokio::task::JoinHandle<()> {
+        let handled = handled.clone();
+        let worker = self
+            .inbox
+            .worker(move |job: Job| {
+                let event = job.event();
+                let handled = handled.clone();
+                async move {
+                    let event = event.map_err(|e| e.to_string())?;
+                    let metadata = event
+                        .user_metadata()
+                        .map(|m| serde_json::Value::Object(m.clone()));
+                    handled
+                        .0
+                        .lock()
+                        .unwrap()
+                        .entry(event.resource_id().unwrap_or_default().to_owned())
+                        .or_default()
+                        .push((event.event_type().to_owned(), job.origin(), metadata));
+                    Ok::<_, String>(())
+                }
+            })
+            .poll_interval(Duration::from_millis(20));
+        tokio::spawn(worker.run())
+    }
+
+    async fn finish(self) {
+        drop_table(&self.table).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_whose_webhook_never_comes_is_handled_once_by_poll_with_its_metadata() {
+    let fx = Fixture::new().await;
+    fx.track("batches/b1", Duration::ZERO).await;
+    fx.mock
+        .set("batches/b1", gemini_mock::batch("batches/b1", "SUCCEEDED"));
+    let reconciler = fx.reconciler();
+    let round = reconciler.run_once().await.unwrap();
+    assert_eq!((round.polled, round.stored), (1, 1));
+    let handled = Handled::default();
+    let worker = fx.worker(&handled);
+    eventually("the polled completion handled", || async {
+        handled.total() == 1
+    })
+    .await;
+    let runs = handled.of("b1");
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].0, "batch.succeeded");
+    assert_eq!(runs[0].1, Origin::Poll);
+    assert_eq!(runs[0].2, Some(json!({"order": "batches/b1"})));
+    // Closed: the next round polls nothing, and the API was asked once.
+    assert_eq!(reconciler.run_once().await.unwrap().polled, 0);
+    assert_eq!(fx.mock.calls("/v1beta/batches/b1"), 1);
+    let (state, origin, polls, ..) = fx.tracked("batches/b1").await;
+    assert_eq!(
+        (state.as_str(), origin.as_deref(), polls),
+        ("done", Some("poll"), 1)
+    );
+    // The event is the one a webhook carries.
+    let body: Vec<u8> = admin()
+        .await
+        .query_one(
+            &format!("SELECT body FROM {} WHERE verified_by = 'poll'", fx.table),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let GeminiEvent::BatchSucceeded(event) = GeminiEvent::from_slice(&body).unwrap() else {
+        panic!("a batch.succeeded")
+    };
+    assert_eq!(event.data.id, "batches/b1");
+    assert_eq!(event.data.output_file_uri.as_deref(), Some("files/b1-out"));
+    assert_eq!(event.version, "v1");
+    worker.abort();
+    fx.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_first_closes_the_job_so_it_is_never_polled() {
+    let fx = Fixture::new().await;
+    fx.track("batches/b2", Duration::from_secs(3600)).await;
+    // The guide's form of the id: no `batches/`.
+    assert_eq!(
+        fx.webhook("msg_b2", "batch.succeeded", "b2").await,
+        StatusCode::ACCEPTED
+    );
+    let (state, origin, ..) = fx.tracked("batches/b2").await;
+    assert_eq!(
+        (state.as_str(), origin.as_deref()),
+        ("done", Some("webhook"))
+    );
+    fx.fast_forward("batches/b2").await;
+    assert_eq!(fx.reconciler().run_once().await.unwrap().polled, 0);
+    assert_eq!(fx.mock.all_calls(), 0, "never polled");
+    fx.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_after_the_poll_and_a_second_webhook_id_are_no_ops() {
+    let fx = Fixture::new().await;
+    fx.track("batches/b3", Duration::ZERO).await;
+    fx.mock
+        .set("batches/b3", gemini_mock::batch("batches/b3", "FAILED"));
+    assert_eq!(fx.reconciler().run_once().await.unwrap().stored, 1);
+    // The late webhook, then the same completion under another webhook id
+    // (a static and a dynamic webhook both configured).
+    assert_eq!(
+        fx.webhook("msg_late", "batch.failed", "batches/b3").await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        fx.webhook("msg_other", "batch.failed", "b3").await,
+        StatusCode::OK
+    );
+    // Without tracking too: two webhook ids of one completion, stored once.
+    assert_eq!(
+        fx.webhook("msg_a", "video.generated", "models/veo/operations/v9")
+            .await,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        fx.webhook("msg_b", "video.generated", "models/veo/operations/v9")
+            .await,
+        StatusCode::OK
+    );
+    let handled = Handled::default();
+    let worker = fx.worker(&handled);
+    eventually("both completions handled", || async {
+        handled.total() == 2
+    })
+    .await;
+    let failed = handled.of("b3");
+    assert_eq!(failed.len(), 1);
+    assert_eq!(
+        (failed[0].0.as_str(), failed[0].1),
+        ("batch.failed", Origin::Poll)
+    );
+    let video = handled.of("v9");
+    assert_eq!((video.len(), video[0].1), (1, Origin::Webhook));
+    assert_eq!(fx.inbox.counts().await.unwrap().done, 2);
+    worker.abort();
+    fx.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_and_poll_at_the_same_instant_on_two_replicas_run_once() {
+    let fx = Fixture::new().await;
+    let replica = Inbox::builder(database_url())
+        .table(&fx.table)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let replica_app = Router::new().route_service(
+        "/webhooks/gemini",
+        replica.service(common::verifier(&fx.secret)),
+    );
+    let names: Vec<String> = (0..40).map(|i| format!("batches/race{i}")).collect();
+    for name in &names {
+        fx.track(name, Duration::ZERO).await;
+        fx.mock.set(name, gemini_mock::batch(name, "SUCCEEDED"));
+    }
+    let first = fx.reconciler().batch_size(8);
+    let second = replica.reconciler(fx.mock.client()).batch_size(8);
+    let rounds = async {
+        let (mut a, mut b) = (0, 0);
+        loop {
+            let (x, y) = tokio::join!(first.run_once(), second.run_once());
+            let (x, y) = (x.unwrap(), y.unwrap());
+            (a, b) = (a + x.stored, b + y.stored);
+            if x.polled == 0 && y.polled == 0 {
+                return a + b;
+            }
+        }
+    };
+    let webhooks = async {
+        for (i, name) in names.iter().enumerate() {
+            let app = if i % 2 == 0 { &fx.app } else { &replica_app };
+            let request: axum::http::Request<axum::body::Body> = Signer::hmac(&fx.secret)
+                .unwrap()
+                .id(format!("msg_race_{i}"))
+                .request(
+                    "/webhooks/gemini",
+                    sample_event_for("batch.succeeded", name),
+                );
+            let status = app.clone().oneshot(request).await.unwrap().status();
+            assert!(status.is_success(), "{status}");
+        }
+    };
+    let (polled_stored, ()) = tokio::join!(rounds, webhooks);
+    let handled = Handled::default();
+    let worker = fx.worker(&handled);
+    eventually("every job handled", || async { handled.total() >= 40 }).await;
+    let counts = fx.inbox.counts().await.unwrap();
+    assert_eq!(
+        counts.done + counts.pending + counts.running,
+        40,
+        "one row per job"
+    );
+    for name in &names {
+        assert_eq!(handled.of(name).len(), 1, "{name} once");
+    }
+    assert!(polled_stored <= 40);
+    worker.abort();
+    fx.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_job_is_polled_again_with_backoff_and_delivered_when_it_ends() {
+    let fx = Fixture::new().await;
+    let name = "models/veo-3/operations/op1";
+    fx.track(name, Duration::ZERO).await;
+    fx.mock.set(name, gemini_mock::video(name, "running"));
+    let reconciler = fx
+        .inbox
+        .reconciler(fx.mock.client())
+        .poll_interval(Duration::from_secs(60))
+        .max_poll_interval(Duration::from_secs(600));
+    for polls in 1..=3 {
+        let round = reconciler.run_once().await.unwrap();
+        assert_eq!((round.polled, round.running, round.stored), (1, 1, 0));
+        let (state, _, seen, _, wait) = fx.tracked(name).await;
+        assert_eq!((state.as_str(), seen), ("open", polls));
+        // 60 s, 120 s, 240 s: doubled each poll (within a second of slack).
+        let expected = 60.0 * f64::from(1 << (polls - 1));
+        assert!((wait - expected).abs() < 5.0, "poll {polls}: {wait} s");
+        assert_eq!(
+            reconciler.run_once().await.unwrap().polled,
+            0,
+            "not yet due"
+        );
+        fx.fast_forward(name).await;
+    }
+    fx.mock.set(name, gemini_mock::video(name, "done"));
+    assert_eq!(reconciler.run_once().await.unwrap().stored, 1);
+    let handled = Handled::default();
+    let worker = fx.worker(&handled);
+    eventually("the video handled", || async { handled.total() == 1 }).await;
+    assert_eq!(handled.of(name)[0].0, "video.generated");
+    worker.abort();
+    fx.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_errors_back_off_the_job_alone_and_lose_nothing() {
+    let fx = Fixture::new().await;
+    fx.track("batches/e1", Duration::ZERO).await;
+    fx.mock
+        .set("batches/e1", gemini_mock::batch("batches/e1", "SUCCEEDED"));
+    let reconciler = fx.reconciler().retry_backoff(Duration::from_secs(30));
+    for (failures, status) in [(1, 429), (2, 500), (3, 503)] {
+        fx.mock.fail_next(1, status);
+        let round = reconciler.run_once().await.unwrap();
+        assert_eq!((round.failed, round.stored), (1, 0));
+        assert_eq!(round.rate_limited, status == 429);
+        let (state, _, _, seen_failures, wait) = fx.tracked("batches/e1").await;
+        assert_eq!((state.as_str(), seen_failures), ("open", failures));
+        let expected = 30.0 * f64::from(1 << (failures - 1));
+        assert!(
+            (wait - expected.min(60.0)).abs() < 5.0,
+            "{status}: {wait} s"
+        );
+        fx.fast_forward("batches/e1").await;
+    }
+    assert_eq!(reconciler.run_once().await.unwrap().stored, 1);
+    let (state, origin, _, failures, _) = fx.tracked("batches/e1").await;
+    assert_eq!(
+        (state.as_str(), origin.as_deref(), failures),
+        ("done", Some("poll"), 3)
+    );
+    fx.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_jobs_failing_poll_does_not_stop_the_others() {
+    let fx = Fixture::new().await;
+    fx.track("batches/ok", Duration::ZERO).await;
+    fx.track("batches/missing", Duration::ZERO).await;
+    fx.mock
+        .set("batches/ok", gemini_mock::batch("batches/ok", "SUCCEEDED"));
+    let round = fx.reconciler().run_once().await.unwrap();
+    assert_eq!((round.polled, round.stored, round.failed), (2, 1, 1));
+    assert_eq!(fx.tracked("batches/ok").await.0, "done");
+    assert_eq!(fx.tracked("batches/missing").await.0, "open");
+    fx.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_action_is_delivered_once_per_action_and_a_failed_video_as_video_failed() {
+    let fx = Fixture::new().await;
+    fx.track("interactions/i1", Duration::ZERO).await;
+    fx.track("models/veo/operations/bad", Duration::ZERO).await;
+    fx.mock.set(
+        "interactions/i1",
+        gemini_mock::interaction("i1", "requires_action", 2),
+    );
+    fx.mock.set(
+        "models/veo/operations/bad",
+        gemini_mock::video("models/veo/operations/bad", "failed"),
+    );
+    let reconciler = fx.reconciler();
+    assert_eq!(reconciler.run_once().await.unwrap().stored, 2);
+    // Still waiting on the same action: nothing new.
+    fx.fast_forward("interactions/i1").await;
+    let round = reconciler.run_once().await.unwrap();
+    assert_eq!((round.polled, round.stored), (1, 0));
+    // A new action (a new step), then the end.
+    fx.mock.set(
+        "interactions/i1",
+        gemini_mock::interaction("i1", "requires_action", 4),
+    );
+    fx.fast_forward("interactions/i1").await;
+    assert_eq!(reconciler.run_once().await.unwrap().stored, 1);
+    fx.mock.set(
+        "interactions/i1",
+        gemini_mock::interaction("i1", "completed", 5),
+    );
+    fx.fast_forward("interactions/i1").await;
+    assert_eq!(reconciler.run_once().await.unwrap().stored, 1);
+    let handled = Handled::default();
+    let worker = fx.worker(&handled);
+    eventually("four events handled", || async { handled.total() == 4 }).await;
+    let types: Vec<String> = handled.of("i1").into_iter().map(|run| run.0).collect();
+    assert_eq!(
+        types
+            .iter()
+            .filter(|t| *t == "interaction.requires_action")
+            .count(),
+        2
+    );
+    assert!(types.contains(&"interaction.completed".to_owned()));
+    let video = handled.of("bad");
+    assert_eq!(video[0].0, "video.failed");
+    worker.abort();
+    fx.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_not_ended_by_its_horizon_is_abandoned() {
+    let fx = Fixture::new().await;
+    fx.track("batches/slow", Duration::ZERO).await;
+    fx.mock.set(
+        "batches/slow",
+        gemini_mock::batch("batches/slow", "RUNNING"),
+    );
+    admin()
+        .await
+        .execute(
+            &format!("UPDATE {}_tracked SET horizon = now()", fx.table),
+            &[],
+        )
+        .await
+        .unwrap();
+    let round = fx.reconciler().run_once().await.unwrap();
+    assert_eq!(round.abandoned, 1);
+    assert_eq!(fx.tracked("batches/slow").await.0, "abandoned");
+    fx.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_endpoint_makes_every_job_due_and_is_re_enabled_when_asked() {
+    for reenable in [false, true] {
+        let fx = Fixture::new().await;
+        fx.track("batches/d1", Duration::from_secs(3600)).await;
+        fx.mock
+            .set("batches/d1", gemini_mock::batch("batches/d1", "SUCCEEDED"));
+        fx.mock
+            .set_webhook_state("disabled_due_to_failed_deliveries");
+        let reconciler = fx
+            .reconciler()
+            .watch_webhook("wh1")
+            .reenable(reenable)
+            .tick(Duration::from_millis(20));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let running = tokio::spawn(reconciler.run_until(async {
+            let _ = stopped.await;
+        }));
+        // Its deadline is an hour away: polled because no webhook comes.
+        eventually("the job polled at once", || async {
+            fx.tracked("batches/d1").await.0 == "done"
+        })
+        .await;
+        let _ = stop.send(());
+        running.await.unwrap();
+        let patches = fx.mock.patches();
+        if reenable {
+            assert_eq!(patches.len(), 1);
+            assert!(
+                patches[0].0.contains("update_mask=state"),
+                "{:?}",
+                patches[0]
+            );
+            assert_eq!(patches[0].1["state"], "enabled");
+        } else {
+            assert!(patches.is_empty(), "left disabled: {patches:?}");
+        }
+        fx.finish().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tracking_twice_keeps_the_first_and_track_in_commits_with_the_transaction() {
+    let fx = Fixture::new().await;
+    let job = fx.track("batches/t1", Duration::from_secs(60)).await;
+    assert!(!fx.inbox.track(&job).await.unwrap(), "already tracked");
+    let mut connection = fx.inbox.connection().await.unwrap();
+    let other = TrackedJob::new(JobName::parse("interactions/t2").unwrap());
+    {
+        let transaction = connection.transaction().await.unwrap();
+        assert!(fx.inbox.track_in(&*transaction, &other).await.unwrap());
+        transaction.rollback().await.unwrap();
+    }
+    let count_sql = format!("SELECT count(*) FROM {}_tracked", fx.table);
+    let count = async |connection: &deadpool_postgres::Object| -> i64 {
+        connection.query_one(&count_sql, &[]).await.unwrap().get(0)
+    };
+    assert_eq!(
+        count(&connection).await,
+        1,
+        "rolled back with the transaction"
+    );
+    let transaction = connection.transaction().await.unwrap();
+    assert!(fx.inbox.track_in(&*transaction, &other).await.unwrap());
+    transaction.commit().await.unwrap();
+    assert_eq!(count(&connection).await, 2);
+    // Its kind's default: an interaction is expected within the hour.
+    let (_, _, _, _, wait) = fx.tracked("interactions/t2").await;
+    assert!((wait - 3600.0).abs() < 5.0, "{wait}");
+    drop(connection);
+    fx.finish().await;
+}
