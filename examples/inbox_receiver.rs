@@ -16,18 +16,32 @@
 //!   lease (default 15000, renewed while a job runs), first backoff
 //!   (default 1000) and poll interval (default 1000);
 //! - `INBOX_JOB_TIMEOUT_MS`: how long one attempt's handler may run before
-//!   it is cancelled and counted as failed (default 600000).
+//!   it is cancelled and counted as failed (default 600000);
+//! - `GEMINI_API_KEY`: when set, a reconciler runs beside the workers: jobs
+//!   tracked with `gemini-webhooks inbox track` whose webhook has not come
+//!   in time are polled for, and handled as their webhook would have been;
+//! - `GEMINI_API_BASE`: the API's host (default
+//!   `https://generativelanguage.googleapis.com`);
+//! - `INBOX_RECONCILE_AFTER`: seconds a tracked job may stay unseen before
+//!   it is polled, for jobs tracked without a wait of their own (default:
+//!   the kind's, `inbox::JobKind`);
+//! - `INBOX_RECONCILE_POLL`: seconds between polls of a job still running
+//!   (default 300);
+//! - `GEMINI_WEBHOOK_ID`: the static webhook whose state the reconciler
+//!   watches (optional); `GEMINI_WEBHOOK_REENABLE=1` turns it back on when
+//!   Gemini disabled it after failed deliveries.
 //!
-//! For every event handled it prints one JSON line `{"id","type"}` on
-//! stdout, and records the webhook id in `<INBOX_TABLE>_handled` in the
-//! job's own transaction: that table is the exactly-once record (a line on
-//! stdout is an effect outside the database, at least once). Test flags,
+//! For every event handled it prints one JSON line
+//! `{"id","type","resource","origin"}` on stdout (`origin`: `webhook` or
+//! `poll`), and records it in `<INBOX_TABLE>_handled` in the job's own
+//! transaction: that table is the exactly-once record (a line on stdout is
+//! an effect outside the database, at least once). Test flags,
 //! anywhere in the body: `"fail_handler_times": n` fails the first n
 //! attempts, `"poison": true` fails every attempt, `"hang_attempts": n`
 //! never finishes the first n attempts (to kill a worker mid-job). Each
 //! attempt's start is logged on stderr as `{"started","attempt"}`.
 //!
-//! `GEMINI_WEBHOOK_SECRET=whsec_... cargo run --example inbox_receiver --features postgres`
+//! `GEMINI_WEBHOOK_SECRET=whsec_... cargo run --example inbox_receiver --features postgres,api`
 
 #[path = "common/mod.rs"]
 mod common;
@@ -36,6 +50,7 @@ use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
+use gemini_webhooks::api::{GEMINI_API_HOST, GeminiClient};
 use gemini_webhooks::inbox::{DEFAULT_TABLE, Inbox, Job};
 use serde_json::Value;
 
@@ -69,14 +84,19 @@ async fn handle(job: Job, handled_table: &str) -> Result<(), String> {
         return Err(format!("failing on purpose (attempt {attempt})"));
     }
     let event = job.event().map_err(|err| err.to_string())?;
+    let resource = event.resource_id().unwrap_or_default();
+    let origin = job.origin().as_str();
     job.client()
         .execute(
-            &format!("INSERT INTO {handled_table} (webhook_id) VALUES ($1)"),
-            &[&delivery.id()],
+            &format!(
+                "INSERT INTO {handled_table} (webhook_id, resource, origin) VALUES ($1, $2, $3)"
+            ),
+            &[&delivery.id(), &resource, &origin],
         )
         .await
         .map_err(|err| err.to_string())?;
-    let line = serde_json::json!({"id": delivery.id(), "type": event.event_type()});
+    let line = serde_json::json!({"id": delivery.id(), "type": event.event_type(),
+                                  "resource": resource, "origin": origin});
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
     Ok(())
@@ -116,8 +136,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     client
         .batch_execute(&format!(
             "BEGIN; SELECT pg_advisory_xact_lock(hashtext('{handled_table}')); \
-             CREATE TABLE IF NOT EXISTS {handled_table} \
-             (webhook_id TEXT NOT NULL, handled_at TIMESTAMPTZ NOT NULL DEFAULT now()); \
+             CREATE TABLE IF NOT EXISTS {handled_table} (webhook_id TEXT NOT NULL, \
+               resource TEXT, origin TEXT, handled_at TIMESTAMPTZ NOT NULL DEFAULT now()); \
              COMMIT;"
         ))
         .await?;
@@ -138,6 +158,39 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .poll_interval(poll);
         tokio::spawn(worker.run_until(common::shutdown_signal()))
     });
+    let reconciler = match std::env::var("GEMINI_API_KEY") {
+        Ok(key) if !key.trim().is_empty() => Some(reconciler(&inbox, key)?),
+        _ => None,
+    };
+    let tasks = worker.into_iter().chain(reconciler).collect();
+    common::inbox_server::serve(&inbox, tasks).await
+}
 
-    common::inbox_server::serve(&inbox, worker).await
+/// The reconciler, as the environment configures it, started.
+fn reconciler(
+    inbox: &Inbox,
+    key: String,
+) -> Result<tokio::task::JoinHandle<()>, Box<dyn std::error::Error>> {
+    let host: String = env_or("GEMINI_API_BASE", GEMINI_API_HOST.to_owned())?;
+    let poll = Duration::from_secs(env_or("INBOX_RECONCILE_POLL", 300)?);
+    let client = GeminiClient::builder(key).host(host).build()?;
+    let mut reconciler = inbox
+        .reconciler(client)
+        .poll_interval(poll)
+        .max_poll_interval(poll)
+        .retry_backoff(poll.min(Duration::from_secs(5)));
+    if let Ok(after) = std::env::var("INBOX_RECONCILE_AFTER") {
+        let after: u64 = after
+            .parse()
+            .map_err(|_| format!("INBOX_RECONCILE_AFTER is not valid: {after}"))?;
+        reconciler = reconciler.reconcile_after(Duration::from_secs(after));
+    }
+    if let Ok(webhook) = std::env::var("GEMINI_WEBHOOK_ID") {
+        reconciler = reconciler
+            .watch_webhook(webhook)
+            .reenable(std::env::var("GEMINI_WEBHOOK_REENABLE").is_ok_and(|v| v == "1"));
+    }
+    Ok(tokio::spawn(
+        reconciler.run_until(common::shutdown_signal()),
+    ))
 }

@@ -117,5 +117,5 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .poll_interval(std::time::Duration::from_millis(200));
     let worker = tokio::spawn(worker.run_until(common::shutdown_signal()));
-    common::inbox_server::serve(&inbox, Some(worker)).await
+    common::inbox_server::serve(&inbox, vec![worker]).await
 }

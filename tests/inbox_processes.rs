@@ -4,7 +4,7 @@
 //! shared one). The process tests run `examples/inbox_receiver.rs`, which
 //! `cargo test` builds.
 
-#![cfg(all(feature = "postgres", feature = "axum"))]
+#![cfg(all(feature = "postgres", feature = "axum", feature = "api"))]
 
 mod common;
 
@@ -35,7 +35,7 @@ fn inbox_receiver() -> PathBuf {
     let path = profile_dir.join("examples").join("inbox_receiver");
     assert!(
         path.exists(),
-        "{} is missing: `cargo test --features postgres` builds it",
+        "{} is missing: `cargo test --features postgres,api` builds it",
         path.display()
     );
     path
@@ -51,6 +51,11 @@ struct Receiver {
 
 impl Receiver {
     fn spawn(table: &str, secret: &str) -> Self {
+        Self::spawn_with(table, secret, &[])
+    }
+
+    /// With more environment: `GEMINI_API_KEY`, … for a reconciler.
+    fn spawn_with(table: &str, secret: &str, env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(inbox_receiver())
             .env("DATABASE_URL", database_url())
             .env("GEMINI_WEBHOOK_SECRET", secret)
@@ -59,6 +64,7 @@ impl Receiver {
             .env("INBOX_WORKERS", "2")
             .env("INBOX_POLL_MS", "50")
             .env("LOG_LEVEL", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -229,7 +235,8 @@ async fn a_worker_killed_mid_job_is_retried_and_the_job_handled_once() {
     let line: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(
         line,
-        serde_json::json!({"id": "msg_kill", "type": "batch.succeeded"})
+        serde_json::json!({"id": "msg_kill", "type": "batch.succeeded",
+                           "resource": "batches/1", "origin": "webhook"})
     );
     // A copy arriving now is acknowledged and not run again.
     assert_eq!(second.send(&secret, "msg_kill", &body).await, 200);
@@ -315,6 +322,128 @@ async fn a_stopped_database_answers_503_and_loses_nothing() {
 }
 
 /// `examples/inbox_results.rs` against a mock of the Gemini API: a
+/// Tracks `name` on `table` (due at once unless `within` says otherwise).
+async fn track(table: &str, name: &str, within: Option<Duration>, metadata: serde_json::Value) {
+    use gemini_webhooks::api::JobName;
+    use gemini_webhooks::inbox::TrackedJob;
+    let inbox = Inbox::builder(database_url()).table(table).build().unwrap();
+    let mut job = TrackedJob::new(JobName::parse(name).unwrap())
+        .user_metadata(metadata.as_object().unwrap().clone());
+    if let Some(within) = within {
+        job = job.expect_within(within);
+    }
+    assert!(inbox.track(&job).await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_job_on_a_polled_completion_is_retried_and_handled_once() {
+    use common::gemini_mock::{self, GeminiMock};
+    admin().await;
+    let (table, secret) = (unique_table(), generate_secret());
+    let mock = GeminiMock::start().await;
+    mock.set(
+        "batches/kill1",
+        gemini_mock::batch("batches/kill1", "SUCCEEDED"),
+    );
+    // Its webhook never comes; the metadata makes attempt 1 hang.
+    track(
+        &table,
+        "batches/kill1",
+        Some(Duration::ZERO),
+        serde_json::json!({"hang_attempts": 1}),
+    )
+    .await;
+    let env = [
+        ("GEMINI_API_KEY", "AIzaMockKey"),
+        ("GEMINI_API_BASE", mock.host.as_str()),
+        ("INBOX_RECONCILE_POLL", "1"),
+    ];
+    let mut first = Receiver::spawn_with(&table, &secret, &env);
+    wait_for_line(&first.stderr, |line| {
+        line.contains(r#""started":"poll:batch.succeeded:kill1""#)
+            && line.contains(r#""attempt":1"#)
+    });
+    first.child.kill().unwrap(); // SIGKILL, mid-job
+    first.child.wait().unwrap();
+    let second = Receiver::spawn_with(&table, &secret, &env);
+    let line: serde_json::Value =
+        serde_json::from_str(&wait_for_line(&second.stdout, |_| true)).unwrap();
+    assert_eq!(
+        line,
+        serde_json::json!({"id": "poll:batch.succeeded:kill1", "type": "batch.succeeded",
+                           "resource": "batches/kill1", "origin": "poll"})
+    );
+    // The webhook, late: acknowledged, not run.
+    let late = gemini_webhooks::testing::sample_event_for("batch.succeeded", "kill1");
+    let late = std::str::from_utf8(&late).unwrap();
+    assert_eq!(second.send(&secret, "msg_late_kill", late).await, 200);
+    let row = admin()
+        .await
+        .query_one(
+            &format!(
+                "SELECT state, attempts, (SELECT count(*) FROM {table}_handled), \
+                   (SELECT origin FROM {table}_tracked) FROM {table}"
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            row.get::<_, &str>(0),
+            row.get::<_, i32>(1),
+            row.get::<_, i64>(2),
+            row.get::<_, &str>(3)
+        ),
+        ("done", 2, 1, "poll")
+    );
+    assert_eq!(mock.calls("/v1beta/batches/kill1"), 1, "polled once");
+    drop(second);
+    drop_table(&table).await;
+    drop_table(&format!("{table}_handled")).await;
+}
+
+/// The example's interface: `INBOX_RECONCILE_AFTER` replaces the kind's
+/// default wait, `INBOX_RECONCILE_POLL` spaces the polls of a job still
+/// running, and the handled event's line says `"origin": "poll"`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_receiver_example_reconciles_as_its_environment_says() {
+    use common::gemini_mock::{self, GeminiMock};
+    admin().await;
+    let (table, secret) = (unique_table(), generate_secret());
+    let mock = GeminiMock::start().await;
+    let name = "models/veo-3/operations/slow1";
+    mock.set(name, gemini_mock::video(name, "running"));
+    // The default wait of a video is 30 minutes.
+    track(&table, name, None, serde_json::json!({"order": 7})).await;
+    let receiver = Receiver::spawn_with(
+        &table,
+        &secret,
+        &[
+            ("GEMINI_API_KEY", "AIzaMockKey"),
+            ("GEMINI_API_BASE", mock.host.as_str()),
+            ("INBOX_RECONCILE_AFTER", "0"),
+            ("INBOX_RECONCILE_POLL", "1"),
+        ],
+    );
+    let path = format!("/v1beta/{name}");
+    common::eventually("polled twice while running", || async {
+        mock.calls(&path) >= 2
+    })
+    .await;
+    mock.set(name, gemini_mock::video(name, "done"));
+    let line: serde_json::Value =
+        serde_json::from_str(&wait_for_line(&receiver.stdout, |_| true)).unwrap();
+    assert_eq!(
+        line,
+        serde_json::json!({"id": "poll:video.generated:slow1", "type": "video.generated",
+                           "resource": name, "origin": "poll"})
+    );
+    drop(receiver);
+    drop_table(&table).await;
+    drop_table(&format!("{table}_handled")).await;
+}
+
 /// `batch.succeeded` becomes one row per line of the batch's results file,
 /// written in the job's transaction. The first download fails (500, not
 /// retried by the client): the attempt rolls back and the retry writes the

@@ -1,22 +1,27 @@
-//! `inbox stats|list|show|requeue`: a durable inbox's jobs and dead letters,
-//! on the team's own database, through `gemini_webhooks::inbox`.
+//! `inbox stats|list|show|requeue|track`: a durable inbox's jobs and dead
+//! letters, and the Gemini jobs it expects, on the team's own database,
+//! through `gemini_webhooks::inbox`.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use clap::{Args, Subcommand, ValueEnum};
-use gemini_webhooks::inbox::{DEFAULT_TABLE, Inbox, JobRecord, JobState};
+use gemini_webhooks::api::JobName;
+use gemini_webhooks::inbox::{DEFAULT_TABLE, Inbox, JobRecord, JobState, TrackedJob};
 use serde_json::json;
 
 use crate::Failure;
 use crate::output::Output;
 
-/// Look into a durable inbox: counts, jobs by state, one job, requeue.
+/// Look into a durable inbox: counts, jobs by state, one job, requeue;
+/// track a Gemini job so its completion is handled even if its webhook
+/// never comes.
 ///
 /// Examples:
 ///   DATABASE_URL=postgres://… gemini-webhooks inbox stats
 ///   gemini-webhooks inbox list --state dead
 ///   gemini-webhooks inbox show msg_2Kd…
 ///   gemini-webhooks inbox requeue --all-dead
+///   gemini-webhooks inbox track batches/abc123 --expect-within 3600 --metadata '{"order":42}'
 #[derive(Args)]
 #[command(verbatim_doc_comment)]
 pub struct InboxArgs {
@@ -53,6 +58,19 @@ enum InboxCommand {
         /// Every dead letter.
         #[arg(long)]
         all_dead: bool,
+    },
+    /// Expect a Gemini job's completion: a receiver running a reconciler
+    /// polls for it if no webhook has come within `--expect-within`.
+    Track {
+        /// The job: batches/ID, models/MODEL/operations/ID or interactions/ID.
+        job: String,
+        /// Seconds its webhook may take before it is polled for.
+        #[arg(long, value_name = "SECS")]
+        expect_within: u64,
+        /// Its user_metadata, a JSON object, handed to the handler with a
+        /// polled event.
+        #[arg(long, value_name = "JSON")]
+        metadata: Option<String>,
     },
 }
 
@@ -144,6 +162,35 @@ pub async fn run(args: &InboxArgs, out: Output) -> Result<(), Failure> {
                     || json!({ "requeued": [key] }),
                 );
             }
+        }
+        InboxCommand::Track {
+            job,
+            expect_within,
+            metadata,
+        } => {
+            let name = JobName::parse(job)?;
+            let mut tracked =
+                TrackedJob::new(name.clone()).expect_within(Duration::from_secs(*expect_within));
+            if let Some(metadata) = metadata {
+                match serde_json::from_str(metadata) {
+                    Ok(serde_json::Value::Object(metadata)) => {
+                        tracked = tracked.user_metadata(metadata);
+                    }
+                    Ok(_) => return Err("--metadata must be a JSON object".into()),
+                    Err(err) => return Err(format!("--metadata is not JSON: {err}").into()),
+                }
+            }
+            let new = inbox.track(&tracked).await?;
+            out.show(
+                || {
+                    if new {
+                        format!("tracking {name}: polled if unseen after {expect_within} s")
+                    } else {
+                        format!("{name} was tracked already")
+                    }
+                },
+                || json!({ "tracked": name.to_string(), "new": new, "expect_within": expect_within }),
+            );
         }
     }
     Ok(())

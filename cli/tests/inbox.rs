@@ -127,7 +127,86 @@ fn inbox_commands_count_list_show_and_requeue_jobs() {
     runtime.block_on(async {
         let client = inbox.connection().await.unwrap();
         client
-            .batch_execute(&format!("DROP TABLE {table}"))
+            .batch_execute(&format!("DROP TABLE {table}, {table}_tracked"))
+            .await
+            .unwrap();
+    });
+}
+
+#[test]
+fn inbox_track_records_a_job_with_its_wait_and_metadata() {
+    let url = throwaway::postgres_url();
+    let table = format!("cli_track_{}", std::process::id());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let inbox = Inbox::builder(&url).table(&table).build().unwrap();
+    // The receiver made the tables.
+    runtime.block_on(inbox.check()).unwrap();
+    let tracked = inbox_cli(
+        &url,
+        &table,
+        &[
+            "track",
+            "batches/b42",
+            "--expect-within",
+            "120",
+            "--metadata",
+            r#"{"order":42}"#,
+            "--json",
+        ],
+    );
+    assert!(tracked.status.success(), "{tracked:?}");
+    let answer: serde_json::Value = serde_json::from_slice(&tracked.stdout).unwrap();
+    assert_eq!(
+        answer,
+        serde_json::json!({"tracked": "batches/b42", "new": true, "expect_within": 120})
+    );
+    let again = stdout(&inbox_cli(
+        &url,
+        &table,
+        &["track", "batches/b42", "--expect-within", "5"],
+    ));
+    assert_eq!(again.trim(), "batches/b42 was tracked already");
+    for (args, says) in [
+        (
+            &["track", "b42", "--expect-within", "5"][..],
+            "not a job name",
+        ),
+        (
+            &[
+                "track",
+                "batches/b43",
+                "--expect-within",
+                "5",
+                "--metadata",
+                "[1]",
+            ][..],
+            "--metadata must be a JSON object",
+        ),
+        (&["track", "batches/b44"][..], "--expect-within"),
+    ] {
+        let refused = inbox_cli(&url, &table, args);
+        assert_eq!(refused.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+    runtime.block_on(async {
+        let client = inbox.connection().await.unwrap();
+        let row = client
+            .query_one(
+                &format!(
+                    "SELECT resource, user_metadata, \
+                       extract(epoch FROM next_poll_at - tracked_at)::float8 \
+                     FROM {table}_tracked"
+                ),
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(row.get::<_, &str>(0), "batches/b42");
+        assert_eq!(row.get::<_, Option<&str>>(1), Some(r#"{"order":42}"#));
+        assert!((row.get::<_, f64>(2) - 120.0).abs() < 1.0);
+        client
+            .batch_execute(&format!("DROP TABLE {table}, {table}_tracked"))
             .await
             .unwrap();
     });

@@ -1,16 +1,18 @@
 //! The HTTP side the inbox examples share: the inbox's endpoint on
 //! `POST /webhooks/gemini` at `BIND_ADDR`, "listening on …" on stderr (the
-//! tests wait for it), until SIGINT or SIGTERM, then the worker's drain.
+//! tests wait for it), until SIGINT or SIGTERM, then the drain of the
+//! background tasks (workers, a reconciler).
 
 use axum::Router;
 use gemini_webhooks::inbox::Inbox;
 use tokio::task::JoinHandle;
 
 /// Serves `inbox` until the shutdown signal, drains the requests in
-/// flight, then waits for `worker` (if any) to finish or release its jobs.
+/// flight, then waits for `tasks` (each stopping on the same signal) to
+/// finish: a worker releases its jobs, a reconciler ends its round.
 pub async fn serve(
     inbox: &Inbox,
-    worker: Option<JoinHandle<()>>,
+    tasks: Vec<JoinHandle<()>>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     // Verify, store, answer 202: the handler runs in the workers.
     let app = Router::new().route_service(
@@ -22,8 +24,8 @@ pub async fn serve(
     axum::serve(listener, app)
         .with_graceful_shutdown(super::shutdown_signal())
         .await?;
-    if let Some(worker) = worker {
-        worker.await?;
+    for task in tasks {
+        task.await?;
     }
     Ok(())
 }

@@ -148,3 +148,212 @@ pub(super) fn envelope(event_type: &str, data: &Value, user_metadata: Option<&Va
     }
     envelope.to_string().into_bytes()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{Batch, Interaction, VideoOperation};
+    use crate::event::GeminiEvent;
+
+    fn batch(state: BatchState, done: bool, error: Option<JobError>) -> JobStatus {
+        JobStatus::Batch(Batch {
+            name: "batches/b1".into(),
+            state,
+            done,
+            error,
+            responses_file: Some("files/out".into()),
+            inlined_responses: Vec::new(),
+            create_time: None,
+            update_time: None,
+            end_time: None,
+        })
+    }
+
+    fn error() -> Option<JobError> {
+        Some(JobError {
+            code: 13,
+            message: "broke".into(),
+        })
+    }
+
+    /// The event a poll stores, parsed as a handler would.
+    fn event_of(polled: &Polled) -> (GeminiEvent, String, bool) {
+        let Polled::Event {
+            event_type,
+            data,
+            completion_key,
+            ends,
+        } = polled
+        else {
+            panic!("not an event: {polled:?}")
+        };
+        let body = envelope(event_type, data, Some(&json!({"k": 1})));
+        let event = GeminiEvent::from_slice(&body).unwrap();
+        assert_eq!(event.event_type(), *event_type);
+        assert_eq!(
+            event.user_metadata(),
+            json!({"k": 1}).as_object(),
+            "the tracked metadata"
+        );
+        assert!(event.timestamp().is_some());
+        (event, completion_key.clone(), *ends)
+    }
+
+    #[test]
+    fn batch_states_become_the_webhooks_events() {
+        let succeeded = Polled::of(&batch(BatchState::Succeeded, true, None), "batches/b1");
+        let (event, key, ends) = event_of(&succeeded);
+        let GeminiEvent::BatchSucceeded(event) = event else {
+            panic!()
+        };
+        assert_eq!(event.data.id, "batches/b1");
+        assert_eq!(event.data.output_file_uri.as_deref(), Some("files/out"));
+        assert_eq!((key.as_str(), ends), ("batch.succeeded:b1", true));
+
+        let failed = Polled::of(&batch(BatchState::Failed, true, error()), "batches/b1");
+        let GeminiEvent::BatchFailed(event) = event_of(&failed).0 else {
+            panic!()
+        };
+        assert_eq!(event.data.error_message.as_deref(), Some("broke"));
+        assert_eq!(
+            event.data.error_code,
+            Some(crate::event::ErrorCode::Number(13))
+        );
+
+        for (state, expected) in [
+            (BatchState::Cancelled, "batch.cancelled"),
+            (BatchState::Expired, "batch.expired"),
+            (BatchState::Other("BATCH_STATE_NEW".into()), "batch.failed"),
+        ] {
+            let polled = Polled::of(&batch(state, true, error()), "batches/b1");
+            assert_eq!(event_of(&polled).0.event_type(), expected);
+        }
+        // `done` in a state of no known kind, without an error: succeeded.
+        let done = Polled::of(&batch(BatchState::Unspecified, true, None), "batches/b1");
+        assert_eq!(event_of(&done).0.event_type(), "batch.succeeded");
+        for state in [BatchState::Pending, BatchState::Running] {
+            let polled = Polled::of(&batch(state.clone(), false, None), "batches/b1");
+            assert_eq!(polled, Polled::Running(format!("{state:?}")));
+        }
+        // Not `done`, a state of no known kind: still running.
+        let unknown = Polled::of(
+            &batch(BatchState::Other("PAUSED".into()), false, None),
+            "batches/b1",
+        );
+        assert!(matches!(unknown, Polled::Running(_)));
+    }
+
+    fn video(done: bool, error: Option<JobError>, filtered: u64) -> JobStatus {
+        JobStatus::Video(VideoOperation {
+            name: "models/veo/operations/o1".into(),
+            done,
+            error,
+            video_uris: if filtered > 0 {
+                Vec::new()
+            } else {
+                vec!["https://v/o1.mp4".into()]
+            },
+            rai_media_filtered_count: filtered,
+            rai_media_filtered_reasons: vec!["unsafe".into(); usize::try_from(filtered).unwrap()],
+        })
+    }
+
+    #[test]
+    fn a_video_ends_generated_or_failed() {
+        let name = "models/veo/operations/o1";
+        let (event, key, _) = event_of(&Polled::of(&video(true, None, 0), name));
+        let GeminiEvent::VideoGenerated(generated) = event else {
+            panic!()
+        };
+        assert_eq!(generated.data.uri(), Some("https://v/o1.mp4"));
+        assert_eq!(generated.data.id, name);
+        assert_eq!(key, "video.generated:o1");
+        let (event, key, ends) = event_of(&Polled::of(&video(true, error(), 0), name));
+        let GeminiEvent::VideoFailed(failed) = event else {
+            panic!()
+        };
+        assert_eq!(failed.data.error_message.as_deref(), Some("broke"));
+        assert_eq!((key.as_str(), ends), ("video.failed:o1", true));
+        // Every sample filtered: generated, without a video, saying why.
+        let Polled::Event { data, .. } = Polled::of(&video(true, None, 2), name) else {
+            panic!()
+        };
+        assert_eq!(data["rai_media_filtered_count"], 2);
+        assert_eq!(data.get("video_uri"), None);
+        assert_eq!(
+            Polled::of(&video(false, None, 0), name),
+            Polled::Running("running".into())
+        );
+    }
+
+    fn interaction(status: InteractionStatus, steps: usize, errors: Vec<JobError>) -> JobStatus {
+        JobStatus::Interaction(Interaction {
+            id: "i1".into(),
+            status,
+            errors,
+            steps: vec![json!({}); steps],
+        })
+    }
+
+    #[test]
+    fn an_interaction_ends_or_waits_on_an_action_keyed_by_its_steps() {
+        let name = "interactions/i1";
+        let (_, key, ends) = event_of(&Polled::of(
+            &interaction(InteractionStatus::RequiresAction, 3, vec![]),
+            name,
+        ));
+        assert_eq!(
+            (key.as_str(), ends),
+            ("interaction.requires_action:i1:3", false)
+        );
+        for (status, expected) in [
+            (InteractionStatus::Completed, "interaction.completed"),
+            (InteractionStatus::Cancelled, "interaction.cancelled"),
+            (InteractionStatus::Failed, "interaction.failed"),
+        ] {
+            let (event, key, ends) = event_of(&Polled::of(&interaction(status, 1, vec![]), name));
+            assert_eq!(event.event_type(), expected);
+            assert_eq!((key, ends), (format!("{expected}:i1"), true));
+        }
+        // Ended short, without an error of its own: failed, saying how.
+        for status in [
+            InteractionStatus::Incomplete,
+            InteractionStatus::BudgetExceeded,
+        ] {
+            let (event, ..) = event_of(&Polled::of(&interaction(status.clone(), 1, vec![]), name));
+            let GeminiEvent::InteractionFailed(failed) = event else {
+                panic!()
+            };
+            assert_eq!(
+                failed.data.error_message,
+                Some(format!("interaction ended {status:?}"))
+            );
+        }
+        let (event, ..) = event_of(&Polled::of(
+            &interaction(InteractionStatus::Failed, 1, error().into_iter().collect()),
+            name,
+        ));
+        let GeminiEvent::InteractionFailed(failed) = event else {
+            panic!()
+        };
+        assert_eq!(failed.data.error_message.as_deref(), Some("broke"));
+        for status in [
+            InteractionStatus::Queued,
+            InteractionStatus::InProgress,
+            InteractionStatus::Other("paused".into()),
+        ] {
+            assert!(matches!(
+                Polled::of(&interaction(status, 0, vec![]), name),
+                Polled::Running(_)
+            ));
+        }
+    }
+
+    #[test]
+    fn an_envelope_without_metadata_has_none() {
+        let body = envelope("batch.expired", &json!({"id": "batches/b"}), None);
+        let event = GeminiEvent::from_slice(&body).unwrap();
+        assert_eq!(event.user_metadata(), None);
+        assert_eq!(event.resource_id(), Some("batches/b"));
+    }
+}
