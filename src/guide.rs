@@ -25,6 +25,11 @@ pub mod replicas {}
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod inbox {}
 
+#[doc = include_str!("../docs/reconcile.md")]
+#[cfg(all(feature = "postgres", feature = "api"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "postgres", feature = "api"))))]
+pub mod reconcile {}
+
 #[doc = include_str!("../docs/api.md")]
 #[cfg(feature = "api")]
 #[cfg_attr(docsrs, doc(cfg(feature = "api")))]

@@ -52,7 +52,11 @@ impl FailureLog {
     /// Records a failure, logging it (WARN) if it starts a streak, has a
     /// new cause, or a minute has passed since the last line.
     pub(super) fn failed(&self, error: &(dyn std::error::Error + 'static)) {
-        let cause = ErrorChain(error).to_string();
+        self.failed_with(ErrorChain(error).to_string());
+    }
+
+    /// [`failed`](Self::failed), the cause already written out.
+    pub(super) fn failed_with(&self, cause: String) {
         let what = self.what;
         match self.record(Instant::now(), cause) {
             Some((Line::Failed, cause)) => {

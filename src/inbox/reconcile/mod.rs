@@ -21,7 +21,7 @@
 //!   event a webhook would have carried, and tells it apart by
 //!   [`Job::origin`](crate::inbox::Job::origin).
 //!
-//! The guide [`crate::guide::inbox`] tells the whole story.
+//! The guide [`crate::guide::reconcile`] tells the whole story.
 
 mod health;
 mod polled;

@@ -42,6 +42,9 @@ pub struct Reconciler {
     client: GeminiClient,
     pub(super) settings: Settings,
     pool: OnceLock<Pool>,
+    /// Failed polls, logged once per cause (each job's own error is in its
+    /// tracking row), not once per job.
+    polls_log: FailureLog,
 }
 
 #[derive(Debug, Clone)]
@@ -127,6 +130,7 @@ impl Inbox {
                 reenable: false,
             },
             pool: OnceLock::new(),
+            polls_log: FailureLog::new("polling tracked jobs"),
         }
     }
 }
@@ -387,6 +391,7 @@ impl Reconciler {
                     round.stored += 1;
                     crate::metrics::completion_stored("poll");
                 }
+                self.polls_log.succeeded();
                 crate::metrics::poll(if *ends { "ended" } else { "action" });
                 if *ends {
                     if !stored {
@@ -405,6 +410,7 @@ impl Reconciler {
                 }
             }
             Outcome::Polled(Polled::Running(state)) => {
+                self.polls_log.succeeded();
                 crate::metrics::poll("running");
                 if job.past_horizon {
                     round.abandoned += 1;
@@ -435,7 +441,7 @@ impl Reconciler {
                     self.abandon(transaction, tracked, job, None, Some(error))
                         .await?;
                 } else {
-                    tracing::warn!(job = %job.resource, error = %error, "gemini job poll failed; trying again later");
+                    self.polls_log.failed_with(error.clone());
                     let next = millis(self.retry_after(job.failures));
                     transaction
                         .execute(&sql::failed(tracked), &[&key, error, &next])
