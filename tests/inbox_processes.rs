@@ -8,10 +8,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use common::inbox_process::{PATIENCE, Receiver, inbox_receiver, lines, track, wait_for_line};
+
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use axum::Router;
@@ -24,107 +23,6 @@ use gemini_webhooks::testing::{Signer, generate_secret};
 use tokio::sync::oneshot;
 use tower::ServiceExt;
 
-/// Generous bound for anything that should happen: the test fails instead
-/// of hanging, and no busy machine reaches it.
-const PATIENCE: Duration = Duration::from_secs(60);
-
-/// `inbox_receiver`, built next to this test by `cargo test`.
-fn inbox_receiver() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    let path = profile_dir.join("examples").join("inbox_receiver");
-    assert!(
-        path.exists(),
-        "{} is missing: `cargo test --features postgres,api` builds it",
-        path.display()
-    );
-    path
-}
-
-/// One `inbox_receiver` process, its stdout and stderr read line by line.
-struct Receiver {
-    child: Child,
-    url: String,
-    stdout: mpsc::Receiver<String>,
-    stderr: mpsc::Receiver<String>,
-}
-
-impl Receiver {
-    fn spawn(table: &str, secret: &str) -> Self {
-        Self::spawn_with(table, secret, &[])
-    }
-
-    /// With more environment: `GEMINI_API_KEY`, … for a reconciler.
-    fn spawn_with(table: &str, secret: &str, env: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(inbox_receiver())
-            .env("DATABASE_URL", database_url())
-            .env("GEMINI_WEBHOOK_SECRET", secret)
-            .env("BIND_ADDR", "127.0.0.1:0")
-            .env("INBOX_TABLE", table)
-            .env("INBOX_WORKERS", "2")
-            .env("INBOX_POLL_MS", "50")
-            .env("LOG_LEVEL", "warn")
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = lines(child.stdout.take().unwrap());
-        let stderr = lines(child.stderr.take().unwrap());
-        let listening = wait_for_line(&stderr, |line| line.starts_with("listening on "));
-        let url = format!("{}/webhooks/gemini", &listening["listening on ".len()..]);
-        Self {
-            child,
-            url,
-            stdout,
-            stderr,
-        }
-    }
-
-    async fn send(&self, secret: &str, id: &str, body: &str) -> StatusCode {
-        let headers = Signer::hmac(secret).unwrap().id(id).sign(body.as_bytes());
-        common::client::post(&self.url, headers, body.to_owned())
-            .await
-            .unwrap()
-            .status
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn lines(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (sender, receiver) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            if sender.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    receiver
-}
-
-/// The first line that `matches`, skipping others.
-fn wait_for_line(lines: &mpsc::Receiver<String>, matches: impl Fn(&str) -> bool) -> String {
-    loop {
-        let line = lines
-            .recv_timeout(PATIENCE)
-            .expect("the process said nothing expected");
-        if matches(&line) {
-            return line;
-        }
-    }
-}
-
-/// SIGTERM (what Kubernetes and systemd send) while deliveries pour in:
-/// the process stops accepting, answers what it accepted, lets its workers
-/// finish or release their jobs, and exits 0; every delivery it
-/// acknowledged is in the inbox, and another process handles them all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_drains_and_exits_0_losing_nothing_acknowledged() {
     admin().await;
@@ -322,19 +220,6 @@ async fn a_stopped_database_answers_503_and_loses_nothing() {
 }
 
 /// `examples/inbox_results.rs` against a mock of the Gemini API: a
-/// Tracks `name` on `table` (due at once unless `within` says otherwise).
-async fn track(table: &str, name: &str, within: Option<Duration>, metadata: serde_json::Value) {
-    use gemini_webhooks::api::JobName;
-    use gemini_webhooks::inbox::TrackedJob;
-    let inbox = Inbox::builder(database_url()).table(table).build().unwrap();
-    let mut job = TrackedJob::new(JobName::parse(name).unwrap())
-        .user_metadata(metadata.as_object().unwrap().clone());
-    if let Some(within) = within {
-        job = job.expect_within(within);
-    }
-    assert!(inbox.track(&job).await.unwrap());
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_job_on_a_polled_completion_is_retried_and_handled_once() {
     use common::gemini_mock::{self, GeminiMock};

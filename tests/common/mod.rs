@@ -18,6 +18,8 @@ pub mod client;
 
 #[cfg(feature = "api")]
 pub mod gemini_mock;
+#[cfg(all(feature = "postgres", feature = "api"))]
+pub mod inbox_process;
 #[cfg(feature = "postgres")]
 pub mod pg;
 pub mod throwaway;

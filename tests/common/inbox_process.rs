@@ -1,0 +1,129 @@
+//! `examples/inbox_receiver.rs` as a process: started with an
+//! environment, its stdout and stderr read line by line, killed; and jobs
+//! tracked for its reconciler.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use gemini_webhooks::inbox::Inbox;
+use gemini_webhooks::testing::Signer;
+use http::StatusCode;
+
+use super::pg::database_url;
+
+/// Generous bound for anything that should happen: the test fails instead
+/// of hanging, and no busy machine reaches it.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// `inbox_receiver`, built next to this test by `cargo test`.
+pub fn inbox_receiver() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
+    let path = profile_dir.join("examples").join("inbox_receiver");
+    assert!(
+        path.exists(),
+        "{} is missing: `cargo test --features postgres,api` builds it",
+        path.display()
+    );
+    path
+}
+
+/// One `inbox_receiver` process, its stdout and stderr read line by line.
+pub struct Receiver {
+    pub child: Child,
+    pub url: String,
+    pub stdout: mpsc::Receiver<String>,
+    pub stderr: mpsc::Receiver<String>,
+}
+
+impl Receiver {
+    pub fn spawn(table: &str, secret: &str) -> Self {
+        Self::spawn_with(table, secret, &[])
+    }
+
+    /// With more environment: `GEMINI_API_KEY`, … for a reconciler.
+    pub fn spawn_with(table: &str, secret: &str, env: &[(&str, &str)]) -> Self {
+        let mut child = Command::new(inbox_receiver())
+            .env("DATABASE_URL", database_url())
+            .env("GEMINI_WEBHOOK_SECRET", secret)
+            .env("BIND_ADDR", "127.0.0.1:0")
+            .env("INBOX_TABLE", table)
+            .env("INBOX_WORKERS", "2")
+            .env("INBOX_POLL_MS", "50")
+            .env("LOG_LEVEL", "warn")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = lines(child.stdout.take().unwrap());
+        let stderr = lines(child.stderr.take().unwrap());
+        let listening = wait_for_line(&stderr, |line| line.starts_with("listening on "));
+        let url = format!("{}/webhooks/gemini", &listening["listening on ".len()..]);
+        Self {
+            child,
+            url,
+            stdout,
+            stderr,
+        }
+    }
+
+    pub async fn send(&self, secret: &str, id: &str, body: &str) -> StatusCode {
+        let headers = Signer::hmac(secret).unwrap().id(id).sign(body.as_bytes());
+        super::client::post(&self.url, headers, body.to_owned())
+            .await
+            .unwrap()
+            .status
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn lines(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    receiver
+}
+
+/// The first line that `matches`, skipping others.
+pub fn wait_for_line(lines: &mpsc::Receiver<String>, matches: impl Fn(&str) -> bool) -> String {
+    loop {
+        let line = lines
+            .recv_timeout(PATIENCE)
+            .expect("the process said nothing expected");
+        if matches(&line) {
+            return line;
+        }
+    }
+}
+
+/// SIGTERM (what Kubernetes and systemd send) while deliveries pour in:
+/// the process stops accepting, answers what it accepted, lets its workers
+/// finish or release their jobs, and exits 0; every delivery it
+/// acknowledged is in the inbox, and another process handles them all.
+/// Tracks `name` on `table` (due at once unless `within` says otherwise).
+pub async fn track(table: &str, name: &str, within: Option<Duration>, metadata: serde_json::Value) {
+    use gemini_webhooks::api::JobName;
+    use gemini_webhooks::inbox::TrackedJob;
+    let inbox = Inbox::builder(database_url()).table(table).build().unwrap();
+    let mut job = TrackedJob::new(JobName::parse(name).unwrap())
+        .user_metadata(metadata.as_object().unwrap().clone());
+    if let Some(within) = within {
+        job = job.expect_within(within);
+    }
+    assert!(inbox.track(&job).await.unwrap());
+}
