@@ -40,7 +40,7 @@ async fn ten_thousand_tracked_jobs_two_receivers_one_killed_each_handled_once() 
     }
     // Every third job's webhook never comes: it is due 2 s after tracking.
     // The others' deadline is an hour away: they must come by webhook.
-    let silent = |i: usize| i % 3 == 0;
+    let silent = |i: usize| i.is_multiple_of(3);
     let inbox = Inbox::builder(database_url())
         .table(&table)
         .pool_size(8)
