@@ -162,6 +162,12 @@ const EVENT: &str =
 const POISON: &str = r#"{"type":"batch.succeeded","timestamp":"2026-11-26T10:00:00Z","data":{"id":"batches/1"},"poison": true}"#;
 const FAILING: &str = r#"{"type":"batch.succeeded","timestamp":"2026-11-26T10:00:00Z","data":{"id":"batches/1"},"fail_handler": true}"#;
 
+/// `template` about a job of its own, named after the delivery `id`: an
+/// inbox stores one completion per job, whatever its webhook ids.
+fn body_for(template: &str, id: &str) -> Bytes {
+    Bytes::from(template.replace("batches/1", &format!("batches/{id}")))
+}
+
 /// The deliveries of a run. `failing` is the fail-once body; `poison`
 /// valid deliveries (spread through the run) get `POISON` instead of `EVENT`.
 fn jobs(
@@ -173,11 +179,14 @@ fn jobs(
 ) -> VecDeque<Job> {
     let signer = Signer::hmac(secret).expect("secret");
     let wrong = Signer::hmac(&generate_secret()).expect("secret");
-    let job = |kind, id: String, body: &'static str, signer: &Signer| Job {
-        kind,
-        headers: signer.clone().id(id.clone()).sign(body.as_bytes()),
-        id,
-        body: Bytes::from_static(body.as_bytes()),
+    let job = |kind, id: String, template: &'static str, signer: &Signer| {
+        let body = body_for(template, &id);
+        Job {
+            kind,
+            headers: signer.clone().id(id.clone()).sign(&body),
+            id,
+            body,
+        }
     };
     let (valid, duplicates, fail_once) = (total * 80 / 100, total / 10, total / 20);
     let invalid = total - valid - duplicates - fail_once;
@@ -307,14 +316,14 @@ async fn drive_over(
                             t.retried_503 += 1;
                             Some(job)
                         }
-                        (Kind::FailOnce, 500) if job.body.len() == FAILING.len() => {
+                        (Kind::FailOnce, 500)
+                            if job.body.len() == body_for(FAILING, &job.id).len() =>
+                        {
                             // Gemini's retry: same id, the failure since fixed.
+                            let body = body_for(EVENT, &job.id);
                             Some(Job {
-                                headers: retry_signer
-                                    .clone()
-                                    .id(job.id.clone())
-                                    .sign(EVENT.as_bytes()),
-                                body: Bytes::from_static(EVENT.as_bytes()),
+                                headers: retry_signer.clone().id(job.id.clone()).sign(&body),
+                                body,
                                 ..job
                             })
                         }

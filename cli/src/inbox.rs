@@ -108,16 +108,30 @@ pub async fn run(args: &InboxArgs, out: Output) -> Result<(), Failure> {
     match &args.command {
         InboxCommand::Stats => {
             let counts = inbox.counts().await?;
+            let tracked = inbox.tracking_counts().await?;
             out.show(
                 || {
                     format!(
-                        "pending {}  running {}  done {}  dead {}",
-                        counts.pending, counts.running, counts.done, counts.dead
+                        "pending {}  running {}  done {}  dead {}\n\
+                         tracked: open {} (overdue {})  by webhook {}  by poll {}  abandoned {}",
+                        counts.pending,
+                        counts.running,
+                        counts.done,
+                        counts.dead,
+                        tracked.open,
+                        tracked.overdue,
+                        tracked.by_webhook,
+                        tracked.by_poll,
+                        tracked.abandoned
                     )
                 },
                 || {
                     json!({ "pending": counts.pending, "running": counts.running,
-                            "done": counts.done, "dead": counts.dead })
+                            "done": counts.done, "dead": counts.dead,
+                            "tracked": { "open": tracked.open, "overdue": tracked.overdue,
+                                         "by_webhook": tracked.by_webhook,
+                                         "by_poll": tracked.by_poll,
+                                         "abandoned": tracked.abandoned } })
                 },
             );
         }

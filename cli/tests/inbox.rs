@@ -73,7 +73,8 @@ fn inbox_commands_count_list_show_and_requeue_jobs() {
     let stats: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
     assert_eq!(
         stats,
-        serde_json::json!({"pending": 0, "running": 0, "done": 1, "dead": 1})
+        serde_json::json!({"pending": 0, "running": 0, "done": 1, "dead": 1,
+            "tracked": {"open": 0, "overdue": 0, "by_webhook": 0, "by_poll": 0, "abandoned": 0}})
     );
 
     let dead = stdout(&inbox_cli(&url, &table, &["list", "--state", "dead"]));
@@ -189,6 +190,11 @@ fn inbox_track_records_a_job_with_its_wait_and_metadata() {
         let stderr = String::from_utf8_lossy(&refused.stderr);
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
+    let stats = stdout(&inbox_cli(&url, &table, &["stats"]));
+    assert!(
+        stats.contains("tracked: open 1 (overdue 0)  by webhook 0"),
+        "{stats}"
+    );
     runtime.block_on(async {
         let client = inbox.connection().await.unwrap();
         let row = client

@@ -82,7 +82,7 @@ pub use error::InboxError;
 pub use inspect::{JobRecord, JobState};
 pub use job::{FromJob, Job};
 #[cfg(feature = "api")]
-pub use reconcile::{JobKind, Reconciler, TrackedJob};
+pub use reconcile::{JobKind, Reconciler, TrackedJob, TrackingCounts};
 pub use service::InboxService;
 pub use worker::InboxWorker;
 

@@ -175,8 +175,12 @@ async fn a_batch_whose_webhook_never_comes_is_handled_once_by_poll_with_its_meta
     fx.mock
         .set("batches/b1", gemini_mock::batch("batches/b1", "SUCCEEDED"));
     let reconciler = fx.reconciler();
+    let before = fx.inbox.tracking_counts().await.unwrap();
+    assert_eq!((before.open, before.overdue), (1, 1), "due, unpolled");
     let round = reconciler.run_once().await.unwrap();
     assert_eq!((round.polled, round.stored), (1, 1));
+    let after = fx.inbox.tracking_counts().await.unwrap();
+    assert_eq!((after.open, after.overdue, after.by_poll), (0, 0, 1));
     let handled = Handled::default();
     let worker = fx.worker(&handled);
     eventually("the polled completion handled", || async {
@@ -230,6 +234,8 @@ async fn a_webhook_first_closes_the_job_so_it_is_never_polled() {
         (state.as_str(), origin.as_deref()),
         ("done", Some("webhook"))
     );
+    let counts = fx.inbox.tracking_counts().await.unwrap();
+    assert_eq!((counts.open, counts.by_webhook), (0, 1));
     fx.fast_forward("batches/b2").await;
     assert_eq!(fx.reconciler().run_once().await.unwrap().polled, 0);
     assert_eq!(fx.mock.all_calls(), 0, "never polled");
@@ -340,7 +346,17 @@ async fn webhook_and_poll_at_the_same_instant_on_two_replicas_run_once() {
     for name in &names {
         assert_eq!(handled.of(name).len(), 1, "{name} once");
     }
-    assert!(polled_stored <= 40);
+    let tracked = fx.inbox.tracking_counts().await.unwrap();
+    assert_eq!(tracked.open, 0);
+    assert_eq!(
+        tracked.by_webhook + tracked.by_poll,
+        40,
+        "each closed once: {tracked:?}"
+    );
+    assert_eq!(
+        tracked.by_poll as usize, polled_stored,
+        "by poll = stored by poll"
+    );
     worker.abort();
     fx.finish().await;
 }
@@ -494,6 +510,7 @@ async fn a_job_not_ended_by_its_horizon_is_abandoned() {
     let round = fx.reconciler().run_once().await.unwrap();
     assert_eq!(round.abandoned, 1);
     assert_eq!(fx.tracked("batches/slow").await.0, "abandoned");
+    assert_eq!(fx.inbox.tracking_counts().await.unwrap().abandoned, 1);
     fx.finish().await;
 }
 

@@ -34,7 +34,7 @@ use std::time::Duration;
 use crate::api::JobName;
 
 pub use reconciler::{Reconciler, Round};
-pub use track::TrackedJob;
+pub use track::{TrackedJob, TrackingCounts};
 
 /// What kind of job is tracked, with the waits the reconciler assumes for
 /// it unless told otherwise.

@@ -92,6 +92,20 @@ pub(super) fn abandon(tracked: &str) -> String {
     )
 }
 
+/// Tracked jobs by state: open, open and overdue (unpolled past the
+/// deadline), done by webhook, done by poll, abandoned.
+pub(super) fn counts(tracked: &str) -> String {
+    format!(
+        "SELECT count(*) FILTER (WHERE state = 'open'), \
+           count(*) FILTER (WHERE state = 'open' AND polls = 0 AND failures = 0 \
+             AND next_poll_at <= now()), \
+           count(*) FILTER (WHERE state = 'done' AND origin = 'webhook'), \
+           count(*) FILTER (WHERE state = 'done' AND origin = 'poll'), \
+           count(*) FILTER (WHERE state = 'abandoned') \
+         FROM {tracked}"
+    )
+}
+
 /// Every open job due now: the endpoint stopped delivering.
 pub(super) fn due_now(tracked: &str) -> String {
     format!(

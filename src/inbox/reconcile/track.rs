@@ -132,9 +132,46 @@ impl Inbox {
         Ok(tracked)
     }
 
+    /// How many tracked jobs there are, by state.
+    pub async fn tracking_counts(&self) -> Result<TrackingCounts, InboxError> {
+        let statement = super::sql::counts(&crate::inbox::sql::tracked_table(self.table()));
+        let row = self
+            .shared
+            .run("count tracked jobs", |client| async move {
+                client.query_one(&statement, &[]).await
+            })
+            .await?;
+        let count = |i: usize| u64::try_from(row.get::<_, i64>(i)).unwrap_or(0);
+        Ok(TrackingCounts {
+            open: count(0),
+            overdue: count(1),
+            by_webhook: count(2),
+            by_poll: count(3),
+            abandoned: count(4),
+        })
+    }
+
     fn track_statement(&self) -> String {
         super::sql::track(&crate::inbox::sql::tracked_table(self.table()))
     }
+}
+
+/// How many tracked jobs an inbox holds, by state
+/// ([`Inbox::tracking_counts`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TrackingCounts {
+    /// Not ended yet (or not yet seen to).
+    pub open: u64,
+    /// Of the open ones, those past their deadline and not yet polled:
+    /// the reconciler's backlog (a rising figure means none is running).
+    pub overdue: u64,
+    /// Ended, their completion stored from a webhook.
+    pub by_webhook: u64,
+    /// Ended, their completion stored by a poll.
+    pub by_poll: u64,
+    /// Given up at their horizon.
+    pub abandoned: u64,
 }
 
 /// A tracked job as its row's columns.
