@@ -25,6 +25,21 @@ use metrics::{Recorder, SharedString, Unit};
 struct Recorded {
     counters: Arc<Mutex<HashMap<String, u64>>>,
     histograms: Arc<Mutex<HashMap<String, Vec<f64>>>>,
+    gauges: Arc<Mutex<HashMap<String, f64>>>,
+}
+
+struct Level(Arc<Mutex<HashMap<String, f64>>>, String);
+
+impl metrics::GaugeFn for Level {
+    fn increment(&self, value: f64) {
+        *self.0.lock().unwrap().entry(self.1.clone()).or_default() += value;
+    }
+    fn decrement(&self, value: f64) {
+        *self.0.lock().unwrap().entry(self.1.clone()).or_default() -= value;
+    }
+    fn set(&self, value: f64) {
+        self.0.lock().unwrap().insert(self.1.clone(), value);
+    }
 }
 
 struct Count(Arc<Mutex<HashMap<String, u64>>>, String);
@@ -65,8 +80,8 @@ impl Recorder for Recorded {
     fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
         Counter::from_arc(Arc::new(Count(self.counters.clone(), series(key))))
     }
-    fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
-        Gauge::noop()
+    fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
+        Gauge::from_arc(Arc::new(Level(self.gauges.clone(), series(key))))
     }
     fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
         Histogram::from_arc(Arc::new(Samples(self.histograms.clone(), series(key))))
@@ -295,7 +310,11 @@ fn inbox_jobs_are_counted_by_how_they_ended() {
         let app = axum::Router::new()
             .route_service("/webhooks/gemini", inbox.service(common::verifier(&secret)));
         let signer = Signer::hmac(&secret).unwrap();
-        for body in [event_with(r#""kind":"ok""#), event_with(r#""kind":"fail""#)] {
+        // Two jobs' completions: one per job is stored.
+        for body in [
+            event_with(r#""kind":"ok""#),
+            event_with(r#""kind":"fail""#).replace("batches/1", "batches/2"),
+        ] {
             assert_eq!(send(&app, &signer.sign(body.as_bytes()), &body).await, 202);
         }
         // Fails every attempt for the delivery marked "fail": one retry,
@@ -337,4 +356,69 @@ fn inbox_jobs_are_counted_by_how_they_ended() {
         let samples = recorded.samples(&format!("{JOB_SECONDS}{series}"));
         assert_eq!(samples, count as usize, "{outcome}");
     }
+}
+
+#[cfg(all(feature = "postgres", feature = "api"))]
+#[test]
+fn tracking_and_reconciliation_are_counted() {
+    use common::gemini_mock::{self, GeminiMock};
+    use gemini_webhooks::api::JobName;
+    use gemini_webhooks::inbox::TrackedJob;
+    use gemini_webhooks::metrics::{
+        COMPLETIONS, ENDPOINT_ENABLED, JOBS_TRACKED, LATE_WEBHOOKS, POLLS,
+    };
+    use gemini_webhooks::testing::sample_event_for;
+    let recorded = Recorded::default();
+    let table = common::pg::unique_table();
+    with_recorder(&recorded, async {
+        let secret = generate_secret();
+        let inbox = inbox(common::pg::database_url(), &table);
+        let app = axum::Router::new()
+            .route_service("/webhooks/gemini", inbox.service(common::verifier(&secret)));
+        let mock = GeminiMock::start().await;
+        mock.set("batches/m1", gemini_mock::batch("batches/m1", "SUCCEEDED"));
+        mock.set("batches/m2", gemini_mock::batch("batches/m2", "RUNNING"));
+        mock.set_webhook_state("disabled");
+        for name in ["batches/m1", "batches/m2"] {
+            let job = TrackedJob::new(JobName::parse(name).unwrap()).expect_within(Duration::ZERO);
+            assert!(inbox.track(&job).await.unwrap());
+        }
+        // One health check and one round, then it stops.
+        inbox
+            .reconciler(mock.client())
+            .watch_webhook("wh9")
+            .run_until(async {})
+            .await;
+        let webhook = |id: &str, job: &str| {
+            let body =
+                String::from_utf8(sample_event_for("batch.succeeded", job).to_vec()).unwrap();
+            let headers = Signer::hmac(&secret).unwrap().id(id).sign(body.as_bytes());
+            (headers, body)
+        };
+        let (headers, body) = webhook("msg_m1", "batches/m1");
+        assert_eq!(send(&app, &headers, &body).await, 200, "late: polled first");
+        let (headers, body) = webhook("msg_m3", "batches/m3");
+        assert_eq!(send(&app, &headers, &body).await, 202);
+        common::pg::drop_table(&table).await;
+    });
+    for (series, count) in [
+        (format!("{JOBS_TRACKED}{{kind=batch}}"), 2),
+        (format!("{COMPLETIONS}{{origin=poll}}"), 1),
+        (format!("{COMPLETIONS}{{origin=webhook}}"), 1),
+        (format!("{LATE_WEBHOOKS}{{}}"), 1),
+        (format!("{POLLS}{{result=ended}}"), 1),
+        (format!("{POLLS}{{result=running}}"), 1),
+        (format!("{POLLS}{{result=failed}}"), 0),
+    ] {
+        assert_eq!(recorded.count(&series), count, "{series}");
+    }
+    assert_eq!(
+        recorded
+            .gauges
+            .lock()
+            .unwrap()
+            .get(&format!("{ENDPOINT_ENABLED}{{webhook=wh9,state=disabled}}"))
+            .copied(),
+        Some(0.0)
+    );
 }

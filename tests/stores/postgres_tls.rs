@@ -128,8 +128,11 @@ async fn backends(admin: &tokio_postgres::Client) -> Vec<(i32, bool)> {
         .collect()
 }
 
+/// A delivery about a job of its own (`batches/{id}`): an inbox stores
+/// one completion per job.
 fn delivery(secret: &str, id: &str) -> gemini_webhooks::Delivery {
-    let body = bytes::Bytes::from_static(common::EVENT.as_bytes());
+    let body =
+        gemini_webhooks::testing::sample_event_for("batch.succeeded", &format!("batches/{id}"));
     common::verifier(secret)
         .verify(&Signer::hmac(secret).unwrap().id(id).sign(&body), body)
         .unwrap()
