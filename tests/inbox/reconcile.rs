@@ -586,3 +586,92 @@ async fn tracking_twice_keeps_the_first_and_track_in_commits_with_the_transactio
     drop(connection);
     fx.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_that_does_not_end_the_job_pushes_its_deadline_out() {
+    let fx = Fixture::new().await;
+    fx.track("interactions/a1", Duration::from_secs(600)).await;
+    fx.fast_forward("interactions/a1").await;
+    assert_eq!(
+        fx.webhook("msg_action", "interaction.requires_action", "a1")
+            .await,
+        StatusCode::ACCEPTED
+    );
+    let (state, _, polls, _, wait) = fx.tracked("interactions/a1").await;
+    assert_eq!((state.as_str(), polls), ("open", 0));
+    assert!((wait - 600.0).abs() < 5.0, "deferred by its wait: {wait} s");
+    fx.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_for_a_job_a_reconciler_holds_is_not_held_up_and_runs_once() {
+    let fx = Fixture::new().await;
+    fx.track("batches/held", Duration::ZERO).await;
+    fx.mock.set(
+        "batches/held",
+        gemini_mock::batch("batches/held", "SUCCEEDED"),
+    );
+    // A reconciler mid-round: the job's row locked, its poll under way.
+    let mut holder = common::pg::connect(&database_url()).await;
+    let round = holder.transaction().await.unwrap();
+    round
+        .execute(
+            &format!(
+                "SELECT 1 FROM {}_tracked WHERE resource = 'batches/held' FOR UPDATE",
+                fx.table
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    // Ingest skips the locked row instead of waiting for it (the inbox's
+    // 10 s timeout would turn a wait into a 503).
+    assert_eq!(
+        fx.webhook("msg_held", "batch.succeeded", "batches/held")
+            .await,
+        StatusCode::ACCEPTED
+    );
+    round.rollback().await.unwrap();
+    assert_eq!(fx.tracked("batches/held").await.0, "open", "skipped");
+    // The poll finds the webhook's copy stored: it closes the job, as seen.
+    let round = fx.reconciler().run_once().await.unwrap();
+    assert_eq!((round.stored, round.already_stored), (0, 1));
+    let (state, origin, ..) = fx.tracked("batches/held").await;
+    assert_eq!(
+        (state.as_str(), origin.as_deref()),
+        ("done", Some("webhook"))
+    );
+    let handled = Handled::default();
+    let worker = fx.worker(&handled);
+    eventually("handled", || async { handled.total() == 1 }).await;
+    assert_eq!(handled.of("held")[0].1, Origin::Webhook);
+    worker.abort();
+    fx.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_stops_a_backlog_between_rounds() {
+    let fx = Fixture::new().await;
+    for i in 0..3 {
+        let name = format!("batches/backlog{i}");
+        fx.track(&name, Duration::ZERO).await;
+        fx.mock.set(&name, gemini_mock::batch(&name, "RUNNING"));
+    }
+    // Already signalled: not one round.
+    fx.reconciler().batch_size(1).run_until(async {}).await;
+    assert_eq!(fx.mock.all_calls(), 0);
+    // Signalled after the first poll: that round ends, no other starts,
+    // though two more jobs are due (rounds would run back to back).
+    let mock = fx.mock.clone();
+    fx.reconciler()
+        .batch_size(1)
+        .run_until(async move {
+            while mock.all_calls() == 0 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+    assert_eq!(fx.mock.all_calls(), 1);
+    assert_eq!(fx.inbox.tracking_counts().await.unwrap().overdue, 2);
+    fx.finish().await;
+}

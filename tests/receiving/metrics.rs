@@ -383,12 +383,22 @@ fn tracking_and_reconciliation_are_counted() {
             let job = TrackedJob::new(JobName::parse(name).unwrap()).expect_within(Duration::ZERO);
             assert!(inbox.track(&job).await.unwrap());
         }
-        // One health check and one round, then it stops.
-        inbox
-            .reconciler(mock.client())
-            .watch_webhook("wh9")
-            .run_until(async {})
-            .await;
+        // A health check and a round, then it stops.
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let running = tokio::spawn(
+            inbox
+                .reconciler(mock.client())
+                .watch_webhook("wh9")
+                .run_until(async {
+                    let _ = stopped.await;
+                }),
+        );
+        common::eventually("both jobs polled", || async {
+            mock.calls("/v1beta/batches/m1") == 1 && mock.calls("/v1beta/batches/m2") >= 1
+        })
+        .await;
+        stop.send(()).unwrap();
+        running.await.unwrap();
         let webhook = |id: &str, job: &str| {
             let body =
                 String::from_utf8(sample_event_for("batch.succeeded", job).to_vec()).unwrap();

@@ -224,13 +224,23 @@ impl Reconciler {
     /// the next comes after the [`tick`](Self::tick). A round under way
     /// when `shutdown` completes is finished first (it takes at most the
     /// [`poll_timeout`](Self::poll_timeout) and the inbox timeout), so no
-    /// poll's answer is thrown away.
+    /// poll's answer is thrown away; no round starts after it. A
+    /// `shutdown` already complete stops it before its first round.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
         let mut shutdown = pin!(shutdown);
         let rounds = FailureLog::new("reconcile tracked jobs");
         let mut health = self.settings.webhook.clone().map(EndpointHealth::new);
         let mut next_check = Instant::now();
         loop {
+            // Between rounds too: a backlog (rounds back to back) must not
+            // hold a shutdown up.
+            let stopping = std::future::poll_fn(|cx| {
+                std::task::Poll::Ready(shutdown.as_mut().poll(cx).is_ready())
+            })
+            .await;
+            if stopping {
+                return;
+            }
             if let Some(health) = health.as_mut()
                 && Instant::now() >= next_check
             {
