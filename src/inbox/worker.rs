@@ -201,9 +201,12 @@ where
                 context.maintain().await;
             }
             let free = context.settings.concurrency - running.len();
+            let mut covered = None;
             if free > 0 {
+                let claimed_at = Instant::now();
                 match context.claim(free).await {
                     Ok(claimed) => {
+                        covered = Some(claimed_at);
                         claims.succeeded();
                         for job in claimed {
                             let hold = Arc::clone(&job.hold);
@@ -214,9 +217,12 @@ where
                     Err(err) => claims.failed(&err),
                 }
             }
-            let wake_at = context
-                .retry_due
-                .next_wake(Instant::now(), context.settings.poll_interval);
+            // Retries no claim took stay due (every slot busy, a failed claim).
+            let wake_at = context.retry_due.next_wake(
+                covered,
+                Instant::now(),
+                context.settings.poll_interval,
+            );
             let tick = pin!(tokio::time::sleep_until(wake_at));
             let notified = pin!(wake.notified());
             match next_wake(shutdown.as_mut(), &mut running, notified, tick).await {

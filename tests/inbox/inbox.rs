@@ -634,11 +634,15 @@ async fn retries_fall_due_by_their_backoff_not_the_poll_interval() {
             .poll_interval(Duration::from_secs(3600))
     };
     let running = Running::start(move |stop| worker.run_until(stop));
-    // Stored while the worker runs: the NOTIFY wakes it for the first attempt.
+    // Stored while the worker runs: the NOTIFY wakes it for the first
+    // attempts. Two jobs: the retry due second is not lost when the worker
+    // wakes for the first (or for a notification) in between.
     assert_eq!(fx.send(&app, "msg_soon", BODY).await, StatusCode::ACCEPTED);
-    eventually("done", || async { fx.counts().await.done == 1 }).await;
+    assert_eq!(fx.send(&app, "msg_soon_2", BODY).await, StatusCode::ACCEPTED);
+    eventually("done", || async { fx.counts().await.done == 2 }).await;
     running.stop().await;
     assert_eq!(seen.attempts("msg_soon"), [1, 2, 3]);
+    assert_eq!(seen.attempts("msg_soon_2"), [1, 2, 3]);
     fx.finish().await;
 }
 
