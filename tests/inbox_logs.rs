@@ -160,3 +160,60 @@ async fn a_database_that_is_not_there_is_logged_once_and_its_return_too() {
         .await
         .unwrap();
 }
+
+/// A watched webhook Gemini disabled: an ERROR naming it and its state; an
+/// API that keeps failing: one WARN for all the jobs' polls, not one each.
+#[cfg(feature = "api")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_endpoint_is_an_error_and_failing_polls_one_warning() {
+    use common::gemini_mock::GeminiMock;
+    use gemini_webhooks::api::JobName;
+    use gemini_webhooks::inbox::TrackedJob;
+    captured();
+    admin().await;
+    let table = unique_table();
+    let inbox = Inbox::builder(database_url())
+        .table(&table)
+        .build()
+        .unwrap();
+    let mock = GeminiMock::start().await;
+    mock.set_webhook_state("disabled_due_to_failed_deliveries");
+    for i in 0..5 {
+        let name = format!("batches/logged{i}");
+        let job = TrackedJob::new(JobName::parse(&name).unwrap()).expect_within(Duration::ZERO);
+        inbox.track(&job).await.unwrap();
+    }
+    // Every poll answers 500.
+    mock.fail_next(1_000, 500);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let reconciler = inbox
+        .reconciler(mock.client())
+        .watch_webhook("wh_logged")
+        .run_until(async {
+            let _ = stopped.await;
+        });
+    let running = tokio::spawn(reconciler);
+    common::eventually("five polls failed", || async {
+        (0..5).all(|i| mock.calls(&format!("/v1beta/batches/logged{i}")) >= 1)
+    })
+    .await;
+    stop.send(()).unwrap();
+    running.await.unwrap();
+    let polls = lines_with("polling tracked jobs failed");
+    assert_eq!(polls.len(), 1, "{polls:?}");
+    assert!(
+        polls[0].contains("WARN") && polls[0].contains("500"),
+        "{}",
+        polls[0]
+    );
+    let disabled = lines_with("gemini webhook is not enabled");
+    assert_eq!(disabled.len(), 1, "one health check: {disabled:?}");
+    assert!(
+        disabled[0].contains("ERROR")
+            && disabled[0].contains("wh_logged")
+            && disabled[0].contains("disabled_due_to_failed_deliveries"),
+        "{}",
+        disabled[0]
+    );
+    drop_table(&table).await;
+}

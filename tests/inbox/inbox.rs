@@ -638,7 +638,10 @@ async fn retries_fall_due_by_their_backoff_not_the_poll_interval() {
     // attempts. Two jobs: the retry due second is not lost when the worker
     // wakes for the first (or for a notification) in between.
     assert_eq!(fx.send(&app, "msg_soon", BODY).await, StatusCode::ACCEPTED);
-    assert_eq!(fx.send(&app, "msg_soon_2", BODY).await, StatusCode::ACCEPTED);
+    assert_eq!(
+        fx.send(&app, "msg_soon_2", BODY).await,
+        StatusCode::ACCEPTED
+    );
     eventually("done", || async { fx.counts().await.done == 2 }).await;
     running.stop().await;
     assert_eq!(seen.attempts("msg_soon"), [1, 2, 3]);
