@@ -217,3 +217,52 @@ async fn a_disabled_endpoint_is_an_error_and_failing_polls_one_warning() {
     );
     drop_table(&table).await;
 }
+
+/// A webhook disabled for several checks, then enabled: an ERROR each
+/// check, every job made due once (on the way in), an INFO on the way out.
+#[cfg(feature = "api")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_disabled_then_enabled_again_is_logged_in_and_out() {
+    use common::gemini_mock::GeminiMock;
+    captured();
+    admin().await;
+    let table = unique_table();
+    let inbox = Inbox::builder(database_url())
+        .table(&table)
+        .build()
+        .unwrap();
+    let mock = GeminiMock::start().await;
+    mock.set_webhook_state("disabled");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(
+        inbox
+            .reconciler(mock.client())
+            .watch_webhook("wh_flapping")
+            .health_interval(Duration::from_millis(10))
+            .tick(Duration::from_millis(10))
+            .run_until(async {
+                let _ = stopped.await;
+            }),
+    );
+    let checks = || mock.calls("/v1beta/webhooks/wh_flapping");
+    common::eventually("three checks", || async { checks() >= 3 }).await;
+    mock.set_webhook_state("enabled");
+    let seen = checks();
+    common::eventually("two more checks", || async { checks() >= seen + 2 }).await;
+    stop.send(()).unwrap();
+    running.await.unwrap();
+    let errors = lines_with("wh_flapping")
+        .into_iter()
+        .filter(|l| l.contains("ERROR"))
+        .count();
+    assert!(errors >= 3, "an ERROR per check while disabled: {errors}");
+    let made_due = lines_with("gemini jobs due for a poll now")
+        .into_iter()
+        .filter(|line| line.contains("wh_flapping"))
+        .count();
+    assert_eq!(made_due, 1, "made due once");
+    let again = lines_with("gemini webhook enabled again");
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert!(again[0].contains("INFO") && again[0].contains("wh_flapping"));
+    drop_table(&table).await;
+}

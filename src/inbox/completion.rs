@@ -125,6 +125,16 @@ mod tests {
     }
 
     #[test]
+    fn origins_are_labelled_as_documented() {
+        assert_eq!(
+            (Origin::Webhook.as_str(), Origin::Poll.as_str()),
+            ("webhook", "poll")
+        );
+        assert_eq!(Origin::Poll.to_string(), "poll");
+        assert_eq!(format!("{}", Origin::Webhook), "webhook");
+    }
+
+    #[test]
     fn events_about_no_job_have_no_keys() {
         assert_eq!(keys(r#"{"type":"batch.succeeded","data":{"id":""}}"#), None);
         assert_eq!(

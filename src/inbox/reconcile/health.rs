@@ -85,7 +85,9 @@ impl EndpointHealth {
             })
             .await
         {
-            Ok(jobs) => tracing::info!(jobs, "gemini jobs due for a poll now"),
+            Ok(jobs) => {
+                tracing::info!(webhook = %self.webhook, jobs, "gemini jobs due for a poll now")
+            }
             Err(err) => {
                 tracing::warn!(error = %ErrorChain(&err), "gemini jobs could not be made due")
             }

@@ -95,3 +95,33 @@ impl JobKind {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_kind_has_the_documented_waits() {
+        let hours = |h: u64| Duration::from_secs(h * 3600);
+        for (name, kind, within, horizon) in [
+            ("batches/b", JobKind::Batch, hours(24), hours(72)),
+            (
+                "models/veo/operations/o",
+                JobKind::Video,
+                Duration::from_secs(1800),
+                hours(36),
+            ),
+            ("interactions/i", JobKind::Interaction, hours(1), hours(23)),
+        ] {
+            let job = JobName::parse(name).unwrap();
+            assert_eq!(JobKind::of(&job), kind);
+            assert_eq!(kind.default_expect_within(), within, "{name}");
+            assert_eq!(kind.horizon(), horizon, "{name}");
+            assert!(kind.horizon() > kind.default_expect_within());
+        }
+        assert_eq!(
+            [JobKind::Batch, JobKind::Video, JobKind::Interaction].map(JobKind::as_str),
+            ["batch", "video", "interaction"]
+        );
+    }
+}
