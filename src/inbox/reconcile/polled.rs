@@ -201,7 +201,8 @@ mod tests {
 
     #[test]
     fn batch_states_become_the_webhooks_events() {
-        let succeeded = Polled::of(&batch(BatchState::Succeeded, true, None), "batches/b1");
+        // The state decides, even before the Operation says `done`.
+        let succeeded = Polled::of(&batch(BatchState::Succeeded, false, None), "batches/b1");
         let (event, key, ends) = event_of(&succeeded);
         let GeminiEvent::BatchSucceeded(event) = event else {
             panic!()
@@ -210,7 +211,7 @@ mod tests {
         assert_eq!(event.data.output_file_uri.as_deref(), Some("files/out"));
         assert_eq!((key.as_str(), ends), ("batch.succeeded:b1", true));
 
-        let failed = Polled::of(&batch(BatchState::Failed, true, error()), "batches/b1");
+        let failed = Polled::of(&batch(BatchState::Failed, false, error()), "batches/b1");
         let GeminiEvent::BatchFailed(event) = event_of(&failed).0 else {
             panic!()
         };
