@@ -521,6 +521,10 @@ async fn a_disabled_endpoint_makes_every_job_due_and_is_re_enabled_when_asked() 
         fx.track("batches/d1", Duration::from_secs(3600)).await;
         fx.mock
             .set("batches/d1", gemini_mock::batch("batches/d1", "SUCCEEDED"));
+        // Due later, on its own: many rounds pass before it is polled.
+        fx.track("batches/d2", Duration::from_millis(300)).await;
+        fx.mock
+            .set("batches/d2", gemini_mock::batch("batches/d2", "SUCCEEDED"));
         fx.mock
             .set_webhook_state("disabled_due_to_failed_deliveries");
         let reconciler = fx
@@ -537,8 +541,17 @@ async fn a_disabled_endpoint_makes_every_job_due_and_is_re_enabled_when_asked() 
             fx.tracked("batches/d1").await.0 == "done"
         })
         .await;
+        eventually("the later job polled", || async {
+            fx.tracked("batches/d2").await.0 == "done"
+        })
+        .await;
         let _ = stop.send(());
         running.await.unwrap();
+        assert_eq!(
+            fx.mock.calls("/v1beta/webhooks/wh1"),
+            1 + usize::from(reenable),
+            "one check (and the PATCH) per health interval (5 min), not per round"
+        );
         let patches = fx.mock.patches();
         if reenable {
             assert_eq!(patches.len(), 1);
@@ -657,21 +670,62 @@ async fn shutdown_stops_a_backlog_between_rounds() {
         fx.track(&name, Duration::ZERO).await;
         fx.mock.set(&name, gemini_mock::batch(&name, "RUNNING"));
     }
+    // A backlog runs round after round, without waiting for the tick.
+    let mock = fx.mock.clone();
+    let backlog = fx
+        .reconciler()
+        .batch_size(1)
+        .tick(Duration::from_secs(3600))
+        .run_until(async move {
+            while mock.all_calls() < 3 {
+                tokio::task::yield_now().await;
+            }
+        });
+    tokio::time::timeout(Duration::from_secs(60), backlog)
+        .await
+        .expect("rounds back to back, not a tick apart");
+    admin()
+        .await
+        .execute(
+            &format!(
+                "UPDATE {}_tracked SET next_poll_at = now(), polls = 0",
+                fx.table
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    let before = fx.mock.all_calls();
     // Already signalled: not one round.
     fx.reconciler().batch_size(1).run_until(async {}).await;
-    assert_eq!(fx.mock.all_calls(), 0);
+    assert_eq!(fx.mock.all_calls(), before);
     // Signalled after the first poll: that round ends, no other starts,
     // though two more jobs are due (rounds would run back to back).
     let mock = fx.mock.clone();
     fx.reconciler()
         .batch_size(1)
         .run_until(async move {
-            while mock.all_calls() == 0 {
+            while mock.all_calls() == before {
                 tokio::task::yield_now().await;
             }
         })
         .await;
-    assert_eq!(fx.mock.all_calls(), 1);
+    assert_eq!(fx.mock.all_calls(), before + 1);
     assert_eq!(fx.inbox.tracking_counts().await.unwrap().overdue, 2);
+    fx.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_reconciles_until_dropped() {
+    let fx = Fixture::new().await;
+    fx.track("batches/r1", Duration::ZERO).await;
+    fx.mock
+        .set("batches/r1", gemini_mock::batch("batches/r1", "SUCCEEDED"));
+    let running = tokio::spawn(fx.reconciler().tick(Duration::from_millis(20)).run());
+    eventually("polled", || async {
+        fx.tracked("batches/r1").await.0 == "done"
+    })
+    .await;
+    running.abort();
     fx.finish().await;
 }

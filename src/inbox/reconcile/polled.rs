@@ -269,6 +269,10 @@ mod tests {
         assert_eq!(generated.data.uri(), Some("https://v/o1.mp4"));
         assert_eq!(generated.data.id, name);
         assert_eq!(key, "video.generated:o1");
+        let Polled::Event { data, .. } = Polled::of(&video(true, None, 0), name) else {
+            panic!()
+        };
+        assert_eq!(data.get("rai_media_filtered_count"), None, "none filtered");
         let (event, key, ends) = event_of(&Polled::of(&video(true, error(), 0), name));
         let GeminiEvent::VideoFailed(failed) = event else {
             panic!()
