@@ -284,7 +284,13 @@ async fn a_webhook_after_the_poll_and_a_second_webhook_id_are_no_ops() {
     );
     let video = handled.of("v9");
     assert_eq!((video.len(), video[0].1), (1, Origin::Webhook));
-    assert_eq!(fx.inbox.counts().await.unwrap().done, 2);
+    // Two rows in all: the handler runs before its job's done mark commits.
+    eventually("both marked done", || async {
+        fx.inbox.counts().await.unwrap().done == 2
+    })
+    .await;
+    let counts = fx.inbox.counts().await.unwrap();
+    assert_eq!(counts.pending + counts.running + counts.dead, 0);
     worker.abort();
     fx.finish().await;
 }
@@ -727,5 +733,45 @@ async fn run_reconciles_until_dropped() {
     })
     .await;
     running.abort();
+    fx.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_poll_past_the_horizon_abandons_the_job() {
+    let fx = Fixture::new().await;
+    fx.track("batches/gone", Duration::ZERO).await;
+    admin()
+        .await
+        .execute(
+            &format!("UPDATE {}_tracked SET horizon = now()", fx.table),
+            &[],
+        )
+        .await
+        .unwrap();
+    // Not in the mock: 404.
+    let round = fx.reconciler().run_once().await.unwrap();
+    assert_eq!((round.failed, round.abandoned), (1, 1));
+    assert_eq!(fx.tracked("batches/gone").await.0, "abandoned");
+    fx.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_after_replaces_the_kinds_default_wait_only() {
+    let fx = Fixture::new().await;
+    let defaulted = TrackedJob::new(JobName::parse("batches/dflt").unwrap());
+    assert!(fx.inbox.track(&defaulted).await.unwrap());
+    fx.track("batches/own", Duration::from_secs(3600)).await;
+    for name in ["batches/dflt", "batches/own"] {
+        fx.mock.set(name, gemini_mock::batch(name, "SUCCEEDED"));
+    }
+    // A day away by the batch default; due at once with the override.
+    assert_eq!(fx.reconciler().run_once().await.unwrap().polled, 0);
+    let reconciler = fx.reconciler().reconcile_after(Duration::ZERO);
+    let round = reconciler.run_once().await.unwrap();
+    assert_eq!((round.polled, round.stored), (1, 1));
+    assert_eq!(fx.tracked("batches/dflt").await.0, "done");
+    let (state, _, _, _, wait) = fx.tracked("batches/own").await;
+    assert_eq!(state, "open", "its own wait stands");
+    assert!((wait - 3600.0).abs() < 5.0, "{wait}");
     fx.finish().await;
 }

@@ -514,9 +514,11 @@ impl Reconciler {
     /// poll (a reconciler hung mid-round then frees its jobs).
     fn pool(&self) -> &Pool {
         self.pool.get_or_init(|| {
-            let idle_ms = (self.settings.poll_timeout * 2 + self.inbox.shared.settings.timeout)
-                .max(Duration::from_secs(60))
-                .as_millis();
+            let idle_ms = idle_cutoff(
+                self.settings.poll_timeout,
+                self.inbox.shared.settings.timeout,
+            )
+            .as_millis();
             let options = format!("-c idle_in_transaction_session_timeout={idle_ms}");
             self.inbox
                 .shared
@@ -524,6 +526,13 @@ impl Reconciler {
                 .unwrap_or_else(|_| self.inbox.shared.pool.clone())
         })
     }
+}
+
+/// How long the server lets a round's transaction sit idle: twice the
+/// poll timeout (the polls run while it is open) and the statement timeout
+/// on top, at least a minute.
+fn idle_cutoff(poll_timeout: Duration, timeout: Duration) -> Duration {
+    (poll_timeout.saturating_mul(2) + timeout).max(Duration::from_secs(60))
 }
 
 /// `base` × 2^`times`, at most `max`.
@@ -552,5 +561,22 @@ mod tests {
         assert_eq!(doubled(s(5), 3, s(3600)), s(40));
         assert_eq!(doubled(s(5), 40, s(3600)), s(3600));
         assert_eq!(doubled(s(300), 1, s(300)), s(300), "a fixed interval");
+    }
+
+    #[test]
+    fn an_idle_round_is_cut_off_well_after_its_polls() {
+        let s = Duration::from_secs;
+        assert_eq!(idle_cutoff(s(20), s(1)), s(60), "at least a minute");
+        assert_eq!(idle_cutoff(s(40), s(5)), s(85));
+        assert_eq!(idle_cutoff(s(100), s(10)), s(210));
+    }
+
+    #[test]
+    fn its_debug_shows_its_settings_not_its_key() {
+        let inbox = Inbox::builder("postgres://h/db").build().unwrap();
+        let client = GeminiClient::new("AIzaSecretKey").unwrap();
+        let shown = format!("{:?}", inbox.reconciler(client).batch_size(7));
+        assert!(shown.contains("batch_size: 7"), "{shown}");
+        assert!(!shown.contains("AIzaSecretKey"), "{shown}");
     }
 }
