@@ -465,7 +465,7 @@ async fn a_pending_action_is_delivered_once_per_action_and_a_failed_video_as_vid
     // Still waiting on the same action: nothing new.
     fx.fast_forward("interactions/i1").await;
     let round = reconciler.run_once().await.unwrap();
-    assert_eq!((round.polled, round.stored), (1, 0));
+    assert_eq!((round.polled, round.stored, round.running), (1, 0, 1));
     // A new action (a new step), then the end.
     fx.mock.set(
         "interactions/i1",
