@@ -276,8 +276,9 @@ impl StoredDelivery {
             jwt_claims: delivery
                 .jwt_claims()
                 .map(|claims| serde_json::Value::Object(claims.clone()).to_string()),
-            // The receiver parsed the event already, for its span.
-            keys: delivery.event().ok().as_ref().and_then(keys_of),
+            // Borrowed from the event the receiver parsed for its span (or
+            // parsed once now and kept for the handler): no copy of it.
+            keys: delivery.parsed_event().and_then(keys_of),
         }
     }
 
