@@ -136,6 +136,18 @@ impl Fixture {
             .unwrap();
     }
 
+    /// Puts every tracked job past its horizon.
+    async fn past_horizon(&self) {
+        admin()
+            .await
+            .execute(
+                &format!("UPDATE {}_tracked SET horizon = now()", self.table),
+                &[],
+            )
+            .await
+            .unwrap();
+    }
+
     /// A worker recording every event it handles into `handled`.
     fn worker(&self, handled: &Handled) -> tokio::task::JoinHandle<()> {
         let handled = handled.clone();
@@ -505,14 +517,7 @@ async fn a_job_not_ended_by_its_horizon_is_abandoned() {
         "batches/slow",
         gemini_mock::batch("batches/slow", "RUNNING"),
     );
-    admin()
-        .await
-        .execute(
-            &format!("UPDATE {}_tracked SET horizon = now()", fx.table),
-            &[],
-        )
-        .await
-        .unwrap();
+    fx.past_horizon().await;
     let round = fx.reconciler().run_once().await.unwrap();
     assert_eq!(round.abandoned, 1);
     assert_eq!(fx.tracked("batches/slow").await.0, "abandoned");
@@ -740,14 +745,7 @@ async fn run_reconciles_until_dropped() {
 async fn a_failing_poll_past_the_horizon_abandons_the_job() {
     let fx = Fixture::new().await;
     fx.track("batches/gone", Duration::ZERO).await;
-    admin()
-        .await
-        .execute(
-            &format!("UPDATE {}_tracked SET horizon = now()", fx.table),
-            &[],
-        )
-        .await
-        .unwrap();
+    fx.past_horizon().await;
     // Not in the mock: 404.
     let round = fx.reconciler().run_once().await.unwrap();
     assert_eq!((round.failed, round.abandoned), (1, 1));

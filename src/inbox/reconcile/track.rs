@@ -91,19 +91,9 @@ impl Inbox {
     /// # Ok(()) }
     /// ```
     pub async fn track(&self, job: &TrackedJob) -> Result<bool, InboxError> {
-        let statement = self.track_statement();
-        let values = TrackValues::of(job);
-        let tracked = self
-            .shared
-            .run("track a job", |client| async move {
-                client.execute(&statement, &values.params()).await
-            })
-            .await?
-            == 1;
-        if tracked {
-            crate::metrics::job_tracked(job.kind().as_str());
-        }
-        Ok(tracked)
+        // The inbox's own connection: its tables are created on it.
+        let connection = self.connection().await?;
+        self.track_on(&**connection, job).await
     }
 
     /// [`track`](Self::track) on `client`: inside the application's own
@@ -117,14 +107,27 @@ impl Inbox {
     where
         C: tokio_postgres::GenericClient + Sync,
     {
-        self.shared
-            .run("create the inbox table", |_| async { Ok(()) })
-            .await?;
+        // The inbox's tables first (unless migrations own them).
+        drop(self.connection().await?);
+        self.track_on(client, job).await
+    }
+
+    /// The tracking statement on `client`, within the inbox timeout.
+    async fn track_on<C>(&self, client: &C, job: &TrackedJob) -> Result<bool, InboxError>
+    where
+        C: tokio_postgres::GenericClient + Sync,
+    {
         let values = TrackValues::of(job);
-        let tracked = client
-            .execute(&self.track_statement(), &values.params())
-            .await
-            .map_err(|err| InboxError::database("track a job", err))?
+        let statement = super::sql::track(&crate::inbox::sql::tracked_table(self.table()));
+        let tracked = tokio::time::timeout(
+            self.shared.settings.timeout,
+            client.execute(&statement, &values.params()),
+        )
+        .await
+        .map_err(|_| InboxError::TimedOut {
+            what: "track a job",
+        })?
+        .map_err(|err| InboxError::database("track a job", err))?
             == 1;
         if tracked {
             crate::metrics::job_tracked(job.kind().as_str());
@@ -149,10 +152,6 @@ impl Inbox {
             by_poll: count(3),
             abandoned: count(4),
         })
-    }
-
-    fn track_statement(&self) -> String {
-        super::sql::track(&crate::inbox::sql::tracked_table(self.table()))
     }
 }
 
