@@ -168,6 +168,7 @@ impl Delivery {
 
     /// The event, parsed once and kept for later [`event`](Self::event)
     /// calls; `None` if the body is not one.
+    #[cfg(feature = "receiver")]
     pub(crate) fn parsed_event(&self) -> Option<&GeminiEvent> {
         if let Some(event) = self.parsed.get() {
             return Some(event);

@@ -54,7 +54,11 @@
 //! The modules' imports run one way: `verify`, `keys`, `event` (the core,
 //! no framework and no runtime) ← `replay` ← `receiver` (the intake and
 //! the admission pipeline) ← the adapters (`tower`, `axum`, `actix`) and
-//! the `inbox`; `metrics` and `postgres` are leaves.
+//! the `inbox`; `metrics` and `postgres` are leaves. The core builds
+//! alone (`default-features = false`), for `wasm32-unknown-unknown` too
+//! (Cloudflare Workers); everything from `receiver` up comes with feature
+//! `receiver`, which `axum`, `actix`, `redis`, `postgres` and `metrics`
+//! imply.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -69,6 +73,7 @@ pub mod api;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
+mod clock;
 mod config_error;
 mod delivery;
 mod error_chain;
@@ -86,11 +91,15 @@ pub(crate) mod metrics;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod raw_body;
+#[cfg(feature = "receiver")]
+#[cfg_attr(docsrs, doc(cfg(feature = "receiver")))]
 pub mod receiver;
 pub mod replay;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod testing;
+#[cfg(feature = "receiver")]
+#[cfg_attr(docsrs, doc(cfg(feature = "receiver")))]
 pub mod tower;
 mod verified;
 pub mod verify;
@@ -101,6 +110,7 @@ pub use error_chain::ErrorChain;
 pub use event::{EventError, GeminiEvent};
 pub use keys::KeyError;
 pub use raw_body::RawBody;
+#[cfg(feature = "receiver")]
 pub use receiver::{Admission, Intake, Receiver, Rejection};
 pub use verified::Verified;
 pub use verify::{Verifier, VerifierBuilder, VerifyError};

@@ -11,6 +11,7 @@
 //! its answers (and its errors, to `503`) in one place.
 
 mod error;
+#[cfg(feature = "receiver")]
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -27,6 +28,8 @@ pub use self::postgres::{DEFAULT_TABLE, PostgresReplayStore, PostgresReplayStore
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use self::redis::{DEFAULT_KEY_PREFIX, RedisReplayStore, RedisReplayStoreBuilder};
 pub use error::ReplayError;
+#[cfg(feature = "receiver")]
+#[cfg_attr(docsrs, doc(cfg(feature = "receiver")))]
 pub use memory::{DEFAULT_CAPACITY, MemoryReplayStore, MemoryReplayStoreBuilder};
 
 /// How long a handled id is remembered by default: 25 hours, longer than
@@ -61,6 +64,16 @@ pub struct ClaimToken(u128);
 impl ClaimToken {
     /// A fresh, unpredictable token.
     pub fn new() -> Self {
+        // wasm32-unknown-unknown's std hasher has no random seed: every
+        // isolate would count the same tokens. The host's random source
+        // (`crypto.getRandomValues`) tells them apart.
+        #[cfg(all(target_family = "wasm", target_os = "unknown"))]
+        {
+            let mut bytes = [0u8; 16];
+            if getrandom::fill(&mut bytes).is_ok() {
+                return Self(u128::from_le_bytes(bytes));
+            }
+        }
         use std::hash::{BuildHasher, Hasher};
         use std::sync::atomic::{AtomicU64, Ordering};
         // Unique within the process (counter) and across processes (the

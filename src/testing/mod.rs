@@ -23,6 +23,7 @@
 //! # }
 //! ```
 
+#[cfg(feature = "receiver")]
 mod store_contract;
 
 use std::fmt;
@@ -37,6 +38,8 @@ use http::{HeaderMap, HeaderValue};
 use crate::keys::{HmacSecret, KeyError, SignedContent, parse_private_key};
 use crate::verify::{WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP};
 
+#[cfg(feature = "receiver")]
+#[cfg_attr(docsrs, doc(cfg(feature = "receiver")))]
 pub use store_contract::replay_store_contract;
 
 /// A fresh random `whsec_` secret (32 bytes).
@@ -179,7 +182,7 @@ impl Signer {
         let id = self.id.clone().unwrap_or_else(random_id);
         let unix_timestamp = self
             .timestamp
-            .unwrap_or_else(SystemTime::now)
+            .unwrap_or_else(crate::clock::now)
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since| since.as_secs());
         let signature = self.signature(&id, unix_timestamp, body);

@@ -190,7 +190,7 @@ impl Verifier {
         &'h self,
         headers: &'h HeaderMap,
     ) -> Result<CheckedHeaders<'h>, VerifyError> {
-        let now = SystemTime::now();
+        let now = crate::clock::now();
         let pre = self
             .inner
             .precheck(headers, now)
@@ -219,7 +219,7 @@ impl Verifier {
     /// `&Bytes`) to keep it zero-copy into the [`Delivery`]; a borrowed slice
     /// is copied once, and only when verification succeeds.
     pub fn verify(&self, headers: &HeaderMap, body: impl RawBody) -> Result<Delivery, VerifyError> {
-        self.verify_at(headers, body, SystemTime::now())
+        self.verify_at(headers, body, crate::clock::now())
     }
 
     /// Verifies a delivery as if the time were `now` (for tests and replays of
