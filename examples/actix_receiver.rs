@@ -8,7 +8,8 @@
 //!   `v1a` entries (dynamic webhooks; needs `--features jwks-fetch`);
 //! - `GEMINI_WEBHOOK_REDIS_URL`: optional Redis shared by all replicas for
 //!   replay protection (needs `--features redis`; in-memory otherwise);
-//! - `BIND_ADDR`: where to listen, default `127.0.0.1:3000`.
+//! - `BIND_ADDR`: where to listen; default `0.0.0.0:$PORT` when `PORT` is
+//!   set (Cloud Run), else `127.0.0.1:3000`.
 //!
 //! Serves `POST /webhooks/gemini`; prints one JSON line `{"id","type"}` on
 //! stdout per event its handler runs; answers 500 when the body holds

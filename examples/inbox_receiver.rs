@@ -6,7 +6,8 @@
 //! Environment:
 //! - `DATABASE_URL`: default `postgres://postgres@127.0.0.1:5432/postgres`;
 //! - `GEMINI_WEBHOOK_SECRET`: one or more `whsec_` secrets, comma-separated;
-//! - `BIND_ADDR`: where to listen, default `127.0.0.1:3000`;
+//! - `BIND_ADDR`: where to listen; default `0.0.0.0:$PORT` when `PORT` is
+//!   set (Cloud Run), else `127.0.0.1:3000`;
 //! - `INBOX_WORKERS`: jobs run at once in this process (default 8; 0 runs
 //!   no worker: ingest only);
 //! - `INBOX_MAX_ATTEMPTS`: attempts before a dead letter (default 5);

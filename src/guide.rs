@@ -52,3 +52,9 @@ pub mod answers {}
 
 #[doc = include_str!("../docs/features.md")]
 pub mod features {}
+
+#[doc = include_str!("../docs/lambda.md")]
+pub mod lambda {}
+
+#[doc = include_str!("../docs/cloud-run.md")]
+pub mod cloud_run {}

@@ -434,3 +434,29 @@ async fn the_results_example_writes_each_result_row_exactly_once() {
     drop_table(&format!("{table}_results")).await;
     drop_table(&format!("{table}_videos")).await;
 }
+
+/// Cloud Run's interface: with `BIND_ADDR` unset the example listens on
+/// every interface at the port `PORT` names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_bind_addr_the_receiver_listens_on_port_on_every_interface() {
+    admin().await;
+    let (table, secret) = (unique_table(), generate_secret());
+    let port = common::throwaway::free_port().to_string();
+    let receiver = Receiver::spawn_with(
+        &table,
+        &secret,
+        &[("BIND_ADDR", ""), ("PORT", &port), ("INBOX_WORKERS", "0")],
+    );
+    assert_eq!(
+        receiver.url,
+        format!("http://0.0.0.0:{port}/webhooks/gemini")
+    );
+    let body = gemini_webhooks::testing::sample_event("batch.succeeded");
+    let status = receiver
+        .send(&secret, "msg_port", std::str::from_utf8(&body).unwrap())
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    drop(receiver);
+    drop_table(&table).await;
+    drop_table(&format!("{table}_handled")).await;
+}

@@ -108,9 +108,19 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// `BIND_ADDR`, default `127.0.0.1:3000`.
+/// `BIND_ADDR` (unless empty); else `0.0.0.0:$PORT` when `PORT` is set
+/// (Cloud Run, Heroku and others name the port a container must listen on
+/// so); else `127.0.0.1:3000`.
 pub fn bind_addr() -> String {
-    std::env::var("BIND_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned())
+    if let Ok(addr) = std::env::var("BIND_ADDR")
+        && !addr.is_empty()
+    {
+        return addr;
+    }
+    match std::env::var("PORT") {
+        Ok(port) => format!("0.0.0.0:{port}"),
+        Err(_) => "127.0.0.1:3000".to_owned(),
+    }
 }
 
 fn list_var(name: &str) -> Vec<String> {
