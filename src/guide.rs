@@ -58,3 +58,6 @@ pub mod lambda {}
 
 #[doc = include_str!("../docs/cloud-run.md")]
 pub mod cloud_run {}
+
+#[doc = include_str!("../docs/cloudflare-workers.md")]
+pub mod cloudflare_workers {}
