@@ -9,7 +9,6 @@
 
 mod common;
 
-use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, mpsc};
@@ -91,15 +90,7 @@ async fn invocation_error(
 
 /// The example's binary, built next to this test by `cargo test`.
 fn lambda_example() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    let path = profile_dir.join("examples").join("lambda");
-    assert!(
-        path.exists(),
-        "{} is missing: `cargo test --features redis,postgres` builds it",
-        path.display()
-    );
-    path
+    common::process::example_binary("lambda", "axum,redis,postgres")
 }
 
 /// One function instance: the example's process, polling a Runtime API of
@@ -150,7 +141,7 @@ impl Function {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         let mut child = command.spawn().unwrap();
-        let stdout = lines(child.stdout.take().unwrap());
+        let stdout = common::process::lines(child.stdout.take().unwrap());
         Self {
             child,
             invocations,
@@ -217,21 +208,6 @@ impl Drop for Function {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn lines(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (sender, receiver) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stream)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if sender.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    receiver
 }
 
 /// The fixture `name` carrying `body` (base64-encoded when `base64`, as AWS

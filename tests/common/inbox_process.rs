@@ -2,8 +2,7 @@
 //! environment, its stdout and stderr read line by line, killed; and jobs
 //! tracked for its reconciler.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -13,6 +12,7 @@ use gemini_webhooks::testing::Signer;
 use http::StatusCode;
 
 use super::pg::database_url;
+pub use super::process::lines;
 
 /// Generous bound for anything that should happen: the test fails instead
 /// of hanging, and no busy machine reaches it.
@@ -20,15 +20,7 @@ pub const PATIENCE: Duration = Duration::from_secs(60);
 
 /// `inbox_receiver`, built next to this test by `cargo test`.
 pub fn inbox_receiver() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    let path = profile_dir.join("examples").join("inbox_receiver");
-    assert!(
-        path.exists(),
-        "{} is missing: `cargo test --features postgres,api` builds it",
-        path.display()
-    );
-    path
+    super::process::example_binary("inbox_receiver", "postgres,api")
 }
 
 /// One `inbox_receiver` process, its stdout and stderr read line by line.
@@ -85,18 +77,6 @@ impl Drop for Receiver {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-pub fn lines(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (sender, receiver) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            if sender.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    receiver
 }
 
 /// The first line that `matches`, skipping others.

@@ -22,6 +22,7 @@ pub mod gemini_mock;
 pub mod inbox_process;
 #[cfg(feature = "postgres")]
 pub mod pg;
+pub mod process;
 pub mod throwaway;
 
 /// Log lines written by a `tracing_subscriber::fmt` subscriber, kept for a
