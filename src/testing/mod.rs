@@ -324,7 +324,8 @@ pub fn sample_event(event_type: &str) -> Bytes {
         }
         _ => serde_json::json!({}),
     };
-    let timestamp = time::OffsetDateTime::now_utc()
+    // The crate's clock, not `now_utc` (std's clock panics on wasm32).
+    let timestamp = time::OffsetDateTime::from(crate::clock::now())
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| "2026-01-01T00:00:00Z".to_owned());
     let envelope = serde_json::json!({
