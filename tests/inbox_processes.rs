@@ -8,7 +8,9 @@
 
 mod common;
 
-use common::inbox_process::{PATIENCE, Receiver, inbox_receiver, lines, track, wait_for_line};
+use common::inbox_process::{
+    PATIENCE, Receiver, inbox_receiver, lines, track, wait_for_line, wait_until_done,
+};
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -138,6 +140,7 @@ async fn a_worker_killed_mid_job_is_retried_and_the_job_handled_once() {
     );
     // A copy arriving now is acknowledged and not run again.
     assert_eq!(second.send(&secret, "msg_kill", &body).await, 200);
+    wait_until_done(&table).await;
     let row = admin()
         .await
         .query_one(
@@ -262,6 +265,7 @@ async fn a_worker_killed_mid_job_on_a_polled_completion_is_retried_and_handled_o
     let late = gemini_webhooks::testing::sample_event_for("batch.succeeded", "kill1");
     let late = std::str::from_utf8(&late).unwrap();
     assert_eq!(second.send(&secret, "msg_late_kill", late).await, 200);
+    wait_until_done(&table).await;
     let row = admin()
         .await
         .query_one(

@@ -95,6 +95,19 @@ pub fn wait_for_line(lines: &mpsc::Receiver<String>, matches: impl Fn(&str) -> b
 /// the process stops accepting, answers what it accepted, lets its workers
 /// finish or release their jobs, and exits 0; every delivery it
 /// acknowledged is in the inbox, and another process handles them all.
+/// Waits (at most a minute) until every job in `table` is done: a
+/// handler prints its line before its job's transaction commits, so a
+/// test that saw the line must wait for the commit before reading rows.
+pub async fn wait_until_done(table: &str) {
+    let client = super::pg::admin().await;
+    let query = format!("SELECT count(*) FROM {table} WHERE state <> 'done'");
+    super::eventually("every job done", || async {
+        let pending: i64 = client.query_one(&query, &[]).await.unwrap().get(0);
+        pending == 0
+    })
+    .await;
+}
+
 /// Tracks `name` on `table` (due at once unless `within` says otherwise).
 pub async fn track(table: &str, name: &str, within: Option<Duration>, metadata: serde_json::Value) {
     use gemini_webhooks::api::JobName;
