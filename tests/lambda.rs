@@ -9,7 +9,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use common::lambda_event;
+
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, SystemTime};
@@ -19,8 +21,6 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use gemini_webhooks::testing::{Signer, generate_secret, random_id, sample_event_for};
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, mpsc as tokio_mpsc};
@@ -210,24 +210,9 @@ impl Drop for Function {
     }
 }
 
-/// The fixture `name` carrying `body` (base64-encoded when `base64`, as AWS
-/// sends a body it takes for binary) and the delivery's `webhook-*` headers.
+/// The fixture `name` carrying the delivery.
 fn event(name: &str, headers: &HeaderMap, body: &[u8], base64: bool) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/lambda")
-        .join(format!("{name}.json"));
-    let mut event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    for (name, value) in headers {
-        event["headers"][name.as_str()] = json!(value.to_str().unwrap());
-    }
-    event["headers"]["content-length"] = json!(body.len().to_string());
-    event["body"] = if base64 {
-        json!(STANDARD.encode(body))
-    } else {
-        json!(std::str::from_utf8(body).expect("a text body is UTF-8"))
-    };
-    event["isBase64Encoded"] = json!(base64);
-    event
+    lambda_event::with_delivery(&lambda_event::fixture(name), headers, body, base64)
 }
 
 /// A completion whose body is not all ASCII, so a base64 round trip that

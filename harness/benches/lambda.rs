@@ -15,33 +15,23 @@ use std::time::Instant;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::post;
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use gemini_webhooks::testing::{Signer, generate_secret, sample_event_of_len};
 use gemini_webhooks::tower::WebhookLayer;
 use gemini_webhooks::{Delivery, Verifier};
 use lambda_http::{IntoResponse, Service, service_fn};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tower::ServiceExt as _;
 
 const BODY_LEN: usize = 1024;
 
-/// The crate's API Gateway v2 fixture carrying `body`, signed by `signer`.
+#[path = "../../tests/common/lambda_event.rs"]
+mod lambda_event;
+
+/// The API Gateway v2 fixture carrying `body`, signed by `signer`.
 fn event(template: &Value, signer: &Signer, body: &Bytes, base64: bool) -> String {
-    let mut event = template.clone();
-    for (name, value) in &signer.sign(body) {
-        event["headers"][name.as_str()] = json!(value.to_str().unwrap());
-    }
-    event["headers"]["content-length"] = json!(body.len().to_string());
-    event["body"] = if base64 {
-        json!(STANDARD.encode(body))
-    } else {
-        json!(std::str::from_utf8(body).unwrap())
-    };
-    event["isBase64Encoded"] = json!(base64);
-    event.to_string()
+    lambda_event::with_delivery(template, &signer.sign(body), body, base64).to_string()
 }
 
 async fn handle(delivery: Delivery) -> StatusCode {
@@ -73,8 +63,7 @@ where
 }
 
 fn invocations(c: &mut Criterion) {
-    let template: Value =
-        serde_json::from_str(include_str!("../../tests/fixtures/lambda/apigw_v2.json")).unwrap();
+    let template = lambda_event::fixture("apigw_v2");
     let secret = generate_secret();
     let verifier = Verifier::builder()
         .secret(&secret)

@@ -20,6 +20,7 @@ pub mod client;
 pub mod gemini_mock;
 #[cfg(all(feature = "postgres", feature = "api"))]
 pub mod inbox_process;
+pub mod lambda_event;
 #[cfg(feature = "postgres")]
 pub mod pg;
 pub mod process;
