@@ -23,8 +23,9 @@ pub async fn verify(request: HttpRequest, verifier: &Verifier) -> super::Answer 
         .and_then(|query| query.strip_prefix("n="))
         .and_then(|n| n.parse().ok())
         .unwrap_or(1);
-    let headers = request.headers().clone();
-    let body = match super::read_body(request).await {
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
+    let body = match super::read_body(&headers, body).await {
         Ok(body) => body,
         Err(refused) => return refused,
     };

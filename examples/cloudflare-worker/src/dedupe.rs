@@ -141,12 +141,12 @@ impl DurableObject for Dedupe {
             ("/claim", Some(stored)) if stored.phase == Phase::Done => "done",
             ("/claim", Some(_)) => "in_flight",
             ("/claim", None) => {
-                self.store(Phase::InFlight, token, now + IN_FLIGHT_TTL_MS)
+                self.store(Phase::InFlight, token, now, IN_FLIGHT_TTL_MS)
                     .await?;
                 "new"
             }
             ("/commit", Some(stored)) if holds(&stored) => {
-                self.store(Phase::Done, token, now + DEDUP_TTL_MS).await?;
+                self.store(Phase::Done, token, now, DEDUP_TTL_MS).await?;
                 "committed"
             }
             ("/commit", _) => "lost",
@@ -179,9 +179,17 @@ impl DurableObject for Dedupe {
 }
 
 impl Dedupe {
-    async fn store(&self, phase: Phase, token: String, until_ms: u64) -> worker::Result<()> {
+    /// Stores the record for `ttl_ms` from `now`, and the alarm that
+    /// deletes it then.
+    async fn store(
+        &self,
+        phase: Phase,
+        token: String,
+        now: u64,
+        ttl_ms: u64,
+    ) -> worker::Result<()> {
         let storage = self.state.storage();
-        let now = Date::now().as_millis();
+        let until_ms = now + ttl_ms;
         storage
             .put(
                 KEY,
@@ -193,9 +201,7 @@ impl Dedupe {
             )
             .await?;
         storage
-            .set_alarm(std::time::Duration::from_millis(
-                until_ms.saturating_sub(now),
-            ))
+            .set_alarm(std::time::Duration::from_millis(ttl_ms))
             .await
     }
 }

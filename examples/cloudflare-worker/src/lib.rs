@@ -119,13 +119,14 @@ fn rejected(err: &VerifyError) -> Answer {
 /// resets a connection whose request body was left unread, and the client
 /// can then lose the answer (a sender would retry and count a failure
 /// instead of a 413). Reading costs the Worker wall time, not CPU time.
-async fn read_body(request: HttpRequest) -> Result<bytes::Bytes, Answer> {
-    let announced = request
-        .headers()
+async fn read_body(
+    headers: &http::HeaderMap,
+    mut body: worker::Body,
+) -> Result<bytes::Bytes, Answer> {
+    let announced = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
-    let mut body = request.into_body();
     if announced.is_some_and(|length| length > BODY_LIMIT as u64) {
         drain(body).await;
         return Err(answer(StatusCode::PAYLOAD_TOO_LARGE, "body too large"));
@@ -159,16 +160,16 @@ async fn receive(request: HttpRequest, env: &Env) -> Answer {
     };
     // Headers first: a stale or unsigned request is refused without its
     // body being kept or verified.
-    let headers = request.headers().clone();
-    let checked = match verifier.check_headers(&headers) {
+    let (parts, body) = request.into_parts();
+    let checked = match verifier.check_headers(&parts.headers) {
         Ok(checked) => checked,
         Err(err) => {
             // Refused unread (nothing is kept), but read: see `read_body`.
-            drain(request.into_body()).await;
+            drain(body).await;
             return rejected(&err);
         }
     };
-    let body = match read_body(request).await {
+    let body = match read_body(&parts.headers, body).await {
         Ok(body) => body,
         Err(refused) => return refused,
     };
