@@ -63,12 +63,7 @@ fn claim_tokens_come_from_the_host_random_source() {
     assert_eq!(distinct.len(), tokens.len());
 }
 
+/// The host's clock, in seconds.
 fn js_now() -> u64 {
-    (js_sys_now() / 1000.0) as u64
-}
-
-#[wasm_bindgen::prelude::wasm_bindgen]
-extern "C" {
-    #[wasm_bindgen(js_namespace = Date, js_name = now)]
-    fn js_sys_now() -> f64;
+    (js_sys::Date::now() / 1000.0) as u64
 }
