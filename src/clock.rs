@@ -1,4 +1,5 @@
-//! The one place the crate reads the wall clock.
+//! The one place the runtime-free core reads the wall clock (the receiving
+//! pipeline, the inbox and the fetchers run on Tokio, natively only).
 //!
 //! `std`'s `SystemTime::now` panics on `wasm32-unknown-unknown`, which has
 //! no OS to ask; there the time comes from the JavaScript host's
