@@ -14,15 +14,23 @@
  *   - a 2xx reaches Gemini only for a delivery some handler completed
  *                                                    (ltl handled_if_acked)
  *
+ * A failed extension is tried again at the next tick; when no extension
+ * has landed a margin before the claim lapses (ttl_left == 1 here), or the
+ * store says the claim is gone, the receiver drops the handler and answers
+ * 503, so time never lapses a claim whose handler still runs.
+ *
  * Variants: -DBUG_NO_EXTEND (claims never extended: a handler slower than
  * the TTL gets a twin), -DBUG_ACK_IN_FLIGHT (a copy in flight answered 200:
- * the delivery is lost if the first handler then fails), and
- * -DPARTITION: the store unreachable from one replica for longer than the
- * TTL while its handler runs. The receiver lets that handler finish (it
- * cannot know whether the claim lapsed), so a retry on the other replica
- * may run beside it: a known limit of in-request handling, which the
- * durable inbox does not have (it cancels the handler, model/inbox.pml).
+ * the delivery is lost if the first handler then fails), -DPARTITION (the
+ * store unreachable from one replica while its handler runs: extensions
+ * fail; must pass), and -DBUG_RUN_ON (with PARTITION, the behaviour before
+ * 0.1's round three: one failed extension ends the keep-alive and the
+ * handler runs on, so a retry on the other replica runs beside it).
  */
+
+#ifdef BUG_RUN_ON
+#define PARTITION
+#endif
 
 #define FREE     0
 #define INFLIGHT 1
@@ -83,9 +91,20 @@ end_idle:
             do
             :: atomic { extending[r] && owner == r && st == INFLIGHT -> ttl_left = TTL }
 #ifdef PARTITION
-            /* An extension fails: the receiver stops extending, logs it,
-             * and lets the handler run on. */
-            :: atomic { extending[r] && faults > 0 -> faults--; extending[r] = false }
+            /* An extension fails (the store did not answer). */
+            :: atomic { extending[r] && faults > 0 -> faults--;
+#ifdef BUG_RUN_ON
+                extending[r] = false   /* the keep-alive ends; the handler runs on */
+#else
+                skip                   /* tried again at the next tick */
+#endif
+               }
+#endif
+#ifndef BUG_RUN_ON
+            /* The claim is due to lapse with no extension landed, or the
+             * store says it is gone: the handler is dropped, 503. */
+            :: atomic { extending[r] && (ttl_left == 1 || owner != r) ->
+                running[r] = false; ok = false }; break
 #endif
             :: atomic { true -> running[r] = false; ok = true }; break
             :: atomic { true -> running[r] = false; ok = false }; break

@@ -90,7 +90,10 @@ where
         Ok(admitted) => admitted,
         Err(rejection) => return Ok(reject(request, rejection)),
     };
-    admission
+    // The request moves into the handler; a stopped handler's answer is
+    // built from a copy of its head.
+    let head = request.request().clone();
+    let handled = admission
         .run(
             |delivery| {
                 request.extensions_mut().insert(delivery);
@@ -99,8 +102,13 @@ where
             },
             |result| matches!(result, Ok(response) if response.status().is_success()),
         )
-        .await
-        .map(ServiceResponse::map_into_left_body)
+        .await;
+    match handled {
+        Ok(response) => response.map(ServiceResponse::map_into_left_body),
+        Err(rejection) => {
+            Ok(ServiceResponse::new(head, rejection.error_response()).map_into_right_body())
+        }
+    }
 }
 
 fn reject<B>(request: ServiceRequest, rejection: Rejection) -> ServiceResponse<EitherBody<B>> {

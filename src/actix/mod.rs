@@ -67,7 +67,14 @@ impl ResponseError for Rejection {
     }
 
     fn error_response(&self) -> HttpResponse {
-        plain_text(self.status(), self.to_string())
+        let mut response = plain_text(self.status(), self.to_string());
+        if let Some(after) = self.retry_after() {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(after.as_secs()),
+            );
+        }
+        response
     }
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use tracing::Instrument as _;
 
 use super::guard::ClaimGuard;
+use super::{ClaimLost, Rejection};
 use crate::delivery::Delivery;
 use crate::replay::ReplayStore;
 
@@ -38,7 +39,24 @@ impl<R: ReplayStore> Admission<R> {
     /// releases it otherwise. While the handler runs, the claim is extended
     /// every third of the store's in-flight TTL, so a slow handler keeps it
     /// and no retry runs a twin beside it.
-    pub async fn run<F, Fut, T>(self, handler: F, succeeded: impl FnOnce(&T) -> bool) -> T
+    ///
+    /// # Cancellation
+    ///
+    /// A failed extension is tried again at the next tick. If none has
+    /// landed a sixth of the TTL before the claim would lapse (the store
+    /// stalled or is unreachable), or the store answers that the claim is no
+    /// longer this delivery's, the handler's future is **dropped** at its
+    /// next `.await`, the claim released, and the answer is
+    /// [`Rejection::ClaimLost`] (`503` with `Retry-After`), logged at WARN
+    /// with its cause: Gemini's retry then runs the handler alone, never
+    /// beside this one. Handlers must therefore be cancel-safe, as under any
+    /// tower timeout; work that must not be cut short belongs in the
+    /// durable inbox (feature `postgres`), which stores the delivery first.
+    pub async fn run<F, Fut, T>(
+        self,
+        handler: F,
+        succeeded: impl FnOnce(&T) -> bool,
+    ) -> Result<T, Rejection>
     where
         F: FnOnce(Delivery) -> Fut,
         Fut: Future<Output = T>,
@@ -52,9 +70,13 @@ impl<R: ReplayStore> Admission<R> {
         let work = handler(delivery).instrument(span.clone());
         // Counts a handler that panicked or was dropped (client gone).
         let unfinished = UnfinishedHandler;
-        let output = guard.keep_alive_while(work).await;
-        let ok = succeeded(&output);
+        let ended = guard.keep_alive_while(work).await;
         std::mem::forget(unfinished);
+        let output = match ended {
+            Ok(output) => output,
+            Err(lost) => return Err(Self::stopped(guard, lost, &span).await),
+        };
+        let ok = succeeded(&output);
         let outcome = if ok { "handled" } else { "handler_failed" };
         crate::metrics::delivery(outcome, None);
         // The handler has run: its answer stands either way. A failed
@@ -68,7 +90,19 @@ impl<R: ReplayStore> Admission<R> {
                 tracing::warn!(outcome, "gemini webhook handler ran");
             }
         });
-        output
+        Ok(output)
+    }
+
+    /// The handler was dropped because its claim could not be held: release
+    /// what may still be held (token-checked), count and log it.
+    async fn stopped(guard: ClaimGuard<R>, lost: ClaimLost, span: &tracing::Span) -> Rejection {
+        guard.settle(false, Duration::ZERO).await;
+        let rejection = Rejection::ClaimLost(lost);
+        rejection.count();
+        span.in_scope(|| {
+            tracing::warn!(outcome = rejection.outcome(), error = %crate::error_chain::ErrorChain(&rejection), "gemini webhook handler stopped: its claim could not be held; the retry runs it alone");
+        });
+        rejection
     }
 }
 

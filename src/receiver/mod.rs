@@ -16,6 +16,7 @@
 
 mod admission;
 mod body;
+mod claim_lost;
 mod guard;
 mod intake;
 mod log;
@@ -32,6 +33,7 @@ use http::HeaderMap;
 
 pub use admission::Admission;
 pub use body::{read_body, read_body_within};
+pub use claim_lost::ClaimLost;
 pub use intake::{DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_READS, Intake};
 pub(crate) use macros::{intake_builder_methods, receiver_builder_methods};
 pub use rejection::Rejection;
@@ -176,6 +178,7 @@ impl<R: ReplayStore> Receiver<R> {
         headers: &HeaderMap,
         delivery: Delivery,
     ) -> Result<Admission<R>, Rejection> {
+        let claimed_at = tokio::time::Instant::now();
         let token = match self.store.claim(delivery.replay_key()).await {
             Ok(Claim::New(token)) => token,
             Ok(Claim::Done) => return Err(self.intake.reject(headers, Rejection::AlreadyHandled)),
@@ -191,7 +194,12 @@ impl<R: ReplayStore> Receiver<R> {
             outcome = "verified",
             "gemini webhook verified"
         );
-        let guard = ClaimGuard::new(Arc::clone(&self.store), delivery.replay_key(), token);
+        let guard = ClaimGuard::new(
+            Arc::clone(&self.store),
+            delivery.replay_key(),
+            token,
+            claimed_at,
+        );
         Ok(Admission::new(delivery, guard, self.store.dedup_ttl()))
     }
 
@@ -200,7 +208,10 @@ impl<R: ReplayStore> Receiver<R> {
     /// `succeeded` tells from the handler's output whether it succeeded
     /// (for HTTP, a 2xx status): then the id is committed; otherwise it is
     /// released so Gemini's retry runs the handler again. If this future is
-    /// dropped or the handler panics, the claim is released too.
+    /// dropped or the handler panics, the claim is released too. If the
+    /// claim cannot be held while the handler runs, the handler is dropped
+    /// and the answer is [`Rejection::ClaimLost`] (`503`): see
+    /// [`Admission::run`].
     pub async fn receive<F, Fut, T>(
         &self,
         headers: &HeaderMap,
@@ -212,10 +223,9 @@ impl<R: ReplayStore> Receiver<R> {
         F: FnOnce(Delivery) -> Fut,
         Fut: Future<Output = T>,
     {
-        Ok(self
-            .admit(headers, body)
+        self.admit(headers, body)
             .await?
             .run(handler, succeeded)
-            .await)
+            .await
     }
 }

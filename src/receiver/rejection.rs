@@ -2,6 +2,7 @@ use std::fmt;
 
 use http::StatusCode;
 
+use super::ClaimLost;
 use crate::event::EventError;
 use crate::replay::ReplayError;
 use crate::verify::VerifyError;
@@ -41,6 +42,10 @@ pub enum Rejection {
     InFlight,
     /// The replay store could not answer.
     StoreUnavailable(ReplayError),
+    /// The handler was stopped: its claim could not be held while it ran,
+    /// and a retry must run it alone (see
+    /// [`Admission::run`](super::Admission::run)).
+    ClaimLost(ClaimLost),
     /// The inbox (feature `postgres`) could not store the
     /// delivery; the source is its `InboxError`.
     InboxUnavailable(Box<dyn std::error::Error + Send + Sync>),
@@ -66,6 +71,7 @@ impl Rejection {
             Self::AlreadyHandled => StatusCode::OK,
             Self::InFlight => StatusCode::CONFLICT,
             Self::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ClaimLost(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::InboxUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::InvalidEvent(err) => err.status(),
@@ -85,6 +91,7 @@ impl Rejection {
             Self::AlreadyHandled => "duplicate",
             Self::InFlight => "in_flight",
             Self::StoreUnavailable(_) => "store_unavailable",
+            Self::ClaimLost(_) => "claim_lost",
             Self::InboxUnavailable(_) => "inbox_unavailable",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::InvalidEvent(_) => "invalid_event",
@@ -97,7 +104,7 @@ impl Rejection {
     /// The `outcome` label this rejection is counted under in
     /// [`gemini_webhooks_deliveries_total`](crate#features) (feature
     /// `metrics`): `duplicate`, `in_flight`, `store_unavailable`,
-    /// `inbox_unavailable`, `keys_unavailable`, or `rejected` for a request
+    /// `inbox_unavailable`, `keys_unavailable`, `claim_lost`, or `rejected` for a request
     /// that is not a valid delivery (its [`kind`](Self::kind) is the
     /// `reason`).
     pub fn outcome(&self) -> &'static str {
@@ -105,9 +112,20 @@ impl Rejection {
             Self::AlreadyHandled => "duplicate",
             Self::InFlight => "in_flight",
             Self::StoreUnavailable(_) => "store_unavailable",
+            Self::ClaimLost(_) => "claim_lost",
             Self::InboxUnavailable(_) => "inbox_unavailable",
             Self::Verify(VerifyError::KeysUnavailable) => "keys_unavailable",
             _ => "rejected",
+        }
+    }
+
+    /// How long the client should wait before retrying, sent as
+    /// `Retry-After`: for [`ClaimLost`](Self::ClaimLost), when the claim
+    /// is free again.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::ClaimLost(lost) => Some(lost.retry_after()),
+            _ => None,
         }
     }
 
@@ -140,6 +158,9 @@ impl fmt::Display for Rejection {
             Self::InFlight => f.write_str("this delivery is being handled; retry later"),
             // The store's own message may name hosts; keep it in the logs.
             Self::StoreUnavailable(_) => f.write_str("replay store unavailable; retry later"),
+            Self::ClaimLost(_) => f.write_str(
+                "the claim on this delivery could not be held while it was handled; retry later",
+            ),
             Self::InboxUnavailable(_) => f.write_str("inbox unavailable; retry later"),
             Self::MethodNotAllowed => f.write_str("only POST is accepted here"),
             Self::InvalidEvent(err) => err.fmt(f),
@@ -156,6 +177,7 @@ impl std::error::Error for Rejection {
         match self {
             Self::Verify(err) => Some(err),
             Self::StoreUnavailable(err) => Some(err),
+            Self::ClaimLost(err) => Some(err),
             Self::InboxUnavailable(err) => Some(&**err),
             Self::InvalidEvent(err) => Some(err),
             _ => None,

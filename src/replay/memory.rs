@@ -10,7 +10,8 @@ use moka::policy::EvictionPolicy;
 use moka::sync::Cache;
 
 use super::{
-    Claim, ClaimToken, DEFAULT_DEDUP_TTL, DEFAULT_IN_FLIGHT_TTL, ReplayError, ReplayStore,
+    Claim, ClaimToken, DEFAULT_DEDUP_TTL, DEFAULT_IN_FLIGHT_TTL, Extension, ReplayError,
+    ReplayStore,
 };
 
 /// How many handled ids a [`MemoryReplayStore`] remembers by default.
@@ -237,18 +238,16 @@ impl ReplayStore for MemoryReplayStore {
         Ok(())
     }
 
-    async fn extend(&self, id: &str, token: &ClaimToken) -> Result<(), ReplayError> {
+    async fn extend(&self, id: &str, token: &ClaimToken) -> Result<Extension, ReplayError> {
         let key = key(id);
         let mut claims = self.shard(key);
-        match claims.get_mut(&key) {
+        Ok(match claims.get_mut(&key) {
             Some(claim) if self.holds(claim, token) => {
                 claim.since = tokio::time::Instant::now();
-                Ok(())
+                Extension::Renewed
             }
-            _ => Err(ReplayError::new(
-                "the claim lapsed or was taken over before it was extended",
-            )),
-        }
+            _ => Extension::Lost,
+        })
     }
 
     fn in_flight_ttl(&self) -> Duration {
@@ -501,16 +500,18 @@ mod tests {
         };
         tokio::time::advance(Duration::from_secs(9)).await;
         assert_eq!(store.claim("e").await.unwrap(), Claim::InFlight);
-        store.extend("e", &token).await.unwrap();
+        assert_eq!(store.extend("e", &token).await.unwrap(), Extension::Renewed);
         tokio::time::advance(Duration::from_secs(9)).await;
         assert_eq!(store.claim("e").await.unwrap(), Claim::InFlight, "renewed");
         // Only its own token extends it.
-        assert!(store.extend("e", &ClaimToken::new()).await.is_err());
+        let stranger = store.extend("e", &ClaimToken::new()).await.unwrap();
+        assert_eq!(stranger, Extension::Lost);
         tokio::time::advance(Duration::from_secs(1)).await;
         let Claim::New(_) = store.claim("e").await.unwrap() else {
             panic!("lapsed 10 s after the renewal")
         };
-        assert!(store.extend("e", &token).await.is_err(), "taken over");
+        let taken_over = store.extend("e", &token).await.unwrap();
+        assert_eq!(taken_over, Extension::Lost, "taken over");
     }
 
     #[test]

@@ -55,6 +55,23 @@ pub enum Claim {
     Done,
 }
 
+/// What [`extend`](ReplayStore::extend) found: the claim renewed, or not
+/// this token's any more. A store that could not answer returns an error
+/// instead, and the receiver tries again at the next tick while the claim
+/// can still hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Extension {
+    /// The token still held the id: the claim now holds for another
+    /// [`in_flight_ttl`](ReplayStore::in_flight_ttl) from when the store
+    /// received the call.
+    Renewed,
+    /// The token no longer holds the id: the claim lapsed, was taken over
+    /// by another copy, or was settled. The handler must stop: a retry may
+    /// already be running it.
+    Lost,
+}
+
 /// Proof of one claim. Commit and release act only while the id still
 /// holds the same token, so an owner whose claim expired (and was taken by
 /// another copy) cannot overwrite the newer claim.
@@ -134,16 +151,21 @@ pub trait ReplayStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), ReplayError>> + Send;
 
     /// Keeps `id`'s claim for another [`in_flight_ttl`](Self::in_flight_ttl)
-    /// from now, if `token` still holds it; an error if it does not.
+    /// from now if `token` still holds it ([`Extension::Renewed`]);
+    /// [`Extension::Lost`] if it does not. An error means only that the store
+    /// did not answer: the claim may still hold.
     ///
     /// The receiver calls it while a handler runs, every third of the
     /// in-flight TTL, so a handler slower than the TTL keeps its claim and
-    /// no retry runs a twin beside it.
+    /// no retry runs a twin beside it. A failed call is tried again at the
+    /// next tick; if no extension has landed when the claim is about to
+    /// lapse, or the store answers `Lost`, the handler is stopped and the
+    /// request answered `503` (see [`Admission::run`](crate::receiver::Admission::run)).
     fn extend(
         &self,
         id: &str,
         token: &ClaimToken,
-    ) -> impl Future<Output = Result<(), ReplayError>> + Send;
+    ) -> impl Future<Output = Result<Extension, ReplayError>> + Send;
 
     /// How long a claim holds when it is neither extended nor settled.
     fn in_flight_ttl(&self) -> Duration;
@@ -155,6 +177,23 @@ pub trait ReplayStore: Send + Sync + 'static {
     fn dedup_ttl(&self) -> Duration {
         DEFAULT_DEDUP_TTL
     }
+}
+
+/// An extension the store could not answer, in a store built to fail open:
+/// the handler runs on unprotected, as its claim did (an extension that
+/// failed would otherwise stop it at the claim's expiry). A closed store
+/// hands the error on, and the receiver tries again at the next tick.
+#[cfg(any(feature = "redis", feature = "postgres"))]
+fn fail_open_extension(
+    fail_open: bool,
+    id: &str,
+    err: ReplayError,
+) -> Result<Extension, ReplayError> {
+    if !fail_open {
+        return Err(err);
+    }
+    tracing::warn!(webhook_id = id, error = %crate::error_chain::ErrorChain(&err), "replay store unavailable; the handler runs on unprotected (fail_open)");
+    Ok(Extension::Renewed)
 }
 
 #[cfg(test)]

@@ -6,7 +6,8 @@ use redis::{Client, Script};
 use tokio::sync::OnceCell;
 
 use super::{
-    Claim, ClaimToken, DEFAULT_DEDUP_TTL, DEFAULT_IN_FLIGHT_TTL, ReplayError, ReplayStore,
+    Claim, ClaimToken, DEFAULT_DEDUP_TTL, DEFAULT_IN_FLIGHT_TTL, Extension, ReplayError,
+    ReplayStore,
 };
 use crate::config_error::ConfigError;
 
@@ -304,14 +305,16 @@ impl ReplayStore for RedisReplayStore {
             .map(drop)
     }
 
-    async fn extend(&self, id: &str, token: &ClaimToken) -> Result<(), ReplayError> {
+    async fn extend(&self, id: &str, token: &ClaimToken) -> Result<Extension, ReplayError> {
         let ttl = self.settings.in_flight_ttl;
-        self.while_claimed("extend", &self.extend, id, token, ttl)
-            .await?
-            .then_some(())
-            .ok_or_else(|| {
-                ReplayError::new("the claim expired or was taken over before it was extended")
-            })
+        match self
+            .while_claimed("extend", &self.extend, id, token, ttl)
+            .await
+        {
+            Ok(true) => Ok(Extension::Renewed),
+            Ok(false) => Ok(Extension::Lost),
+            Err(err) => super::fail_open_extension(self.settings.fail_open, id, err),
+        }
     }
 
     fn in_flight_ttl(&self) -> Duration {

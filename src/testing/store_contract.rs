@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::replay::{Claim, ClaimToken, ReplayStore};
+use crate::replay::{Claim, ClaimToken, Extension, ReplayStore};
 
 /// The TTL the contract commits with when it checks that a commit's TTL is
 /// honoured.
@@ -23,11 +23,12 @@ const COPIES: usize = 16;
 ///    [`Claim::InFlight`];
 /// 2. a claimed id is `InFlight` to every other claim;
 /// 3. a token that does not hold the id cannot commit it (an error, the
-///    claim unchanged), release it (the claim unchanged) or extend it (an
-///    error);
-/// 4. the holder's `extend` succeeds; its `commit` makes the id
-///    [`Claim::Done`], after which `extend` fails and a `release` with the
-///    old token changes nothing;
+///    claim unchanged), release it (the claim unchanged) or extend it
+///    ([`Extension::Lost`], not an error: an error means "the store did
+///    not answer", and the receiver keeps trying);
+/// 4. the holder's `extend` is [`Extension::Renewed`]; its `commit` makes
+///    the id [`Claim::Done`], after which `extend` is `Lost` and a
+///    `release` with the old token changes nothing;
 /// 5. the holder's `release` makes the id `New` to the next claim, under a
 ///    new token, which the released one cannot commit over;
 /// 6. a claim neither extended nor settled lapses after
@@ -153,21 +154,26 @@ async fn strangers_change_nothing_and_commit_makes_done<S: ReplayStore>(
         "3: a stranger's release must leave the claim",
     )
     .await;
-    assert!(
-        store.extend(&id, &stranger).await.is_err(),
-        "ReplayStore contract, rule 3: extend with a token that does not hold the id \
-         must be an error"
+    expect_extension(
+        store.extend(&id, &stranger).await,
+        Extension::Lost,
+        "3: extend with a token that does not hold the id",
     );
-    expect_ok(store.extend(&id, &token).await, "4: the holder's extend");
+    expect_extension(
+        store.extend(&id, &token).await,
+        Extension::Renewed,
+        "4: the holder's extend",
+    );
     expect_ok(
         store.commit(&id, &token, Duration::from_secs(3600)).await,
         "4: the holder's commit",
     );
     let done = |claim: &Claim| *claim == Claim::Done;
     expect(store, &id, done, "4: a committed id must be Done").await;
-    assert!(
-        store.extend(&id, &token).await.is_err(),
-        "ReplayStore contract, rule 4: extend after commit must be an error"
+    expect_extension(
+        store.extend(&id, &token).await,
+        Extension::Lost,
+        "4: extend after commit",
     );
     let _ = store.release(&id, &token).await;
     expect(
@@ -274,6 +280,23 @@ fn expect_ok(result: Result<(), crate::replay::ReplayError>, rule: &str) {
     }
 }
 
+fn expect_extension(
+    result: Result<Extension, crate::replay::ReplayError>,
+    expected: Extension,
+    rule: &str,
+) {
+    match result {
+        Ok(extension) if extension == expected => {}
+        Ok(extension) => {
+            panic!("ReplayStore contract, rule {rule} must be {expected:?}; it was {extension:?}")
+        }
+        Err(err) => panic!(
+            "ReplayStore contract, rule {rule} must be {expected:?}; it failed: {err} \
+             (an error means the store did not answer)"
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -296,6 +319,9 @@ mod tests {
         NeverLapses,
         /// Every commit lasts an hour.
         CommitTtlIgnored,
+        /// An extension by a token that does not hold the id is an error,
+        /// not `Lost`.
+        LostAsError,
     }
 
     /// A memory store, broken on purpose one way.
@@ -361,8 +387,13 @@ mod tests {
             self.inner.release(id, &self.token(id, token)).await
         }
 
-        async fn extend(&self, id: &str, token: &ClaimToken) -> Result<(), ReplayError> {
-            self.inner.extend(id, &self.token(id, token)).await
+        async fn extend(&self, id: &str, token: &ClaimToken) -> Result<Extension, ReplayError> {
+            match self.inner.extend(id, &self.token(id, token)).await? {
+                Extension::Lost if self.how == Break::LostAsError => {
+                    Err(ReplayError::new("not held"))
+                }
+                extension => Ok(extension),
+            }
         }
 
         fn in_flight_ttl(&self) -> Duration {
@@ -391,13 +422,22 @@ mod tests {
 
     #[tokio::test]
     async fn each_broken_rule_is_named() {
-        let (intact, not_atomic, any_token, release_keeps, never_lapses, ttl_ignored) = tokio::join!(
+        let (
+            intact,
+            not_atomic,
+            any_token,
+            release_keeps,
+            never_lapses,
+            ttl_ignored,
+            lost_as_error,
+        ) = tokio::join!(
             verdict(Break::Nothing),
             verdict(Break::NotAtomic),
             verdict(Break::AnyToken),
             verdict(Break::ReleaseKeeps),
             verdict(Break::NeverLapses),
             verdict(Break::CommitTtlIgnored),
+            verdict(Break::LostAsError),
         );
         assert_eq!(intact, None);
         for (verdict, rule) in [
@@ -418,6 +458,10 @@ mod tests {
                 "rule 6: a claim neither extended nor settled must lapse",
             ),
             (ttl_ignored, "rule 7: an id committed for 1 s must be New"),
+            (
+                lost_as_error,
+                "rule 3: extend with a token that does not hold the id must be Lost",
+            ),
         ] {
             let verdict = verdict.unwrap_or_default();
             assert!(verdict.contains(rule), "{verdict:?} does not name {rule:?}");

@@ -103,7 +103,7 @@ where
         Ok(admitted) => admitted,
         Err(rejection) => return Ok(rejection_response(rejection)),
     };
-    admission
+    let handled = admission
         .run(
             |delivery| async move {
                 std::future::poll_fn(|cx| inner.poll_ready(cx)).await?;
@@ -114,12 +114,20 @@ where
             },
             |result| matches!(result, Ok(response) if response.status().is_success()),
         )
-        .await
+        .await;
+    handled.unwrap_or_else(|rejection| Ok(rejection_response(rejection)))
 }
 
-/// A rejection as a short plain-text response.
+/// A rejection as a short plain-text response, with its `Retry-After`.
 pub(crate) fn rejection_response<B: From<String>>(rejection: Rejection) -> Response<B> {
-    plain_text(rejection.status(), rejection.to_string())
+    let mut response = plain_text(rejection.status(), rejection.to_string());
+    if let Some(after) = rejection.retry_after() {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            header::HeaderValue::from(after.as_secs()),
+        );
+    }
+    response
 }
 
 /// A short plain-text response: a rejection's, or the inbox's acknowledgement.

@@ -246,7 +246,7 @@ impl gemini_webhooks::replay::ReplayStore for DownStore {
         &self,
         _: &str,
         _: &gemini_webhooks::replay::ClaimToken,
-    ) -> Result<(), gemini_webhooks::replay::ReplayError> {
+    ) -> Result<gemini_webhooks::replay::Extension, gemini_webhooks::replay::ReplayError> {
         Err(refused())
     }
     fn in_flight_ttl(&self) -> std::time::Duration {
@@ -255,14 +255,18 @@ impl gemini_webhooks::replay::ReplayStore for DownStore {
 }
 
 /// A memory store that tells the tests what happens to it, and misbehaves
-/// on request: commits that never answer, extensions that always fail.
+/// on request: commits that never answer, extensions that fail (the store
+/// did not answer) or find the claim gone.
 #[derive(Clone, Default)]
 pub struct ObservedStore {
     pub inner: Arc<gemini_webhooks::replay::MemoryReplayStore>,
     /// Commits stall forever (a store hanging mid-request).
     pub stall_commits: bool,
-    /// Every extension fails (as if each claim had been taken over).
-    pub refuse_extensions: bool,
+    /// How many of the next extensions fail, as a store that does not
+    /// answer (`usize::MAX`: all of them).
+    pub failing_extensions: Arc<std::sync::atomic::AtomicUsize>,
+    /// Every extension answers `Lost` (as if each claim had been taken over).
+    pub lose_claims: bool,
     /// The TTL of every commit asked for.
     pub committed_for: Arc<Mutex<Vec<std::time::Duration>>>,
     /// How many extensions were asked for.
@@ -305,11 +309,19 @@ impl gemini_webhooks::replay::ReplayStore for ObservedStore {
         &self,
         id: &str,
         token: &gemini_webhooks::replay::ClaimToken,
-    ) -> Result<(), gemini_webhooks::replay::ReplayError> {
-        self.extensions
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        if self.refuse_extensions {
-            return Err(gemini_webhooks::replay::ReplayError::new("taken over"));
+    ) -> Result<gemini_webhooks::replay::Extension, gemini_webhooks::replay::ReplayError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.extensions.fetch_add(1, SeqCst);
+        if self.lose_claims {
+            return Ok(gemini_webhooks::replay::Extension::Lost);
+        }
+        let failing = self
+            .failing_extensions
+            .fetch_update(SeqCst, SeqCst, |left| {
+                (left > 0).then(|| if left == usize::MAX { left } else { left - 1 })
+            });
+        if failing.is_ok() {
+            return Err(gemini_webhooks::replay::ReplayError::new("Redis timed out"));
         }
         self.inner.extend(id, token).await
     }

@@ -2,8 +2,9 @@
 //! request may hold meanwhile: stale or unsigned requests are answered
 //! without polling the body (tower and actix-web), an unauthenticated body
 //! that never ends holds no permit of the inner service and gets 408 at the
-//! body deadline, reads beyond the limit get 503 unread, and a handler
-//! slower than the in-flight TTL keeps its claim.
+//! body deadline, reads beyond the limit get 503 unread, a handler slower
+//! than the in-flight TTL keeps its claim through a stalled store, and a
+//! handler whose claim cannot be held is stopped (503) before it lapses.
 //!
 //! Every wait is bounded with Tokio's paused clock: a regression fails with
 //! a message instead of hanging, and nothing depends on the machine's speed.
@@ -182,32 +183,49 @@ async fn standalone_extractors_answer_stale_requests_without_reading_the_body() 
     assert!(!body.was_polled());
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_claim_that_cannot_be_extended_lets_the_handler_finish() {
+/// A held handler behind a store with 3 s claims, its delivery's id and
+/// body, and the router.
+fn held_behind(
+    store: &common::ObservedStore,
+    handled: &Handled,
+    id: &str,
+) -> (axum::Router, HeaderMap, String) {
     let secret = generate_secret();
-    let handled = Handled::default();
-    // 30 s claims, and no extension ever succeeds.
-    let store = common::ObservedStore {
-        inner: Arc::new(
-            MemoryReplayStore::builder()
-                .in_flight_ttl(Duration::from_secs(30))
-                .build(),
-        ),
-        refuse_extensions: true,
-        ..Default::default()
-    };
     let app = app(handled.clone())
         .layer(WebhookLayer::new(common::verifier(&secret)).replay_store(store.clone()));
     let body = event_with(r#""hold": true"#);
-    let headers = Signer::hmac(&secret)
-        .unwrap()
-        .id("msg_lost")
-        .sign(body.as_bytes());
-    let first = tokio::spawn(app.oneshot(request(&headers, body)));
+    let headers = Signer::hmac(&secret).unwrap().id(id).sign(body.as_bytes());
+    (app, headers, body)
+}
+
+fn store_with_3s_claims() -> common::ObservedStore {
+    common::ObservedStore {
+        inner: Arc::new(
+            MemoryReplayStore::builder()
+                .in_flight_ttl(Duration::from_secs(3))
+                .build(),
+        ),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_claim_is_kept_through_a_stall_and_a_retry_meanwhile_runs_no_twin() {
+    let handled = Handled::default();
+    let store = store_with_3s_claims();
+    // The extension at 1 s fails (the store stalled); the one at 2 s lands.
+    store.failing_extensions.store(1, Ordering::SeqCst);
+    let (app, headers, body) = held_behind(&store, &handled, "msg_stall");
+    let first = tokio::spawn(app.clone().oneshot(request(&headers, body.clone())));
     handled.until_entered().await;
-    tokio::time::sleep(Duration::from_secs(300)).await;
-    // One failed extension, then no more attempts; the handler carries on.
-    assert_eq!(store.extensions.load(Ordering::SeqCst), 1);
+    // Gemini's retry at 5 s, while the first handler still runs (9 s).
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let retry = tokio::time::timeout(BOUND, app.oneshot(request(&headers, body)))
+        .await
+        .expect("the retry was answered")
+        .unwrap();
+    assert_eq!(retry.status(), StatusCode::CONFLICT, "in flight, no twin");
+    tokio::time::sleep(Duration::from_millis(3_500)).await;
     handled.gate.notify_one();
     let response = tokio::time::timeout(BOUND, first)
         .await
@@ -215,6 +233,76 @@ async fn a_claim_that_cannot_be_extended_lets_the_handler_finish() {
         .unwrap()
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(handled.runs("msg_stall"), 1);
+    // Ticks at 1, 2, …, 8 s (the handler ends at 8.5 s): one failure,
+    // then every one landed.
+    assert_eq!(store.extensions.load(Ordering::SeqCst), 8);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_claim_no_extension_holds_stops_the_handler_with_503_before_it_lapses() {
+    let handled = Handled::default();
+    let store = store_with_3s_claims();
+    store.failing_extensions.store(usize::MAX, Ordering::SeqCst);
+    let (app, headers, body) = held_behind(&store, &handled, "msg_unreachable");
+    let started = tokio::time::Instant::now();
+    let first = tokio::spawn(app.clone().oneshot(request(&headers, body.clone())));
+    handled.until_entered().await;
+    let response = tokio::time::timeout(BOUND, first)
+        .await
+        .expect("the handler was stopped")
+        .unwrap()
+        .unwrap();
+    // Given up a sixth of the TTL before the claim lapses (3 s), after
+    // the two ticks at 1 s and 2 s failed.
+    assert_eq!(started.elapsed(), Duration::from_millis(2_500));
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()[http::header::RETRY_AFTER], "1");
+    assert_eq!(store.extensions.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        handled.completed("msg_unreachable"),
+        0,
+        "dropped unfinished"
+    );
+    // The claim was released: the retry runs the handler, alone.
+    store.failing_extensions.store(0, Ordering::SeqCst);
+    let retry = tokio::spawn(app.oneshot(request(&headers, body)));
+    handled.until_entered().await;
+    handled.gate.notify_one();
+    let retried = tokio::time::timeout(BOUND, retry)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(retried.status(), StatusCode::OK);
+    assert_eq!(handled.runs("msg_unreachable"), 2);
+    assert_eq!(handled.completed("msg_unreachable"), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_claim_the_store_says_is_gone_stops_the_handler_at_once() {
+    let handled = Handled::default();
+    let store = common::ObservedStore {
+        lose_claims: true,
+        ..store_with_3s_claims()
+    };
+    let (app, headers, body) = held_behind(&store, &handled, "msg_taken");
+    let started = tokio::time::Instant::now();
+    let first = tokio::spawn(app.oneshot(request(&headers, body)));
+    handled.until_entered().await;
+    let response = tokio::time::timeout(BOUND, first)
+        .await
+        .expect("the handler was stopped")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_secs(1),
+        "at the first tick"
+    );
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()[http::header::RETRY_AFTER], "1");
+    assert_eq!(handled.completed("msg_taken"), 0);
 }
 
 #[cfg(feature = "actix")]

@@ -184,6 +184,14 @@ async fn an_unreachable_database_gives_503_or_with_fail_open_lets_through() {
         StatusCode::OK
     );
     assert_eq!(handled.runs("msg_down"), 1);
+    // An extension the store cannot answer is an error (the receiver tries
+    // again), not a lost claim; failing open, the handler runs on.
+    let token = gemini_webhooks::replay::ClaimToken::new();
+    assert!(down(false).extend("msg_down", &token).await.is_err());
+    assert_eq!(
+        down(true).extend("msg_down", &token).await.unwrap(),
+        gemini_webhooks::replay::Extension::Renewed
+    );
 }
 
 #[tokio::test]

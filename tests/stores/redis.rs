@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use common::{EVENT, Handled, app, event_with};
-use gemini_webhooks::replay::{Claim, RedisReplayStore, ReplayStore};
+use gemini_webhooks::replay::{Claim, Extension, RedisReplayStore, ReplayStore};
 use gemini_webhooks::testing::{generate_secret, random_id};
 use gemini_webhooks::tower::WebhookLayer;
 use redis::AsyncCommands;
@@ -212,17 +212,27 @@ async fn fail_open_lets_deliveries_through_when_redis_is_down() {
     let port = free_port(); // nothing listens there
     let (secret, handled) = (generate_secret(), Handled::default());
     let verifier = common::verifier(&secret);
-    let store = RedisReplayStore::builder(format!("redis://127.0.0.1:{port}"))
-        .timeout(Duration::from_millis(200))
-        .fail_open(true)
-        .build()
-        .unwrap();
-    let app = app(handled.clone()).layer(WebhookLayer::new(verifier).replay_store(store));
+    let down = |fail_open| {
+        RedisReplayStore::builder(format!("redis://127.0.0.1:{port}"))
+            .timeout(Duration::from_millis(200))
+            .fail_open(fail_open)
+            .build()
+            .unwrap()
+    };
+    let app = app(handled.clone()).layer(WebhookLayer::new(verifier).replay_store(down(true)));
     assert_eq!(
         common::send_signed(&app, &secret, "msg_open", EVENT).await,
         StatusCode::OK
     );
     assert_eq!(handled.runs("msg_open"), 1);
+    // An extension Redis cannot answer is an error (the receiver tries
+    // again), not a lost claim; failing open, the handler runs on.
+    let token = gemini_webhooks::replay::ClaimToken::new();
+    assert!(down(false).extend("msg_open", &token).await.is_err());
+    assert_eq!(
+        down(true).extend("msg_open", &token).await.unwrap(),
+        Extension::Renewed
+    );
 }
 
 #[tokio::test]
@@ -236,14 +246,20 @@ async fn extend_renews_only_the_claim_it_holds() {
     };
     let key = store.key("msg_extend");
     let _: () = redis.pexpire(&key, 1_000).await.unwrap();
-    store.extend("msg_extend", &token).await.unwrap();
+    assert_eq!(
+        store.extend("msg_extend", &token).await.unwrap(),
+        Extension::Renewed
+    );
     let renewed: i64 = redis.pttl(&key).await.unwrap();
     assert!((80_000..=90_000).contains(&renewed), "PTTL {renewed}");
 
     // Another token extends nothing, and says so.
     let _: () = redis.pexpire(&key, 5_000).await.unwrap();
     let stranger = gemini_webhooks::replay::ClaimToken::new();
-    assert!(store.extend("msg_extend", &stranger).await.is_err());
+    assert_eq!(
+        store.extend("msg_extend", &stranger).await.unwrap(),
+        Extension::Lost
+    );
     let untouched: i64 = redis.pttl(&key).await.unwrap();
     assert!(untouched <= 5_000, "PTTL {untouched}");
 
@@ -252,7 +268,10 @@ async fn extend_renews_only_the_claim_it_holds() {
         .commit("msg_extend", &token, Duration::from_secs(60))
         .await
         .unwrap();
-    assert!(store.extend("msg_extend", &token).await.is_err());
+    assert_eq!(
+        store.extend("msg_extend", &token).await.unwrap(),
+        Extension::Lost
+    );
     let done: i64 = redis.pttl(&key).await.unwrap();
     assert!(done <= 60_000, "PTTL {done}");
 }

@@ -12,7 +12,8 @@ use deadpool_postgres::Pool;
 use tokio_postgres::types::ToSql;
 
 use super::{
-    Claim, ClaimToken, DEFAULT_DEDUP_TTL, DEFAULT_IN_FLIGHT_TTL, ReplayError, ReplayStore,
+    Claim, ClaimToken, DEFAULT_DEDUP_TTL, DEFAULT_IN_FLIGHT_TTL, Extension, ReplayError,
+    ReplayStore,
 };
 use crate::config_error::ConfigError;
 use crate::postgres::{Opening, RunError, Schema, Source, millis};
@@ -315,7 +316,7 @@ impl ReplayStore for PostgresReplayStore {
         .map(drop)
     }
 
-    async fn extend(&self, id: &str, token: &ClaimToken) -> Result<(), ReplayError> {
+    async fn extend(&self, id: &str, token: &ClaimToken) -> Result<Extension, ReplayError> {
         let sql = &self.sql.extend;
         let (value, ttl) = (token_value(token), millis(self.settings.in_flight_ttl));
         let changed = self
@@ -323,10 +324,12 @@ impl ReplayStore for PostgresReplayStore {
                 let statement = client.prepare_cached(sql).await?;
                 client.execute(&statement, &[&id, &value, &ttl]).await
             })
-            .await?;
-        (changed == 1).then_some(()).ok_or_else(|| {
-            ReplayError::new("the claim expired or was taken over before it was extended")
-        })
+            .await;
+        match changed {
+            Ok(1) => Ok(Extension::Renewed),
+            Ok(_) => Ok(Extension::Lost),
+            Err(err) => super::fail_open_extension(self.settings.fail_open, id, err),
+        }
     }
 
     fn in_flight_ttl(&self) -> Duration {
