@@ -248,8 +248,7 @@ async fn a_worker_killed_mid_job_on_a_polled_completion_is_retried_and_handled_o
     ];
     let mut first = Receiver::spawn_with(&table, &secret, &env);
     wait_for_line(&first.stderr, |line| {
-        line.contains(r#""started":"poll:batch.succeeded:kill1""#)
-            && line.contains(r#""attempt":1"#)
+        line.contains(r#""started":"poll:batch:kill1""#) && line.contains(r#""attempt":1"#)
     });
     first.child.kill().unwrap(); // SIGKILL, mid-job
     first.child.wait().unwrap();
@@ -258,7 +257,7 @@ async fn a_worker_killed_mid_job_on_a_polled_completion_is_retried_and_handled_o
         serde_json::from_str(&wait_for_line(&second.stdout, |_| true)).unwrap();
     assert_eq!(
         line,
-        serde_json::json!({"id": "poll:batch.succeeded:kill1", "type": "batch.succeeded",
+        serde_json::json!({"id": "poll:batch:kill1", "type": "batch.succeeded",
                            "resource": "batches/kill1", "origin": "poll"})
     );
     // The webhook, late: acknowledged, not run.
@@ -325,7 +324,7 @@ async fn the_receiver_example_reconciles_as_its_environment_says() {
         serde_json::from_str(&wait_for_line(&receiver.stdout, |_| true)).unwrap();
     assert_eq!(
         line,
-        serde_json::json!({"id": "poll:video.generated:slow1", "type": "video.generated",
+        serde_json::json!({"id": "poll:video:slow1", "type": "video.generated",
                            "resource": name, "origin": "poll"})
     );
     drop(receiver);

@@ -2,6 +2,12 @@
 //! ends its job — the key that makes the completion unique in the inbox,
 //! whichever copy comes first (a webhook, the same event under another
 //! webhook id, the reconciler's poll).
+//!
+//! A job's ending is keyed per **job**, never per event type: the poll
+//! names an ending from the API's state (`incomplete` is
+//! `interaction.failed`, a cancelled batch `batch.cancelled`), which may
+//! differ from what the webhook says, and the first of them is the one
+//! handled.
 
 use crate::event::GeminiEvent;
 
@@ -50,7 +56,8 @@ pub(crate) const TERMINAL_TYPES: &[&str] = &[
 pub(crate) struct EventKeys {
     /// `{kind}:{id}`: the job, as tracking knows it.
     pub(crate) job: String,
-    /// `{type}:{id}` for an event that ends the job.
+    /// For an event that ends the job: its completion key, the job's key
+    /// (one ending per job, whatever its type).
     pub(crate) completion: Option<String>,
 }
 
@@ -59,9 +66,15 @@ pub(crate) fn job_key(kind: &str, id: &str) -> String {
     format!("{kind}:{}", last_segment(id))
 }
 
-/// `{type}:{last path segment of id}`.
+/// The completion key of an event of `event_type` about `id`: the job's
+/// key (`{kind}:{last path segment}`) for an event that ends the job, so
+/// `interaction.failed` and `interaction.completed` of one interaction are
+/// one completion; `{type}:{last path segment}` for any other event.
 pub(crate) fn completion_key(event_type: &str, id: &str) -> String {
-    format!("{event_type}:{}", last_segment(id))
+    match event_type.split_once('.') {
+        Some((kind, _)) if TERMINAL_TYPES.contains(&event_type) => job_key(kind, id),
+        _ => format!("{event_type}:{}", last_segment(id)),
+    }
 }
 
 fn last_segment(id: &str) -> &str {
@@ -83,7 +96,7 @@ pub(crate) fn keys_of(event: &GeminiEvent) -> Option<EventKeys> {
         job: job_key(kind, id),
         completion: TERMINAL_TYPES
             .contains(&event_type)
-            .then(|| completion_key(event_type, id)),
+            .then(|| job_key(kind, id)),
     })
 }
 
@@ -101,12 +114,52 @@ mod tests {
         let bare = keys(r#"{"type":"batch.succeeded","data":{"id":"b1"}}"#).unwrap();
         assert_eq!(full, bare, "data.id with or without batches/");
         assert_eq!(full.job, "batch:b1");
-        assert_eq!(full.completion.as_deref(), Some("batch.succeeded:b1"));
+        assert_eq!(full.completion.as_deref(), Some("batch:b1"));
+        // A video's data.id: the operation's name, or only its last
+        // segment (the guide does not say which): one job either way.
         let video =
             keys(r#"{"type":"video.generated","data":{"id":"models/veo/operations/o1"}}"#).unwrap();
+        let short = keys(r#"{"type":"video.generated","data":{"id":"o1"}}"#).unwrap();
+        assert_eq!(video, short);
         assert_eq!(
             (video.job.as_str(), video.completion.as_deref()),
-            ("video:o1", Some("video.generated:o1"))
+            ("video:o1", Some("video:o1"))
+        );
+    }
+
+    #[test]
+    fn every_ending_of_one_job_has_one_key_whatever_its_type() {
+        for (kind, types) in [
+            (
+                "batch",
+                &[
+                    "batch.succeeded",
+                    "batch.failed",
+                    "batch.expired",
+                    "batch.cancelled",
+                ][..],
+            ),
+            ("video", &["video.generated", "video.failed"][..]),
+            (
+                "interaction",
+                &[
+                    "interaction.completed",
+                    "interaction.failed",
+                    "interaction.cancelled",
+                ][..],
+            ),
+        ] {
+            for event_type in types {
+                let body = format!(r#"{{"type":"{event_type}","data":{{"id":"x/j9"}}}}"#);
+                let keys = keys(&body).unwrap();
+                assert_eq!(keys.completion, Some(format!("{kind}:j9")), "{event_type}");
+                assert_eq!(completion_key(event_type, "j9"), format!("{kind}:j9"));
+            }
+        }
+        // An event that does not end its job keeps its own identity.
+        assert_eq!(
+            completion_key("interaction.requires_action", "interactions/i1"),
+            "interaction.requires_action:i1"
         );
     }
 
@@ -120,7 +173,7 @@ mod tests {
         for event_type in TERMINAL_TYPES {
             let body = format!(r#"{{"type":"{event_type}","data":{{"id":"x/j9"}}}}"#);
             let keys = keys(&body).unwrap();
-            assert_eq!(keys.completion, Some(format!("{event_type}:j9")));
+            assert_eq!(keys.completion.as_ref(), Some(&keys.job), "{event_type}");
         }
     }
 

@@ -58,6 +58,7 @@ pub(super) fn schema(table: &str) -> String {
          CREATE INDEX IF NOT EXISTS {finished} ON {table} (finished_at) WHERE state = 'done';\n\
          CREATE UNIQUE INDEX IF NOT EXISTS {completion} ON {table} (completion_key) \
            WHERE completion_key IS NOT NULL;\n\
+         {rekey}\n\
          CREATE TABLE IF NOT EXISTS {tracked} (\n\
          \x20   job_key TEXT PRIMARY KEY,\n\
          \x20   resource TEXT NOT NULL,\n\
@@ -85,6 +86,25 @@ pub(super) fn schema(table: &str) -> String {
         tracked = tracked_table(table),
         tracked_due = derived_name(table, "tracked_due"),
         tracked_default = derived_name(table, "tracked_default"),
+        rekey = rekey_completions(table),
+    )
+}
+
+/// Completion keys of endings stored before they were keyed per job
+/// (`batch.succeeded:b1`) become the job's key (`batch:b1`), so a later
+/// ending of another type is still a no-op. One row per job is re-keyed;
+/// a second ending of one job, stored by that older version, keeps its old
+/// key. A no-op once done.
+fn rekey_completions(table: &str) -> String {
+    let terminal = super::completion::TERMINAL_TYPES
+        .iter()
+        .map(|event_type| format!("'{event_type}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let job_key =
+        "split_part(completion_key, '.', 1) || substr(completion_key, strpos(completion_key, ':'))";
+    format!(
+        "UPDATE {table} SET completion_key = {job_key} WHERE id IN (           SELECT DISTINCT ON (job_key) id FROM (             SELECT id, {job_key} AS job_key FROM {table}              WHERE completion_key IS NOT NULL                AND split_part(completion_key, ':', 1) IN ({terminal})) AS old            WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE completion_key = old.job_key)            ORDER BY job_key, id);"
     )
 }
 

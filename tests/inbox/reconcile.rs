@@ -773,3 +773,123 @@ async fn reconcile_after_replaces_the_kinds_default_wait_only() {
     assert!((wait - 3600.0).abs() < 5.0, "{wait}");
     fx.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_ending_per_job_is_handled_whatever_type_webhook_and_poll_give_it() {
+    let fx = Fixture::new().await;
+    // The poll reads `incomplete` and stores `interaction.failed`; the
+    // webhook's retry then says `interaction.completed`.
+    fx.track("interactions/i7", Duration::ZERO).await;
+    fx.mock.set(
+        "interactions/i7",
+        gemini_mock::interaction("i7", "incomplete", 3),
+    );
+    assert_eq!(fx.reconciler().run_once().await.unwrap().stored, 1);
+    assert_eq!(
+        fx.webhook("msg_i7", "interaction.completed", "interactions/i7")
+            .await,
+        StatusCode::OK,
+        "a later ending of another type is a no-op"
+    );
+    // Untracked: two webhooks naming one batch's end differently.
+    assert_eq!(
+        fx.webhook("msg_b8a", "batch.cancelled", "batches/b8").await,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        fx.webhook("msg_b8b", "batch.failed", "b8").await,
+        StatusCode::OK
+    );
+    // A tracked video closed by a webhook whose data.id is only the
+    // operation's last segment: never polled.
+    fx.track("models/veo/operations/o5", Duration::ZERO).await;
+    assert_eq!(
+        fx.webhook("msg_o5", "video.generated", "o5").await,
+        StatusCode::ACCEPTED
+    );
+    let (state, origin, ..) = fx.tracked("models/veo/operations/o5").await;
+    assert_eq!(
+        (state.as_str(), origin.as_deref()),
+        ("done", Some("webhook"))
+    );
+    assert_eq!(fx.reconciler().run_once().await.unwrap().polled, 0);
+    let handled = Handled::default();
+    let worker = fx.worker(&handled);
+    eventually("three endings handled", || async {
+        fx.inbox.counts().await.unwrap().done == 3
+    })
+    .await;
+    let interaction = handled.of("i7");
+    assert_eq!(interaction.len(), 1);
+    assert_eq!(
+        (interaction[0].0.as_str(), interaction[0].1),
+        ("interaction.failed", Origin::Poll)
+    );
+    let batch = handled.of("b8");
+    assert_eq!(batch.len(), 1);
+    assert_eq!(batch[0].0, "batch.cancelled");
+    assert_eq!(handled.of("o5").len(), 1);
+    assert_eq!(handled.total(), 3);
+    worker.abort();
+    fx.finish().await;
+}
+
+#[tokio::test]
+async fn endings_stored_under_their_type_are_re_keyed_per_job_by_the_schema() {
+    let fx = Fixture::new().await;
+    // The schema exists once the inbox has stored something.
+    assert_eq!(
+        fx.webhook("msg_first", "batch.succeeded", "batches/b0")
+            .await,
+        StatusCode::ACCEPTED
+    );
+    let admin = admin().await;
+    let insert = format!(
+        "INSERT INTO {} (id, webhook_id, signed_at, verified_by, body, completion_key) \
+         VALUES ($1, $1, 0, 'hmac', '\\x7b7d', $2)",
+        fx.table
+    );
+    // As an older version stored them: the ending's type in the key, and
+    // (its defect) two endings of one interaction.
+    for (id, key) in [
+        ("old_b1", "batch.succeeded:b1"),
+        ("old_i1a", "interaction.completed:i1"),
+        ("old_i1b", "interaction.failed:i1"),
+        ("old_act", "interaction.requires_action:i1:2"),
+    ] {
+        admin.execute(&insert, &[&id, &key]).await.unwrap();
+    }
+    admin
+        .batch_execute(&Inbox::schema_sql(&fx.table))
+        .await
+        .unwrap();
+    let key = |id: &'static str| {
+        let admin = &admin;
+        let sql = format!("SELECT completion_key FROM {} WHERE id = $1", fx.table);
+        async move {
+            let row = admin.query_one(&sql, &[&id]).await.unwrap();
+            row.get::<_, String>(0)
+        }
+    };
+    assert_eq!(key("old_b1").await, "batch:b1");
+    assert_eq!(
+        key("old_i1a").await,
+        "interaction:i1",
+        "the first of the two"
+    );
+    assert_eq!(key("old_i1b").await, "interaction.failed:i1");
+    assert_eq!(key("old_act").await, "interaction.requires_action:i1:2");
+    assert_eq!(key("msg_first").await, "batch:b0");
+    // So a later ending of the re-keyed batch is a no-op.
+    assert_eq!(
+        fx.webhook("msg_b1", "batch.failed", "batches/b1").await,
+        StatusCode::OK
+    );
+    // Running it again changes nothing.
+    admin
+        .batch_execute(&Inbox::schema_sql(&fx.table))
+        .await
+        .unwrap();
+    assert_eq!(key("old_i1b").await, "interaction.failed:i1");
+    fx.finish().await;
+}

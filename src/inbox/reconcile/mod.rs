@@ -9,10 +9,11 @@
 //!   `user_metadata`. A verified delivery whose event ends a tracked job
 //!   closes the row, in ingest's own statement; any other event about it
 //!   (`interaction.requires_action`) pushes its deadline out.
-//! - **Exactly once**: an event that ends a job has a completion key (its
-//!   type and the last segment of its resource name) unique in the inbox,
-//!   beside the webhook id; whichever copy comes first — a webhook, the
-//!   same event under another webhook id, a poll — is stored and handled,
+//! - **Exactly once**: an event that ends a job has a completion key (the
+//!   job's kind and the last segment of its resource name, whatever the
+//!   ending's type) unique in the inbox, beside the webhook id; whichever
+//!   copy comes first — a webhook, the same event under another webhook
+//!   id, a poll that names the ending otherwise — is stored and handled,
 //!   and the others are no-ops.
 //! - **Polling** ([`Reconciler`]): due jobs are claimed with `FOR UPDATE
 //!   SKIP LOCKED`, polled, and turned into an inbox row in the transaction

@@ -209,7 +209,7 @@ mod tests {
         };
         assert_eq!(event.data.id, "batches/b1");
         assert_eq!(event.data.output_file_uri.as_deref(), Some("files/out"));
-        assert_eq!((key.as_str(), ends), ("batch.succeeded:b1", true));
+        assert_eq!((key.as_str(), ends), ("batch:b1", true));
 
         let failed = Polled::of(&batch(BatchState::Failed, false, error()), "batches/b1");
         let GeminiEvent::BatchFailed(event) = event_of(&failed).0 else {
@@ -268,7 +268,7 @@ mod tests {
         };
         assert_eq!(generated.data.uri(), Some("https://v/o1.mp4"));
         assert_eq!(generated.data.id, name);
-        assert_eq!(key, "video.generated:o1");
+        assert_eq!(key, "video:o1");
         let Polled::Event { data, .. } = Polled::of(&video(true, None, 0), name) else {
             panic!()
         };
@@ -278,7 +278,7 @@ mod tests {
             panic!()
         };
         assert_eq!(failed.data.error_message.as_deref(), Some("broke"));
-        assert_eq!((key.as_str(), ends), ("video.failed:o1", true));
+        assert_eq!((key.as_str(), ends), ("video:o1", true));
         // Every sample filtered: generated, without a video, saying why.
         let Polled::Event { data, .. } = Polled::of(&video(true, None, 2), name) else {
             panic!()
