@@ -419,3 +419,146 @@ async fn a_results_file_is_downloaded_in_chunks_from_the_download_path() {
     );
     assert_eq!(mock.seen()[0].key.as_deref(), Some(KEY));
 }
+
+#[tokio::test]
+async fn a_post_is_retried_on_429_only_and_a_5xx_says_it_may_have_taken_effect() {
+    // 503 to every POST: sent once, and the error says the outcome is unknown.
+    let (mock, client) = Mock::start(|_, _| {
+        google_error(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "overloaded")
+    })
+    .await;
+    let new = NewWebhook::new("https://example.com/hook", ["batch.succeeded"]);
+    let err = client.create_webhook(&new).await.unwrap_err();
+    assert!(err.is_ambiguous(), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "a webhook may or may not have been made: the outcome is unknown"
+    );
+    let chain = gemini_webhooks::ErrorChain(&err).to_string();
+    assert!(
+        chain.contains("503 Service Unavailable UNAVAILABLE: overloaded"),
+        "{chain}"
+    );
+    assert_eq!(mock.seen().len(), 1, "a POST is not repeated after a 503");
+    let rotated = client
+        .rotate_signing_secret("w1", Revocation::default())
+        .await;
+    assert!(rotated.unwrap_err().is_ambiguous());
+    assert!(client.ping_webhook("w1").await.unwrap_err().is_ambiguous());
+    assert_eq!(mock.seen().len(), 3);
+    // A GET is still retried after a 503.
+    assert!(!client.get_webhook("w1").await.unwrap_err().is_ambiguous());
+    assert_eq!(mock.seen().len(), 7, "one GET and three retries");
+
+    // 429 (not processed): the POST is retried, and succeeds.
+    let (mock, client) = Mock::start(|_, index| match index {
+        0 => google_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RESOURCE_EXHAUSTED",
+            "slow down",
+        ),
+        _ => ok(webhook("w2")),
+    })
+    .await;
+    assert_eq!(client.create_webhook(&new).await.unwrap().id, "w2");
+    assert_eq!(mock.seen().len(), 2);
+
+    // A 4xx to a POST changed nothing: a plain status error.
+    let (_, client) =
+        Mock::start(|_, _| google_error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", "bad uri"))
+            .await;
+    let err = client.create_webhook(&new).await.unwrap_err();
+    assert!(!err.is_ambiguous());
+    assert_eq!(err.status(), Some(StatusCode::BAD_REQUEST));
+}
+
+/// A streamed answer body, chunk by chunk from a channel.
+struct Chunks(tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>);
+
+impl futures_core::Stream for Chunks {
+    type Item = Result<Bytes, std::io::Error>;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+/// A 200 whose body `produce` writes (no Content-Length).
+fn streamed<F, Fut>(produce: F) -> Response
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (sender, receiver) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(produce(sender));
+    Response::new(axum::body::Body::from_stream(Chunks(receiver)))
+}
+
+#[tokio::test]
+async fn an_endless_answer_is_refused_past_the_cap_not_read_into_memory() {
+    let (_, client) = Mock::start(|_, _| {
+        streamed(|sender| async move {
+            let chunk = Bytes::from(vec![b' '; 64 << 10]);
+            // Until the client hangs up.
+            while sender.send(Ok(chunk.clone())).await.is_ok() {}
+        })
+    })
+    .await;
+    let err = tokio::time::timeout(Duration::from_secs(60), client.get_webhook("w1"))
+        .await
+        .expect("refused, not read for ever")
+        .unwrap_err();
+    assert!(
+        matches!(err, ApiError::TooLarge { limit: 4_194_304 }),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "the Gemini API's answer is larger than 4194304 bytes; not read"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_but_moving_download_outlasts_the_timeout_and_a_stalled_one_fails() {
+    // 30 chunks 100 ms apart: 3 s in all, against a 2 s timeout that
+    // bounds each read, not the whole body.
+    let (_, client) = Mock::start(|seen, _| {
+        let stall = seen.path.contains("stalled");
+        streamed(move |sender| async move {
+            for _ in 0..30 {
+                if sender.send(Ok(Bytes::from_static(b"{}\n"))).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            if stall {
+                // Holds the body open, sending nothing.
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            }
+        })
+    })
+    .await;
+    let client = GeminiClient::builder(KEY)
+        .host(client.host())
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let mut download = client.download("files/slow").await.unwrap();
+    let mut received = 0;
+    while let Some(chunk) = download.chunk().await.unwrap() {
+        received += chunk.len();
+    }
+    assert_eq!(received, 90);
+    let mut stalled = client.download("files/stalled").await.unwrap();
+    let outcome = loop {
+        match stalled.chunk().await {
+            Ok(Some(_)) => continue,
+            other => break other,
+        }
+    };
+    let err = outcome.unwrap_err();
+    let chain = gemini_webhooks::ErrorChain(&err).to_string();
+    assert!(chain.contains("timed out"), "{chain}");
+}

@@ -165,6 +165,41 @@ enum JobsCommand {
     },
 }
 
+/// After a create whose outcome is unknown: the project's webhooks with the
+/// same URI, so the user can see (and delete) one that was made but whose
+/// secret was never shown; it would sign with a secret nobody holds.
+async fn show_possible_strays(client: &gemini_webhooks::api::GeminiClient, uri: &str) {
+    match client.list_webhooks().await {
+        Ok(all) => {
+            let same: Vec<_> = all.iter().filter(|webhook| webhook.uri == uri).collect();
+            if same.is_empty() {
+                output::note(format_args!(
+                    "the create may not have taken effect: no webhook has the URI {uri}; run the command again"
+                ));
+            } else {
+                output::note(format_args!(
+                    "the create may have taken effect: webhooks with the URI {uri} (their secrets cannot be shown again; delete any you did not mean to keep with `webhooks delete ID`):"
+                ));
+                for webhook in same {
+                    output::note(format_args!(
+                        "  {} ({}, created {})",
+                        webhook.id,
+                        webhook.state.as_str(),
+                        webhook
+                            .create_time
+                            .as_deref()
+                            .unwrap_or("at an unknown time")
+                    ));
+                }
+            }
+        }
+        Err(err) => output::note(format_args!(
+            "the create may have taken effect, and listing the webhooks failed too ({}): run `webhooks list` before creating it again",
+            gemini_webhooks::ErrorChain(&err)
+        )),
+    }
+}
+
 pub async fn run(args: &WebhooksArgs, out: Output) -> Result<(), Failure> {
     let client = args.api.client()?;
     match &args.command {
@@ -173,7 +208,13 @@ pub async fn run(args: &WebhooksArgs, out: Output) -> Result<(), Failure> {
             if let Some(name) = name {
                 new = new.name(name);
             }
-            let created = client.create_webhook(&new).await?;
+            let created = match client.create_webhook(&new).await {
+                Err(err) if err.is_ambiguous() => {
+                    show_possible_strays(&client, uri).await;
+                    return Err(err.into());
+                }
+                created => created?,
+            };
             show_webhook(&created, out);
             match &created.new_signing_secret {
                 Some(secret) if !out.is_json() => {

@@ -1,6 +1,7 @@
 //! [`GeminiClient`]: one `reqwest::Client`, the API key, and the one path
-//! every call takes (the version prefix, the key header, the timeout,
-//! retries of 429 and 503, Google's error bodies).
+//! every call takes (the version prefix, the key header, the timeouts,
+//! retries of what cannot have taken effect, answers read under a size
+//! cap, Google's error bodies).
 
 use std::fmt;
 use std::time::Duration;
@@ -45,9 +46,18 @@ pub struct GeminiClient {
     version: String,
     key: String,
     retry: Retry,
+    /// How long a whole call may take (JSON calls; a download's body is
+    /// bounded per read instead).
+    timeout: Duration,
 }
 
-/// How 429 and 503 answers are retried.
+/// The most a JSON answer (or an error body) may hold: far above any
+/// answer of these calls, far below what would hurt a receiver the
+/// reconciler runs in.
+pub(crate) const MAX_ANSWER_BYTES: usize = 4 << 20;
+
+/// How answers are retried: 429 (Google did not process the call) always;
+/// 503 only for calls that change nothing when repeated.
 #[derive(Clone, Copy, Debug)]
 struct Retry {
     max_retries: u32,
@@ -56,6 +66,15 @@ struct Retry {
 }
 
 impl Retry {
+    /// Whether an answer `status` to a `method` call is retried: 429 for
+    /// every method (Google's "not processed"); 503 for every method but
+    /// `POST` (GET, PATCH with the same mask and DELETE end the same however
+    /// often they run; a `POST` may have taken effect before the 503).
+    fn retries(&self, method: &Method, status: StatusCode) -> bool {
+        status == StatusCode::TOO_MANY_REQUESTS
+            || (status == StatusCode::SERVICE_UNAVAILABLE && *method != Method::POST)
+    }
+
     /// The pause before retry `retry` (0-based): `Retry-After` when the
     /// answer gave one, else the backoff doubled per retry; at most
     /// `max_backoff` either way, so a call's time stays bounded.
@@ -109,21 +128,43 @@ impl GeminiClient {
         what: &'static str,
     ) -> Result<T, ApiError> {
         let url = format!("{}/{path}", self.base);
-        let response = self.send(method, &url, query, body).await?;
-        let text = response.text().await.map_err(ApiError::Unreachable)?;
+        let repeatable = method != Method::POST;
+        let outcome = async {
+            let response = self
+                .send(method, &url, query, body, Some(self.timeout))
+                .await?;
+            read_capped(response, MAX_ANSWER_BYTES).await
+        }
+        .await;
+        let text = match outcome {
+            Ok(text) => text,
+            Err(err) if !repeatable && err.after_sending() => {
+                return Err(ApiError::Ambiguous {
+                    call: what,
+                    source: Box::new(err),
+                });
+            }
+            Err(err) => return Err(err),
+        };
+        let text = String::from_utf8_lossy(&text);
         let text = if text.trim().is_empty() { "{}" } else { &text };
         serde_json::from_str(text).map_err(|source| ApiError::Decode { what, source })
     }
 
-    /// Sends a request to `url` (on this client's host) until it succeeds,
-    /// retrying 429 and 503 within the bound; a redirect or any other
-    /// answer is an error. The successful response, body unread.
+    /// Sends a request to `url` (on this client's host) until it succeeds:
+    /// a 429 (Google did not process it) is retried within the bound, and a
+    /// 503 too unless the method is `POST` (a `POST` may have taken effect
+    /// before the 503: repeating it could create a second webhook); a
+    /// redirect or any other answer is an error. `timeout` bounds the whole
+    /// call, body included (`None`: each read only). The successful
+    /// response, body unread.
     pub(crate) async fn send(
         &self,
         method: Method,
         url: &str,
         query: &[(&str, String)],
         body: Option<&Value>,
+        timeout: Option<Duration>,
     ) -> Result<reqwest::Response, ApiError> {
         let mut retries = 0;
         loop {
@@ -131,6 +172,9 @@ impl GeminiClient {
                 .http
                 .request(method.clone(), url)
                 .header("x-goog-api-key", &self.key);
+            if let Some(timeout) = timeout {
+                request = request.timeout(timeout);
+            }
             if !query.is_empty() {
                 request = request.query(query);
             }
@@ -148,15 +192,19 @@ impl GeminiClient {
                 return Err(self.redirected(&response));
             }
             let retry_after = retry_after(response.headers());
-            let retryable = status == StatusCode::TOO_MANY_REQUESTS
-                || status == StatusCode::SERVICE_UNAVAILABLE;
-            if retryable && retries < self.retry.max_retries {
+            if self.retry.retries(&method, status) && retries < self.retry.max_retries {
                 tokio::time::sleep(self.retry.pause(retries, retry_after)).await;
                 retries += 1;
                 continue;
             }
-            let text = response.text().await.map_err(ApiError::Unreachable)?;
-            return Err(status_error(status, &text, retries));
+            let text = read_capped(response, MAX_ANSWER_BYTES)
+                .await
+                .unwrap_or_default();
+            return Err(status_error(
+                status,
+                &String::from_utf8_lossy(&text),
+                retries,
+            ));
         }
     }
 
@@ -199,16 +247,20 @@ impl GeminiClientBuilder {
         self
     }
 
-    /// How long one request may take, connecting included (default 30 s).
+    /// How long one call may take, connecting and reading its answer
+    /// included (default 30 s). A [`download`](GeminiClient::download) is
+    /// bounded per read instead: it fails only when no byte arrives for
+    /// this long.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
-    /// How often a 429 or 503 answer is retried (default 4), and the first
-    /// pause (default 500 ms, doubled per retry; `Retry-After` when the
-    /// answer gives one in seconds; at most 30 s each). Other answers are
-    /// never retried.
+    /// How often a 429 answer, or a 503 to a call other than `POST`, is
+    /// retried (default 4), and the first pause (default 500 ms, doubled per
+    /// retry; `Retry-After` when the answer gives one in seconds; at most
+    /// 30 s each). Other answers are never retried, and a `POST` that got a
+    /// 5xx or no answer fails with [`ApiError::Ambiguous`].
     pub fn retries(mut self, max_retries: u32, first_backoff: Duration) -> Self {
         self.retry.max_retries = max_retries;
         self.retry.first_backoff = first_backoff;
@@ -243,8 +295,12 @@ impl GeminiClientBuilder {
                 setting: "the API key (GEMINI_API_KEY)",
             });
         }
+        // Connecting and each read are bounded here; a whole JSON call by
+        // `timeout` per request, so a download that keeps moving may take
+        // as long as it needs.
         let http = reqwest::Client::builder()
-            .timeout(self.timeout)
+            .connect_timeout(self.timeout)
+            .read_timeout(self.timeout)
             // The key is a header of ours, which reqwest keeps on a
             // redirect to another host: follow none, report them.
             .redirect(reqwest::redirect::Policy::none())
@@ -257,6 +313,7 @@ impl GeminiClientBuilder {
             version: version.to_owned(),
             key: self.key,
             retry: self.retry,
+            timeout: self.timeout,
         })
     }
 }
@@ -278,6 +335,25 @@ fn status_error(status: StatusCode, text: &str, retries: u32) -> ApiError {
         message: field("message").unwrap_or_else(|| "the answer has no error message".to_owned()),
         retries,
     }
+}
+
+/// Reads `response`'s body, refusing it past `limit` bytes
+/// ([`ApiError::TooLarge`]) without holding more than that.
+async fn read_capped(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, ApiError> {
+    if response
+        .content_length()
+        .is_some_and(|length| length > limit as u64)
+    {
+        return Err(ApiError::TooLarge { limit });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(ApiError::Unreachable)? {
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::TooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// `Retry-After` in seconds (the form Google sends); an HTTP date is
@@ -335,6 +411,26 @@ mod tests {
             retry.pause(0, Some(Duration::from_secs(3600))),
             Duration::from_secs(30)
         );
+    }
+
+    #[test]
+    fn only_what_cannot_have_taken_effect_is_retried() {
+        let retry = Retry {
+            max_retries: 4,
+            first_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+        };
+        for method in [Method::GET, Method::PATCH, Method::DELETE, Method::POST] {
+            assert!(
+                retry.retries(&method, StatusCode::TOO_MANY_REQUESTS),
+                "{method} 429"
+            );
+            let after_503 = retry.retries(&method, StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(after_503, method != Method::POST, "{method} 503");
+            for status in [StatusCode::INTERNAL_SERVER_ERROR, StatusCode::BAD_GATEWAY] {
+                assert!(!retry.retries(&method, status), "{method} {status}");
+            }
+        }
     }
 
     #[test]

@@ -44,10 +44,10 @@ impl GeminiClient {
     /// Starts downloading the file `files/{id}` (or `{id}`), e.g. a batch's
     /// [`responses_file`](super::Batch::responses_file):
     /// `GET {host}/download/{version}/files/{id}:download?alt=media`, with
-    /// the same timeout per request and retries as every call. The timeout
-    /// covers the whole body too: raise it
-    /// ([`GeminiClientBuilder::timeout`](super::GeminiClientBuilder::timeout))
-    /// for large results.
+    /// the same retries as every call. The body is not bounded as a whole:
+    /// a read fails only when no byte arrives for the client's
+    /// [`timeout`](super::GeminiClientBuilder::timeout), so a slow but
+    /// moving download of any size succeeds.
     pub async fn download(&self, file: &str) -> Result<Download, ApiError> {
         let id = segment(strip_collection(file, "files"), "file id")?;
         let url = format!(
@@ -56,7 +56,13 @@ impl GeminiClient {
             self.version()
         );
         let response = self
-            .send(Method::GET, &url, &[("alt", "media".to_owned())], None)
+            .send(
+                Method::GET,
+                &url,
+                &[("alt", "media".to_owned())],
+                None,
+                None,
+            )
             .await?;
         Ok(Download { response })
     }

@@ -46,6 +46,26 @@ pub enum ApiError {
         #[source]
         source: serde_json::Error,
     },
+    /// A call that is not safe to repeat (a `POST`: create a webhook,
+    /// rotate its secret, ping it) failed in a way that does not say
+    /// whether it took effect: a 5xx answer, or no answer after the request
+    /// was sent. It was not retried; look before repeating it (after a
+    /// create, list the webhooks with the same URI: one may exist whose
+    /// secret was never shown).
+    #[error("{call} may or may not have been made: the outcome is unknown")]
+    Ambiguous {
+        /// The call's answer, as [`Decode`](Self::Decode) names it.
+        call: &'static str,
+        /// What happened.
+        #[source]
+        source: Box<ApiError>,
+    },
+    /// The answer was larger than the client reads for this call.
+    #[error("the Gemini API's answer is larger than {limit} bytes; not read")]
+    TooLarge {
+        /// The cap, in bytes.
+        limit: usize,
+    },
     /// An argument the call cannot be made with (an empty update, a job
     /// name of no known kind, an id with `/` or `?` in it).
     #[error("{0}")]
@@ -64,6 +84,25 @@ impl ApiError {
     /// Whether the resource does not exist (404).
     pub fn is_not_found(&self) -> bool {
         self.status() == Some(StatusCode::NOT_FOUND)
+    }
+
+    /// Whether the call may have taken effect although it failed
+    /// ([`Ambiguous`](Self::Ambiguous)).
+    pub fn is_ambiguous(&self) -> bool {
+        matches!(self, Self::Ambiguous { .. })
+    }
+
+    /// Whether the failure came after the request reached the server (an
+    /// answer, or no answer after sending), so a call that is not
+    /// idempotent may have taken effect. Not connecting at all, a redirect
+    /// (not followed) or a bad argument changed nothing.
+    pub(crate) fn after_sending(&self) -> bool {
+        match self {
+            Self::Status { status, .. } => status.is_server_error(),
+            Self::Unreachable(err) => !err.is_connect(),
+            Self::TooLarge { .. } => true,
+            _ => false,
+        }
     }
 }
 
