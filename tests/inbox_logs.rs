@@ -267,3 +267,43 @@ async fn an_endpoint_disabled_then_enabled_again_is_logged_in_and_out() {
     assert!(again[0].contains("INFO") && again[0].contains("wh_flapping"));
     drop_table(&table).await;
 }
+
+/// Two jobs whose polls keep failing, each its own way (a revoked key's
+/// 401, a 404): each cause is logged once, not a WARN at every poll as
+/// the causes alternate.
+#[cfg(feature = "api")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_poll_failures_log_once_per_job_and_cause() {
+    use common::gemini_mock::{self, GeminiMock};
+    use gemini_webhooks::api::JobName;
+    use gemini_webhooks::inbox::TrackedJob;
+    captured();
+    admin().await;
+    let table = unique_table();
+    let inbox = Inbox::builder(database_url())
+        .table(&table)
+        .build()
+        .unwrap();
+    let mock = GeminiMock::start().await;
+    mock.set("batches/revoked", gemini_mock::refused(401));
+    for name in ["batches/revoked", "batches/missing"] {
+        let job = TrackedJob::new(JobName::parse(name).unwrap()).expect_within(Duration::ZERO);
+        inbox.track(&job).await.unwrap();
+    }
+    let reconciler = inbox
+        .reconciler(mock.client())
+        .retry_backoff(Duration::from_secs(3600));
+    let due_now = format!("UPDATE {table}_tracked SET next_poll_at = now()");
+    for _ in 0..4 {
+        assert_eq!(reconciler.run_once().await.unwrap().failed, 2);
+        admin().await.execute(&due_now, &[]).await.unwrap();
+    }
+    let warned: Vec<String> = lines_with("polling tracked jobs")
+        .into_iter()
+        .filter(|line| {
+            line.contains("WARN") && (line.contains("refused") || line.contains("not found"))
+        })
+        .collect();
+    assert_eq!(warned.len(), 2, "{warned:?}");
+    drop_table(&table).await;
+}

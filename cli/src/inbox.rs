@@ -6,7 +6,9 @@ use std::time::{Duration, SystemTime};
 
 use clap::{Args, Subcommand, ValueEnum};
 use gemini_webhooks::api::JobName;
-use gemini_webhooks::inbox::{DEFAULT_TABLE, Inbox, JobRecord, JobState, TrackedJob};
+use gemini_webhooks::inbox::{
+    DEFAULT_TABLE, Inbox, JobRecord, JobState, MAX_EXPECT_WITHIN, TrackedJob,
+};
 use serde_json::json;
 
 use crate::Failure;
@@ -64,13 +66,19 @@ enum InboxCommand {
     Track {
         /// The job: batches/ID, models/MODEL/operations/ID or interactions/ID.
         job: String,
-        /// Seconds its webhook may take before it is polled for.
-        #[arg(long, value_name = "SECS")]
-        expect_within: u64,
+        /// Seconds its webhook may take before it is polled for (default:
+        /// its kind's, 24 h for a batch, 30 min for a video, 1 h for an
+        /// interaction).
+        #[arg(long, value_name = "SECS", conflicts_with = "reopen")]
+        expect_within: Option<u64>,
         /// Its user_metadata, a JSON object, handed to the handler with a
         /// polled event.
-        #[arg(long, value_name = "JSON")]
+        #[arg(long, value_name = "JSON", conflicts_with = "reopen")]
         metadata: Option<String>,
+        /// Open an abandoned job again (e.g. after a revoked API key was
+        /// replaced): polled at once.
+        #[arg(long)]
+        reopen: bool,
     },
 }
 
@@ -181,10 +189,36 @@ pub async fn run(args: &InboxArgs, out: Output) -> Result<(), Failure> {
             job,
             expect_within,
             metadata,
+            reopen,
         } => {
             let name = JobName::parse(job)?;
-            let mut tracked =
-                TrackedJob::new(name.clone()).expect_within(Duration::from_secs(*expect_within));
+            if *reopen {
+                let reopened = inbox.reopen_tracked(&name).await?;
+                out.show(
+                    || {
+                        if reopened {
+                            format!("{name} reopened: polled at once")
+                        } else {
+                            format!("{name} is not an abandoned tracked job; nothing changed")
+                        }
+                    },
+                    || json!({ "reopened": reopened, "job": name.to_string() }),
+                );
+                return Ok(());
+            }
+            let mut tracked = TrackedJob::new(name.clone());
+            if let Some(secs) = expect_within {
+                let within = Duration::from_secs(*secs);
+                if within > MAX_EXPECT_WITHIN {
+                    return Err(format!(
+                        "--expect-within {secs} is longer than the {} s a job may be tracked with",
+                        MAX_EXPECT_WITHIN.as_secs()
+                    )
+                    .into());
+                }
+                tracked = tracked.expect_within(within);
+            }
+            let expect_within = tracked.expected_within().as_secs();
             if let Some(metadata) = metadata {
                 match serde_json::from_str(metadata) {
                     Ok(serde_json::Value::Object(metadata)) => {

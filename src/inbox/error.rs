@@ -25,6 +25,10 @@ pub enum InboxError {
         /// What the inbox was doing.
         what: &'static str,
     },
+    /// An argument the call cannot be made with (a wait the database
+    /// cannot hold); refused before any statement.
+    #[error("{0}")]
+    InvalidArgument(String),
 }
 
 impl InboxError {

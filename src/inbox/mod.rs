@@ -82,7 +82,7 @@ pub use error::InboxError;
 pub use inspect::{JobRecord, JobState};
 pub use job::{FromJob, Job};
 #[cfg(feature = "api")]
-pub use reconcile::{JobKind, Reconciler, TrackedJob, TrackingCounts};
+pub use reconcile::{JobKind, MAX_EXPECT_WITHIN, Reconciler, TrackedJob, TrackingCounts};
 pub use service::InboxService;
 pub use worker::InboxWorker;
 
@@ -398,7 +398,8 @@ impl Inbox {
     }
 
     /// Deletes up to 1,000 done rows older than the dedup TTL; returns how
-    /// many. Workers run it every minute.
+    /// many. Also deletes up to 1,000 tracked jobs closed (done, abandoned)
+    /// more than 24 hours past their horizon. Workers run it every minute.
     pub async fn cleanup_done(&self) -> Result<u64, InboxError> {
         self.shared.cleanup_done_on(&self.shared.pool).await
     }
@@ -495,11 +496,19 @@ impl Shared {
 
     async fn cleanup_done_on(&self, pool: &Pool) -> Result<u64, InboxError> {
         let sql = sql::cleanup(&self.settings.table);
+        let tracked_sql = sql::cleanup_tracked(&self.settings.table);
         let keep = millis(self.settings.keep_done);
-        self.run_on(pool, "cleanup", |client| async move {
-            client.execute(&sql, &[&keep]).await
-        })
-        .await
+        let (done, tracked) = self
+            .run_on(pool, "cleanup", |client| async move {
+                let done = client.execute(&sql, &[&keep]).await?;
+                let tracked = client.execute(&tracked_sql, &[]).await?;
+                Ok((done, tracked))
+            })
+            .await?;
+        if tracked > 0 {
+            tracing::debug!(deleted = tracked, "deleted tracked jobs past their horizon");
+        }
+        Ok(done)
     }
 }
 
@@ -617,6 +626,7 @@ impl InboxBuilder {
                     "tracked",
                     "tracked_due",
                     "tracked_default",
+                    "tracked_closed",
                 ],
                 pool_size: self.pool_size,
                 default_pool_size: DEFAULT_POOL_SIZE,

@@ -33,7 +33,9 @@ use crate::postgres::derived_name;
 
 /// The tables and their indexes (idempotent): what `Inbox::schema_sql`
 /// gives. An inbox table made by a version before completion keys gains
-/// its column and index here.
+/// its column and index here. In the tracked table, `tracked` is false for
+/// a job only remembered as ended (its ending came by webhook and nobody
+/// tracked it): a later `track` finds it done.
 pub(super) fn schema(table: &str) -> String {
     format!(
         "CREATE TABLE IF NOT EXISTS {table} (\n\
@@ -77,15 +79,18 @@ pub(super) fn schema(table: &str) -> String {
          \x20   tracked_at TIMESTAMPTZ NOT NULL DEFAULT now(),\n\
          \x20   closed_at TIMESTAMPTZ\n\
          );\n\
+         ALTER TABLE {tracked} ADD COLUMN IF NOT EXISTS tracked BOOLEAN NOT NULL DEFAULT true;\n\
          CREATE INDEX IF NOT EXISTS {tracked_due} ON {tracked} (next_poll_at) WHERE state = 'open';\n\
          CREATE INDEX IF NOT EXISTS {tracked_default} ON {tracked} (job_key) \
-           WHERE default_deadline AND state = 'open';",
+           WHERE default_deadline AND state = 'open';\n\
+         CREATE INDEX IF NOT EXISTS {tracked_closed} ON {tracked} (horizon) WHERE state <> 'open';",
         due = derived_name(table, "due"),
         finished = derived_name(table, "finished"),
         completion = derived_name(table, "completion"),
         tracked = tracked_table(table),
         tracked_due = derived_name(table, "tracked_due"),
         tracked_default = derived_name(table, "tracked_default"),
+        tracked_closed = derived_name(table, "tracked_closed"),
         rekey = rekey_completions(table),
     )
 }
@@ -113,11 +118,22 @@ pub(super) fn tracked_table(table: &str) -> String {
     format!("{table}_tracked")
 }
 
+/// How long a job ended by a webhook is remembered in the tracked table,
+/// tracked or not: at least the longest reconcile horizon (a batch's
+/// 72 h), so a job tracked after its webhook was handled (even once its
+/// done row is gone, after 25 h) is found done and never polled.
+pub(super) const ENDINGS_REMEMBERED_FOR: &str = "72 hours";
+
+/// How long a closed tracked row (done or abandoned) is kept past its
+/// horizon before the workers' housekeeping removes it.
+pub(super) const TRACKED_KEPT_PAST_HORIZON: &str = "24 hours";
+
 /// The batch `INSERT` into `table`, built once per inbox: a completion
 /// already stored under another replay key (another webhook id, a poll) is
 /// a conflict too, so nothing is written. In the same statement, the
 /// tracked jobs the batch's events name are marked: closed by a completion
-/// (`$8`), their deadline pushed out by any other event (`$9`). Rows a
+/// (`$8`), their deadline pushed out by any other event (`$9`); a job
+/// ended and not tracked is remembered as done ([`ENDINGS_REMEMBERED_FOR`]). Rows a
 /// reconciler holds are skipped, not waited for: its poll finds the
 /// completion stored and closes the job itself. Returns one row: the keys
 /// stored, and how many of the batch's completions a poll had stored
@@ -135,6 +151,13 @@ pub(super) fn insert(table: &str) -> String {
            UPDATE {tracked} SET state = 'done', origin = 'webhook', closed_at = now() \
            WHERE job_key IN (SELECT job_key FROM {tracked} WHERE job_key = ANY($8::text[]) \
              AND state = 'open' FOR UPDATE SKIP LOCKED)), \
+         remembered AS (\
+           INSERT INTO {tracked} (job_key, resource, state, origin, expect_within_ms, \
+             deadline, horizon, next_poll_at, closed_at, tracked) \
+           SELECT DISTINCT job_key, job_key, 'done', 'webhook', 0, now(), \
+             now() + interval '{ENDINGS_REMEMBERED_FOR}', now(), now(), false \
+           FROM unnest($8::text[]) AS ended(job_key) \
+           ON CONFLICT (job_key) DO NOTHING), \
          deferred AS (\
            UPDATE {tracked} \
            SET next_poll_at = now() + expect_within_ms * interval '1 millisecond' \
@@ -164,6 +187,18 @@ pub(super) fn cleanup(table: &str) -> String {
     format!(
         "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE state = 'done' \
          AND finished_at < now() - $1 * interval '1 millisecond' LIMIT {CLEANUP_BATCH})"
+    )
+}
+
+/// Deletes one batch of closed tracked rows (done, abandoned, remembered)
+/// past their horizon by [`TRACKED_KEPT_PAST_HORIZON`]; open ones stay
+/// (the reconciler abandons them at their horizon).
+pub(super) fn cleanup_tracked(table: &str) -> String {
+    let tracked = tracked_table(table);
+    format!(
+        "DELETE FROM {tracked} WHERE job_key IN (SELECT job_key FROM {tracked} \
+         WHERE state <> 'open' AND horizon < now() - interval '{TRACKED_KEPT_PAST_HORIZON}' \
+         LIMIT {CLEANUP_BATCH})"
     )
 }
 

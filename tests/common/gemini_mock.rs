@@ -128,6 +128,12 @@ pub fn video(name: &str, outcome: &str) -> Value {
     }
 }
 
+/// What a job answers when every poll of it is refused with `status`
+/// (a revoked key: 401), for [`GeminiMock::set`].
+pub fn refused(status: u16) -> Value {
+    json!({ "__status": status })
+}
+
 /// An interaction in `status`, with `steps` steps.
 pub fn interaction(id: &str, status: &str, steps: usize) -> Value {
     json!({"id": id, "status": status, "steps": vec![json!({"type": "step"}); steps]})
@@ -179,6 +185,14 @@ async fn answer(State(inner): State<Arc<Inner>>, request: Request) -> Response {
         );
     }
     match inner.jobs.lock().unwrap().get(name) {
+        // `refused(status)`: this job answers an error, every time.
+        Some(job) if job.get("__status").is_some() => {
+            let status = job["__status"].as_u64().unwrap_or(500);
+            reply(
+                StatusCode::from_u16(u16::try_from(status).unwrap_or(500)).unwrap(),
+                json!({"error": {"code": status, "message": "refused", "status": "UNAUTHENTICATED"}}),
+            )
+        }
         Some(job) => reply(StatusCode::OK, job.clone()),
         None => not_found(),
     }

@@ -893,3 +893,132 @@ async fn endings_stored_under_their_type_are_re_keyed_per_job_by_the_schema() {
     assert_eq!(key("old_i1b").await, "interaction.failed:i1");
     fx.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_tracked_after_its_webhook_and_its_done_row_is_found_done_not_polled() {
+    let fx = Fixture::new().await;
+    assert_eq!(
+        fx.webhook("msg_early", "batch.succeeded", "batches/b9")
+            .await,
+        StatusCode::ACCEPTED
+    );
+    let handled = Handled::default();
+    let worker = fx.worker(&handled);
+    eventually("handled", || async {
+        fx.inbox.counts().await.unwrap().done == 1
+    })
+    .await;
+    worker.abort();
+    // 26 hours on: the done row is past keep_done (25 h) and cleaned up.
+    let admin = admin().await;
+    admin
+        .execute(
+            &format!(
+                "UPDATE {} SET finished_at = now() - interval '26 hours'",
+                fx.table
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(fx.inbox.cleanup_done().await.unwrap(), 1);
+    // Untracked, it is no tracked job of the counts.
+    assert_eq!(
+        fx.inbox.tracking_counts().await.unwrap(),
+        Default::default()
+    );
+    // Tracked now, an hour late for a batch's 24 h wait: found done.
+    fx.mock
+        .set("batches/b9", gemini_mock::batch("batches/b9", "SUCCEEDED"));
+    let job = fx.track("batches/b9", Duration::ZERO).await;
+    let (state, origin, ..) = fx.tracked("batches/b9").await;
+    assert_eq!(
+        (state.as_str(), origin.as_deref()),
+        ("done", Some("webhook"))
+    );
+    assert_eq!(fx.reconciler().run_once().await.unwrap().polled, 0);
+    assert_eq!(fx.mock.all_calls(), 0, "never polled");
+    assert!(!fx.inbox.track(&job).await.unwrap(), "tracked already");
+    let counts = fx.inbox.tracking_counts().await.unwrap();
+    assert_eq!((counts.open, counts.by_webhook), (0, 1));
+    assert_eq!(handled.total(), 1);
+    fx.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_tracked_jobs_past_their_horizon_are_cleaned_up_and_open_ones_stay() {
+    let fx = Fixture::new().await;
+    fx.track("batches/c1", Duration::from_secs(3600)).await;
+    assert_eq!(
+        fx.webhook("msg_c1", "batch.succeeded", "batches/c1").await,
+        StatusCode::ACCEPTED
+    );
+    fx.track("batches/c2", Duration::from_secs(3600)).await;
+    // Remembered only (never tracked), by its webhook.
+    assert_eq!(
+        fx.webhook("msg_c3", "batch.failed", "batches/c3").await,
+        StatusCode::ACCEPTED
+    );
+    let admin = admin().await;
+    let tracked_keys = async || -> Vec<String> {
+        let sql = format!("SELECT job_key FROM {}_tracked ORDER BY job_key", fx.table);
+        let rows = admin.query(&sql, &[]).await.unwrap();
+        rows.iter().map(|row| row.get(0)).collect()
+    };
+    assert_eq!(tracked_keys().await, ["batch:c1", "batch:c2", "batch:c3"]);
+    // A day and a minute past every horizon: the closed ones go.
+    admin
+        .execute(
+            &format!(
+                "UPDATE {}_tracked SET horizon = now() - interval '24 hours 1 minute'",
+                fx.table
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    fx.inbox.cleanup_done().await.unwrap();
+    assert_eq!(tracked_keys().await, ["batch:c2"], "the open one stays");
+    fx.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_job_can_be_reopened_and_is_then_polled_to_its_end() {
+    let fx = Fixture::new().await;
+    fx.track("batches/r1", Duration::ZERO).await;
+    fx.past_horizon().await;
+    // Not in the mock (a revoked key looks alike): abandoned.
+    assert_eq!(fx.reconciler().run_once().await.unwrap().abandoned, 1);
+    let name = JobName::parse("batches/r1").unwrap();
+    let open = JobName::parse("batches/never-tracked").unwrap();
+    assert!(!fx.inbox.reopen_tracked(&open).await.unwrap());
+    assert!(fx.inbox.reopen_tracked(&name).await.unwrap());
+    assert!(
+        !fx.inbox.reopen_tracked(&name).await.unwrap(),
+        "open already"
+    );
+    let (state, _, _, failures, wait) = fx.tracked("batches/r1").await;
+    assert_eq!((state.as_str(), failures), ("open", 0));
+    assert!(wait <= 0.0, "due at once ({wait})");
+    fx.mock
+        .set("batches/r1", gemini_mock::batch("batches/r1", "SUCCEEDED"));
+    assert_eq!(fx.reconciler().run_once().await.unwrap().stored, 1);
+    assert_eq!(fx.tracked("batches/r1").await.0, "done");
+    fx.finish().await;
+}
+
+#[tokio::test]
+async fn a_wait_the_database_cannot_hold_is_refused_before_any_statement() {
+    // Nothing listens on port 1: any statement would fail otherwise.
+    let inbox = Inbox::builder("postgres://postgres@127.0.0.1:1/postgres")
+        .build()
+        .unwrap();
+    let job = TrackedJob::new(JobName::parse("batches/far").unwrap())
+        .expect_within(gemini_webhooks::inbox::MAX_EXPECT_WITHIN + Duration::from_secs(1));
+    let err = inbox.track(&job).await.unwrap_err();
+    assert!(
+        matches!(err, gemini_webhooks::inbox::InboxError::InvalidArgument(_)),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("longer than"), "{err}");
+}

@@ -1,19 +1,24 @@
 //! Gemini webhooks on Cloudflare Workers, with `gemini-webhooks`' core.
 //!
 //! `POST /webhooks/gemini`: the headers are checked before the body is kept
-//! (400, 401), the body is kept up to a limit (413), verified (401), parsed
+//! (400, 401), the body is kept up to what a Queue message holds (413),
+//! verified (401), parsed
 //! (422), and claimed in a Durable Object named after its webhook id, so
 //! a delivery runs once across every isolate and every retry ([`dedupe`]):
 //! a new one is handed to a Queue and answered 202, a copy whose first is
 //! still being handed on 409 (Gemini retries later), one already handed on
 //! 200. When the Durable Object or the Queue cannot answer, 503: Gemini
 //! retries, nothing acknowledged is lost. The Queue's consumer
-//! ([`handler`]) is where the work happens.
+//! ([`handler`]) is where the work happens, **at least once**: a failed
+//! message is retried after a delay, and after its last retry it goes to
+//! the dead-letter queue (wrangler.toml), never deleted.
 //!
 //! Bindings (wrangler.toml): the secret `GEMINI_WEBHOOK_SECRET` (one or more
 //! `whsec_` secrets, comma-separated), the Durable Object namespace
 //! `DEDUPE` (class `Dedupe`), the Queue producer `GEMINI_EVENTS` and its
-//! consumer. With the variable `GEMINI_BENCH = "1"`, `POST /bench/verify`
+//! consumer, and the dead-letter queue `gemini-events-dlq`. The variable
+//! `GEMINI_RETRY_DELAY_SECONDS` sets the consumer's pause before a retry
+//! (default 30). With the variable `GEMINI_BENCH = "1"`, `POST /bench/verify`
 //! verifies the signed body `n` times (the query's `n`), for measuring
 //! verification inside workerd; leave it unset in production.
 
@@ -35,9 +40,12 @@ pub use dedupe::Dedupe;
 /// The path Gemini is configured to call.
 const ROUTE: &str = "/webhooks/gemini";
 
-/// The largest body read, as the crate's receivers default to: Gemini's
-/// events are small; anything this big is not one.
-const BODY_LIMIT: usize = 256 * 1024;
+/// The largest body accepted: 112 KiB. A Queue message holds at most
+/// 128 KB, and the hand-off carries the body with its id, type and
+/// resource; a body that could not be queued would get 503 from every one
+/// of Gemini's retries for 24 hours, so it is refused at once (413).
+/// Gemini's events are small; anything this big is not one.
+const BODY_LIMIT: usize = 112 * 1024;
 
 /// An answer: the status and a short plain-text reason (never the body or
 /// a secret).

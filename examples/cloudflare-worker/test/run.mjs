@@ -2,7 +2,9 @@
 // wrangler.toml declares) and sends it signed deliveries with the crate's
 // CLI: new ones, duplicates, concurrent copies, stale, tampered, wrongly
 // signed and oversized ones. Checks every answer against the crate's
-// status table and that each accepted delivery ran its handler once.
+// status table, that each accepted delivery ran its handler once (after
+// a failed first attempt, retried), and that a delivery whose handler
+// always fails ends in the dead-letter queue.
 //
 //   GEMINI_WEBHOOKS_CLI=path/to/gemini-webhooks node test/run.mjs
 import { execFile } from "node:child_process";
@@ -18,7 +20,13 @@ if (!cli) throw new Error("GEMINI_WEBHOOKS_CLI names the gemini-webhooks binary"
 
 const { stdout: secretOut } = await run(cli, ["--json", "keys", "new"]);
 const secret = JSON.parse(secretOut).secret;
-const receiver = await worker({ GEMINI_WEBHOOK_SECRET: secret });
+// Every message's first attempt fails (retried at once), and a delivery
+// about `…/poison` always does: it goes to the dead-letter queue after
+// its 2 retries.
+const receiver = await worker(
+  { GEMINI_WEBHOOK_SECRET: secret, GEMINI_TEST_FAILURES: "1", GEMINI_RETRY_DELAY_SECONDS: "0" },
+  { maxRetries: 2 },
+);
 const url = new URL("/webhooks/gemini", receiver.url).href;
 
 let failures = 0;
@@ -71,6 +79,18 @@ try {
   writeFileSync(big, JSON.stringify({ type: "batch.succeeded", data: { id: "batches/big", pad: "x".repeat(300 * 1024) } }));
   statuses = await send([...signed, "--body", big, "--count", "5", "--expect", "413"]);
   check(same(statuses, { 413: 5 }), `a body over 256 KiB: 413 (${JSON.stringify(statuses)})`);
+  // A verified 130 KB body cannot fit a Queue message (128 KB): refused
+  // at once, not answered 503 for 24 hours.
+  const over = join(dir, "over.json");
+  writeFileSync(over, JSON.stringify({ type: "batch.succeeded", data: { id: "batches/over", pad: "x".repeat(130_000) } }));
+  statuses = await send([...signed, "--body", over, "--expect", "413"]);
+  check(same(statuses, { 413: 1 }), `a 130 KB body, more than a Queue message holds: 413 (${JSON.stringify(statuses)})`);
+  // Just under the limit (112 KiB): queued and handled.
+  const under = join(dir, "under.json");
+  writeFileSync(under, JSON.stringify({ type: "batch.succeeded", data: { id: "batches/under", pad: "x".repeat(112 * 1024 - 80) } }));
+  statuses = await send([...signed, "--body", under, "--expect", "202"]);
+  check(same(statuses, { 202: 1 }), `a body just under 112 KiB: 202 (${JSON.stringify(statuses)})`);
+  accepted += statuses[202] ?? 0;
   const notEvent = join(dir, "not-event.json");
   writeFileSync(notEvent, JSON.stringify({ hello: "world" }));
   statuses = await send([...signed, "--body", notEvent, "--expect", "422"]);
@@ -96,6 +116,17 @@ try {
   const ids = handled.map((line) => line.handled);
   check(handled.length === accepted, `the consumer ran ${handled.length} handlers for ${accepted} accepted deliveries`);
   check(new Set(ids).size === ids.length, `no delivery ran twice (${new Set(ids).size} distinct ids)`);
+  const retried = new Set((await receiver.retried(accepted)).map((line) => line.retrying));
+  check(ids.every((id) => retried.has(id)), `each handled delivery failed once first and was retried (${retried.size} retried)`);
+
+  // A delivery whose handler always fails: acknowledged (202), retried,
+  // then kept in the dead-letter queue, not deleted.
+  const poison = join(dir, "poison.json");
+  writeFileSync(poison, JSON.stringify({ type: "batch.failed", data: { id: "batches/poison" } }));
+  statuses = await send([...signed, "--body", poison, "--expect", "202"]);
+  check(same(statuses, { 202: 1 }), `a delivery its handler cannot take: 202 (${JSON.stringify(statuses)})`);
+  const dead = await receiver.deadLetters(1);
+  check(dead.length === 1, `after its retries it is in the dead-letter queue (${dead.length})`);
 } finally {
   await receiver.dispose();
 }

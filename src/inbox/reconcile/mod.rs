@@ -35,7 +35,7 @@ use std::time::Duration;
 use crate::api::JobName;
 
 pub use reconciler::{Reconciler, Round};
-pub use track::{TrackedJob, TrackingCounts};
+pub use track::{MAX_EXPECT_WITHIN, TrackedJob, TrackingCounts};
 
 /// What kind of job is tracked, with the waits the reconciler assumes for
 /// it unless told otherwise.

@@ -42,8 +42,9 @@ pub struct Reconciler {
     client: GeminiClient,
     pub(super) settings: Settings,
     pool: OnceLock<Pool>,
-    /// Failed polls, logged once per cause (each job's own error is in its
-    /// tracking row), not once per job.
+    /// Failed polls whose cause is new for their job, logged once per
+    /// cause across jobs (each job's own error is in its tracking row): a
+    /// job failing the same way poll after poll is not logged again.
     polls_log: FailureLog,
 }
 
@@ -89,6 +90,21 @@ struct Claimed {
     polls: u32,
     failures: u32,
     past_horizon: bool,
+    /// Why its last poll failed, if it did: a failure is logged (WARN) once
+    /// per job and cause, not at every poll.
+    last_error: Option<String>,
+}
+
+impl Claimed {
+    /// Whether a failed poll's cause is new for this job (else it failed
+    /// the same way last time, and is logged at DEBUG only).
+    fn fails_anew(&self, error: &str) -> bool {
+        let anew = self.last_error.as_deref() != Some(error);
+        if !anew {
+            tracing::debug!(job = %self.resource, error, "polling a tracked gemini job still fails");
+        }
+        anew
+    }
 }
 
 /// What polling a job came to.
@@ -324,6 +340,7 @@ impl Reconciler {
                 polls: u32::try_from(row.get::<_, i32>(3)).unwrap_or(0),
                 failures: u32::try_from(row.get::<_, i32>(4)).unwrap_or(0),
                 past_horizon: row.get(5),
+                last_error: row.get(6),
             })
             .collect();
         let outcomes = futures_util::future::join_all(jobs.iter().map(|job| self.poll(job))).await;
@@ -451,7 +468,9 @@ impl Reconciler {
                     self.abandon(transaction, tracked, job, None, Some(error))
                         .await?;
                 } else {
-                    self.polls_log.failed_with(error.clone());
+                    if job.fails_anew(error) {
+                        self.polls_log.failed_with(error.clone());
+                    }
                     let next = millis(self.retry_after(job.failures));
                     transaction
                         .execute(&sql::failed(tracked), &[&key, error, &next])

@@ -11,14 +11,29 @@
 
 /// `$1` the job key, `$2` the resource, `$3` its `user_metadata` (JSON
 /// text), `$4` the expected wait (ms), `$5` the horizon (ms), `$6` whether
-/// the wait is the kind's default. A job tracked twice keeps its first row.
+/// the wait is the kind's default. A job tracked twice keeps its first row;
+/// a job only remembered as ended by its webhook becomes tracked, and stays
+/// done (never polled).
 pub(super) fn track(tracked: &str) -> String {
     format!(
         "INSERT INTO {tracked} (job_key, resource, user_metadata, expect_within_ms, \
            default_deadline, deadline, horizon, next_poll_at) \
          VALUES ($1, $2, $3, $4, $6, now() + $4 * interval '1 millisecond', \
            now() + $5 * interval '1 millisecond', now() + $4 * interval '1 millisecond') \
-         ON CONFLICT (job_key) DO NOTHING"
+         ON CONFLICT (job_key) DO UPDATE SET tracked = true, resource = excluded.resource, \
+           user_metadata = excluded.user_metadata, tracked_at = now() \
+         WHERE NOT {tracked}.tracked"
+    )
+}
+
+/// Job `$1` open again after it was abandoned, polled now, its horizon
+/// `$2` ms from now at the earliest.
+pub(super) fn reopen(tracked: &str) -> String {
+    format!(
+        "UPDATE {tracked} SET state = 'open', closed_at = NULL, failures = 0, last_error = NULL, \
+           next_poll_at = now(), \
+           horizon = greatest(horizon, now() + $2 * interval '1 millisecond') \
+         WHERE job_key = $1 AND state = 'abandoned'"
     )
 }
 
@@ -37,7 +52,8 @@ pub(super) fn override_default(tracked: &str) -> String {
 /// Up to `$1` due open jobs, locked until the round commits.
 pub(super) fn claim(tracked: &str) -> String {
     format!(
-        "SELECT job_key, resource, user_metadata, polls, failures, horizon <= now() \
+        "SELECT job_key, resource, user_metadata, polls, failures, horizon <= now(), \
+           last_error \
          FROM {tracked} WHERE state = 'open' AND next_poll_at <= now() \
          ORDER BY next_poll_at LIMIT $1 FOR UPDATE SKIP LOCKED"
     )
@@ -102,7 +118,7 @@ pub(super) fn counts(tracked: &str) -> String {
            count(*) FILTER (WHERE state = 'done' AND origin = 'webhook'), \
            count(*) FILTER (WHERE state = 'done' AND origin = 'poll'), \
            count(*) FILTER (WHERE state = 'abandoned') \
-         FROM {tracked}"
+         FROM {tracked} WHERE tracked"
     )
 }
 

@@ -11,6 +11,12 @@ use crate::postgres::millis;
 
 use super::JobKind;
 
+/// The longest [`expect_within`](TrackedJob::expect_within) a job may be
+/// tracked with: 100 years. No Gemini job is kept nearly so long, and a wait
+/// beyond what the database's timestamps hold is refused before any
+/// statement ([`InboxError::InvalidArgument`]).
+pub const MAX_EXPECT_WITHIN: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// A job for an [`Inbox`] to expect: its resource name, when its event is
 /// due, and the `user_metadata` to hand its handler if the event has to be
 /// polled for ([`Inbox::track`]).
@@ -80,7 +86,10 @@ impl Inbox {
     /// webhook when that comes, by the [`Reconciler`](super::Reconciler)'s
     /// poll when it has not come within the job's
     /// [`expect_within`](TrackedJob::expect_within). `false` if the job
-    /// was tracked already (its first record stands).
+    /// was tracked already (its first record stands). A job whose ending
+    /// was stored from its webhook within the last 72 hours (the longest
+    /// horizon) is found done, tracked or not, and never polled. A wait
+    /// over [`MAX_EXPECT_WITHIN`] is an [`InboxError::InvalidArgument`].
     ///
     /// ```no_run
     /// # async fn run(inbox: gemini_webhooks::inbox::Inbox) -> Result<(), Box<dyn std::error::Error>> {
@@ -91,6 +100,7 @@ impl Inbox {
     /// # Ok(()) }
     /// ```
     pub async fn track(&self, job: &TrackedJob) -> Result<bool, InboxError> {
+        check_expect_within(job.expected_within())?;
         // The inbox's own connection: its tables are created on it.
         let connection = self.connection().await?;
         self.track_on(&**connection, job).await
@@ -107,6 +117,7 @@ impl Inbox {
     where
         C: tokio_postgres::GenericClient + Sync,
     {
+        check_expect_within(job.expected_within())?;
         // The inbox's tables first (unless migrations own them).
         drop(self.connection().await?);
         self.track_on(client, job).await
@@ -133,6 +144,27 @@ impl Inbox {
             crate::metrics::job_tracked(job.kind().as_str());
         }
         Ok(tracked)
+    }
+
+    /// Opens the abandoned job `name` again (e.g. after a revoked API key
+    /// was replaced): polled at once, its horizon at least its kind's
+    /// [`horizon`](JobKind::horizon) from now. `false` if no abandoned job
+    /// has that name (an open or ended one is left as it is).
+    pub async fn reopen_tracked(&self, name: &JobName) -> Result<bool, InboxError> {
+        let kind = JobKind::of(name);
+        let key = job_key(kind.as_str(), name.id());
+        let horizon = millis(kind.horizon());
+        let statement = super::sql::reopen(&crate::inbox::sql::tracked_table(self.table()));
+        let changed = self
+            .shared
+            .run("reopen a tracked job", |client| async move {
+                client.execute(&statement, &[&key, &horizon]).await
+            })
+            .await?;
+        if changed == 1 {
+            tracing::info!(job = %name, "gemini job reopened: polled again");
+        }
+        Ok(changed == 1)
     }
 
     /// How many tracked jobs there are, by state.
@@ -171,6 +203,18 @@ pub struct TrackingCounts {
     pub by_poll: u64,
     /// Given up at their horizon.
     pub abandoned: u64,
+}
+
+/// Refuses a wait longer than [`MAX_EXPECT_WITHIN`].
+fn check_expect_within(within: Duration) -> Result<(), InboxError> {
+    if within > MAX_EXPECT_WITHIN {
+        return Err(InboxError::InvalidArgument(format!(
+            "expect_within of {} s is longer than the {} s a job may be tracked with",
+            within.as_secs(),
+            MAX_EXPECT_WITHIN.as_secs()
+        )));
+    }
+    Ok(())
 }
 
 /// A tracked job as its row's columns.
