@@ -28,6 +28,9 @@ struct Cli {
     /// Print JSON instead of text, for scripts.
     #[arg(long, global = true)]
     json: bool,
+    /// The Gemini API's key, host and version (for `webhooks` and `jobs`).
+    #[command(flatten, next_help_heading = "Gemini API")]
+    api: webhooks::ApiArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -85,8 +88,10 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Sign(args) => sign::run(&args, out).map(|()| ExitCode::SUCCESS),
         Command::Verify(args) => verify::run(&args, out).await,
         Command::Listen(args) => listen::run(&args, out).await.map(|()| ExitCode::SUCCESS),
-        Command::Webhooks(args) => webhooks::run(&args, out).await.map(|()| ExitCode::SUCCESS),
-        Command::Jobs(args) => webhooks::run_jobs(&args, out)
+        Command::Webhooks(args) => webhooks::run(&args, &cli.api, out)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Jobs(args) => webhooks::run_jobs(&args, &cli.api, out)
             .await
             .map(|()| ExitCode::SUCCESS),
         Command::Inbox(args) => inbox::run(&args, out).await.map(|()| ExitCode::SUCCESS),

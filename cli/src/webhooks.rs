@@ -11,7 +11,9 @@ use serde_json::json;
 use crate::Failure;
 use crate::output::{self, Output};
 
-/// How to reach the API; accepted before or after the subcommand.
+/// How to reach the API: flags of the whole command (`global`), so they
+/// are accepted before `webhooks`/`jobs`, after it, and after any of their
+/// subcommands.
 #[derive(Args)]
 pub struct ApiArgs {
     /// The API key (default: the `GEMINI_API_KEY` environment variable).
@@ -26,7 +28,7 @@ pub struct ApiArgs {
 }
 
 impl ApiArgs {
-    fn client(&self) -> Result<GeminiClient, Failure> {
+    pub fn client(&self) -> Result<GeminiClient, Failure> {
         let key = self
             .api_key
             .clone()
@@ -52,8 +54,6 @@ impl ApiArgs {
 #[derive(Args)]
 #[command(verbatim_doc_comment)]
 pub struct WebhooksArgs {
-    #[command(flatten)]
-    api: ApiArgs,
     #[command(subcommand)]
     command: WebhooksCommand,
 }
@@ -150,8 +150,6 @@ enum StateArg {
 #[derive(Args)]
 #[command(verbatim_doc_comment)]
 pub struct JobsArgs {
-    #[command(flatten)]
-    api: ApiArgs,
     #[command(subcommand)]
     command: JobsCommand,
 }
@@ -200,8 +198,8 @@ async fn show_possible_strays(client: &gemini_webhooks::api::GeminiClient, uri: 
     }
 }
 
-pub async fn run(args: &WebhooksArgs, out: Output) -> Result<(), Failure> {
-    let client = args.api.client()?;
+pub async fn run(args: &WebhooksArgs, api: &ApiArgs, out: Output) -> Result<(), Failure> {
+    let client = api.client()?;
     match &args.command {
         WebhooksCommand::Create { uri, events, name } => {
             let mut new = NewWebhook::new(uri, events);
@@ -296,8 +294,8 @@ pub async fn run(args: &WebhooksArgs, out: Output) -> Result<(), Failure> {
     Ok(())
 }
 
-pub async fn run_jobs(args: &JobsArgs, out: Output) -> Result<(), Failure> {
-    let client = args.api.client()?;
+pub async fn run_jobs(args: &JobsArgs, api: &ApiArgs, out: Output) -> Result<(), Failure> {
+    let client = api.client()?;
     match &args.command {
         JobsCommand::Get { job } => {
             let name = JobName::parse(job)?;

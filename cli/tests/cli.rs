@@ -728,14 +728,21 @@ fn webhooks_subcommands_call_the_api_as_the_reference_documents() {
         "{listed}"
     );
     assert!(listed.contains("def  prod"), "{listed}");
-    // The flags before the subcommand work too.
-    let got = binary()
-        .env("GEMINI_API_KEY", "test-api-key")
-        .args(["--json", "webhooks", "--api-base", &base, "get", "abc"])
-        .output()
-        .unwrap();
-    let got: serde_json::Value = serde_json::from_slice(&got.stdout).unwrap();
-    assert_eq!(got["id"], "abc");
+    // The flags before the subcommand work too, and before `webhooks`.
+    for args in [
+        ["--json", "webhooks", "--api-base", &base, "get", "abc"],
+        ["--api-base", &base, "--json", "webhooks", "get", "abc"],
+        ["webhooks", "get", "--json", "abc", "--api-base", &base],
+    ] {
+        let got = binary()
+            .env("GEMINI_API_KEY", "test-api-key")
+            .args(args)
+            .output()
+            .unwrap();
+        let got: serde_json::Value = serde_json::from_slice(&got.stdout)
+            .unwrap_or_else(|_| panic!("{args:?}: {}", String::from_utf8_lossy(&got.stderr)));
+        assert_eq!(got["id"], "abc", "{args:?}");
+    }
     let updated = webhooks(
         &base,
         &["update", "webhooks/abc", "--uri", "https://example.com/new"],
@@ -783,7 +790,7 @@ fn webhooks_subcommands_call_the_api_as_the_reference_documents() {
     assert_eq!(job.status.code(), Some(0));
     assert_eq!(
         stdout(&job).trim(),
-        "batches/b1 Succeeded, results in files/out1"
+        "batches/b1 BATCH_STATE_SUCCEEDED, results in files/out1"
     );
 
     let seen = seen.lock().unwrap();
@@ -797,6 +804,8 @@ fn webhooks_subcommands_call_the_api_as_the_reference_documents() {
             ("POST", "/v1beta/webhooks"),
             ("GET", "/v1beta/webhooks?page_size=1000"),
             ("GET", "/v1beta/webhooks?page_size=1000&page_token=p2"),
+            ("GET", "/v1beta/webhooks/abc"),
+            ("GET", "/v1beta/webhooks/abc"),
             ("GET", "/v1beta/webhooks/abc"),
             ("PATCH", "/v1beta/webhooks/abc?update_mask=uri"),
             ("PATCH", "/v1beta/webhooks/abc?update_mask=state"),
@@ -817,16 +826,16 @@ fn webhooks_subcommands_call_the_api_as_the_reference_documents() {
         })
     );
     assert_eq!(
-        seen[4].3,
+        seen[6].3,
         serde_json::json!({ "uri": "https://example.com/new" })
     );
-    assert_eq!(seen[5].3, serde_json::json!({ "state": "enabled" }));
+    assert_eq!(seen[7].3, serde_json::json!({ "state": "enabled" }));
     assert_eq!(
-        seen[7].3["revocation_behavior"],
+        seen[9].3["revocation_behavior"],
         "revoke_previous_secrets_after_h24"
     );
     assert_eq!(
-        seen[8].3["revocation_behavior"],
+        seen[10].3["revocation_behavior"],
         "revoke_previous_secrets_immediately"
     );
 }

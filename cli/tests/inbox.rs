@@ -183,16 +183,39 @@ fn inbox_track_records_a_job_with_its_wait_and_metadata() {
             ][..],
             "--metadata must be a JSON object",
         ),
-        (&["track", "batches/b44"][..], "--expect-within"),
+        (
+            &["track", "batches/b44", "--expect-within", "4000000000"][..],
+            "--expect-within 4000000000 is longer than the 3153600000 s",
+        ),
+        (
+            &["track", "batches/b44", "--expect-within", "5", "--reopen"][..],
+            "cannot be used with",
+        ),
     ] {
         let refused = inbox_cli(&url, &table, args);
         assert_eq!(refused.status.code(), Some(2), "{args:?}");
         let stderr = String::from_utf8_lossy(&refused.stderr);
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
+    // Without --expect-within: the kind's default (a batch: 24 h).
+    let defaulted = stdout(&inbox_cli(&url, &table, &["track", "batches/b45"]));
+    assert_eq!(
+        defaulted.trim(),
+        "tracking batches/b45: polled if unseen after 86400 s"
+    );
+    // Only an abandoned job is reopened.
+    let reopened = stdout(&inbox_cli(
+        &url,
+        &table,
+        &["track", "batches/b42", "--reopen"],
+    ));
+    assert_eq!(
+        reopened.trim(),
+        "batches/b42 is not an abandoned tracked job; nothing changed"
+    );
     let stats = stdout(&inbox_cli(&url, &table, &["stats"]));
     assert!(
-        stats.contains("tracked: open 1 (overdue 0)  by webhook 0"),
+        stats.contains("tracked: open 2 (overdue 0)  by webhook 0"),
         "{stats}"
     );
     runtime.block_on(async {
@@ -202,7 +225,7 @@ fn inbox_track_records_a_job_with_its_wait_and_metadata() {
                 &format!(
                     "SELECT resource, user_metadata, \
                        extract(epoch FROM next_poll_at - tracked_at)::float8 \
-                     FROM {table}_tracked"
+                     FROM {table}_tracked WHERE resource = 'batches/b42'"
                 ),
                 &[],
             )

@@ -74,7 +74,11 @@ async fn consume(batch: MessageBatch<Handoff>, env: Env, _ctx: Context) -> worke
 /// sees retries and the dead-letter queue at work.
 fn handle(handoff: &Handoff, failing_message: Option<String>) -> Result<(), String> {
     if let Some(message) = failing_message {
-        if handoff.resource.as_deref().is_some_and(|r| r.ends_with("/poison")) {
+        if handoff
+            .resource
+            .as_deref()
+            .is_some_and(|r| r.ends_with("/poison"))
+        {
             return Err("a poison delivery (test)".to_owned());
         }
         let mut seen = FAILED_ONCE.lock().map_err(|_| "poisoned lock".to_owned())?;

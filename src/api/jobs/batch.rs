@@ -52,6 +52,28 @@ impl BatchState {
             Self::Succeeded | Self::Failed | Self::Cancelled | Self::Expired
         )
     }
+
+    /// As the API reference spells it (`BATCH_STATE_SUCCEEDED`); an unknown
+    /// state as the API sent it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Pending => "BATCH_STATE_PENDING",
+            Self::Running => "BATCH_STATE_RUNNING",
+            Self::Succeeded => "BATCH_STATE_SUCCEEDED",
+            Self::Failed => "BATCH_STATE_FAILED",
+            Self::Cancelled => "BATCH_STATE_CANCELLED",
+            Self::Expired => "BATCH_STATE_EXPIRED",
+            Self::Unspecified => "BATCH_STATE_UNSPECIFIED",
+            Self::Other(state) => state,
+        }
+    }
+}
+
+impl std::fmt::Display for BatchState {
+    /// [`as_str`](Self::as_str), control characters escaped.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::api::error::printable(self.as_str()))
+    }
 }
 
 /// A batch job (`GET /v1beta/batches/{id}`, an Operation).

@@ -48,6 +48,29 @@ impl InteractionStatus {
     pub fn is_final(&self) -> bool {
         !matches!(self, Self::Queued | Self::InProgress | Self::Other(_))
     }
+
+    /// As the API spells it (`requires_action`); an unknown status as the
+    /// API sent it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Queued => "queued",
+            Self::InProgress => "in_progress",
+            Self::RequiresAction => "requires_action",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+            Self::Incomplete => "incomplete",
+            Self::BudgetExceeded => "budget_exceeded",
+            Self::Other(status) => status,
+        }
+    }
+}
+
+impl std::fmt::Display for InteractionStatus {
+    /// [`as_str`](Self::as_str), control characters escaped.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::api::error::printable(self.as_str()))
+    }
 }
 
 /// An interaction (`GET /v1beta/interactions/{id}`).

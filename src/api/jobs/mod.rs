@@ -102,7 +102,7 @@ impl fmt::Display for JobStatus {
         };
         match self {
             Self::Batch(batch) => {
-                write!(f, "{} {:?}", printable(&batch.name), batch.state)?;
+                write!(f, "{} {}", printable(&batch.name), batch.state)?;
                 if let Some(file) = &batch.responses_file {
                     write!(f, ", results in {}", printable(file))?;
                 } else if !batch.inlined_responses.is_empty() {
@@ -135,7 +135,7 @@ impl fmt::Display for JobStatus {
             Self::Interaction(interaction) => {
                 write!(
                     f,
-                    "interactions/{} {:?}",
+                    "interactions/{} {}",
                     printable(&interaction.id),
                     interaction.status
                 )?;

@@ -35,7 +35,7 @@ impl Polled {
                     // `done` with a state this crate does not know.
                     _ if batch.done && batch.error.is_some() => "batch.failed",
                     _ if batch.done => "batch.succeeded",
-                    ref state => return Self::Running(format!("{state:?}")),
+                    ref state => return Self::Running(state.as_str().to_owned()),
                 };
                 let mut data = failure(event_type, batch.error.as_ref());
                 if let Some(file) = &batch.responses_file {
@@ -93,14 +93,14 @@ impl Polled {
                             ends: false,
                         };
                     }
-                    ref status => return Self::Running(format!("{status:?}")),
+                    ref status => return Self::Running(status.as_str().to_owned()),
                 };
                 let mut data = failure(event_type, interaction.errors.first());
                 if event_type == "interaction.failed" && interaction.errors.is_empty() {
                     // Ended short of completion without an error of its own.
                     data.insert(
                         "error_message".into(),
-                        format!("interaction ended {:?}", interaction.status).into(),
+                        format!("interaction ended {}", interaction.status.as_str()).into(),
                     );
                 }
                 Self::ended(event_type, resource, data)
@@ -232,9 +232,13 @@ mod tests {
         // `done` in a state of no known kind, without an error: succeeded.
         let done = Polled::of(&batch(BatchState::Unspecified, true, None), "batches/b1");
         assert_eq!(event_of(&done).0.event_type(), "batch.succeeded");
-        for state in [BatchState::Pending, BatchState::Running] {
+        for (state, spelled) in [
+            (BatchState::Pending, "BATCH_STATE_PENDING"),
+            (BatchState::Running, "BATCH_STATE_RUNNING"),
+        ] {
+            assert_eq!(state.as_str(), spelled);
             let polled = Polled::of(&batch(state.clone(), false, None), "batches/b1");
-            assert_eq!(polled, Polled::Running(format!("{state:?}")));
+            assert_eq!(polled, Polled::Running(state.as_str().to_owned()));
         }
         // Not `done`, a state of no known kind: still running.
         let unknown = Polled::of(
@@ -318,7 +322,11 @@ mod tests {
         ] {
             let (event, key, ends) = event_of(&Polled::of(&interaction(status, 1, vec![]), name));
             assert_eq!(event.event_type(), expected);
-            assert_eq!((key, ends), (format!("{expected}:i1"), true));
+            assert_eq!(
+                (key.as_str(), ends),
+                ("interaction:i1", true),
+                "one key per job"
+            );
         }
         // Ended short, without an error of its own: failed, saying how.
         for status in [
@@ -331,7 +339,7 @@ mod tests {
             };
             assert_eq!(
                 failed.data.error_message,
-                Some(format!("interaction ended {status:?}"))
+                Some(format!("interaction ended {}", status.as_str()))
             );
         }
         let (event, ..) = event_of(&Polled::of(
