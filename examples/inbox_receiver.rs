@@ -8,7 +8,7 @@
 //! - `GEMINI_WEBHOOK_SECRET`: one or more `whsec_` secrets, comma-separated;
 //! - `BIND_ADDR`: where to listen; default `0.0.0.0:$PORT` when `PORT` is
 //!   set (Cloud Run), else `127.0.0.1:3000`;
-//! - `INBOX_WORKERS`: jobs run at once in this process (default 8; 0 runs
+//! - `INBOX_WORKERS`: jobs run at once in this process (default 4; 0 runs
 //!   no worker: ingest only);
 //! - `INBOX_MAX_ATTEMPTS`: attempts before a dead letter (default 5);
 //! - `INBOX_TABLE`: the inbox table (default `gemini_webhook_inbox`);
@@ -109,7 +109,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
     let table: String = env_or("INBOX_TABLE", DEFAULT_TABLE.to_owned())?;
-    let workers: usize = env_or("INBOX_WORKERS", 8)?;
+    // The library's default (4): with ingest's 2, the worker's 2 for
+    // bookkeeping and 1 for `LISTEN`, 9 connections at most (10 with a
+    // reconciler), as the README counts them.
+    let workers: usize = env_or("INBOX_WORKERS", 4)?;
     let max_attempts: u32 = env_or("INBOX_MAX_ATTEMPTS", 5)?;
     let lease = Duration::from_millis(env_or("INBOX_LEASE_MS", 15_000)?);
     let job_timeout = Duration::from_millis(env_or("INBOX_JOB_TIMEOUT_MS", 600_000)?);

@@ -463,3 +463,90 @@ async fn without_bind_addr_the_receiver_listens_on_port_on_every_interface() {
     drop_table(&table).await;
     drop_table(&format!("{table}_handled")).await;
 }
+
+/// `examples/inbox_receiver` with no settings holds at most the 9
+/// PostgreSQL connections the README counts (ingest 2, jobs 4,
+/// bookkeeping 2, `LISTEN` 1), even with every job slot busy: the jobs
+/// are held on a lock of the handler's table, so each slot keeps its
+/// connection while the count is watched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_with_no_settings_holds_at_most_nine_connections() {
+    let admin = admin().await;
+    let (table, secret) = (unique_table(), generate_secret());
+    let name = format!("budget_{table}");
+    let url = format!("{}?application_name={name}", database_url());
+    let mut child = Command::new(common::inbox_process::inbox_receiver())
+        .env("DATABASE_URL", &url)
+        .env("GEMINI_WEBHOOK_SECRET", &secret)
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env("INBOX_TABLE", &table)
+        .env("INBOX_POLL_MS", "50")
+        .env("LOG_LEVEL", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = lines(child.stderr.take().unwrap());
+    let listening = wait_for_line(&stderr, |line| line.starts_with("listening on "));
+    let receiver = format!("{}/webhooks/gemini", &listening["listening on ".len()..]);
+    // Every job's handler waits on this lock.
+    let mut holder = common::pg::connect(&database_url()).await;
+    let lock = holder.transaction().await.unwrap();
+    lock.batch_execute(&format!(
+        "LOCK TABLE {table}_handled IN ACCESS EXCLUSIVE MODE"
+    ))
+    .await
+    .unwrap();
+    for i in 0..20 {
+        let body = common::event_with(&format!(r#""n":{i}"#))
+            .replace("batches/1", &format!("batches/budget_{i}"));
+        let headers = Signer::hmac(&secret)
+            .unwrap()
+            .id(&format!("msg_budget_{i}"))
+            .sign(body.as_bytes());
+        let answer = common::client::post(&receiver, headers, body)
+            .await
+            .unwrap();
+        assert_eq!(answer.status, StatusCode::ACCEPTED);
+    }
+    let count = format!(
+        "SELECT count(*) FILTER (WHERE wait_event_type = 'Lock'), count(*) \
+         FROM pg_stat_activity WHERE application_name = '{name}'"
+    );
+    let sample = async || -> (i64, i64) {
+        let row = admin.query_one(&count, &[]).await.unwrap();
+        (row.get(0), row.get(1))
+    };
+    // Until the job slots are all busy, then for a while longer: the most
+    // connections seen.
+    let mut most = 0;
+    let mut busy = 0;
+    for _ in 0..200 {
+        let (waiting, connections) = sample().await;
+        most = most.max(connections);
+        busy = busy.max(waiting);
+        if busy >= 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        busy >= 4,
+        "the four job slots never all held a job ({busy})"
+    );
+    for _ in 0..20 {
+        most = most.max(sample().await.1);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(most <= 9, "{most} connections");
+    let (waiting, _) = sample().await;
+    assert_eq!(waiting, 4, "four jobs at once by default");
+    lock.rollback().await.unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    admin
+        .batch_execute(&format!("DROP TABLE IF EXISTS {table}_handled"))
+        .await
+        .unwrap();
+    drop_table(&table).await;
+}
