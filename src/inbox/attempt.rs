@@ -3,7 +3,6 @@
 //! or release. The SQL is in [`sql`](super::sql), the lease's renewal in
 //! [`hold`](super::hold).
 
-use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -365,7 +364,7 @@ impl<F> WorkerContext<F> {
         F: Fn(T) -> Fut,
         T: FromJob,
         Fut: Future<Output = Result<(), E>>,
-        E: fmt::Display,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let hold = Arc::clone(&claimed.hold);
         let started = Instant::now();
@@ -382,7 +381,7 @@ impl<F> WorkerContext<F> {
         F: Fn(T) -> Fut,
         T: FromJob,
         Fut: Future<Output = Result<(), E>>,
-        E: fmt::Display,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let Claimed {
             hold,
@@ -469,7 +468,7 @@ impl<F> WorkerContext<F> {
     where
         F: Fn(T) -> Fut,
         Fut: Future<Output = Result<(), E>>,
-        E: fmt::Display,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let span = tracing::info_span!("gemini_webhook_job", key = %hold.key, attempt);
         let handler =
@@ -485,7 +484,12 @@ impl<F> WorkerContext<F> {
         match futures_util::future::select(lost, handled).await {
             Either::Left((lost, _)) => Err(lost.into()),
             Either::Right((Ok(Ok(Ok(()))), _)) => Ok(()),
-            Either::Right((Ok(Ok(Err(err))), _)) => Err(Failure::Retry(err.to_string())),
+            Either::Right((Ok(Ok(Err(err))), _)) => {
+                // The whole chain: a driver's `db error` names its cause
+                // (the missing table) only in its source.
+                let err: Box<dyn std::error::Error + Send + Sync> = err.into();
+                Err(Failure::Retry(crate::ErrorChain(&*err).to_string()))
+            }
             Either::Right((Ok(Err(())), _)) => {
                 Err(Failure::Retry("the handler panicked".to_owned()))
             }

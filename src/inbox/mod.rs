@@ -408,13 +408,16 @@ impl Inbox {
     /// [`InboxWorker`] for its settings. The handler takes a [`Job`],
     /// [`Delivery`], [`GeminiEvent`](crate::GeminiEvent) or
     /// [`Verified<T>`](crate::Verified); `Ok` marks the job done, `Err`
-    /// (displayed into the dead letter's `last_error`) retries it.
+    /// retries it. The error is any `std::error::Error` (or a `String`, a
+    /// `&str`, a boxed error: whatever converts into
+    /// `Box<dyn Error + Send + Sync>`), kept in `last_error` and logged
+    /// with its whole cause chain ([`ErrorChain`](crate::ErrorChain)).
     pub fn worker<F, T, Fut, E>(&self, handler: F) -> InboxWorker<F, T>
     where
         F: Fn(T) -> Fut + Send + Sync + 'static,
         T: FromJob,
         Fut: Future<Output = Result<(), E>> + Send + 'static,
-        E: fmt::Display + Send + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
     {
         InboxWorker::new(self.clone(), handler)
     }

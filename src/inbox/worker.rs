@@ -58,7 +58,7 @@ where
     F: Fn(T) -> Fut + Send + Sync + 'static,
     T: FromJob,
     Fut: Future<Output = Result<(), E>> + Send + 'static,
-    E: fmt::Display + Send + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
 {
     pub(super) fn new(inbox: Inbox, handler: F) -> Self {
         Self {

@@ -1343,3 +1343,31 @@ async fn jobs_are_listed_by_state_and_shown_one_at_a_time() {
     assert!(fx.inbox.job("msg_nowhere").await.unwrap().is_none());
     fx.finish().await;
 }
+
+/// A handler's error is stored and logged with its whole cause chain: a
+/// driver's `db error` names the missing table only in its source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handlers_error_is_kept_with_its_cause_chain() {
+    let fx = Fixture::new().await;
+    let app = fx.app(fx.inbox.clone());
+    assert_eq!(fx.send(&app, "msg_chain", BODY).await, StatusCode::ACCEPTED);
+    let worker = fx
+        .inbox
+        .worker(|job: Job| async move {
+            job.client()
+                .execute("INSERT INTO no_such_table_of_ours VALUES (1)", &[])
+                .await
+                .map(drop)
+        })
+        .max_attempts(1)
+        .poll_interval(Duration::from_millis(20));
+    let running = Running::start(move |stop| worker.run_until(stop));
+    eventually("dead", || async { fx.counts().await.dead == 1 }).await;
+    running.stop().await;
+    let dead = fx.inbox.dead_letters(1).await.unwrap();
+    let error = dead[0].last_error.as_deref().unwrap_or_default();
+    assert!(
+        error.starts_with("db error") && error.contains("no_such_table_of_ours"),
+        "{error}"
+    );
+}
