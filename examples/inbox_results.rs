@@ -3,16 +3,26 @@
 //! the job's own transaction, so each result row exists exactly once
 //! however often the delivery comes or the attempt is retried.
 //!
-//! - `batch.succeeded`: the batch's `responsesFile` is downloaded (streamed)
-//!   and each JSON line becomes a row of `<INBOX_TABLE>_results`
-//!   (`batch`, `line_no`, `line`); inlined responses likewise.
-//! - `video.generated`: the operation's video URIs become rows of
-//!   `<INBOX_TABLE>_videos` (download them within two days).
+//! - `batch.succeeded`: the batch's `responsesFile` is downloaded and
+//!   streamed, line by line, into `<INBOX_TABLE>_results` (`batch`,
+//!   `line_no`, `line`) with `COPY … FROM STDIN` inside the job's
+//!   transaction: memory is bounded by a line, not the file, and a killed
+//!   attempt leaves no row (the retry writes every row once). Inlined
+//!   responses likewise.
+//! - `video.generated`: each video is downloaded through the client (the
+//!   API key goes to Google's host only; the redirect to storage is
+//!   followed without it) into `INBOX_VIDEO_DIR` (default: a
+//!   `gemini-videos` folder in the temporary directory), named after the
+//!   operation, and recorded in `<INBOX_TABLE>_videos` (`operation`, `uri`,
+//!   `path`, `bytes`). The video's URI comes from the event, or from the
+//!   operation when the event names it whole. Videos are kept two days.
+//! - Any other event: logged (INFO) as having no results to fetch.
 //!
 //! Environment: `DATABASE_URL`, `GEMINI_WEBHOOK_SECRET`, `GEMINI_API_KEY`,
 //! `GEMINI_API_BASE` (default Google's host), `BIND_ADDR` (default
-//! `127.0.0.1:3000`), `INBOX_TABLE` (default `gemini_webhook_inbox`). It
-//! prints one JSON line `{"id","type","resource","rows"}` per handled event.
+//! `127.0.0.1:3000`), `INBOX_TABLE` (default `gemini_webhook_inbox`),
+//! `INBOX_VIDEO_DIR`. It prints one JSON line
+//! `{"id","type","resource","rows"}` per handled event.
 //!
 //! `cargo run --example inbox_results --features postgres,api`
 
@@ -20,100 +30,206 @@
 mod common;
 
 use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use gemini_webhooks::GeminiEvent;
 use gemini_webhooks::api::{GEMINI_API_HOST, GeminiClient, JobName, JobStatus};
+use gemini_webhooks::event::VideoGenerated;
 use gemini_webhooks::inbox::{DEFAULT_TABLE, Inbox, Job};
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::Type;
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
 
+/// Where results go.
+struct Sinks {
+    table: String,
+    video_dir: PathBuf,
+}
+
 /// Writes the event's results through the job's transaction; returns how
 /// many rows.
-async fn handle(job: Job, client: &GeminiClient, table: &str) -> Result<u64, Failure> {
+async fn handle(job: Job, client: &GeminiClient, sinks: &Sinks) -> Result<u64, Failure> {
     let event = job.event()?;
-    let Some(name) = JobName::of_event(&event) else {
-        return Ok(0); // an event about no job we fetch results for
-    };
-    let rows = match (&event, client.get_job(&name).await?) {
-        (GeminiEvent::BatchSucceeded { .. }, JobStatus::Batch(batch)) => {
-            let insert =
-                format!("INSERT INTO {table}_results (batch, line_no, line) VALUES ($1, $2, $3)");
-            let batch_name = name.to_string();
-            let mut lines: Vec<String> = batch
-                .inlined_responses
-                .iter()
-                .map(|r| r.to_string())
-                .collect();
-            if let Some(file) = &batch.responses_file {
-                let mut download = client.download(file).await?;
-                let mut buffer = Vec::new();
-                while let Some(chunk) = download.chunk().await? {
-                    buffer.extend_from_slice(&chunk);
-                }
-                lines.extend(
-                    String::from_utf8_lossy(&buffer)
-                        .lines()
-                        .filter(|line| !line.trim().is_empty())
-                        .map(str::to_owned),
-                );
-            }
-            for (line_no, line) in lines.iter().enumerate() {
-                let line_no = i64::try_from(line_no)?;
-                job.client()
-                    .execute(&insert, &[&batch_name, &line_no, line])
-                    .await?;
-            }
-            lines.len() as u64
+    let rows = match &event {
+        GeminiEvent::BatchSucceeded(_) => batch_results(&job, client, &event, &sinks.table).await?,
+        GeminiEvent::VideoGenerated(generated) => {
+            videos(&job, client, &generated.data, sinks).await?
         }
-        (_, JobStatus::Video(video)) => {
-            let insert = format!("INSERT INTO {table}_videos (operation, uri) VALUES ($1, $2)");
-            for uri in &video.video_uris {
-                job.client().execute(&insert, &[&video.name, uri]).await?;
-            }
-            video.video_uris.len() as u64
+        other => {
+            tracing::info!(
+                event_type = other.event_type(),
+                resource = other.resource_id(),
+                "no results to fetch for this event; nothing written"
+            );
+            0
         }
-        _ => 0,
     };
     let line = serde_json::json!({
-        "id": job.delivery().id(), "type": event.event_type(), "resource": name.to_string(), "rows": rows,
+        "id": job.delivery().id(), "type": event.event_type(),
+        "resource": JobName::of_event(&event).map_or_else(
+            || event.resource_id().unwrap_or_default().to_owned(),
+            |name| name.to_string(),
+        ),
+        "rows": rows,
     });
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
     Ok(rows)
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// A batch's inlined responses and its results file, a row per line,
+/// streamed into the job's transaction with `COPY`.
+async fn batch_results(
+    job: &Job,
+    client: &GeminiClient,
+    event: &GeminiEvent,
+    table: &str,
+) -> Result<u64, Failure> {
+    let name = JobName::of_event(event).ok_or("batch.succeeded names no batch")?;
+    let JobStatus::Batch(batch) = client.get_job(&name).await? else {
+        return Err(format!("{name} is not a batch").into());
+    };
+    let copy = format!("COPY {table}_results (batch, line_no, line) FROM STDIN BINARY");
+    let sink = job.client().copy_in(&copy).await?;
+    let writer = BinaryCopyInWriter::new(sink, &[Type::TEXT, Type::INT8, Type::TEXT]);
+    let mut writer = std::pin::pin!(writer);
+    let batch_name = name.to_string();
+    let mut line_no: i64 = 0;
+    for response in &batch.inlined_responses {
+        let line = response.to_string();
+        writer
+            .as_mut()
+            .write(&[&batch_name, &line_no, &line])
+            .await?;
+        line_no += 1;
+    }
+    if let Some(file) = &batch.responses_file {
+        let mut download = client.download(file).await?;
+        let mut pending: Vec<u8> = Vec::new();
+        while let Some(chunk) = download.chunk().await? {
+            pending.extend_from_slice(&chunk);
+            // Every whole line in what has come so far; the rest waits.
+            let mut start = 0;
+            while let Some(end) = pending[start..].iter().position(|&b| b == b'\n') {
+                let line = &pending[start..start + end];
+                if !line.trim_ascii().is_empty() {
+                    let line = String::from_utf8_lossy(line);
+                    writer
+                        .as_mut()
+                        .write(&[&batch_name, &line_no, &line.as_ref()])
+                        .await?;
+                    line_no += 1;
+                }
+                start += end + 1;
+            }
+            pending.drain(..start);
+        }
+        if !pending.trim_ascii().is_empty() {
+            let line = String::from_utf8_lossy(&pending);
+            writer
+                .as_mut()
+                .write(&[&batch_name, &line_no, &line.as_ref()])
+                .await?;
+        }
+    }
+    Ok(writer.finish().await?)
+}
+
+/// The event's videos, downloaded through the client into the video
+/// folder and recorded in the job's transaction.
+async fn videos(
+    job: &Job,
+    client: &GeminiClient,
+    data: &VideoGenerated,
+    sinks: &Sinks,
+) -> Result<u64, Failure> {
+    // The event's own URI; else the operation's, when the event names it
+    // whole (`models/…/operations/…`).
+    let uris: Vec<String> = match data.uri() {
+        Some(uri) => vec![uri.to_owned()],
+        None => match JobName::parse(&data.id) {
+            Ok(name @ JobName::Operation { .. }) => match client.get_job(&name).await? {
+                JobStatus::Video(video) => video.video_uris,
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        },
+    };
+    if uris.is_empty() {
+        tracing::warn!(
+            operation = %data.id,
+            "video.generated without a video URI or an operation name to ask for one; nothing written"
+        );
+        return Ok(0);
+    }
+    let operation = data.id.rsplit('/').next().unwrap_or(&data.id);
+    let insert = format!(
+        "INSERT INTO {}_videos (operation, uri, path, bytes) VALUES ($1, $2, $3, $4)",
+        sinks.table
+    );
+    for (i, uri) in uris.iter().enumerate() {
+        let path = sinks.video_dir.join(format!("{operation}-{i}.mp4"));
+        let bytes = download_to(client, uri, &path).await?;
+        let shown = path.display().to_string();
+        job.client()
+            .execute(&insert, &[&data.id, uri, &shown, &bytes])
+            .await?;
+    }
+    Ok(uris.len() as u64)
+}
+
+/// Streams `uri` into `path` (written anew by a retry); its size. A
+/// chunk at a time to a local disk: short next to the network's waits.
+async fn download_to(client: &GeminiClient, uri: &str, path: &Path) -> Result<i64, Failure> {
+    let mut download = client.download(uri).await?;
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut bytes = 0u64;
+    while let Some(chunk) = download.chunk().await? {
+        file.write_all(&chunk)?;
+        bytes += chunk.len() as u64;
+    }
+    file.into_inner()
+        .map_err(|err| err.into_error())?
+        .sync_all()?;
+    Ok(i64::try_from(bytes)?)
+}
+
+fn main() -> std::process::ExitCode {
+    common::run_main(serve())
+}
+
+async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     common::init_logging();
-    let url = std::env::var("DATABASE_URL")?;
+    let url = common::env("DATABASE_URL")?;
     let table = std::env::var("INBOX_TABLE").unwrap_or_else(|_| DEFAULT_TABLE.to_owned());
-    let client = GeminiClient::builder(std::env::var("GEMINI_API_KEY")?)
+    let video_dir = std::env::var_os("INBOX_VIDEO_DIR")
+        .map_or_else(|| std::env::temp_dir().join("gemini-videos"), PathBuf::from);
+    std::fs::create_dir_all(&video_dir)?;
+    let client = GeminiClient::builder(common::env("GEMINI_API_KEY")?)
         .host(std::env::var("GEMINI_API_BASE").unwrap_or_else(|_| GEMINI_API_HOST.to_owned()))
         .build()?;
     let inbox = Inbox::builder(&url).table(&table).build()?;
-    if let Err(err) = inbox.check().await {
-        eprintln!(
-            "the inbox is unusable: {}",
-            gemini_webhooks::ErrorChain(&err)
-        );
-        std::process::exit(1);
-    }
+    inbox.check().await?;
     inbox
         .connection()
         .await?
         .batch_execute(&format!(
             "BEGIN; SELECT pg_advisory_xact_lock(hashtext('{table}_results')); \
              CREATE TABLE IF NOT EXISTS {table}_results (batch TEXT NOT NULL, line_no BIGINT NOT NULL, line TEXT NOT NULL); \
-             CREATE TABLE IF NOT EXISTS {table}_videos (operation TEXT NOT NULL, uri TEXT NOT NULL); COMMIT;"
+             CREATE TABLE IF NOT EXISTS {table}_videos (operation TEXT NOT NULL, uri TEXT NOT NULL); \
+             ALTER TABLE {table}_videos ADD COLUMN IF NOT EXISTS path TEXT, ADD COLUMN IF NOT EXISTS bytes BIGINT; \
+             COMMIT;"
         ))
         .await?;
 
-    let (client, shared_table) = (Arc::new(client), Arc::<str>::from(table.as_str()));
+    let client = Arc::new(client);
+    let sinks = Arc::new(Sinks { table, video_dir });
     let worker = inbox
         .worker(move |job: Job| {
-            let (client, table) = (Arc::clone(&client), Arc::clone(&shared_table));
-            async move { handle(job, &client, &table).await.map(drop) }
+            let (client, sinks) = (Arc::clone(&client), Arc::clone(&sinks));
+            async move { handle(job, &client, &sinks).await.map(drop) }
         })
         .poll_interval(std::time::Duration::from_millis(200));
     let worker = tokio::spawn(worker.run_until(common::shutdown_signal()));

@@ -562,3 +562,60 @@ async fn a_slow_but_moving_download_outlasts_the_timeout_and_a_stalled_one_fails
     let chain = gemini_webhooks::ErrorChain(&err).to_string();
     assert!(chain.contains("timed out"), "{chain}");
 }
+
+#[tokio::test]
+async fn a_video_uri_the_api_gives_is_downloaded_and_its_redirect_followed_without_the_key() {
+    // The storage host the API redirects to: it must never see the key.
+    let storage_seen: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
+    let storage = {
+        let seen = Arc::clone(&storage_seen);
+        Router::new().fallback(move |headers: HeaderMap| {
+            let seen = Arc::clone(&seen);
+            async move {
+                seen.lock()
+                    .unwrap()
+                    .push(header(&headers, "x-goog-api-key"));
+                Bytes::from_static(b"mp4 bytes")
+            }
+        })
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let storage_url = format!("http://{}/bucket/vid1.mp4", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, storage).await });
+    let (mock, client) = Mock::start(move |seen, _| {
+        if seen.path == "/v1beta/files/vid1:download" && seen.query == "alt=media" {
+            let mut answer = StatusCode::FOUND.into_response();
+            answer
+                .headers_mut()
+                .insert("location", storage_url.parse().unwrap());
+            answer
+        } else {
+            StatusCode::NOT_FOUND.into_response()
+        }
+    })
+    .await;
+    let uri = format!("{}/v1beta/files/vid1:download?alt=media", client.host());
+    let mut download = client.download(&uri).await.unwrap();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = download.chunk().await.unwrap() {
+        bytes.extend_from_slice(&chunk);
+    }
+    assert_eq!(bytes, b"mp4 bytes");
+    assert_eq!(
+        mock.seen()[0].key.as_deref(),
+        Some(KEY),
+        "the API gets the key"
+    );
+    assert_eq!(
+        *storage_seen.lock().unwrap(),
+        [None],
+        "the storage host does not"
+    );
+    // A URI on another host is refused before any request.
+    let err = client
+        .download("https://storage.example/v1beta/files/vid1:download")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ApiError::InvalidArgument(_)), "{err:?}");
+    assert_eq!(mock.seen().len(), 1);
+}

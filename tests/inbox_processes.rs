@@ -360,9 +360,12 @@ async fn the_results_example_writes_each_result_row_exactly_once() {
                         if downloads.fetch_add(1, Ordering::SeqCst) == 0 {
                             (StatusCode::INTERNAL_SERVER_ERROR, "{}".to_owned())
                         } else {
-                            (StatusCode::OK, "{\"key\":\"a\"}\n{\"key\":\"b\"}\n{\"key\":\"c\"}\n".to_owned())
+                            // The last line without its newline.
+                            (StatusCode::OK, "{\"key\":\"a\"}\n\n{\"key\":\"b\\\\tab\"}\n{\"key\":\"c\"}".to_owned())
                         }
                     }
+                    // A video the API gives a URI for, on its own host.
+                    "/v1beta/files/vid7:download" => (StatusCode::OK, "mp4 bytes".to_owned()),
                     _ => (StatusCode::NOT_FOUND, "{}".to_owned()),
                 }
             }
@@ -373,7 +376,9 @@ async fn the_results_example_writes_each_result_row_exactly_once() {
     tokio::spawn(async move { axum::serve(listener, api).await });
 
     let exe = inbox_receiver().with_file_name("inbox_results");
+    let video_dir = std::env::temp_dir().join(format!("videos-{table}"));
     let mut child = Command::new(&exe)
+        .env("INBOX_VIDEO_DIR", &video_dir)
         .env("DATABASE_URL", database_url())
         .env("GEMINI_WEBHOOK_SECRET", &secret)
         .env("GEMINI_API_KEY", "test-key")
@@ -408,8 +413,9 @@ async fn the_results_example_writes_each_result_row_exactly_once() {
         line,
         serde_json::json!({"id": "msg_results", "type": "batch.succeeded", "resource": "batches/b1", "rows": 3})
     );
+    let url_for_video = url.clone();
     assert_eq!(
-        send(url, secret, body).await,
+        send(url, secret.clone(), body).await,
         200,
         "the copy is a duplicate"
     );
@@ -424,13 +430,45 @@ async fn the_results_example_writes_each_result_row_exactly_once() {
     let rows: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
     assert_eq!(
         rows,
-        ["{\"key\":\"a\"}", "{\"key\":\"b\"}", "{\"key\":\"c\"}"]
+        [
+            "{\"key\":\"a\"}",
+            "{\"key\":\"b\\\\tab\"}",
+            "{\"key\":\"c\"}"
+        ]
     );
     assert_eq!(
         downloads.load(Ordering::SeqCst),
         2,
         "one failed attempt, one that wrote"
     );
+    // A video whose event names only the operation's last segment: its
+    // bytes come through the client, from the event's URI.
+    let video = serde_json::json!({"type": "video.generated", "version": "v1",
+        "timestamp": "2026-12-02T00:00:00Z",
+        "data": {"id": "vid7op", "video_uri": format!("{api_base}/v1beta/files/vid7:download?alt=media")}})
+    .to_string();
+    let headers = Signer::hmac(&secret)
+        .unwrap()
+        .id("msg_video")
+        .sign(video.as_bytes());
+    let answer = common::client::post(&url_for_video, headers, video)
+        .await
+        .unwrap();
+    assert_eq!(answer.status, 202);
+    let line: serde_json::Value = serde_json::from_str(&wait_for_line(&stdout, |_| true)).unwrap();
+    assert_eq!(
+        line,
+        serde_json::json!({"id": "msg_video", "type": "video.generated", "resource": "vid7op", "rows": 1})
+    );
+    let row = admin()
+        .await
+        .query_one(&format!("SELECT path, bytes FROM {table}_videos"), &[])
+        .await
+        .unwrap();
+    let (path, bytes): (String, i64) = (row.get(0), row.get(1));
+    assert_eq!(bytes, 9);
+    assert_eq!(std::fs::read(&path).unwrap(), b"mp4 bytes");
+    let _ = std::fs::remove_dir_all(&video_dir);
     let _ = child.kill();
     let _ = child.wait();
     drop_table(&table).await;

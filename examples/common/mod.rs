@@ -186,3 +186,32 @@ pub fn init_logging() {
         .with_max_level(level)
         .init();
 }
+
+/// Runs an example's `main` on a Tokio runtime. An error ends the process
+/// with exit code 1 and one line naming its whole cause chain
+/// (`error: DATABASE_URL is not set`), not the `Debug` dump a `main`
+/// returning `Result` prints.
+pub fn run_main(
+    main: impl std::future::Future<Output = Result<(), Box<dyn std::error::Error>>>,
+) -> std::process::ExitCode {
+    let outcome = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(Box::<dyn std::error::Error>::from)
+        .and_then(|runtime| runtime.block_on(main));
+    match outcome {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {}", gemini_webhooks::ErrorChain(&*err));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// The environment variable `name`, or an error that names it.
+pub fn env(name: &str) -> Result<String, String> {
+    std::env::var(name).map_err(|err| match err {
+        std::env::VarError::NotPresent => format!("{name} is not set"),
+        std::env::VarError::NotUnicode(_) => format!("{name} is not valid Unicode"),
+    })
+}

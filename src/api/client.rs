@@ -51,6 +51,15 @@ pub struct GeminiClient {
     timeout: Duration,
 }
 
+/// What [`GeminiClient::send`] does with a redirect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Redirects {
+    /// An error ([`ApiError::Redirected`]): the key never follows one.
+    Refuse,
+    /// The redirect is the answer: the caller follows it without the key.
+    Return,
+}
+
 /// The most a JSON answer (or an error body) may hold: far above any
 /// answer of these calls, far below what would hurt a receiver the
 /// reconciler runs in.
@@ -131,7 +140,14 @@ impl GeminiClient {
         let repeatable = method != Method::POST;
         let outcome = async {
             let response = self
-                .send(method, &url, query, body, Some(self.timeout))
+                .send(
+                    method,
+                    &url,
+                    query,
+                    body,
+                    Some(self.timeout),
+                    Redirects::Refuse,
+                )
                 .await?;
             read_capped(response, MAX_ANSWER_BYTES).await
         }
@@ -155,9 +171,9 @@ impl GeminiClient {
     /// a 429 (Google did not process it) is retried within the bound, and a
     /// 503 too unless the method is `POST` (a `POST` may have taken effect
     /// before the 503: repeating it could create a second webhook); a
-    /// redirect or any other answer is an error. `timeout` bounds the whole
-    /// call, body included (`None`: each read only). The successful
-    /// response, body unread.
+    /// redirect (unless `redirects` says to return it) or any other answer
+    /// is an error. `timeout` bounds the whole call, body included (`None`:
+    /// each read only). The successful response, body unread.
     pub(crate) async fn send(
         &self,
         method: Method,
@@ -165,6 +181,7 @@ impl GeminiClient {
         query: &[(&str, String)],
         body: Option<&Value>,
         timeout: Option<Duration>,
+        redirects: Redirects,
     ) -> Result<reqwest::Response, ApiError> {
         let mut retries = 0;
         loop {
@@ -189,7 +206,10 @@ impl GeminiClient {
                 return Ok(response);
             }
             if status.is_redirection() {
-                return Err(self.redirected(&response));
+                return match redirects {
+                    Redirects::Refuse => Err(self.redirected(&response)),
+                    Redirects::Return => Ok(response),
+                };
             }
             let retry_after = retry_after(response.headers());
             if self.retry.retries(&method, status) && retries < self.retry.max_retries {
@@ -213,7 +233,13 @@ impl GeminiClient {
         &self.version
     }
 
-    fn redirected(&self, response: &reqwest::Response) -> ApiError {
+    /// The HTTP client, for what is sent without the key (a redirect's
+    /// target).
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    pub(crate) fn redirected(&self, response: &reqwest::Response) -> ApiError {
         let host = response
             .headers()
             .get(http::header::LOCATION)
@@ -320,7 +346,7 @@ impl GeminiClientBuilder {
 
 /// A non-success answer as an [`ApiError::Status`], with Google's
 /// `{"error": {"code", "message", "status"}}` when the body has it.
-fn status_error(status: StatusCode, text: &str, retries: u32) -> ApiError {
+pub(crate) fn status_error(status: StatusCode, text: &str, retries: u32) -> ApiError {
     let body: Option<Value> = serde_json::from_str(text).ok();
     let error = body.as_ref().and_then(|body| body.get("error"));
     let field = |name: &str| {
@@ -339,7 +365,10 @@ fn status_error(status: StatusCode, text: &str, retries: u32) -> ApiError {
 
 /// Reads `response`'s body, refusing it past `limit` bytes
 /// ([`ApiError::TooLarge`]) without holding more than that.
-async fn read_capped(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, ApiError> {
+pub(crate) async fn read_capped(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, ApiError> {
     if response
         .content_length()
         .is_some_and(|length| length > limit as u64)

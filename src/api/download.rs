@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use http::Method;
 
-use super::client::GeminiClient;
+use super::client::{GeminiClient, MAX_ANSWER_BYTES, Redirects, read_capped, status_error};
 use super::error::ApiError;
 use super::names::{segment, strip_collection};
 
@@ -40,30 +40,93 @@ impl Download {
     }
 }
 
+/// How many redirects a download follows (each without the key).
+const MAX_REDIRECTS: usize = 5;
+
 impl GeminiClient {
-    /// Starts downloading the file `files/{id}` (or `{id}`), e.g. a batch's
-    /// [`responses_file`](super::Batch::responses_file):
-    /// `GET {host}/download/{version}/files/{id}:download?alt=media`, with
-    /// the same retries as every call. The body is not bounded as a whole:
+    /// Starts downloading a file the API holds, with the same retries as
+    /// every call:
+    /// - `files/{id}` or `{id}` (a batch's
+    ///   [`responses_file`](super::Batch::responses_file)):
+    ///   `GET {host}/download/{version}/files/{id}:download?alt=media`;
+    /// - a URI on the client's host, as the API gives them (a video's
+    ///   [`video_uris`](super::VideoOperation::video_uris), a `video.generated`
+    ///   event's `video_uri`): fetched as it is. A URI on another host is
+    ///   refused: the API key is only ever sent to the client's host.
+    ///
+    /// A redirect (the API sends a file's bytes from a storage host) is
+    /// followed, up to five hops, **without** the API key, over `https` (or
+    /// the client host's own scheme). The body is not bounded as a whole:
     /// a read fails only when no byte arrives for the client's
     /// [`timeout`](super::GeminiClientBuilder::timeout), so a slow but
     /// moving download of any size succeeds.
     pub async fn download(&self, file: &str) -> Result<Download, ApiError> {
+        let (url, query) = self.download_url(file)?;
+        let mut response = self
+            .send(Method::GET, &url, &query, None, None, Redirects::Return)
+            .await?;
+        for _ in 0..MAX_REDIRECTS {
+            if !response.status().is_redirection() {
+                return Ok(Download { response });
+            }
+            response = self.follow_without_key(&response).await?;
+        }
+        Err(self.redirected(&response))
+    }
+
+    /// The URL and query to download `file` from.
+    fn download_url(&self, file: &str) -> Result<(String, Vec<(&'static str, String)>), ApiError> {
+        if file.contains("://") {
+            let on_host = file
+                .strip_prefix(self.host())
+                .is_some_and(|rest| rest.starts_with('/'));
+            if !on_host {
+                return Err(ApiError::InvalidArgument(format!(
+                    "not a URI on {}: {:?}; the API key is only sent there",
+                    self.host(),
+                    super::error::printable(file)
+                )));
+            }
+            return Ok((file.to_owned(), Vec::new()));
+        }
         let id = segment(strip_collection(file, "files"), "file id")?;
         let url = format!(
             "{}/download/{}/files/{id}:download",
             self.host(),
             self.version()
         );
+        Ok((url, vec![("alt", "media".to_owned())]))
+    }
+
+    /// Follows `redirect` without the API key: to `https`, or to the
+    /// client host's own scheme (a local mock's `http`).
+    async fn follow_without_key(
+        &self,
+        redirect: &reqwest::Response,
+    ) -> Result<reqwest::Response, ApiError> {
+        let target = redirect
+            .headers()
+            .get(http::header::LOCATION)
+            .and_then(|location| location.to_str().ok())
+            .and_then(|location| redirect.url().join(location).ok())
+            .filter(|target| {
+                target.scheme() == "https"
+                    || self.host().starts_with(&format!("{}:", target.scheme()))
+            })
+            .ok_or_else(|| self.redirected(redirect))?;
         let response = self
-            .send(
-                Method::GET,
-                &url,
-                &[("alt", "media".to_owned())],
-                None,
-                None,
-            )
-            .await?;
-        Ok(Download { response })
+            .http()
+            .get(target)
+            .send()
+            .await
+            .map_err(ApiError::Unreachable)?;
+        let status = response.status();
+        if status.is_success() || status.is_redirection() {
+            return Ok(response);
+        }
+        let text = read_capped(response, MAX_ANSWER_BYTES)
+            .await
+            .unwrap_or_default();
+        Err(status_error(status, &String::from_utf8_lossy(&text), 0))
     }
 }
