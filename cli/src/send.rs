@@ -47,6 +47,11 @@ pub struct SendArgs {
     /// A body file, sent as is.
     #[arg(long)]
     body: Option<PathBuf>,
+    /// The job the sample events are about (`data.id`), e.g.
+    /// `batches/abc123`, to simulate a tracked job's webhook (default: a
+    /// job of its own per delivery).
+    #[arg(long, value_name = "NAME", conflicts_with = "body")]
+    resource: Option<String>,
     /// How many deliveries (new ids).
     #[arg(long, default_value_t = 1)]
     count: usize,
@@ -202,7 +207,11 @@ fn plan(args: &SendArgs, signer: &Signer, file: Option<&Bytes>) -> Vec<Planned> 
                     Some("interaction") => "interactions",
                     _ => "batches",
                 };
-                sample_event_for(event_type, &format!("{collection}/{id}"))
+                let resource = args
+                    .resource
+                    .clone()
+                    .unwrap_or_else(|| format!("{collection}/{id}"));
+                sample_event_for(event_type, &resource)
             }
         };
         if args.stale {

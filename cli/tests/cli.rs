@@ -611,6 +611,29 @@ fn send_signs_v1a_with_a_key() {
     );
 }
 
+#[test]
+fn send_names_the_job_its_events_are_about() {
+    let secret = generate_secret();
+    let save = scratch("resource");
+    let listening = Listening::start(&secret, &save);
+    let (code, report) = send(&[
+        &listening.url,
+        "--secret",
+        &secret,
+        "--event",
+        "batch.succeeded",
+        "--resource",
+        "batches/tracked-1",
+    ]);
+    assert_eq!(code, 0, "{report}");
+    let printed = listening.stop();
+    assert_eq!(printed.len(), 1);
+    assert_eq!(
+        printed[0]["body"]["data"]["id"], "batches/tracked-1",
+        "{printed:?}"
+    );
+}
+
 /// What the mock Gemini API saw: method, path with query, API key, body.
 type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, String, String, serde_json::Value)>>>;
 
