@@ -1,12 +1,33 @@
+use std::process::ExitCode;
+
 use axum::Router;
-use gemini_webhooks::Verifier;
 use gemini_webhooks::inbox::{Inbox, Job};
+use gemini_webhooks::{ErrorChain, Verifier};
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let secret = std::env::var("GEMINI_WEBHOOK_SECRET")?;
-    let inbox = Inbox::builder(std::env::var("DATABASE_URL")?).build()?;
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt::init(); // the crate's WARN/ERROR lines: retries, dead letters
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {}", ErrorChain(&*err)); // the cause chain, not a Debug dump
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let secret =
+        std::env::var("GEMINI_WEBHOOK_SECRET").map_err(|_| "GEMINI_WEBHOOK_SECRET is not set")?;
+    let database_url = std::env::var("DATABASE_URL").map_err(|_| "DATABASE_URL is not set")?;
+    let inbox = Inbox::builder(database_url).build()?;
     inbox.check().await?; // a wrong URL, password or database stops here, with its cause
+    // The table the handler writes to (the inbox creates its own).
+    inbox
+        .connection()
+        .await?
+        .batch_execute("CREATE TABLE IF NOT EXISTS finished_jobs (resource TEXT)")
+        .await?;
 
     // Workers: here, in other processes, or both. 4 jobs at once, 10 attempts.
     let worker = inbox.worker(|job: Job| async move {
