@@ -193,54 +193,76 @@ pub async fn run(args: &InboxArgs, out: Output) -> Result<(), Failure> {
         } => {
             let name = JobName::parse(job)?;
             if *reopen {
-                let reopened = inbox.reopen_tracked(&name).await?;
-                out.show(
-                    || {
-                        if reopened {
-                            format!("{name} reopened: polled at once")
-                        } else {
-                            format!("{name} is not an abandoned tracked job; nothing changed")
-                        }
-                    },
-                    || json!({ "reopened": reopened, "job": name.to_string() }),
-                );
-                return Ok(());
+                return reopen_tracked(&inbox, &name, out).await;
             }
-            let mut tracked = TrackedJob::new(name.clone());
-            if let Some(secs) = expect_within {
-                let within = Duration::from_secs(*secs);
-                if within > MAX_EXPECT_WITHIN {
-                    return Err(format!(
-                        "--expect-within {secs} is longer than the {} s a job may be tracked with",
-                        MAX_EXPECT_WITHIN.as_secs()
-                    )
-                    .into());
-                }
-                tracked = tracked.expect_within(within);
-            }
-            let expect_within = tracked.expected_within().as_secs();
-            if let Some(metadata) = metadata {
-                match serde_json::from_str(metadata) {
-                    Ok(serde_json::Value::Object(metadata)) => {
-                        tracked = tracked.user_metadata(metadata);
-                    }
-                    Ok(_) => return Err("--metadata must be a JSON object".into()),
-                    Err(err) => return Err(format!("--metadata is not JSON: {err}").into()),
-                }
-            }
-            let new = inbox.track(&tracked).await?;
-            out.show(
-                || {
-                    if new {
-                        format!("tracking {name}: polled if unseen after {expect_within} s")
-                    } else {
-                        format!("{name} was tracked already")
-                    }
-                },
-                || json!({ "tracked": name.to_string(), "new": new, "expect_within": expect_within }),
-            );
+            let tracked = tracked_job(name, *expect_within, metadata.as_deref())?;
+            track(&inbox, &tracked, out).await?;
         }
     }
+    Ok(())
+}
+
+/// `inbox track JOB --reopen`.
+async fn reopen_tracked(inbox: &Inbox, name: &JobName, out: Output) -> Result<(), Failure> {
+    let reopened = inbox.reopen_tracked(name).await?;
+    out.show(
+        || {
+            if reopened {
+                format!("{name} reopened: polled at once")
+            } else {
+                format!("{name} is not an abandoned tracked job; nothing changed")
+            }
+        },
+        || json!({ "reopened": reopened, "job": name.to_string() }),
+    );
+    Ok(())
+}
+
+/// The job `inbox track` records, its arguments checked before any
+/// statement.
+fn tracked_job(
+    name: JobName,
+    expect_within: Option<u64>,
+    metadata: Option<&str>,
+) -> Result<TrackedJob, Failure> {
+    let mut tracked = TrackedJob::new(name);
+    if let Some(secs) = expect_within {
+        let within = Duration::from_secs(secs);
+        if within > MAX_EXPECT_WITHIN {
+            return Err(format!(
+                "--expect-within {secs} is longer than the {} s a job may be tracked with",
+                MAX_EXPECT_WITHIN.as_secs()
+            )
+            .into());
+        }
+        tracked = tracked.expect_within(within);
+    }
+    if let Some(metadata) = metadata {
+        match serde_json::from_str(metadata) {
+            Ok(serde_json::Value::Object(metadata)) => {
+                tracked = tracked.user_metadata(metadata);
+            }
+            Ok(_) => return Err("--metadata must be a JSON object".into()),
+            Err(err) => return Err(format!("--metadata is not JSON: {err}").into()),
+        }
+    }
+    Ok(tracked)
+}
+
+/// `inbox track JOB …`.
+async fn track(inbox: &Inbox, tracked: &TrackedJob, out: Output) -> Result<(), Failure> {
+    let new = inbox.track(tracked).await?;
+    let (name, expect_within) = (tracked.name(), tracked.expected_within().as_secs());
+    out.show(
+        || {
+            if new {
+                format!("tracking {name}: polled if unseen after {expect_within} s")
+            } else {
+                format!("{name} was tracked already")
+            }
+        },
+        || json!({ "tracked": name.to_string(), "new": new, "expect_within": expect_within }),
+    );
     Ok(())
 }
 

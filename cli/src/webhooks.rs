@@ -163,10 +163,32 @@ enum JobsCommand {
     },
 }
 
+/// `webhooks create`: the new webhook and its secret (shown only now); the
+/// webhooks with its URI when the outcome is unknown.
+async fn create(client: &GeminiClient, new: &NewWebhook, out: Output) -> Result<(), Failure> {
+    let created = match client.create_webhook(new).await {
+        Err(err) if err.is_ambiguous() => {
+            show_possible_strays(client, &new.uri).await;
+            return Err(err.into());
+        }
+        created => created?,
+    };
+    show_webhook(&created, out);
+    match &created.new_signing_secret {
+        Some(secret) if !out.is_json() => {
+            output::line(format_args!("signing secret: {}", secret.expose()));
+        }
+        Some(_) => {}
+        None => output::note(format_args!("the answer held no signing secret")),
+    }
+    secret_warning();
+    Ok(())
+}
+
 /// After a create whose outcome is unknown: the project's webhooks with the
 /// same URI, so the user can see (and delete) one that was made but whose
 /// secret was never shown; it would sign with a secret nobody holds.
-async fn show_possible_strays(client: &gemini_webhooks::api::GeminiClient, uri: &str) {
+async fn show_possible_strays(client: &GeminiClient, uri: &str) {
     match client.list_webhooks().await {
         Ok(all) => {
             let same: Vec<_> = all.iter().filter(|webhook| webhook.uri == uri).collect();
@@ -206,22 +228,7 @@ pub async fn run(args: &WebhooksArgs, api: &ApiArgs, out: Output) -> Result<(), 
             if let Some(name) = name {
                 new = new.name(name);
             }
-            let created = match client.create_webhook(&new).await {
-                Err(err) if err.is_ambiguous() => {
-                    show_possible_strays(&client, uri).await;
-                    return Err(err.into());
-                }
-                created => created?,
-            };
-            show_webhook(&created, out);
-            match &created.new_signing_secret {
-                Some(secret) if !out.is_json() => {
-                    output::line(format_args!("signing secret: {}", secret.expose()));
-                }
-                Some(_) => {}
-                None => output::note(format_args!("the answer held no signing secret")),
-            }
-            secret_warning();
+            create(&client, &new, out).await?;
         }
         WebhooksCommand::List => {
             let all = client.list_webhooks().await?;

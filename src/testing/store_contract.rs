@@ -130,35 +130,7 @@ async fn strangers_change_nothing_and_commit_makes_done<S: ReplayStore>(
     let token = run.claim_new(store, &id, "1: a fresh id").await;
     let in_flight = |claim: &Claim| *claim == Claim::InFlight;
     expect(store, &id, in_flight, "2: a claimed id must be InFlight").await;
-    let stranger = ClaimToken::new();
-    assert!(
-        store
-            .commit(&id, &stranger, Duration::from_secs(3600))
-            .await
-            .is_err(),
-        "ReplayStore contract, rule 3: a commit with a token that does not hold the id \
-         must be an error"
-    );
-    expect(
-        store,
-        &id,
-        in_flight,
-        "3: a stranger's commit must leave the claim",
-    )
-    .await;
-    let _ = store.release(&id, &stranger).await;
-    expect(
-        store,
-        &id,
-        in_flight,
-        "3: a stranger's release must leave the claim",
-    )
-    .await;
-    expect_extension(
-        store.extend(&id, &stranger).await,
-        Extension::Lost,
-        "3: extend with a token that does not hold the id",
-    );
+    strangers_change_nothing(store, &id).await;
     expect_extension(
         store.extend(&id, &token).await,
         Extension::Renewed,
@@ -184,6 +156,41 @@ async fn strangers_change_nothing_and_commit_makes_done<S: ReplayStore>(
     )
     .await;
     id
+}
+
+/// Rule 3: a token that does not hold `id` commits, releases and extends
+/// nothing.
+async fn strangers_change_nothing<S: ReplayStore>(store: &S, id: &str) {
+    let in_flight = |claim: &Claim| *claim == Claim::InFlight;
+    let stranger = ClaimToken::new();
+    assert!(
+        store
+            .commit(id, &stranger, Duration::from_secs(3600))
+            .await
+            .is_err(),
+        "ReplayStore contract, rule 3: a commit with a token that does not hold the id \
+         must be an error"
+    );
+    expect(
+        store,
+        id,
+        in_flight,
+        "3: a stranger's commit must leave the claim",
+    )
+    .await;
+    let _ = store.release(id, &stranger).await;
+    expect(
+        store,
+        id,
+        in_flight,
+        "3: a stranger's release must leave the claim",
+    )
+    .await;
+    expect_extension(
+        store.extend(id, &stranger).await,
+        Extension::Lost,
+        "3: extend with a token that does not hold the id",
+    );
 }
 
 /// Rule 5.

@@ -96,14 +96,15 @@ struct Claimed {
 }
 
 impl Claimed {
-    /// Whether a failed poll's cause is new for this job (else it failed
-    /// the same way last time, and is logged at DEBUG only).
-    fn fails_anew(&self, error: &str) -> bool {
-        let anew = self.last_error.as_deref() != Some(error);
-        if !anew {
+    /// Logs a failed poll: to `log` (WARN, once per cause across jobs) when
+    /// its cause is new for this job, else at DEBUG only (it failed the
+    /// same way last time).
+    fn log_failure(&self, log: &FailureLog, error: &str) {
+        if self.last_error.as_deref() == Some(error) {
             tracing::debug!(job = %self.resource, error, "polling a tracked gemini job still fails");
+        } else {
+            log.failed_with(error.to_owned());
         }
-        anew
     }
 }
 
@@ -468,9 +469,7 @@ impl Reconciler {
                     self.abandon(transaction, tracked, job, None, Some(error))
                         .await?;
                 } else {
-                    if job.fails_anew(error) {
-                        self.polls_log.failed_with(error.clone());
-                    }
+                    job.log_failure(&self.polls_log, error);
                     let next = millis(self.retry_after(job.failures));
                     transaction
                         .execute(&sql::failed(tracked), &[&key, error, &next])
