@@ -161,12 +161,10 @@ async fn a_database_that_is_not_there_is_logged_once_and_its_return_too() {
         .unwrap();
 }
 
-/// A watched webhook Gemini disabled: an ERROR naming it and its state; an
-/// API that keeps failing: one WARN for all the jobs' polls, not one each.
+/// An inbox on a table of its own (the capturing subscriber installed),
+/// tracking `names`, each due for a poll now.
 #[cfg(feature = "api")]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_disabled_endpoint_is_an_error_and_failing_polls_one_warning() {
-    use common::gemini_mock::GeminiMock;
+async fn inbox_tracking(names: &[impl AsRef<str>]) -> (String, Inbox) {
     use gemini_webhooks::api::JobName;
     use gemini_webhooks::inbox::TrackedJob;
     captured();
@@ -176,13 +174,24 @@ async fn a_disabled_endpoint_is_an_error_and_failing_polls_one_warning() {
         .table(&table)
         .build()
         .unwrap();
-    let mock = GeminiMock::start().await;
-    mock.set_webhook_state("disabled_due_to_failed_deliveries");
-    for i in 0..5 {
-        let name = format!("batches/logged{i}");
-        let job = TrackedJob::new(JobName::parse(&name).unwrap()).expect_within(Duration::ZERO);
+    for name in names {
+        let job =
+            TrackedJob::new(JobName::parse(name.as_ref()).unwrap()).expect_within(Duration::ZERO);
         inbox.track(&job).await.unwrap();
     }
+    (table, inbox)
+}
+
+/// A watched webhook Gemini disabled: an ERROR naming it and its state; an
+/// API that keeps failing: one WARN for all the jobs' polls, not one each.
+#[cfg(feature = "api")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_endpoint_is_an_error_and_failing_polls_one_warning() {
+    use common::gemini_mock::GeminiMock;
+    let names: Vec<String> = (0..5).map(|i| format!("batches/logged{i}")).collect();
+    let (table, inbox) = inbox_tracking(&names).await;
+    let mock = GeminiMock::start().await;
+    mock.set_webhook_state("disabled_due_to_failed_deliveries");
     // Every poll answers 500.
     mock.fail_next(1_000, 500);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -275,21 +284,9 @@ async fn an_endpoint_disabled_then_enabled_again_is_logged_in_and_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_poll_failures_log_once_per_job_and_cause() {
     use common::gemini_mock::{self, GeminiMock};
-    use gemini_webhooks::api::JobName;
-    use gemini_webhooks::inbox::TrackedJob;
-    captured();
-    admin().await;
-    let table = unique_table();
-    let inbox = Inbox::builder(database_url())
-        .table(&table)
-        .build()
-        .unwrap();
+    let (table, inbox) = inbox_tracking(&["batches/revoked", "batches/missing"]).await;
     let mock = GeminiMock::start().await;
     mock.set("batches/revoked", gemini_mock::refused(401));
-    for name in ["batches/revoked", "batches/missing"] {
-        let job = TrackedJob::new(JobName::parse(name).unwrap()).expect_within(Duration::ZERO);
-        inbox.track(&job).await.unwrap();
-    }
     let reconciler = inbox
         .reconciler(mock.client())
         .retry_backoff(Duration::from_secs(3600));

@@ -198,6 +198,17 @@ fn held_behind(
     (app, headers, body)
 }
 
+/// The answer of a request spawned as a task, within the bound.
+async fn answer_of(
+    request: tokio::task::JoinHandle<Result<axum::response::Response, std::convert::Infallible>>,
+) -> axum::response::Response {
+    tokio::time::timeout(BOUND, request)
+        .await
+        .expect("answered within the bound")
+        .unwrap()
+        .unwrap()
+}
+
 fn store_with_3s_claims() -> common::ObservedStore {
     common::ObservedStore {
         inner: Arc::new(
@@ -248,11 +259,7 @@ async fn a_claim_no_extension_holds_stops_the_handler_with_503_before_it_lapses(
     let started = tokio::time::Instant::now();
     let first = tokio::spawn(app.clone().oneshot(request(&headers, body.clone())));
     handled.until_entered().await;
-    let response = tokio::time::timeout(BOUND, first)
-        .await
-        .expect("the handler was stopped")
-        .unwrap()
-        .unwrap();
+    let response = answer_of(first).await;
     // Given up a sixth of the TTL before the claim lapses (3 s), after
     // the two ticks at 1 s and 2 s failed.
     assert_eq!(started.elapsed(), Duration::from_millis(2_500));
@@ -269,11 +276,7 @@ async fn a_claim_no_extension_holds_stops_the_handler_with_503_before_it_lapses(
     let retry = tokio::spawn(app.oneshot(request(&headers, body)));
     handled.until_entered().await;
     handled.gate.notify_one();
-    let retried = tokio::time::timeout(BOUND, retry)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let retried = answer_of(retry).await;
     assert_eq!(retried.status(), StatusCode::OK);
     assert_eq!(handled.runs("msg_unreachable"), 2);
     assert_eq!(handled.completed("msg_unreachable"), 1);
@@ -290,11 +293,7 @@ async fn a_claim_the_store_says_is_gone_stops_the_handler_at_once() {
     let started = tokio::time::Instant::now();
     let first = tokio::spawn(app.oneshot(request(&headers, body)));
     handled.until_entered().await;
-    let response = tokio::time::timeout(BOUND, first)
-        .await
-        .expect("the handler was stopped")
-        .unwrap()
-        .unwrap();
+    let response = answer_of(first).await;
     assert_eq!(
         started.elapsed(),
         Duration::from_secs(1),
