@@ -31,10 +31,10 @@ async fn handle(delivery: Delivery) -> HttpResponse {
     HttpResponse::build(status).finish()
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
     // What `#[actix_web::main]` expands to; your own app can use the macro
     // (actix-web's default `macros` feature).
-    actix_web::rt::System::new().block_on(run())
+    common::exit_code(actix_web::rt::System::new().block_on(run()))
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {

@@ -29,8 +29,11 @@ async fn handle(delivery: Delivery) -> StatusCode {
     StatusCode::from_u16(common::handle(&delivery)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    common::run_main(serve())
+}
+
+async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     common::init_logging();
     let layer = WebhookLayer::new(common::verifier_from_env().await?);
     // On the webhook route only, so `GET /health` and unknown paths are

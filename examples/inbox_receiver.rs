@@ -103,8 +103,11 @@ async fn handle(job: Job, handled_table: &str) -> Result<(), String> {
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    common::run_main(serve())
+}
+
+async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     common::init_logging();
     let url = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());

@@ -83,8 +83,11 @@ async fn app_from_env() -> Result<Router, Box<dyn std::error::Error>> {
     )
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    common::run_main(serve())
+}
+
+async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     common::init_logging();
     let app = app_from_env().await?;
     lambda_http::run(app)

@@ -199,6 +199,12 @@ pub fn run_main(
         .build()
         .map_err(Box::<dyn std::error::Error>::from)
         .and_then(|runtime| runtime.block_on(main));
+    exit_code(outcome)
+}
+
+/// An example's outcome as its exit code; an error printed with its cause
+/// chain on one line.
+pub fn exit_code(outcome: Result<(), Box<dyn std::error::Error>>) -> std::process::ExitCode {
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {

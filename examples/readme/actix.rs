@@ -1,12 +1,20 @@
-use actix_web::{App, HttpResponse, HttpServer, web};
-use gemini_webhooks::{GeminiEvent, Verifier, actix::GeminiWebhooks};
+use std::process::ExitCode;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    actix_web::rt::System::new().block_on(serve()) // or #[actix_web::main] on an async main
+use actix_web::{App, HttpResponse, HttpServer, web};
+use gemini_webhooks::{ErrorChain, GeminiEvent, Verifier, actix::GeminiWebhooks};
+
+fn main() -> ExitCode {
+    // or #[actix_web::main] on an async main
+    if let Err(err) = actix_web::rt::System::new().block_on(serve()) {
+        eprintln!("error: {}", ErrorChain(&*err)); // the cause chain, not a Debug dump
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
 }
 
 async fn serve() -> Result<(), Box<dyn std::error::Error>> {
-    let secret = std::env::var("GEMINI_WEBHOOK_SECRET")?; // whsec_…
+    let secret =
+        std::env::var("GEMINI_WEBHOOK_SECRET").map_err(|_| "GEMINI_WEBHOOK_SECRET is not set")?; // whsec_…
     let webhooks = GeminiWebhooks::new(Verifier::builder().secret(&secret)?.build()?);
     HttpServer::new(move || {
         App::new().service(

@@ -1,8 +1,21 @@
+use std::process::ExitCode;
+
+use gemini_webhooks::ErrorChain;
 use gemini_webhooks::api::{GeminiClient, JobName, NewWebhook, WebhookState};
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let client = GeminiClient::new(std::env::var("GEMINI_API_KEY")?)?;
+async fn main() -> ExitCode {
+    if let Err(err) = run().await {
+        eprintln!("error: {}", ErrorChain(&*err)); // the cause chain, not a Debug dump
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let client = GeminiClient::new(
+        std::env::var("GEMINI_API_KEY").map_err(|_| "GEMINI_API_KEY is not set")?,
+    )?;
     let uri = "https://example.com/webhooks/gemini";
 
     // At deploy: one webhook for this endpoint, and enabled.

@@ -1,13 +1,24 @@
+use std::process::ExitCode;
+
 use axum::{
     Router,
     http::StatusCode,
     routing::{get, post},
 };
-use gemini_webhooks::{GeminiEvent, Verifier, tower::WebhookLayer};
+use gemini_webhooks::{ErrorChain, GeminiEvent, Verifier, tower::WebhookLayer};
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let secret = std::env::var("GEMINI_WEBHOOK_SECRET")?; // whsec_…
+async fn main() -> ExitCode {
+    if let Err(err) = run().await {
+        eprintln!("error: {}", ErrorChain(&*err)); // the cause chain, not a Debug dump
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let secret =
+        std::env::var("GEMINI_WEBHOOK_SECRET").map_err(|_| "GEMINI_WEBHOOK_SECRET is not set")?; // whsec_…
     let verifier = Verifier::builder().secret(&secret)?.build()?;
     let app = Router::new()
         // On the webhook route only: verify, de-duplicate, answer 4xx/5xx for you.

@@ -1,11 +1,26 @@
+use std::process::ExitCode;
+
 use axum::{Router, http::StatusCode, routing::post};
-use gemini_webhooks::{GeminiEvent, Verifier, keys::jwks::GEMINI_JWKS_URL, tower::WebhookLayer};
+use gemini_webhooks::{
+    ErrorChain, GeminiEvent, Verifier, keys::jwks::GEMINI_JWKS_URL, tower::WebhookLayer,
+};
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> ExitCode {
+    if let Err(err) = run().await {
+        eprintln!("error: {}", ErrorChain(&*err)); // the cause chain, not a Debug dump
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let verifier = Verifier::builder()
         .jwks_url(GEMINI_JWKS_URL)? // Google's keys, for dynamic webhooks
-        .secret(&std::env::var("GEMINI_WEBHOOK_SECRET")?)? // static webhooks too, if you have them
+        .secret(
+            &std::env::var("GEMINI_WEBHOOK_SECRET")
+                .map_err(|_| "GEMINI_WEBHOOK_SECRET is not set")?,
+        )? // static webhooks too, if you have them
         .build()?;
     verifier.prefetch().await?; // optional: otherwise the first delivery loads the keys
 

@@ -1,10 +1,23 @@
+use std::process::ExitCode;
+
 use axum::{Router, http::StatusCode, routing::post};
-use gemini_webhooks::{GeminiEvent, Verifier, replay::RedisReplayStore, tower::WebhookLayer};
+use gemini_webhooks::{
+    ErrorChain, GeminiEvent, Verifier, replay::RedisReplayStore, tower::WebhookLayer,
+};
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let secret = std::env::var("GEMINI_WEBHOOK_SECRET")?;
-    let redis_url = std::env::var("REDIS_URL")?; // e.g. redis://10.0.0.5:6379, shared by every replica
+async fn main() -> ExitCode {
+    if let Err(err) = run().await {
+        eprintln!("error: {}", ErrorChain(&*err)); // the cause chain, not a Debug dump
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let secret =
+        std::env::var("GEMINI_WEBHOOK_SECRET").map_err(|_| "GEMINI_WEBHOOK_SECRET is not set")?;
+    let redis_url = std::env::var("REDIS_URL").map_err(|_| "REDIS_URL is not set")?; // e.g. redis://10.0.0.5:6379, shared by every replica
     let store = RedisReplayStore::builder(redis_url).build()?;
     store.check().await?; // a wrong URL or password stops here, not as a 503 per delivery
     let layer =
