@@ -156,6 +156,30 @@ mod tests {
     }
 
     #[test]
+    fn states_are_shown_as_the_reference_spells_them_and_read_back() {
+        for spelled in [
+            "BATCH_STATE_PENDING",
+            "BATCH_STATE_RUNNING",
+            "BATCH_STATE_SUCCEEDED",
+            "BATCH_STATE_FAILED",
+            "BATCH_STATE_CANCELLED",
+            "BATCH_STATE_EXPIRED",
+            "BATCH_STATE_UNSPECIFIED",
+        ] {
+            let state = BatchState::parse(spelled);
+            assert_eq!(
+                (state.as_str(), state.to_string()),
+                (spelled, spelled.to_owned())
+            );
+        }
+        let odd = BatchState::parse("PAUSED\n");
+        assert_eq!(
+            (odd.as_str(), odd.to_string().as_str()),
+            ("PAUSED\n", "PAUSED\\n")
+        );
+    }
+
+    #[test]
     fn a_batch_reads_its_file_or_inlined_results_and_times() {
         let batch = Batch::from_operation(operation(json!({
             "name": "batches/b1", "done": true,
@@ -181,7 +205,7 @@ mod tests {
         assert_eq!(failed.error.as_ref().map(|e| e.code), Some(3));
         assert_eq!(
             super::super::JobStatus::Batch(failed).to_string(),
-            "batches/b3 Failed, error 3: bad input"
+            "batches/b3 BATCH_STATE_FAILED, error 3: bad input"
         );
     }
 
@@ -199,7 +223,7 @@ mod tests {
         let shown = super::super::JobStatus::Batch(batch).to_string();
         assert_eq!(
             shown,
-            "batches/b\\u{1b}[2J Succeeded, results in files/o\\nut"
+            "batches/b\\u{1b}[2J BATCH_STATE_SUCCEEDED, results in files/o\\nut"
         );
     }
 }

@@ -132,4 +132,27 @@ mod tests {
             InteractionStatus::Completed.is_final() && !InteractionStatus::InProgress.is_final()
         );
     }
+
+    #[test]
+    fn statuses_are_shown_as_the_api_spells_them_and_read_back() {
+        for spelled in [
+            "queued",
+            "in_progress",
+            "requires_action",
+            "completed",
+            "failed",
+            "cancelled",
+            "incomplete",
+            "budget_exceeded",
+        ] {
+            let status = InteractionStatus::parse(spelled);
+            assert_eq!(
+                (status.as_str(), status.to_string()),
+                (spelled, spelled.to_owned())
+            );
+        }
+        let odd = InteractionStatus::parse("paused\u{1b}[2J");
+        assert_eq!(odd.as_str(), "paused\u{1b}[2J");
+        assert_eq!(odd.to_string(), "paused\\u{1b}[2J", "escaped when shown");
+    }
 }
