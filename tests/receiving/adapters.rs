@@ -173,3 +173,37 @@ fn every_row_of_the_status_table_is_the_same_on_both_adapters() {
         }
     })
 }
+
+/// A handler whose claim the store says is gone is stopped, and the
+/// delivery answered 503, by both adapters alike (in real time: the
+/// claim's first extension comes a third of its 3 s TTL in).
+#[test]
+fn a_handler_whose_claim_is_lost_is_stopped_with_503_on_both_adapters() {
+    common::on_actix(async {
+        let secret = generate_secret();
+        let store = || common::ObservedStore {
+            inner: std::sync::Arc::new(
+                gemini_webhooks::replay::MemoryReplayStore::builder()
+                    .in_flight_ttl(Duration::from_secs(3))
+                    .build(),
+            ),
+            lose_claims: true,
+            ..Default::default()
+        };
+        let held = event_with(r#""hold": true"#);
+        let steps = [Step {
+            path: "/webhooks/gemini",
+            headers: Signer::hmac(&secret).unwrap().id(ID).sign(held.as_bytes()),
+            body: Bytes::from(held.clone()),
+            status: 503,
+            text: Some(
+                "the claim on this delivery could not be held while it was handled; retry later"
+                    .to_owned(),
+            ),
+            runs_after: 1,
+        }];
+        let axum = run_axum(receiver(&secret).replay_store(store()), &steps).await;
+        let actix = run_actix(receiver(&secret).replay_store(store()), &steps).await;
+        check("claim lost", &steps, &axum, &actix);
+    })
+}
