@@ -223,6 +223,27 @@ mod tests {
     }
 
     #[test]
+    fn a_lost_claim_is_a_503_to_retry_with_its_cause() {
+        use std::error::Error as _;
+        let lost = Rejection::ClaimLost(ClaimLost::Expiring {
+            lapses_in: std::time::Duration::from_millis(1_500),
+            source: Some(ReplayError::new("Redis timed out")),
+        });
+        assert_eq!(lost.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!((lost.kind(), lost.outcome()), ("claim_lost", "claim_lost"));
+        assert_eq!(lost.retry_after(), Some(std::time::Duration::from_secs(2)));
+        assert_eq!(
+            lost.to_string(),
+            "the claim on this delivery could not be held while it was handled; retry later"
+        );
+        assert_eq!(
+            lost.source().map(ToString::to_string).as_deref(),
+            Some("no extension of the claim landed before it was due to lapse (in 1500 ms)")
+        );
+        assert_eq!(Rejection::InFlight.retry_after(), None);
+    }
+
+    #[test]
     fn each_rejection_with_a_cause_hands_it_on() {
         use std::error::Error as _;
         let source = |rejection: &Rejection| rejection.source().map(|err| err.to_string());

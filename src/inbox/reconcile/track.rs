@@ -256,3 +256,20 @@ impl TrackValues {
         ]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_up_to_a_hundred_years_are_taken_and_longer_ones_refused() {
+        assert_eq!(MAX_EXPECT_WITHIN, Duration::from_secs(3_153_600_000));
+        assert!(check_expect_within(Duration::ZERO).is_ok());
+        assert!(check_expect_within(MAX_EXPECT_WITHIN).is_ok());
+        let err = check_expect_within(MAX_EXPECT_WITHIN + Duration::from_secs(1)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "expect_within of 3153600001 s is longer than the 3153600000 s a job may be tracked with"
+        );
+    }
+}
