@@ -508,9 +508,11 @@ impl Shared {
                 Ok((done, tracked))
             })
             .await?;
-        if tracked > 0 {
-            tracing::debug!(deleted = tracked, "deleted tracked jobs past their horizon");
-        }
+        tracing::debug!(
+            done,
+            tracked,
+            "deleted done jobs and tracked jobs past their horizon"
+        );
         Ok(done)
     }
 }
