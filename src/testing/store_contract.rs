@@ -329,6 +329,8 @@ mod tests {
         /// An extension by a token that does not hold the id is an error,
         /// not `Lost`.
         LostAsError,
+        /// Extend (only) accepts any token.
+        StrangerExtends,
     }
 
     /// A memory store, broken on purpose one way.
@@ -395,7 +397,11 @@ mod tests {
         }
 
         async fn extend(&self, id: &str, token: &ClaimToken) -> Result<Extension, ReplayError> {
-            match self.inner.extend(id, &self.token(id, token)).await? {
+            let token = match self.how {
+                Break::StrangerExtends => self.tokens.lock().unwrap()[id].clone(),
+                _ => self.token(id, token),
+            };
+            match self.inner.extend(id, &token).await? {
                 Extension::Lost if self.how == Break::LostAsError => {
                     Err(ReplayError::new("not held"))
                 }
@@ -446,6 +452,7 @@ mod tests {
             verdict(Break::CommitTtlIgnored),
             verdict(Break::LostAsError),
         );
+        let stranger_extends = verdict(Break::StrangerExtends).await;
         assert_eq!(intact, None);
         for (verdict, rule) in [
             (
@@ -467,7 +474,12 @@ mod tests {
             (ttl_ignored, "rule 7: an id committed for 1 s must be New"),
             (
                 lost_as_error,
-                "rule 3: extend with a token that does not hold the id must be Lost",
+                "rule 3: extend with a token that does not hold the id must be Lost; it failed",
+            ),
+            (
+                stranger_extends,
+                "rule 3: extend with a token that does not hold the id must be Lost; it was \
+                 Renewed",
             ),
         ] {
             let verdict = verdict.unwrap_or_default();
