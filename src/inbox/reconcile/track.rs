@@ -161,10 +161,11 @@ impl Inbox {
                 client.execute(&statement, &[&key, &horizon]).await
             })
             .await?;
-        if changed == 1 {
+        let reopened = changed == 1;
+        if reopened {
             tracing::info!(job = %name, "gemini job reopened: polled again");
         }
-        Ok(changed == 1)
+        Ok(reopened)
     }
 
     /// How many tracked jobs there are, by state.
