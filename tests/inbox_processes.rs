@@ -540,7 +540,7 @@ async fn the_example_with_no_settings_holds_at_most_nine_connections() {
             .replace("batches/1", &format!("batches/budget_{i}"));
         let headers = Signer::hmac(&secret)
             .unwrap()
-            .id(&format!("msg_budget_{i}"))
+            .id(format!("msg_budget_{i}"))
             .sign(body.as_bytes());
         let answer = common::client::post(&receiver, headers, body)
             .await

@@ -40,6 +40,9 @@ impl Download {
     }
 }
 
+/// A request's query parameters.
+type Query = Vec<(&'static str, String)>;
+
 /// How many redirects a download follows (each without the key).
 const MAX_REDIRECTS: usize = 5;
 
@@ -75,7 +78,7 @@ impl GeminiClient {
     }
 
     /// The URL and query to download `file` from.
-    fn download_url(&self, file: &str) -> Result<(String, Vec<(&'static str, String)>), ApiError> {
+    fn download_url(&self, file: &str) -> Result<(String, Query), ApiError> {
         if file.contains("://") {
             let on_host = file
                 .strip_prefix(self.host())
