@@ -73,8 +73,14 @@ impl<R: ReplayStore> ClaimGuard<R> {
             return std::future::pending().await;
         }
         let margin = ttl / 6;
-        let mut expires = self.claimed_at + ttl;
-        let mut next = self.claimed_at + every;
+        // A TTL past what the clock can hold (`Duration::MAX`: "never
+        // lapses") never needs extending.
+        let (Some(mut expires), Some(mut next)) = (
+            self.claimed_at.checked_add(ttl),
+            self.claimed_at.checked_add(every),
+        ) else {
+            return std::future::pending().await;
+        };
         let mut last_error = None;
         loop {
             let give_up = expires - margin;
@@ -89,7 +95,10 @@ impl<R: ReplayStore> ClaimGuard<R> {
             let extension = self.store.extend(&self.id, &self.token);
             match tokio::time::timeout_at(give_up, extension).await {
                 Ok(Ok(Extension::Renewed)) => {
-                    expires = sent + ttl;
+                    let Some(renewed) = sent.checked_add(ttl) else {
+                        return std::future::pending().await;
+                    };
+                    expires = renewed;
                     last_error = None;
                 }
                 Ok(Ok(Extension::Lost)) => return ClaimLost::TakenOver,
@@ -100,7 +109,10 @@ impl<R: ReplayStore> ClaimGuard<R> {
                 // The loop's check gives up: the deadline has passed.
                 Err(_) => {}
             }
-            next = sent + every;
+            let Some(following) = sent.checked_add(every) else {
+                return std::future::pending().await;
+            };
+            next = following;
         }
     }
 

@@ -497,3 +497,25 @@ fn actix_answers_a_trickled_body_with_408_at_the_deadline() {
         assert_eq!(response.status().as_u16(), 408);
     })
 }
+
+/// A store whose claims never lapse (`Duration::MAX`) needs no extension:
+/// the handler runs to its end, with no overflow on the way.
+#[tokio::test(start_paused = true)]
+async fn a_claim_that_never_lapses_is_never_extended() {
+    let handled = Handled::default();
+    let store = common::ObservedStore {
+        inner: Arc::new(
+            MemoryReplayStore::builder()
+                .in_flight_ttl(Duration::MAX)
+                .build(),
+        ),
+        ..Default::default()
+    };
+    let (app, headers, body) = held_behind(&store, &handled, "msg_forever");
+    let first = tokio::spawn(app.oneshot(request(&headers, body)));
+    handled.until_entered().await;
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    handled.gate.notify_one();
+    assert_eq!(answer_of(first).await.status(), StatusCode::OK);
+    assert_eq!(store.extensions.load(Ordering::SeqCst), 0);
+}
