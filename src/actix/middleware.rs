@@ -90,9 +90,6 @@ where
         Ok(admitted) => admitted,
         Err(rejection) => return Ok(reject(request, rejection)),
     };
-    // The request moves into the handler; a stopped handler's answer is
-    // built from a copy of its head.
-    let head = request.request().clone();
     let handled = admission
         .run(
             |delivery| {
@@ -103,11 +100,12 @@ where
             |result| matches!(result, Ok(response) if response.status().is_success()),
         )
         .await;
+    // The request went into the handler, so a stopped handler's answer
+    // (503) is an error, which actix answers with `error_response`: no
+    // copy of the request is kept (routing below needs it to itself).
     match handled {
         Ok(response) => response.map(ServiceResponse::map_into_left_body),
-        Err(rejection) => {
-            Ok(ServiceResponse::new(head, rejection.error_response()).map_into_right_body())
-        }
+        Err(rejection) => Err(rejection.into()),
     }
 }
 

@@ -96,9 +96,16 @@ pub async fn run_actix<R: ReplayStore>(receiver: Receiver<R>, steps: &[Step]) ->
                 };
             }
         }
-        let response = actix_web::test::call_service(&app, request.to_request()).await;
+        // An error is answered with its `error_response`, as actix's
+        // server does.
+        let response = match actix_web::test::try_call_service(&app, request.to_request()).await {
+            Ok(response) => response.into_parts().1.map_into_boxed_body(),
+            Err(err) => err.error_response(),
+        };
         let status = response.status().as_u16();
-        let text = actix_web::test::read_body(response).await;
+        let text = actix_web::body::to_bytes(response.into_body())
+            .await
+            .unwrap_or_default();
         seen.push((
             status,
             String::from_utf8_lossy(&text).into_owned(),

@@ -207,3 +207,34 @@ fn a_handler_whose_claim_is_lost_is_stopped_with_503_on_both_adapters() {
         check("claim lost", &steps, &axum, &actix);
     })
 }
+
+/// The actix middleware wrapping a scope, whose routing below it needs the
+/// request to itself (actix's `match_info_mut`): a delivery is handled.
+#[test]
+fn the_actix_middleware_wraps_a_scope_that_routes_below_it() {
+    common::on_actix(async {
+        use actix_web::{App, HttpResponse, web};
+        use gemini_webhooks::actix::GeminiWebhooks;
+        let secret = generate_secret();
+        let app = actix_web::test::init_service(
+            App::new().service(
+                web::scope("/webhooks")
+                    .wrap(GeminiWebhooks::new(common::verifier(&secret)))
+                    .route("/gemini", web::post().to(HttpResponse::Ok)),
+            ),
+        )
+        .await;
+        let headers = Signer::hmac(&secret)
+            .unwrap()
+            .id("msg_scope")
+            .sign(EVENT.as_bytes());
+        let mut request = actix_web::test::TestRequest::post()
+            .uri("/webhooks/gemini")
+            .set_payload(EVENT);
+        for (name, value) in &headers {
+            request = request.insert_header((name.as_str(), value.as_bytes()));
+        }
+        let response = actix_web::test::call_service(&app, request.to_request()).await;
+        assert_eq!(response.status().as_u16(), 200);
+    })
+}
