@@ -12,6 +12,10 @@ use tokio::time::Instant;
 use super::ClaimLost;
 use crate::replay::{ClaimToken, Extension, ReplayStore};
 
+/// An in-flight TTL beyond which a claim is taken never to lapse: a year
+/// (far past any handler, and addable to any clock reading).
+const NEVER_LAPSES: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// Holds a claim until it is settled, and releases it if it never is: the
 /// handler panicked, or the request's future was dropped (the client went
 /// away) before the commit or release finished.
@@ -69,18 +73,15 @@ impl<R: ReplayStore> ClaimGuard<R> {
     async fn keep_alive(&self) -> ClaimLost {
         let ttl = self.store.in_flight_ttl();
         let every = ttl / 3;
-        if every.is_zero() {
+        // A claim of no TTL, or of one longer than any handler runs
+        // (`Duration::MAX`: "never lapses", which the clock cannot add),
+        // is never extended.
+        if every.is_zero() || ttl > NEVER_LAPSES {
             return std::future::pending().await;
         }
         let margin = ttl / 6;
-        // A TTL past what the clock can hold (`Duration::MAX`: "never
-        // lapses") never needs extending.
-        let (Some(mut expires), Some(mut next)) = (
-            self.claimed_at.checked_add(ttl),
-            self.claimed_at.checked_add(every),
-        ) else {
-            return std::future::pending().await;
-        };
+        let mut expires = self.claimed_at + ttl;
+        let mut next = self.claimed_at + every;
         let mut last_error = None;
         loop {
             let give_up = expires - margin;
@@ -95,10 +96,7 @@ impl<R: ReplayStore> ClaimGuard<R> {
             let extension = self.store.extend(&self.id, &self.token);
             match tokio::time::timeout_at(give_up, extension).await {
                 Ok(Ok(Extension::Renewed)) => {
-                    let Some(renewed) = sent.checked_add(ttl) else {
-                        return std::future::pending().await;
-                    };
-                    expires = renewed;
+                    expires = sent + ttl;
                     last_error = None;
                 }
                 Ok(Ok(Extension::Lost)) => return ClaimLost::TakenOver,
@@ -109,10 +107,7 @@ impl<R: ReplayStore> ClaimGuard<R> {
                 // The loop's check gives up: the deadline has passed.
                 Err(_) => {}
             }
-            let Some(following) = sent.checked_add(every) else {
-                return std::future::pending().await;
-            };
-            next = following;
+            next = sent + every;
         }
     }
 
