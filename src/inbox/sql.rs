@@ -99,7 +99,8 @@ pub(super) fn schema(table: &str) -> String {
 /// (`batch.succeeded:b1`) become the job's key (`batch:b1`), so a later
 /// ending of another type is still a no-op. One row per job is re-keyed;
 /// a second ending of one job, stored by that older version, keeps its old
-/// key. A no-op once done.
+/// key. A no-op once done; it reads the completion keys each time the
+/// schema is created (at start-up), never per delivery.
 fn rekey_completions(table: &str) -> String {
     let terminal = super::completion::TERMINAL_TYPES
         .iter()
@@ -109,7 +110,13 @@ fn rekey_completions(table: &str) -> String {
     let job_key =
         "split_part(completion_key, '.', 1) || substr(completion_key, strpos(completion_key, ':'))";
     format!(
-        "UPDATE {table} SET completion_key = {job_key} WHERE id IN (           SELECT DISTINCT ON (job_key) id FROM (             SELECT id, {job_key} AS job_key FROM {table}              WHERE completion_key IS NOT NULL                AND split_part(completion_key, ':', 1) IN ({terminal})) AS old            WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE completion_key = old.job_key)            ORDER BY job_key, id);"
+        "UPDATE {table} SET completion_key = {job_key} WHERE id IN (\
+           SELECT DISTINCT ON (job_key) id FROM (\
+             SELECT id, {job_key} AS job_key FROM {table} \
+             WHERE completion_key IS NOT NULL \
+               AND split_part(completion_key, ':', 1) IN ({terminal})) AS old \
+           WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE completion_key = old.job_key) \
+           ORDER BY job_key, id);"
     )
 }
 
