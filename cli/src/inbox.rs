@@ -6,9 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use clap::{Args, Subcommand, ValueEnum};
 use gemini_webhooks::api::JobName;
-use gemini_webhooks::inbox::{
-    DEFAULT_TABLE, Inbox, JobRecord, JobState, MAX_EXPECT_WITHIN, TrackedJob,
-};
+use gemini_webhooks::inbox::{DEFAULT_TABLE, Inbox, JobRecord, JobState, TrackedJob};
 use serde_json::json;
 
 use crate::Failure;
@@ -218,24 +216,17 @@ async fn reopen_tracked(inbox: &Inbox, name: &JobName, out: Output) -> Result<()
     Ok(())
 }
 
-/// The job `inbox track` records, its arguments checked before any
-/// statement.
+/// The job `inbox track` records, its metadata checked.
 fn tracked_job(
     name: JobName,
     expect_within: Option<u64>,
     metadata: Option<&str>,
 ) -> Result<TrackedJob, Failure> {
     let mut tracked = TrackedJob::new(name);
+    // A wait too long for the database is refused by `track` itself,
+    // before any statement.
     if let Some(secs) = expect_within {
-        let within = Duration::from_secs(secs);
-        if within > MAX_EXPECT_WITHIN {
-            return Err(format!(
-                "--expect-within {secs} is longer than the {} s a job may be tracked with",
-                MAX_EXPECT_WITHIN.as_secs()
-            )
-            .into());
-        }
-        tracked = tracked.expect_within(within);
+        tracked = tracked.expect_within(Duration::from_secs(secs));
     }
     if let Some(metadata) = metadata {
         match serde_json::from_str(metadata) {

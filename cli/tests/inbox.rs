@@ -185,7 +185,7 @@ fn inbox_track_records_a_job_with_its_wait_and_metadata() {
         ),
         (
             &["track", "batches/b44", "--expect-within", "4000000000"][..],
-            "--expect-within 4000000000 is longer than the 3153600000 s",
+            "expect_within of 4000000000 s is longer than the 3153600000 s",
         ),
         (
             &["track", "batches/b44", "--expect-within", "5", "--reopen"][..],

@@ -56,9 +56,16 @@ pub(crate) const TERMINAL_TYPES: &[&str] = &[
 pub(crate) struct EventKeys {
     /// `{kind}:{id}`: the job, as tracking knows it.
     pub(crate) job: String,
-    /// For an event that ends the job: its completion key, the job's key
-    /// (one ending per job, whatever its type).
-    pub(crate) completion: Option<String>,
+    /// Whether the event ends the job.
+    pub(crate) ends: bool,
+}
+
+impl EventKeys {
+    /// The completion key of an event that ends its job: the job's key (one
+    /// ending per job, whatever its type); `None` for any other event.
+    pub(crate) fn completion(&self) -> Option<&str> {
+        self.ends.then_some(self.job.as_str())
+    }
 }
 
 /// `{kind}:{last path segment of id}`: `batches/b1` and `b1` are one job.
@@ -94,9 +101,7 @@ pub(crate) fn keys_of(event: &GeminiEvent) -> Option<EventKeys> {
     }
     Some(EventKeys {
         job: job_key(kind, id),
-        completion: TERMINAL_TYPES
-            .contains(&event_type)
-            .then(|| job_key(kind, id)),
+        ends: TERMINAL_TYPES.contains(&event_type),
     })
 }
 
@@ -114,7 +119,7 @@ mod tests {
         let bare = keys(r#"{"type":"batch.succeeded","data":{"id":"b1"}}"#).unwrap();
         assert_eq!(full, bare, "data.id with or without batches/");
         assert_eq!(full.job, "batch:b1");
-        assert_eq!(full.completion.as_deref(), Some("batch:b1"));
+        assert_eq!(full.completion(), Some("batch:b1"));
         // A video's data.id: the operation's name, or only its last
         // segment (the guide does not say which): one job either way.
         let video =
@@ -122,7 +127,7 @@ mod tests {
         let short = keys(r#"{"type":"video.generated","data":{"id":"o1"}}"#).unwrap();
         assert_eq!(video, short);
         assert_eq!(
-            (video.job.as_str(), video.completion.as_deref()),
+            (video.job.as_str(), video.completion()),
             ("video:o1", Some("video:o1"))
         );
     }
@@ -152,7 +157,11 @@ mod tests {
             for event_type in types {
                 let body = format!(r#"{{"type":"{event_type}","data":{{"id":"x/j9"}}}}"#);
                 let keys = keys(&body).unwrap();
-                assert_eq!(keys.completion, Some(format!("{kind}:j9")), "{event_type}");
+                assert_eq!(
+                    keys.completion(),
+                    Some(format!("{kind}:j9").as_str()),
+                    "{event_type}"
+                );
                 assert_eq!(completion_key(event_type, "j9"), format!("{kind}:j9"));
             }
         }
@@ -169,11 +178,11 @@ mod tests {
             keys(r#"{"type":"interaction.requires_action","data":{"id":"interactions/i1"}}"#)
                 .unwrap();
         assert_eq!(action.job, "interaction:i1");
-        assert_eq!(action.completion, None, "it can recur");
+        assert_eq!(action.completion(), None, "it can recur");
         for event_type in TERMINAL_TYPES {
             let body = format!(r#"{{"type":"{event_type}","data":{{"id":"x/j9"}}}}"#);
             let keys = keys(&body).unwrap();
-            assert_eq!(keys.completion.as_ref(), Some(&keys.job), "{event_type}");
+            assert_eq!(keys.completion(), Some(keys.job.as_str()), "{event_type}");
         }
     }
 

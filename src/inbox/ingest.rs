@@ -106,14 +106,14 @@ async fn store(shared: &Arc<Shared>, mut batch: Vec<Pending>) {
     let bodies: Vec<&[u8]> = batch.iter().map(|p| p.body.as_ref()).collect();
     let completions: Vec<Option<&str>> = batch
         .iter()
-        .map(|p| p.row.keys.as_ref().and_then(|k| k.completion.as_deref()))
+        .map(|p| p.row.keys.as_ref().and_then(EventKeys::completion))
         .collect();
     // The tracked jobs the events name: closed by a completion, their
     // deadline pushed out by any other event.
     let (closing, deferring): (Vec<&EventKeys>, Vec<&EventKeys>) = batch
         .iter()
         .filter_map(|p| p.row.keys.as_ref())
-        .partition(|keys| keys.completion.is_some());
+        .partition(|keys| keys.ends);
     let closing: Vec<&str> = closing.iter().map(|k| k.job.as_str()).collect();
     let deferring: Vec<&str> = deferring.iter().map(|k| k.job.as_str()).collect();
     let stored = shared
@@ -145,12 +145,7 @@ async fn store(shared: &Arc<Shared>, mut batch: Vec<Pending>) {
             crate::metrics::late_webhooks(u64::try_from(row.get::<_, i64>(1)).unwrap_or(0));
             for pending in batch {
                 let stored = if inserted.remove(&pending.key) {
-                    if pending
-                        .row
-                        .keys
-                        .as_ref()
-                        .is_some_and(|k| k.completion.is_some())
-                    {
+                    if pending.row.keys.as_ref().is_some_and(|k| k.ends) {
                         crate::metrics::completion_stored("webhook");
                     }
                     Stored::New
