@@ -51,6 +51,13 @@ pub struct GeminiClient {
     timeout: Duration,
 }
 
+/// Whether a call with `method` ends the same however often it runs (GET,
+/// PATCH with one mask, DELETE); a `POST` (create, rotate, ping) may have
+/// taken effect before an error, so it is never repeated after one.
+fn idempotent(method: &Method) -> bool {
+    *method != Method::POST
+}
+
 /// What [`GeminiClient::send`] does with a redirect.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Redirects {
@@ -63,7 +70,7 @@ pub(crate) enum Redirects {
 /// The most a JSON answer (or an error body) may hold: far above any
 /// answer of these calls, far below what would hurt a receiver the
 /// reconciler runs in.
-pub(crate) const MAX_ANSWER_BYTES: usize = 4 << 20;
+const MAX_ANSWER_BYTES: usize = 4 << 20;
 
 /// How answers are retried: 429 (Google did not process the call) always;
 /// 503 only for calls that change nothing when repeated.
@@ -81,7 +88,7 @@ impl Retry {
     /// often they run; a `POST` may have taken effect before the 503).
     fn retries(&self, method: &Method, status: StatusCode) -> bool {
         status == StatusCode::TOO_MANY_REQUESTS
-            || (status == StatusCode::SERVICE_UNAVAILABLE && *method != Method::POST)
+            || (status == StatusCode::SERVICE_UNAVAILABLE && idempotent(method))
     }
 
     /// The pause before retry `retry` (0-based): `Retry-After` when the
@@ -137,7 +144,7 @@ impl GeminiClient {
         what: &'static str,
     ) -> Result<T, ApiError> {
         let url = format!("{}/{path}", self.base);
-        let repeatable = method != Method::POST;
+        let repeatable = idempotent(&method);
         let outcome = async {
             let response = self
                 .send(
@@ -217,14 +224,7 @@ impl GeminiClient {
                 retries += 1;
                 continue;
             }
-            let text = read_capped(response, MAX_ANSWER_BYTES)
-                .await
-                .unwrap_or_default();
-            return Err(status_error(
-                status,
-                &String::from_utf8_lossy(&text),
-                retries,
-            ));
+            return Err(failed_answer(response, retries).await);
         }
     }
 
@@ -344,9 +344,19 @@ impl GeminiClientBuilder {
     }
 }
 
+/// A non-success `response` as an [`ApiError::Status`], its body read
+/// under the cap (an unreadable body is an answer without a message).
+pub(crate) async fn failed_answer(response: reqwest::Response, retries: u32) -> ApiError {
+    let status = response.status();
+    let text = read_capped(response, MAX_ANSWER_BYTES)
+        .await
+        .unwrap_or_default();
+    status_error(status, &String::from_utf8_lossy(&text), retries)
+}
+
 /// A non-success answer as an [`ApiError::Status`], with Google's
 /// `{"error": {"code", "message", "status"}}` when the body has it.
-pub(crate) fn status_error(status: StatusCode, text: &str, retries: u32) -> ApiError {
+fn status_error(status: StatusCode, text: &str, retries: u32) -> ApiError {
     let body: Option<Value> = serde_json::from_str(text).ok();
     let error = body.as_ref().and_then(|body| body.get("error"));
     let field = |name: &str| {
@@ -365,7 +375,7 @@ pub(crate) fn status_error(status: StatusCode, text: &str, retries: u32) -> ApiE
 
 /// Reads `response`'s body, refusing it past `limit` bytes
 /// ([`ApiError::TooLarge`]) without holding more than that.
-pub(crate) async fn read_capped(
+async fn read_capped(
     mut response: reqwest::Response,
     limit: usize,
 ) -> Result<Vec<u8>, ApiError> {

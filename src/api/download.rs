@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use http::Method;
 
-use super::client::{GeminiClient, MAX_ANSWER_BYTES, Redirects, read_capped, status_error};
+use super::client::{GeminiClient, Redirects, failed_answer};
 use super::error::ApiError;
 use super::names::{segment, strip_collection};
 
@@ -127,9 +127,6 @@ impl GeminiClient {
         if status.is_success() || status.is_redirection() {
             return Ok(response);
         }
-        let text = read_capped(response, MAX_ANSWER_BYTES)
-            .await
-            .unwrap_or_default();
-        Err(status_error(status, &String::from_utf8_lossy(&text), 0))
+        Err(failed_answer(response, 0).await)
     }
 }
