@@ -94,47 +94,53 @@ async fn batch_results(
     let copy = format!("COPY {table}_results (batch, line_no, line) FROM STDIN BINARY");
     let sink = job.client().copy_in(&copy).await?;
     let writer = BinaryCopyInWriter::new(sink, &[Type::TEXT, Type::INT8, Type::TEXT]);
-    let mut writer = std::pin::pin!(writer);
-    let batch_name = name.to_string();
-    let mut line_no: i64 = 0;
+    let mut rows = ResultRows {
+        writer: std::pin::pin!(writer),
+        batch: name.to_string(),
+        next_line: 0,
+    };
     for response in &batch.inlined_responses {
-        let line = response.to_string();
-        writer
-            .as_mut()
-            .write(&[&batch_name, &line_no, &line])
-            .await?;
-        line_no += 1;
+        rows.push(response.to_string().as_bytes()).await?;
     }
     if let Some(file) = &batch.responses_file {
         let mut download = client.download(file).await?;
-        let mut pending: Vec<u8> = Vec::new();
+        // At most one line is held: the part of it that has come so far.
+        let mut line = Vec::new();
         while let Some(chunk) = download.chunk().await? {
-            pending.extend_from_slice(&chunk);
-            // Every whole line in what has come so far; the rest waits.
-            let mut start = 0;
-            while let Some(end) = pending[start..].iter().position(|&b| b == b'\n') {
-                let line = &pending[start..start + end];
-                if !line.trim_ascii().is_empty() {
-                    let line = String::from_utf8_lossy(line);
-                    writer
-                        .as_mut()
-                        .write(&[&batch_name, &line_no, &line.as_ref()])
-                        .await?;
-                    line_no += 1;
-                }
-                start += end + 1;
+            let mut rest = &chunk[..];
+            while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+                line.extend_from_slice(&rest[..end]);
+                rows.push(&line).await?;
+                line.clear();
+                rest = &rest[end + 1..];
             }
-            pending.drain(..start);
+            line.extend_from_slice(rest);
         }
-        if !pending.trim_ascii().is_empty() {
-            let line = String::from_utf8_lossy(&pending);
-            writer
-                .as_mut()
-                .write(&[&batch_name, &line_no, &line.as_ref()])
-                .await?;
-        }
+        rows.push(&line).await?; // the last line, if it has no newline
     }
-    Ok(writer.finish().await?)
+    Ok(rows.writer.finish().await?)
+}
+
+/// The rows of `<table>_results` for one batch, streamed through `COPY`.
+struct ResultRows<'a> {
+    writer: std::pin::Pin<&'a mut BinaryCopyInWriter>,
+    batch: String,
+    next_line: i64,
+}
+
+impl ResultRows<'_> {
+    /// One line of results as a row; a blank line is skipped.
+    async fn push(&mut self, line: &[u8]) -> Result<(), Failure> {
+        if line.trim_ascii().is_empty() {
+            return Ok(());
+        }
+        let line = String::from_utf8_lossy(line);
+        let row: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
+            [&self.batch, &self.next_line, &line.as_ref()];
+        self.writer.as_mut().write(&row).await?;
+        self.next_line += 1;
+        Ok(())
+    }
 }
 
 /// The event's videos, downloaded through the client into the video

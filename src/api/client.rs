@@ -375,10 +375,7 @@ fn status_error(status: StatusCode, text: &str, retries: u32) -> ApiError {
 
 /// Reads `response`'s body, refusing it past `limit` bytes
 /// ([`ApiError::TooLarge`]) without holding more than that.
-async fn read_capped(
-    mut response: reqwest::Response,
-    limit: usize,
-) -> Result<Vec<u8>, ApiError> {
+async fn read_capped(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, ApiError> {
     if response
         .content_length()
         .is_some_and(|length| length > limit as u64)
