@@ -522,12 +522,14 @@ async fn an_endless_answer_is_refused_past_the_cap_not_read_into_memory() {
 
 #[tokio::test]
 async fn a_slow_but_moving_download_outlasts_the_timeout_and_a_stalled_one_fails() {
-    // 30 chunks 100 ms apart: 3 s in all, against a 2 s timeout that
-    // bounds each read, not the whole body.
+    // 50 chunks 100 ms apart: 5 s in all, against a 4 s timeout that
+    // bounds each read, not the whole body (a gap 40 times shorter than
+    // the timeout: a busy machine does not make it one). The stalled one
+    // sends a chunk, then nothing.
     let (_, client) = Mock::start(|seen, _| {
         let stall = seen.path.contains("stalled");
         streamed(move |sender| async move {
-            for _ in 0..30 {
+            for _ in 0..if stall { 1 } else { 50 } {
                 if sender.send(Ok(Bytes::from_static(b"{}\n"))).await.is_err() {
                     return;
                 }
@@ -542,7 +544,7 @@ async fn a_slow_but_moving_download_outlasts_the_timeout_and_a_stalled_one_fails
     .await;
     let client = GeminiClient::builder(KEY)
         .host(client.host())
-        .timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(4))
         .build()
         .unwrap();
     let mut download = client.download("files/slow").await.unwrap();
@@ -550,7 +552,7 @@ async fn a_slow_but_moving_download_outlasts_the_timeout_and_a_stalled_one_fails
     while let Some(chunk) = download.chunk().await.unwrap() {
         received += chunk.len();
     }
-    assert_eq!(received, 90);
+    assert_eq!(received, 150);
     let mut stalled = client.download("files/stalled").await.unwrap();
     let outcome = loop {
         match stalled.chunk().await {
