@@ -138,10 +138,18 @@ impl Fixture {
 
     /// Puts every tracked job past its horizon.
     async fn past_horizon(&self) {
+        self.past_horizon_by("0 seconds").await;
+    }
+
+    /// Puts every tracked job's horizon `ago` (an SQL interval) back.
+    async fn past_horizon_by(&self, ago: &str) {
         admin()
             .await
             .execute(
-                &format!("UPDATE {}_tracked SET horizon = now()", self.table),
+                &format!(
+                    "UPDATE {}_tracked SET horizon = now() - interval '{ago}'",
+                    self.table
+                ),
                 &[],
             )
             .await
@@ -967,16 +975,7 @@ async fn closed_tracked_jobs_past_their_horizon_are_cleaned_up_and_open_ones_sta
     };
     assert_eq!(tracked_keys().await, ["batch:c1", "batch:c2", "batch:c3"]);
     // A day and a minute past every horizon: the closed ones go.
-    admin
-        .execute(
-            &format!(
-                "UPDATE {}_tracked SET horizon = now() - interval '24 hours 1 minute'",
-                fx.table
-            ),
-            &[],
-        )
-        .await
-        .unwrap();
+    fx.past_horizon_by("24 hours 1 minute").await;
     fx.inbox.cleanup_done().await.unwrap();
     assert_eq!(tracked_keys().await, ["batch:c2"], "the open one stays");
     fx.finish().await;
