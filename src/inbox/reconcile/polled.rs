@@ -4,7 +4,9 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::api::{BatchState, InteractionStatus, JobError, JobStatus};
+use crate::api::{
+    Batch, BatchState, Interaction, InteractionStatus, JobError, JobStatus, VideoOperation,
+};
 use crate::inbox::completion::completion_key;
 
 /// A polled job: ended (or waiting on the caller), or still running.
@@ -26,86 +28,92 @@ impl Polled {
     /// What a status says, for the job tracked as `resource`.
     pub(super) fn of(status: &JobStatus, resource: &str) -> Self {
         match status {
-            JobStatus::Batch(batch) => {
-                let event_type = match batch.state {
-                    BatchState::Succeeded => "batch.succeeded",
-                    BatchState::Failed => "batch.failed",
-                    BatchState::Cancelled => "batch.cancelled",
-                    BatchState::Expired => "batch.expired",
-                    // `done` with a state this crate does not know.
-                    _ if batch.done && batch.error.is_some() => "batch.failed",
-                    _ if batch.done => "batch.succeeded",
-                    ref state => return Self::Running(state.as_str().to_owned()),
-                };
-                let mut data = failure(event_type, batch.error.as_ref());
-                if let Some(file) = &batch.responses_file {
-                    data.insert("output_file_uri".into(), file.clone().into());
-                }
-                Self::ended(event_type, resource, data)
-            }
-            JobStatus::Video(video) => {
-                if !video.done {
-                    return Self::Running("running".to_owned());
-                }
-                // Gemini has no failure event for video: `video.failed`,
-                // shaped as `batch.failed` is.
-                let event_type = if video.error.is_some() {
-                    "video.failed"
-                } else {
-                    "video.generated"
-                };
-                let mut data = failure(event_type, video.error.as_ref());
-                if let Some(uri) = video.video_uris.first() {
-                    data.insert("video_uri".into(), uri.clone().into());
-                }
-                if video.rai_media_filtered_count > 0 {
-                    data.insert(
-                        "rai_media_filtered_count".into(),
-                        video.rai_media_filtered_count.into(),
-                    );
-                    data.insert(
-                        "rai_media_filtered_reasons".into(),
-                        video.rai_media_filtered_reasons.clone().into(),
-                    );
-                }
-                Self::ended(event_type, resource, data)
-            }
-            JobStatus::Interaction(interaction) => {
-                let event_type = match interaction.status {
-                    InteractionStatus::Completed => "interaction.completed",
-                    InteractionStatus::Cancelled => "interaction.cancelled",
-                    InteractionStatus::Failed
-                    | InteractionStatus::Incomplete
-                    | InteractionStatus::BudgetExceeded => "interaction.failed",
-                    InteractionStatus::RequiresAction => {
-                        // Once per pending action: a new action is a new
-                        // step, so the step count tells them apart.
-                        let mut data = Map::new();
-                        data.insert("id".into(), resource.into());
-                        return Self::Event {
-                            event_type: "interaction.requires_action",
-                            data: Value::Object(data),
-                            completion_key: format!(
-                                "{}:{}",
-                                completion_key("interaction.requires_action", resource),
-                                interaction.steps.len()
-                            ),
-                            ends: false,
-                        };
-                    }
-                    ref status => return Self::Running(status.as_str().to_owned()),
-                };
-                let mut data = failure(event_type, interaction.errors.first());
-                if event_type == "interaction.failed" && interaction.errors.is_empty() {
-                    // Ended short of completion without an error of its own.
-                    data.insert(
-                        "error_message".into(),
-                        format!("interaction ended {}", interaction.status.as_str()).into(),
-                    );
-                }
-                Self::ended(event_type, resource, data)
-            }
+            JobStatus::Batch(batch) => Self::of_batch(batch, resource),
+            JobStatus::Video(video) => Self::of_video(video, resource),
+            JobStatus::Interaction(interaction) => Self::of_interaction(interaction, resource),
         }
+    }
+
+    fn of_batch(batch: &Batch, resource: &str) -> Self {
+        let event_type = match batch.state {
+            BatchState::Succeeded => "batch.succeeded",
+            BatchState::Failed => "batch.failed",
+            BatchState::Cancelled => "batch.cancelled",
+            BatchState::Expired => "batch.expired",
+            // `done` with a state this crate does not know.
+            _ if batch.done && batch.error.is_some() => "batch.failed",
+            _ if batch.done => "batch.succeeded",
+            ref state => return Self::Running(state.as_str().to_owned()),
+        };
+        let mut data = failure(event_type, batch.error.as_ref());
+        if let Some(file) = &batch.responses_file {
+            data.insert("output_file_uri".into(), file.clone().into());
+        }
+        Self::ended(event_type, resource, data)
+    }
+
+    fn of_video(video: &VideoOperation, resource: &str) -> Self {
+        if !video.done {
+            return Self::Running("running".to_owned());
+        }
+        // Gemini has no failure event for video: `video.failed`,
+        // shaped as `batch.failed` is.
+        let event_type = if video.error.is_some() {
+            "video.failed"
+        } else {
+            "video.generated"
+        };
+        let mut data = failure(event_type, video.error.as_ref());
+        if let Some(uri) = video.video_uris.first() {
+            data.insert("video_uri".into(), uri.clone().into());
+        }
+        if video.rai_media_filtered_count > 0 {
+            data.insert(
+                "rai_media_filtered_count".into(),
+                video.rai_media_filtered_count.into(),
+            );
+            data.insert(
+                "rai_media_filtered_reasons".into(),
+                video.rai_media_filtered_reasons.clone().into(),
+            );
+        }
+        Self::ended(event_type, resource, data)
+    }
+
+    fn of_interaction(interaction: &Interaction, resource: &str) -> Self {
+        let event_type = match interaction.status {
+            InteractionStatus::Completed => "interaction.completed",
+            InteractionStatus::Cancelled => "interaction.cancelled",
+            InteractionStatus::Failed
+            | InteractionStatus::Incomplete
+            | InteractionStatus::BudgetExceeded => "interaction.failed",
+            InteractionStatus::RequiresAction => {
+                // Once per pending action: a new action is a new
+                // step, so the step count tells them apart.
+                let mut data = Map::new();
+                data.insert("id".into(), resource.into());
+                return Self::Event {
+                    event_type: "interaction.requires_action",
+                    data: Value::Object(data),
+                    completion_key: format!(
+                        "{}:{}",
+                        completion_key("interaction.requires_action", resource),
+                        interaction.steps.len()
+                    ),
+                    ends: false,
+                };
+            }
+            ref status => return Self::Running(status.as_str().to_owned()),
+        };
+        let mut data = failure(event_type, interaction.errors.first());
+        if event_type == "interaction.failed" && interaction.errors.is_empty() {
+            // Ended short of completion without an error of its own.
+            data.insert(
+                "error_message".into(),
+                format!("interaction ended {}", interaction.status.as_str()).into(),
+            );
+        }
+        Self::ended(event_type, resource, data)
     }
 
     fn ended(event_type: &'static str, resource: &str, mut data: Map<String, Value>) -> Self {
