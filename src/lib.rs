@@ -73,6 +73,8 @@ pub mod api;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
+#[cfg(any(feature = "api", feature = "postgres", feature = "redis"))]
+mod backoff;
 mod clock;
 mod config_error;
 mod delivery;

@@ -95,10 +95,9 @@ impl Retry {
     /// answer gave one, else the backoff doubled per retry; at most
     /// `max_backoff` either way, so a call's time stays bounded.
     fn pause(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
-        let doubled = self
-            .first_backoff
-            .saturating_mul(2u32.saturating_pow(retry.min(16)));
-        retry_after.unwrap_or(doubled).min(self.max_backoff)
+        retry_after
+            .unwrap_or_else(|| crate::backoff::doubled(self.first_backoff, retry, self.max_backoff))
+            .min(self.max_backoff)
     }
 }
 

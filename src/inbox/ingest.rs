@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use super::completion::EventKeys;
+use super::db::NewRow;
 use super::job::StoredDelivery;
 use super::{InboxError, Shared, Stored};
 
@@ -97,54 +97,24 @@ async fn store(shared: &Arc<Shared>, mut batch: Vec<Pending>) {
     // then wait for each other's keys in one order, never in a cycle
     // (which PostgreSQL breaks after `deadlock_timeout` by failing one).
     batch.sort_by(|a, b| a.key.cmp(&b.key));
-    let sql = &shared.insert_sql;
-    let keys: Vec<&str> = batch.iter().map(|p| p.key.as_str()).collect();
-    let webhook_ids: Vec<&str> = batch.iter().map(|p| p.row.webhook_id.as_str()).collect();
-    let signed_at: Vec<i64> = batch.iter().map(|p| p.row.signed_at).collect();
-    let verified_by: Vec<&str> = batch.iter().map(|p| p.row.verified_by.as_str()).collect();
-    let jwt_claims: Vec<Option<&str>> = batch.iter().map(|p| p.row.jwt_claims.as_deref()).collect();
-    let bodies: Vec<&[u8]> = batch.iter().map(|p| p.body.as_ref()).collect();
-    let completions: Vec<Option<&str>> = batch
+    let rows: Vec<NewRow<'_>> = batch
         .iter()
-        .map(|p| p.row.keys.as_ref().and_then(EventKeys::completion))
-        .collect();
-    // The tracked jobs the events name: closed by a completion, their
-    // deadline pushed out by any other event.
-    let (closing, deferring): (Vec<&EventKeys>, Vec<&EventKeys>) = batch
-        .iter()
-        .filter_map(|p| p.row.keys.as_ref())
-        .partition(|keys| keys.ends);
-    let closing: Vec<&str> = closing.iter().map(|k| k.job.as_str()).collect();
-    let deferring: Vec<&str> = deferring.iter().map(|k| k.job.as_str()).collect();
-    let stored = shared
-        .run("ingest", |client| async move {
-            let statement = client.prepare_cached(sql).await?;
-            client
-                .query_one(
-                    &statement,
-                    &[
-                        &keys,
-                        &webhook_ids,
-                        &signed_at,
-                        &verified_by,
-                        &jwt_claims,
-                        &bodies,
-                        &completions,
-                        &closing,
-                        &deferring,
-                    ],
-                )
-                .await
+        .map(|p| NewRow {
+            key: &p.key,
+            row: &p.row,
+            body: &p.body,
         })
-        .await;
+        .collect();
+    let stored = shared.db.insert(&rows).await;
+    drop(rows);
     match stored {
-        Ok(row) => {
+        Ok(inserted) => {
             // Of copies of one delivery in one batch, the first is the new one.
-            let mut inserted: HashSet<String> = row.get::<_, Vec<String>>(0).into_iter().collect();
-            let any_new = !inserted.is_empty();
-            crate::metrics::late_webhooks(u64::try_from(row.get::<_, i64>(1)).unwrap_or(0));
+            let mut keys: HashSet<String> = inserted.keys.into_iter().collect();
+            let any_new = !keys.is_empty();
+            crate::metrics::late_webhooks(inserted.late_completions);
             for pending in batch {
-                let stored = if inserted.remove(&pending.key) {
+                let stored = if keys.remove(&pending.key) {
                     if pending.row.keys.as_ref().is_some_and(|k| k.ends) {
                         crate::metrics::completion_stored("webhook");
                     }

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 
-use super::{Inbox, InboxError, sql};
+use super::{Inbox, InboxError};
 
 /// A job's state, as [`Inbox::jobs`] filters and shows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -33,7 +33,8 @@ impl JobState {
         }
     }
 
-    fn parse(state: &str) -> Self {
+    /// The state a shown row's `state` names (`pending` when unknown).
+    pub(super) fn parse(state: &str) -> Self {
         match state {
             "running" => Self::Running,
             "done" => Self::Done,
@@ -75,26 +76,6 @@ pub struct JobRecord {
     pub body: Bytes,
 }
 
-impl JobRecord {
-    fn from_row(row: &tokio_postgres::Row) -> Self {
-        Self {
-            key: row.get(0),
-            webhook_id: row.get(1),
-            state: JobState::parse(row.get(2)),
-            attempts: u32::try_from(row.get::<_, i32>(3)).unwrap_or(0),
-            last_error: row.get(4),
-            received_at: row.get(5),
-            run_at: row.get(6),
-            failed_at: row.get(7),
-            finished_at: row.get(8),
-            body: row
-                .get::<_, Option<Vec<u8>>>(9)
-                .map(Bytes::from)
-                .unwrap_or_default(),
-        }
-    }
-}
-
 impl Inbox {
     /// Up to `limit` jobs in `state` (all states with `None`), newest
     /// first, without their bodies.
@@ -103,28 +84,13 @@ impl Inbox {
         state: Option<JobState>,
         limit: u32,
     ) -> Result<Vec<JobRecord>, InboxError> {
-        let sql = sql::jobs(&self.shared.settings.table, false);
-        let (state, limit) = (state.map(JobState::as_str), i64::from(limit));
-        let rows = self
-            .shared
-            .run("list jobs", |client| async move {
-                client.query(&sql, &[&state, &limit]).await
-            })
-            .await?;
-        Ok(rows.iter().map(JobRecord::from_row).collect())
+        self.shared.db.jobs(state, limit).await
     }
 
     /// The job with replay key `key`, body included; `None` if there is
     /// none.
     pub async fn job(&self, key: &str) -> Result<Option<JobRecord>, InboxError> {
-        let sql = sql::job(&self.shared.settings.table);
-        let row = self
-            .shared
-            .run("show a job", |client| async move {
-                client.query_opt(&sql, &[&key]).await
-            })
-            .await?;
-        Ok(row.as_ref().map(JobRecord::from_row))
+        self.shared.db.job(key).await
     }
 }
 

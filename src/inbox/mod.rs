@@ -50,8 +50,8 @@
 //! ```
 
 mod attempt;
-mod bookkeeping;
 mod completion;
+mod db;
 mod endpoint;
 mod error;
 mod failure_log;
@@ -70,9 +70,8 @@ mod worker;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use bytes::Bytes;
 use deadpool_postgres::Pool;
 use http::StatusCode;
 
@@ -84,12 +83,13 @@ pub use job::{FromJob, Job};
 #[cfg(feature = "api")]
 pub use reconcile::{JobKind, MAX_EXPECT_WITHIN, Reconciler, TrackedJob, TrackingCounts};
 pub use service::InboxService;
-pub use worker::InboxWorker;
+pub use worker::{Batch, InboxWorker};
 
 use crate::config_error::ConfigError;
 use crate::delivery::Delivery;
-use crate::postgres::{Opening, RunError, Schema, Source, derived_name, millis};
+use crate::postgres::{Opening, Source, derived_name};
 use crate::replay::DEFAULT_DEDUP_TTL;
+use db::{InboxDb, InboxSettings, OwnConnections};
 use job::StoredDelivery;
 
 /// The table an inbox uses unless told otherwise.
@@ -103,29 +103,9 @@ pub struct Inbox {
 }
 
 struct Shared {
-    pool: Pool,
+    db: Arc<InboxDb>,
     batcher: ingest::Batcher,
-    insert_sql: String,
     notify_pending: AtomicBool,
-    /// How the inbox makes its own connections, and the workers theirs;
-    /// `None` on the application's pool.
-    own: Option<OwnConnections>,
-    schema: Schema,
-    settings: Settings,
-}
-
-/// What the inbox's own connections are made from.
-struct OwnConnections {
-    config: tokio_postgres::Config,
-    connector: crate::postgres::Connector,
-}
-
-#[derive(Debug, Clone)]
-struct Settings {
-    table: String,
-    channel: String,
-    timeout: Duration,
-    keep_done: Duration,
 }
 
 /// What ingest did with a verified delivery; both are 2xx.
@@ -165,27 +145,6 @@ impl fmt::Display for Stored {
             Self::Duplicate => "already received",
         })
     }
-}
-
-/// A job that failed [`max_attempts`](InboxWorker::max_attempts) times, or
-/// whose body could never be handled; [`Inbox::requeue`] runs it again.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct DeadLetter {
-    /// The delivery's replay key (the `webhook-id` for `v1`/`v1a`).
-    pub key: String,
-    /// The `webhook-id`.
-    pub webhook_id: String,
-    /// How many attempts ran.
-    pub attempts: u32,
-    /// The last failure, as the handler's error displayed.
-    pub last_error: Option<String>,
-    /// When the delivery was stored.
-    pub received_at: SystemTime,
-    /// When the last attempt failed.
-    pub failed_at: Option<SystemTime>,
-    /// The raw body.
-    pub body: Bytes,
 }
 
 /// How many jobs an inbox holds, by state.
@@ -247,7 +206,7 @@ impl Inbox {
 
     /// The table in use.
     pub fn table(&self) -> &str {
-        &self.shared.settings.table
+        &self.shared.db.settings.table
     }
 
     /// Stores a verified delivery under its replay key (`INSERT … ON
@@ -270,7 +229,7 @@ impl Inbox {
         );
         // If the batch outlives this wait and commits, the delivery's retry
         // finds it stored: a 503 now loses nothing.
-        match tokio::time::timeout(self.shared.settings.timeout, answer).await {
+        match tokio::time::timeout(self.shared.db.settings.timeout, answer).await {
             Ok(Ok(stored)) => stored,
             Ok(Err(_)) | Err(_) => Err(InboxError::TimedOut { what: "ingest" }),
         }
@@ -295,61 +254,25 @@ impl Inbox {
     pub async fn connection(&self) -> Result<deadpool_postgres::Object, InboxError> {
         // The inbox's own path to a connection: pool, schema, timeout.
         self.shared
+            .db
             .run("connect", |client| async move { Ok(client) })
             .await
     }
 
-    /// Up to `limit` dead letters, oldest failure first.
-    pub async fn dead_letters(&self, limit: u32) -> Result<Vec<DeadLetter>, InboxError> {
-        let sql = sql::dead_letters(&self.shared.settings.table);
-        let limit = i64::from(limit);
-        let rows = self
-            .shared
-            .run("list dead letters", |client| async move {
-                client.query(&sql, &[&limit]).await
-            })
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| DeadLetter {
-                key: row.get(0),
-                webhook_id: row.get(1),
-                attempts: u32::try_from(row.get::<_, i32>(2)).unwrap_or(0),
-                last_error: row.get(3),
-                received_at: row.get(4),
-                failed_at: row.get(5),
-                body: Bytes::from(row.get::<_, Vec<u8>>(6)),
-            })
-            .collect())
+    /// Up to `limit` dead letters, oldest failure first, bodies included.
+    pub async fn dead_letters(&self, limit: u32) -> Result<Vec<JobRecord>, InboxError> {
+        self.shared.db.dead_letters(limit).await
     }
 
     /// Runs the dead letter with this replay key again, from attempt 1;
     /// `false` if there is no such dead letter.
     pub async fn requeue(&self, key: &str) -> Result<bool, InboxError> {
-        self.requeue_where("id = $1 AND", &[&key])
-            .await
-            .map(|n| n == 1)
+        self.shared.db.requeue(Some(key)).await.map(|n| n == 1)
     }
 
     /// Runs every dead letter again; returns how many.
     pub async fn requeue_all(&self) -> Result<u64, InboxError> {
-        self.requeue_where("", &[]).await
-    }
-
-    async fn requeue_where(
-        &self,
-        condition: &str,
-        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-    ) -> Result<u64, InboxError> {
-        let settings = &self.shared.settings;
-        let sql = sql::requeue(&settings.table, &settings.channel, condition);
-        let row = self
-            .shared
-            .run("requeue", |client| async move {
-                client.query_one(&sql, params).await
-            })
-            .await?;
-        Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+        self.shared.db.requeue(None).await
     }
 
     /// Checks that the inbox can do its work: connects, creates its table
@@ -371,37 +294,20 @@ impl Inbox {
     /// # Ok(()) }
     /// ```
     pub async fn check(&self) -> Result<(), InboxError> {
-        let shared = &self.shared;
-        shared
-            .schema
-            .check(&shared.pool, shared.settings.timeout)
-            .await
-            .map_err(|err| run_error("check the inbox table", err))
+        self.shared.db.check().await
     }
 
     /// How many jobs the inbox holds, by state.
     pub async fn counts(&self) -> Result<InboxCounts, InboxError> {
-        let sql = sql::counts(&self.shared.settings.table);
-        let row = self
-            .shared
-            .run("count", |client| async move {
-                client.query_one(&sql, &[]).await
-            })
-            .await?;
-        let count = |i: usize| u64::try_from(row.get::<_, i64>(i)).unwrap_or(0);
-        Ok(InboxCounts {
-            pending: count(0),
-            running: count(1),
-            done: count(2),
-            dead: count(3),
-        })
+        self.shared.db.counts().await
     }
 
     /// Deletes up to 1,000 done rows older than the dedup TTL; returns how
     /// many. Also deletes up to 1,000 tracked jobs closed (done, abandoned)
     /// more than 24 hours past their horizon. Workers run it every minute.
     pub async fn cleanup_done(&self) -> Result<u64, InboxError> {
-        self.shared.cleanup_done_on(&self.shared.pool).await
+        let db = &self.shared.db;
+        db.cleanup(&db.pool).await.map(|cleaned| cleaned.done)
     }
 
     /// A worker that runs `handler` for each stored delivery; see
@@ -443,94 +349,15 @@ impl Shared {
             // Cleared before sending: an insert committed from now on
             // schedules a notification of its own.
             shared.notify_pending.store(false, Ordering::Release);
-            let sql = sql::notify(&shared.settings.channel);
-            let _ = shared
-                .run("notify", |client| async move {
-                    client.batch_execute(&sql).await
-                })
-                .await;
+            let _ = shared.db.notify().await;
         });
-    }
-
-    /// Runs `statement` on a pooled connection within the timeout, creating
-    /// the schema first if this inbox has not yet.
-    async fn run<T, F, Fut>(&self, what: &'static str, statement: F) -> Result<T, InboxError>
-    where
-        F: FnOnce(deadpool_postgres::Object) -> Fut,
-        Fut: Future<Output = Result<T, tokio_postgres::Error>>,
-    {
-        self.run_on(&self.pool, what, statement).await
-    }
-
-    /// [`run`](Self::run) on another pool (a worker's own).
-    async fn run_on<T, F, Fut>(
-        &self,
-        pool: &Pool,
-        what: &'static str,
-        statement: F,
-    ) -> Result<T, InboxError>
-    where
-        F: FnOnce(deadpool_postgres::Object) -> Fut,
-        Fut: Future<Output = Result<T, tokio_postgres::Error>>,
-    {
-        self.schema
-            .run(pool, self.settings.timeout, statement)
-            .await
-            .map_err(|err| run_error(what, err))
-    }
-
-    /// A pool of `size` connections of the inbox's own (the application's
-    /// pool for an inbox built on it), each with the server options
-    /// `extra` and asking the server to probe it every few seconds: a
-    /// transaction cut off by the network is rolled back in seconds, not
-    /// hours.
-    fn own_pool(&self, size: usize, extra: &str) -> Result<Pool, ConfigError> {
-        let Some(own) = &self.own else {
-            return Ok(self.pool.clone());
-        };
-        let mut config = own.config.clone();
-        let options = format!(
-            "{} -c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2 -c tcp_keepalives_count=3 {extra}",
-            config.get_options().unwrap_or_default()
-        );
-        config.options(options.trim());
-        crate::postgres::pool(config, &own.connector, size, self.settings.timeout)
-    }
-
-    async fn cleanup_done_on(&self, pool: &Pool) -> Result<u64, InboxError> {
-        let sql = sql::cleanup(&self.settings.table);
-        let tracked_sql = sql::cleanup_tracked(&self.settings.table);
-        let keep = millis(self.settings.keep_done);
-        let (done, tracked) = self
-            .run_on(pool, "cleanup", |client| async move {
-                let done = client.execute(&sql, &[&keep]).await?;
-                let tracked = client.execute(&tracked_sql, &[]).await?;
-                Ok((done, tracked))
-            })
-            .await?;
-        tracing::debug!(
-            done,
-            tracked,
-            "deleted done jobs and tracked jobs past their horizon"
-        );
-        Ok(done)
-    }
-}
-
-/// An inbox statement's failure, as an [`InboxError`].
-fn run_error(what: &'static str, err: RunError) -> InboxError {
-    match err {
-        RunError::Connect(err) => InboxError::database(what, err),
-        RunError::Schema(err) => InboxError::database("create the inbox table", err),
-        RunError::Statement(err) => InboxError::database(what, err),
-        RunError::TimedOut => InboxError::TimedOut { what },
     }
 }
 
 impl fmt::Debug for Inbox {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Inbox")
-            .field("settings", &self.shared.settings)
+            .field("settings", &self.shared.db.settings)
             .finish_non_exhaustive()
     }
 }
@@ -640,24 +467,17 @@ impl InboxBuilder {
             },
         )?;
         let own = own.map(|(config, connector)| OwnConnections { config, connector });
+        let settings = InboxSettings {
+            channel: derived_name(&self.table, "new"),
+            table: self.table,
+            timeout: self.timeout,
+            keep_done: self.keep_done,
+        };
         Ok(Inbox {
             shared: Arc::new(Shared {
-                pool,
+                db: Arc::new(InboxDb::new(pool, own, settings, self.create_schema)),
                 batcher: ingest::Batcher::default(),
-                insert_sql: sql::insert(&self.table),
                 notify_pending: AtomicBool::new(false),
-                own,
-                schema: Schema::new(
-                    &self.table,
-                    Inbox::schema_sql(&self.table),
-                    self.create_schema,
-                ),
-                settings: Settings {
-                    channel: derived_name(&self.table, "new"),
-                    table: self.table,
-                    timeout: self.timeout,
-                    keep_done: self.keep_done,
-                },
             }),
         })
     }

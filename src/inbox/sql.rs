@@ -170,9 +170,9 @@ pub(super) fn insert(table: &str) -> String {
            SET next_poll_at = now() + expect_within_ms * interval '1 millisecond' \
            WHERE job_key IN (SELECT job_key FROM {tracked} WHERE job_key = ANY($9::text[]) \
              AND state = 'open' FOR UPDATE SKIP LOCKED)) \
-         SELECT ARRAY(SELECT id FROM inserted), \
+         SELECT ARRAY(SELECT id FROM inserted) AS inserted, \
            (SELECT count(*) FROM {table} WHERE completion_key = ANY($7::text[]) \
-             AND verified_by = 'poll')"
+             AND verified_by = 'poll') AS late"
     )
 }
 
@@ -209,22 +209,23 @@ pub(super) fn cleanup_tracked(table: &str) -> String {
     )
 }
 
-/// Up to `$1` dead letters, oldest failure first.
+/// Up to `$1` dead letters, oldest failure first, bodies included (the
+/// columns of [`jobs`]).
 pub(super) fn dead_letters(table: &str) -> String {
     format!(
-        "SELECT id, webhook_id, attempts, last_error, received_at, failed_at, body \
-         FROM {table} WHERE state = 'dead' ORDER BY failed_at, id LIMIT $1"
+        "SELECT {JOB_COLUMNS}, body FROM {table} WHERE state = 'dead' \
+         ORDER BY failed_at, id LIMIT $1"
     )
 }
 
-/// Dead letters made pending again from attempt 1 (those that also meet
-/// `condition`, which ends in `AND` or is empty), the workers woken.
-pub(super) fn requeue(table: &str, channel: &str, condition: &str) -> String {
+/// The dead letter with replay key `$1` (every one when `$1` is NULL) made
+/// pending again from attempt 1, the workers woken; returns `requeued`.
+pub(super) fn requeue(table: &str, channel: &str) -> String {
     format!(
         "WITH requeued AS (\
            UPDATE {table} SET state = 'pending', attempts = 0, run_at = now(), lease = NULL \
-           WHERE {condition} state = 'dead' RETURNING 1) \
-         SELECT (SELECT count(*) FROM requeued), pg_notify('{channel}', '')"
+           WHERE ($1::text IS NULL OR id = $1) AND state = 'dead' RETURNING 1) \
+         SELECT (SELECT count(*) FROM requeued) AS requeued, pg_notify('{channel}', '')"
     )
 }
 
@@ -232,10 +233,12 @@ pub(super) fn requeue(table: &str, channel: &str, condition: &str) -> String {
 pub(super) fn counts(table: &str) -> String {
     format!(
         "SELECT \
-           count(*) FILTER (WHERE state = 'pending' AND (lease IS NULL OR run_at <= now())), \
-           count(*) FILTER (WHERE state = 'pending' AND lease IS NOT NULL AND run_at > now()), \
-           count(*) FILTER (WHERE state = 'done'), \
-           count(*) FILTER (WHERE state = 'dead') \
+           count(*) FILTER (WHERE state = 'pending' AND (lease IS NULL OR run_at <= now())) \
+             AS pending, \
+           count(*) FILTER (WHERE state = 'pending' AND lease IS NOT NULL AND run_at > now()) \
+             AS running, \
+           count(*) FILTER (WHERE state = 'done') AS done, \
+           count(*) FILTER (WHERE state = 'dead') AS dead \
          FROM {table}"
     )
 }
@@ -264,7 +267,7 @@ impl JobSql {
                        ORDER BY run_at LIMIT $1 FOR UPDATE SKIP LOCKED) AS due \
                  WHERE t.id = due.id \
                  RETURNING t.id, t.webhook_id, t.signed_at, t.verified_by, t.jwt_claims, t.body, \
-                   t.attempts, t.received_at, due.left_lease IS NOT NULL"
+                   t.attempts, t.received_at, due.left_lease IS NOT NULL AS abandoned"
             ),
             // The state is checked on the row found, not in the WHERE
             // clause: there it matches the due index's predicate, and the
@@ -303,28 +306,23 @@ impl JobSql {
     }
 }
 
-/// A row's state as the tools show it: a pending row whose lease is still
-/// running is `running`.
-const SHOWN_STATE: &str = "CASE WHEN state = 'pending' AND lease IS NOT NULL AND run_at > now() \
-                           THEN 'running' ELSE state END";
+/// The columns a job is shown with, `body` aside.
+const JOB_COLUMNS: &str = "id, webhook_id, CASE WHEN state = 'pending' AND lease IS NOT NULL \
+                           AND run_at > now() THEN 'running' ELSE state END AS shown_state, \
+                           attempts, last_error, received_at, run_at, failed_at, finished_at";
 
 /// Jobs in the shown state `$1` (all when NULL), newest first, at most
-/// `$2`; with the body only when `with_body`.
-pub(super) fn jobs(table: &str, with_body: bool) -> String {
-    let body = if with_body { "body" } else { "NULL::bytea" };
+/// `$2`, without their bodies (`body` is NULL). A pending row whose lease
+/// is still running shows as `running`.
+pub(super) fn jobs(table: &str) -> String {
     format!(
-        "SELECT id, webhook_id, {SHOWN_STATE}, attempts, last_error, received_at, run_at, \
-                failed_at, finished_at, {body} \
-         FROM {table} WHERE $1::text IS NULL OR {SHOWN_STATE} = $1 \
+        "SELECT * FROM (SELECT {JOB_COLUMNS}, NULL::bytea AS body FROM {table}) AS job \
+         WHERE $1::text IS NULL OR shown_state = $1 \
          ORDER BY received_at DESC, id LIMIT $2"
     )
 }
 
 /// The job with replay key `$1`, body included.
 pub(super) fn job(table: &str) -> String {
-    format!(
-        "SELECT id, webhook_id, {SHOWN_STATE}, attempts, last_error, received_at, run_at, \
-                failed_at, finished_at, body \
-         FROM {table} WHERE id = $1"
-    )
+    format!("SELECT {JOB_COLUMNS}, body FROM {table} WHERE id = $1")
 }

@@ -1,34 +1,88 @@
-//! [`InboxWorker`]: its settings, and the loop that claims due jobs, keeps
-//! their leases renewed, and shuts down gracefully. One attempt at a job is
-//! in [`attempt`](super::attempt).
+//! [`InboxWorker`]: its settings, and the loop that claims due jobs into
+//! free slots, keeps their leases renewed, cleans up, and shuts down
+//! gracefully. One attempt at a job is in [`attempt`](super::attempt),
+//! its statements behind the door ([`WorkerDb`]).
 
 use std::collections::HashMap;
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::marker::PhantomData;
 use std::pin::{Pin, pin};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::Poll;
 use std::time::Duration;
 
-use deadpool_postgres::Pool;
 use tokio::sync::Notify;
-use tokio::task::JoinSet;
+use tokio::task::{Id, JoinSet};
 use tokio::time::Instant;
 
-use super::attempt::{WorkerContext, WorkerSettings};
-use super::bookkeeping::Bookkeeping;
+use super::attempt::{JobOutcome, WorkerContext};
+use super::db::{InboxDb, WorkerDb};
 use super::failure_log::FailureLog;
-use super::hold::Holds;
+use super::hold::{Hold, Holds};
 use super::retry_due::RetryDue;
-use super::sql::JobSql;
-use super::{FromJob, Inbox, Shared};
+use super::{FromJob, Inbox, InboxError};
+use crate::error_chain::ErrorChain;
 
 /// How often a worker deletes old done rows.
-const MAINTENANCE_EVERY: Duration = Duration::from_secs(60);
+const CLEANUP_EVERY: Duration = Duration::from_secs(60);
 
 /// How long a worker waits before it reconnects its `LISTEN` connection.
 const LISTEN_RETRY: Duration = Duration::from_secs(1);
+
+/// A worker's settings, as its builder left them.
+#[derive(Debug, Clone)]
+pub(super) struct WorkerSettings {
+    pub(super) concurrency: usize,
+    pub(super) max_attempts: u32,
+    pub(super) lease: Duration,
+    pub(super) job_timeout: Duration,
+    pub(super) backoff: Duration,
+    pub(super) max_backoff: Duration,
+    pub(super) poll_interval: Duration,
+    pub(super) shutdown_grace: Duration,
+}
+
+impl WorkerSettings {
+    /// The pause after failed attempt `attempt` (1-based): `backoff`
+    /// doubled per earlier attempt, at most `max_backoff`.
+    pub(super) fn backoff(&self, attempt: u32) -> Duration {
+        crate::backoff::doubled(self.backoff, attempt.saturating_sub(1), self.max_backoff)
+    }
+
+    /// How often a running job checks its connection and deadline.
+    pub(super) fn watch_every(&self) -> Duration {
+        (self.lease / 6).min(Duration::from_secs(1))
+    }
+}
+
+/// What one [`InboxWorker::run_once`] did, job by job.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Batch {
+    /// Jobs claimed.
+    pub claimed: usize,
+    /// Handled and marked done, the handler's writes committed.
+    pub handled: usize,
+    /// Failed, due again after the backoff.
+    pub retried: usize,
+    /// Failed for good: dead letters.
+    pub dead: usize,
+    /// Claimed but not run to an outcome: taken over by another worker,
+    /// the database gone mid-way, the commit lost (the job runs again).
+    pub unfinished: usize,
+}
+
+impl Batch {
+    fn count(&mut self, outcome: Option<JobOutcome>) {
+        match outcome {
+            Some(JobOutcome::Handled) => self.handled += 1,
+            Some(JobOutcome::Retried) => self.retried += 1,
+            Some(JobOutcome::Dead) => self.dead += 1,
+            Some(JobOutcome::NotCommitted) | None => self.unfinished += 1,
+        }
+    }
+}
 
 /// Runs a handler for every delivery stored in an [`Inbox`]; built by
 /// [`Inbox::worker`], started with [`run`](Self::run) or
@@ -50,6 +104,8 @@ pub struct InboxWorker<F, T> {
     inbox: Inbox,
     handler: Arc<F>,
     settings: WorkerSettings,
+    /// Made on first use, with the settings as they are then.
+    context: OnceLock<Arc<WorkerContext<F>>>,
     input: PhantomData<fn(T)>,
 }
 
@@ -74,6 +130,7 @@ where
                 poll_interval: Duration::from_secs(1),
                 shutdown_grace: Duration::from_secs(30),
             },
+            context: OnceLock::new(),
             input: PhantomData,
         }
     }
@@ -155,68 +212,24 @@ where
     /// interval, and logs an outage when it starts, once a minute while it
     /// lasts (with a count), and when it ends.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
-        let shared = Arc::clone(&self.inbox.shared);
-        let Some((jobs, bookkeeping)) = worker_pools(&shared, &self.settings) else {
-            return;
+        let context = match self.context() {
+            Ok(context) => context,
+            Err(err) => {
+                tracing::error!(error = %ErrorChain(&err), "gemini webhook inbox worker could not start");
+                return;
+            }
         };
         let wake = Arc::new(Notify::new());
-        // On the application's pool there is no connection of ours to keep
-        // listening on: the poll finds new deliveries.
-        let _listener = shared.own.as_ref().map(|own| {
-            AbortOnDrop(tokio::spawn(listen(
-                own.config.clone(),
-                own.connector.clone(),
-                shared.settings.channel.clone(),
-                Arc::clone(&wake),
-            )))
-        });
-        let context = Arc::new(WorkerContext {
-            sql: JobSql::new(&shared.settings.table),
-            shared,
-            jobs,
-            bookkeeping,
-            holds: Holds::new(self.settings.lease),
-            settings: self.settings,
-            handler: self.handler,
-            renewals: FailureLog::new("renewing leases"),
-            retry_due: RetryDue::default(),
-        });
+        let _helpers = [
+            self.listener(&wake),
+            Some(spawn_forever(Arc::clone(&context), renew_leases)),
+            Some(spawn_forever(Arc::clone(&context), clean_up)),
+        ];
         let claims = FailureLog::new("claiming jobs");
-        let _renewer = AbortOnDrop(tokio::spawn({
-            let context = Arc::clone(&context);
-            async move {
-                loop {
-                    tokio::time::sleep(context.holds.renew_every()).await;
-                    context.renew().await;
-                }
-            }
-        }));
-        let mut running = JoinSet::new();
-        let mut holds = HashMap::new();
+        let mut slots = Slots::new();
         let mut shutdown = pin!(shutdown);
-        let mut maintained: Option<Instant> = None;
         loop {
-            if maintained.is_none_or(|at| at.elapsed() >= MAINTENANCE_EVERY) {
-                maintained = Some(Instant::now());
-                context.maintain().await;
-            }
-            let free = context.settings.concurrency - running.len();
-            let mut covered = None;
-            if free > 0 {
-                let claimed_at = Instant::now();
-                match context.claim(free).await {
-                    Ok(claimed) => {
-                        covered = Some(claimed_at);
-                        claims.succeeded();
-                        for job in claimed {
-                            let hold = Arc::clone(&job.hold);
-                            let task = running.spawn(Arc::clone(&context).run(job));
-                            holds.insert(task.id(), hold);
-                        }
-                    }
-                    Err(err) => claims.failed(&err),
-                }
-            }
+            let covered = slots.fill(&context, &claims).await;
             // Retries no claim took stay due (every slot busy, a failed claim).
             let wake_at = context.retry_due.next_wake(
                 covered,
@@ -225,40 +238,206 @@ where
             );
             let tick = pin!(tokio::time::sleep_until(wake_at));
             let notified = pin!(wake.notified());
-            match next_wake(shutdown.as_mut(), &mut running, notified, tick).await {
+            match next_wake(shutdown.as_mut(), &mut slots.running, notified, tick).await {
                 Wake::Shutdown => break,
-                Wake::Finished(id) => {
-                    holds.remove(&id);
-                    // Collect every other finished job too, so one claim
-                    // refills all the free slots.
-                    while let Some(finished) = running.try_join_next_with_id() {
-                        holds.remove(&finished.map_or_else(|err| err.id(), |(id, ())| id));
-                    }
-                }
+                Wake::Finished(id) => slots.finished(id),
                 Wake::Notified | Wake::Tick => {}
             }
         }
+        slots.shut_down(&context).await;
+    }
+
+    /// Claims what is due now (up to the [`concurrency`](Self::concurrency))
+    /// and runs it to the end, its leases renewed meanwhile: one step of
+    /// [`run`](Self::run), for tests and for a scheduler of your own. No
+    /// cleanup, no waiting for new deliveries.
+    ///
+    /// ```no_run
+    /// # async fn run(inbox: gemini_webhooks::inbox::Inbox) -> Result<(), Box<dyn std::error::Error>> {
+    /// use gemini_webhooks::GeminiEvent;
+    /// let worker = inbox.worker(|_: GeminiEvent| async { Ok::<_, std::io::Error>(()) });
+    /// let batch = worker.run_once().await?;
+    /// println!("{} handled, {} to retry", batch.handled, batch.retried);
+    /// # Ok(()) }
+    /// ```
+    pub async fn run_once(&self) -> Result<Batch, InboxError> {
+        let context = self
+            .context()
+            .map_err(|err| InboxError::database("start the worker", err))?;
+        let jobs = context.claim(context.settings.concurrency).await?;
+        let _renewer = spawn_forever(Arc::clone(&context), renew_leases);
+        let mut batch = Batch {
+            claimed: jobs.len(),
+            ..Batch::default()
+        };
+        let mut running = JoinSet::new();
+        for job in jobs {
+            running.spawn(Arc::clone(&context).run(job));
+        }
+        while let Some(finished) = running.join_next().await {
+            batch.count(finished.ok().flatten());
+        }
+        Ok(batch)
+    }
+
+    /// The jobs' shared context, made on first use.
+    fn context(&self) -> Result<Arc<WorkerContext<F>>, crate::ConfigError> {
+        if let Some(context) = self.context.get() {
+            return Ok(Arc::clone(context));
+        }
+        let db = &self.inbox.shared.db;
+        let context = Arc::new(WorkerContext {
+            db: worker_db(db, &self.settings)?,
+            holds: Holds::new(self.settings.lease),
+            settings: self.settings.clone(),
+            handler: Arc::clone(&self.handler),
+            renewals: FailureLog::new("renewing leases"),
+            retry_due: RetryDue::default(),
+        });
+        Ok(Arc::clone(self.context.get_or_init(|| context)))
+    }
+
+    /// The task that keeps a connection `LISTEN`ing for new deliveries;
+    /// none on the application's pool (its connections are not ours to
+    /// keep): the poll finds them.
+    fn listener(&self, wake: &Arc<Notify>) -> Option<AbortOnDrop<()>> {
+        let db = &self.inbox.shared.db;
+        db.own.as_ref().map(|own| {
+            AbortOnDrop(tokio::spawn(listen(
+                own.config.clone(),
+                own.connector.clone(),
+                db.settings.channel.clone(),
+                Arc::clone(wake),
+            )))
+        })
+    }
+}
+
+/// The jobs a worker runs, and the hold of each, by task.
+struct Slots {
+    running: JoinSet<Option<JobOutcome>>,
+    holds: HashMap<Id, Arc<Hold>>,
+}
+
+impl Slots {
+    fn new() -> Self {
+        Self {
+            running: JoinSet::new(),
+            holds: HashMap::new(),
+        }
+    }
+
+    /// Claims jobs for the free slots and starts them; when the claim was
+    /// sent, if it got an answer (every job due by then is covered).
+    async fn fill<F, T, Fut, E>(
+        &mut self,
+        context: &Arc<WorkerContext<F>>,
+        claims: &FailureLog,
+    ) -> Option<Instant>
+    where
+        F: Fn(T) -> Fut + Send + Sync + 'static,
+        T: FromJob,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
+    {
+        let free = context.settings.concurrency - self.running.len();
+        if free == 0 {
+            return None;
+        }
+        let claimed_at = Instant::now();
+        match context.claim(free).await {
+            Ok(claimed) => {
+                claims.succeeded();
+                for job in claimed {
+                    let hold = Arc::clone(&job.hold);
+                    let task = self.running.spawn(Arc::clone(context).run(job));
+                    self.holds.insert(task.id(), hold);
+                }
+                Some(claimed_at)
+            }
+            Err(err) => {
+                claims.failed(&err);
+                None
+            }
+        }
+    }
+
+    /// Forgets the job of task `id`, and of every other task finished by
+    /// now, so one claim refills all the free slots.
+    fn finished(&mut self, id: Id) {
+        self.holds.remove(&id);
+        while let Some(finished) = self.running.try_join_next_with_id() {
+            self.holds.remove(&task_id(&finished));
+        }
+    }
+
+    /// Waits up to the shutdown grace for running jobs, then cancels the
+    /// others and releases their jobs.
+    async fn shut_down<F>(mut self, context: &WorkerContext<F>) {
         let drain = async {
-            while let Some(finished) = running.join_next_with_id().await {
-                holds.remove(&finished.map_or_else(|err| err.id(), |(id, ())| id));
+            while let Some(finished) = self.running.join_next_with_id().await {
+                self.holds.remove(&task_id(&finished));
             }
         };
         let _ = tokio::time::timeout(context.settings.shutdown_grace, drain).await;
-        running.abort_all();
-        while let Some(finished) = running.join_next_with_id().await {
-            if let Ok((id, ())) = finished {
-                holds.remove(&id);
+        self.running.abort_all();
+        while let Some(finished) = self.running.join_next_with_id().await {
+            // A task aborted before it ended still holds its job.
+            if finished.is_ok() {
+                self.holds.remove(&task_id(&finished));
             }
         }
-        for hold in holds.into_values() {
+        for hold in self.holds.into_values() {
             context.release(&hold).await;
             context.holds.remove(&hold);
         }
     }
 }
 
-/// The worker's two pools: the jobs' transactions (`concurrency`
-/// connections, the server's own settings), and its bookkeeping (two).
+/// The task a finished job ran in.
+fn task_id<T>(finished: &Result<(Id, T), tokio::task::JoinError>) -> Id {
+    finished.as_ref().map_or_else(|err| err.id(), |(id, _)| *id)
+}
+
+/// Runs `step` with `context` over and over in a task of its own, until
+/// the returned guard is dropped.
+fn spawn_forever<F, Step, Fut>(context: Arc<WorkerContext<F>>, step: Step) -> AbortOnDrop<()>
+where
+    F: Send + Sync + 'static,
+    Step: Fn(Arc<WorkerContext<F>>) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    AbortOnDrop(tokio::spawn(async move {
+        loop {
+            step(Arc::clone(&context)).await;
+        }
+    }))
+}
+
+/// Renews the worker's leases every third of a lease.
+async fn renew_leases<F>(context: Arc<WorkerContext<F>>) {
+    tokio::time::sleep(context.holds.renew_every()).await;
+    context.renew().await;
+}
+
+/// Deletes old done rows, then waits a minute.
+async fn clean_up<F>(context: Arc<WorkerContext<F>>) {
+    match context.db.cleanup().await {
+        Ok(cleaned) => tracing::debug!(
+            done = cleaned.done,
+            tracked = cleaned.tracked,
+            "deleted done jobs and tracked jobs past their horizon"
+        ),
+        Err(err) => {
+            tracing::warn!(error = %ErrorChain(&err), "gemini webhook inbox cleanup failed")
+        }
+    }
+    tokio::time::sleep(CLEANUP_EVERY).await;
+}
+
+/// The worker's statements, on its two pools: the jobs' transactions
+/// (`concurrency` connections, the server's own settings), and its
+/// bookkeeping (two).
 ///
 /// Bookkeeping commits without waiting for the WAL flush: losing a claim,
 /// a renewal or a failure in a database crash only makes its job run again
@@ -269,34 +448,23 @@ where
 /// Both pools ask the server to probe idle connections every few seconds,
 /// so a job's transaction cut off by the network is rolled back in
 /// seconds, not hours.
-fn worker_pools(shared: &Shared, settings: &WorkerSettings) -> Option<(Pool, Bookkeeping)> {
-    let cutoff_ms = server_cutoff_ms(shared.settings.timeout);
-    if shared.own.is_none() {
+fn worker_db(db: &Arc<InboxDb>, settings: &WorkerSettings) -> Result<WorkerDb, crate::ConfigError> {
+    let cutoff_ms = server_cutoff_ms(db.settings.timeout);
+    if db.own.is_none() {
         // The application's pool, as it is: each bookkeeping statement sets
         // the cutoff for itself.
-        let bookkeeping = Bookkeeping {
-            pool: shared.pool.clone(),
-            cutoff_ms: Some(cutoff_ms),
-        };
-        return Some((shared.pool.clone(), bookkeeping));
+        let pool = db.pool.clone();
+        return Ok(WorkerDb::new(
+            Arc::clone(db),
+            pool.clone(),
+            pool,
+            Some(cutoff_ms),
+        ));
     }
     let bookkeeping = format!("-c synchronous_commit=off -c statement_timeout={cutoff_ms}");
-    let pools = shared.own_pool(settings.concurrency, "").and_then(|jobs| {
-        shared.own_pool(2, &bookkeeping).map(|pool| {
-            let bookkeeping = Bookkeeping {
-                pool,
-                cutoff_ms: None,
-            };
-            (jobs, bookkeeping)
-        })
-    });
-    match pools {
-        Ok(pools) => Some(pools),
-        Err(err) => {
-            tracing::error!(error = %crate::error_chain::ErrorChain(&err), "gemini webhook inbox worker could not start");
-            None
-        }
-    }
+    let jobs = db.own_pool(settings.concurrency, "")?;
+    let bookkeeping = db.own_pool(2, &bookkeeping)?;
+    Ok(WorkerDb::new(Arc::clone(db), jobs, bookkeeping, None))
 }
 
 impl<F, T> fmt::Debug for InboxWorker<F, T> {
@@ -311,7 +479,7 @@ impl<F, T> fmt::Debug for InboxWorker<F, T> {
 /// What woke the worker's loop.
 enum Wake {
     Shutdown,
-    Finished(tokio::task::Id),
+    Finished(Id),
     Notified,
     Tick,
 }
@@ -320,7 +488,7 @@ enum Wake {
 /// notification, the poll tick.
 async fn next_wake(
     mut shutdown: Pin<&mut impl Future<Output = ()>>,
-    running: &mut JoinSet<()>,
+    running: &mut JoinSet<Option<JobOutcome>>,
     mut notified: Pin<&mut tokio::sync::futures::Notified<'_>>,
     mut tick: Pin<&mut tokio::time::Sleep>,
 ) -> Wake {
@@ -329,8 +497,7 @@ async fn next_wake(
             return Poll::Ready(Wake::Shutdown);
         }
         if let Poll::Ready(Some(finished)) = running.poll_join_next_with_id(cx) {
-            let id = finished.map_or_else(|err| err.id(), |(id, ())| id);
-            return Poll::Ready(Wake::Finished(id));
+            return Poll::Ready(Wake::Finished(task_id(&finished)));
         }
         if notified.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Wake::Notified);
@@ -396,6 +563,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn backoff_doubles_up_to_its_cap() {
+        let settings = WorkerSettings {
+            concurrency: 1,
+            max_attempts: 10,
+            lease: Duration::from_secs(1),
+            job_timeout: Duration::from_secs(1),
+            backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(10),
+            poll_interval: Duration::from_secs(1),
+            shutdown_grace: Duration::ZERO,
+        };
+        let pauses: Vec<u64> = (1..=6).map(|a| settings.backoff(a).as_secs()).collect();
+        assert_eq!(pauses, [1, 2, 4, 8, 10, 10]);
+        assert_eq!(settings.backoff(0).as_secs(), 1);
+        assert_eq!(settings.backoff(u32::MAX), Duration::from_secs(10));
+        assert_eq!(settings.watch_every(), Duration::from_secs(1) / 6);
+    }
+
+    #[test]
     fn the_server_gives_up_a_quarter_of_the_timeout_before_the_client() {
         assert_eq!(server_cutoff_ms(Duration::from_secs(1)), 750);
         assert_eq!(server_cutoff_ms(Duration::from_millis(400)), 300);
@@ -418,51 +604,5 @@ mod tests {
             worker().lease(Duration::from_secs(15)).settings.lease,
             Duration::from_secs(15)
         );
-    }
-
-    /// Against the PostgreSQL at `DATABASE_URL`, or a throwaway one.
-    #[tokio::test]
-    async fn statements_planned_on_a_small_table_still_find_rows_by_id() {
-        use crate::postgres::plan_check;
-        let client = plan_check::client().await;
-        let table = format!("plan_check_inbox_{}", std::process::id());
-        let sql = JobSql::new(&table);
-        // Due jobs: a scan of the due index would read them all.
-        let fill = |from: u32, to: u32| {
-            format!(
-                "INSERT INTO {table} (id, webhook_id, signed_at, verified_by, body, lease) \
-                 SELECT 'k' || i, 'msg_' || i, 0, 'secret:0', convert_to(repeat('x', 1000), 'UTF8'), 'lease' \
-                 FROM generate_series({from} + 1, {to}) AS i"
-            )
-        };
-        let job = "'k1', 'lease'";
-        let schema = crate::inbox::Inbox::schema_sql(&table);
-        // Prepared once per connection: the plan kept may be the generic one.
-        let scans = plan_check::table_scans_after_growth(
-            &client,
-            "force_generic_plan",
-            &schema,
-            &fill,
-            &[
-                (&sql.begin, job),
-                (&sql.start, job),
-                (&sql.complete, job),
-                (&sql.release, job),
-                (&sql.fail, "'k1', 'lease', 5, 1000, 'error'"),
-            ],
-        )
-        .await;
-        assert!(scans.is_empty(), "{scans:#?}");
-        // Planned afresh on every run.
-        for fresh in [
-            (sql.claim.as_str(), "8, 'lease', 300000"),
-            (
-                sql.renew.as_str(),
-                "ARRAY['k1', 'k2'], ARRAY['lease'], 1000",
-            ),
-        ] {
-            let scans = plan_check::table_scans_when_grown(&client, &schema, &fill, fresh).await;
-            assert!(scans.is_empty(), "{scans:#?}");
-        }
     }
 }

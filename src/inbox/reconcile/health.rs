@@ -78,8 +78,9 @@ impl EndpointHealth {
     /// Makes every open tracked job due now.
     async fn reconcile_all(&self, reconciler: &Reconciler) {
         let shared = &reconciler.inbox().shared;
-        let statement = sql::due_now(&crate::inbox::sql::tracked_table(&shared.settings.table));
+        let statement = sql::due_now(&crate::inbox::sql::tracked_table(&shared.db.settings.table));
         match shared
+            .db
             .run("reconcile every tracked job", |client| async move {
                 client.execute(&statement, &[]).await
             })

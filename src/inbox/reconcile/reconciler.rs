@@ -302,13 +302,10 @@ impl Reconciler {
     /// jobs are due again.
     pub async fn run_once(&self) -> Result<Round, InboxError> {
         let shared = &self.inbox.shared;
-        let table = &shared.settings.table;
+        let table = &shared.db.settings.table;
         let tracked = crate::inbox::sql::tracked_table(table);
-        let timeout = shared.settings.timeout;
-        let mut client = tokio::time::timeout(timeout, shared.schema.connection(self.pool()))
-            .await
-            .map_err(|_| InboxError::TimedOut { what: "reconcile" })?
-            .map_err(|err| crate::inbox::run_error("reconcile", err))?;
+        let timeout = shared.db.settings.timeout;
+        let mut client = shared.db.connection(self.pool(), "reconcile").await?;
         let database = |err| InboxError::database("reconcile", err);
         let in_time = |what| move |_| InboxError::TimedOut { what };
         if let Some(after) = self.settings.reconcile_after {
@@ -336,8 +333,8 @@ impl Reconciler {
                 key: row.get(0),
                 resource: row.get(1),
                 user_metadata: row
-                    .get::<_, Option<String>>(2)
-                    .and_then(|text| serde_json::from_str(&text).ok()),
+                    .get::<_, Option<&str>>(2)
+                    .and_then(|text| serde_json::from_str(text).ok()),
                 polls: u32::try_from(row.get::<_, i32>(3)).unwrap_or(0),
                 failures: u32::try_from(row.get::<_, i32>(4)).unwrap_or(0),
                 past_horizon: row.get(5),
@@ -503,7 +500,7 @@ impl Reconciler {
 
     /// The wait before the next poll of a job polled `polls` times before.
     fn next_poll(&self, polls: u32) -> Duration {
-        doubled(
+        crate::backoff::doubled(
             self.settings.poll_interval,
             polls,
             self.settings.max_poll_interval,
@@ -512,7 +509,7 @@ impl Reconciler {
 
     /// The wait after a poll that failed, `failures` failures before it.
     fn retry_after(&self, failures: u32) -> Duration {
-        doubled(
+        crate::backoff::doubled(
             self.settings.retry_backoff,
             failures,
             self.settings.max_poll_interval,
@@ -534,14 +531,15 @@ impl Reconciler {
         self.pool.get_or_init(|| {
             let idle_ms = idle_cutoff(
                 self.settings.poll_timeout,
-                self.inbox.shared.settings.timeout,
+                self.inbox.shared.db.settings.timeout,
             )
             .as_millis();
             let options = format!("-c idle_in_transaction_session_timeout={idle_ms}");
             self.inbox
                 .shared
+                .db
                 .own_pool(1, &options)
-                .unwrap_or_else(|_| self.inbox.shared.pool.clone())
+                .unwrap_or_else(|_| self.inbox.shared.db.pool.clone())
         })
     }
 }
@@ -551,12 +549,6 @@ impl Reconciler {
 /// on top, at least a minute.
 fn idle_cutoff(poll_timeout: Duration, timeout: Duration) -> Duration {
     (poll_timeout.saturating_mul(2) + timeout).max(Duration::from_secs(60))
-}
-
-/// `base` × 2^`times`, at most `max`.
-fn doubled(base: Duration, times: u32, max: Duration) -> Duration {
-    base.saturating_mul(2u32.saturating_pow(times.min(31)))
-        .min(max)
 }
 
 impl std::fmt::Debug for Reconciler {
@@ -571,15 +563,6 @@ impl std::fmt::Debug for Reconciler {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn waits_double_up_to_their_cap() {
-        let s = Duration::from_secs;
-        assert_eq!(doubled(s(5), 0, s(3600)), s(5));
-        assert_eq!(doubled(s(5), 3, s(3600)), s(40));
-        assert_eq!(doubled(s(5), 40, s(3600)), s(3600));
-        assert_eq!(doubled(s(300), 1, s(300)), s(300), "a fixed interval");
-    }
 
     #[test]
     fn an_idle_round_is_cut_off_well_after_its_polls() {

@@ -131,7 +131,7 @@ impl Inbox {
         let values = TrackValues::of(job);
         let statement = super::sql::track(&crate::inbox::sql::tracked_table(self.table()));
         let tracked = tokio::time::timeout(
-            self.shared.settings.timeout,
+            self.shared.db.settings.timeout,
             client.execute(&statement, &values.params()),
         )
         .await
@@ -157,6 +157,7 @@ impl Inbox {
         let statement = super::sql::reopen(&crate::inbox::sql::tracked_table(self.table()));
         let changed = self
             .shared
+            .db
             .run("reopen a tracked job", |client| async move {
                 client.execute(&statement, &[&key, &horizon]).await
             })
@@ -173,6 +174,7 @@ impl Inbox {
         let statement = super::sql::counts(&crate::inbox::sql::tracked_table(self.table()));
         let row = self
             .shared
+            .db
             .run("count tracked jobs", |client| async move {
                 client.query_one(&statement, &[]).await
             })
