@@ -7,7 +7,6 @@ use crate::api::WebhookState;
 use crate::error_chain::ErrorChain;
 
 use super::Reconciler;
-use super::sql;
 
 /// What the reconciler last saw of its watched webhook.
 pub(super) struct EndpointHealth {
@@ -77,15 +76,7 @@ impl EndpointHealth {
 
     /// Makes every open tracked job due now.
     async fn reconcile_all(&self, reconciler: &Reconciler) {
-        let shared = &reconciler.inbox().shared;
-        let statement = sql::due_now(&crate::inbox::sql::tracked_table(&shared.db.settings.table));
-        match shared
-            .db
-            .run("reconcile every tracked job", |client| async move {
-                client.execute(&statement, &[]).await
-            })
-            .await
-        {
+        match reconciler.due_now().await {
             Ok(jobs) => {
                 tracing::info!(webhook = %self.webhook, jobs, "gemini jobs due for a poll now")
             }

@@ -24,6 +24,7 @@
 //!
 //! The guide [`crate::guide::reconcile`] tells the whole story.
 
+mod db;
 mod health;
 mod polled;
 mod reconciler;

@@ -7,17 +7,15 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
-use serde_json::Value;
 use tokio::time::Instant;
 
+use super::db::{ClaimedTracking, Step, TrackingDb};
 use super::health::EndpointHealth;
 use super::polled::{Polled, envelope};
-use super::sql;
 use crate::api::{ApiError, GeminiClient, JobName};
 use crate::error_chain::ErrorChain;
 use crate::inbox::failure_log::FailureLog;
 use crate::inbox::{Inbox, InboxError};
-use crate::postgres::millis;
 
 /// Polls the Gemini API for tracked jobs whose webhook has not come by
 /// their deadline, and stores each completion it finds in the inbox as
@@ -42,6 +40,7 @@ pub struct Reconciler {
     client: GeminiClient,
     pub(super) settings: Settings,
     pool: OnceLock<Pool>,
+    tracking: TrackingDb,
     /// Failed polls whose cause is new for their job, logged once per
     /// cause across jobs (each job's own error is in its tracking row): a
     /// job failing the same way poll after poll is not logged again.
@@ -80,32 +79,6 @@ pub struct Round {
     pub abandoned: usize,
     /// Whether the API answered 429 to a poll.
     pub rate_limited: bool,
-}
-
-/// A claimed job.
-struct Claimed {
-    key: String,
-    resource: String,
-    user_metadata: Option<Value>,
-    polls: u32,
-    failures: u32,
-    past_horizon: bool,
-    /// Why its last poll failed, if it did: a failure is logged (WARN) once
-    /// per job and cause, not at every poll.
-    last_error: Option<String>,
-}
-
-impl Claimed {
-    /// Logs a failed poll: to `log` (WARN, once per cause across jobs) when
-    /// its cause is new for this job, else at DEBUG only (it failed the
-    /// same way last time).
-    fn log_failure(&self, log: &FailureLog, error: &str) {
-        if self.last_error.as_deref() == Some(error) {
-            tracing::debug!(job = %self.resource, error, "polling a tracked gemini job still fails");
-        } else {
-            log.failed_with(error.to_owned());
-        }
-    }
 }
 
 /// What polling a job came to.
@@ -147,6 +120,7 @@ impl Inbox {
                 reenable: false,
             },
             pool: OnceLock::new(),
+            tracking: TrackingDb::new(self.table()),
             polls_log: FailureLog::new("polling tracked jobs"),
         }
     }
@@ -301,46 +275,26 @@ impl Reconciler {
     /// transaction. An error means nothing of the round was written: its
     /// jobs are due again.
     pub async fn run_once(&self) -> Result<Round, InboxError> {
-        let shared = &self.inbox.shared;
-        let table = &shared.db.settings.table;
-        let tracked = crate::inbox::sql::tracked_table(table);
-        let timeout = shared.db.settings.timeout;
-        let mut client = shared.db.connection(self.pool(), "reconcile").await?;
+        let db = &self.inbox.shared.db;
+        let timeout = db.settings.timeout;
+        let mut client = db.connection(self.pool(), "reconcile").await?;
         let database = |err| InboxError::database("reconcile", err);
         let in_time = |what| move |_| InboxError::TimedOut { what };
         if let Some(after) = self.settings.reconcile_after {
-            tokio::time::timeout(
-                timeout,
-                client.execute(&sql::override_default(&tracked), &[&millis(after)]),
-            )
-            .await
-            .map_err(in_time("reconcile"))?
-            .map_err(database)?;
+            tokio::time::timeout(timeout, self.tracking.override_default(&**client, after))
+                .await
+                .map_err(in_time("reconcile"))?
+                .map_err(database)?;
         }
         let transaction = client.transaction().await.map_err(database)?;
-        let limit = i64::try_from(self.settings.batch_size).unwrap_or(i64::MAX);
-        let rows =
-            tokio::time::timeout(timeout, transaction.query(&sql::claim(&tracked), &[&limit]))
-                .await
-                .map_err(in_time("claim tracked jobs"))?
-                .map_err(database)?;
-        if rows.is_empty() {
+        let claim = self.tracking.claim(&*transaction, self.settings.batch_size);
+        let jobs = tokio::time::timeout(timeout, claim)
+            .await
+            .map_err(in_time("claim tracked jobs"))?
+            .map_err(database)?;
+        if jobs.is_empty() {
             return Ok(Round::default());
         }
-        let jobs: Vec<Claimed> = rows
-            .iter()
-            .map(|row| Claimed {
-                key: row.get(0),
-                resource: row.get(1),
-                user_metadata: row
-                    .get::<_, Option<&str>>(2)
-                    .and_then(|text| serde_json::from_str(text).ok()),
-                polls: u32::try_from(row.get::<_, i32>(3)).unwrap_or(0),
-                failures: u32::try_from(row.get::<_, i32>(4)).unwrap_or(0),
-                past_horizon: row.get(5),
-                last_error: row.get(6),
-            })
-            .collect();
         let outcomes = futures_util::future::join_all(jobs.iter().map(|job| self.poll(job))).await;
         let mut round = Round {
             polled: jobs.len(),
@@ -348,8 +302,9 @@ impl Reconciler {
         };
         let writes = async {
             for (job, outcome) in jobs.iter().zip(&outcomes) {
-                self.write(&transaction, table, &tracked, job, outcome, &mut round)
-                    .await?;
+                let step = self.decide(job, outcome, unix_now());
+                let stored = self.tracking.apply(&*transaction, &job.key, &step).await?;
+                self.account(job, outcome, &step, stored, &mut round);
             }
             transaction.commit().await
         };
@@ -358,13 +313,13 @@ impl Reconciler {
             .map_err(in_time("store polled jobs"))?
             .map_err(database)?;
         if round.stored > 0 {
-            shared.wake_workers();
+            self.inbox.shared.wake_workers();
         }
         Ok(round)
     }
 
     /// Polls one job, within the poll timeout.
-    async fn poll(&self, job: &Claimed) -> Outcome {
+    async fn poll(&self, job: &ClaimedTracking) -> Outcome {
         let name = match JobName::parse(&job.resource) {
             Ok(name) => name,
             Err(err) => return Outcome::failed(&err),
@@ -382,120 +337,98 @@ impl Reconciler {
         }
     }
 
-    /// Writes what polling `job` came to, in the round's transaction.
-    async fn write(
-        &self,
-        transaction: &deadpool_postgres::Transaction<'_>,
-        table: &str,
-        tracked: &str,
-        job: &Claimed,
-        outcome: &Outcome,
-        round: &mut Round,
-    ) -> Result<(), tokio_postgres::Error> {
-        let key = job.key.as_str();
+    /// What polling `job` comes to, at unix time `now`: what the round
+    /// writes for it. Pure: [`TrackingDb::apply`] writes it.
+    fn decide<'a>(&self, job: &ClaimedTracking, outcome: &'a Outcome, now: i64) -> Step<'a> {
         match outcome {
             Outcome::Polled(Polled::Event {
                 event_type,
                 data,
                 completion_key,
                 ends,
-            }) => {
-                let body = envelope(event_type, data, job.user_metadata.as_ref());
-                let id = format!("poll:{completion_key}");
-                let now = i64::try_from(
-                    std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |since| since.as_secs()),
-                )
-                .unwrap_or(i64::MAX);
-                let stored = !transaction
-                    .query(&sql::store(table), &[&id, &now, &body, completion_key])
-                    .await?
-                    .is_empty();
-                if stored {
-                    round.stored += 1;
-                    crate::metrics::completion_stored("poll");
-                }
-                self.polls_log.succeeded();
-                crate::metrics::poll(if *ends { "ended" } else { "action" });
-                if *ends {
-                    if !stored {
-                        round.already_stored += 1;
-                    }
-                    tracing::debug!(job = %job.resource, event_type, stored, "gemini job polled: ended");
-                    transaction
-                        .execute(&sql::close(tracked), &[&key, event_type, &stored])
-                        .await?;
-                } else {
-                    round.running += 1;
-                    let next = millis(self.next_poll(job.polls));
-                    transaction
-                        .execute(&sql::reschedule(tracked), &[&key, event_type, &next])
-                        .await?;
-                }
-            }
-            Outcome::Polled(Polled::Running(state)) => {
-                self.polls_log.succeeded();
-                crate::metrics::poll("running");
-                if job.past_horizon {
-                    round.abandoned += 1;
-                    self.abandon(transaction, tracked, job, Some(state), None)
-                        .await?;
-                } else {
-                    round.running += 1;
-                    let next = millis(self.next_poll(job.polls));
-                    transaction
-                        .execute(&sql::reschedule(tracked), &[&key, state, &next])
-                        .await?;
-                }
-            }
-            Outcome::Failed {
+            }) => Step::Store {
+                id: format!("poll:{completion_key}"),
+                signed_at: now,
+                body: envelope(event_type, data, job.user_metadata.as_ref()),
+                completion_key,
+                event_type,
+                next: (!ends).then(|| self.next_poll(job.polls)),
+            },
+            Outcome::Polled(Polled::Running(state)) if job.past_horizon => Step::Abandon {
+                state: Some(state),
+                error: None,
+            },
+            Outcome::Polled(Polled::Running(state)) => Step::Reschedule {
+                state,
+                next: self.next_poll(job.polls),
+            },
+            Outcome::Failed { error, .. } if job.past_horizon => Step::Abandon {
+                state: None,
+                error: Some(error),
+            },
+            Outcome::Failed { error, .. } => Step::Retry {
                 error,
-                rate_limited,
-            } => {
-                let rate_limited = *rate_limited;
+                next: self.retry_after(job.failures),
+            },
+        }
+    }
+
+    /// Counts, logs and measures what the round wrote for `job`.
+    fn account(
+        &self,
+        job: &ClaimedTracking,
+        outcome: &Outcome,
+        step: &Step<'_>,
+        stored: bool,
+        round: &mut Round,
+    ) {
+        match outcome {
+            Outcome::Polled(polled) => {
+                self.polls_log.succeeded();
+                crate::metrics::poll(match polled {
+                    Polled::Event { ends: true, .. } => "ended",
+                    Polled::Event { ends: false, .. } => "action",
+                    Polled::Running(_) => "running",
+                });
+            }
+            Outcome::Failed { rate_limited, .. } => {
                 round.rate_limited |= rate_limited;
                 round.failed += 1;
-                crate::metrics::poll(if rate_limited {
+                crate::metrics::poll(if *rate_limited {
                     "rate_limited"
                 } else {
                     "failed"
                 });
-                if job.past_horizon {
-                    round.abandoned += 1;
-                    self.abandon(transaction, tracked, job, None, Some(error))
-                        .await?;
-                } else {
-                    job.log_failure(&self.polls_log, error);
-                    let next = millis(self.retry_after(job.failures));
-                    transaction
-                        .execute(&sql::failed(tracked), &[&key, error, &next])
-                        .await?;
-                }
             }
         }
-        Ok(())
-    }
-
-    async fn abandon(
-        &self,
-        transaction: &deadpool_postgres::Transaction<'_>,
-        tracked: &str,
-        job: &Claimed,
-        state: Option<&String>,
-        error: Option<&String>,
-    ) -> Result<(), tokio_postgres::Error> {
-        tracing::error!(
-            job = %job.resource,
-            state = state.map(String::as_str),
-            error = error.map(String::as_str),
-            "gemini job not ended by its horizon: no longer polled; its completion, if it comes, is handled as a webhook"
-        );
-        crate::metrics::poll("abandoned");
-        transaction
-            .execute(&sql::abandon(tracked), &[&job.key, &state, &error])
-            .await
-            .map(drop)
+        match step {
+            Step::Store {
+                next, event_type, ..
+            } => {
+                if stored {
+                    round.stored += 1;
+                    crate::metrics::completion_stored("poll");
+                }
+                if next.is_some() {
+                    round.running += 1;
+                } else {
+                    round.already_stored += usize::from(!stored);
+                    tracing::debug!(job = %job.resource, event_type, stored, "gemini job polled: ended");
+                }
+            }
+            Step::Reschedule { .. } => round.running += 1,
+            Step::Retry { error, .. } => log_failure(job, &self.polls_log, error),
+            Step::Abandon { state, error } => {
+                round.abandoned += 1;
+                tracing::error!(
+                    job = %job.resource,
+                    state,
+                    error,
+                    "gemini job not ended by its horizon: no longer polled; its completion, if it comes, is handled as a webhook"
+                );
+                crate::metrics::poll("abandoned");
+            }
+        }
     }
 
     /// The wait before the next poll of a job polled `polls` times before.
@@ -516,12 +449,13 @@ impl Reconciler {
         )
     }
 
-    pub(super) fn client(&self) -> &GeminiClient {
-        &self.client
+    /// Makes every open tracked job due now; how many.
+    pub(super) async fn due_now(&self) -> Result<u64, InboxError> {
+        self.tracking.due_now(&self.inbox.shared.db).await
     }
 
-    pub(super) fn inbox(&self) -> &Inbox {
-        &self.inbox
+    pub(super) fn client(&self) -> &GeminiClient {
+        &self.client
     }
 
     /// The reconciler's connection: a round's transaction is idle while it
@@ -542,6 +476,23 @@ impl Reconciler {
                 .unwrap_or_else(|_| self.inbox.shared.db.pool.clone())
         })
     }
+}
+
+/// Logs a failed poll: to `log` (WARN, once per cause across jobs) when
+/// its cause is new for this job, else at DEBUG only (it failed the same
+/// way last time).
+fn log_failure(job: &ClaimedTracking, log: &FailureLog, error: &str) {
+    if job.last_error.as_deref() == Some(error) {
+        tracing::debug!(job = %job.resource, error, "polling a tracked gemini job still fails");
+    } else {
+        log.failed_with(error.to_owned());
+    }
+}
+
+/// The unix time now, in seconds: a polled event's `signed_at`.
+fn unix_now() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    i64::try_from(since.map_or(0, |since| since.as_secs())).unwrap_or(i64::MAX)
 }
 
 /// How long the server lets a round's transaction sit idle: twice the
@@ -579,5 +530,118 @@ mod tests {
         let shown = format!("{:?}", inbox.reconciler(client).batch_size(7));
         assert!(shown.contains("batch_size: 7"), "{shown}");
         assert!(!shown.contains("AIzaSecretKey"), "{shown}");
+    }
+
+    fn reconciler() -> Reconciler {
+        let inbox = Inbox::builder("postgres://h/db").build().unwrap();
+        let client = GeminiClient::new("AIzaSecretKey").unwrap();
+        inbox
+            .reconciler(client)
+            .poll_interval(Duration::from_secs(300))
+            .retry_backoff(Duration::from_secs(5))
+            .max_poll_interval(Duration::from_secs(3600))
+    }
+
+    fn job(polls: u32, failures: u32, past_horizon: bool) -> ClaimedTracking {
+        ClaimedTracking {
+            key: "batch:b1".to_owned(),
+            resource: "batches/b1".to_owned(),
+            user_metadata: Some(serde_json::json!({"order": 7})),
+            polls,
+            failures,
+            past_horizon,
+            last_error: None,
+        }
+    }
+
+    fn event(ends: bool) -> Outcome {
+        Outcome::Polled(Polled::Event {
+            event_type: "batch.succeeded",
+            data: serde_json::json!({"id": "batches/b1"}),
+            completion_key: "batch:b1".to_owned(),
+            ends,
+        })
+    }
+
+    #[test]
+    fn an_ending_is_stored_and_closes_the_job_and_an_action_polls_it_again() {
+        let reconciler = reconciler();
+        let outcome = event(true);
+        let Step::Store {
+            id,
+            signed_at,
+            body,
+            completion_key,
+            event_type,
+            next,
+        } = reconciler.decide(&job(2, 0, false), &outcome, 1_700_000_000)
+        else {
+            panic!("not a store");
+        };
+        assert_eq!(id, "poll:batch:b1");
+        assert_eq!(
+            (signed_at, completion_key, event_type),
+            (1_700_000_000, "batch:b1", "batch.succeeded")
+        );
+        assert_eq!(next, None, "an ending closes the job");
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["type"], "batch.succeeded");
+        assert_eq!(body["user_metadata"]["order"], 7, "{body}");
+        // Past the horizon too: an ending found is an ending stored.
+        let outcome = event(false);
+        let step = reconciler.decide(&job(2, 0, true), &outcome, 0);
+        assert!(
+            matches!(step, Step::Store { next: Some(next), .. } if next == Duration::from_secs(1200)),
+            "{step:?}"
+        );
+    }
+
+    #[test]
+    fn a_running_job_is_polled_again_with_backoff_until_its_horizon() {
+        let reconciler = reconciler();
+        let running = Outcome::Polled(Polled::Running("BATCH_STATE_RUNNING".to_owned()));
+        let step = reconciler.decide(&job(3, 0, false), &running, 0);
+        assert_eq!(
+            step,
+            Step::Reschedule {
+                state: "BATCH_STATE_RUNNING",
+                next: Duration::from_secs(2400)
+            }
+        );
+        let step = reconciler.decide(&job(30, 0, false), &running, 0);
+        assert!(matches!(step, Step::Reschedule { next, .. } if next == Duration::from_secs(3600)));
+        let step = reconciler.decide(&job(3, 0, true), &running, 0);
+        assert_eq!(
+            step,
+            Step::Abandon {
+                state: Some("BATCH_STATE_RUNNING"),
+                error: None
+            }
+        );
+    }
+
+    #[test]
+    fn a_failed_poll_is_retried_with_its_own_backoff_until_the_horizon() {
+        let reconciler = reconciler();
+        let failed = Outcome::Failed {
+            error: "503".to_owned(),
+            rate_limited: false,
+        };
+        let step = reconciler.decide(&job(9, 2, false), &failed, 0);
+        assert_eq!(
+            step,
+            Step::Retry {
+                error: "503",
+                next: Duration::from_secs(20)
+            }
+        );
+        let step = reconciler.decide(&job(9, 2, true), &failed, 0);
+        assert_eq!(
+            step,
+            Step::Abandon {
+                state: None,
+                error: Some("503")
+            }
+        );
     }
 }

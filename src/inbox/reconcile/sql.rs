@@ -52,8 +52,8 @@ pub(super) fn override_default(tracked: &str) -> String {
 /// Up to `$1` due open jobs, locked until the round commits.
 pub(super) fn claim(tracked: &str) -> String {
     format!(
-        "SELECT job_key, resource, user_metadata, polls, failures, horizon <= now(), \
-           last_error \
+        "SELECT job_key, resource, user_metadata, polls, failures, \
+           horizon <= now() AS past_horizon, last_error \
          FROM {tracked} WHERE state = 'open' AND next_poll_at <= now() \
          ORDER BY next_poll_at LIMIT $1 FOR UPDATE SKIP LOCKED"
     )
@@ -112,12 +112,12 @@ pub(super) fn abandon(tracked: &str) -> String {
 /// deadline), done by webhook, done by poll, abandoned.
 pub(super) fn counts(tracked: &str) -> String {
     format!(
-        "SELECT count(*) FILTER (WHERE state = 'open'), \
+        "SELECT count(*) FILTER (WHERE state = 'open') AS open, \
            count(*) FILTER (WHERE state = 'open' AND polls = 0 AND failures = 0 \
-             AND next_poll_at <= now()), \
-           count(*) FILTER (WHERE state = 'done' AND origin = 'webhook'), \
-           count(*) FILTER (WHERE state = 'done' AND origin = 'poll'), \
-           count(*) FILTER (WHERE state = 'abandoned') \
+             AND next_poll_at <= now()) AS overdue, \
+           count(*) FILTER (WHERE state = 'done' AND origin = 'webhook') AS by_webhook, \
+           count(*) FILTER (WHERE state = 'done' AND origin = 'poll') AS by_poll, \
+           count(*) FILTER (WHERE state = 'abandoned') AS abandoned \
          FROM {tracked} WHERE tracked"
     )
 }

@@ -10,6 +10,7 @@ use crate::inbox::{Inbox, InboxError};
 use crate::postgres::millis;
 
 use super::JobKind;
+use super::db::TrackingDb;
 
 /// The longest [`expect_within`](TrackedJob::expect_within) a job may be
 /// tracked with: 100 years. No Gemini job is kept nearly so long, and a wait
@@ -129,17 +130,16 @@ impl Inbox {
         C: tokio_postgres::GenericClient + Sync,
     {
         let values = TrackValues::of(job);
-        let statement = super::sql::track(&crate::inbox::sql::tracked_table(self.table()));
+        let tracking = TrackingDb::new(self.table());
         let tracked = tokio::time::timeout(
             self.shared.db.settings.timeout,
-            client.execute(&statement, &values.params()),
+            tracking.track(client, &values.params()),
         )
         .await
         .map_err(|_| InboxError::TimedOut {
             what: "track a job",
         })?
-        .map_err(|err| InboxError::database("track a job", err))?
-            == 1;
+        .map_err(|err| InboxError::database("track a job", err))?;
         if tracked {
             crate::metrics::job_tracked(job.kind().as_str());
         }
@@ -153,16 +153,9 @@ impl Inbox {
     pub async fn reopen_tracked(&self, name: &JobName) -> Result<bool, InboxError> {
         let kind = JobKind::of(name);
         let key = job_key(kind.as_str(), name.id());
-        let horizon = millis(kind.horizon());
-        let statement = super::sql::reopen(&crate::inbox::sql::tracked_table(self.table()));
-        let changed = self
-            .shared
-            .db
-            .run("reopen a tracked job", |client| async move {
-                client.execute(&statement, &[&key, &horizon]).await
-            })
+        let reopened = TrackingDb::new(self.table())
+            .reopen(&self.shared.db, &key, kind.horizon())
             .await?;
-        let reopened = changed == 1;
         if reopened {
             tracing::info!(job = %name, "gemini job reopened: polled again");
         }
@@ -171,22 +164,7 @@ impl Inbox {
 
     /// How many tracked jobs there are, by state.
     pub async fn tracking_counts(&self) -> Result<TrackingCounts, InboxError> {
-        let statement = super::sql::counts(&crate::inbox::sql::tracked_table(self.table()));
-        let row = self
-            .shared
-            .db
-            .run("count tracked jobs", |client| async move {
-                client.query_one(&statement, &[]).await
-            })
-            .await?;
-        let count = |i: usize| u64::try_from(row.get::<_, i64>(i)).unwrap_or(0);
-        Ok(TrackingCounts {
-            open: count(0),
-            overdue: count(1),
-            by_webhook: count(2),
-            by_poll: count(3),
-            abandoned: count(4),
-        })
+        TrackingDb::new(self.table()).counts(&self.shared.db).await
     }
 }
 
