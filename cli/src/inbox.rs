@@ -112,35 +112,7 @@ pub async fn run(args: &InboxArgs, out: Output) -> Result<(), Failure> {
         .pool_size(1)
         .build()?;
     match &args.command {
-        InboxCommand::Stats => {
-            let counts = inbox.counts().await?;
-            let tracked = inbox.tracking_counts().await?;
-            out.show(
-                || {
-                    format!(
-                        "pending {}  running {}  done {}  dead {}\n\
-                         tracked: open {} (overdue {})  by webhook {}  by poll {}  abandoned {}",
-                        counts.pending,
-                        counts.running,
-                        counts.done,
-                        counts.dead,
-                        tracked.open,
-                        tracked.overdue,
-                        tracked.by_webhook,
-                        tracked.by_poll,
-                        tracked.abandoned
-                    )
-                },
-                || {
-                    json!({ "pending": counts.pending, "running": counts.running,
-                            "done": counts.done, "dead": counts.dead,
-                            "tracked": { "open": tracked.open, "overdue": tracked.overdue,
-                                         "by_webhook": tracked.by_webhook,
-                                         "by_poll": tracked.by_poll,
-                                         "abandoned": tracked.abandoned } })
-                },
-            );
-        }
+        InboxCommand::Stats => stats(&inbox, out).await,
         InboxCommand::List { state, limit } => {
             let jobs = inbox.jobs(state.map(JobState::from), *limit).await?;
             if jobs.is_empty() && !out.is_json() {
@@ -149,39 +121,11 @@ pub async fn run(args: &InboxArgs, out: Output) -> Result<(), Failure> {
             for job in &jobs {
                 out.show(|| summary(job), || record(job, false));
             }
+            Ok(())
         }
-        InboxCommand::Show { key } => {
-            let job = inbox
-                .job(key)
-                .await?
-                .ok_or_else(|| format!("no job {key:?} in {}", args.table))?;
-            out.show(
-                || {
-                    format!(
-                        "{}\nbody: {}",
-                        summary(&job),
-                        String::from_utf8_lossy(&job.body).escape_debug()
-                    )
-                },
-                || record(&job, true),
-            );
-        }
+        InboxCommand::Show { key } => show(&inbox, &args.table, key, out).await,
         InboxCommand::Requeue { key, all_dead } => {
-            if *all_dead {
-                let requeued = inbox.requeue_all().await?;
-                out.show(
-                    || format!("requeued {requeued}"),
-                    || json!({ "requeued": requeued }),
-                );
-            } else if let Some(key) = key {
-                if !inbox.requeue(key).await? {
-                    return Err(format!("no dead letter {key:?} in {}", args.table).into());
-                }
-                out.show(
-                    || format!("requeued {key}"),
-                    || json!({ "requeued": [key] }),
-                );
-            }
+            requeue(&inbox, &args.table, key.as_deref(), *all_dead, out).await
         }
         InboxCommand::Track {
             job,
@@ -194,8 +138,84 @@ pub async fn run(args: &InboxArgs, out: Output) -> Result<(), Failure> {
                 return reopen_tracked(&inbox, &name, out).await;
             }
             let tracked = tracked_job(name, *expect_within, metadata.as_deref())?;
-            track(&inbox, &tracked, out).await?;
+            track(&inbox, &tracked, out).await
         }
+    }
+}
+
+/// `inbox stats`.
+async fn stats(inbox: &Inbox, out: Output) -> Result<(), Failure> {
+    let counts = inbox.counts().await?;
+    let tracked = inbox.tracking_counts().await?;
+    out.show(
+        || {
+            format!(
+                "pending {}  running {}  done {}  dead {}\n\
+                 tracked: open {} (overdue {})  by webhook {}  by poll {}  abandoned {}",
+                counts.pending,
+                counts.running,
+                counts.done,
+                counts.dead,
+                tracked.open,
+                tracked.overdue,
+                tracked.by_webhook,
+                tracked.by_poll,
+                tracked.abandoned
+            )
+        },
+        || {
+            json!({ "pending": counts.pending, "running": counts.running,
+                    "done": counts.done, "dead": counts.dead,
+                    "tracked": { "open": tracked.open, "overdue": tracked.overdue,
+                                 "by_webhook": tracked.by_webhook,
+                                 "by_poll": tracked.by_poll,
+                                 "abandoned": tracked.abandoned } })
+        },
+    );
+    Ok(())
+}
+
+/// `inbox show KEY`.
+async fn show(inbox: &Inbox, table: &str, key: &str, out: Output) -> Result<(), Failure> {
+    let job = inbox
+        .job(key)
+        .await?
+        .ok_or_else(|| format!("no job {key:?} in {table}"))?;
+    out.show(
+        || {
+            format!(
+                "{}\nbody: {}",
+                summary(&job),
+                String::from_utf8_lossy(&job.body).escape_debug()
+            )
+        },
+        || record(&job, true),
+    );
+    Ok(())
+}
+
+/// `inbox requeue KEY` or `inbox requeue --all-dead`.
+async fn requeue(
+    inbox: &Inbox,
+    table: &str,
+    key: Option<&str>,
+    all_dead: bool,
+    out: Output,
+) -> Result<(), Failure> {
+    if all_dead {
+        let requeued = inbox.requeue_all().await?;
+        out.show(
+            || format!("requeued {requeued}"),
+            || json!({ "requeued": requeued }),
+        );
+    } else if let Some(key) = key {
+        if !inbox.requeue(key).await? {
+            return Err(format!("no dead letter {key:?} in {table}").into());
+        }
+        out.show(
+            || format!("requeued {key}"),
+            || json!({ "requeued": [key] }),
+        );
     }
     Ok(())
 }

@@ -94,97 +94,143 @@ pub async fn run(args: &SendArgs, out: Output) -> Result<bool, Failure> {
         None => None,
     };
     let plan = plan(args, &signer, file.as_ref());
-    let progress = indicatif::ProgressBar::with_draw_target(
-        Some(plan.len() as u64),
-        indicatif::ProgressDrawTarget::stderr(),
-    );
-    let client = reqwest::Client::new();
-    let permits = Arc::new(Semaphore::new(args.concurrency.max(1)));
-    let mut tasks = Vec::with_capacity(plan.len());
-    for planned in plan {
-        let (client, url, permits, progress) = (
-            client.clone(),
-            args.url.clone(),
-            permits.clone(),
-            progress.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let _permit = permits.acquire_owned().await;
-            let started = Instant::now();
-            let answer = client
-                .post(&url)
-                .headers(planned.headers)
-                .header("content-type", "application/json")
-                .body(planned.body)
-                .send()
-                .await;
-            let status = match answer {
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    let _ = response.bytes().await;
-                    Ok(status)
-                }
-                Err(err) => Err(gemini_webhooks::ErrorChain(&err).to_string()),
-            };
-            progress.inc(1);
-            (status, started.elapsed())
-        }));
-    }
-    let mut statuses: BTreeMap<String, usize> = BTreeMap::new();
-    let mut latencies = Vec::with_capacity(tasks.len());
-    let mut all_expected = true;
-    let mut unreached = None;
-    for task in tasks {
-        let (status, latency) = task.await?;
-        let key = match &status {
-            Ok(code) => code.to_string(),
-            Err(_) => "error".to_owned(),
-        };
-        match (&status, args.expect) {
-            (Ok(code), Some(expected)) => all_expected &= *code == expected,
-            (Ok(code), None) => all_expected &= (200..300).contains(code),
-            (Err(cause), _) => unreached = Some(cause.clone()),
-        }
-        *statuses.entry(key).or_default() += 1;
-        latencies.push(latency);
-    }
-    progress.finish_and_clear();
-    latencies.sort();
-    let (p50, p99) = (percentile(&latencies, 50), percentile(&latencies, 99));
-    out.show(
-        || {
-            let mut text = format!("{:<8} {:>8}", "status", "count");
-            for (status, count) in &statuses {
-                text.push_str(&format!("\n{status:<8} {count:>8}"));
-            }
-            text.push_str(&format!(
-                "\n{} requests; latency p50 {:.2} ms, p99 {:.2} ms",
-                latencies.len(),
-                p50.as_secs_f64() * 1e3,
-                p99.as_secs_f64() * 1e3
-            ));
-            text
-        },
-        || {
-            json!({
-                "sent": latencies.len(),
-                "statuses": statuses,
-                "p50_ms": p50.as_secs_f64() * 1e3,
-                "p99_ms": p99.as_secs_f64() * 1e3,
-            })
-        },
-    );
+    let answers = send_all(&args.url, plan, args.concurrency).await?;
+    let tally = Tally::of(&answers, args.expect);
+    tally.show(out);
     // Nothing answered: not a verdict on the receiver, a failure to run.
-    if let Some(cause) = unreached {
+    if let Some(cause) = tally.unreached {
         return Err(format!("could not reach {}: {cause}", args.url).into());
     }
-    if !all_expected {
+    if !tally.all_expected {
         match args.expect {
             Some(expected) => output::note(format_args!("not every answer was {expected}")),
             None => output::note("not every answer was 2xx (give --expect for another status)"),
         }
     }
-    Ok(all_expected)
+    Ok(tally.all_expected)
+}
+
+/// One request's answer (its status, or why none came) and its latency.
+type Answer = (Result<u16, String>, Duration);
+
+/// Sends the planned requests to `url`, `concurrency` at a time, with a
+/// progress bar; their answers, in order.
+async fn send_all(
+    url: &str,
+    plan: Vec<Planned>,
+    concurrency: usize,
+) -> Result<Vec<Answer>, Failure> {
+    let progress = indicatif::ProgressBar::with_draw_target(
+        Some(plan.len() as u64),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    let client = reqwest::Client::new();
+    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut tasks = Vec::with_capacity(plan.len());
+    for planned in plan {
+        let (client, url, permits, progress) = (
+            client.clone(),
+            url.to_owned(),
+            permits.clone(),
+            progress.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            let answer = send(&client, &url, planned).await;
+            progress.inc(1);
+            answer
+        }));
+    }
+    let mut answers = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        answers.push(task.await?);
+    }
+    progress.finish_and_clear();
+    Ok(answers)
+}
+
+/// Sends one request and reads its answer to the end.
+async fn send(client: &reqwest::Client, url: &str, planned: Planned) -> Answer {
+    let started = Instant::now();
+    let answer = client
+        .post(url)
+        .headers(planned.headers)
+        .header("content-type", "application/json")
+        .body(planned.body)
+        .send()
+        .await;
+    let status = match answer {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let _ = response.bytes().await;
+            Ok(status)
+        }
+        Err(err) => Err(gemini_webhooks::ErrorChain(&err).to_string()),
+    };
+    (status, started.elapsed())
+}
+
+/// The answers counted: by status, with latencies, against `--expect`.
+struct Tally {
+    statuses: BTreeMap<String, usize>,
+    /// Sorted.
+    latencies: Vec<Duration>,
+    all_expected: bool,
+    /// Why a request got no answer, if one did not.
+    unreached: Option<String>,
+}
+
+impl Tally {
+    fn of(answers: &[Answer], expect: Option<u16>) -> Self {
+        let mut tally = Self {
+            statuses: BTreeMap::new(),
+            latencies: answers.iter().map(|(_, latency)| *latency).collect(),
+            all_expected: true,
+            unreached: None,
+        };
+        tally.latencies.sort();
+        for (status, _) in answers {
+            let key = match status {
+                Ok(code) => code.to_string(),
+                Err(_) => "error".to_owned(),
+            };
+            match (status, expect) {
+                (Ok(code), Some(expected)) => tally.all_expected &= *code == expected,
+                (Ok(code), None) => tally.all_expected &= (200..300).contains(code),
+                (Err(cause), _) => tally.unreached = Some(cause.clone()),
+            }
+            *tally.statuses.entry(key).or_default() += 1;
+        }
+        tally
+    }
+
+    fn show(&self, out: Output) {
+        let latencies = &self.latencies;
+        let (p50, p99) = (percentile(latencies, 50), percentile(latencies, 99));
+        out.show(
+            || {
+                let mut text = format!("{:<8} {:>8}", "status", "count");
+                for (status, count) in &self.statuses {
+                    text.push_str(&format!("\n{status:<8} {count:>8}"));
+                }
+                text.push_str(&format!(
+                    "\n{} requests; latency p50 {:.2} ms, p99 {:.2} ms",
+                    latencies.len(),
+                    p50.as_secs_f64() * 1e3,
+                    p99.as_secs_f64() * 1e3
+                ));
+                text
+            },
+            || {
+                json!({
+                    "sent": latencies.len(),
+                    "statuses": self.statuses,
+                    "p50_ms": p50.as_secs_f64() * 1e3,
+                    "p99_ms": p99.as_secs_f64() * 1e3,
+                })
+            },
+        );
+    }
 }
 
 /// The deliveries to send: `count` new ids, some sent twice, signed as

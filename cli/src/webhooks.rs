@@ -230,18 +230,7 @@ pub async fn run(args: &WebhooksArgs, api: &ApiArgs, out: Output) -> Result<(), 
             }
             create(&client, &new, out).await?;
         }
-        WebhooksCommand::List => {
-            let all = client.list_webhooks().await?;
-            if out.is_json() {
-                output::line(format_args!("{}", json!({ "webhooks": all })));
-            } else if all.is_empty() {
-                output::line(format_args!("no webhooks"));
-            } else {
-                for webhook in &all {
-                    show_webhook(webhook, out);
-                }
-            }
-        }
+        WebhooksCommand::List => list(&client, out).await?,
         WebhooksCommand::Get { webhook } => show_webhook(&client.get_webhook(webhook).await?, out),
         WebhooksCommand::Update {
             webhook,
@@ -250,22 +239,7 @@ pub async fn run(args: &WebhooksArgs, api: &ApiArgs, out: Output) -> Result<(), 
             events,
             state,
         } => {
-            let mut update = WebhookUpdate::new();
-            if let Some(name) = name {
-                update = update.name(name);
-            }
-            if let Some(uri) = uri {
-                update = update.uri(uri);
-            }
-            if !events.is_empty() {
-                update = update.subscribed_events(events);
-            }
-            if let Some(state) = state {
-                update = update.state(match state {
-                    StateArg::Enabled => WebhookState::Enabled,
-                    StateArg::Disabled => WebhookState::Disabled,
-                });
-            }
+            let update = webhook_update(name.as_deref(), uri.as_deref(), events, *state);
             show_webhook(&client.update_webhook(webhook, &update).await?, out);
         }
         WebhooksCommand::Delete { webhook } => {
@@ -299,6 +273,47 @@ pub async fn run(args: &WebhooksArgs, api: &ApiArgs, out: Output) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// `webhooks list`.
+async fn list(client: &GeminiClient, out: Output) -> Result<(), Failure> {
+    let all = client.list_webhooks().await?;
+    if out.is_json() {
+        output::line(format_args!("{}", json!({ "webhooks": all })));
+    } else if all.is_empty() {
+        output::line(format_args!("no webhooks"));
+    } else {
+        for webhook in &all {
+            show_webhook(webhook, out);
+        }
+    }
+    Ok(())
+}
+
+/// The update `webhooks update` asks for: only the fields given.
+fn webhook_update(
+    name: Option<&str>,
+    uri: Option<&str>,
+    events: &[String],
+    state: Option<StateArg>,
+) -> WebhookUpdate {
+    let mut update = WebhookUpdate::new();
+    if let Some(name) = name {
+        update = update.name(name);
+    }
+    if let Some(uri) = uri {
+        update = update.uri(uri);
+    }
+    if !events.is_empty() {
+        update = update.subscribed_events(events);
+    }
+    if let Some(state) = state {
+        update = update.state(match state {
+            StateArg::Enabled => WebhookState::Enabled,
+            StateArg::Disabled => WebhookState::Disabled,
+        });
+    }
+    update
 }
 
 pub async fn run_jobs(args: &JobsArgs, api: &ApiArgs, out: Output) -> Result<(), Failure> {
