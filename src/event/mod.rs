@@ -8,6 +8,8 @@
 mod data;
 mod error;
 
+use std::fmt;
+
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, Deserializer, Error as _};
 use serde_json::{Map, Value};
@@ -51,9 +53,66 @@ pub struct UnknownEvent {
     pub user_metadata: Option<UserMetadata>,
 }
 
-/// Declares the catalogue once; parsing and accessors are generated from it.
+/// Declares the catalogue once: the event enum, [`EventType`], parsing,
+/// the accessors, and which job kind each type is about and whether it
+/// ends that job are all generated from it.
 macro_rules! catalogue {
-    ($($(#[$doc:meta])* $variant:ident($data:ty) = $name:literal,)*) => {
+    ($($(#[$doc:meta])* $variant:ident($data:ty) = $name:literal, $kind:ident, $ends:literal;)*) => {
+        /// An event type of the catalogue, without its data: its name, the
+        /// kind of job it is about, and whether it ends that job.
+        ///
+        /// ```
+        /// use gemini_webhooks::event::{EventType, JobKind};
+        ///
+        /// let event_type = EventType::parse("batch.succeeded").unwrap();
+        /// assert_eq!(event_type, EventType::BatchSucceeded);
+        /// assert_eq!(event_type.job_kind(), JobKind::Batch);
+        /// assert!(event_type.ends_job());
+        /// assert!(!EventType::InteractionRequiresAction.ends_job());
+        /// ```
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum EventType {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl EventType {
+            /// Every event type, in the catalogue's order.
+            pub const ALL: &'static [EventType] = &[$(Self::$variant),*];
+
+            /// The type as sent in `type`, e.g. `"batch.succeeded"`.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name,)*
+                }
+            }
+
+            /// The kind of job an event of this type is about.
+            pub const fn job_kind(self) -> JobKind {
+                match self {
+                    $(Self::$variant => JobKind::$kind,)*
+                }
+            }
+
+            /// Whether an event of this type ends its job (one of them per
+            /// job is the job's completion); `interaction.requires_action`
+            /// does not.
+            pub const fn ends_job(self) -> bool {
+                match self {
+                    $(Self::$variant => $ends,)*
+                }
+            }
+
+            /// The event type named `name`; `None` for a type this crate
+            /// does not know.
+            pub fn parse(name: &str) -> Option<Self> {
+                match name {
+                    $($name => Some(Self::$variant),)*
+                    _ => None,
+                }
+            }
+        }
+
         /// A Gemini webhook event, typed by its `type`.
         ///
         /// ```
@@ -89,6 +148,15 @@ macro_rules! catalogue {
                 match self {
                     $(Self::$variant(_) => $name,)*
                     Self::Unknown(event) => &event.event_type,
+                }
+            }
+
+            /// The event's type from the catalogue; `None` for an
+            /// [`Unknown`](Self::Unknown) one.
+            pub fn known_type(&self) -> Option<EventType> {
+                match self {
+                    $(Self::$variant(_) => Some(EventType::$variant),)*
+                    Self::Unknown(_) => None,
                 }
             }
 
@@ -155,27 +223,64 @@ macro_rules! catalogue {
 
 catalogue! {
     /// `batch.succeeded`: a batch job finished; results are in `output_file_uri`.
-    BatchSucceeded(BatchSucceeded) = "batch.succeeded",
+    BatchSucceeded(BatchSucceeded) = "batch.succeeded", Batch, true;
     /// `batch.cancelled`: a batch job was cancelled.
-    BatchCancelled(ResourceRef) = "batch.cancelled",
+    BatchCancelled(ResourceRef) = "batch.cancelled", Batch, true;
     /// `batch.expired`: a batch job expired before it finished.
-    BatchExpired(ResourceRef) = "batch.expired",
+    BatchExpired(ResourceRef) = "batch.expired", Batch, true;
     /// `batch.failed`: a batch job failed.
-    BatchFailed(Failure) = "batch.failed",
+    BatchFailed(Failure) = "batch.failed", Batch, true;
     /// `interaction.requires_action`: an interaction waits for the caller.
-    InteractionRequiresAction(ResourceRef) = "interaction.requires_action",
+    InteractionRequiresAction(ResourceRef) = "interaction.requires_action", Interaction, false;
     /// `interaction.completed`: an interaction finished.
-    InteractionCompleted(ResourceRef) = "interaction.completed",
+    InteractionCompleted(ResourceRef) = "interaction.completed", Interaction, true;
     /// `interaction.failed`: an interaction failed.
-    InteractionFailed(Failure) = "interaction.failed",
+    InteractionFailed(Failure) = "interaction.failed", Interaction, true;
     /// `interaction.cancelled`: an interaction was cancelled.
-    InteractionCancelled(ResourceRef) = "interaction.cancelled",
+    InteractionCancelled(ResourceRef) = "interaction.cancelled", Interaction, true;
     /// `video.generated`: a video generation finished.
-    VideoGenerated(VideoGenerated) = "video.generated",
+    VideoGenerated(VideoGenerated) = "video.generated", Video, true;
     /// `video.failed`: a video generation ended in an error. Gemini sends
     /// no such webhook (its catalogue has no failure event for video); an
     /// inbox's reconciler delivers it when a polled operation failed.
-    VideoFailed(Failure) = "video.failed",
+    VideoFailed(Failure) = "video.failed", Video, true;
+}
+
+/// The kind of Gemini job an event is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum JobKind {
+    /// `batches/…`.
+    Batch,
+    /// `models/…/operations/…`: a video generation.
+    Video,
+    /// `interactions/…`.
+    Interaction,
+}
+
+impl JobKind {
+    /// `batch`, `video` or `interaction`: the prefix of its event types.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Batch => "batch",
+            Self::Video => "video",
+            Self::Interaction => "interaction",
+        }
+    }
+
+    /// The kind whose event types start with `prefix` (`batch`, …).
+    pub fn parse(prefix: &str) -> Option<Self> {
+        EventType::ALL
+            .iter()
+            .map(|event_type| event_type.job_kind())
+            .find(|kind| kind.as_str() == prefix)
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The envelope before `data` is typed.

@@ -9,7 +9,7 @@
 //! differ from what the webhook says, and the first of them is the one
 //! handled.
 
-use crate::event::GeminiEvent;
+use crate::event::{EventType, GeminiEvent, JobKind};
 
 /// Where a job's event came from: [`Job::origin`](super::Job::origin).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -38,19 +38,6 @@ impl std::fmt::Display for Origin {
     }
 }
 
-/// The events that end a job: one of them per job is handled.
-pub(crate) const TERMINAL_TYPES: &[&str] = &[
-    "batch.succeeded",
-    "batch.failed",
-    "batch.expired",
-    "batch.cancelled",
-    "video.generated",
-    "video.failed",
-    "interaction.completed",
-    "interaction.failed",
-    "interaction.cancelled",
-];
-
 /// What an event says about a job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct EventKeys {
@@ -77,10 +64,11 @@ pub(crate) fn job_key(kind: &str, id: &str) -> String {
 /// key (`{kind}:{last path segment}`) for an event that ends the job, so
 /// `interaction.failed` and `interaction.completed` of one interaction are
 /// one completion; `{type}:{last path segment}` for any other event.
-pub(crate) fn completion_key(event_type: &str, id: &str) -> String {
-    match event_type.split_once('.') {
-        Some((kind, _)) if TERMINAL_TYPES.contains(&event_type) => job_key(kind, id),
-        _ => format!("{event_type}:{}", last_segment(id)),
+pub(crate) fn completion_key(event_type: EventType, id: &str) -> String {
+    if event_type.ends_job() {
+        job_key(event_type.job_kind().as_str(), id)
+    } else {
+        format!("{event_type}:{}", last_segment(id))
     }
 }
 
@@ -95,13 +83,16 @@ pub(crate) fn keys_of(event: &GeminiEvent) -> Option<EventKeys> {
     let id = event
         .resource_id()
         .filter(|id| !last_segment(id).is_empty())?;
-    let kind = event_type.split_once('.')?.0;
-    if !matches!(kind, "batch" | "video" | "interaction") {
-        return None;
-    }
+    // A type not in the catalogue yet is still about its kind's job (it
+    // pushes the job's deadline out); only a catalogued one ends it.
+    let known = EventType::parse(event_type);
+    let kind = match known {
+        Some(known) => known.job_kind(),
+        None => JobKind::parse(event_type.split_once('.')?.0)?,
+    };
     Some(EventKeys {
-        job: job_key(kind, id),
-        ends: TERMINAL_TYPES.contains(&event_type),
+        job: job_key(kind.as_str(), id),
+        ends: known.is_some_and(EventType::ends_job),
     })
 }
 
@@ -162,12 +153,13 @@ mod tests {
                     Some(format!("{kind}:j9").as_str()),
                     "{event_type}"
                 );
-                assert_eq!(completion_key(event_type, "j9"), format!("{kind}:j9"));
+                let known = EventType::parse(event_type).unwrap();
+                assert_eq!(completion_key(known, "j9"), format!("{kind}:j9"));
             }
         }
         // An event that does not end its job keeps its own identity.
         assert_eq!(
-            completion_key("interaction.requires_action", "interactions/i1"),
+            completion_key(EventType::InteractionRequiresAction, "interactions/i1"),
             "interaction.requires_action:i1"
         );
     }
@@ -179,7 +171,9 @@ mod tests {
                 .unwrap();
         assert_eq!(action.job, "interaction:i1");
         assert_eq!(action.completion(), None, "it can recur");
-        for event_type in TERMINAL_TYPES {
+        let ending: Vec<_> = EventType::ALL.iter().filter(|t| t.ends_job()).collect();
+        assert_eq!(ending.len(), 9, "every type but requires_action");
+        for event_type in ending {
             let body = format!(r#"{{"type":"{event_type}","data":{{"id":"x/j9"}}}}"#);
             let keys = keys(&body).unwrap();
             assert_eq!(keys.completion(), Some(keys.job.as_str()), "{event_type}");
@@ -208,6 +202,10 @@ mod tests {
             None
         );
         assert_eq!(keys(r#"{"type":"ping","data":{}}"#), None);
+        // A type the catalogue does not know yet is about its kind's job,
+        // and ends nothing.
+        let unknown = keys(r#"{"type":"batch.paused","data":{"id":"batches/b2"}}"#).unwrap();
+        assert_eq!((unknown.job.as_str(), unknown.ends), ("batch:b2", false));
         assert_eq!(keys(r#"{"type":"batchsucceeded","data":{"id":"b"}}"#), None);
     }
 }

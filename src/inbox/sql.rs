@@ -102,8 +102,9 @@ pub(super) fn schema(table: &str) -> String {
 /// key. A no-op once done; it reads the completion keys each time the
 /// schema is created (at start-up), never per delivery.
 fn rekey_completions(table: &str) -> String {
-    let terminal = super::completion::TERMINAL_TYPES
+    let terminal = crate::event::EventType::ALL
         .iter()
+        .filter(|event_type| event_type.ends_job())
         .map(|event_type| format!("'{event_type}'"))
         .collect::<Vec<_>>()
         .join(", ");

@@ -291,7 +291,9 @@ impl Signer {
 /// The nine types are `batch.succeeded`, `batch.cancelled`, `batch.expired`,
 /// `batch.failed`, `interaction.requires_action`, `interaction.completed`,
 /// `interaction.failed`, `interaction.cancelled` and `video.generated`
-/// ([`SAMPLE_EVENT_TYPES`]); any other type gives an envelope with an empty
+/// ([`SAMPLE_EVENT_TYPES`]), and `video.failed` (a reconciler's, never
+/// Gemini's): every type of [`EventType::ALL`](crate::event::EventType::ALL).
+/// Any other type gives an envelope with an empty
 /// `data` object, which parses as [`GeminiEvent::Unknown`](crate::GeminiEvent::Unknown).
 ///
 /// ```
@@ -306,23 +308,23 @@ impl Signer {
 /// # Ok::<(), gemini_webhooks::EventError>(())
 /// ```
 pub fn sample_event(event_type: &str) -> Bytes {
-    let data = match event_type {
-        "batch.succeeded" => {
+    use crate::event::EventType as T;
+    // Matched on the catalogue: a type added to it needs its sample here.
+    let data = match T::parse(event_type) {
+        Some(T::BatchSucceeded) => {
             serde_json::json!({"id": "batches/123", "output_file_uri": "files/batch-123-output"})
         }
-        "batch.failed" | "interaction.failed" => serde_json::json!({
-            "id": if event_type == "batch.failed" { "batches/123" } else { "interactions/456" },
-            "error_code": 3,
-            "error_message": "The request was invalid."
-        }),
-        "batch.cancelled" | "batch.expired" => serde_json::json!({"id": "batches/123"}),
-        "interaction.requires_action" | "interaction.completed" | "interaction.cancelled" => {
+        Some(T::BatchFailed) => failure("batches/123"),
+        Some(T::InteractionFailed) => failure("interactions/456"),
+        Some(T::VideoFailed) => failure("operations/789"),
+        Some(T::BatchCancelled | T::BatchExpired) => serde_json::json!({"id": "batches/123"}),
+        Some(T::InteractionRequiresAction | T::InteractionCompleted | T::InteractionCancelled) => {
             serde_json::json!({"id": "interactions/456"})
         }
-        "video.generated" => {
+        Some(T::VideoGenerated) => {
             serde_json::json!({"id": "operations/789", "video_uri": "files/video-789"})
         }
-        _ => serde_json::json!({}),
+        None => serde_json::json!({}),
     };
     // The crate's clock, not `now_utc` (std's clock panics on wasm32).
     let timestamp = time::OffsetDateTime::from(crate::clock::now())
@@ -386,7 +388,17 @@ pub fn sample_event_of_len(event_type: &str, len: usize) -> Bytes {
     Bytes::from(event.to_string())
 }
 
-/// The nine event types [`sample_event`] knows.
+/// A failure event's `data` about `id`.
+fn failure(id: &str) -> serde_json::Value {
+    serde_json::json!({
+        "id": id,
+        "error_code": 3,
+        "error_message": "The request was invalid."
+    })
+}
+
+/// The nine event types Gemini sends, each with a sample in
+/// [`sample_event`] (which also knows `video.failed`, a reconciler's).
 pub const SAMPLE_EVENT_TYPES: [&str; 9] = [
     "batch.succeeded",
     "batch.cancelled",
@@ -422,4 +434,24 @@ fn random<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
     getrandom::fill(&mut bytes).expect("the operating system's random source failed");
     bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::EventType;
+
+    #[test]
+    fn the_samples_are_the_catalogues_types_gemini_sends() {
+        let sent: Vec<&str> = EventType::ALL
+            .iter()
+            .filter(|t| **t != EventType::VideoFailed)
+            .map(|t| t.as_str())
+            .collect();
+        assert_eq!(sent, SAMPLE_EVENT_TYPES);
+        for event_type in EventType::ALL {
+            let event = crate::GeminiEvent::from_slice(&sample_event(event_type.as_str())).unwrap();
+            assert_eq!(event.known_type(), Some(*event_type));
+        }
+    }
 }

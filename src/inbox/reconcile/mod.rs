@@ -38,24 +38,16 @@ use crate::api::JobName;
 pub use reconciler::{Reconciler, Round};
 pub use track::{MAX_EXPECT_WITHIN, TrackedJob, TrackingCounts};
 
-/// What kind of job is tracked, with the waits the reconciler assumes for
-/// it unless told otherwise.
+/// What kind of job is tracked: the event catalogue's kind
+/// ([`crate::event::JobKind`]), here with the waits the reconciler assumes
+/// for it unless told otherwise.
 ///
 /// | kind | expected within | horizon | why |
 /// |---|---|---|---|
 /// | `batch` | 24 h | 72 h | Google's target turnaround is 24 h; a batch expires after 48 h (then `batch.expired` is polled) |
 /// | `video` | 30 min | 36 h | Veo takes minutes; Google keeps a generated video 2 days, so reconciliation ends well inside them |
 /// | `interaction` | 1 h | 23 h | background interactions take minutes; the free tier keeps them 1 day |
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum JobKind {
-    /// `batches/…`.
-    Batch,
-    /// `models/…/operations/…`: a video generation.
-    Video,
-    /// `interactions/…`.
-    Interaction,
-}
+pub use crate::event::JobKind;
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -66,15 +58,6 @@ impl JobKind {
             JobName::Batch(_) => Self::Batch,
             JobName::Operation { .. } => Self::Video,
             JobName::Interaction(_) => Self::Interaction,
-        }
-    }
-
-    /// `batch`, `video` or `interaction`: the prefix of its events' types.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Batch => "batch",
-            Self::Video => "video",
-            Self::Interaction => "interaction",
         }
     }
 

@@ -7,6 +7,8 @@ use serde_json::{Map, Value, json};
 use crate::api::{
     Batch, BatchState, Interaction, InteractionStatus, JobError, JobStatus, VideoOperation,
 };
+use crate::event::EventType;
+use crate::event::EventType as ET;
 use crate::inbox::completion::completion_key;
 
 /// A polled job: ended (or waiting on the caller), or still running.
@@ -15,7 +17,7 @@ pub(super) enum Polled {
     /// The event to store, under `completion_key`; `ends` when it closes
     /// the job (`interaction.requires_action` does not).
     Event {
-        event_type: &'static str,
+        event_type: EventType,
         data: Value,
         completion_key: String,
         ends: bool,
@@ -36,13 +38,13 @@ impl Polled {
 
     fn of_batch(batch: &Batch, resource: &str) -> Self {
         let event_type = match batch.state {
-            BatchState::Succeeded => "batch.succeeded",
-            BatchState::Failed => "batch.failed",
-            BatchState::Cancelled => "batch.cancelled",
-            BatchState::Expired => "batch.expired",
+            BatchState::Succeeded => ET::BatchSucceeded,
+            BatchState::Failed => ET::BatchFailed,
+            BatchState::Cancelled => ET::BatchCancelled,
+            BatchState::Expired => ET::BatchExpired,
             // `done` with a state this crate does not know.
-            _ if batch.done && batch.error.is_some() => "batch.failed",
-            _ if batch.done => "batch.succeeded",
+            _ if batch.done && batch.error.is_some() => ET::BatchFailed,
+            _ if batch.done => ET::BatchSucceeded,
             ref state => return Self::Running(state.as_str().to_owned()),
         };
         let mut data = failure(event_type, batch.error.as_ref());
@@ -59,9 +61,9 @@ impl Polled {
         // Gemini has no failure event for video: `video.failed`,
         // shaped as `batch.failed` is.
         let event_type = if video.error.is_some() {
-            "video.failed"
+            ET::VideoFailed
         } else {
-            "video.generated"
+            ET::VideoGenerated
         };
         let mut data = failure(event_type, video.error.as_ref());
         if let Some(uri) = video.video_uris.first() {
@@ -82,22 +84,22 @@ impl Polled {
 
     fn of_interaction(interaction: &Interaction, resource: &str) -> Self {
         let event_type = match interaction.status {
-            InteractionStatus::Completed => "interaction.completed",
-            InteractionStatus::Cancelled => "interaction.cancelled",
+            InteractionStatus::Completed => ET::InteractionCompleted,
+            InteractionStatus::Cancelled => ET::InteractionCancelled,
             InteractionStatus::Failed
             | InteractionStatus::Incomplete
-            | InteractionStatus::BudgetExceeded => "interaction.failed",
+            | InteractionStatus::BudgetExceeded => ET::InteractionFailed,
             InteractionStatus::RequiresAction => {
                 // Once per pending action: a new action is a new
                 // step, so the step count tells them apart.
                 let mut data = Map::new();
                 data.insert("id".into(), resource.into());
                 return Self::Event {
-                    event_type: "interaction.requires_action",
+                    event_type: ET::InteractionRequiresAction,
                     data: Value::Object(data),
                     completion_key: format!(
                         "{}:{}",
-                        completion_key("interaction.requires_action", resource),
+                        completion_key(ET::InteractionRequiresAction, resource),
                         interaction.steps.len()
                     ),
                     ends: false,
@@ -106,7 +108,7 @@ impl Polled {
             ref status => return Self::Running(status.as_str().to_owned()),
         };
         let mut data = failure(event_type, interaction.errors.first());
-        if event_type == "interaction.failed" && interaction.errors.is_empty() {
+        if event_type == ET::InteractionFailed && interaction.errors.is_empty() {
             // Ended short of completion without an error of its own.
             data.insert(
                 "error_message".into(),
@@ -116,21 +118,21 @@ impl Polled {
         Self::ended(event_type, resource, data)
     }
 
-    fn ended(event_type: &'static str, resource: &str, mut data: Map<String, Value>) -> Self {
+    fn ended(event_type: EventType, resource: &str, mut data: Map<String, Value>) -> Self {
         data.insert("id".into(), resource.into());
         Self::Event {
             event_type,
             data: Value::Object(data),
             completion_key: completion_key(event_type, resource),
-            ends: true,
+            ends: event_type.ends_job(),
         }
     }
 }
 
 /// `error_code` and `error_message` of a failure event, from the job's error.
-fn failure(event_type: &str, error: Option<&JobError>) -> Map<String, Value> {
+fn failure(event_type: EventType, error: Option<&JobError>) -> Map<String, Value> {
     let mut data = Map::new();
-    if event_type.ends_with(".failed")
+    if event_type.as_str().ends_with(".failed")
         && let Some(error) = error
     {
         data.insert("error_code".into(), error.code.into());
@@ -141,12 +143,16 @@ fn failure(event_type: &str, error: Option<&JobError>) -> Map<String, Value> {
 
 /// The envelope a webhook would have carried: `type`, `version`,
 /// `timestamp` (now), `data` and the tracked `user_metadata`.
-pub(super) fn envelope(event_type: &str, data: &Value, user_metadata: Option<&Value>) -> Vec<u8> {
+pub(super) fn envelope(
+    event_type: EventType,
+    data: &Value,
+    user_metadata: Option<&Value>,
+) -> Vec<u8> {
     let timestamp = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
     let mut envelope = json!({
-        "type": event_type,
+        "type": event_type.as_str(),
         "version": "v1",
         "timestamp": timestamp,
         "data": data,
@@ -195,9 +201,9 @@ mod tests {
         else {
             panic!("not an event: {polled:?}")
         };
-        let body = envelope(event_type, data, Some(&json!({"k": 1})));
+        let body = envelope(*event_type, data, Some(&json!({"k": 1})));
         let event = GeminiEvent::from_slice(&body).unwrap();
-        assert_eq!(event.event_type(), *event_type);
+        assert_eq!(event.event_type(), event_type.as_str());
         assert_eq!(
             event.user_metadata(),
             json!({"k": 1}).as_object(),
@@ -372,7 +378,7 @@ mod tests {
 
     #[test]
     fn an_envelope_without_metadata_has_none() {
-        let body = envelope("batch.expired", &json!({"id": "batches/b"}), None);
+        let body = envelope(EventType::BatchExpired, &json!({"id": "batches/b"}), None);
         let event = GeminiEvent::from_slice(&body).unwrap();
         assert_eq!(event.user_metadata(), None);
         assert_eq!(event.resource_id(), Some("batches/b"));

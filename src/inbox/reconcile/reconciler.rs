@@ -349,9 +349,9 @@ impl Reconciler {
             }) => Step::Store {
                 id: format!("poll:{completion_key}"),
                 signed_at: now,
-                body: envelope(event_type, data, job.user_metadata.as_ref()),
+                body: envelope(*event_type, data, job.user_metadata.as_ref()),
                 completion_key,
-                event_type,
+                event_type: event_type.as_str(),
                 next: (!ends).then(|| self.next_poll(job.polls)),
             },
             Outcome::Polled(Polled::Running(state)) if job.past_horizon => Step::Abandon {
@@ -556,7 +556,7 @@ mod tests {
 
     fn event(ends: bool) -> Outcome {
         Outcome::Polled(Polled::Event {
-            event_type: "batch.succeeded",
+            event_type: crate::event::EventType::BatchSucceeded,
             data: serde_json::json!({"id": "batches/b1"}),
             completion_key: "batch:b1".to_owned(),
             ends,
