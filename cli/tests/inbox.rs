@@ -8,8 +8,7 @@ use std::time::Duration;
 use gemini_webhooks::inbox::{Inbox, Job};
 use gemini_webhooks::testing::{Signer, generate_secret, sample_event_for};
 
-#[path = "../../tests/common/throwaway.rs"]
-mod throwaway;
+use testdb as throwaway;
 
 fn inbox_cli(url: &str, table: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_gemini-webhooks"))

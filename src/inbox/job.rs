@@ -369,7 +369,7 @@ mod tests {
     /// Against the PostgreSQL at `DATABASE_URL`, or a throwaway one.
     #[tokio::test]
     async fn an_unfinished_transaction_never_goes_back_to_the_pool() {
-        let url = crate::postgres::test_database_url();
+        let url = crate::postgres::plan_check::test_database_url();
         let pool = crate::postgres::pool(
             url.parse().unwrap(),
             &crate::postgres::Connector::Plain,

@@ -24,7 +24,7 @@ pub mod lambda_event;
 #[cfg(feature = "postgres")]
 pub mod pg;
 pub mod process;
-pub mod throwaway;
+pub use testdb as throwaway;
 
 /// Log lines written by a `tracing_subscriber::fmt` subscriber, kept for a
 /// test to read.

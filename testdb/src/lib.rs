@@ -8,9 +8,8 @@
 //! own, started on first use. Tests that stop or reconfigure a server start
 //! an [`OwnPostgres`] or [`OwnRedis`] of their own.
 //!
-//! Standard library only, so the library's unit tests include it too.
-
-#![allow(dead_code)]
+//! Standard library only: a dev-dependency of every crate of the
+//! workspace whose tests need a server, the library's unit tests included.
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
