@@ -87,7 +87,7 @@ pub use worker::{Batch, InboxWorker};
 
 use crate::config_error::ConfigError;
 use crate::delivery::Delivery;
-use crate::postgres::{Opening, Source, derived_name};
+use crate::postgres::{Options, Source, postgres_options_methods};
 use crate::replay::DEFAULT_DEDUP_TTL;
 use db::{InboxDb, InboxSettings, OwnConnections};
 use job::StoredDelivery;
@@ -365,13 +365,8 @@ impl fmt::Debug for Inbox {
 /// Configures an [`Inbox`].
 #[must_use]
 pub struct InboxBuilder {
-    source: Source,
-    pool_size: Option<usize>,
-    table: String,
-    timeout: Duration,
+    options: Options,
     keep_done: Duration,
-    create_schema: bool,
-    tls_roots: Vec<Vec<u8>>,
 }
 
 /// Most connections ingest's own pool opens, by default.
@@ -383,29 +378,18 @@ const DEFAULT_POOL_SIZE: usize = 2;
 impl InboxBuilder {
     fn new(source: Source) -> Self {
         Self {
-            source,
-            pool_size: None,
-            table: DEFAULT_TABLE.to_owned(),
-            timeout: Duration::from_secs(1),
+            options: Options::new(source, DEFAULT_TABLE),
             keep_done: DEFAULT_DEDUP_TTL,
-            create_schema: true,
-            tls_roots: Vec::new(),
         }
     }
 
-    /// The table (default [`DEFAULT_TABLE`]); lower-case letters, digits and
-    /// `_`, optionally `schema.table`. Workers are woken on the channel
-    /// `<table>_new` (`.` replaced by `_`).
-    pub fn table(mut self, table: impl Into<String>) -> Self {
-        self.table = table.into();
-        self
-    }
-
-    /// How long one ingest (or other inbox statement) may take before the
-    /// delivery gets 503 (default 1 s).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
+    postgres_options_methods! {
+        table: "Workers are woken on the channel `<table>_new` (`.` replaced by `_`).",
+        schema_sql: "Inbox::schema_sql",
+        pool_size: "Most connections ingest opens (default 2: a delivery holds one for a \
+                    single `INSERT`). Workers open their own; see the connection budget in \
+                    [`guide::inbox`](crate::guide). Not for an inbox built \
+                    [`from_pool`](Inbox::from_pool).",
     }
 
     /// How long handled deliveries are kept, so later copies are still
@@ -415,67 +399,21 @@ impl InboxBuilder {
         self
     }
 
-    /// Create the table on first use (default `true`); turn it off when
-    /// your migrations run [`Inbox::schema_sql`].
-    pub fn create_schema(mut self, create: bool) -> Self {
-        self.create_schema = create;
-        self
-    }
-
-    /// Most connections ingest opens (default 2: a delivery holds one for a
-    /// single `INSERT`). Workers open their own; see the connection budget
-    /// in [`guide::inbox`](crate::guide). Not for an inbox built
-    /// [`from_pool`](Inbox::from_pool).
-    pub fn pool_size(mut self, size: usize) -> Self {
-        self.pool_size = Some(size);
-        self
-    }
-
-    /// Trusts the PEM certificates in `pem` (a private CA, a cloud
-    /// provider's bundle such as Amazon RDS's) beside Mozilla's roots when
-    /// the URL asks for TLS (`sslmode=require`, feature `postgres-tls`).
-    /// Repeatable; `pem` without a certificate, or with one that does not
-    /// parse, fails [`build`](Self::build).
-    #[cfg(feature = "postgres-tls")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "postgres-tls")))]
-    pub fn tls_root_certificates(mut self, pem: &[u8]) -> Self {
-        self.tls_roots.push(pem.to_vec());
-        self
-    }
-
     /// Builds the inbox; fails on a malformed URL or table name, never on an
     /// unreachable database (that is a 503 per delivery until it is back).
     pub fn build(self) -> Result<Inbox, ConfigError> {
-        let (pool, own) = crate::postgres::open(
-            self.source,
-            &Opening {
-                table: &self.table,
-                suffixes: &[
-                    "due",
-                    "finished",
-                    "new",
-                    "completion",
-                    "tracked",
-                    "tracked_due",
-                    "tracked_default",
-                    "tracked_closed",
-                ],
-                pool_size: self.pool_size,
-                default_pool_size: DEFAULT_POOL_SIZE,
-                tls_roots: &self.tls_roots,
-                timeout: self.timeout,
-            },
-        )?;
+        let options = self.options;
+        let (pool, own) = options.open(&sql::DERIVED, DEFAULT_POOL_SIZE)?;
         let own = own.map(|(config, connector)| OwnConnections { config, connector });
         let settings = InboxSettings {
-            channel: derived_name(&self.table, "new"),
-            table: self.table,
-            timeout: self.timeout,
+            channel: sql::channel(&options.table),
+            table: options.table,
+            timeout: options.timeout,
             keep_done: self.keep_done,
         };
         Ok(Inbox {
             shared: Arc::new(Shared {
-                db: Arc::new(InboxDb::new(pool, own, settings, self.create_schema)),
+                db: Arc::new(InboxDb::new(pool, own, settings, options.create_schema)),
                 batcher: ingest::Batcher::default(),
                 notify_pending: AtomicBool::new(false),
             }),
@@ -486,10 +424,8 @@ impl InboxBuilder {
 impl fmt::Debug for InboxBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InboxBuilder")
-            .field("table", &self.table)
-            .field("pool_size", &self.pool_size)
-            .field("timeout", &self.timeout)
-            .field("own_pool", &matches!(self.source, Source::Url(_)))
-            .finish_non_exhaustive()
+            .field("options", &self.options)
+            .field("keep_done", &self.keep_done)
+            .finish()
     }
 }

@@ -8,12 +8,14 @@
 #[cfg(feature = "postgres-tls")]
 mod ca_only;
 mod connector;
+mod options;
 #[cfg(test)]
 pub(crate) mod plan_check;
 mod schema;
 mod table_name;
 
 pub(crate) use connector::{Connector, parse_url};
+pub(crate) use options::{Options, postgres_options_methods};
 pub(crate) use schema::{RunError, Schema};
 pub(crate) use table_name::check_table;
 
@@ -53,48 +55,6 @@ pub(crate) enum Source {
 /// What a builder opens: its pool, and how its own connections are made
 /// (`None` on the application's pool).
 pub(crate) type Opened = (Pool, Option<(Config, Connector)>);
-
-/// The settings a builder opens its connections with.
-pub(crate) struct Opening<'a> {
-    pub(crate) table: &'a str,
-    /// The suffixes of the names derived from the table.
-    pub(crate) suffixes: &'a [&'a str],
-    /// The own pool's size, if one was given.
-    pub(crate) pool_size: Option<usize>,
-    pub(crate) default_pool_size: usize,
-    pub(crate) tls_roots: &'a [Vec<u8>],
-    pub(crate) timeout: Duration,
-}
-
-/// Checks a builder's settings and makes its pool: from the URL, or the
-/// application's pool as it is (then the own pool's settings are refused,
-/// not ignored). Nothing connects yet.
-pub(crate) fn open(source: Source, opening: &Opening<'_>) -> Result<Opened, ConfigError> {
-    match source {
-        Source::Url(url) => {
-            let (config, connector) =
-                configure(&url, opening.tls_roots, opening.table, opening.suffixes)?;
-            let size = opening.pool_size.unwrap_or(opening.default_pool_size);
-            let pool = self::pool(config.clone(), &connector, size, opening.timeout)?;
-            Ok((pool, Some((config, connector))))
-        }
-        Source::Pool(pool) => {
-            check_table(opening.table, opening.suffixes)
-                .map_err(|reason| ConfigError::InvalidTable { reason })?;
-            if opening.pool_size.is_some() {
-                return Err(ConfigError::NotForPool {
-                    setting: "pool_size",
-                });
-            }
-            if !opening.tls_roots.is_empty() {
-                return Err(ConfigError::NotForPool {
-                    setting: "tls_root_certificates",
-                });
-            }
-            Ok((pool, None))
-        }
-    }
-}
 
 /// The URL parsed (libpq's `sslmode`s included) and the table name checked
 /// with the `suffixes` of the names derived from it: what each builder

@@ -287,7 +287,7 @@ impl InboxDb {
     /// tracked jobs closed long past their horizon, on `pool`.
     pub(super) async fn cleanup(&self, pool: &Pool) -> Result<Cleaned, InboxError> {
         let sql = sql::cleanup(&self.settings.table);
-        let tracked_sql = sql::cleanup_tracked(&self.settings.table);
+        let tracked_sql = sql::tracked::cleanup(&self.settings.table);
         let keep = millis(self.settings.keep_done);
         let (done, tracked) = self
             .run_on(pool, "cleanup", |client| async move {

@@ -1,5 +1,5 @@
 //! Reconciliation's door to the database: each statement of tracking and
-//! of a reconciler's round (written in [`sql`](super::sql)) as a typed
+//! of a reconciler's round (written in [`sql::tracked`](crate::inbox::sql::tracked)) as a typed
 //! method, its rows read by column name. The reconciler decides what a
 //! poll comes to ([`Step`]); [`TrackingDb::apply`] only writes it.
 
@@ -9,8 +9,8 @@ use serde_json::Value;
 use tokio_postgres::Error as PgError;
 use tokio_postgres::GenericClient;
 
-use super::sql;
 use crate::inbox::db::{InboxDb, count};
+use crate::inbox::sql::tracked as sql;
 use crate::inbox::{InboxError, TrackingCounts};
 use crate::postgres::millis;
 
@@ -63,7 +63,7 @@ impl TrackingDb {
     pub(super) fn new(table: &str) -> Self {
         Self {
             table: table.to_owned(),
-            tracked: crate::inbox::sql::tracked_table(table),
+            tracked: sql::tracked_table(table),
         }
     }
 

@@ -28,7 +28,7 @@ mod db;
 mod health;
 mod polled;
 mod reconciler;
-mod sql;
+
 mod track;
 
 use std::time::Duration;

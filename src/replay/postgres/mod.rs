@@ -16,7 +16,7 @@ use super::{
     ReplayStore,
 };
 use crate::config_error::ConfigError;
-use crate::postgres::{Opening, RunError, Schema, Source, millis};
+use crate::postgres::{Options, RunError, Schema, Source, millis, postgres_options_methods};
 use sql::StoreSql;
 
 /// The table a store uses unless told otherwise.
@@ -70,14 +70,12 @@ pub struct PostgresReplayStore {
     claims: AtomicU64,
 }
 
-#[derive(Debug, Clone)]
 struct Settings {
     table: String,
     in_flight_ttl: Duration,
     dedup_ttl: Duration,
     timeout: Duration,
     fail_open: bool,
-    create_schema: bool,
 }
 
 impl PostgresReplayStore {
@@ -110,17 +108,10 @@ impl PostgresReplayStore {
 impl PostgresReplayStoreBuilder {
     fn new(source: Source) -> Self {
         PostgresReplayStoreBuilder {
-            source,
-            pool_size: None,
-            settings: Settings {
-                table: DEFAULT_TABLE.to_owned(),
-                in_flight_ttl: DEFAULT_IN_FLIGHT_TTL,
-                dedup_ttl: DEFAULT_DEDUP_TTL,
-                timeout: Duration::from_secs(1),
-                fail_open: false,
-                create_schema: true,
-            },
-            tls_roots: Vec::new(),
+            options: Options::new(source, DEFAULT_TABLE),
+            in_flight_ttl: DEFAULT_IN_FLIGHT_TTL,
+            dedup_ttl: DEFAULT_DEDUP_TTL,
+            fail_open: false,
         }
     }
 }
@@ -365,8 +356,13 @@ fn token_value(token: &ClaimToken) -> String {
 
 impl fmt::Debug for PostgresReplayStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let settings = &self.settings;
         f.debug_struct("PostgresReplayStore")
-            .field("settings", &self.settings)
+            .field("table", &settings.table)
+            .field("in_flight_ttl", &settings.in_flight_ttl)
+            .field("dedup_ttl", &settings.dedup_ttl)
+            .field("timeout", &settings.timeout)
+            .field("fail_open", &settings.fail_open)
             .finish_non_exhaustive()
     }
 }
@@ -381,98 +377,61 @@ const DEFAULT_POOL_SIZE: usize = 4;
 /// Configures a [`PostgresReplayStore`].
 #[must_use]
 pub struct PostgresReplayStoreBuilder {
-    source: Source,
-    pool_size: Option<usize>,
-    settings: Settings,
-    tls_roots: Vec<Vec<u8>>,
+    options: Options,
+    in_flight_ttl: Duration,
+    dedup_ttl: Duration,
+    fail_open: bool,
 }
 
 impl PostgresReplayStoreBuilder {
-    /// The table (default [`DEFAULT_TABLE`]); lower-case letters, digits and
-    /// `_`, optionally `schema.table`. One table per receiver endpoint whose
-    /// ids must not mix.
-    pub fn table(mut self, table: impl Into<String>) -> Self {
-        self.settings.table = table.into();
-        self
+    postgres_options_methods! {
+        table: "One table per receiver endpoint whose ids must not mix.",
+        schema_sql: "PostgresReplayStore::schema_sql",
+        pool_size: "Most connections the store opens (default 4).",
     }
 
     /// How long a claim holds when neither committed nor released (default
     /// 10 minutes; the receiver renews it while a handler runs).
     pub fn in_flight_ttl(mut self, ttl: Duration) -> Self {
-        self.settings.in_flight_ttl = ttl;
+        self.in_flight_ttl = ttl;
         self
     }
 
     /// How long handled ids are remembered (default 25 h, longer than
     /// Gemini's 24 hours of retries): the TTL the receiver commits with.
     pub fn dedup_ttl(mut self, ttl: Duration) -> Self {
-        self.settings.dedup_ttl = ttl;
-        self
-    }
-
-    /// How long one operation may take before the delivery gets 503
-    /// (default 1 s).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.settings.timeout = timeout;
+        self.dedup_ttl = ttl;
         self
     }
 
     /// Let deliveries through unprotected when the database is unreachable
     /// (default `false`: they get 503 and Gemini retries).
     pub fn fail_open(mut self, fail_open: bool) -> Self {
-        self.settings.fail_open = fail_open;
-        self
-    }
-
-    /// Create the table on first use (default `true`); turn it off when
-    /// your migrations run [`PostgresReplayStore::schema_sql`].
-    pub fn create_schema(mut self, create: bool) -> Self {
-        self.settings.create_schema = create;
-        self
-    }
-
-    /// Most connections the store opens (default 4).
-    pub fn pool_size(mut self, size: usize) -> Self {
-        self.pool_size = Some(size);
-        self
-    }
-
-    /// Trusts the PEM certificates in `pem` (a private CA, a cloud
-    /// provider's bundle such as Amazon RDS's) beside Mozilla's roots when
-    /// the URL asks for TLS (`sslmode=require`, feature `postgres-tls`).
-    /// Repeatable; `pem` without a certificate, or with one that does not
-    /// parse, fails [`build`](Self::build).
-    #[cfg(feature = "postgres-tls")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "postgres-tls")))]
-    pub fn tls_root_certificates(mut self, pem: &[u8]) -> Self {
-        self.tls_roots.push(pem.to_vec());
+        self.fail_open = fail_open;
         self
     }
 
     /// Builds the store; fails on a malformed URL or table name, never on
     /// an unreachable database (that is a 503 per delivery until it is back).
     pub fn build(self) -> Result<PostgresReplayStore, ConfigError> {
-        let (pool, _) = crate::postgres::open(
-            self.source,
-            &Opening {
-                table: &self.settings.table,
-                suffixes: &["expires_at"],
-                pool_size: self.pool_size,
-                default_pool_size: DEFAULT_POOL_SIZE,
-                tls_roots: &self.tls_roots,
-                timeout: self.settings.timeout,
-            },
-        )?;
-        let table = &self.settings.table;
+        let options = self.options;
+        let (pool, _) = options.open(&sql::DERIVED, DEFAULT_POOL_SIZE)?;
+        let table = &options.table;
         Ok(PostgresReplayStore {
             pool,
             schema: Schema::new(
                 table,
                 PostgresReplayStore::schema_sql(table),
-                self.settings.create_schema,
+                options.create_schema,
             ),
-            sql: Arc::new(StoreSql::new(&self.settings.table)),
-            settings: Arc::new(self.settings),
+            sql: Arc::new(StoreSql::new(table)),
+            settings: Arc::new(Settings {
+                table: options.table,
+                in_flight_ttl: self.in_flight_ttl,
+                dedup_ttl: self.dedup_ttl,
+                timeout: options.timeout,
+                fail_open: self.fail_open,
+            }),
             claims: AtomicU64::new(0),
         })
     }
@@ -481,10 +440,11 @@ impl PostgresReplayStoreBuilder {
 impl fmt::Debug for PostgresReplayStoreBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PostgresReplayStoreBuilder")
-            .field("settings", &self.settings)
-            .field("pool_size", &self.pool_size)
-            .field("own_pool", &matches!(self.source, Source::Url(_)))
-            .finish_non_exhaustive()
+            .field("options", &self.options)
+            .field("in_flight_ttl", &self.in_flight_ttl)
+            .field("dedup_ttl", &self.dedup_ttl)
+            .field("fail_open", &self.fail_open)
+            .finish()
     }
 }
 

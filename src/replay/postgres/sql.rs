@@ -5,6 +5,12 @@
 use super::CLEANUP_BATCH;
 use crate::postgres::derived_name;
 
+/// The suffix of the expiry index's name, declared once beside its DDL.
+const EXPIRES_AT: &str = "expires_at";
+
+/// Every name derived from the table (the builder checks their length).
+pub(super) const DERIVED: [&str; 1] = [EXPIRES_AT];
+
 /// The table and its expiry index (idempotent).
 pub(super) fn schema(table: &str) -> String {
     format!(
@@ -15,7 +21,7 @@ pub(super) fn schema(table: &str) -> String {
          \x20   expires_at TIMESTAMPTZ NOT NULL\n\
          );\n\
          CREATE INDEX IF NOT EXISTS {index} ON {table} (expires_at);",
-        index = derived_name(table, "expires_at"),
+        index = derived_name(table, EXPIRES_AT),
     )
 }
 

@@ -29,7 +29,34 @@
 //! the due index's predicate and makes the plan PostgreSQL keeps from a
 //! small table scan that whole index (`plan_check` catches it).
 
+pub(super) mod tracked;
+
 use crate::postgres::derived_name;
+
+/// The suffixes of the index names derived from an inbox table, and of
+/// its channel: each declared once, here beside the DDL that uses it.
+const DUE: &str = "due";
+const FINISHED: &str = "finished";
+const COMPLETION: &str = "completion";
+const CHANNEL: &str = "new";
+
+/// Every name derived from an inbox table (the builder checks that each
+/// fits PostgreSQL's 63 bytes), the tracked table's included.
+pub(in crate::inbox) const DERIVED: [&str; 8] = [
+    DUE,
+    FINISHED,
+    COMPLETION,
+    CHANNEL,
+    tracked::DERIVED[0],
+    tracked::DERIVED[1],
+    tracked::DERIVED[2],
+    tracked::DERIVED[3],
+];
+
+/// The channel workers are woken on: `<table>_new`.
+pub(in crate::inbox) fn channel(table: &str) -> String {
+    derived_name(table, CHANNEL)
+}
 
 /// The tables and their indexes (idempotent): what `Inbox::schema_sql`
 /// gives. An inbox table made by a version before completion keys gains
@@ -61,37 +88,12 @@ pub(super) fn schema(table: &str) -> String {
          CREATE UNIQUE INDEX IF NOT EXISTS {completion} ON {table} (completion_key) \
            WHERE completion_key IS NOT NULL;\n\
          {rekey}\n\
-         CREATE TABLE IF NOT EXISTS {tracked} (\n\
-         \x20   job_key TEXT PRIMARY KEY,\n\
-         \x20   resource TEXT NOT NULL,\n\
-         \x20   user_metadata TEXT,\n\
-         \x20   state TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'done', 'abandoned')),\n\
-         \x20   origin TEXT,\n\
-         \x20   expect_within_ms DOUBLE PRECISION NOT NULL,\n\
-         \x20   default_deadline BOOLEAN NOT NULL DEFAULT false,\n\
-         \x20   deadline TIMESTAMPTZ NOT NULL,\n\
-         \x20   horizon TIMESTAMPTZ NOT NULL,\n\
-         \x20   next_poll_at TIMESTAMPTZ NOT NULL,\n\
-         \x20   polls INTEGER NOT NULL DEFAULT 0,\n\
-         \x20   failures INTEGER NOT NULL DEFAULT 0,\n\
-         \x20   last_status TEXT,\n\
-         \x20   last_error TEXT,\n\
-         \x20   tracked_at TIMESTAMPTZ NOT NULL DEFAULT now(),\n\
-         \x20   closed_at TIMESTAMPTZ\n\
-         );\n\
-         ALTER TABLE {tracked} ADD COLUMN IF NOT EXISTS tracked BOOLEAN NOT NULL DEFAULT true;\n\
-         CREATE INDEX IF NOT EXISTS {tracked_due} ON {tracked} (next_poll_at) WHERE state = 'open';\n\
-         CREATE INDEX IF NOT EXISTS {tracked_default} ON {tracked} (job_key) \
-           WHERE default_deadline AND state = 'open';\n\
-         CREATE INDEX IF NOT EXISTS {tracked_closed} ON {tracked} (horizon) WHERE state <> 'open';",
-        due = derived_name(table, "due"),
-        finished = derived_name(table, "finished"),
-        completion = derived_name(table, "completion"),
-        tracked = tracked_table(table),
-        tracked_due = derived_name(table, "tracked_due"),
-        tracked_default = derived_name(table, "tracked_default"),
-        tracked_closed = derived_name(table, "tracked_closed"),
+         {tracked}",
+        due = derived_name(table, DUE),
+        finished = derived_name(table, FINISHED),
+        completion = derived_name(table, COMPLETION),
         rekey = rekey_completions(table),
+        tracked = tracked::schema(table),
     )
 }
 
@@ -121,21 +123,6 @@ fn rekey_completions(table: &str) -> String {
     )
 }
 
-/// The table of tracked jobs beside inbox `table` (same schema).
-pub(super) fn tracked_table(table: &str) -> String {
-    format!("{table}_tracked")
-}
-
-/// How long a job ended by a webhook is remembered in the tracked table,
-/// tracked or not: at least the longest reconcile horizon (a batch's
-/// 72 h), so a job tracked after its webhook was handled (even once its
-/// done row is gone, after 25 h) is found done and never polled.
-pub(super) const ENDINGS_REMEMBERED_FOR: &str = "72 hours";
-
-/// How long a closed tracked row (done or abandoned) is kept past its
-/// horizon before the workers' housekeeping removes it.
-pub(super) const TRACKED_KEPT_PAST_HORIZON: &str = "24 hours";
-
 /// The batch `INSERT` into `table`, built once per inbox: a completion
 /// already stored under another replay key (another webhook id, a poll) is
 /// a conflict too, so nothing is written. In the same statement, the
@@ -147,7 +134,6 @@ pub(super) const TRACKED_KEPT_PAST_HORIZON: &str = "24 hours";
 /// stored, and how many of the batch's completions a poll had stored
 /// first (late webhooks).
 pub(super) fn insert(table: &str) -> String {
-    let tracked = tracked_table(table);
     format!(
         "WITH inserted AS (\
            INSERT INTO {table} (id, webhook_id, signed_at, verified_by, jwt_claims, body, \
@@ -155,25 +141,11 @@ pub(super) fn insert(table: &str) -> String {
            SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], \
              $6::bytea[], $7::text[]) \
            ON CONFLICT DO NOTHING RETURNING id), \
-         closed AS (\
-           UPDATE {tracked} SET state = 'done', origin = 'webhook', closed_at = now() \
-           WHERE job_key IN (SELECT job_key FROM {tracked} WHERE job_key = ANY($8::text[]) \
-             AND state = 'open' FOR UPDATE SKIP LOCKED)), \
-         remembered AS (\
-           INSERT INTO {tracked} (job_key, resource, state, origin, expect_within_ms, \
-             deadline, horizon, next_poll_at, closed_at, tracked) \
-           SELECT DISTINCT job_key, job_key, 'done', 'webhook', 0, now(), \
-             now() + interval '{ENDINGS_REMEMBERED_FOR}', now(), now(), false \
-           FROM unnest($8::text[]) AS ended(job_key) \
-           ON CONFLICT (job_key) DO NOTHING), \
-         deferred AS (\
-           UPDATE {tracked} \
-           SET next_poll_at = now() + expect_within_ms * interval '1 millisecond' \
-           WHERE job_key IN (SELECT job_key FROM {tracked} WHERE job_key = ANY($9::text[]) \
-             AND state = 'open' FOR UPDATE SKIP LOCKED)) \
+         {tracking} \
          SELECT ARRAY(SELECT id FROM inserted) AS inserted, \
            (SELECT count(*) FROM {table} WHERE completion_key = ANY($7::text[]) \
-             AND verified_by = 'poll') AS late"
+             AND verified_by = 'poll') AS late",
+        tracking = tracked::ingest_ctes(table, "$8", "$9"),
     )
 }
 
@@ -188,25 +160,13 @@ pub(super) fn listen(channel: &str) -> String {
 }
 
 /// How many rows one cleanup deletes at most.
-const CLEANUP_BATCH: i64 = 1_000;
+pub(super) const CLEANUP_BATCH: i64 = 1_000;
 
 /// Deletes one batch of done rows older than `$1` milliseconds.
 pub(super) fn cleanup(table: &str) -> String {
     format!(
         "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE state = 'done' \
          AND finished_at < now() - $1 * interval '1 millisecond' LIMIT {CLEANUP_BATCH})"
-    )
-}
-
-/// Deletes one batch of closed tracked rows (done, abandoned, remembered)
-/// past their horizon by [`TRACKED_KEPT_PAST_HORIZON`]; open ones stay
-/// (the reconciler abandons them at their horizon).
-pub(super) fn cleanup_tracked(table: &str) -> String {
-    let tracked = tracked_table(table);
-    format!(
-        "DELETE FROM {tracked} WHERE job_key IN (SELECT job_key FROM {tracked} \
-         WHERE state <> 'open' AND horizon < now() - interval '{TRACKED_KEPT_PAST_HORIZON}' \
-         LIMIT {CLEANUP_BATCH})"
     )
 }
 
