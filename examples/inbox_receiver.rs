@@ -25,7 +25,7 @@
 //!   `https://generativelanguage.googleapis.com`);
 //! - `INBOX_RECONCILE_AFTER`: seconds a tracked job may stay unseen before
 //!   it is polled, for jobs tracked without a wait of their own (default:
-//!   the kind's, `inbox::JobKind`);
+//!   the kind's, `reconcile::JobKind`);
 //! - `INBOX_RECONCILE_POLL`: seconds between polls of a job still running
 //!   (default 300);
 //! - `GEMINI_WEBHOOK_ID`: the static webhook whose state the reconciler
@@ -42,7 +42,7 @@
 //! never finishes the first n attempts (to kill a worker mid-job). Each
 //! attempt's start is logged on stderr as `{"started","attempt"}`.
 //!
-//! `GEMINI_WEBHOOK_SECRET=whsec_... cargo run --example inbox_receiver --features postgres,api`
+//! `GEMINI_WEBHOOK_SECRET=whsec_... cargo run --example inbox_receiver --features reconcile`
 
 #[path = "common/mod.rs"]
 mod common;
@@ -53,6 +53,7 @@ use std::time::Duration;
 
 use gemini_webhooks::api::{GEMINI_API_HOST, GeminiClient};
 use gemini_webhooks::inbox::{DEFAULT_TABLE, Inbox, Job};
+use gemini_webhooks::reconcile::Reconciler;
 use serde_json::Value;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
@@ -181,8 +182,7 @@ fn reconciler(
     let host: String = env_or("GEMINI_API_BASE", GEMINI_API_HOST.to_owned())?;
     let poll = Duration::from_secs(env_or("INBOX_RECONCILE_POLL", 300)?);
     let client = GeminiClient::builder(key).host(host).build()?;
-    let mut reconciler = inbox
-        .reconciler(client)
+    let mut reconciler = Reconciler::new(inbox, client)
         .poll_interval(poll)
         .max_poll_interval(poll)
         .retry_backoff(poll.min(Duration::from_secs(5)));

@@ -24,7 +24,7 @@
 //! `INBOX_VIDEO_DIR`. It prints one JSON line
 //! `{"id","type","resource","rows"}` per handled event.
 //!
-//! `cargo run --example inbox_results --features postgres,api`
+//! `cargo run --example inbox_results --features reconcile`
 
 #[path = "common/mod.rs"]
 mod common;

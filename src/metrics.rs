@@ -94,7 +94,7 @@ pub(crate) fn job_finished(outcome: &'static str, took: std::time::Duration) {
     let _ = (outcome, took);
 }
 
-/// Counter of jobs an inbox tracks (`Inbox::track`): label `kind`
+/// Counter of jobs an inbox tracks (`Tracking::track`): label `kind`
 /// (`batch`, `video`, `interaction`).
 pub const JOBS_TRACKED: &str = "gemini_webhooks_jobs_tracked_total";
 

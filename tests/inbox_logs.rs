@@ -13,6 +13,8 @@ use std::time::Duration;
 use common::Captured;
 use common::pg::{admin, database_url, drop_table, unique_table};
 use gemini_webhooks::inbox::{Inbox, Job};
+#[cfg(feature = "reconcile")]
+use gemini_webhooks::reconcile::Reconciler;
 use gemini_webhooks::testing::{Signer, generate_secret};
 
 /// The global subscriber's lines, at DEBUG and above.
@@ -163,10 +165,10 @@ async fn a_database_that_is_not_there_is_logged_once_and_its_return_too() {
 
 /// An inbox on a table of its own (the capturing subscriber installed),
 /// tracking `names`, each due for a poll now.
-#[cfg(feature = "api")]
+#[cfg(feature = "reconcile")]
 async fn inbox_tracking(names: &[impl AsRef<str>]) -> (String, Inbox) {
     use gemini_webhooks::api::JobName;
-    use gemini_webhooks::inbox::TrackedJob;
+    use gemini_webhooks::reconcile::{TrackedJob, Tracking};
     captured();
     admin().await;
     let table = unique_table();
@@ -177,14 +179,14 @@ async fn inbox_tracking(names: &[impl AsRef<str>]) -> (String, Inbox) {
     for name in names {
         let job =
             TrackedJob::new(JobName::parse(name.as_ref()).unwrap()).expect_within(Duration::ZERO);
-        inbox.track(&job).await.unwrap();
+        Tracking::new(&inbox).track(&job).await.unwrap();
     }
     (table, inbox)
 }
 
 /// A watched webhook Gemini disabled: an ERROR naming it and its state; an
 /// API that keeps failing: one WARN for all the jobs' polls, not one each.
-#[cfg(feature = "api")]
+#[cfg(feature = "reconcile")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_disabled_endpoint_is_an_error_and_failing_polls_one_warning() {
     use common::gemini_mock::GeminiMock;
@@ -195,8 +197,7 @@ async fn a_disabled_endpoint_is_an_error_and_failing_polls_one_warning() {
     // Every poll answers 500.
     mock.fail_next(1_000, 500);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let reconciler = inbox
-        .reconciler(mock.client())
+    let reconciler = Reconciler::new(&inbox, mock.client())
         .watch_webhook("wh_logged")
         .run_until(async {
             let _ = stopped.await;
@@ -229,7 +230,7 @@ async fn a_disabled_endpoint_is_an_error_and_failing_polls_one_warning() {
 
 /// A webhook disabled for several checks, then enabled: an ERROR each
 /// check, every job made due once (on the way in), an INFO on the way out.
-#[cfg(feature = "api")]
+#[cfg(feature = "reconcile")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endpoint_disabled_then_enabled_again_is_logged_in_and_out() {
     use common::gemini_mock::GeminiMock;
@@ -244,8 +245,7 @@ async fn an_endpoint_disabled_then_enabled_again_is_logged_in_and_out() {
     mock.set_webhook_state("disabled");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(
-        inbox
-            .reconciler(mock.client())
+        Reconciler::new(&inbox, mock.client())
             .watch_webhook("wh_flapping")
             .health_interval(Duration::from_millis(10))
             .tick(Duration::from_millis(10))
@@ -280,16 +280,15 @@ async fn an_endpoint_disabled_then_enabled_again_is_logged_in_and_out() {
 /// Two jobs whose polls keep failing, each its own way (a revoked key's
 /// 401, a 404): each cause is logged once, not a WARN at every poll as
 /// the causes alternate.
-#[cfg(feature = "api")]
+#[cfg(feature = "reconcile")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_poll_failures_log_once_per_job_and_cause() {
     use common::gemini_mock::{self, GeminiMock};
     let (table, inbox) = inbox_tracking(&["batches/revoked", "batches/missing"]).await;
     let mock = GeminiMock::start().await;
     mock.set("batches/revoked", gemini_mock::refused(401));
-    let reconciler = inbox
-        .reconciler(mock.client())
-        .retry_backoff(Duration::from_secs(3600));
+    let reconciler =
+        Reconciler::new(&inbox, mock.client()).retry_backoff(Duration::from_secs(3600));
     let due_now = format!("UPDATE {table}_tracked SET next_poll_at = now()");
     for _ in 0..4 {
         assert_eq!(reconciler.run_once().await.unwrap().failed, 2);

@@ -336,7 +336,7 @@ async fn the_receiver_example_reconciles_as_its_environment_says() {
 /// written in the job's transaction. The first download fails (500, not
 /// retried by the client): the attempt rolls back and the retry writes the
 /// rows once; the delivery sent again adds none.
-#[cfg(feature = "api")]
+#[cfg(feature = "reconcile")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_results_example_writes_each_result_row_exactly_once() {
     use std::sync::Arc;

@@ -7,7 +7,7 @@
 //! (BENCHMARKS.md). Nothing here bets on speed: waits are bounded state
 //! polls.
 
-#![cfg(all(feature = "postgres", feature = "axum", feature = "api"))]
+#![cfg(all(feature = "reconcile", feature = "axum"))]
 
 mod common;
 
@@ -19,7 +19,8 @@ use common::gemini_mock::{self, GeminiMock};
 use common::inbox_process::Receiver;
 use common::pg::{admin, database_url, drop_table, unique_table};
 use gemini_webhooks::api::JobName;
-use gemini_webhooks::inbox::{Inbox, TrackedJob};
+use gemini_webhooks::inbox::Inbox;
+use gemini_webhooks::reconcile::{TrackedJob, Tracking};
 use gemini_webhooks::testing::{Signer, generate_secret, sample_event_for};
 
 /// How long the handling of every job may take before the test fails.
@@ -54,7 +55,7 @@ async fn ten_thousand_tracked_jobs_two_receivers_one_killed_each_handled_once() 
                 let within = if silent(i) { 2 } else { 3600 };
                 let job = TrackedJob::new(JobName::parse(&names[i]).unwrap())
                     .expect_within(Duration::from_secs(within));
-                assert!(inbox.track(&job).await.unwrap());
+                assert!(Tracking::new(&inbox).track(&job).await.unwrap());
             }
         });
     }

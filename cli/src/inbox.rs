@@ -6,7 +6,8 @@ use std::time::{Duration, SystemTime};
 
 use clap::{Args, Subcommand, ValueEnum};
 use gemini_webhooks::api::JobName;
-use gemini_webhooks::inbox::{DEFAULT_TABLE, Inbox, JobRecord, JobState, TrackedJob};
+use gemini_webhooks::inbox::{DEFAULT_TABLE, Inbox, JobRecord, JobState};
+use gemini_webhooks::reconcile::{TrackedJob, Tracking};
 use serde_json::json;
 
 use crate::Failure;
@@ -146,7 +147,7 @@ pub async fn run(args: &InboxArgs, out: Output) -> Result<(), Failure> {
 /// `inbox stats`.
 async fn stats(inbox: &Inbox, out: Output) -> Result<(), Failure> {
     let counts = inbox.counts().await?;
-    let tracked = inbox.tracking_counts().await?;
+    let tracked = Tracking::new(inbox).counts().await?;
     out.show(
         || {
             format!(
@@ -222,7 +223,7 @@ async fn requeue(
 
 /// `inbox track JOB --reopen`.
 async fn reopen_tracked(inbox: &Inbox, name: &JobName, out: Output) -> Result<(), Failure> {
-    let reopened = inbox.reopen_tracked(name).await?;
+    let reopened = Tracking::new(inbox).reopen(name).await?;
     out.show(
         || {
             if reopened {
@@ -262,7 +263,7 @@ fn tracked_job(
 
 /// `inbox track JOB …`.
 async fn track(inbox: &Inbox, tracked: &TrackedJob, out: Output) -> Result<(), Failure> {
-    let new = inbox.track(tracked).await?;
+    let new = Tracking::new(inbox).track(tracked).await?;
     let (name, expect_within) = (tracked.name(), tracked.expected_within().as_secs());
     out.show(
         || {

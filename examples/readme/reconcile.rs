@@ -3,7 +3,8 @@ use std::time::Duration;
 
 use axum::Router;
 use gemini_webhooks::api::{GeminiClient, JobName};
-use gemini_webhooks::inbox::{Inbox, Job, Origin, TrackedJob};
+use gemini_webhooks::inbox::{Inbox, Job, Origin};
+use gemini_webhooks::reconcile::{Reconciler, TrackedJob, Tracking};
 use gemini_webhooks::{ErrorChain, GeminiEvent, Verifier};
 
 #[tokio::main]
@@ -33,7 +34,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     // Where the application starts a batch, it tracks it (`track_in` does it
     // in the transaction that writes the application's own row for it).
     let job = TrackedJob::new(batch).expect_within(Duration::from_secs(6 * 3600));
-    inbox.track(&job).await?;
+    Tracking::new(&inbox).track(&job).await?;
 
     // One handler for both origins: the same event, by webhook or by poll.
     let worker = inbox.worker(|job: Job| async move {
@@ -47,7 +48,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
     });
     // Polls what is overdue; watches the static webhook's state if named.
-    let mut reconciler = inbox.reconciler(client);
+    let mut reconciler = Reconciler::new(&inbox, client);
     if let Some(id) = webhook_id {
         reconciler = reconciler.watch_webhook(id);
     }

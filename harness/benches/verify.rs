@@ -12,7 +12,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use ed25519_dalek::{Signature, SigningKey, Verifier as _, VerifyingKey};
 use gemini_webhooks::Verifier;
 use gemini_webhooks::testing::{Signer, generate_ed25519_key, generate_secret};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 const SIZES: [(usize, &str); 4] = [

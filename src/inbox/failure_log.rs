@@ -16,7 +16,7 @@ const REPEAT_EVERY: Duration = Duration::from_secs(60);
 
 /// The log of one repeated operation (claiming jobs, renewing leases).
 #[derive(Debug)]
-pub(super) struct FailureLog {
+pub(crate) struct FailureLog {
     what: &'static str,
     streak: Mutex<Option<Streak>>,
 }
@@ -42,7 +42,7 @@ enum Line {
 }
 
 impl FailureLog {
-    pub(super) fn new(what: &'static str) -> Self {
+    pub(crate) fn new(what: &'static str) -> Self {
         Self {
             what,
             streak: Mutex::new(None),
@@ -51,12 +51,12 @@ impl FailureLog {
 
     /// Records a failure, logging it (WARN) if it starts a streak, has a
     /// new cause, or a minute has passed since the last line.
-    pub(super) fn failed(&self, error: &(dyn std::error::Error + 'static)) {
+    pub(crate) fn failed(&self, error: &(dyn std::error::Error + 'static)) {
         self.failed_with(ErrorChain(error).to_string());
     }
 
     /// [`failed`](Self::failed), the cause already written out.
-    pub(super) fn failed_with(&self, cause: String) {
+    pub(crate) fn failed_with(&self, cause: String) {
         let what = self.what;
         match self.record(Instant::now(), cause) {
             Some((Line::Failed, cause)) => {
@@ -70,7 +70,7 @@ impl FailureLog {
     }
 
     /// Records a success, logging (INFO) the end of a streak.
-    pub(super) fn succeeded(&self) {
+    pub(crate) fn succeeded(&self) {
         if let Some((failures, for_secs)) = self.end(Instant::now()) {
             let what = self.what;
             tracing::info!(

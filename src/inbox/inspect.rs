@@ -111,4 +111,21 @@ mod tests {
         }
         assert_eq!(JobState::Running.to_string(), "running");
     }
+
+    #[test]
+    fn counts_are_read_by_state() {
+        let counts = crate::inbox::InboxCounts {
+            pending: 1,
+            running: 2,
+            done: 3,
+            dead: 4,
+        };
+        let states = [
+            JobState::Pending,
+            JobState::Running,
+            JobState::Done,
+            JobState::Dead,
+        ];
+        assert_eq!(states.map(|state| counts.of(state)), [1, 2, 3, 4]);
+    }
 }

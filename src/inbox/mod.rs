@@ -50,21 +50,18 @@
 //! ```
 
 mod attempt;
-mod completion;
-mod db;
+pub(crate) mod completion;
+pub(crate) mod db;
 mod endpoint;
 mod error;
-mod failure_log;
+pub(crate) mod failure_log;
 mod hold;
 mod ingest;
 mod inspect;
 mod job;
-#[cfg(feature = "api")]
-#[cfg_attr(docsrs, doc(cfg(feature = "api")))]
-pub mod reconcile;
 mod retry_due;
 mod service;
-mod sql;
+pub(crate) mod sql;
 mod worker;
 
 use std::fmt;
@@ -80,8 +77,6 @@ pub use endpoint::InboxEndpoint;
 pub use error::InboxError;
 pub use inspect::{JobRecord, JobState};
 pub use job::{FromJob, Job};
-#[cfg(feature = "api")]
-pub use reconcile::{JobKind, MAX_EXPECT_WITHIN, Reconciler, TrackedJob, TrackingCounts};
 pub use service::InboxService;
 pub use worker::{Batch, InboxWorker};
 
@@ -99,11 +94,11 @@ pub const DEFAULT_TABLE: &str = "gemini_webhook_inbox";
 /// [module documentation](self). Cheap to clone: clones share one pool.
 #[derive(Clone)]
 pub struct Inbox {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
-struct Shared {
-    db: Arc<InboxDb>,
+pub(crate) struct Shared {
+    pub(crate) db: Arc<InboxDb>,
     batcher: ingest::Batcher,
     notify_pending: AtomicBool,
 }
@@ -159,6 +154,24 @@ pub struct InboxCounts {
     pub done: u64,
     /// Dead letters.
     pub dead: u64,
+}
+
+impl InboxCounts {
+    /// How many jobs are in `state`.
+    ///
+    /// ```
+    /// use gemini_webhooks::inbox::{InboxCounts, JobState};
+    /// let counts = InboxCounts::default();
+    /// assert_eq!(counts.of(JobState::Dead), counts.dead);
+    /// ```
+    pub fn of(&self, state: JobState) -> u64 {
+        match state {
+            JobState::Pending => self.pending,
+            JobState::Running => self.running,
+            JobState::Done => self.done,
+            JobState::Dead => self.dead,
+        }
+    }
 }
 
 impl Inbox {
@@ -337,7 +350,7 @@ impl Shared {
     /// deliveries/s). While one notification is pending, more inserts send
     /// none: the woken worker claims them all. A notification that fails
     /// is made up for by the workers' polling.
-    fn wake_workers(self: &Arc<Self>) {
+    pub(crate) fn wake_workers(self: &Arc<Self>) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };

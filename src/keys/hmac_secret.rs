@@ -1,6 +1,6 @@
 use std::fmt;
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit};
 use sha2::Sha256;
 
 use super::{KeyError, decode_prefixed};

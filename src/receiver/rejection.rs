@@ -1,3 +1,6 @@
+//! [`Rejection`]: why the receiving pipeline did not run a handler, and
+//! the one map from each reason to its status, `Retry-After` and log.
+
 use std::fmt;
 
 use http::StatusCode;

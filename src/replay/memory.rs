@@ -1,3 +1,6 @@
+//! [`MemoryReplayStore`]: the in-process replay store (moka), sharded,
+//! for a single receiver replica.
+
 use std::collections::HashMap;
 use std::fmt;
 use std::time::{Duration, Instant};

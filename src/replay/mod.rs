@@ -10,6 +10,8 @@
 //! A store never decides what to answer: it reports, and the receiver maps
 //! its answers (and its errors, to `503`) in one place.
 
+#[cfg(any(feature = "redis", feature = "postgres"))]
+mod background;
 mod error;
 #[cfg(feature = "receiver")]
 mod memory;
@@ -177,23 +179,6 @@ pub trait ReplayStore: Send + Sync + 'static {
     fn dedup_ttl(&self) -> Duration {
         DEFAULT_DEDUP_TTL
     }
-}
-
-/// An extension the store could not answer, in a store built to fail open:
-/// the handler runs on unprotected, as its claim did (an extension that
-/// failed would otherwise stop it at the claim's expiry). A closed store
-/// hands the error on, and the receiver tries again at the next tick.
-#[cfg(any(feature = "redis", feature = "postgres"))]
-fn fail_open_extension(
-    fail_open: bool,
-    id: &str,
-    err: ReplayError,
-) -> Result<Extension, ReplayError> {
-    if !fail_open {
-        return Err(err);
-    }
-    tracing::warn!(webhook_id = id, error = %crate::error_chain::ErrorChain(&err), "replay store unavailable; the handler runs on unprotected (fail_open)");
-    Ok(Extension::Renewed)
 }
 
 #[cfg(test)]

@@ -1,3 +1,7 @@
+//! [`RedisReplayStore`]: the replay store many receiver replicas share,
+//! on Redis: claims, commits and releases as token-checked scripts, and
+//! what a timed-out one leaves undone settled in the background.
+
 use std::fmt;
 use std::time::Duration;
 
@@ -7,7 +11,7 @@ use tokio::sync::OnceCell;
 
 use super::{
     Claim, ClaimToken, DEFAULT_DEDUP_TTL, DEFAULT_IN_FLIGHT_TTL, Extension, ReplayError,
-    ReplayStore,
+    ReplayStore, background,
 };
 use crate::config_error::ConfigError;
 
@@ -89,7 +93,7 @@ return 0";
 pub struct RedisReplayStore {
     client: Client,
     connection: OnceCell<ConnectionManager>,
-    settings: Settings,
+    settings: StoreSettings,
     commit: Script,
     release: Script,
     extend: Script,
@@ -98,7 +102,7 @@ pub struct RedisReplayStore {
 /// What a builder configures and a store keeps (everything but the URL,
 /// which may carry a password and is never shown).
 #[derive(Debug, Clone)]
-struct Settings {
+struct StoreSettings {
     prefix: String,
     in_flight_ttl: Duration,
     dedup_ttl: Duration,
@@ -111,7 +115,7 @@ impl RedisReplayStore {
     pub fn builder(url: impl Into<String>) -> RedisReplayStoreBuilder {
         RedisReplayStoreBuilder {
             url: url.into(),
-            settings: Settings {
+            settings: StoreSettings {
                 prefix: DEFAULT_KEY_PREFIX.to_owned(),
                 in_flight_ttl: DEFAULT_IN_FLIGHT_TTL,
                 dedup_ttl: DEFAULT_DEDUP_TTL,
@@ -188,7 +192,7 @@ impl RedisReplayStore {
     async fn claim_in_redis(&self, id: &str, token: &ClaimToken) -> Result<Claim, ReplayError> {
         let key = self.key(id);
         let value = token_value(token);
-        let ttl = millis(self.settings.in_flight_ttl);
+        let ttl = millis_u64(self.settings.in_flight_ttl);
         let previous: Option<String> = self
             .run("claim", async |mut connection| {
                 redis::cmd("SET")
@@ -246,38 +250,45 @@ struct Settle {
 }
 
 impl Settle {
-    async fn run(mut self) {
-        let started = tokio::time::Instant::now();
-        let mut pause = Duration::from_millis(50);
-        loop {
+    async fn run(self) {
+        let settled = background::retry_until(self.give_up_after, MAX_SETTLE_PAUSE, || {
+            let mut connection = self.connection.clone();
             let mut invocation = self.script.key(&self.key);
-            invocation.arg(&self.value).arg(DONE).arg(millis(self.ttl));
-            let attempt = invocation.invoke_async::<i64>(&mut self.connection);
-            match tokio::time::timeout(self.timeout, attempt).await {
-                Ok(Ok(_)) => return,
-                Ok(Err(err)) => {
-                    tracing::debug!(error = %crate::error_chain::ErrorChain(&err), "settling a claim after a timeout failed; retrying")
+            invocation
+                .arg(&self.value)
+                .arg(DONE)
+                .arg(millis_u64(self.ttl));
+            async move {
+                let attempt = invocation.invoke_async::<i64>(&mut connection);
+                match tokio::time::timeout(self.timeout, attempt).await {
+                    Ok(Ok(_)) => true,
+                    Ok(Err(err)) => {
+                        tracing::debug!(error = %crate::error_chain::ErrorChain(&err), "settling a claim after a timeout failed; retrying");
+                        false
+                    }
+                    Err(_) => {
+                        tracing::debug!("settling a claim after a timeout timed out; retrying");
+                        false
+                    }
                 }
-                Err(_) => tracing::debug!("settling a claim after a timeout timed out; retrying"),
             }
-            if started.elapsed() >= self.give_up_after {
-                tracing::warn!(key = %self.key, "could not settle a claim after a timeout; it lapses after the in-flight TTL");
-                return;
-            }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_secs(2));
+        })
+        .await;
+        if !settled {
+            tracing::warn!(key = %self.key, "could not settle a claim after a timeout; it lapses after the in-flight TTL");
         }
     }
 }
+
+/// The longest pause between two tries to settle a claim.
+const MAX_SETTLE_PAUSE: Duration = Duration::from_secs(2);
 
 impl ReplayStore for RedisReplayStore {
     async fn claim(&self, id: &str) -> Result<Claim, ReplayError> {
         let token = ClaimToken::new();
         match self.claim_in_redis(id, &token).await {
             Err(err) if self.settings.fail_open => {
-                tracing::warn!(webhook_id = id, error = %crate::error_chain::ErrorChain(&err), "Redis unavailable; letting the delivery through unprotected (fail_open)");
-                // The same token: if the claim lands late, the commit still can.
-                Ok(Claim::New(token))
+                Ok(background::fail_open_claim("redis", id, &err, token))
             }
             Err(err) => {
                 // The claim may still land (a slow or paused Redis).
@@ -313,7 +324,7 @@ impl ReplayStore for RedisReplayStore {
         {
             Ok(true) => Ok(Extension::Renewed),
             Ok(false) => Ok(Extension::Lost),
-            Err(err) => super::fail_open_extension(self.settings.fail_open, id, err),
+            Err(err) => super::background::fail_open_extension(self.settings.fail_open, id, err),
         }
     }
 
@@ -345,7 +356,7 @@ impl RedisReplayStore {
                     .key(&key)
                     .arg(&value)
                     .arg(DONE)
-                    .arg(millis(ttl))
+                    .arg(millis_u64(ttl))
                     .invoke_async(&mut connection)
                     .await
             })
@@ -355,11 +366,11 @@ impl RedisReplayStore {
 }
 
 fn token_value(token: &ClaimToken) -> String {
-    format!("claim:{:032x}", token.as_u128())
+    format!("claim:{}", background::token_hex(token))
 }
 
 /// Milliseconds for `PX`, at least 1 (Redis refuses 0).
-fn millis(duration: Duration) -> u64 {
+fn millis_u64(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis())
         .unwrap_or(u64::MAX)
         .max(1)
@@ -381,7 +392,7 @@ impl fmt::Debug for RedisReplayStore {
 #[must_use]
 pub struct RedisReplayStoreBuilder {
     url: String,
-    settings: Settings,
+    settings: StoreSettings,
 }
 
 impl RedisReplayStoreBuilder {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::jwt::{DEFAULT_JWT_MAX_LIFETIME, JwtPolicy};
-use super::{DEFAULT_TOLERANCE, Keys, Verifier};
+use super::{DEFAULT_TOLERANCE, Verifier, VerifierConfig};
 use crate::keys::jwks::{JwksKeys, JwksSource};
 use crate::keys::{Ed25519Keys, HmacSecret, KeyError, parse_public_key};
 
@@ -214,7 +214,7 @@ impl VerifierBuilder {
             None => None,
         };
         Ok(Verifier {
-            inner: Arc::new(Keys {
+            inner: Arc::new(VerifierConfig {
                 secrets: self.secrets,
                 ed25519: self.ed25519,
                 jwks: self.jwks,

@@ -73,10 +73,10 @@ pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
 /// ```
 #[derive(Clone)]
 pub struct Verifier {
-    inner: Arc<Keys>,
+    inner: Arc<VerifierConfig>,
 }
 
-struct Keys {
+struct VerifierConfig {
     secrets: Vec<HmacSecret>,
     ed25519: Ed25519Keys,
     jwks: Option<JwksSource>,
@@ -86,14 +86,14 @@ struct Keys {
 
 /// What a successful check found; the id stays borrowed from the headers
 /// until the `Delivery` is built, so nothing is parsed twice.
-struct Verified<'h> {
+struct Checked<'h> {
     id: &'h str,
     timestamp: SystemTime,
     verified_by: VerifiedBy,
     jwt: Option<Arc<JwtDelivery>>,
 }
 
-impl<'h> Verified<'h> {
+impl<'h> Checked<'h> {
     fn by(id: &'h str, timestamp: SystemTime, verified_by: VerifiedBy) -> Self {
         Self {
             id,
@@ -106,13 +106,13 @@ impl<'h> Verified<'h> {
 
 /// A failed check, and the JWKS load it saw if a refresh could change the
 /// answer (a `v1a` entry or a JWT `kid` the cached keys do not cover).
-struct Failure {
+struct CheckFailure {
     error: VerifyError,
     #[cfg_attr(not(feature = "jwks-fetch"), allow(dead_code))]
     refresh_after: Option<u64>,
 }
 
-impl From<VerifyError> for Failure {
+impl From<VerifyError> for CheckFailure {
     fn from(error: VerifyError) -> Self {
         Self {
             error,
@@ -282,7 +282,7 @@ impl Verifier {
                     }
                     verified
                 }
-                Err(Failure {
+                Err(CheckFailure {
                     error,
                     refresh_after: Some(generation),
                 }) => {
@@ -313,7 +313,7 @@ impl Verifier {
         }
     }
 
-    fn delivery(body: impl RawBody, verified: Verified<'_>) -> Delivery {
+    fn delivery(body: impl RawBody, verified: Checked<'_>) -> Delivery {
         Delivery::new(
             verified.id.to_owned(),
             verified.timestamp,
@@ -324,13 +324,13 @@ impl Verifier {
     }
 }
 
-impl Keys {
+impl VerifierConfig {
     /// Everything that can be decided without the body.
     fn precheck<'h>(
         &'h self,
         headers: &'h HeaderMap,
         now: SystemTime,
-    ) -> Result<Prechecked<'h>, Failure> {
+    ) -> Result<Prechecked<'h>, CheckFailure> {
         let parsed = WebhookHeaders::parse(headers)?;
         let timestamp = parsed.check_window(now, self.tolerance)?;
         if let Some(policy) = &self.jwt
@@ -360,7 +360,7 @@ impl Keys {
         headers: &'h HeaderMap,
         body: &[u8],
         now: SystemTime,
-    ) -> Result<Verified<'h>, Failure> {
+    ) -> Result<Checked<'h>, CheckFailure> {
         let pre = self.precheck(headers, now)?;
         self.check_body(&pre, body, now)
     }
@@ -371,7 +371,7 @@ impl Keys {
         pre: &Prechecked<'h>,
         body: &[u8],
         now: SystemTime,
-    ) -> Result<Verified<'h>, Failure> {
+    ) -> Result<Checked<'h>, CheckFailure> {
         let (parsed, timestamp, entries) = match pre {
             Prechecked::Jwt { id, token, policy } => {
                 return self.check_jwt(id, token, policy, body, now);
@@ -390,7 +390,7 @@ impl Keys {
         // One budget for the whole check: static keys and JWKS keys alike.
         let mut budget = VerifyBudget::new(MAX_ED25519_VERIFICATIONS);
         if let Some(verified_by) = self.check_signatures(&content, entries, &mut budget) {
-            return Ok(Verified::by(parsed.id, timestamp, verified_by));
+            return Ok(Checked::by(parsed.id, timestamp, verified_by));
         }
         // Only a `v1a` entry can be helped by fresher JWKS keys.
         let Some(jwks) = self.jwks.as_ref().filter(|_| entries.has_v1a()) else {
@@ -398,14 +398,14 @@ impl Keys {
         };
         let snapshot = jwks.snapshot();
         let Some(keys) = snapshot.keys else {
-            return Err(Failure {
+            return Err(CheckFailure {
                 error: VerifyError::KeysUnavailable,
                 refresh_after: Some(snapshot.generation),
             });
         };
         match check_v1a(&keys, &content, entries, &mut budget) {
-            Some(verified_by) => Ok(Verified::by(parsed.id, timestamp, verified_by)),
-            None => Err(Failure {
+            Some(verified_by) => Ok(Checked::by(parsed.id, timestamp, verified_by)),
+            None => Err(CheckFailure {
                 error: VerifyError::NoMatchingSignature,
                 refresh_after: Some(snapshot.generation),
             }),
@@ -419,20 +419,20 @@ impl Keys {
         policy: &JwtPolicy,
         body: &[u8],
         now: SystemTime,
-    ) -> Result<Verified<'h>, Failure> {
+    ) -> Result<Checked<'h>, CheckFailure> {
         let snapshot = self
             .jwks
             .as_ref()
             .map(JwksSource::snapshot)
             .ok_or(VerifyError::KeysUnavailable)?;
         let Some(keys) = snapshot.keys else {
-            return Err(Failure {
+            return Err(CheckFailure {
                 error: VerifyError::KeysUnavailable,
                 refresh_after: Some(snapshot.generation),
             });
         };
         match jwt::verify(token, &keys, policy, body, now, self.tolerance) {
-            Ok(verified) => Ok(Verified {
+            Ok(verified) => Ok(Checked {
                 id,
                 timestamp: verified.issued_at,
                 verified_by: VerifiedBy::Jwt { kid: verified.kid },
@@ -441,7 +441,7 @@ impl Keys {
                     replay_key: verified.replay_key,
                 })),
             }),
-            Err(jwt::JwtFailure::UnknownKey) => Err(Failure {
+            Err(jwt::JwtFailure::UnknownKey) => Err(CheckFailure {
                 error: VerifyError::InvalidToken {
                     reason: "unknown key id",
                 },

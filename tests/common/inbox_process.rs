@@ -111,12 +111,12 @@ pub async fn wait_until_done(table: &str) {
 /// Tracks `name` on `table` (due at once unless `within` says otherwise).
 pub async fn track(table: &str, name: &str, within: Option<Duration>, metadata: serde_json::Value) {
     use gemini_webhooks::api::JobName;
-    use gemini_webhooks::inbox::TrackedJob;
+    use gemini_webhooks::reconcile::{TrackedJob, Tracking};
     let inbox = Inbox::builder(database_url()).table(table).build().unwrap();
     let mut job = TrackedJob::new(JobName::parse(name).unwrap())
         .user_metadata(metadata.as_object().unwrap().clone());
     if let Some(within) = within {
         job = job.expect_within(within);
     }
-    assert!(inbox.track(&job).await.unwrap());
+    assert!(Tracking::new(&inbox).track(&job).await.unwrap());
 }

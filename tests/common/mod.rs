@@ -18,12 +18,13 @@ pub mod client;
 
 #[cfg(feature = "api")]
 pub mod gemini_mock;
-#[cfg(all(feature = "postgres", feature = "api"))]
+#[cfg(feature = "reconcile")]
 pub mod inbox_process;
 pub mod lambda_event;
 #[cfg(feature = "postgres")]
 pub mod pg;
 pub mod process;
+#[allow(unused_imports)]
 pub use testdb as throwaway;
 
 /// Log lines written by a `tracing_subscriber::fmt` subscriber, kept for a

@@ -3,7 +3,7 @@
 //! run one at a time (`run_once`) and "time passes" by moving a job's
 //! `next_poll_at`: nothing waits on the clock.
 
-#![cfg(all(feature = "postgres", feature = "axum", feature = "api"))]
+#![cfg(all(feature = "reconcile", feature = "axum"))]
 
 use crate::common;
 
@@ -18,7 +18,8 @@ use common::gemini_mock::{self, GeminiMock};
 use common::pg::{admin, database_url, drop_table, unique_table};
 use gemini_webhooks::GeminiEvent;
 use gemini_webhooks::api::JobName;
-use gemini_webhooks::inbox::{Inbox, Job, Origin, TrackedJob};
+use gemini_webhooks::inbox::{Inbox, Job, Origin};
+use gemini_webhooks::reconcile::{Reconciler, TrackedJob, Tracking};
 use gemini_webhooks::testing::{Signer, generate_secret, sample_event_for};
 use serde_json::json;
 use tower::ServiceExt;
@@ -81,7 +82,7 @@ impl Fixture {
         let job = TrackedJob::new(JobName::parse(name).unwrap())
             .expect_within(within)
             .user_metadata(json!({"order": name}).as_object().unwrap().clone());
-        assert!(self.inbox.track(&job).await.unwrap());
+        assert!(Tracking::new(&self.inbox).track(&job).await.unwrap());
         job
     }
 
@@ -95,9 +96,8 @@ impl Fixture {
         self.app.clone().oneshot(request).await.unwrap().status()
     }
 
-    fn reconciler(&self) -> gemini_webhooks::inbox::Reconciler {
-        self.inbox
-            .reconciler(self.mock.client())
+    fn reconciler(&self) -> Reconciler {
+        Reconciler::new(&self.inbox, self.mock.client())
             .poll_interval(Duration::from_secs(60))
             .max_poll_interval(Duration::from_secs(60))
             .retry_backoff(Duration::from_secs(30))
@@ -195,11 +195,11 @@ async fn a_batch_whose_webhook_never_comes_is_handled_once_by_poll_with_its_meta
     fx.mock
         .set("batches/b1", gemini_mock::batch("batches/b1", "SUCCEEDED"));
     let reconciler = fx.reconciler();
-    let before = fx.inbox.tracking_counts().await.unwrap();
+    let before = Tracking::new(&fx.inbox).counts().await.unwrap();
     assert_eq!((before.open, before.overdue), (1, 1), "due, unpolled");
     let round = reconciler.run_once().await.unwrap();
     assert_eq!((round.polled, round.stored), (1, 1));
-    let after = fx.inbox.tracking_counts().await.unwrap();
+    let after = Tracking::new(&fx.inbox).counts().await.unwrap();
     assert_eq!((after.open, after.overdue, after.by_poll), (0, 0, 1));
     let handled = Handled::default();
     let worker = fx.worker(&handled);
@@ -254,7 +254,7 @@ async fn a_webhook_first_closes_the_job_so_it_is_never_polled() {
         (state.as_str(), origin.as_deref()),
         ("done", Some("webhook"))
     );
-    let counts = fx.inbox.tracking_counts().await.unwrap();
+    let counts = Tracking::new(&fx.inbox).counts().await.unwrap();
     assert_eq!((counts.open, counts.by_webhook), (0, 1));
     fx.fast_forward("batches/b2").await;
     assert_eq!(fx.reconciler().run_once().await.unwrap().polled, 0);
@@ -333,7 +333,7 @@ async fn webhook_and_poll_at_the_same_instant_on_two_replicas_run_once() {
         fx.mock.set(name, gemini_mock::batch(name, "SUCCEEDED"));
     }
     let first = fx.reconciler().batch_size(8);
-    let second = replica.reconciler(fx.mock.client()).batch_size(8);
+    let second = Reconciler::new(&replica, fx.mock.client()).batch_size(8);
     let rounds = async {
         let (mut a, mut b) = (0, 0);
         loop {
@@ -372,7 +372,7 @@ async fn webhook_and_poll_at_the_same_instant_on_two_replicas_run_once() {
     for name in &names {
         assert_eq!(handled.of(name).len(), 1, "{name} once");
     }
-    let tracked = fx.inbox.tracking_counts().await.unwrap();
+    let tracked = Tracking::new(&fx.inbox).counts().await.unwrap();
     assert_eq!(tracked.open, 0);
     assert_eq!(
         tracked.by_webhook + tracked.by_poll,
@@ -393,9 +393,7 @@ async fn a_running_job_is_polled_again_with_backoff_and_delivered_when_it_ends()
     let name = "models/veo-3/operations/op1";
     fx.track(name, Duration::ZERO).await;
     fx.mock.set(name, gemini_mock::video(name, "running"));
-    let reconciler = fx
-        .inbox
-        .reconciler(fx.mock.client())
+    let reconciler = Reconciler::new(&fx.inbox, fx.mock.client())
         .poll_interval(Duration::from_secs(60))
         .max_poll_interval(Duration::from_secs(600));
     for polls in 1..=3 {
@@ -529,7 +527,10 @@ async fn a_job_not_ended_by_its_horizon_is_abandoned() {
     let round = fx.reconciler().run_once().await.unwrap();
     assert_eq!(round.abandoned, 1);
     assert_eq!(fx.tracked("batches/slow").await.0, "abandoned");
-    assert_eq!(fx.inbox.tracking_counts().await.unwrap().abandoned, 1);
+    assert_eq!(
+        Tracking::new(&fx.inbox).counts().await.unwrap().abandoned,
+        1
+    );
     fx.finish().await;
 }
 
@@ -591,12 +592,20 @@ async fn a_disabled_endpoint_makes_every_job_due_and_is_re_enabled_when_asked() 
 async fn tracking_twice_keeps_the_first_and_track_in_commits_with_the_transaction() {
     let fx = Fixture::new().await;
     let job = fx.track("batches/t1", Duration::from_secs(60)).await;
-    assert!(!fx.inbox.track(&job).await.unwrap(), "already tracked");
+    assert!(
+        !Tracking::new(&fx.inbox).track(&job).await.unwrap(),
+        "already tracked"
+    );
     let mut connection = fx.inbox.connection().await.unwrap();
     let other = TrackedJob::new(JobName::parse("interactions/t2").unwrap());
     {
         let transaction = connection.transaction().await.unwrap();
-        assert!(fx.inbox.track_in(&*transaction, &other).await.unwrap());
+        assert!(
+            Tracking::new(&fx.inbox)
+                .track_in(&*transaction, &other)
+                .await
+                .unwrap()
+        );
         transaction.rollback().await.unwrap();
     }
     let count_sql = format!("SELECT count(*) FROM {}_tracked", fx.table);
@@ -609,7 +618,12 @@ async fn tracking_twice_keeps_the_first_and_track_in_commits_with_the_transactio
         "rolled back with the transaction"
     );
     let transaction = connection.transaction().await.unwrap();
-    assert!(fx.inbox.track_in(&*transaction, &other).await.unwrap());
+    assert!(
+        Tracking::new(&fx.inbox)
+            .track_in(&*transaction, &other)
+            .await
+            .unwrap()
+    );
     transaction.commit().await.unwrap();
     assert_eq!(count(&connection).await, 2);
     // Its kind's default: an interaction is expected within the hour.
@@ -730,7 +744,7 @@ async fn shutdown_stops_a_backlog_between_rounds() {
         })
         .await;
     assert_eq!(fx.mock.all_calls(), before + 1);
-    assert_eq!(fx.inbox.tracking_counts().await.unwrap().overdue, 2);
+    assert_eq!(Tracking::new(&fx.inbox).counts().await.unwrap().overdue, 2);
     fx.finish().await;
 }
 
@@ -765,7 +779,7 @@ async fn a_failing_poll_past_the_horizon_abandons_the_job() {
 async fn reconcile_after_replaces_the_kinds_default_wait_only() {
     let fx = Fixture::new().await;
     let defaulted = TrackedJob::new(JobName::parse("batches/dflt").unwrap());
-    assert!(fx.inbox.track(&defaulted).await.unwrap());
+    assert!(Tracking::new(&fx.inbox).track(&defaulted).await.unwrap());
     fx.track("batches/own", Duration::from_secs(3600)).await;
     for name in ["batches/dflt", "batches/own"] {
         fx.mock.set(name, gemini_mock::batch(name, "SUCCEEDED"));
@@ -932,7 +946,7 @@ async fn a_job_tracked_after_its_webhook_and_its_done_row_is_found_done_not_poll
     assert_eq!(fx.inbox.cleanup_done().await.unwrap(), 1);
     // Untracked, it is no tracked job of the counts.
     assert_eq!(
-        fx.inbox.tracking_counts().await.unwrap(),
+        Tracking::new(&fx.inbox).counts().await.unwrap(),
         Default::default()
     );
     // Tracked now, an hour late for a batch's 24 h wait: found done.
@@ -946,8 +960,11 @@ async fn a_job_tracked_after_its_webhook_and_its_done_row_is_found_done_not_poll
     );
     assert_eq!(fx.reconciler().run_once().await.unwrap().polled, 0);
     assert_eq!(fx.mock.all_calls(), 0, "never polled");
-    assert!(!fx.inbox.track(&job).await.unwrap(), "tracked already");
-    let counts = fx.inbox.tracking_counts().await.unwrap();
+    assert!(
+        !Tracking::new(&fx.inbox).track(&job).await.unwrap(),
+        "tracked already"
+    );
+    let counts = Tracking::new(&fx.inbox).counts().await.unwrap();
     assert_eq!((counts.open, counts.by_webhook), (0, 1));
     assert_eq!(handled.total(), 1);
     fx.finish().await;
@@ -990,10 +1007,10 @@ async fn an_abandoned_job_can_be_reopened_and_is_then_polled_to_its_end() {
     assert_eq!(fx.reconciler().run_once().await.unwrap().abandoned, 1);
     let name = JobName::parse("batches/r1").unwrap();
     let open = JobName::parse("batches/never-tracked").unwrap();
-    assert!(!fx.inbox.reopen_tracked(&open).await.unwrap());
-    assert!(fx.inbox.reopen_tracked(&name).await.unwrap());
+    assert!(!Tracking::new(&fx.inbox).reopen(&open).await.unwrap());
+    assert!(Tracking::new(&fx.inbox).reopen(&name).await.unwrap());
     assert!(
-        !fx.inbox.reopen_tracked(&name).await.unwrap(),
+        !Tracking::new(&fx.inbox).reopen(&name).await.unwrap(),
         "open already"
     );
     let (state, _, _, failures, wait) = fx.tracked("batches/r1").await;
@@ -1013,8 +1030,8 @@ async fn a_wait_the_database_cannot_hold_is_refused_before_any_statement() {
         .build()
         .unwrap();
     let job = TrackedJob::new(JobName::parse("batches/far").unwrap())
-        .expect_within(gemini_webhooks::inbox::MAX_EXPECT_WITHIN + Duration::from_secs(1));
-    let err = inbox.track(&job).await.unwrap_err();
+        .expect_within(gemini_webhooks::reconcile::MAX_EXPECT_WITHIN + Duration::from_secs(1));
+    let err = Tracking::new(&inbox).track(&job).await.unwrap_err();
     assert!(
         matches!(err, gemini_webhooks::inbox::InboxError::InvalidArgument(_)),
         "{err:?}"

@@ -358,15 +358,15 @@ fn inbox_jobs_are_counted_by_how_they_ended() {
     }
 }
 
-#[cfg(all(feature = "postgres", feature = "api"))]
+#[cfg(feature = "reconcile")]
 #[test]
 fn tracking_and_reconciliation_are_counted() {
     use common::gemini_mock::{self, GeminiMock};
     use gemini_webhooks::api::JobName;
-    use gemini_webhooks::inbox::TrackedJob;
     use gemini_webhooks::metrics::{
         COMPLETIONS, ENDPOINT_ENABLED, JOBS_TRACKED, LATE_WEBHOOKS, POLLS,
     };
+    use gemini_webhooks::reconcile::{Reconciler, TrackedJob, Tracking};
     use gemini_webhooks::testing::sample_event_for;
     let recorded = Recorded::default();
     let table = common::pg::unique_table();
@@ -381,13 +381,12 @@ fn tracking_and_reconciliation_are_counted() {
         mock.set_webhook_state("disabled");
         for name in ["batches/m1", "batches/m2"] {
             let job = TrackedJob::new(JobName::parse(name).unwrap()).expect_within(Duration::ZERO);
-            assert!(inbox.track(&job).await.unwrap());
+            assert!(Tracking::new(&inbox).track(&job).await.unwrap());
         }
         // A health check and a round, then it stops.
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let running = tokio::spawn(
-            inbox
-                .reconciler(mock.client())
+            Reconciler::new(&inbox, mock.client())
                 .watch_webhook("wh9")
                 .run_until(async {
                     let _ = stopped.await;

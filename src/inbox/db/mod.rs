@@ -25,7 +25,7 @@ use crate::postgres::{RunError, Schema, millis};
 
 /// An inbox's table, pool and settings, and every statement run on them.
 pub(crate) struct InboxDb {
-    pub(super) pool: Pool,
+    pub(crate) pool: Pool,
     pub(super) schema: Schema,
     /// How the inbox makes its own connections, and the workers theirs;
     /// `None` on the application's pool.
@@ -120,6 +120,7 @@ impl InboxDb {
 
     /// A connection from `pool`, the schema created, within the timeout;
     /// `what` names the failure.
+    #[cfg(feature = "reconcile")]
     pub(crate) async fn connection(
         &self,
         pool: &Pool,
@@ -144,7 +145,7 @@ impl InboxDb {
     /// `extra` and asking the server to probe it every few seconds: a
     /// transaction cut off by the network is rolled back in seconds, not
     /// hours.
-    pub(super) fn own_pool(&self, size: usize, extra: &str) -> Result<Pool, ConfigError> {
+    pub(crate) fn own_pool(&self, size: usize, extra: &str) -> Result<Pool, ConfigError> {
         let Some(own) = &self.own else {
             return Ok(self.pool.clone());
         };
@@ -320,7 +321,7 @@ fn job_record(row: &Row) -> JobRecord {
 }
 
 /// A `count(*)` column (never negative) as a `u64`.
-pub(super) fn count(row: &Row, column: &str) -> u64 {
+pub(crate) fn count(row: &Row, column: &str) -> u64 {
     u64::try_from(row.get::<_, i64>(column)).unwrap_or(0)
 }
 

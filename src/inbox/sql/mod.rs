@@ -29,7 +29,7 @@
 //! the due index's predicate and makes the plan PostgreSQL keeps from a
 //! small table scan that whole index (`plan_check` catches it).
 
-pub(super) mod tracked;
+pub(crate) mod tracked;
 
 use crate::postgres::derived_name;
 

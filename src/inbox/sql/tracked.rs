@@ -38,7 +38,7 @@ const ENDINGS_REMEMBERED_FOR: &str = "72 hours";
 const TRACKED_KEPT_PAST_HORIZON: &str = "24 hours";
 
 /// The table of tracked jobs beside inbox `table` (same schema).
-pub(in crate::inbox) fn tracked_table(table: &str) -> String {
+pub(crate) fn tracked_table(table: &str) -> String {
     format!("{table}_{TABLE}")
 }
 
@@ -109,7 +109,7 @@ pub(super) fn ingest_ctes(table: &str, ended: &str, deferred: &str) -> String {
 /// Deletes one batch of closed tracked rows (done, abandoned, remembered)
 /// past their horizon by [`TRACKED_KEPT_PAST_HORIZON`]; open ones stay
 /// (the reconciler abandons them at their horizon).
-pub(in crate::inbox) fn cleanup(table: &str) -> String {
+pub(crate) fn cleanup(table: &str) -> String {
     let tracked = tracked_table(table);
     format!(
         "DELETE FROM {tracked} WHERE job_key IN (SELECT job_key FROM {tracked} \
@@ -123,7 +123,7 @@ pub(in crate::inbox) fn cleanup(table: &str) -> String {
 /// the wait is the kind's default. A job tracked twice keeps its first row;
 /// a job only remembered as ended by its webhook becomes tracked, and stays
 /// done (never polled).
-pub(in crate::inbox) fn track(tracked: &str) -> String {
+pub(crate) fn track(tracked: &str) -> String {
     format!(
         "INSERT INTO {tracked} (job_key, resource, user_metadata, expect_within_ms, \
            default_deadline, deadline, horizon, next_poll_at) \
@@ -137,7 +137,7 @@ pub(in crate::inbox) fn track(tracked: &str) -> String {
 
 /// Job `$1` open again after it was abandoned, polled now, its horizon
 /// `$2` ms from now at the earliest.
-pub(in crate::inbox) fn reopen(tracked: &str) -> String {
+pub(crate) fn reopen(tracked: &str) -> String {
     format!(
         "UPDATE {tracked} SET state = 'open', closed_at = NULL, failures = 0, last_error = NULL, \
            next_poll_at = now(), \
@@ -148,7 +148,7 @@ pub(in crate::inbox) fn reopen(tracked: &str) -> String {
 
 /// Jobs tracked with their kind's default wait get the reconciler's own
 /// (`$1` ms) instead, once.
-pub(in crate::inbox) fn override_default(tracked: &str) -> String {
+pub(crate) fn override_default(tracked: &str) -> String {
     format!(
         "UPDATE {tracked} SET expect_within_ms = $1, default_deadline = false, \
            deadline = tracked_at + $1 * interval '1 millisecond', \
@@ -159,7 +159,7 @@ pub(in crate::inbox) fn override_default(tracked: &str) -> String {
 }
 
 /// Up to `$1` due open jobs, locked until the round commits.
-pub(in crate::inbox) fn claim(tracked: &str) -> String {
+pub(crate) fn claim(tracked: &str) -> String {
     format!(
         "SELECT job_key, resource, user_metadata, polls, failures, \
            horizon <= now() AS past_horizon, last_error \
@@ -171,7 +171,7 @@ pub(in crate::inbox) fn claim(tracked: &str) -> String {
 /// A polled event into inbox `table`: `$1` the replay key (also the
 /// webhook id), `$2` the unix time, `$3` the body, `$4` the completion key.
 /// Returns a row when it was stored (no copy was there first).
-pub(in crate::inbox) fn store(table: &str) -> String {
+pub(crate) fn store(table: &str) -> String {
     format!(
         "INSERT INTO {table} (id, webhook_id, signed_at, verified_by, body, completion_key) \
          VALUES ($1, $1, $2, 'poll', $3, $4) ON CONFLICT DO NOTHING RETURNING id"
@@ -180,7 +180,7 @@ pub(in crate::inbox) fn store(table: &str) -> String {
 
 /// Closes job `$1`: `$2` its last state, `$3` whether the poll stored the
 /// completion (else a webhook had).
-pub(in crate::inbox) fn close(tracked: &str) -> String {
+pub(crate) fn close(tracked: &str) -> String {
     format!(
         "UPDATE {tracked} SET state = 'done', closed_at = now(), polls = polls + 1, \
            last_status = $2, last_error = NULL, \
@@ -190,7 +190,7 @@ pub(in crate::inbox) fn close(tracked: &str) -> String {
 }
 
 /// Job `$1` polled again in `$3` ms: `$2` its state.
-pub(in crate::inbox) fn reschedule(tracked: &str) -> String {
+pub(crate) fn reschedule(tracked: &str) -> String {
     format!(
         "UPDATE {tracked} SET polls = polls + 1, failures = 0, last_status = $2, \
            last_error = NULL, next_poll_at = now() + $3 * interval '1 millisecond' \
@@ -199,7 +199,7 @@ pub(in crate::inbox) fn reschedule(tracked: &str) -> String {
 }
 
 /// Job `$1`'s poll failed with `$2`: tried again in `$3` ms.
-pub(in crate::inbox) fn failed(tracked: &str) -> String {
+pub(crate) fn failed(tracked: &str) -> String {
     format!(
         "UPDATE {tracked} SET failures = failures + 1, last_error = $2, \
            next_poll_at = now() + $3 * interval '1 millisecond' \
@@ -209,7 +209,7 @@ pub(in crate::inbox) fn failed(tracked: &str) -> String {
 
 /// Job `$1` given up at its horizon, not ended: `$2` its last state, `$3`
 /// the last error.
-pub(in crate::inbox) fn abandon(tracked: &str) -> String {
+pub(crate) fn abandon(tracked: &str) -> String {
     format!(
         "UPDATE {tracked} SET state = 'abandoned', closed_at = now(), \
            last_status = coalesce($2, last_status), last_error = $3 \
@@ -219,7 +219,7 @@ pub(in crate::inbox) fn abandon(tracked: &str) -> String {
 
 /// Tracked jobs by state: open, open and overdue (unpolled past the
 /// deadline), done by webhook, done by poll, abandoned.
-pub(in crate::inbox) fn counts(tracked: &str) -> String {
+pub(crate) fn counts(tracked: &str) -> String {
     format!(
         "SELECT count(*) FILTER (WHERE state = 'open') AS open, \
            count(*) FILTER (WHERE state = 'open' AND polls = 0 AND failures = 0 \
@@ -232,7 +232,7 @@ pub(in crate::inbox) fn counts(tracked: &str) -> String {
 }
 
 /// Every open job due now: the endpoint stopped delivering.
-pub(in crate::inbox) fn due_now(tracked: &str) -> String {
+pub(crate) fn due_now(tracked: &str) -> String {
     format!(
         "UPDATE {tracked} SET next_poll_at = now() \
          WHERE state = 'open' AND next_poll_at > now()"

@@ -13,7 +13,7 @@ use tokio_postgres::types::ToSql;
 
 use super::{
     Claim, ClaimToken, DEFAULT_DEDUP_TTL, DEFAULT_IN_FLIGHT_TTL, Extension, ReplayError,
-    ReplayStore,
+    ReplayStore, background,
 };
 use crate::config_error::ConfigError;
 use crate::postgres::{Options, RunError, Schema, Source, millis, postgres_options_methods};
@@ -65,12 +65,12 @@ const CLEANUP_EVERY: u64 = 1_024;
 pub struct PostgresReplayStore {
     pool: Pool,
     schema: Schema,
-    settings: Arc<Settings>,
+    settings: Arc<StoreSettings>,
     sql: Arc<StoreSql>,
     claims: AtomicU64,
 }
 
-struct Settings {
+struct StoreSettings {
     table: String,
     in_flight_ttl: Duration,
     dedup_ttl: Duration,
@@ -196,7 +196,7 @@ impl PostgresReplayStore {
 
     async fn claim_in_database(&self, id: &str, token: &ClaimToken) -> Result<Claim, ReplayError> {
         let sql = &self.sql.claim;
-        let value = token_value(token);
+        let value = background::token_hex(token);
         let ttl = millis(self.settings.in_flight_ttl);
         let row = self
             .run("claim", |client| async move {
@@ -220,24 +220,16 @@ impl PostgresReplayStore {
         };
         let (pool, settings) = (self.pool.clone(), Arc::clone(&self.settings));
         let sql = Arc::clone(&self.sql);
-        let (id, value) = (id.to_owned(), token_value(token));
+        let (id, value) = (id.to_owned(), background::token_hex(token));
         runtime.spawn(async move {
-            let started = tokio::time::Instant::now();
-            let mut pause = Duration::from_millis(50);
-            loop {
+            // Given up after the in-flight TTL: the claim has lapsed by itself.
+            background::retry_until(settings.in_flight_ttl, settings.timeout, || async {
                 let params: [&(dyn ToSql + Sync); 2] = [&id, &value];
-                if execute_detached(&pool, settings.timeout, &sql.release, &params)
+                execute_detached(&pool, settings.timeout, &sql.release, &params)
                     .await
                     .is_some()
-                {
-                    return;
-                }
-                if started.elapsed() >= settings.in_flight_ttl {
-                    return; // The claim has lapsed by itself.
-                }
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(settings.timeout);
-            }
+            })
+            .await;
         });
     }
 
@@ -267,9 +259,7 @@ impl ReplayStore for PostgresReplayStore {
         let token = ClaimToken::new();
         let outcome = match self.claim_in_database(id, &token).await {
             Err(err) if self.settings.fail_open => {
-                tracing::warn!(webhook_id = id, error = %crate::error_chain::ErrorChain(&err), "PostgreSQL unavailable; letting the delivery through unprotected (fail_open)");
-                // The same token: if the claim lands late, the commit still can.
-                Ok(Claim::New(token))
+                Ok(background::fail_open_claim("postgres", id, &err, token))
             }
             Err(err) => {
                 self.release_in_background(id, &token);
@@ -283,7 +273,7 @@ impl ReplayStore for PostgresReplayStore {
 
     async fn commit(&self, id: &str, token: &ClaimToken, ttl: Duration) -> Result<(), ReplayError> {
         let sql = &self.sql.commit;
-        let (value, ttl) = (token_value(token), millis(ttl));
+        let (value, ttl) = (background::token_hex(token), millis(ttl));
         let changed = self
             .run("commit", |client| async move {
                 let statement = client.prepare_cached(sql).await?;
@@ -298,7 +288,7 @@ impl ReplayStore for PostgresReplayStore {
     async fn release(&self, id: &str, token: &ClaimToken) -> Result<(), ReplayError> {
         // Releasing a claim that already lapsed is not an error.
         let sql = &self.sql.release;
-        let value = token_value(token);
+        let value = background::token_hex(token);
         self.run("release", |client| async move {
             let statement = client.prepare_cached(sql).await?;
             client.execute(&statement, &[&id, &value]).await
@@ -309,7 +299,10 @@ impl ReplayStore for PostgresReplayStore {
 
     async fn extend(&self, id: &str, token: &ClaimToken) -> Result<Extension, ReplayError> {
         let sql = &self.sql.extend;
-        let (value, ttl) = (token_value(token), millis(self.settings.in_flight_ttl));
+        let (value, ttl) = (
+            background::token_hex(token),
+            millis(self.settings.in_flight_ttl),
+        );
         let changed = self
             .run("extend", |client| async move {
                 let statement = client.prepare_cached(sql).await?;
@@ -319,7 +312,7 @@ impl ReplayStore for PostgresReplayStore {
         match changed {
             Ok(1) => Ok(Extension::Renewed),
             Ok(_) => Ok(Extension::Lost),
-            Err(err) => super::fail_open_extension(self.settings.fail_open, id, err),
+            Err(err) => super::background::fail_open_extension(self.settings.fail_open, id, err),
         }
     }
 
@@ -348,10 +341,6 @@ async fn execute_detached(
         client.execute(sql, params).await.ok()
     };
     tokio::time::timeout(timeout, attempt).await.ok().flatten()
-}
-
-fn token_value(token: &ClaimToken) -> String {
-    format!("{:032x}", token.as_u128())
 }
 
 impl fmt::Debug for PostgresReplayStore {
@@ -425,7 +414,7 @@ impl PostgresReplayStoreBuilder {
                 options.create_schema,
             ),
             sql: Arc::new(StoreSql::new(table)),
-            settings: Arc::new(Settings {
+            settings: Arc::new(StoreSettings {
                 table: options.table,
                 in_flight_ttl: self.in_flight_ttl,
                 dedup_ttl: self.dedup_ttl,

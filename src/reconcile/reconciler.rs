@@ -19,7 +19,7 @@ use crate::inbox::{Inbox, InboxError};
 
 /// Polls the Gemini API for tracked jobs whose webhook has not come by
 /// their deadline, and stores each completion it finds in the inbox as
-/// the webhook would have been; built by [`Inbox::reconciler`], started
+/// the webhook would have been; built by [`Reconciler::new`], started
 /// with [`run`](Self::run) or [`run_until`](Self::run_until).
 ///
 /// Any number of replicas can run one: a round claims due jobs with `FOR
@@ -38,7 +38,7 @@ use crate::inbox::{Inbox, InboxError};
 pub struct Reconciler {
     inbox: Inbox,
     client: GeminiClient,
-    pub(super) settings: Settings,
+    pub(super) settings: ReconcilerSettings,
     pool: OnceLock<Pool>,
     tracking: TrackingDb,
     /// Failed polls whose cause is new for their job, logged once per
@@ -48,7 +48,7 @@ pub struct Reconciler {
 }
 
 #[derive(Debug, Clone)]
-pub(super) struct Settings {
+pub(super) struct ReconcilerSettings {
     batch_size: usize,
     tick: Duration,
     poll_interval: Duration,
@@ -100,14 +100,24 @@ impl Outcome {
     }
 }
 
-impl Inbox {
-    /// A reconciler that polls tracked jobs through `client`; see
-    /// [`Reconciler`] for its settings.
-    pub fn reconciler(&self, client: GeminiClient) -> Reconciler {
+impl Reconciler {
+    /// A reconciler of `inbox`'s tracked jobs, polling them through
+    /// `client`; its settings below.
+    ///
+    /// ```no_run
+    /// # fn run(inbox: gemini_webhooks::inbox::Inbox) -> Result<(), Box<dyn std::error::Error>> {
+    /// use gemini_webhooks::api::GeminiClient;
+    /// use gemini_webhooks::reconcile::Reconciler;
+    ///
+    /// let client = GeminiClient::new(std::env::var("GEMINI_API_KEY")?)?;
+    /// tokio::spawn(Reconciler::new(&inbox, client).run());
+    /// # Ok(()) }
+    /// ```
+    pub fn new(inbox: &Inbox, client: GeminiClient) -> Self {
         Reconciler {
-            inbox: self.clone(),
+            inbox: inbox.clone(),
             client,
-            settings: Settings {
+            settings: ReconcilerSettings {
                 batch_size: 16,
                 tick: Duration::from_secs(1),
                 poll_interval: Duration::from_secs(300),
@@ -120,7 +130,7 @@ impl Inbox {
                 reenable: false,
             },
             pool: OnceLock::new(),
-            tracking: TrackingDb::new(self.table()),
+            tracking: TrackingDb::new(inbox.table()),
             polls_log: FailureLog::new("polling tracked jobs"),
         }
     }
@@ -527,7 +537,7 @@ mod tests {
     fn its_debug_shows_its_settings_not_its_key() {
         let inbox = Inbox::builder("postgres://h/db").build().unwrap();
         let client = GeminiClient::new("AIzaSecretKey").unwrap();
-        let shown = format!("{:?}", inbox.reconciler(client).batch_size(7));
+        let shown = format!("{:?}", Reconciler::new(&inbox, client).batch_size(7));
         assert!(shown.contains("batch_size: 7"), "{shown}");
         assert!(!shown.contains("AIzaSecretKey"), "{shown}");
     }
@@ -535,8 +545,7 @@ mod tests {
     fn reconciler() -> Reconciler {
         let inbox = Inbox::builder("postgres://h/db").build().unwrap();
         let client = GeminiClient::new("AIzaSecretKey").unwrap();
-        inbox
-            .reconciler(client)
+        Reconciler::new(&inbox, client)
             .poll_interval(Duration::from_secs(300))
             .retry_backoff(Duration::from_secs(5))
             .max_poll_interval(Duration::from_secs(3600))

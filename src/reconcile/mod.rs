@@ -1,10 +1,12 @@
-//! No job's completion missed (features `postgres` and `api`): jobs the
-//! application tracks ([`Inbox::track`](crate::inbox::Inbox::track)) are
-//! handled exactly once, by their webhook when it comes, by the
-//! [`Reconciler`]'s poll of the Gemini API when it has not come by the
-//! job's deadline.
+//! No job's completion missed (feature `reconcile`): the Gemini jobs the
+//! application tracks beside its [`Inbox`](crate::inbox::Inbox)
+//! ([`Tracking::track`]) are handled exactly once, by their webhook when
+//! it comes, by the [`Reconciler`]'s poll of the Gemini API when it has
+//! not come by the job's deadline. In the inbox a "job" is a stored
+//! delivery; here it is always the Gemini job (a batch, a video, an
+//! interaction) being tracked.
 //!
-//! - **Tracking** ([`TrackedJob`]): a row per job beside the inbox table
+//! - **Tracking** ([`Tracking`], [`TrackedJob`]): a row per job beside the inbox table
 //!   (`<table>_tracked`), with its deadline, its horizon, and its
 //!   `user_metadata`. A verified delivery whose event ends a tracked job
 //!   closes the row, in ingest's own statement; any other event about it
@@ -36,7 +38,7 @@ use std::time::Duration;
 use crate::api::JobName;
 
 pub use reconciler::{Reconciler, Round};
-pub use track::{MAX_EXPECT_WITHIN, TrackedJob, TrackingCounts};
+pub use track::{MAX_EXPECT_WITHIN, TrackedJob, Tracking, TrackingCounts};
 
 /// What kind of job is tracked: the event catalogue's kind
 /// ([`crate::event::JobKind`]), here with the waits the reconciler assumes

@@ -9,9 +9,10 @@ use serde_json::Value;
 use tokio_postgres::Error as PgError;
 use tokio_postgres::GenericClient;
 
+use super::TrackingCounts;
+use crate::inbox::InboxError;
 use crate::inbox::db::{InboxDb, count};
 use crate::inbox::sql::tracked as sql;
-use crate::inbox::{InboxError, TrackingCounts};
 use crate::postgres::millis;
 
 /// The statements of tracking, for one inbox table.

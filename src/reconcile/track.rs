@@ -1,6 +1,7 @@
 //! [`TrackedJob`]: a job the application started, recorded so that its
 //! completion is handled even if its webhook never comes.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::api::JobName;
@@ -20,12 +21,12 @@ pub const MAX_EXPECT_WITHIN: Duration = Duration::from_secs(100 * 365 * 24 * 360
 
 /// A job for an [`Inbox`] to expect: its resource name, when its event is
 /// due, and the `user_metadata` to hand its handler if the event has to be
-/// polled for ([`Inbox::track`]).
+/// polled for ([`Tracking::track`]).
 ///
 /// ```
 /// use std::time::Duration;
 /// use gemini_webhooks::api::JobName;
-/// use gemini_webhooks::inbox::TrackedJob;
+/// use gemini_webhooks::reconcile::TrackedJob;
 ///
 /// let job = TrackedJob::new(JobName::parse("batches/b1")?)
 ///     .expect_within(Duration::from_secs(2 * 3600))
@@ -82,7 +83,35 @@ impl TrackedJob {
     }
 }
 
-impl Inbox {
+/// The jobs an inbox tracks: record them ([`track`](Self::track),
+/// [`track_in`](Self::track_in)), count them, reopen an abandoned one.
+/// Cheap to make and to clone.
+///
+/// ```no_run
+/// # async fn run(inbox: gemini_webhooks::inbox::Inbox) -> Result<(), Box<dyn std::error::Error>> {
+/// use gemini_webhooks::api::JobName;
+/// use gemini_webhooks::reconcile::{TrackedJob, Tracking};
+///
+/// let tracking = Tracking::new(&inbox);
+/// tracking.track(&TrackedJob::new(JobName::parse("batches/b1")?)).await?;
+/// println!("{} open", tracking.counts().await?.open);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Tracking {
+    inbox: Inbox,
+    db: Arc<TrackingDb>,
+}
+
+impl Tracking {
+    /// The tracked jobs beside `inbox`'s table (`<table>_tracked`).
+    pub fn new(inbox: &Inbox) -> Self {
+        Self {
+            db: Arc::new(TrackingDb::new(inbox.table())),
+            inbox: inbox.clone(),
+        }
+    }
+
     /// Records `job`, so its completion is handled exactly once: by its
     /// webhook when that comes, by the [`Reconciler`](super::Reconciler)'s
     /// poll when it has not come within the job's
@@ -92,18 +121,10 @@ impl Inbox {
     /// horizon) is found done, tracked or not, and never polled. A wait
     /// over [`MAX_EXPECT_WITHIN`] is an [`InboxError::InvalidArgument`].
     ///
-    /// ```no_run
-    /// # async fn run(inbox: gemini_webhooks::inbox::Inbox) -> Result<(), Box<dyn std::error::Error>> {
-    /// use gemini_webhooks::api::JobName;
-    /// use gemini_webhooks::inbox::TrackedJob;
-    ///
-    /// inbox.track(&TrackedJob::new(JobName::parse("batches/b1")?)).await?;
-    /// # Ok(()) }
-    /// ```
     pub async fn track(&self, job: &TrackedJob) -> Result<bool, InboxError> {
         check_expect_within(job.expected_within())?;
         // The inbox's own connection: its tables are created on it.
-        let connection = self.connection().await?;
+        let connection = self.inbox.connection().await?;
         self.track_on(&**connection, job).await
     }
 
@@ -120,7 +141,7 @@ impl Inbox {
     {
         check_expect_within(job.expected_within())?;
         // The inbox's tables first (unless migrations own them).
-        drop(self.connection().await?);
+        drop(self.inbox.connection().await?);
         self.track_on(client, job).await
     }
 
@@ -130,10 +151,9 @@ impl Inbox {
         C: tokio_postgres::GenericClient + Sync,
     {
         let values = TrackValues::of(job);
-        let tracking = TrackingDb::new(self.table());
         let tracked = tokio::time::timeout(
-            self.shared.db.settings.timeout,
-            tracking.track(client, &values.params()),
+            self.inbox.shared.db.settings.timeout,
+            self.db.track(client, &values.params()),
         )
         .await
         .map_err(|_| InboxError::TimedOut {
@@ -150,11 +170,12 @@ impl Inbox {
     /// was replaced): polled at once, its horizon at least its kind's
     /// [`horizon`](JobKind::horizon) from now. `false` if no abandoned job
     /// has that name (an open or ended one is left as it is).
-    pub async fn reopen_tracked(&self, name: &JobName) -> Result<bool, InboxError> {
+    pub async fn reopen(&self, name: &JobName) -> Result<bool, InboxError> {
         let kind = JobKind::of(name);
         let key = job_key(kind.as_str(), name.id());
-        let reopened = TrackingDb::new(self.table())
-            .reopen(&self.shared.db, &key, kind.horizon())
+        let reopened = self
+            .db
+            .reopen(&self.inbox.shared.db, &key, kind.horizon())
             .await?;
         if reopened {
             tracing::info!(job = %name, "gemini job reopened: polled again");
@@ -163,13 +184,21 @@ impl Inbox {
     }
 
     /// How many tracked jobs there are, by state.
-    pub async fn tracking_counts(&self) -> Result<TrackingCounts, InboxError> {
-        TrackingDb::new(self.table()).counts(&self.shared.db).await
+    pub async fn counts(&self) -> Result<TrackingCounts, InboxError> {
+        self.db.counts(&self.inbox.shared.db).await
+    }
+}
+
+impl std::fmt::Debug for Tracking {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tracking")
+            .field("inbox", &self.inbox)
+            .finish()
     }
 }
 
 /// How many tracked jobs an inbox holds, by state
-/// ([`Inbox::tracking_counts`]).
+/// ([`Tracking::counts`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TrackingCounts {

@@ -1,0 +1,152 @@
+//! The inbox's side: deliveries stored by `Inbox::ingest` (the endpoint's
+//! own path, group commit included), worked by one `InboxWorker`.
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gemini_webhooks::inbox::{Inbox, Job};
+use gemini_webhooks::testing::{Signer, generate_secret, sample_event_for};
+use gemini_webhooks::{Delivery, Verifier};
+
+use crate::Outcome;
+use crate::latency::Recorder;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// Concurrent `ingest` callers, as concurrent HTTP deliveries would be.
+const INGESTERS: usize = 64;
+
+const TABLE: &str = "bench_inbox";
+
+pub struct Bench {
+    inbox: Inbox,
+    concurrency: usize,
+    recorder: Arc<Recorder>,
+}
+
+impl Bench {
+    pub async fn new(url: &str, concurrency: usize) -> Result<Self, Error> {
+        let inbox = Inbox::builder(url)
+            .table(TABLE)
+            .pool_size(INGESTERS / 4)
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        inbox.check().await?;
+        Ok(Self {
+            inbox,
+            concurrency,
+            recorder: Arc::new(Recorder::default()),
+        })
+    }
+
+    /// `jobs` verified deliveries, each about a batch of its own.
+    fn deliveries(jobs: u64) -> Result<Vec<Delivery>, Error> {
+        let secret = generate_secret();
+        let verifier = Verifier::builder().secret(&secret)?.build()?;
+        let signer = Signer::hmac(&secret)?;
+        (0..jobs)
+            .map(|n| {
+                let body = sample_event_for("batch.succeeded", &format!("batches/b{n}"));
+                let headers = signer.clone().id(format!("msg_{n}")).sign(&body);
+                Ok(verifier.verify(&headers, body)?)
+            })
+            .collect()
+    }
+
+    async fn reset(&self, jobs: u64) -> Result<(), Error> {
+        let connection = self.inbox.connection().await?;
+        connection
+            .batch_execute(&format!(
+                "TRUNCATE {TABLE}, {TABLE}_tracked; VACUUM ANALYZE {TABLE}; \
+                 VACUUM ANALYZE {TABLE}_tracked"
+            ))
+            .await?;
+        self.recorder.reset(jobs);
+        Ok(())
+    }
+
+    /// Stores every delivery through `ingest`, from concurrent callers.
+    async fn ingest(&self, deliveries: Vec<Delivery>) -> Result<(), Error> {
+        let queue = Arc::new(Mutex::new(deliveries.into_iter()));
+        let mut callers = tokio::task::JoinSet::new();
+        for _ in 0..INGESTERS {
+            let (inbox, queue) = (self.inbox.clone(), Arc::clone(&queue));
+            callers.spawn(async move {
+                loop {
+                    let next = queue.lock().unwrap().next();
+                    let Some(delivery) = next else {
+                        return Ok::<_, gemini_webhooks::inbox::InboxError>(());
+                    };
+                    inbox.ingest(&delivery).await?;
+                }
+            });
+        }
+        while let Some(done) = callers.join_next().await {
+            done??;
+        }
+        Ok(())
+    }
+
+    /// Starts a worker; it stops when the returned sender is dropped.
+    fn start(&self) -> tokio::sync::oneshot::Sender<()> {
+        let recorder = Arc::clone(&self.recorder);
+        let worker = self
+            .inbox
+            .worker(move |job: Job| {
+                recorder.start(job.received_at());
+                async { Ok::<_, Infallible>(()) }
+            })
+            .concurrency(self.concurrency)
+            .shutdown_grace(Duration::ZERO);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(worker.run_until(async move {
+            let _ = stopped.await;
+        }));
+        stop
+    }
+
+    /// Waits until `jobs` are done in the database.
+    async fn done(&self, jobs: u64) -> Result<(), Error> {
+        self.recorder.wait().await;
+        while self.inbox.counts().await?.done < jobs {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok(())
+    }
+
+    /// Every delivery stored, then worked to the end.
+    pub async fn backlog(&self, jobs: u64) -> Result<Outcome, Error> {
+        let deliveries = Self::deliveries(jobs)?;
+        self.reset(jobs).await?;
+        self.ingest(deliveries).await?;
+        let started = Instant::now();
+        let stop = self.start();
+        self.done(jobs).await?;
+        let elapsed = started.elapsed();
+        drop(stop);
+        self.recorder.take();
+        Ok(Outcome {
+            jobs,
+            elapsed,
+            latencies: Vec::new(),
+        })
+    }
+
+    /// The deliveries stored while the worker runs.
+    pub async fn flow(&self, jobs: u64) -> Result<Outcome, Error> {
+        let deliveries = Self::deliveries(jobs)?;
+        self.reset(jobs).await?;
+        let stop = self.start();
+        let started = Instant::now();
+        self.ingest(deliveries).await?;
+        self.done(jobs).await?;
+        let elapsed = started.elapsed();
+        drop(stop);
+        Ok(Outcome {
+            jobs,
+            elapsed,
+            latencies: self.recorder.take(),
+        })
+    }
+}
