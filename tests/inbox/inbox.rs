@@ -24,7 +24,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use common::eventually;
 use common::pg::{admin, database_url, drop_table, unique_table};
-use gemini_webhooks::inbox::{Inbox, InboxCounts, InboxWorker, Job, Stored};
+use gemini_webhooks::inbox::{Batch, Inbox, InboxCounts, InboxWorker, Job, Stored};
 use gemini_webhooks::testing::{Signer, generate_secret};
 use gemini_webhooks::{Delivery, GeminiEvent};
 use tokio::sync::{Notify, oneshot};
@@ -426,11 +426,14 @@ async fn writes_through_the_job_commit_with_it_and_roll_back_when_it_fails() {
                 }
             })
             .backoff(Duration::ZERO, Duration::ZERO)
-            .poll_interval(Duration::from_millis(20))
     };
-    let running = Running::start(move |stop| worker.run_until(stop));
-    eventually("the job done", || async { fx.counts().await.done == 1 }).await;
-    running.stop().await;
+    // One step at a time: the failed attempt, then the one that commits.
+    let failed = worker.run_once().await.unwrap();
+    assert_eq!((failed.claimed, failed.retried, failed.handled), (1, 1, 0));
+    let handled = worker.run_once().await.unwrap();
+    assert_eq!((handled.claimed, handled.handled), (1, 1));
+    assert_eq!(worker.run_once().await.unwrap(), Batch::default(), "nothing left");
+    assert_eq!(fx.counts().await.done, 1);
     assert_eq!(seen.attempts("msg_tx"), [1, 2]);
     let written = fx.effects_written().await;
     assert_eq!(written, 1, "exactly the successful attempt's write stays");
@@ -602,11 +605,10 @@ async fn a_panicking_handler_is_retried() {
                 }
             })
             .backoff(Duration::ZERO, Duration::ZERO)
-            .poll_interval(Duration::from_millis(20))
     };
-    let running = Running::start(move |stop| worker.run_until(stop));
-    eventually("done", || async { fx.counts().await.done == 1 }).await;
-    running.stop().await;
+    assert_eq!(worker.run_once().await.unwrap().retried, 1, "the panic");
+    assert_eq!(worker.run_once().await.unwrap().handled, 1);
+    assert_eq!(fx.counts().await.done, 1);
     assert_eq!(seen.attempts("msg_panic"), [1, 2]);
     fx.finish().await;
 }
@@ -1359,11 +1361,8 @@ async fn a_handlers_error_is_kept_with_its_cause_chain() {
                 .await
                 .map(drop)
         })
-        .max_attempts(1)
-        .poll_interval(Duration::from_millis(20));
-    let running = Running::start(move |stop| worker.run_until(stop));
-    eventually("dead", || async { fx.counts().await.dead == 1 }).await;
-    running.stop().await;
+        .max_attempts(1);
+    assert_eq!(worker.run_once().await.unwrap().dead, 1);
     let dead = fx.inbox.dead_letters(1).await.unwrap();
     let error = dead[0].last_error.as_deref().unwrap_or_default();
     assert!(

@@ -9,6 +9,10 @@
 //!   the wall clock minus the enqueue time the database stamped: River's
 //!   `created_at`, the inbox's `received_at`).
 //!
+//! - **paced**: `PACED_JOBS` (default 5,000) enqueued one at a time,
+//!   `PACED_RATE` a second (default 500, below both sides' capacity), the
+//!   workers running: enqueue→start latency when nothing queues up.
+//!
 //! Enqueueing is each side's own: River's `insert_many` in batches of
 //! 5,000 (its bench's), the inbox's `ingest` from 64 concurrent callers
 //! (group commit batches them, as it does for HTTP deliveries). River
@@ -37,6 +41,13 @@ impl Outcome {
     fn jobs_per_second(&self) -> f64 {
         self.jobs as f64 / self.elapsed.as_secs_f64()
     }
+}
+
+/// Ticks `rate` times a second; a late tick is not made up for.
+fn pace(rate: u64) -> tokio::time::Interval {
+    let mut ticks = tokio::time::interval(Duration::from_micros(1_000_000 / rate.max(1)));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks
 }
 
 fn setting(name: &str, default: usize) -> usize {
@@ -69,15 +80,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let jobs = setting("JOBS", 100_000) as u64;
     let river_workers = setting("RIVER_WORKERS", 2_000);
     let inbox_concurrency = setting("INBOX_CONCURRENCY", 16);
+    let paced = setting("PACED_JOBS", 5_000) as u64;
+    let rate = setting("PACED_RATE", 500) as u64;
     let url = testdb::postgres_url();
     println!(
         "{jobs} no-op jobs; River {river_workers} workers, inbox concurrency {inbox_concurrency}"
     );
-    let river = river::Bench::new(&url, river_workers).await?;
-    let inbox = inbox::Bench::new(&url, inbox_concurrency).await?;
-    report("river", "backlog", &river.backlog(jobs).await?);
-    report("inbox", "backlog", &inbox.backlog(jobs).await?);
-    report("river", "flow", &river.flow(jobs).await?);
-    report("inbox", "flow", &inbox.flow(jobs).await?);
+    // One side at a time, its connections closed before the other's run
+    // (River's pool of 50 and the inbox's together pass a default
+    // server's 100).
+    let runs = std::env::var("RUNS").unwrap_or_else(|_| "river,inbox".to_owned());
+    if runs.contains("river") {
+        let river = river::Bench::new(&url, river_workers).await?;
+        report("river", "backlog", &river.backlog(jobs).await?);
+        report("river", "flow", &river.flow(jobs).await?);
+        report("river", "paced", &river.paced(paced, rate).await?);
+        river.close().await;
+    }
+    if runs.contains("inbox") {
+        let inbox = inbox::Bench::new(&url, inbox_concurrency).await?;
+        report("inbox", "backlog", &inbox.backlog(jobs).await?);
+        report("inbox", "flow", &inbox.flow(jobs).await?);
+        report("inbox", "paced", &inbox.paced(paced, rate).await?);
+    }
     Ok(())
 }

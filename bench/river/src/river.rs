@@ -63,6 +63,11 @@ impl Bench {
         })
     }
 
+    /// Closes River's connections.
+    pub async fn close(self) {
+        self.pool.close().await;
+    }
+
     fn client(&self) -> Result<Client, Error> {
         let mut workers = Workers::new();
         workers.add::<Noop, _>(NoopWorker(Arc::clone(&self.recorder)))?;
@@ -128,6 +133,29 @@ impl Bench {
             jobs,
             elapsed,
             latencies: Vec::new(),
+        })
+    }
+
+    /// `jobs` inserted one at a time, `rate` a second, while the workers
+    /// run: enqueue→start latency below capacity.
+    pub async fn paced(&self, jobs: u64, rate: u64) -> Result<Outcome, Error> {
+        self.reset(jobs).await?;
+        let client = self.client()?;
+        let mut run = client.start()?;
+        run.wait_ready().await?;
+        let started = Instant::now();
+        let mut ticks = crate::pace(rate);
+        for n in 0..jobs {
+            ticks.tick().await;
+            client.insert_many(vec![(Noop { n }, InsertOpts::default())]).await?;
+        }
+        self.completed(jobs).await?;
+        let elapsed = started.elapsed();
+        run.stop().await?;
+        Ok(Outcome {
+            jobs,
+            elapsed,
+            latencies: self.recorder.take(),
         })
     }
 
