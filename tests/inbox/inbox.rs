@@ -432,7 +432,11 @@ async fn writes_through_the_job_commit_with_it_and_roll_back_when_it_fails() {
     assert_eq!((failed.claimed, failed.retried, failed.handled), (1, 1, 0));
     let handled = worker.run_once().await.unwrap();
     assert_eq!((handled.claimed, handled.handled), (1, 1));
-    assert_eq!(worker.run_once().await.unwrap(), Batch::default(), "nothing left");
+    assert_eq!(
+        worker.run_once().await.unwrap(),
+        Batch::default(),
+        "nothing left"
+    );
     assert_eq!(fx.counts().await.done, 1);
     assert_eq!(seen.attempts("msg_tx"), [1, 2]);
     let written = fx.effects_written().await;

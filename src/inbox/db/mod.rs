@@ -6,6 +6,8 @@
 //! worker's loop, an attempt) decides; this module only talks to
 //! PostgreSQL. The worker's statements are in [`worker`].
 
+#[cfg(test)]
+mod contract;
 mod worker;
 
 use std::time::Duration;
