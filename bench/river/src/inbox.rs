@@ -124,17 +124,11 @@ impl Bench {
         let deliveries = Self::deliveries(jobs)?;
         self.reset(jobs).await?;
         self.ingest(deliveries).await?;
-        let started = Instant::now();
-        let stop = self.start();
-        self.done(jobs).await?;
-        let elapsed = started.elapsed();
-        drop(stop);
-        self.recorder.take();
-        Ok(Outcome {
-            jobs,
-            elapsed,
-            latencies: Vec::new(),
-        })
+        let (started, stop) = (Instant::now(), self.start());
+        let mut outcome = self.finish(jobs, started, stop).await?;
+        // Queueing from a backlog says nothing of pick-up time.
+        outcome.latencies.clear();
+        Ok(outcome)
     }
 
     /// `jobs` deliveries stored one at a time, `rate` a second, while the
@@ -149,14 +143,7 @@ impl Bench {
             ticks.tick().await;
             self.inbox.ingest(delivery).await?;
         }
-        self.done(jobs).await?;
-        let elapsed = started.elapsed();
-        drop(stop);
-        Ok(Outcome {
-            jobs,
-            elapsed,
-            latencies: self.recorder.take(),
-        })
+        self.finish(jobs, started, stop).await
     }
 
     /// The deliveries stored while the worker runs.
@@ -166,6 +153,17 @@ impl Bench {
         let stop = self.start();
         let started = Instant::now();
         self.ingest(deliveries).await?;
+        self.finish(jobs, started, stop).await
+    }
+
+    /// Waits until `jobs` are done, stops the worker, and tells the time
+    /// since `started` and each job's enqueue→start.
+    async fn finish(
+        &self,
+        jobs: u64,
+        started: Instant,
+        stop: tokio::sync::oneshot::Sender<()>,
+    ) -> Result<Outcome, Error> {
         self.done(jobs).await?;
         let elapsed = started.elapsed();
         drop(stop);

@@ -52,7 +52,10 @@ pub struct Bench {
 impl Bench {
     /// River's tables migrated up (its own migrations).
     pub async fn new(url: &str, workers: usize) -> Result<Self, Error> {
-        let pool = PgPoolOptions::new().max_connections(50).connect(url).await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(50)
+            .connect(url)
+            .await?;
         riverqueue_migrate::PostgresMigrator::new(pool.clone())
             .migrate_up()
             .await?;
@@ -84,8 +87,12 @@ impl Bench {
     }
 
     async fn reset(&self, jobs: u64) -> Result<(), Error> {
-        sqlx::query("TRUNCATE TABLE river_job").execute(&self.pool).await?;
-        sqlx::query("VACUUM ANALYZE river_job").execute(&self.pool).await?;
+        sqlx::query("TRUNCATE TABLE river_job")
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("VACUUM ANALYZE river_job")
+            .execute(&self.pool)
+            .await?;
         self.recorder.reset(jobs);
         Ok(())
     }
@@ -125,15 +132,10 @@ impl Bench {
         let started = Instant::now();
         let mut run = client.start()?;
         run.wait_ready().await?;
-        self.completed(jobs).await?;
-        let elapsed = started.elapsed();
-        run.stop().await?;
-        self.recorder.take();
-        Ok(Outcome {
-            jobs,
-            elapsed,
-            latencies: Vec::new(),
-        })
+        let mut outcome = self.finish(jobs, started, run).await?;
+        // Queueing from a backlog says nothing of pick-up time.
+        outcome.latencies.clear();
+        Ok(outcome)
     }
 
     /// `jobs` inserted one at a time, `rate` a second, while the workers
@@ -147,16 +149,11 @@ impl Bench {
         let mut ticks = crate::pace(rate);
         for n in 0..jobs {
             ticks.tick().await;
-            client.insert_many(vec![(Noop { n }, InsertOpts::default())]).await?;
+            client
+                .insert_many(vec![(Noop { n }, InsertOpts::default())])
+                .await?;
         }
-        self.completed(jobs).await?;
-        let elapsed = started.elapsed();
-        run.stop().await?;
-        Ok(Outcome {
-            jobs,
-            elapsed,
-            latencies: self.recorder.take(),
-        })
+        self.finish(jobs, started, run).await
     }
 
     /// The jobs inserted while the workers run.
@@ -167,6 +164,17 @@ impl Bench {
         run.wait_ready().await?;
         let started = Instant::now();
         self.insert(&client, jobs).await?;
+        self.finish(jobs, started, run).await
+    }
+
+    /// Waits until `jobs` are completed, stops the client, and tells the
+    /// time since `started` and each job's enqueue→start.
+    async fn finish(
+        &self,
+        jobs: u64,
+        started: Instant,
+        mut run: riverqueue::RunHandle,
+    ) -> Result<Outcome, Error> {
         self.completed(jobs).await?;
         let elapsed = started.elapsed();
         run.stop().await?;
