@@ -42,7 +42,7 @@
 //! never finishes the first n attempts (to kill a worker mid-job). Each
 //! attempt's start is logged on stderr as `{"started","attempt"}`.
 //!
-//! `GEMINI_WEBHOOK_SECRET=whsec_... cargo run --example inbox_receiver --features reconcile`
+//! `GEMINI_WEBHOOK_SECRET=whsec_... cargo run --example inbox_receiver`
 
 #[path = "common/mod.rs"]
 mod common;
@@ -51,9 +51,9 @@ use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gemini_webhooks::api::{GEMINI_API_HOST, GeminiClient};
-use gemini_webhooks::inbox::{DEFAULT_TABLE, Inbox, Job};
-use gemini_webhooks::reconcile::Reconciler;
+use gemini_webhooks_api::{GEMINI_API_HOST, GeminiClient};
+use gemini_webhooks_postgres::inbox::{DEFAULT_TABLE, Inbox, Job};
+use gemini_webhooks_postgres::reconcile::Reconciler;
 use serde_json::Value;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {

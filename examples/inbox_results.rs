@@ -24,7 +24,7 @@
 //! `INBOX_VIDEO_DIR`. It prints one JSON line
 //! `{"id","type","resource","rows"}` per handled event.
 //!
-//! `cargo run --example inbox_results --features reconcile`
+//! `cargo run --example inbox_results`
 
 #[path = "common/mod.rs"]
 mod common;
@@ -34,9 +34,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use gemini_webhooks::GeminiEvent;
-use gemini_webhooks::api::{GEMINI_API_HOST, GeminiClient, JobName, JobStatus};
+use gemini_webhooks_api::{GEMINI_API_HOST, GeminiClient, JobName, JobStatus};
 use gemini_webhooks::event::VideoGenerated;
-use gemini_webhooks::inbox::{DEFAULT_TABLE, Inbox, Job};
+use gemini_webhooks_postgres::inbox::{DEFAULT_TABLE, Inbox, Job};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::Type;
 

@@ -32,7 +32,7 @@
 //! its handler runs (CloudWatch keeps it); logs go to stderr.
 //!
 //! Build for Lambda with `cargo lambda build --release --example lambda
-//! --features redis,postgres` (or any `aarch64-unknown-linux-gnu` /
+//! --features redis` (or any `aarch64-unknown-linux-gnu` /
 //! `x86_64-unknown-linux-gnu` build named `bootstrap` in a zip);
 //! `docs/lambda.md` walks through the deployment.
 
@@ -43,7 +43,7 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::post;
 use gemini_webhooks::Delivery;
-use gemini_webhooks::inbox::{DEFAULT_TABLE, Inbox};
+use gemini_webhooks_postgres::inbox::{DEFAULT_TABLE, Inbox};
 use gemini_webhooks::tower::WebhookLayer;
 
 /// The path Gemini is configured to call (`/webhooks/gemini` on the API's

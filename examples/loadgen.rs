@@ -95,7 +95,7 @@ async fn serve_axum(
 
 /// The inbox's endpoint, served on its own.
 #[cfg(feature = "postgres")]
-async fn serve_inbox(service: gemini_webhooks::inbox::InboxService) -> SocketAddr {
+async fn serve_inbox(service: gemini_webhooks_postgres::inbox::InboxService) -> SocketAddr {
     let app = axum::Router::new().route_service("/webhooks/gemini", service);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -1,11 +1,11 @@
 //! Benchmark: deliveries per second through a replay store (claim + commit
 //! per delivery, every id new), at concurrency 1 and 64: the in-memory store;
 //! with feature `redis`, Redis on loopback (`REDIS_URL`, default
-//! `redis://127.0.0.1:6379`); with feature `postgres`, PostgreSQL
+//! `redis://127.0.0.1:6379`); and PostgreSQL
 //! (`DATABASE_URL`, default the local one) with pools of 4 (the default)
 //! and 16 connections, each on a fresh table (dropped at the end).
 //!
-//! `cargo run --release --example replay_throughput --features redis,postgres [deliveries]`
+//! `cargo run --release --example replay_throughput --features redis [deliveries]`
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -75,7 +75,7 @@ async fn main() {
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
         for pool in [4, 16] {
             let table = format!("replay_bench_{}_{pool}", std::process::id());
-            let store = gemini_webhooks::replay::PostgresReplayStore::builder(&url)
+            let store = gemini_webhooks_postgres::replay::PostgresReplayStore::builder(&url)
                 .table(&table)
                 .pool_size(pool)
                 .build()

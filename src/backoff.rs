@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 /// `base` doubled `times` times, at most `max` (never overflowing).
-pub(crate) fn doubled(base: Duration, times: u32, max: Duration) -> Duration {
+pub fn doubled(base: Duration, times: u32, max: Duration) -> Duration {
     base.saturating_mul(2u32.saturating_pow(times.min(31)))
         .min(max)
 }

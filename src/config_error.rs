@@ -14,7 +14,7 @@ use thiserror::Error;
 #[non_exhaustive]
 pub enum ConfigError {
     /// The connection URL does not parse, or asks for what this build
-    /// cannot give (e.g. `sslmode=require` without feature `postgres-tls`).
+    /// cannot give (e.g. `sslmode=require` without `gemini-webhooks-postgres`'s feature `tls`).
     #[error("invalid {service} URL: {reason}")]
     InvalidUrl {
         /// `"PostgreSQL"`, `"Redis"` or `"Gemini API"`.

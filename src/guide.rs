@@ -1,6 +1,8 @@
 //! Guides beyond the quick start, one page each (no items here): the same
 //! text as `docs/*.md` in the repository, and their code is compiled by the
-//! crate's tests.
+//! crate's tests. The inbox's and reconciliation's guides are
+//! `gemini_webhooks_postgres::guide`'s; the API client's is the front page
+//! of `gemini-webhooks-api`.
 
 #[doc = include_str!("../docs/gemini-setup.md")]
 pub mod gemini_setup {}
@@ -16,24 +18,9 @@ pub mod frameworks {}
 pub mod dynamic_webhooks {}
 
 #[doc = include_str!("../docs/replicas.md")]
-#[cfg(all(feature = "redis", feature = "postgres"))]
-#[cfg_attr(docsrs, doc(cfg(all(feature = "redis", feature = "postgres"))))]
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod replicas {}
-
-#[doc = include_str!("../docs/inbox.md")]
-#[cfg(feature = "postgres")]
-#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-pub mod inbox {}
-
-#[doc = include_str!("../docs/reconcile.md")]
-#[cfg(all(feature = "postgres", feature = "api"))]
-#[cfg_attr(docsrs, doc(cfg(all(feature = "postgres", feature = "api"))))]
-pub mod reconcile {}
-
-#[doc = include_str!("../docs/api.md")]
-#[cfg(feature = "api")]
-#[cfg_attr(docsrs, doc(cfg(feature = "api")))]
-pub mod api {}
 
 #[doc = include_str!("../docs/cli.md")]
 pub mod cli {}

@@ -42,8 +42,18 @@
 //! Around it, [`tower::WebhookLayer`] (any tower service, axum included)
 //! reads the body under a limit, verifies, and runs the handler at most once
 //! per delivery id with a [`replay::ReplayStore`]; [`Receiver`] is the same
-//! pipeline for any other framework, and the durable inbox (feature
-//! `postgres`) is an endpoint of its own on the same [`Intake`].
+//! pipeline for any other framework, and the durable inbox (crate
+//! `gemini-webhooks-postgres`) is an endpoint of its own on the same
+//! [`Intake`].
+//!
+//! | crate | what it holds |
+//! |---|---|
+//! | `gemini-webhooks` (this one) | the verifier, keys and events; the receiver, the tower, axum and actix adapters; the memory and Redis replay stores; `jwks-fetch`, `jwt`, `metrics`, `test-util` |
+//! | [`gemini-webhooks-postgres`](https://docs.rs/gemini-webhooks-postgres) | the PostgreSQL replay store, the durable inbox and its workers, reconciliation by polling (feature `reconcile`), the actix inbox resource |
+//! | [`gemini-webhooks-api`](https://docs.rs/gemini-webhooks-api) | a typed client of the Gemini API: webhooks, job status, results |
+//!
+//! The three are released together, the siblings pinning this crate's
+//! exact version.
 //!
 //! - What each case answers, and at which level it is logged:
 //!   [`guide::answers`], mapped in one place ([`Rejection::status`]).
@@ -53,12 +63,11 @@
 //!
 //! The modules' imports run one way: `verify`, `keys`, `event` (the core,
 //! no framework and no runtime) ← `replay` ← `receiver` (the intake and
-//! the admission pipeline) ← the adapters (`tower`, `axum`, `actix`) and
-//! the `inbox`; `metrics` and `postgres` are leaves. The core builds
-//! alone (`default-features = false`), for `wasm32-unknown-unknown` too
-//! (Cloudflare Workers); everything from `receiver` up comes with feature
-//! `receiver`, which `axum`, `actix`, `redis`, `postgres` and `metrics`
-//! imply.
+//! the admission pipeline) ← the adapters (`tower`, `axum`, `actix`);
+//! `metrics` is a leaf. The core builds alone (`default-features =
+//! false`), for `wasm32-unknown-unknown` too (Cloudflare Workers);
+//! everything from `receiver` up comes with feature `receiver`, which
+//! `axum`, `actix`, `redis` and `metrics` imply.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -67,13 +76,9 @@
 #[cfg(feature = "actix")]
 #[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
 pub mod actix;
-#[cfg(feature = "api")]
-#[cfg_attr(docsrs, doc(cfg(feature = "api")))]
-pub mod api;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
-#[cfg(any(feature = "api", feature = "postgres", feature = "redis"))]
 mod backoff;
 mod clock;
 mod config_error;
@@ -81,24 +86,16 @@ mod delivery;
 mod error_chain;
 pub mod event;
 pub mod guide;
-#[cfg(feature = "postgres")]
-#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-pub mod inbox;
 pub mod keys;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
 #[cfg(not(feature = "metrics"))]
 pub(crate) mod metrics;
-#[cfg(feature = "postgres")]
-mod postgres;
 mod raw_body;
 #[cfg(feature = "receiver")]
 #[cfg_attr(docsrs, doc(cfg(feature = "receiver")))]
 pub mod receiver;
-#[cfg(feature = "reconcile")]
-#[cfg_attr(docsrs, doc(cfg(feature = "reconcile")))]
-pub mod reconcile;
 pub mod replay;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
@@ -109,8 +106,31 @@ pub mod tower;
 mod verified;
 pub mod verify;
 
+/// What the sibling crates (`gemini-webhooks-api`, `gemini-webhooks-postgres`)
+/// share with this one and no one else: not part of the public API, and
+/// free to change in any release (the siblings pin this crate's exact
+/// version).
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::backoff::doubled;
+    pub use crate::metrics::delivery as count_delivery;
+    #[cfg(feature = "actix")]
+    pub use crate::actix::{
+        PayloadBody as ActixPayloadBody, core_headers as actix_headers,
+        plain_text as actix_plain_text,
+    };
+    #[cfg(feature = "receiver")]
+    pub use crate::__intake_builder_methods as intake_builder_methods;
+    #[cfg(feature = "receiver")]
+    pub use crate::replay::background::{
+        fail_open_claim, fail_open_extension, retry_until, token_hex,
+    };
+    #[cfg(feature = "receiver")]
+    pub use crate::tower::plain_text;
+}
+
 pub use config_error::ConfigError;
-pub use delivery::{Delivery, VerifiedBy};
+pub use delivery::{Delivery, DeliveryRecord, VerifiedBy};
 pub use error_chain::ErrorChain;
 pub use event::{EventError, GeminiEvent};
 pub use keys::KeyError;

@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use common::Captured;
 use common::pg::{admin, database_url, drop_table, unique_table};
-use gemini_webhooks::inbox::{Inbox, Job};
+use gemini_webhooks_postgres::inbox::{Inbox, Job};
 #[cfg(feature = "reconcile")]
-use gemini_webhooks::reconcile::Reconciler;
+use gemini_webhooks_postgres::reconcile::Reconciler;
 use gemini_webhooks::testing::{Signer, generate_secret};
 
 /// The global subscriber's lines, at DEBUG and above.
@@ -167,8 +167,8 @@ async fn a_database_that_is_not_there_is_logged_once_and_its_return_too() {
 /// tracking `names`, each due for a poll now.
 #[cfg(feature = "reconcile")]
 async fn inbox_tracking(names: &[impl AsRef<str>]) -> (String, Inbox) {
-    use gemini_webhooks::api::JobName;
-    use gemini_webhooks::reconcile::{TrackedJob, Tracking};
+    use gemini_webhooks_api::JobName;
+    use gemini_webhooks_postgres::reconcile::{TrackedJob, Tracking};
     captured();
     admin().await;
     let table = unique_table();

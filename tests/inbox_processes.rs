@@ -20,7 +20,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use common::pg::{admin, database_url, drop_table, unique_table};
 use common::throwaway::OwnPostgres;
-use gemini_webhooks::inbox::{Inbox, Job};
+use gemini_webhooks_postgres::inbox::{Inbox, Job};
 use gemini_webhooks::testing::{Signer, generate_secret};
 use tokio::sync::oneshot;
 use tower::ServiceExt;

@@ -18,9 +18,9 @@ use std::time::Duration;
 use common::gemini_mock::{self, GeminiMock};
 use common::inbox_process::Receiver;
 use common::pg::{admin, database_url, drop_table, unique_table};
-use gemini_webhooks::api::JobName;
-use gemini_webhooks::inbox::Inbox;
-use gemini_webhooks::reconcile::{TrackedJob, Tracking};
+use gemini_webhooks_api::JobName;
+use gemini_webhooks_postgres::inbox::Inbox;
+use gemini_webhooks_postgres::reconcile::{TrackedJob, Tracking};
 use gemini_webhooks::testing::{Signer, generate_secret, sample_event_for};
 
 /// How long the handling of every job may take before the test fails.

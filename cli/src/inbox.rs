@@ -1,13 +1,13 @@
 //! `inbox stats|list|show|requeue|track`: a durable inbox's jobs and dead
 //! letters, and the Gemini jobs it expects, on the team's own database,
-//! through `gemini_webhooks::inbox`.
+//! through `gemini_webhooks_postgres::inbox`.
 
 use std::time::{Duration, SystemTime};
 
 use clap::{Args, Subcommand, ValueEnum};
-use gemini_webhooks::api::JobName;
-use gemini_webhooks::inbox::{DEFAULT_TABLE, Inbox, JobRecord, JobState};
-use gemini_webhooks::reconcile::{TrackedJob, Tracking};
+use gemini_webhooks_api::JobName;
+use gemini_webhooks_postgres::inbox::{DEFAULT_TABLE, Inbox, JobRecord, JobState};
+use gemini_webhooks_postgres::reconcile::{TrackedJob, Tracking};
 use serde_json::json;
 
 use crate::Failure;

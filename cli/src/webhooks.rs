@@ -1,8 +1,8 @@
 //! `webhooks …` and `jobs get`: the Gemini API through
-//! `gemini_webhooks::api`, with no HTTP code of the CLI's own.
+//! `gemini_webhooks_api`, with no HTTP code of the CLI's own.
 
 use clap::{Args, Subcommand, ValueEnum};
-use gemini_webhooks::api::{
+use gemini_webhooks_api::{
     GEMINI_API_HOST, GEMINI_API_VERSION, GeminiClient, JobName, NewWebhook, Revocation, Webhook,
     WebhookState, WebhookUpdate,
 };

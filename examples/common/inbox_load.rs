@@ -1,4 +1,4 @@
-//! The inbox run of `loadgen` (feature `postgres`): two receivers storing
+//! The inbox run of `loadgen` : two receivers storing
 //! into one PostgreSQL inbox, two workers, one of them killed halfway.
 
 use std::collections::{HashMap, HashSet};
@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use gemini_webhooks::Verifier;
-use gemini_webhooks::inbox::{Inbox, Job};
+use gemini_webhooks_postgres::inbox::{Inbox, Job};
 use serde_json::Value;
 use tokio::task::JoinHandle;
 

@@ -4,7 +4,7 @@
 //! background tasks (workers, a reconciler).
 
 use axum::Router;
-use gemini_webhooks::inbox::Inbox;
+use gemini_webhooks_postgres::inbox::Inbox;
 use tokio::task::JoinHandle;
 
 /// Serves `inbox` until the shutdown signal, drains the requests in

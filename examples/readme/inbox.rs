@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use axum::Router;
-use gemini_webhooks::inbox::{Inbox, Job};
+use gemini_webhooks_postgres::inbox::{Inbox, Job};
 use gemini_webhooks::{ErrorChain, Verifier};
 
 #[tokio::main]

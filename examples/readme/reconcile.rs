@@ -2,9 +2,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use axum::Router;
-use gemini_webhooks::api::{GeminiClient, JobName};
-use gemini_webhooks::inbox::{Inbox, Job, Origin};
-use gemini_webhooks::reconcile::{Reconciler, TrackedJob, Tracking};
+use gemini_webhooks_api::{GeminiClient, JobName};
+use gemini_webhooks_postgres::inbox::{Inbox, Job, Origin};
+use gemini_webhooks_postgres::reconcile::{Reconciler, TrackedJob, Tracking};
 use gemini_webhooks::{ErrorChain, GeminiEvent, Verifier};
 
 #[tokio::main]

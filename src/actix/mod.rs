@@ -39,13 +39,8 @@
 //! [`Verifier`]: crate::Verifier
 
 mod extract;
-#[cfg(feature = "postgres")]
-mod inbox;
 mod middleware;
 
-#[cfg(feature = "postgres")]
-#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-pub use inbox::inbox_resource;
 pub use middleware::{GeminiWebhooks, GeminiWebhooksMiddleware};
 
 use std::pin::Pin;
@@ -79,7 +74,8 @@ impl ResponseError for Rejection {
 }
 
 /// A short plain-text answer: a rejection's, or the inbox's acknowledgement.
-fn plain_text(status: http::StatusCode, text: String) -> HttpResponse {
+#[doc(hidden)] // for gemini-webhooks-postgres, through `__private`
+pub fn plain_text(status: http::StatusCode, text: String) -> HttpResponse {
     let status = actix_web::http::StatusCode::from_u16(status.as_u16())
         .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
     HttpResponse::build(status)
@@ -89,7 +85,8 @@ fn plain_text(status: http::StatusCode, text: String) -> HttpResponse {
 
 /// The headers the core reads, copied from actix's header map (actix-web 4
 /// uses its own `http` 0.2 types; only these four cross over).
-fn core_headers(actix: &ActixHeaderMap) -> http::HeaderMap {
+#[doc(hidden)] // for gemini-webhooks-postgres, through `__private`
+pub fn core_headers(actix: &ActixHeaderMap) -> http::HeaderMap {
     let mut headers = http::HeaderMap::new();
     for name in [
         WEBHOOK_ID,
@@ -108,7 +105,8 @@ fn core_headers(actix: &ActixHeaderMap) -> http::HeaderMap {
 
 /// An actix payload as an `http_body::Body`, so the core's body reading
 /// (limit, error mapping) serves both frameworks.
-struct PayloadBody(Payload);
+#[doc(hidden)] // for gemini-webhooks-postgres, through `__private`
+pub struct PayloadBody(pub Payload);
 
 impl http_body::Body for PayloadBody {
     type Data = Bytes;

@@ -51,7 +51,7 @@ impl<R: ReplayStore> Admission<R> {
     /// with its cause: Gemini's retry then runs the handler alone, never
     /// beside this one. Handlers must therefore be cancel-safe, as under any
     /// tower timeout; work that must not be cut short belongs in the
-    /// durable inbox (feature `postgres`), which stores the delivery first.
+    /// durable inbox (`gemini-webhooks-postgres`), which stores the delivery first.
     pub async fn run<F, Fut, T>(
         self,
         handler: F,

@@ -167,9 +167,10 @@ impl Intake {
             .map_err(|rejection| self.reject(headers, rejection))
     }
 
-    /// Logs and counts a rejection decided after the intake (by a store),
+    /// Logs and counts a rejection decided after the intake (by a store:
+    /// the inbox's endpoint, or one of yours), as the intake's own are,
     /// and hands it back.
-    pub(crate) fn reject(&self, headers: &HeaderMap, rejection: Rejection) -> Rejection {
+    pub fn reject(&self, headers: &HeaderMap, rejection: Rejection) -> Rejection {
         rejection.count();
         log::rejection(headers, &rejection, self.probe_log_level);
         rejection

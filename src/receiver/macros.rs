@@ -6,10 +6,14 @@
 
 /// The intake's settings as builder methods, inside an `impl` block of a
 /// type with `fn with_intake(self, impl FnOnce(Intake) -> Intake) -> Self`.
-macro_rules! intake_builder_methods {
+/// Exported (hidden, through `__private`) for the inbox's endpoint in
+/// `gemini-webhooks-postgres`: its doc links are written to resolve there too.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __intake_builder_methods {
     () => {
         /// Sets the largest body accepted, in bytes (default 256 KiB,
-        /// [`DEFAULT_BODY_LIMIT`](crate::receiver::DEFAULT_BODY_LIMIT));
+        /// `gemini_webhooks::receiver::DEFAULT_BODY_LIMIT`);
         /// larger ones get 413 without being read past the limit.
         pub fn body_limit(self, bytes: usize) -> Self {
             self.with_intake(|intake| intake.body_limit(bytes))
@@ -46,7 +50,7 @@ macro_rules! intake_builder_methods {
         }
     };
 }
-pub(crate) use intake_builder_methods;
+pub(crate) use __intake_builder_methods as intake_builder_methods;
 
 /// The builder methods of an adapter that wraps an `Arc<Receiver<R>>` field
 /// named `receiver`: the intake's settings and the replay store.
@@ -83,7 +87,7 @@ macro_rules! receiver_builder_methods {
                 self.with_receiver(|receiver| receiver.with_intake(configure))
             }
 
-            $crate::receiver::intake_builder_methods!();
+            $crate::__intake_builder_methods!();
 
             /// Uses another replay store, e.g. one shared by several replicas
             /// (how long it remembers handled ids is set on the store).

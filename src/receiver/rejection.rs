@@ -49,7 +49,7 @@ pub enum Rejection {
     /// and a retry must run it alone (see
     /// [`Admission::run`](super::Admission::run)).
     ClaimLost(ClaimLost),
-    /// The inbox (feature `postgres`) could not store the
+    /// The inbox (`gemini-webhooks-postgres`) could not store the
     /// delivery; the source is its `InboxError`.
     InboxUnavailable(Box<dyn std::error::Error + Send + Sync>),
     /// The request's method is not `POST` (an endpoint that answers every

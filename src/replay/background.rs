@@ -16,7 +16,7 @@ const FIRST_PAUSE: Duration = Duration::from_millis(50);
 /// A claim `store` could not make, in a store built to fail open: the
 /// delivery goes through unprotected, under `token` (if the claim lands
 /// late, the commit still can).
-pub(super) fn fail_open_claim(
+pub fn fail_open_claim(
     store: &str,
     id: &str,
     err: &ReplayError,
@@ -30,7 +30,7 @@ pub(super) fn fail_open_claim(
 /// the handler runs on unprotected, as its claim did (an extension that
 /// failed would otherwise stop it at the claim's expiry). A closed store
 /// hands the error on, and the receiver tries again at the next tick.
-pub(super) fn fail_open_extension(
+pub fn fail_open_extension(
     fail_open: bool,
     id: &str,
     err: ReplayError,
@@ -45,7 +45,7 @@ pub(super) fn fail_open_extension(
 /// Tries `attempt` until it succeeds (`true`) or `give_up_after` has
 /// passed since the first try, pausing 50 ms doubled after each failure,
 /// at most `max_pause`; whether it succeeded.
-pub(super) async fn retry_until<F, Fut>(
+pub async fn retry_until<F, Fut>(
     give_up_after: Duration,
     max_pause: Duration,
     mut attempt: F,
@@ -68,7 +68,7 @@ where
 }
 
 /// A claim token as the stores keep it: 32 hex digits.
-pub(super) fn token_hex(token: &ClaimToken) -> String {
+pub fn token_hex(token: &ClaimToken) -> String {
     format!("{:032x}", token.as_u128())
 }
 

@@ -10,22 +10,17 @@
 //! A store never decides what to answer: it reports, and the receiver maps
 //! its answers (and its errors, to `503`) in one place.
 
-#[cfg(any(feature = "redis", feature = "postgres"))]
-mod background;
+#[cfg(feature = "receiver")]
+pub(crate) mod background;
 mod error;
 #[cfg(feature = "receiver")]
 mod memory;
-#[cfg(feature = "postgres")]
-mod postgres;
 #[cfg(feature = "redis")]
 mod redis;
 
 use std::future::Future;
 use std::time::Duration;
 
-#[cfg(feature = "postgres")]
-#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-pub use self::postgres::{DEFAULT_TABLE, PostgresReplayStore, PostgresReplayStoreBuilder};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use self::redis::{DEFAULT_KEY_PREFIX, RedisReplayStore, RedisReplayStoreBuilder};

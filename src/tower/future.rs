@@ -17,7 +17,9 @@ pub struct ResponseFuture<T> {
 }
 
 impl<T> ResponseFuture<T> {
-    pub(crate) fn new(inner: impl Future<Output = T> + Send + 'static) -> Self {
+    /// Boxes `inner`: the future of a service answering as this layer
+    /// does (the inbox's endpoint in `gemini-webhooks-postgres`).
+    pub fn new(inner: impl Future<Output = T> + Send + 'static) -> Self {
         Self {
             inner: Box::pin(inner),
         }

@@ -35,7 +35,7 @@ mod service;
 pub use future::ResponseFuture;
 pub use layer::WebhookLayer;
 pub use service::WebhookService;
-#[cfg(feature = "postgres")]
-pub(crate) use service::plain_text;
+#[doc(hidden)] // for gemini-webhooks-postgres, through `__private`
+pub use service::plain_text;
 #[cfg(feature = "axum")]
 pub(crate) use service::rejection_response;

@@ -131,7 +131,8 @@ pub(crate) fn rejection_response<B: From<String>>(rejection: Rejection) -> Respo
 }
 
 /// A short plain-text response: a rejection's, or the inbox's acknowledgement.
-pub(crate) fn plain_text<B: From<String>>(status: http::StatusCode, text: String) -> Response<B> {
+#[doc(hidden)] // for gemini-webhooks-postgres, through `__private`
+pub fn plain_text<B: From<String>>(status: http::StatusCode, text: String) -> Response<B> {
     let mut response = Response::new(B::from(text));
     *response.status_mut() = status;
     response.headers_mut().insert(

@@ -13,7 +13,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use gemini_webhooks::api::GeminiClient;
+use gemini_webhooks_api::GeminiClient;
 use serde_json::{Value, json};
 
 #[derive(Default)]

@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use gemini_webhooks::inbox::Inbox;
+use gemini_webhooks_postgres::inbox::Inbox;
 use gemini_webhooks::testing::Signer;
 use http::StatusCode;
 
@@ -110,8 +110,8 @@ pub async fn wait_until_done(table: &str) {
 
 /// Tracks `name` on `table` (due at once unless `within` says otherwise).
 pub async fn track(table: &str, name: &str, within: Option<Duration>, metadata: serde_json::Value) {
-    use gemini_webhooks::api::JobName;
-    use gemini_webhooks::reconcile::{TrackedJob, Tracking};
+    use gemini_webhooks_api::JobName;
+    use gemini_webhooks_postgres::reconcile::{TrackedJob, Tracking};
     let inbox = Inbox::builder(database_url()).table(table).build().unwrap();
     let mut job = TrackedJob::new(JobName::parse(name).unwrap())
         .user_metadata(metadata.as_object().unwrap().clone());

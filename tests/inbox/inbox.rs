@@ -24,7 +24,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use common::eventually;
 use common::pg::{admin, database_url, drop_table, unique_table};
-use gemini_webhooks::inbox::{Batch, Inbox, InboxCounts, InboxWorker, Job, Stored};
+use gemini_webhooks_postgres::inbox::{Batch, Inbox, InboxCounts, InboxWorker, Job, Stored};
 use gemini_webhooks::testing::{Signer, generate_secret};
 use gemini_webhooks::{Delivery, GeminiEvent};
 use tokio::sync::{Notify, oneshot};
@@ -913,7 +913,7 @@ async fn an_unreachable_database_answers_503_and_stores_nothing() {
         (StatusCode::SERVICE_UNAVAILABLE, "inbox_unavailable")
     );
     let cause = std::error::Error::source(&rejection).expect("a cause");
-    assert!(cause.is::<gemini_webhooks::inbox::InboxError>(), "{cause}");
+    assert!(cause.is::<gemini_webhooks_postgres::inbox::InboxError>(), "{cause}");
 }
 
 #[test]
@@ -942,7 +942,7 @@ fn bad_tables_and_urls_are_build_errors() {
     );
     assert!(!err.to_string().contains("secret"));
     // The same for the replay stores: a setup error, not "unavailable".
-    let err = gemini_webhooks::replay::PostgresReplayStore::builder(database_url())
+    let err = gemini_webhooks_postgres::replay::PostgresReplayStore::builder(database_url())
         .table("a;b")
         .build()
         .unwrap_err();
@@ -1031,7 +1031,7 @@ async fn the_schema_can_be_left_to_migrations() {
 #[test]
 fn the_actix_resource_stores_like_the_service() {
     use actix_web::{App, test};
-    use gemini_webhooks::actix::inbox_resource;
+    use gemini_webhooks_postgres::actix::inbox_resource;
 
     common::on_actix(async {
         let fx = Fixture::new().await;
@@ -1288,7 +1288,7 @@ async fn a_handler_can_be_tested_with_a_job_of_its_own() {
 /// What the tools read: jobs by state without bodies, one job in full.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_are_listed_by_state_and_shown_one_at_a_time() {
-    use gemini_webhooks::inbox::JobState;
+    use gemini_webhooks_postgres::inbox::JobState;
     let fx = Fixture::new().await;
     let app = fx.app(fx.inbox.clone());
     for id in ["msg_a", "msg_b", "msg_poison"] {

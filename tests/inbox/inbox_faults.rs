@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use common::eventually;
 use common::pg::{admin, database_url, drop_table, unique_table};
-use gemini_webhooks::inbox::{Inbox, Job, Stored};
+use gemini_webhooks_postgres::inbox::{Inbox, Job, Stored};
 use gemini_webhooks::testing::{Signer, generate_secret};
 use tokio::sync::{Notify, oneshot};
 
@@ -40,7 +40,7 @@ impl Fixture {
 
     async fn with(
         timeout: Duration,
-        builder: impl FnOnce(()) -> gemini_webhooks::inbox::InboxBuilder,
+        builder: impl FnOnce(()) -> gemini_webhooks_postgres::inbox::InboxBuilder,
     ) -> Self {
         admin().await;
         let table = unique_table();
@@ -124,7 +124,7 @@ fn hanging_worker(
     events: &Events,
     entered: &Arc<Notify>,
     hang: fn(u32) -> bool,
-) -> gemini_webhooks::inbox::InboxWorker<impl Fn(Job) -> Handling + Send + Sync + 'static, Job> {
+) -> gemini_webhooks_postgres::inbox::InboxWorker<impl Fn(Job) -> Handling + Send + Sync + 'static, Job> {
     let (events, entered) = (events.clone(), Arc::clone(entered));
     inbox
         .worker(move |job: Job| {

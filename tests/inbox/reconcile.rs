@@ -17,9 +17,9 @@ use common::eventually;
 use common::gemini_mock::{self, GeminiMock};
 use common::pg::{admin, database_url, drop_table, unique_table};
 use gemini_webhooks::GeminiEvent;
-use gemini_webhooks::api::JobName;
-use gemini_webhooks::inbox::{Inbox, Job, Origin};
-use gemini_webhooks::reconcile::{Reconciler, TrackedJob, Tracking};
+use gemini_webhooks_api::JobName;
+use gemini_webhooks_postgres::inbox::{Inbox, Job, Origin};
+use gemini_webhooks_postgres::reconcile::{Reconciler, TrackedJob, Tracking};
 use gemini_webhooks::testing::{Signer, generate_secret, sample_event_for};
 use serde_json::json;
 use tower::ServiceExt;
@@ -1030,10 +1030,10 @@ async fn a_wait_the_database_cannot_hold_is_refused_before_any_statement() {
         .build()
         .unwrap();
     let job = TrackedJob::new(JobName::parse("batches/far").unwrap())
-        .expect_within(gemini_webhooks::reconcile::MAX_EXPECT_WITHIN + Duration::from_secs(1));
+        .expect_within(gemini_webhooks_postgres::reconcile::MAX_EXPECT_WITHIN + Duration::from_secs(1));
     let err = Tracking::new(&inbox).track(&job).await.unwrap_err();
     assert!(
-        matches!(err, gemini_webhooks::inbox::InboxError::InvalidArgument(_)),
+        matches!(err, gemini_webhooks_postgres::inbox::InboxError::InvalidArgument(_)),
         "{err:?}"
     );
     assert!(err.to_string().contains("longer than"), "{err}");

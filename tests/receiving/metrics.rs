@@ -259,8 +259,8 @@ fn extractors_without_the_middleware_count_rejections() {
 
 /// An inbox on `table` of the database at `url`.
 #[cfg(feature = "postgres")]
-fn inbox(url: String, table: &str) -> gemini_webhooks::inbox::Inbox {
-    gemini_webhooks::inbox::Inbox::builder(url)
+fn inbox(url: String, table: &str) -> gemini_webhooks_postgres::inbox::Inbox {
+    gemini_webhooks_postgres::inbox::Inbox::builder(url)
         .table(table)
         .timeout(Duration::from_secs(10))
         .build()
@@ -275,7 +275,7 @@ fn inbox_outcomes_are_counted() {
     with_recorder(&recorded, async {
         let secret = generate_secret();
         let inbox = |url: String| inbox(url, &table);
-        let served = |inbox: gemini_webhooks::inbox::Inbox| {
+        let served = |inbox: gemini_webhooks_postgres::inbox::Inbox| {
             axum::Router::new()
                 .route_service("/webhooks/gemini", inbox.service(common::verifier(&secret)))
         };
@@ -362,11 +362,11 @@ fn inbox_jobs_are_counted_by_how_they_ended() {
 #[test]
 fn tracking_and_reconciliation_are_counted() {
     use common::gemini_mock::{self, GeminiMock};
-    use gemini_webhooks::api::JobName;
+    use gemini_webhooks_api::JobName;
     use gemini_webhooks::metrics::{
         COMPLETIONS, ENDPOINT_ENABLED, JOBS_TRACKED, LATE_WEBHOOKS, POLLS,
     };
-    use gemini_webhooks::reconcile::{Reconciler, TrackedJob, Tracking};
+    use gemini_webhooks_postgres::reconcile::{Reconciler, TrackedJob, Tracking};
     use gemini_webhooks::testing::sample_event_for;
     let recorded = Recorded::default();
     let table = common::pg::unique_table();

@@ -1,10 +1,10 @@
-//! TLS to PostgreSQL (feature `postgres-tls`): a server of this test's own
+//! TLS to PostgreSQL (`gemini-webhooks-postgres`'s feature `tls`): a server of this test's own
 //! with a certificate from a CA made here (`openssl`), reached with
 //! `sslmode=require` by the inbox (ingest, the worker's pool and its
 //! `LISTEN` connection) and by `PostgresReplayStore`, each connection
 //! checked to be encrypted; an untrusted certificate is refused.
 
-#![cfg(feature = "postgres-tls")]
+
 
 use crate::common;
 
@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use common::throwaway::{OwnPostgres, run};
 use gemini_webhooks::ConfigError;
-use gemini_webhooks::inbox::{Inbox, InboxError, Job, Stored};
+use gemini_webhooks_postgres::inbox::{Inbox, InboxError, Job, Stored};
 use gemini_webhooks::replay::{Claim, PostgresReplayStore, ReplayStore};
 use gemini_webhooks::testing::{Signer, generate_secret};
 

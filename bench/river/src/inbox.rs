@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use gemini_webhooks::inbox::{Inbox, Job};
+use gemini_webhooks_postgres::inbox::{Inbox, Job};
 use gemini_webhooks::testing::{Signer, generate_secret, sample_event_for};
 use gemini_webhooks::{Delivery, Verifier};
 
@@ -80,7 +80,7 @@ impl Bench {
                 loop {
                     let next = queue.lock().unwrap().next();
                     let Some(delivery) = next else {
-                        return Ok::<_, gemini_webhooks::inbox::InboxError>(());
+                        return Ok::<_, gemini_webhooks_postgres::inbox::InboxError>(());
                     };
                     inbox.ingest(&delivery).await?;
                 }

@@ -1,0 +1,196 @@
+//! The worker door's contract, against a real PostgreSQL (`DATABASE_URL`
+//! or a throwaway one): what each statement of [`WorkerDb`] promises the
+//! worker, one rule per test, as `replay_store_contract` does for stores.
+//! A lease is the proof of a claim: every statement but the claim does
+//! nothing for a lease that is not the row's.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Fail, FailRecorded, InboxDb, WorkerDb};
+use crate::inbox::Inbox;
+use crate::connection::plan_check;
+
+const LEASE_FOR: Duration = Duration::from_secs(60);
+
+/// A fresh inbox table holding `keys`, due now, and the door to it.
+async fn door(name: &str, keys: &[&str]) -> (Arc<InboxDb>, WorkerDb) {
+    let table = format!("door_{name}_{}", std::process::id());
+    let inbox = Inbox::builder(plan_check::test_database_url())
+        .table(&table)
+        .build()
+        .unwrap();
+    inbox.check().await.unwrap();
+    let client = plan_check::client().await;
+    for key in keys {
+        client
+            .execute(
+                &format!(
+                    "INSERT INTO {table} (id, webhook_id, signed_at, verified_by, body) \
+                     VALUES ($1, $1, 0, 'secret:0', '{{}}')"
+                ),
+                &[key],
+            )
+            .await
+            .unwrap();
+    }
+    let db = Arc::clone(&inbox.shared.db);
+    let pool = db.pool.clone();
+    let worker = WorkerDb::new(Arc::clone(&db), pool.clone(), pool, Some(750));
+    (db, worker)
+}
+
+/// The row's state and attempts.
+async fn row(db: &InboxDb, key: &str) -> (String, i32) {
+    let table = &db.settings.table;
+    let row = plan_check::client()
+        .await
+        .query_one(
+            &format!("SELECT state, attempts FROM {table} WHERE id = $1"),
+            &[&key],
+        )
+        .await
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+#[tokio::test]
+async fn a_claim_takes_each_due_job_once_under_its_lease() {
+    let (_db, door) = door("claim", &["a", "b", "c"]).await;
+    let first = door.claim(2, "lease1", LEASE_FOR).await.unwrap();
+    assert_eq!(first.len(), 2, "at most the limit");
+    let second = door.claim(5, "lease2", LEASE_FOR).await.unwrap();
+    let keys: Vec<_> = first
+        .iter()
+        .chain(&second)
+        .map(|job| job.key.clone())
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["a", "b", "c"], "each once: {keys:?}");
+    assert!(door.claim(5, "lease3", LEASE_FOR).await.unwrap().is_empty());
+    let job = &first[0];
+    assert_eq!((job.attempts, job.abandoned), (0, false));
+    assert_eq!(job.stored.webhook_id, job.key);
+    assert_eq!(&job.body[..], b"{}");
+}
+
+#[tokio::test]
+async fn only_the_lease_holder_begins_starts_and_completes() {
+    let (db, door) = door("begin", &["a"]).await;
+    door.claim(1, "mine", LEASE_FOR).await.unwrap();
+    assert!(door.begin("a", "theirs", 60_000).await.unwrap().is_none());
+    assert_eq!(door.start("a", "theirs").await.unwrap(), None);
+    let connection = door.begin("a", "mine", 60_000).await.unwrap().unwrap();
+    assert_eq!(door.start("a", "mine").await.unwrap(), Some(1));
+    assert_eq!(
+        row(&db, "a").await,
+        ("pending".to_owned(), 1),
+        "counted before the handler"
+    );
+    door.complete(&connection, "a", "mine").await.unwrap();
+    assert_eq!(row(&db, "a").await.0, "done");
+    assert_eq!(db.counts().await.unwrap().done, 1);
+}
+
+#[tokio::test]
+async fn a_failure_retries_until_the_last_attempt_and_dead_is_at_once() {
+    let (db, door) = door("fail", &["a", "b"]).await;
+    door.claim(2, "l1", LEASE_FOR).await.unwrap();
+    let retry = Fail::Retry {
+        max_attempts: 2,
+        pause: Duration::ZERO,
+    };
+    assert_eq!(
+        door.fail("a", "other", retry, "e").await.unwrap(),
+        FailRecorded::NotHeld
+    );
+    door.start("a", "l1").await.unwrap();
+    assert_eq!(
+        door.fail("a", "l1", retry, "first").await.unwrap(),
+        FailRecorded::Retrying
+    );
+    assert_eq!(row(&db, "a").await.0, "pending");
+    // Due again at once (no pause), under a new lease: the second attempt
+    // is the last.
+    let again = door.claim(1, "l2", LEASE_FOR).await.unwrap();
+    assert_eq!(again[0].key, "a");
+    door.start("a", "l2").await.unwrap();
+    assert_eq!(
+        door.fail("a", "l2", retry, "second").await.unwrap(),
+        FailRecorded::Dead
+    );
+    // A permanent failure is dead whatever the attempts.
+    assert_eq!(
+        door.fail("b", "l1", Fail::Dead, "bad body").await.unwrap(),
+        FailRecorded::Dead
+    );
+    let dead = db.dead_letters(10).await.unwrap();
+    let errors: Vec<_> = dead
+        .iter()
+        .map(|job| job.last_error.clone().unwrap())
+        .collect();
+    assert_eq!(errors.len(), 2);
+    assert!(errors.contains(&"second".to_owned()) && errors.contains(&"bad body".to_owned()));
+}
+
+#[tokio::test]
+async fn a_release_makes_the_job_due_again_with_its_attempt_counted() {
+    let (db, door) = door("release", &["a"]).await;
+    door.claim(1, "l1", LEASE_FOR).await.unwrap();
+    door.start("a", "l1").await.unwrap();
+    door.release("a", "other").await.unwrap();
+    assert!(
+        door.claim(1, "l2", LEASE_FOR).await.unwrap().is_empty(),
+        "not released"
+    );
+    door.release("a", "l1").await.unwrap();
+    let again = door.claim(1, "l2", LEASE_FOR).await.unwrap();
+    assert_eq!((again[0].attempts, again[0].abandoned), (1, false));
+    assert_eq!(row(&db, "a").await, ("pending".to_owned(), 1));
+}
+
+#[tokio::test]
+async fn a_lapsed_lease_is_claimed_again_and_shown_abandoned() {
+    let (_db, door) = door("lapsed", &["a"]).await;
+    door.claim(1, "l1", Duration::ZERO).await.unwrap();
+    let again = door.claim(1, "l2", LEASE_FOR).await.unwrap();
+    assert_eq!(again.len(), 1, "the lease lapsed");
+    assert!(again[0].abandoned, "an earlier lease was left on it");
+    // The first worker's lease no longer holds anything.
+    assert!(door.begin("a", "l1", 60_000).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn renewals_push_out_only_the_leases_still_held() {
+    let (_db, door) = door("renew", &["a", "b"]).await;
+    door.claim(2, "l1", Duration::from_millis(1)).await.unwrap();
+    let keys = ["a".to_owned(), "b".to_owned(), "c".to_owned()];
+    let renewed = door
+        .renew(&keys, &["l1".to_owned()], LEASE_FOR)
+        .await
+        .unwrap();
+    let mut renewed = renewed;
+    renewed.sort();
+    assert_eq!(renewed, ["a", "b"]);
+    assert!(
+        door.renew(&keys, &["other".to_owned()], LEASE_FOR)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Renewed for a minute: not due, so not claimed.
+    assert!(door.claim(2, "l2", LEASE_FOR).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_rolled_back_job_leaves_its_row_as_it_was() {
+    let (db, door) = door("rollback", &["a"]).await;
+    door.claim(1, "l1", LEASE_FOR).await.unwrap();
+    let connection = door.begin("a", "l1", 60_000).await.unwrap().unwrap();
+    door.start("a", "l1").await.unwrap();
+    door.roll_back(&connection).await;
+    assert_eq!(row(&db, "a").await, ("pending".to_owned(), 1));
+    let cleaned = door.cleanup().await.unwrap();
+    assert_eq!((cleaned.done, cleaned.tracked), (0, 0));
+}

@@ -1,0 +1,229 @@
+//! Reconciliation's door to the database: each statement of tracking and
+//! of a reconciler's round (written in [`sql::tracked`](crate::inbox::sql::tracked)) as a typed
+//! method, its rows read by column name. The reconciler decides what a
+//! poll comes to ([`Step`]); [`TrackingDb::apply`] only writes it.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio_postgres::Error as PgError;
+use tokio_postgres::GenericClient;
+
+use super::TrackingCounts;
+use crate::inbox::InboxError;
+use crate::inbox::db::{InboxDb, count};
+use crate::inbox::sql::tracked as sql;
+use crate::connection::millis;
+
+/// The statements of tracking, for one inbox table.
+pub(super) struct TrackingDb {
+    table: String,
+    tracked: String,
+}
+
+/// A due tracked job, as a round claimed it (locked until it commits).
+pub(super) struct ClaimedTracking {
+    pub(super) key: String,
+    pub(super) resource: String,
+    pub(super) user_metadata: Option<Value>,
+    /// Polls so far.
+    pub(super) polls: u32,
+    /// Failed polls in a row.
+    pub(super) failures: u32,
+    pub(super) past_horizon: bool,
+    /// Why its last poll failed, if it did.
+    pub(super) last_error: Option<String>,
+}
+
+/// What a round writes for one polled job: the reconciler's decision.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Step<'a> {
+    /// Store the polled event (a no-op when a copy is there first), then
+    /// close the job (`next` is `None`) or poll it again after `next`.
+    Store {
+        id: String,
+        signed_at: i64,
+        body: Vec<u8>,
+        completion_key: &'a str,
+        event_type: &'a str,
+        next: Option<Duration>,
+    },
+    /// Still running in `state`: polled again after `next`.
+    Reschedule { state: &'a str, next: Duration },
+    /// The poll failed with `error`: tried again after `next`.
+    Retry { error: &'a str, next: Duration },
+    /// Given up at its horizon, not ended.
+    Abandon {
+        state: Option<&'a str>,
+        error: Option<&'a str>,
+    },
+}
+
+impl TrackingDb {
+    /// The tracked jobs of inbox `table`.
+    pub(super) fn new(table: &str) -> Self {
+        Self {
+            table: table.to_owned(),
+            tracked: sql::tracked_table(table),
+        }
+    }
+
+    /// Records a job to track (`params` as [`sql::track`] takes them) on
+    /// `client`; whether a row was written.
+    pub(super) async fn track<C: GenericClient + Sync>(
+        &self,
+        client: &C,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync); 6],
+    ) -> Result<bool, PgError> {
+        let statement = sql::track(&self.tracked);
+        Ok(client.execute(&statement, params).await? == 1)
+    }
+
+    /// Opens abandoned job `key` again, its horizon `horizon` from now at
+    /// the earliest; whether it was abandoned.
+    pub(super) async fn reopen(
+        &self,
+        db: &InboxDb,
+        key: &str,
+        horizon: Duration,
+    ) -> Result<bool, InboxError> {
+        let statement = sql::reopen(&self.tracked);
+        let horizon = millis(horizon);
+        let changed = db
+            .run("reopen a tracked job", |client| async move {
+                client.execute(&statement, &[&key, &horizon]).await
+            })
+            .await?;
+        Ok(changed == 1)
+    }
+
+    /// How many tracked jobs there are, by state.
+    pub(super) async fn counts(&self, db: &InboxDb) -> Result<TrackingCounts, InboxError> {
+        let statement = sql::counts(&self.tracked);
+        let row = db
+            .run("count tracked jobs", |client| async move {
+                client.query_one(&statement, &[]).await
+            })
+            .await?;
+        Ok(TrackingCounts {
+            open: count(&row, "open"),
+            overdue: count(&row, "overdue"),
+            by_webhook: count(&row, "by_webhook"),
+            by_poll: count(&row, "by_poll"),
+            abandoned: count(&row, "abandoned"),
+        })
+    }
+
+    /// Makes every open job due now; how many.
+    pub(super) async fn due_now(&self, db: &InboxDb) -> Result<u64, InboxError> {
+        let statement = sql::due_now(&self.tracked);
+        db.run("reconcile every tracked job", |client| async move {
+            client.execute(&statement, &[]).await
+        })
+        .await
+    }
+
+    /// Jobs tracked with their kind's default wait get `after` instead.
+    pub(super) async fn override_default<C: GenericClient>(
+        &self,
+        client: &C,
+        after: Duration,
+    ) -> Result<u64, PgError> {
+        client
+            .execute(&sql::override_default(&self.tracked), &[&millis(after)])
+            .await
+    }
+
+    /// Claims up to `limit` due open jobs in the round's transaction.
+    pub(super) async fn claim<C: GenericClient>(
+        &self,
+        transaction: &C,
+        limit: usize,
+    ) -> Result<Vec<ClaimedTracking>, PgError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = transaction
+            .query(&sql::claim(&self.tracked), &[&limit])
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| ClaimedTracking {
+                key: row.get("job_key"),
+                resource: row.get("resource"),
+                user_metadata: row
+                    .get::<_, Option<&str>>("user_metadata")
+                    .and_then(|text| serde_json::from_str(text).ok()),
+                polls: u32::try_from(row.get::<_, i32>("polls")).unwrap_or(0),
+                failures: u32::try_from(row.get::<_, i32>("failures")).unwrap_or(0),
+                past_horizon: row.get("past_horizon"),
+                last_error: row.get("last_error"),
+            })
+            .collect())
+    }
+
+    /// Writes `step` for job `key` in the round's transaction; for a
+    /// [`Step::Store`], whether the event was stored (no copy was there
+    /// first), else `false`.
+    pub(super) async fn apply<C: GenericClient>(
+        &self,
+        transaction: &C,
+        key: &str,
+        step: &Step<'_>,
+    ) -> Result<bool, PgError> {
+        match step {
+            Step::Store {
+                id,
+                signed_at,
+                body,
+                completion_key,
+                event_type,
+                next,
+            } => {
+                let store = sql::store(&self.table);
+                let stored = !transaction
+                    .query(&store, &[id, signed_at, body, completion_key])
+                    .await?
+                    .is_empty();
+                match next {
+                    None => {
+                        let close = sql::close(&self.tracked);
+                        transaction
+                            .execute(&close, &[&key, event_type, &stored])
+                            .await?;
+                    }
+                    Some(next) => self.reschedule(transaction, key, event_type, *next).await?,
+                }
+                Ok(stored)
+            }
+            Step::Reschedule { state, next } => {
+                self.reschedule(transaction, key, state, *next).await?;
+                Ok(false)
+            }
+            Step::Retry { error, next } => {
+                let failed = sql::failed(&self.tracked);
+                transaction
+                    .execute(&failed, &[&key, error, &millis(*next)])
+                    .await?;
+                Ok(false)
+            }
+            Step::Abandon { state, error } => {
+                let abandon = sql::abandon(&self.tracked);
+                transaction.execute(&abandon, &[&key, state, error]).await?;
+                Ok(false)
+            }
+        }
+    }
+
+    async fn reschedule<C: GenericClient>(
+        &self,
+        transaction: &C,
+        key: &str,
+        state: &str,
+        next: Duration,
+    ) -> Result<(), PgError> {
+        let reschedule = sql::reschedule(&self.tracked);
+        transaction
+            .execute(&reschedule, &[&key, &state, &millis(next)])
+            .await
+            .map(drop)
+    }
+}
