@@ -34,8 +34,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use gemini_webhooks::GeminiEvent;
-use gemini_webhooks_api::{GEMINI_API_HOST, GeminiClient, JobName, JobStatus};
 use gemini_webhooks::event::VideoGenerated;
+use gemini_webhooks_api::{GEMINI_API_HOST, GeminiClient, JobName, JobStatus};
 use gemini_webhooks_postgres::inbox::{DEFAULT_TABLE, Inbox, Job};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::Type;

@@ -43,8 +43,8 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::post;
 use gemini_webhooks::Delivery;
-use gemini_webhooks_postgres::inbox::{DEFAULT_TABLE, Inbox};
 use gemini_webhooks::tower::WebhookLayer;
+use gemini_webhooks_postgres::inbox::{DEFAULT_TABLE, Inbox};
 
 /// The path Gemini is configured to call (`/webhooks/gemini` on the API's
 /// or the function URL's host).

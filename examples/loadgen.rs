@@ -32,7 +32,6 @@
 
 #[path = "common/mod.rs"]
 mod common;
-#[cfg(feature = "postgres")]
 #[path = "common/inbox_load.rs"]
 mod inbox;
 
@@ -94,7 +93,6 @@ async fn serve_axum(
 }
 
 /// The inbox's endpoint, served on its own.
-#[cfg(feature = "postgres")]
 async fn serve_inbox(service: gemini_webhooks_postgres::inbox::InboxService) -> SocketAddr {
     let app = axum::Router::new().route_service("/webhooks/gemini", service);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -465,7 +463,6 @@ async fn main() -> ExitCode {
         violations += audit("redis (2 receivers)", &runs, total, &mut tally, rate);
     }
 
-    #[cfg(feature = "postgres")]
     {
         violations += inbox::run(&secret, &verifier, total).await;
     }

@@ -69,7 +69,6 @@ async fn main() {
             .expect("Redis URL");
         report("redis", store, total).await;
     }
-    #[cfg(feature = "postgres")]
     {
         let url = std::env::var("DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());

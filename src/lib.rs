@@ -112,15 +112,15 @@ pub mod verify;
 /// version).
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::backoff::doubled;
-    pub use crate::metrics::delivery as count_delivery;
+    #[cfg(feature = "receiver")]
+    pub use crate::__intake_builder_methods as intake_builder_methods;
     #[cfg(feature = "actix")]
     pub use crate::actix::{
         PayloadBody as ActixPayloadBody, core_headers as actix_headers,
         plain_text as actix_plain_text,
     };
-    #[cfg(feature = "receiver")]
-    pub use crate::__intake_builder_methods as intake_builder_methods;
+    pub use crate::backoff::doubled;
+    pub use crate::metrics::delivery as count_delivery;
     #[cfg(feature = "receiver")]
     pub use crate::replay::background::{
         fail_open_claim, fail_open_extension, retry_until, token_hex,

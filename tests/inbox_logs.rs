@@ -3,7 +3,7 @@
 //! and its return at INFO. Its own test binary: the worker's tasks run on
 //! the runtime's threads, so the capturing subscriber is the global one.
 
-#![cfg(all(feature = "postgres", feature = "axum"))]
+#![cfg(feature = "axum")]
 
 mod common;
 
@@ -12,10 +12,9 @@ use std::time::Duration;
 
 use common::Captured;
 use common::pg::{admin, database_url, drop_table, unique_table};
-use gemini_webhooks_postgres::inbox::{Inbox, Job};
-#[cfg(feature = "reconcile")]
-use gemini_webhooks_postgres::reconcile::Reconciler;
 use gemini_webhooks::testing::{Signer, generate_secret};
+use gemini_webhooks_postgres::inbox::{Inbox, Job};
+use gemini_webhooks_postgres::reconcile::Reconciler;
 
 /// The global subscriber's lines, at DEBUG and above.
 fn captured() -> &'static Captured {
@@ -165,7 +164,6 @@ async fn a_database_that_is_not_there_is_logged_once_and_its_return_too() {
 
 /// An inbox on a table of its own (the capturing subscriber installed),
 /// tracking `names`, each due for a poll now.
-#[cfg(feature = "reconcile")]
 async fn inbox_tracking(names: &[impl AsRef<str>]) -> (String, Inbox) {
     use gemini_webhooks_api::JobName;
     use gemini_webhooks_postgres::reconcile::{TrackedJob, Tracking};
@@ -186,7 +184,6 @@ async fn inbox_tracking(names: &[impl AsRef<str>]) -> (String, Inbox) {
 
 /// A watched webhook Gemini disabled: an ERROR naming it and its state; an
 /// API that keeps failing: one WARN for all the jobs' polls, not one each.
-#[cfg(feature = "reconcile")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_disabled_endpoint_is_an_error_and_failing_polls_one_warning() {
     use common::gemini_mock::GeminiMock;
@@ -230,7 +227,6 @@ async fn a_disabled_endpoint_is_an_error_and_failing_polls_one_warning() {
 
 /// A webhook disabled for several checks, then enabled: an ERROR each
 /// check, every job made due once (on the way in), an INFO on the way out.
-#[cfg(feature = "reconcile")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endpoint_disabled_then_enabled_again_is_logged_in_and_out() {
     use common::gemini_mock::GeminiMock;
@@ -280,7 +276,6 @@ async fn an_endpoint_disabled_then_enabled_again_is_logged_in_and_out() {
 /// Two jobs whose polls keep failing, each its own way (a revoked key's
 /// 401, a 404): each cause is logged once, not a WARN at every poll as
 /// the causes alternate.
-#[cfg(feature = "reconcile")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_poll_failures_log_once_per_job_and_cause() {
     use common::gemini_mock::{self, GeminiMock};

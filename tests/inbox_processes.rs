@@ -4,7 +4,7 @@
 //! shared one). The process tests run `examples/inbox_receiver.rs`, which
 //! `cargo test` builds.
 
-#![cfg(all(feature = "postgres", feature = "axum", feature = "api"))]
+#![cfg(feature = "axum")]
 
 mod common;
 
@@ -20,8 +20,8 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use common::pg::{admin, database_url, drop_table, unique_table};
 use common::throwaway::OwnPostgres;
-use gemini_webhooks_postgres::inbox::{Inbox, Job};
 use gemini_webhooks::testing::{Signer, generate_secret};
+use gemini_webhooks_postgres::inbox::{Inbox, Job};
 use tokio::sync::oneshot;
 use tower::ServiceExt;
 
@@ -336,7 +336,6 @@ async fn the_receiver_example_reconciles_as_its_environment_says() {
 /// written in the job's transaction. The first download fails (500, not
 /// retried by the client): the attempt rolls back and the retry writes the
 /// rows once; the delivery sent again adds none.
-#[cfg(feature = "reconcile")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_results_example_writes_each_result_row_exactly_once() {
     use std::sync::Arc;

@@ -5,7 +5,7 @@
 //! `tests/fixtures/lambda/`, the body plain or base64-encoded as AWS sends
 //! it. The answers come back as the JSON Lambda returns to API Gateway.
 
-#![cfg(all(feature = "axum", feature = "redis", feature = "postgres"))]
+#![cfg(all(feature = "axum", feature = "redis"))]
 
 mod common;
 

@@ -7,7 +7,7 @@
 //! (BENCHMARKS.md). Nothing here bets on speed: waits are bounded state
 //! polls.
 
-#![cfg(all(feature = "reconcile", feature = "axum"))]
+#![cfg(feature = "axum")]
 
 mod common;
 
@@ -18,10 +18,10 @@ use std::time::Duration;
 use common::gemini_mock::{self, GeminiMock};
 use common::inbox_process::Receiver;
 use common::pg::{admin, database_url, drop_table, unique_table};
+use gemini_webhooks::testing::{Signer, generate_secret, sample_event_for};
 use gemini_webhooks_api::JobName;
 use gemini_webhooks_postgres::inbox::Inbox;
 use gemini_webhooks_postgres::reconcile::{TrackedJob, Tracking};
-use gemini_webhooks::testing::{Signer, generate_secret, sample_event_for};
 
 /// How long the handling of every job may take before the test fails.
 const BOUND: Duration = Duration::from_secs(600);

@@ -96,7 +96,9 @@ impl Retry {
     /// `max_backoff` either way, so a call's time stays bounded.
     fn pause(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
         retry_after
-            .unwrap_or_else(|| gemini_webhooks::__private::doubled(self.first_backoff, retry, self.max_backoff))
+            .unwrap_or_else(|| {
+                gemini_webhooks::__private::doubled(self.first_backoff, retry, self.max_backoff)
+            })
             .min(self.max_backoff)
     }
 }

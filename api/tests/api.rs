@@ -3,7 +3,6 @@
 //! body; pages; the rotate answer; Google's error bodies; retries of 429
 //! and 503; unknown enum values; the API key in no output.
 
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

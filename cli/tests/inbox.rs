@@ -5,8 +5,8 @@
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use gemini_webhooks_postgres::inbox::{Inbox, Job};
 use gemini_webhooks::testing::{Signer, generate_secret, sample_event_for};
+use gemini_webhooks_postgres::inbox::{Inbox, Job};
 
 use testdb as throwaway;
 

@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 pub mod client;
-#[cfg(all(feature = "postgres", feature = "axum"))]
+#[cfg(feature = "axum")]
 pub mod inbox_server;
 
 use std::io::Write;

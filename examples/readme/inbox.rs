@@ -1,8 +1,8 @@
 use std::process::ExitCode;
 
 use axum::Router;
-use gemini_webhooks_postgres::inbox::{Inbox, Job};
 use gemini_webhooks::{ErrorChain, Verifier};
+use gemini_webhooks_postgres::inbox::{Inbox, Job};
 
 #[tokio::main]
 async fn main() -> ExitCode {

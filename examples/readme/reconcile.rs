@@ -2,10 +2,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use axum::Router;
+use gemini_webhooks::{ErrorChain, GeminiEvent, Verifier};
 use gemini_webhooks_api::{GeminiClient, JobName};
 use gemini_webhooks_postgres::inbox::{Inbox, Job, Origin};
 use gemini_webhooks_postgres::reconcile::{Reconciler, TrackedJob, Tracking};
-use gemini_webhooks::{ErrorChain, GeminiEvent, Verifier};
 
 #[tokio::main]
 async fn main() -> ExitCode {

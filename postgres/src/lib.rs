@@ -22,4 +22,3 @@ pub(crate) mod metrics;
 #[cfg_attr(docsrs, doc(cfg(feature = "reconcile")))]
 pub mod reconcile;
 pub mod replay;
-

@@ -153,27 +153,22 @@ mod tests {
     fn a_record_that_is_not_one_reads_as_none() {
         let good = DeliveryRecord::of(&delivery(VerifiedBy::Secret(0), None));
         let body = Bytes::from_static(b"{}");
+        let with = |verified_by: &str, claims: Option<&str>, signed_at: i64| DeliveryRecord {
+            verified_by: verified_by.into(),
+            jwt_claims: claims.map(str::to_owned),
+            signed_at,
+            ..good.clone()
+        };
         for broken in [
-            DeliveryRecord {
-                verified_by: "secret:x".into(),
-                ..good.clone()
-            },
-            DeliveryRecord {
-                verified_by: "unknown".into(),
-                ..good.clone()
-            },
-            DeliveryRecord {
-                jwt_claims: Some("[1]".into()),
-                ..good.clone()
-            },
-            DeliveryRecord {
-                jwt_claims: Some("not json".into()),
-                ..good.clone()
-            },
-            DeliveryRecord {
-                signed_at: -1,
-                ..good.clone()
-            },
+            with("hmac:0", None, 1),
+            with("secret:x", None, 1),
+            with("public_key:-1", None, 1),
+            with("jwks2", None, 1),
+            with("poll:1", None, 1),
+            with("unknown", None, 1),
+            with("secret:0", Some("[1]"), 1),
+            with("secret:0", Some("{"), 1),
+            with("secret:0", None, -1),
         ] {
             assert_eq!(broken.into_delivery("k".into(), body.clone()), None);
         }

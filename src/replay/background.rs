@@ -16,12 +16,7 @@ const FIRST_PAUSE: Duration = Duration::from_millis(50);
 /// A claim `store` could not make, in a store built to fail open: the
 /// delivery goes through unprotected, under `token` (if the claim lands
 /// late, the commit still can).
-pub fn fail_open_claim(
-    store: &str,
-    id: &str,
-    err: &ReplayError,
-    token: ClaimToken,
-) -> Claim {
+pub fn fail_open_claim(store: &str, id: &str, err: &ReplayError, token: ClaimToken) -> Claim {
     tracing::warn!(webhook_id = id, store, error = %ErrorChain(err), "replay store unavailable; letting the delivery through unprotected (fail_open)");
     Claim::New(token)
 }

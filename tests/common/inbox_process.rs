@@ -7,8 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use gemini_webhooks_postgres::inbox::Inbox;
 use gemini_webhooks::testing::Signer;
+use gemini_webhooks_postgres::inbox::Inbox;
 use http::StatusCode;
 
 use super::pg::database_url;

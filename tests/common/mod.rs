@@ -16,12 +16,9 @@ use tokio::sync::Notify;
 #[path = "../../examples/common/client.rs"]
 pub mod client;
 
-#[cfg(feature = "api")]
 pub mod gemini_mock;
-#[cfg(feature = "reconcile")]
 pub mod inbox_process;
 pub mod lambda_event;
-#[cfg(feature = "postgres")]
 pub mod pg;
 pub mod process;
 #[allow(unused_imports)]

@@ -9,7 +9,7 @@
 //! bounded only to fail instead of hang; backoff is checked as the
 //! `run_at` the worker wrote, and "time passes" by moving `run_at`.
 
-#![cfg(all(feature = "postgres", feature = "axum"))]
+#![cfg(feature = "axum")]
 
 use crate::common;
 
@@ -24,9 +24,9 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use common::eventually;
 use common::pg::{admin, database_url, drop_table, unique_table};
-use gemini_webhooks_postgres::inbox::{Batch, Inbox, InboxCounts, InboxWorker, Job, Stored};
 use gemini_webhooks::testing::{Signer, generate_secret};
 use gemini_webhooks::{Delivery, GeminiEvent};
+use gemini_webhooks_postgres::inbox::{Batch, Inbox, InboxCounts, InboxWorker, Job, Stored};
 use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 use tower::ServiceExt;
@@ -913,7 +913,10 @@ async fn an_unreachable_database_answers_503_and_stores_nothing() {
         (StatusCode::SERVICE_UNAVAILABLE, "inbox_unavailable")
     );
     let cause = std::error::Error::source(&rejection).expect("a cause");
-    assert!(cause.is::<gemini_webhooks_postgres::inbox::InboxError>(), "{cause}");
+    assert!(
+        cause.is::<gemini_webhooks_postgres::inbox::InboxError>(),
+        "{cause}"
+    );
 }
 
 #[test]

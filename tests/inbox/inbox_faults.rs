@@ -4,8 +4,6 @@
 //! handler runs, a handler outliving its lease. Against the PostgreSQL at
 //! `DATABASE_URL`, each test on a table of its own.
 
-#![cfg(feature = "postgres")]
-
 use crate::common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,8 +12,8 @@ use std::time::Duration;
 
 use common::eventually;
 use common::pg::{admin, database_url, drop_table, unique_table};
-use gemini_webhooks_postgres::inbox::{Inbox, Job, Stored};
 use gemini_webhooks::testing::{Signer, generate_secret};
+use gemini_webhooks_postgres::inbox::{Inbox, Job, Stored};
 use tokio::sync::{Notify, oneshot};
 
 /// An inbox on a table of its own, and a way to store signed deliveries.
@@ -124,7 +122,10 @@ fn hanging_worker(
     events: &Events,
     entered: &Arc<Notify>,
     hang: fn(u32) -> bool,
-) -> gemini_webhooks_postgres::inbox::InboxWorker<impl Fn(Job) -> Handling + Send + Sync + 'static, Job> {
+) -> gemini_webhooks_postgres::inbox::InboxWorker<
+    impl Fn(Job) -> Handling + Send + Sync + 'static,
+    Job,
+> {
     let (events, entered) = (events.clone(), Arc::clone(entered));
     inbox
         .worker(move |job: Job| {

@@ -3,7 +3,7 @@
 //! run one at a time (`run_once`) and "time passes" by moving a job's
 //! `next_poll_at`: nothing waits on the clock.
 
-#![cfg(all(feature = "reconcile", feature = "axum"))]
+#![cfg(feature = "axum")]
 
 use crate::common;
 
@@ -17,10 +17,10 @@ use common::eventually;
 use common::gemini_mock::{self, GeminiMock};
 use common::pg::{admin, database_url, drop_table, unique_table};
 use gemini_webhooks::GeminiEvent;
+use gemini_webhooks::testing::{Signer, generate_secret, sample_event_for};
 use gemini_webhooks_api::JobName;
 use gemini_webhooks_postgres::inbox::{Inbox, Job, Origin};
 use gemini_webhooks_postgres::reconcile::{Reconciler, TrackedJob, Tracking};
-use gemini_webhooks::testing::{Signer, generate_secret, sample_event_for};
 use serde_json::json;
 use tower::ServiceExt;
 
@@ -1029,11 +1029,15 @@ async fn a_wait_the_database_cannot_hold_is_refused_before_any_statement() {
     let inbox = Inbox::builder("postgres://postgres@127.0.0.1:1/postgres")
         .build()
         .unwrap();
-    let job = TrackedJob::new(JobName::parse("batches/far").unwrap())
-        .expect_within(gemini_webhooks_postgres::reconcile::MAX_EXPECT_WITHIN + Duration::from_secs(1));
+    let job = TrackedJob::new(JobName::parse("batches/far").unwrap()).expect_within(
+        gemini_webhooks_postgres::reconcile::MAX_EXPECT_WITHIN + Duration::from_secs(1),
+    );
     let err = Tracking::new(&inbox).track(&job).await.unwrap_err();
     assert!(
-        matches!(err, gemini_webhooks_postgres::inbox::InboxError::InvalidArgument(_)),
+        matches!(
+            err,
+            gemini_webhooks_postgres::inbox::InboxError::InvalidArgument(_)
+        ),
         "{err:?}"
     );
     assert!(err.to_string().contains("longer than"), "{err}");

@@ -258,7 +258,6 @@ fn extractors_without_the_middleware_count_rejections() {
 }
 
 /// An inbox on `table` of the database at `url`.
-#[cfg(feature = "postgres")]
 fn inbox(url: String, table: &str) -> gemini_webhooks_postgres::inbox::Inbox {
     gemini_webhooks_postgres::inbox::Inbox::builder(url)
         .table(table)
@@ -267,7 +266,6 @@ fn inbox(url: String, table: &str) -> gemini_webhooks_postgres::inbox::Inbox {
         .unwrap()
 }
 
-#[cfg(feature = "postgres")]
 #[test]
 fn inbox_outcomes_are_counted() {
     let recorded = Recorded::default();
@@ -297,11 +295,10 @@ fn inbox_outcomes_are_counted() {
     }
 }
 
-#[cfg(feature = "postgres")]
 #[test]
 fn inbox_jobs_are_counted_by_how_they_ended() {
     use gemini_webhooks::Delivery;
-    use gemini_webhooks::metrics::{JOB_SECONDS, JOBS};
+    use gemini_webhooks_postgres::metrics::{JOB_SECONDS, JOBS};
     let recorded = Recorded::default();
     let table = common::pg::unique_table();
     with_recorder(&recorded, async {
@@ -358,16 +355,15 @@ fn inbox_jobs_are_counted_by_how_they_ended() {
     }
 }
 
-#[cfg(feature = "reconcile")]
 #[test]
 fn tracking_and_reconciliation_are_counted() {
     use common::gemini_mock::{self, GeminiMock};
+    use gemini_webhooks::testing::sample_event_for;
     use gemini_webhooks_api::JobName;
-    use gemini_webhooks::metrics::{
+    use gemini_webhooks_postgres::metrics::{
         COMPLETIONS, ENDPOINT_ENABLED, JOBS_TRACKED, LATE_WEBHOOKS, POLLS,
     };
     use gemini_webhooks_postgres::reconcile::{Reconciler, TrackedJob, Tracking};
-    use gemini_webhooks::testing::sample_event_for;
     let recorded = Recorded::default();
     let table = common::pg::unique_table();
     with_recorder(&recorded, async {

@@ -156,14 +156,15 @@ async fn successes_and_duplicates_are_debug_and_an_unreachable_store_is_an_error
     assert!(deferred.contains("error=\""), "quoted: {deferred}");
 }
 
-#[cfg(feature = "postgres")]
 #[tokio::test(flavor = "current_thread")]
 async fn a_missing_database_is_logged_with_the_servers_own_words() {
     let (captured, _guard) = capture(tracing::Level::INFO);
     let secret = generate_secret();
     // The server answers, but refuses: the cause is the bottom of the chain.
     let url = format!("{}_does_not_exist", common::pg::database_url());
-    let inbox = gemini_webhooks_postgres::inbox::Inbox::builder(url).build().unwrap();
+    let inbox = gemini_webhooks_postgres::inbox::Inbox::builder(url)
+        .build()
+        .unwrap();
     let app = axum::Router::new()
         .route_service("/webhooks/gemini", inbox.service(common::verifier(&secret)));
     let headers = Signer::hmac(&secret).unwrap().sign(EVENT.as_bytes());
@@ -179,15 +180,15 @@ async fn a_missing_database_is_logged_with_the_servers_own_words() {
     );
 }
 
-#[cfg(feature = "postgres")]
 #[tokio::test]
 async fn an_unreachable_inbox_is_an_error_naming_the_cause() {
     let (captured, _guard) = capture(tracing::Level::INFO);
     let secret = generate_secret();
     // Nothing listens on port 1.
-    let inbox = gemini_webhooks_postgres::inbox::Inbox::builder("postgres://postgres@127.0.0.1:1/postgres")
-        .build()
-        .unwrap();
+    let inbox =
+        gemini_webhooks_postgres::inbox::Inbox::builder("postgres://postgres@127.0.0.1:1/postgres")
+            .build()
+            .unwrap();
     let app = axum::Router::new()
         .route_service("/webhooks/gemini", inbox.service(common::verifier(&secret)));
     let headers = Signer::hmac(&secret).unwrap().sign(EVENT.as_bytes());

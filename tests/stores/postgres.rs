@@ -2,7 +2,7 @@
 //! throwaway server of the test run's own:
 //! the same contract as the Redis store. Each test uses a table of its own.
 
-#![cfg(all(feature = "postgres", feature = "axum"))]
+#![cfg(feature = "axum")]
 
 use crate::common;
 
@@ -12,11 +12,10 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use common::pg::{admin, database_url, drop_table, unique_table};
 use common::{EVENT, Handled, app};
-use gemini_webhooks::replay::{
-    Claim, PostgresReplayStore, PostgresReplayStoreBuilder, ReplayStore,
-};
+use gemini_webhooks::replay::{Claim, ReplayStore};
 use gemini_webhooks::testing::generate_secret;
 use gemini_webhooks::tower::WebhookLayer;
+use gemini_webhooks_postgres::replay::{PostgresReplayStore, PostgresReplayStoreBuilder};
 
 /// A store on `table`, with a timeout no busy machine reaches: in these
 /// tests the database, not the clock, decides.

@@ -4,8 +4,6 @@
 //! `LISTEN` connection) and by `PostgresReplayStore`, each connection
 //! checked to be encrypted; an untrusted certificate is refused.
 
-
-
 use crate::common;
 
 use std::path::Path;
@@ -14,9 +12,10 @@ use std::time::Duration;
 
 use common::throwaway::{OwnPostgres, run};
 use gemini_webhooks::ConfigError;
-use gemini_webhooks_postgres::inbox::{Inbox, InboxError, Job, Stored};
-use gemini_webhooks::replay::{Claim, PostgresReplayStore, ReplayStore};
+use gemini_webhooks::replay::{Claim, ReplayStore};
 use gemini_webhooks::testing::{Signer, generate_secret};
+use gemini_webhooks_postgres::inbox::{Inbox, InboxError, Job, Stored};
+use gemini_webhooks_postgres::replay::PostgresReplayStore;
 
 /// Generous bound: the test fails instead of hanging.
 const PATIENCE: Duration = Duration::from_secs(60);

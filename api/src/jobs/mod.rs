@@ -79,6 +79,32 @@ pub enum JobStatus {
 }
 
 impl JobStatus {
+    /// Reads the API's answer about `job` (the JSON `get_job` receives):
+    /// for a recorded answer, or a test of code that takes a status.
+    ///
+    /// ```
+    /// use gemini_webhooks_api::{JobName, JobStatus};
+    ///
+    /// let job = JobName::parse("batches/b1")?;
+    /// let answer = serde_json::json!({"name": "batches/b1", "done": true,
+    ///     "metadata": {"state": "BATCH_STATE_SUCCEEDED"}});
+    /// assert!(JobStatus::from_json(&job, answer)?.is_final());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_json(job: &JobName, answer: Value) -> Result<Self, serde_json::Error> {
+        Ok(match job {
+            JobName::Batch(_) => {
+                Self::Batch(Batch::from_operation(serde_json::from_value(answer)?))
+            }
+            JobName::Operation { .. } => Self::Video(VideoOperation::from_operation(
+                serde_json::from_value(answer)?,
+            )),
+            JobName::Interaction(_) => Self::Interaction(Interaction::from(
+                serde_json::from_value::<InteractionBody>(answer)?,
+            )),
+        })
+    }
+
     /// Whether the job has ended (a webhook was due).
     pub fn is_final(&self) -> bool {
         match self {

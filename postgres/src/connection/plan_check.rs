@@ -26,7 +26,12 @@ pub(crate) async fn client() -> Client {
     let url = test_database_url();
     let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
         .await
-        .unwrap_or_else(|err| panic!("the tests' PostgreSQL: {}", gemini_webhooks::ErrorChain(&err)));
+        .unwrap_or_else(|err| {
+            panic!(
+                "the tests' PostgreSQL: {}",
+                gemini_webhooks::ErrorChain(&err)
+            )
+        });
     tokio::spawn(connection);
     client
 }

@@ -17,10 +17,10 @@ use super::db::{ClaimedRow, Fail, FailRecorded, WorkerDb};
 use super::failure_log::FailureLog;
 use super::hold::{Hold, Holds, Lost};
 use super::job::JobConnection;
-use gemini_webhooks::DeliveryRecord;
 use super::retry_due::RetryDue;
 use super::worker::WorkerSettings;
 use super::{FromJob, Job};
+use gemini_webhooks::DeliveryRecord;
 use gemini_webhooks::ErrorChain;
 use gemini_webhooks::replay::ClaimToken;
 

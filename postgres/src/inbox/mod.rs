@@ -80,11 +80,11 @@ pub use job::{FromJob, Job};
 pub use service::InboxService;
 pub use worker::{Batch, InboxWorker};
 
+use crate::connection::{Options, Source, postgres_options_methods};
+use db::{InboxDb, InboxSettings, OwnConnections};
 use gemini_webhooks::ConfigError;
 use gemini_webhooks::Delivery;
-use crate::connection::{Options, Source, postgres_options_methods};
 use gemini_webhooks::replay::DEFAULT_DEDUP_TTL;
-use db::{InboxDb, InboxSettings, OwnConnections};
 use job::StoredDelivery;
 
 /// The table an inbox uses unless told otherwise.

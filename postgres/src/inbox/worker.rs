@@ -47,7 +47,11 @@ impl WorkerSettings {
     /// The pause after failed attempt `attempt` (1-based): `backoff`
     /// doubled per earlier attempt, at most `max_backoff`.
     pub(super) fn backoff(&self, attempt: u32) -> Duration {
-        gemini_webhooks::__private::doubled(self.backoff, attempt.saturating_sub(1), self.max_backoff)
+        gemini_webhooks::__private::doubled(
+            self.backoff,
+            attempt.saturating_sub(1),
+            self.max_backoff,
+        )
     }
 
     /// How often a running job checks its connection and deadline.
@@ -448,7 +452,10 @@ async fn clean_up<F>(context: Arc<WorkerContext<F>>) {
 /// Both pools ask the server to probe idle connections every few seconds,
 /// so a job's transaction cut off by the network is rolled back in
 /// seconds, not hours.
-fn worker_db(db: &Arc<InboxDb>, settings: &WorkerSettings) -> Result<WorkerDb, gemini_webhooks::ConfigError> {
+fn worker_db(
+    db: &Arc<InboxDb>,
+    settings: &WorkerSettings,
+) -> Result<WorkerDb, gemini_webhooks::ConfigError> {
     let cutoff_ms = server_cutoff_ms(db.settings.timeout);
     if db.own.is_none() {
         // The application's pool, as it is: each bookkeeping statement sets

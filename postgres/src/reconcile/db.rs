@@ -10,10 +10,10 @@ use tokio_postgres::Error as PgError;
 use tokio_postgres::GenericClient;
 
 use super::TrackingCounts;
+use crate::connection::millis;
 use crate::inbox::InboxError;
 use crate::inbox::db::{InboxDb, count};
 use crate::inbox::sql::tracked as sql;
-use crate::connection::millis;
 
 /// The statements of tracking, for one inbox table.
 pub(super) struct TrackingDb {

@@ -3,8 +3,8 @@
 //! (`disabled_due_to_failed_deliveries`); from then on no webhook comes, so
 //! every tracked job is polled at once instead of at its deadline.
 
-use gemini_webhooks_api::WebhookState;
 use gemini_webhooks::ErrorChain;
+use gemini_webhooks_api::WebhookState;
 
 use super::Reconciler;
 

@@ -35,7 +35,6 @@ mod track;
 
 use std::time::Duration;
 
-
 pub use reconciler::{Reconciler, Round};
 pub use track::{MAX_EXPECT_WITHIN, TrackedJob, Tracking, TrackingCounts};
 
@@ -92,7 +91,7 @@ mod tests {
             ),
             ("interactions/i", JobKind::Interaction, hours(1), hours(23)),
         ] {
-            let job = JobName::parse(name).unwrap();
+            let job = gemini_webhooks_api::JobName::parse(name).unwrap();
             assert_eq!(job.kind(), kind);
             assert_eq!(default_expect_within(kind), within, "{name}");
             assert_eq!(self::horizon(kind), horizon, "{name}");

@@ -4,12 +4,12 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::inbox::completion::completion_key;
+use gemini_webhooks::event::EventType;
+use gemini_webhooks::event::EventType as ET;
 use gemini_webhooks_api::{
     Batch, BatchState, Interaction, InteractionStatus, JobError, JobStatus, VideoOperation,
 };
-use gemini_webhooks::event::EventType;
-use gemini_webhooks::event::EventType as ET;
-use crate::inbox::completion::completion_key;
 
 /// A polled job: ended (or waiting on the caller), or still running.
 #[derive(Debug, Clone, PartialEq)]
@@ -169,28 +169,28 @@ pub(super) fn envelope(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gemini_webhooks_api::{Batch, Interaction, VideoOperation};
     use gemini_webhooks::event::GeminiEvent;
+    use gemini_webhooks_api::JobName;
 
-    fn batch(state: BatchState, done: bool, error: Option<JobError>) -> JobStatus {
-        JobStatus::Batch(Batch {
-            name: "batches/b1".into(),
-            state,
-            done,
-            error,
-            responses_file: Some("files/out".into()),
-            inlined_responses: Vec::new(),
-            create_time: None,
-            update_time: None,
-            end_time: None,
-        })
+    /// A status as the API answers it about `job`.
+    fn status(job: &str, answer: Value) -> JobStatus {
+        JobStatus::from_json(&JobName::parse(job).unwrap(), answer).unwrap()
     }
 
-    fn error() -> Option<JobError> {
-        Some(JobError {
-            code: 13,
-            message: "broke".into(),
-        })
+    fn batch(state: BatchState, done: bool, error: Option<Value>) -> JobStatus {
+        status(
+            "batches/b1",
+            json!({
+                "name": "batches/b1",
+                "done": done,
+                "error": error,
+                "metadata": {"state": state.as_str(), "output": {"responsesFile": "files/out"}},
+            }),
+        )
+    }
+
+    fn error() -> Option<Value> {
+        Some(json!({"code": 13, "message": "broke"}))
     }
 
     /// The event a poll stores, parsed as a handler would.
@@ -265,19 +265,26 @@ mod tests {
         assert!(matches!(unknown, Polled::Running(_)));
     }
 
-    fn video(done: bool, error: Option<JobError>, filtered: u64) -> JobStatus {
-        JobStatus::Video(VideoOperation {
-            name: "models/veo/operations/o1".into(),
-            done,
-            error,
-            video_uris: if filtered > 0 {
-                Vec::new()
-            } else {
-                vec!["https://v/o1.mp4".into()]
-            },
-            rai_media_filtered_count: filtered,
-            rai_media_filtered_reasons: vec!["unsafe".into(); usize::try_from(filtered).unwrap()],
-        })
+    fn video(done: bool, error: Option<Value>, filtered: u64) -> JobStatus {
+        let samples = if filtered > 0 {
+            json!([])
+        } else {
+            json!([{"video": {"uri": "https://v/o1.mp4"}}])
+        };
+        let reasons = vec!["unsafe"; usize::try_from(filtered).unwrap()];
+        status(
+            "models/veo/operations/o1",
+            json!({
+                "name": "models/veo/operations/o1",
+                "done": done,
+                "error": error,
+                "response": {"generateVideoResponse": {
+                    "generatedSamples": samples,
+                    "raiMediaFilteredCount": filtered,
+                    "raiMediaFilteredReasons": reasons,
+                }},
+            }),
+        )
     }
 
     #[test]
@@ -312,13 +319,16 @@ mod tests {
         );
     }
 
-    fn interaction(status: InteractionStatus, steps: usize, errors: Vec<JobError>) -> JobStatus {
-        JobStatus::Interaction(Interaction {
-            id: "i1".into(),
-            status,
-            errors,
-            steps: vec![json!({}); steps],
-        })
+    fn interaction(state: InteractionStatus, steps: usize, errors: Vec<Value>) -> JobStatus {
+        status(
+            "interactions/i1",
+            json!({
+                "id": "i1",
+                "status": state.as_str(),
+                "errors": errors,
+                "steps": vec![json!({}); steps],
+            }),
+        )
     }
 
     #[test]

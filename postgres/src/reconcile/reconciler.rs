@@ -12,10 +12,10 @@ use tokio::time::Instant;
 use super::db::{ClaimedTracking, Step, TrackingDb};
 use super::health::EndpointHealth;
 use super::polled::{Polled, envelope};
-use gemini_webhooks_api::{ApiError, GeminiClient, JobName};
-use gemini_webhooks::ErrorChain;
 use crate::inbox::failure_log::FailureLog;
 use crate::inbox::{Inbox, InboxError};
+use gemini_webhooks::ErrorChain;
+use gemini_webhooks_api::{ApiError, GeminiClient, JobName};
 
 /// Polls the Gemini API for tracked jobs whose webhook has not come by
 /// their deadline, and stores each completion it finds in the inbox as

@@ -4,11 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use gemini_webhooks_api::JobName;
-use gemini_webhooks::event::UserMetadata;
+use crate::connection::millis;
 use crate::inbox::completion::job_key;
 use crate::inbox::{Inbox, InboxError};
-use crate::connection::millis;
+use gemini_webhooks::event::UserMetadata;
+use gemini_webhooks_api::JobName;
 
 use super::JobKind;
 use super::db::TrackingDb;

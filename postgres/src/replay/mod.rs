@@ -11,8 +11,8 @@ use std::time::Duration;
 use deadpool_postgres::Pool;
 use tokio_postgres::types::ToSql;
 
-use gemini_webhooks::ConfigError;
 use gemini_webhooks::__private as background;
+use gemini_webhooks::ConfigError;
 use gemini_webhooks::replay::{
     Claim, ClaimToken, DEFAULT_DEDUP_TTL, DEFAULT_IN_FLIGHT_TTL, Extension, ReplayError,
     ReplayStore,

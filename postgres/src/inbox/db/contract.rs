@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Fail, FailRecorded, InboxDb, WorkerDb};
-use crate::inbox::Inbox;
 use crate::connection::plan_check;
+use crate::inbox::Inbox;
 
 const LEASE_FOR: Duration = Duration::from_secs(60);
 

@@ -22,8 +22,8 @@ use super::completion::EventKeys;
 use super::inspect::{JobRecord, JobState};
 use super::job::StoredDelivery;
 use super::{InboxCounts, InboxError, sql};
-use gemini_webhooks::ConfigError;
 use crate::connection::{RunError, Schema, millis};
+use gemini_webhooks::ConfigError;
 
 /// An inbox's table, pool and settings, and every statement run on them.
 pub(crate) struct InboxDb {
@@ -166,11 +166,19 @@ impl InboxDb {
     pub(super) async fn insert(&self, rows: &[NewRow<'_>]) -> Result<Inserted, InboxError> {
         let sql = &self.insert_sql;
         let keys: Vec<&str> = rows.iter().map(|r| r.key).collect();
-        let webhook_ids: Vec<&str> = rows.iter().map(|r| r.row.record.webhook_id.as_str()).collect();
+        let webhook_ids: Vec<&str> = rows
+            .iter()
+            .map(|r| r.row.record.webhook_id.as_str())
+            .collect();
         let signed_at: Vec<i64> = rows.iter().map(|r| r.row.record.signed_at).collect();
-        let verified_by: Vec<&str> = rows.iter().map(|r| r.row.record.verified_by.as_str()).collect();
-        let jwt_claims: Vec<Option<&str>> =
-            rows.iter().map(|r| r.row.record.jwt_claims.as_deref()).collect();
+        let verified_by: Vec<&str> = rows
+            .iter()
+            .map(|r| r.row.record.verified_by.as_str())
+            .collect();
+        let jwt_claims: Vec<Option<&str>> = rows
+            .iter()
+            .map(|r| r.row.record.jwt_claims.as_deref())
+            .collect();
         let bodies: Vec<&[u8]> = rows.iter().map(|r| r.body).collect();
         let events = || rows.iter().filter_map(|r| r.row.keys.as_ref());
         let completions: Vec<Option<&str>> = rows

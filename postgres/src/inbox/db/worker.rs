@@ -16,9 +16,9 @@ use super::{Cleaned, InboxDb};
 use crate::inbox::InboxError;
 use gemini_webhooks::DeliveryRecord;
 
+use crate::connection::millis;
 use crate::inbox::job::JobConnection;
 use crate::inbox::sql::JobSql;
-use crate::connection::millis;
 
 /// The statements of one worker, on its two pools.
 pub(crate) struct WorkerDb {
