@@ -1,5 +1,5 @@
 /*
- * The inbox's job protocol (src/inbox/sql.rs, attempt.rs, hold.rs) for one
+ * The inbox's job protocol (postgres/src/inbox/sql/, attempt.rs, hold.rs) for one
  * stored delivery, two workers, Gemini's retries and bounded faults: a claim
  * whose answer is lost (or, before the fix, that lands after the worker gave
  * up), a worker crash at any step, the job's connection lost under a running

@@ -90,7 +90,7 @@ async fn invocation_error(
 
 /// The example's binary, built next to this test by `cargo test`.
 fn lambda_example() -> PathBuf {
-    common::process::example_binary("lambda", "axum,redis,postgres")
+    common::process::example_binary("lambda", "axum,redis")
 }
 
 /// One function instance: the example's process, polling a Runtime API of

@@ -29,16 +29,30 @@ fn rust_blocks(readme: &str) -> Vec<(Option<String>, String)> {
     blocks
 }
 
-/// The README and the guides under `docs/`.
-fn documents(root: &Path) -> Vec<std::path::PathBuf> {
-    let mut paths = vec![root.join("README.md")];
-    let mut guides: Vec<_> = std::fs::read_dir(root.join("docs"))
-        .unwrap()
+/// The crates of the workspace with a README and guides: this one and the
+/// published siblings.
+const CRATES: [&str; 3] = [".", "postgres", "api"];
+
+/// The guides under `crate_dir/docs/`, sorted.
+fn guides(crate_dir: &Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(crate_dir.join("docs")) else {
+        return Vec::new();
+    };
+    let mut guides: Vec<_> = entries
         .map(|entry| entry.unwrap().path())
         .filter(|path| path.extension().is_some_and(|ext| ext == "md"))
         .collect();
     guides.sort();
-    paths.extend(guides);
+    guides
+}
+
+/// Each crate's README and guides.
+fn documents(root: &Path) -> Vec<std::path::PathBuf> {
+    let mut paths = Vec::new();
+    for dir in CRATES.map(|dir| root.join(dir)) {
+        paths.push(dir.join("README.md"));
+        paths.extend(guides(&dir));
+    }
     paths
 }
 
@@ -55,7 +69,8 @@ fn every_rust_block_is_an_example_file_verbatim() {
                     document.display()
                 )
             });
-            assert!(path.starts_with("examples/readme/"), "{path}");
+            // Relative to the repository's root.
+            assert!(path.contains("examples/readme/"), "{path}");
             let file = std::fs::read_to_string(root.join(&path)).unwrap();
             assert!(
                 code == file,
@@ -67,9 +82,11 @@ fn every_rust_block_is_an_example_file_verbatim() {
     }
     // Every example file is shown somewhere: axum, actix, any framework,
     // JWKS, Redis, the inbox.
-    let examples = std::fs::read_dir(root.join("examples/readme"))
-        .unwrap()
-        .count();
+    let examples: usize = CRATES
+        .iter()
+        .filter_map(|dir| std::fs::read_dir(root.join(dir).join("examples/readme")).ok())
+        .map(Iterator::count)
+        .sum();
     assert!(
         checked >= examples,
         "{checked} blocks for {examples} example files"
@@ -85,18 +102,37 @@ fn the_readme_stays_short_and_links_every_guide() {
         "README.md is {} bytes",
         readme.len()
     );
-    for guide in documents(root).iter().skip(1) {
-        let name = guide.file_name().unwrap().to_str().unwrap();
+    for dir in CRATES {
+        for guide in guides(&root.join(dir)) {
+            let name = guide.file_name().unwrap().to_str().unwrap();
+            let link = Path::new(dir).join("docs").join(name);
+            let link = link
+                .strip_prefix(".")
+                .unwrap_or(&link)
+                .display()
+                .to_string();
+            assert!(
+                readme.contains(&format!("({link})")),
+                "README does not link {link}"
+            );
+            let module = name.trim_end_matches(".md").replace('-', "_");
+            let guide_rs = std::fs::read_to_string(root.join(dir).join("src/guide.rs")).unwrap();
+            assert!(
+                guide_rs.contains(&format!("include_str!(\"../docs/{name}\")"))
+                    && guide_rs.contains(&format!("pub mod {module} ")),
+                "{link} is not the rustdoc of guide::{module}"
+            );
+        }
+    }
+    for sibling in ["postgres", "api"] {
+        let front = std::fs::read_to_string(root.join(sibling).join("src/lib.rs")).unwrap();
         assert!(
-            readme.contains(&format!("(docs/{name})")),
-            "README does not link docs/{name}"
+            front.starts_with("#![doc = include_str!(\"../README.md\")]"),
+            "{sibling}/README.md is not its crate's front page"
         );
-        let module = name.trim_end_matches(".md").replace('-', "_");
-        let guide_rs = std::fs::read_to_string(root.join("src/guide.rs")).unwrap();
         assert!(
-            guide_rs.contains(&format!("include_str!(\"../docs/{name}\")"))
-                && guide_rs.contains(&format!("pub mod {module} ")),
-            "docs/{name} is not the rustdoc of guide::{module}"
+            readme.contains(&format!("({sibling}/README.md)")),
+            "README does not link {sibling}/README.md"
         );
     }
 }

@@ -20,7 +20,7 @@ pub const PATIENCE: Duration = Duration::from_secs(60);
 
 /// `inbox_receiver`, built next to this test by `cargo test`.
 pub fn inbox_receiver() -> PathBuf {
-    super::process::example_binary("inbox_receiver", "postgres,api")
+    super::process::example_binary("inbox_receiver", "axum")
 }
 
 /// One `inbox_receiver` process, its stdout and stderr read line by line.

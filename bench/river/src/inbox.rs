@@ -5,9 +5,9 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use gemini_webhooks_postgres::inbox::{Inbox, Job};
 use gemini_webhooks::testing::{Signer, generate_secret, sample_event_for};
 use gemini_webhooks::{Delivery, Verifier};
+use gemini_webhooks_postgres::inbox::{Inbox, Job};
 
 use crate::Outcome;
 use crate::latency::Recorder;

@@ -23,7 +23,8 @@ use gemini_webhooks::{__private::plain_text, tower::ResponseFuture};
 ///
 /// ```no_run
 /// use axum::Router;
-/// use gemini_webhooks::{Verifier, inbox::Inbox};
+/// use gemini_webhooks::Verifier;
+/// use gemini_webhooks_postgres::inbox::Inbox;
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let inbox = Inbox::builder("postgres://app@db.internal/app").build()?;
