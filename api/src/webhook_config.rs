@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 /// Where Gemini delivers the events of one job, and what it sends back with
 /// them: a dynamic webhook, signed with Google's keys (verify with
-/// [`VerifierBuilder::jwks_url`](crate::VerifierBuilder)).
+/// [`VerifierBuilder::jwks_url`](gemini_webhooks::VerifierBuilder)).
 ///
 /// Its place in the request depends on the job, per the API reference:
 ///

@@ -140,7 +140,7 @@ pub struct SigningSecretInfo {
 pub struct SigningSecret(String);
 
 impl SigningSecret {
-    /// The secret, to store (and give to [`Verifier`](crate::Verifier)).
+    /// The secret, to store (and give to [`Verifier`](gemini_webhooks::Verifier)).
     pub fn expose(&self) -> &str {
         &self.0
     }

@@ -18,7 +18,7 @@ use crate::replay::{MemoryReplayStore, ReplayStore};
 /// Defaults: 256 KiB body limit, an in-process [`MemoryReplayStore`], handled
 /// ids remembered for 25 hours. Build it once and clone it into the app
 /// factory, so every worker shares one replay store. For the durable inbox,
-/// see [`inbox_resource`](super::inbox_resource).
+/// see `gemini_webhooks_postgres::actix::inbox_resource`.
 #[derive(Debug)]
 #[must_use]
 pub struct GeminiWebhooks<R = MemoryReplayStore> {

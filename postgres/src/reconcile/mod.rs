@@ -20,7 +20,7 @@
 //! - **Polling** ([`Reconciler`]): due jobs are claimed with `FOR UPDATE
 //!   SKIP LOCKED`, polled, and turned into an inbox row in the transaction
 //!   that closes them; jobs still running are polled again with backoff,
-//!   until their kind's [horizon](JobKind::horizon). The handler gets the
+//!   until their kind's [horizon](horizon()). The handler gets the
 //!   event a webhook would have carried, and tells it apart by
 //!   [`Job::origin`](crate::inbox::Job::origin).
 //!

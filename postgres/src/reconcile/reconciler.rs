@@ -30,7 +30,7 @@ use gemini_webhooks_api::{ApiError, GeminiClient, JobName};
 /// that dies mid-round loses its connection, and with it its locks: the
 /// jobs are claimed again. One job's failing poll (429, 5xx, timeout)
 /// backs off that job alone; a job not ended by its kind's
-/// [horizon](super::JobKind::horizon) is abandoned with an ERROR log.
+/// [horizon](super::horizon) is abandoned with an ERROR log.
 ///
 /// It takes one connection of its own (the inbox's pool when built
 /// [`from_pool`](Inbox::from_pool)).

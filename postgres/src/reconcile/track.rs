@@ -168,7 +168,7 @@ impl Tracking {
 
     /// Opens the abandoned job `name` again (e.g. after a revoked API key
     /// was replaced): polled at once, its horizon at least its kind's
-    /// [`horizon`](JobKind::horizon) from now. `false` if no abandoned job
+    /// [`horizon`](super::horizon) from now. `false` if no abandoned job
     /// has that name (an open or ended one is left as it is).
     pub async fn reopen(&self, name: &JobName) -> Result<bool, InboxError> {
         let kind = name.kind();
