@@ -74,20 +74,22 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn settling_retries_with_doubled_pauses_until_it_gives_up() {
-        let tries = AtomicU32::new(0);
         let started = Instant::now();
+        let mut tried_at = Vec::new();
         let settled = retry_until(
             Duration::from_millis(500),
             Duration::from_millis(200),
             || {
-                tries.fetch_add(1, Ordering::Relaxed);
+                tried_at.push(started.elapsed().as_millis());
+                // Without pauses the paused clock never moves: fail, not spin.
+                assert!(tried_at.len() < 100, "tries without pauses: {tried_at:?}");
                 async { false }
             },
         )
         .await;
         assert!(!settled);
-        // Tries at 0, 50, 150, 350 and 550 ms (pauses 50, 100, 200, 200).
-        assert_eq!(tries.load(Ordering::Relaxed), 5);
+        // Pauses 50, 100, 200, 200 ms: doubled, at most the cap.
+        assert_eq!(tried_at, [0, 50, 150, 350, 550]);
         assert_eq!(started.elapsed(), Duration::from_millis(550));
     }
 

@@ -134,13 +134,24 @@ impl<F> WorkerContext<F> {
                 );
                 JobOutcome::Dead
             }
-            Ok(_) => {
+            Ok(FailRecorded::Retrying) => {
                 if let Fail::Retry { pause, .. } = fail {
                     // Due `pause` after the statement on the server's
                     // clock: at the latest `pause` from now on ours.
                     self.retry_due.schedule(Instant::now() + pause);
                 }
                 tracing::warn!(key, attempt, error, "gemini webhook job failed; will retry");
+                JobOutcome::Retried
+            }
+            // Another worker holds the job now (this lease lapsed): its
+            // attempt decides, and nothing is due here.
+            Ok(FailRecorded::NotHeld) => {
+                tracing::warn!(
+                    key,
+                    attempt,
+                    error,
+                    "gemini webhook job failed after its lease was taken over; its new holder runs it"
+                );
                 JobOutcome::Retried
             }
             // The lease lapses and the job runs again.

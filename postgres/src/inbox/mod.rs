@@ -159,10 +159,15 @@ pub struct InboxCounts {
 impl InboxCounts {
     /// How many jobs are in `state`.
     ///
-    /// ```
-    /// use gemini_webhooks_postgres::inbox::{InboxCounts, JobState};
-    /// let counts = InboxCounts::default();
-    /// assert_eq!(counts.of(JobState::Dead), counts.dead);
+    /// ```no_run
+    /// # async fn run(inbox: gemini_webhooks_postgres::inbox::Inbox) -> Result<(), Box<dyn std::error::Error>> {
+    /// use gemini_webhooks_postgres::inbox::JobState;
+    ///
+    /// let counts = inbox.counts().await?;
+    /// if counts.of(JobState::Dead) > 0 {
+    ///     eprintln!("dead letters wait for `requeue`");
+    /// }
+    /// # Ok(()) }
     /// ```
     pub fn of(&self, state: JobState) -> u64 {
         match state {
@@ -440,5 +445,27 @@ impl fmt::Debug for InboxBuilder {
             .field("options", &self.options)
             .field("keep_done", &self.keep_done)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_state_reads_its_own_count() {
+        let counts = InboxCounts {
+            pending: 1,
+            running: 2,
+            done: 3,
+            dead: 4,
+        };
+        let states = [
+            JobState::Pending,
+            JobState::Running,
+            JobState::Done,
+            JobState::Dead,
+        ];
+        assert_eq!(states.map(|state| counts.of(state)), [1, 2, 3, 4]);
     }
 }

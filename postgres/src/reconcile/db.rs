@@ -15,10 +15,20 @@ use crate::inbox::InboxError;
 use crate::inbox::db::{InboxDb, count};
 use crate::inbox::sql::tracked as sql;
 
-/// The statements of tracking, for one inbox table.
+/// The statements of tracking, for one inbox table: built once, with the
+/// table's names spliced in.
 pub(super) struct TrackingDb {
-    table: String,
-    tracked: String,
+    track: String,
+    reopen: String,
+    counts: String,
+    due_now: String,
+    override_default: String,
+    claim: String,
+    store: String,
+    close: String,
+    failed: String,
+    abandon: String,
+    reschedule: String,
 }
 
 /// A due tracked job, as a round claimed it (locked until it commits).
@@ -62,9 +72,19 @@ pub(super) enum Step<'a> {
 impl TrackingDb {
     /// The tracked jobs of inbox `table`.
     pub(super) fn new(table: &str) -> Self {
+        let tracked = sql::tracked_table(table);
         Self {
-            table: table.to_owned(),
-            tracked: sql::tracked_table(table),
+            track: sql::track(&tracked),
+            reopen: sql::reopen(&tracked),
+            counts: sql::counts(&tracked),
+            due_now: sql::due_now(&tracked),
+            override_default: sql::override_default(&tracked),
+            claim: sql::claim(&tracked),
+            store: sql::store(table),
+            close: sql::close(&tracked),
+            failed: sql::failed(&tracked),
+            abandon: sql::abandon(&tracked),
+            reschedule: sql::reschedule(&tracked),
         }
     }
 
@@ -75,8 +95,8 @@ impl TrackingDb {
         client: &C,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync); 6],
     ) -> Result<bool, PgError> {
-        let statement = sql::track(&self.tracked);
-        Ok(client.execute(&statement, params).await? == 1)
+        let statement = &self.track;
+        Ok(client.execute(statement, params).await? == 1)
     }
 
     /// Opens abandoned job `key` again, its horizon `horizon` from now at
@@ -87,11 +107,11 @@ impl TrackingDb {
         key: &str,
         horizon: Duration,
     ) -> Result<bool, InboxError> {
-        let statement = sql::reopen(&self.tracked);
+        let statement = &self.reopen;
         let horizon = millis(horizon);
         let changed = db
             .run("reopen a tracked job", |client| async move {
-                client.execute(&statement, &[&key, &horizon]).await
+                client.execute(statement, &[&key, &horizon]).await
             })
             .await?;
         Ok(changed == 1)
@@ -99,10 +119,10 @@ impl TrackingDb {
 
     /// How many tracked jobs there are, by state.
     pub(super) async fn counts(&self, db: &InboxDb) -> Result<TrackingCounts, InboxError> {
-        let statement = sql::counts(&self.tracked);
+        let statement = &self.counts;
         let row = db
             .run("count tracked jobs", |client| async move {
-                client.query_one(&statement, &[]).await
+                client.query_one(statement, &[]).await
             })
             .await?;
         Ok(TrackingCounts {
@@ -116,9 +136,9 @@ impl TrackingDb {
 
     /// Makes every open job due now; how many.
     pub(super) async fn due_now(&self, db: &InboxDb) -> Result<u64, InboxError> {
-        let statement = sql::due_now(&self.tracked);
+        let statement = &self.due_now;
         db.run("reconcile every tracked job", |client| async move {
-            client.execute(&statement, &[]).await
+            client.execute(statement, &[]).await
         })
         .await
     }
@@ -130,7 +150,7 @@ impl TrackingDb {
         after: Duration,
     ) -> Result<u64, PgError> {
         client
-            .execute(&sql::override_default(&self.tracked), &[&millis(after)])
+            .execute(&self.override_default, &[&millis(after)])
             .await
     }
 
@@ -141,9 +161,7 @@ impl TrackingDb {
         limit: usize,
     ) -> Result<Vec<ClaimedTracking>, PgError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = transaction
-            .query(&sql::claim(&self.tracked), &[&limit])
-            .await?;
+        let rows = transaction.query(&self.claim, &[&limit]).await?;
         Ok(rows
             .iter()
             .map(|row| ClaimedTracking {
@@ -178,16 +196,16 @@ impl TrackingDb {
                 event_type,
                 next,
             } => {
-                let store = sql::store(&self.table);
+                let store = &self.store;
                 let stored = !transaction
-                    .query(&store, &[id, signed_at, body, completion_key])
+                    .query(store, &[id, signed_at, body, completion_key])
                     .await?
                     .is_empty();
                 match next {
                     None => {
-                        let close = sql::close(&self.tracked);
+                        let close = &self.close;
                         transaction
-                            .execute(&close, &[&key, event_type, &stored])
+                            .execute(close, &[&key, event_type, &stored])
                             .await?;
                     }
                     Some(next) => self.reschedule(transaction, key, event_type, *next).await?,
@@ -199,15 +217,15 @@ impl TrackingDb {
                 Ok(false)
             }
             Step::Retry { error, next } => {
-                let failed = sql::failed(&self.tracked);
+                let failed = &self.failed;
                 transaction
-                    .execute(&failed, &[&key, error, &millis(*next)])
+                    .execute(failed, &[&key, error, &millis(*next)])
                     .await?;
                 Ok(false)
             }
             Step::Abandon { state, error } => {
-                let abandon = sql::abandon(&self.tracked);
-                transaction.execute(&abandon, &[&key, state, error]).await?;
+                let abandon = &self.abandon;
+                transaction.execute(abandon, &[&key, state, error]).await?;
                 Ok(false)
             }
         }
@@ -220,9 +238,9 @@ impl TrackingDb {
         state: &str,
         next: Duration,
     ) -> Result<(), PgError> {
-        let reschedule = sql::reschedule(&self.tracked);
+        let reschedule = &self.reschedule;
         transaction
-            .execute(&reschedule, &[&key, &state, &millis(next)])
+            .execute(reschedule, &[&key, &state, &millis(next)])
             .await
             .map(drop)
     }

@@ -128,10 +128,23 @@ impl InboxDb {
         pool: &Pool,
         what: &'static str,
     ) -> Result<Object, InboxError> {
-        tokio::time::timeout(self.settings.timeout, self.schema.connection(pool))
+        self.timed(what, self.schema.connection(pool), run_error)
+            .await
+    }
+
+    /// `operation` within the inbox's timeout: its error as `error` maps
+    /// it, or [`InboxError::TimedOut`], either naming `what`. The one
+    /// place a statement's time is bounded.
+    pub(crate) async fn timed<T, E>(
+        &self,
+        what: &'static str,
+        operation: impl Future<Output = Result<T, E>>,
+        error: impl FnOnce(&'static str, E) -> InboxError,
+    ) -> Result<T, InboxError> {
+        tokio::time::timeout(self.settings.timeout, operation)
             .await
             .map_err(|_| InboxError::TimedOut { what })?
-            .map_err(|err| run_error(what, err))
+            .map_err(|err| error(what, err))
     }
 
     /// Connects, creates the table unless migrations own it, and reads it.

@@ -338,10 +338,7 @@ impl WorkerDb {
         what: &'static str,
         statement: impl Future<Output = Result<T, tokio_postgres::Error>>,
     ) -> Result<T, InboxError> {
-        tokio::time::timeout(self.db.settings.timeout, statement)
-            .await
-            .map_err(|_| InboxError::TimedOut { what })?
-            .map_err(|err| InboxError::database(what, err))
+        self.db.timed(what, statement, InboxError::database).await
     }
 }
 
