@@ -55,6 +55,7 @@ pub(crate) mod db;
 mod endpoint;
 mod error;
 pub(crate) mod failure_log;
+mod group_commit;
 mod hold;
 mod ingest;
 mod inspect;
@@ -99,7 +100,7 @@ pub struct Inbox {
 
 pub(crate) struct Shared {
     pub(crate) db: Arc<InboxDb>,
-    batcher: ingest::Batcher,
+    batcher: group_commit::GroupCommit<ingest::Pending>,
     notify_pending: AtomicBool,
 }
 
@@ -432,7 +433,7 @@ impl InboxBuilder {
         Ok(Inbox {
             shared: Arc::new(Shared {
                 db: Arc::new(InboxDb::new(pool, own, settings, options.create_schema)),
-                batcher: ingest::Batcher::default(),
+                batcher: ingest::batcher(),
                 notify_pending: AtomicBool::new(false),
             }),
         })
