@@ -1377,3 +1377,60 @@ async fn a_handlers_error_is_kept_with_its_cause_chain() {
         "{error}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_completing_in_batches_marks_each_job_once_and_retries_failures() {
+    let fx = Fixture::new().await;
+    let app = fx.app(fx.inbox.clone());
+    let ids: Vec<String> = (0..5).map(|n| format!("msg_batch_{n}")).collect();
+    for id in ids.iter().map(String::as_str).chain(["msg_batch_fail"]) {
+        assert_eq!(fx.send(&app, id, BODY).await, StatusCode::ACCEPTED);
+    }
+    let ran: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+    let worker = {
+        let ran = Arc::clone(&ran);
+        fx.inbox
+            .worker(move |delivery: Delivery| {
+                *ran.lock()
+                    .unwrap()
+                    .entry(delivery.id().to_owned())
+                    .or_default() += 1;
+                let fails = delivery.id() == "msg_batch_fail";
+                async move {
+                    match fails {
+                        true => Err("failing in a batch".to_owned()),
+                        false => Ok(()),
+                    }
+                }
+            })
+            .concurrency(8)
+            .max_attempts(2)
+            .backoff(Duration::ZERO, Duration::ZERO)
+            .complete_in_batches()
+    };
+    let first = worker.run_once().await.unwrap();
+    assert_eq!(
+        (first.claimed, first.handled, first.retried, first.dead),
+        (6, 5, 1, 0)
+    );
+    for id in &ids {
+        let (state, attempts, _, leased) = fx.row(id).await;
+        assert_eq!(
+            (state.as_str(), attempts, leased),
+            ("done", 1, false),
+            "{id}"
+        );
+    }
+    let (state, attempts, _, leased) = fx.row("msg_batch_fail").await;
+    assert_eq!((state.as_str(), attempts, leased), ("pending", 1, false));
+    // The second attempt is the last: a dead letter, counted by its claim.
+    let second = worker.run_once().await.unwrap();
+    assert_eq!((second.claimed, second.dead), (1, 1));
+    assert_eq!(fx.row("msg_batch_fail").await.1, 2);
+    assert_eq!(worker.run_once().await.unwrap(), Batch::default());
+    assert_eq!(by_state(fx.counts().await), [0, 0, 5, 1]);
+    let ran = ran.lock().unwrap().clone();
+    assert!(ids.iter().all(|id| ran[id] == 1), "each once: {ran:?}");
+    assert_eq!(ran["msg_batch_fail"], 2);
+    fx.finish().await;
+}

@@ -1,9 +1,10 @@
 //! The inbox's side: deliveries stored by `Inbox::ingest` (the endpoint's
 //! own path, group commit included), worked by one `InboxWorker`.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use gemini_webhooks::testing::{Signer, generate_secret, sample_event_for};
 use gemini_webhooks::{Delivery, Verifier};
@@ -22,11 +23,18 @@ const TABLE: &str = "bench_inbox";
 pub struct Bench {
     inbox: Inbox,
     concurrency: usize,
+    /// The worker completes in batches (`complete_in_batches`), its
+    /// handler taking a `Delivery`; else each job in its own transaction.
+    in_batches: bool,
     recorder: Arc<Recorder>,
+    /// When each delivery was handed to `ingest`, by id: the enqueue time
+    /// of a batches run, whose handler has no `received_at` (the client's
+    /// clock before the write, so its latencies include the write).
+    sent: Arc<Mutex<HashMap<String, SystemTime>>>,
 }
 
 impl Bench {
-    pub async fn new(url: &str, concurrency: usize) -> Result<Self, Error> {
+    pub async fn new(url: &str, concurrency: usize, in_batches: bool) -> Result<Self, Error> {
         let inbox = Inbox::builder(url)
             .table(TABLE)
             .pool_size(INGESTERS / 4)
@@ -37,7 +45,9 @@ impl Bench {
         Ok(Self {
             inbox,
             concurrency,
+            in_batches,
             recorder: Arc::new(Recorder::default()),
+            sent: Arc::default(),
         })
     }
 
@@ -67,6 +77,7 @@ impl Bench {
             connection.batch_execute(&statement).await?;
         }
         self.recorder.reset(jobs);
+        self.sent.lock().unwrap().clear();
         Ok(())
     }
 
@@ -75,13 +86,20 @@ impl Bench {
         let queue = Arc::new(Mutex::new(deliveries.into_iter()));
         let mut callers = tokio::task::JoinSet::new();
         for _ in 0..INGESTERS {
-            let (inbox, queue) = (self.inbox.clone(), Arc::clone(&queue));
+            let (inbox, queue, sent) = (
+                self.inbox.clone(),
+                Arc::clone(&queue),
+                Arc::clone(&self.sent),
+            );
             callers.spawn(async move {
                 loop {
                     let next = queue.lock().unwrap().next();
                     let Some(delivery) = next else {
                         return Ok::<_, gemini_webhooks_postgres::inbox::InboxError>(());
                     };
+                    sent.lock()
+                        .unwrap()
+                        .insert(delivery.id().to_owned(), SystemTime::now());
                     inbox.ingest(&delivery).await?;
                 }
             });
@@ -94,19 +112,35 @@ impl Bench {
 
     /// Starts a worker; it stops when the returned sender is dropped.
     fn start(&self) -> tokio::sync::oneshot::Sender<()> {
-        let recorder = Arc::clone(&self.recorder);
-        let worker = self
-            .inbox
-            .worker(move |job: Job| {
-                recorder.start(job.received_at());
-                async { Ok::<_, Infallible>(()) }
-            })
-            .concurrency(self.concurrency)
-            .shutdown_grace(Duration::ZERO);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(worker.run_until(async move {
+        let stopped = async move {
             let _ = stopped.await;
-        }));
+        };
+        let recorder = Arc::clone(&self.recorder);
+        if self.in_batches {
+            let sent = Arc::clone(&self.sent);
+            let worker = self
+                .inbox
+                .worker(move |delivery: Delivery| {
+                    let enqueued = sent.lock().unwrap().get(delivery.id()).copied();
+                    recorder.start(enqueued.unwrap_or_else(SystemTime::now));
+                    async { Ok::<_, Infallible>(()) }
+                })
+                .concurrency(self.concurrency)
+                .shutdown_grace(Duration::ZERO)
+                .complete_in_batches();
+            tokio::spawn(worker.run_until(stopped));
+        } else {
+            let worker = self
+                .inbox
+                .worker(move |job: Job| {
+                    recorder.start(job.received_at());
+                    async { Ok::<_, Infallible>(()) }
+                })
+                .concurrency(self.concurrency)
+                .shutdown_grace(Duration::ZERO);
+            tokio::spawn(worker.run_until(stopped));
+        }
         stop
     }
 
@@ -141,6 +175,10 @@ impl Bench {
         let mut ticks = crate::pace(rate);
         for delivery in &deliveries {
             ticks.tick().await;
+            self.sent
+                .lock()
+                .unwrap()
+                .insert(delivery.id().to_owned(), SystemTime::now());
             self.inbox.ingest(delivery).await?;
         }
         self.finish(jobs, started, stop).await

@@ -18,7 +18,10 @@
 //! (group commit batches them, as it does for HTTP deliveries). River
 //! works with `RIVER_WORKERS` (default 2,000, its bench's default); the
 //! inbox with one worker of `INBOX_CONCURRENCY` (default 16) jobs, each
-//! in a transaction of its own.
+//! in a transaction of its own ("inbox"), and with one worker of
+//! `BATCHES_CONCURRENCY` (default 64) that completes in batches
+//! ("batches": `complete_in_batches`, its enqueue time the client's clock
+//! before `ingest`, as its handler has no `received_at`).
 //!
 //! `DATABASE_URL`, or a throwaway server of the run's own.
 //! `scripts/bench-river` builds and runs it.
@@ -80,6 +83,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let jobs = setting("JOBS", 100_000) as u64;
     let river_workers = setting("RIVER_WORKERS", 2_000);
     let inbox_concurrency = setting("INBOX_CONCURRENCY", 16);
+    let batches_concurrency = setting("BATCHES_CONCURRENCY", 64);
     let paced = setting("PACED_JOBS", 5_000) as u64;
     let rate = setting("PACED_RATE", 500) as u64;
     let url = testdb::postgres_url();
@@ -89,7 +93,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     // One side at a time, its connections closed before the other's run
     // (River's pool of 50 and the inbox's together pass a default
     // server's 100).
-    let runs = std::env::var("RUNS").unwrap_or_else(|_| "river,inbox".to_owned());
+    let runs = std::env::var("RUNS").unwrap_or_else(|_| "river,inbox,batches".to_owned());
     if runs.contains("river") {
         let river = river::Bench::new(&url, river_workers).await?;
         report("river", "backlog", &river.backlog(jobs).await?);
@@ -97,11 +101,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         report("river", "paced", &river.paced(paced, rate).await?);
         river.close().await;
     }
-    if runs.contains("inbox") {
-        let inbox = inbox::Bench::new(&url, inbox_concurrency).await?;
-        report("inbox", "backlog", &inbox.backlog(jobs).await?);
-        report("inbox", "flow", &inbox.flow(jobs).await?);
-        report("inbox", "paced", &inbox.paced(paced, rate).await?);
+    for (side, wanted, concurrency, in_batches) in [
+        ("inbox", runs.contains("inbox"), inbox_concurrency, false),
+        (
+            "batches",
+            runs.contains("batches"),
+            batches_concurrency,
+            true,
+        ),
+    ] {
+        if !wanted {
+            continue;
+        }
+        let inbox = inbox::Bench::new(&url, concurrency, in_batches).await?;
+        report(side, "backlog", &inbox.backlog(jobs).await?);
+        report(side, "flow", &inbox.flow(jobs).await?);
+        report(side, "paced", &inbox.paced(paced, rate).await?);
     }
     Ok(())
 }

@@ -14,7 +14,9 @@ use futures_util::future::Either;
 use tokio::time::Instant;
 
 use super::db::{ClaimedRow, Fail, FailRecorded, WorkerDb};
+use super::done_mark::DoneMark;
 use super::failure_log::FailureLog;
+use super::group_commit::GroupCommit;
 use super::hold::{Hold, Holds, Lost};
 use super::job::JobConnection;
 use super::retry_due::RetryDue;
@@ -39,6 +41,8 @@ pub(super) struct WorkerContext<F> {
     /// wakes then, not at its next poll, so a backoff shorter than the
     /// poll interval holds.
     pub(super) retry_due: RetryDue,
+    /// The done marks of a worker that completes in batches.
+    pub(super) completions: GroupCommit<DoneMark>,
 }
 
 /// A job as claimed: its row, and the lease that proves the claim.
@@ -172,7 +176,7 @@ impl<F> WorkerContext<F> {
     }
 }
 
-impl<F> WorkerContext<F> {
+impl<F: Send + Sync + 'static> WorkerContext<F> {
     /// One attempt at one job, start to end; its outcome, `None` if it
     /// never started. Its hold is forgotten when it ends, however it ends.
     pub(super) async fn run<T, Fut, E>(self: Arc<Self>, claimed: ClaimedJob) -> Option<JobOutcome>
@@ -194,7 +198,7 @@ impl<F> WorkerContext<F> {
 
     /// The attempt's outcome; `None` if it never started (the job was
     /// taken over, or the database did not answer: the lease lapses).
-    async fn attempt<T, Fut, E>(&self, claimed: ClaimedJob) -> Option<JobOutcome>
+    async fn attempt<T, Fut, E>(self: &Arc<Self>, claimed: ClaimedJob) -> Option<JobOutcome>
     where
         F: Fn(T) -> Fut,
         T: FromJob,
@@ -207,6 +211,9 @@ impl<F> WorkerContext<F> {
             // or `max_attempts` was lowered since. Buried, not stranded.
             let why = self.used_up(&claimed);
             return Some(self.fail(&hold, claimed.attempts, why).await);
+        }
+        if self.settings.in_batches {
+            return Some(self.attempt_alone(claimed).await);
         }
         let (connection, attempt) = self.open(&hold).await?;
         let delivery = claimed.stored.into_delivery(hold.key.clone(), claimed.body);
@@ -223,11 +230,44 @@ impl<F> WorkerContext<F> {
                 );
                 match T::from_job(job) {
                     Err(err) => Err(AttemptFailure::Permanent(err.to_string())),
-                    Ok(input) => self.handle(input, &hold, &connection, attempt).await,
+                    Ok(input) => {
+                        let closed = || connection.client().is_closed();
+                        self.handle(input, &hold, closed, attempt).await
+                    }
                 }
             }
         };
         Some(self.close(connection, &hold, attempt, outcome).await)
+    }
+
+    /// An attempt outside any transaction (a worker that completes in
+    /// batches): the claim counted it; a success is marked done with the
+    /// others that end meanwhile ([`DoneMark`]).
+    async fn attempt_alone<T, Fut, E>(self: &Arc<Self>, claimed: ClaimedJob) -> JobOutcome
+    where
+        F: Fn(T) -> Fut,
+        T: FromJob,
+        Fut: Future<Output = Result<(), E>>,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let hold = Arc::clone(&claimed.hold);
+        let attempt = claimed.attempts.saturating_add(1);
+        let delivery = claimed.stored.into_delivery(hold.key.clone(), claimed.body);
+        let input = match delivery.map(T::from_delivery_alone) {
+            None => Err("the stored row does not read as a delivery".to_owned()),
+            // Only a `FromDelivery` input can ask for batches: not reached.
+            Some(None) => Err("the handler's input needs the job's transaction".to_owned()),
+            Some(Some(Err(err))) => Err(err.to_string()),
+            Some(Some(Ok(input))) => Ok(input),
+        };
+        let outcome = match input {
+            Err(why) => Err(AttemptFailure::Permanent(why)),
+            Ok(input) => self.handle(input, &hold, || false, attempt).await,
+        };
+        match outcome {
+            Ok(()) => self.mark_done(&hold, attempt).await,
+            Err(failure) => self.fail(&hold, attempt, failure).await,
+        }
     }
 
     /// Why a job claimed with its attempts used up fails for good.
@@ -302,7 +342,7 @@ impl<F> WorkerContext<F> {
         &self,
         input: T,
         hold: &Hold,
-        connection: &JobConnection,
+        closed: impl Fn() -> bool,
         attempt: u32,
     ) -> Result<(), AttemptFailure>
     where
@@ -314,9 +354,8 @@ impl<F> WorkerContext<F> {
         let handler =
             tracing::Instrument::instrument(CatchUnwind(Box::pin((self.handler)(input))), span);
         let timeout = self.settings.job_timeout;
-        let lost = hold.lost(self.settings.watch_every(), || {
-            connection.client().is_closed()
-        });
+        // `closed`: whether the job's transaction's connection is gone.
+        let lost = hold.lost(self.settings.watch_every(), closed);
         let handled = std::pin::pin!(tokio::time::timeout(timeout, handler));
         let lost = std::pin::pin!(lost);
         // The watch first: a handler cancelled for a lost hold is not asked

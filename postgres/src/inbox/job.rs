@@ -178,6 +178,33 @@ impl std::fmt::Debug for Job {
 pub trait FromJob: Sized + Send + 'static {
     /// Builds the handler's input from the job.
     fn from_job(job: Job) -> Result<Self, EventError>;
+
+    /// Builds the input from the delivery alone, for a worker that
+    /// completes in batches (no transaction); `None` for an input that
+    /// needs the job's transaction. Implemented through [`FromDelivery`].
+    #[doc(hidden)]
+    fn from_delivery_alone(delivery: Delivery) -> Option<Result<Self, EventError>> {
+        let _ = delivery;
+        None
+    }
+}
+
+/// A handler's input that needs no transaction: [`Delivery`],
+/// [`GeminiEvent`] or [`Verified<T>`]. A worker whose handler takes one
+/// can [`complete_in_batches`](super::InboxWorker::complete_in_batches).
+pub trait FromDelivery: Sized + Send + 'static {
+    /// Builds the handler's input from the delivery.
+    fn from_delivery(delivery: Delivery) -> Result<Self, EventError>;
+}
+
+impl<T: FromDelivery> FromJob for T {
+    fn from_job(job: Job) -> Result<Self, EventError> {
+        T::from_delivery(job.delivery)
+    }
+
+    fn from_delivery_alone(delivery: Delivery) -> Option<Result<Self, EventError>> {
+        Some(T::from_delivery(delivery))
+    }
 }
 
 impl FromJob for Job {
@@ -186,21 +213,21 @@ impl FromJob for Job {
     }
 }
 
-impl FromJob for Delivery {
-    fn from_job(job: Job) -> Result<Self, EventError> {
-        Ok(job.delivery)
+impl FromDelivery for Delivery {
+    fn from_delivery(delivery: Delivery) -> Result<Self, EventError> {
+        Ok(delivery)
     }
 }
 
-impl FromJob for GeminiEvent {
-    fn from_job(job: Job) -> Result<Self, EventError> {
-        job.event()
+impl FromDelivery for GeminiEvent {
+    fn from_delivery(delivery: Delivery) -> Result<Self, EventError> {
+        delivery.event()
     }
 }
 
-impl<T: DeserializeOwned + Send + 'static> FromJob for Verified<T> {
-    fn from_job(job: Job) -> Result<Self, EventError> {
-        job.json().map(Verified)
+impl<T: DeserializeOwned + Send + 'static> FromDelivery for Verified<T> {
+    fn from_delivery(delivery: Delivery) -> Result<Self, EventError> {
+        delivery.json().map(Verified)
     }
 }
 

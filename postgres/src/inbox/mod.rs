@@ -52,6 +52,7 @@
 mod attempt;
 pub(crate) mod completion;
 pub(crate) mod db;
+mod done_mark;
 mod endpoint;
 mod error;
 pub(crate) mod failure_log;
@@ -77,7 +78,7 @@ pub use completion::Origin;
 pub use endpoint::InboxEndpoint;
 pub use error::InboxError;
 pub use inspect::{JobRecord, JobState};
-pub use job::{FromJob, Job};
+pub use job::{FromDelivery, FromJob, Job};
 pub use service::InboxService;
 pub use worker::{Batch, InboxWorker};
 

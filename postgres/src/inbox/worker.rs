@@ -21,7 +21,7 @@ use super::db::{InboxDb, WorkerDb};
 use super::failure_log::FailureLog;
 use super::hold::{Hold, Holds};
 use super::retry_due::RetryDue;
-use super::{FromJob, Inbox, InboxError};
+use super::{FromDelivery, FromJob, Inbox, InboxError};
 use gemini_webhooks::ErrorChain;
 
 /// How often a worker deletes old done rows.
@@ -41,6 +41,8 @@ pub(super) struct WorkerSettings {
     pub(super) max_backoff: Duration,
     pub(super) poll_interval: Duration,
     pub(super) shutdown_grace: Duration,
+    /// Done marks written in batches, outside any transaction.
+    pub(super) in_batches: bool,
 }
 
 impl WorkerSettings {
@@ -133,6 +135,7 @@ where
                 max_backoff: Duration::from_secs(3600),
                 poll_interval: Duration::from_secs(1),
                 shutdown_grace: Duration::from_secs(30),
+                in_batches: false,
             },
             context: OnceLock::new(),
             input: PhantomData,
@@ -297,6 +300,7 @@ where
             handler: Arc::clone(&self.handler),
             renewals: FailureLog::new("renewing leases"),
             retry_due: RetryDue::default(),
+            completions: super::done_mark::completions(),
         });
         Ok(Arc::clone(self.context.get_or_init(|| context)))
     }
@@ -466,12 +470,72 @@ fn worker_db(
             pool.clone(),
             pool,
             Some(cutoff_ms),
+            settings.in_batches,
         ));
     }
     let bookkeeping = format!("-c synchronous_commit=off -c statement_timeout={cutoff_ms}");
     let jobs = db.own_pool(settings.concurrency, "")?;
     let bookkeeping = db.own_pool(2, &bookkeeping)?;
-    Ok(WorkerDb::new(Arc::clone(db), jobs, bookkeeping, None))
+    Ok(WorkerDb::new(
+        Arc::clone(db),
+        jobs,
+        bookkeeping,
+        None,
+        settings.in_batches,
+    ))
+}
+
+impl<F, T: FromDelivery> InboxWorker<F, T> {
+    /// Marks jobs done in batches, outside any transaction, instead of in
+    /// a transaction of each job's own: for a handler whose effects are
+    /// not in this database, which takes [`Delivery`](gemini_webhooks::Delivery),
+    /// [`GeminiEvent`](gemini_webhooks::GeminiEvent) or
+    /// [`Verified<T>`](gemini_webhooks::Verified) (a [`Job`](super::Job),
+    /// whose [`client`](super::Job::client) is inside that transaction,
+    /// cannot be taken: it does not compile).
+    ///
+    /// The trade-off: the marks of handlers that end while one batch is
+    /// being written go together in the next, one statement and one commit
+    /// for all of them (and the claim counts the attempt), so a job costs
+    /// a fraction of the three round trips and two commits it takes in its
+    /// own transaction (BENCHMARKS.md: the inbox beside River). A handler
+    /// succeeded but its mark not yet committed when the worker dies, or
+    /// the database's last unflushed commits lost in a crash of the server
+    /// (the marks are written as the worker's other bookkeeping is, without
+    /// waiting for the WAL flush), runs again: at least once, as a handler
+    /// with outside effects is anyway. A job still counts as held (its
+    /// lease renewed, its slot taken) until its mark is committed.
+    ///
+    /// ```no_run
+    /// # async fn run(inbox: gemini_webhooks_postgres::inbox::Inbox) {
+    /// use gemini_webhooks::GeminiEvent;
+    ///
+    /// let worker = inbox
+    ///     .worker(|event: GeminiEvent| async move {
+    ///         println!("{}", event.event_type()); // effects elsewhere, idempotent
+    ///         Ok::<_, std::convert::Infallible>(())
+    ///     })
+    ///     .concurrency(32)
+    ///     .complete_in_batches();
+    /// worker.run().await;
+    /// # }
+    /// ```
+    ///
+    /// A handler that takes a [`Job`](super::Job) cannot:
+    ///
+    /// ```compile_fail
+    /// # fn build(inbox: gemini_webhooks_postgres::inbox::Inbox) {
+    /// use gemini_webhooks_postgres::inbox::Job;
+    ///
+    /// let worker = inbox
+    ///     .worker(|job: Job| async move { Ok::<_, std::convert::Infallible>(()) })
+    ///     .complete_in_batches();
+    /// # }
+    /// ```
+    pub fn complete_in_batches(mut self) -> Self {
+        self.settings.in_batches = true;
+        self
+    }
 }
 
 impl<F, T> fmt::Debug for InboxWorker<F, T> {
@@ -580,6 +644,7 @@ mod tests {
             max_backoff: Duration::from_secs(10),
             poll_interval: Duration::from_secs(1),
             shutdown_grace: Duration::ZERO,
+            in_batches: false,
         };
         let pauses: Vec<u64> = (1..=6).map(|a| settings.backoff(a).as_secs()).collect();
         assert_eq!(pauses, [1, 2, 4, 8, 10, 10]);

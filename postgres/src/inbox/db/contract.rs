@@ -15,6 +15,11 @@ const LEASE_FOR: Duration = Duration::from_secs(60);
 
 /// A fresh inbox table holding `keys`, due now, and the door to it.
 async fn door(name: &str, keys: &[&str]) -> (Arc<InboxDb>, WorkerDb) {
+    door_of(name, keys, false).await
+}
+
+/// As [`door`], for a worker that completes in batches if `in_batches`.
+async fn door_of(name: &str, keys: &[&str], in_batches: bool) -> (Arc<InboxDb>, WorkerDb) {
     let table = format!("door_{name}_{}", std::process::id());
     let inbox = Inbox::builder(plan_check::test_database_url())
         .table(&table)
@@ -36,7 +41,7 @@ async fn door(name: &str, keys: &[&str]) -> (Arc<InboxDb>, WorkerDb) {
     }
     let db = Arc::clone(&inbox.shared.db);
     let pool = db.pool.clone();
-    let worker = WorkerDb::new(Arc::clone(&db), pool.clone(), pool, Some(750));
+    let worker = WorkerDb::new(Arc::clone(&db), pool.clone(), pool, Some(750), in_batches);
     (db, worker)
 }
 
@@ -193,4 +198,31 @@ async fn a_rolled_back_job_leaves_its_row_as_it_was() {
     assert_eq!(row(&db, "a").await, ("pending".to_owned(), 1));
     let cleaned = door.cleanup().await.unwrap();
     assert_eq!((cleaned.done, cleaned.tracked), (0, 0));
+}
+
+#[tokio::test]
+async fn in_batches_the_claim_counts_and_only_held_jobs_are_marked_done() {
+    let (db, door) = door_of("batches", &["a", "b", "c"], true).await;
+    let claimed = door.claim(3, "mine", LEASE_FOR).await.unwrap();
+    assert!(
+        claimed.iter().all(|job| job.attempts == 0),
+        "the count before this claim"
+    );
+    assert_eq!(row(&db, "a").await, ("pending".to_owned(), 1), "counted");
+    let mut marked = door
+        .complete_batch(&["a", "b", "c"], &["mine", "theirs", "mine"])
+        .await
+        .unwrap();
+    marked.sort();
+    assert_eq!(marked, ["a", "c"], "each under its own lease");
+    assert_eq!(row(&db, "a").await, ("done".to_owned(), 1));
+    assert_eq!(row(&db, "b").await, ("pending".to_owned(), 1));
+    assert!(
+        door.complete_batch(&["a"], &["mine"])
+            .await
+            .unwrap()
+            .is_empty(),
+        "a done job has no lease to match"
+    );
+    assert!(door.complete_batch(&[], &[]).await.unwrap().is_empty());
 }

@@ -32,6 +32,9 @@ pub(crate) struct WorkerDb {
     /// whose sessions are not ours to change, so each statement runs in a
     /// transaction that sets them for itself (`SET LOCAL`).
     cutoff_ms: Option<u128>,
+    /// A worker that completes in batches: its claims count the attempt
+    /// (it has no `start`).
+    in_batches: bool,
     sql: JobSql,
 }
 
@@ -80,12 +83,14 @@ pub(crate) enum FailRecorded {
 
 impl WorkerDb {
     /// `bookkeeping` commits its statements with the server's cutoff
-    /// `cutoff_ms` (set by its sessions when `None`).
+    /// `cutoff_ms` (set by its sessions when `None`); `in_batches` for a
+    /// worker that completes in batches.
     pub(crate) fn new(
         db: Arc<InboxDb>,
         jobs: Pool,
         bookkeeping: Pool,
         cutoff_ms: Option<u128>,
+        in_batches: bool,
     ) -> Self {
         let sql = JobSql::new(&db.settings.table);
         Self {
@@ -93,6 +98,7 @@ impl WorkerDb {
             jobs,
             bookkeeping,
             cutoff_ms,
+            in_batches,
             sql,
         }
     }
@@ -114,7 +120,11 @@ impl WorkerDb {
         let rows = self
             .bookkeep(
                 "claim",
-                &self.sql.claim,
+                if self.in_batches {
+                    &self.sql.claim_counted
+                } else {
+                    &self.sql.claim
+                },
                 &[&limit, &lease, &lease_ms],
                 Plan::Fresh,
             )
@@ -220,6 +230,26 @@ impl WorkerDb {
         self.within_timeout("complete a job", commit).await?;
         connection.mark_closed();
         Ok(())
+    }
+
+    /// Marks done each job in `keys` still held under the matching one of
+    /// `leases`, outside any job's transaction (a worker that completes in
+    /// batches); the keys marked.
+    pub(crate) async fn complete_batch(
+        &self,
+        keys: &[&str],
+        leases: &[&str],
+    ) -> Result<Vec<String>, InboxError> {
+        // Planned afresh, as `renew` is: arrays of any length.
+        let rows = self
+            .bookkeep(
+                "complete jobs",
+                &self.sql.complete_batch,
+                &[&keys, &leases],
+                Plan::Fresh,
+            )
+            .await?;
+        Ok(rows.iter().map(|row| row.get("id")).collect())
     }
 
     /// Rolls the job's transaction back (the handler's writes with it).

@@ -207,10 +207,12 @@ pub(super) fn counts(table: &str) -> String {
 /// See the [module documentation](self).
 pub(super) struct JobSql {
     pub(super) claim: String,
+    pub(super) claim_counted: String,
     pub(super) begin: String,
     pub(super) start: String,
     pub(super) renew: String,
     pub(super) complete: String,
+    pub(super) complete_batch: String,
     pub(super) fail: String,
     pub(super) release: String,
 }
@@ -229,6 +231,18 @@ impl JobSql {
                  WHERE t.id = due.id \
                  RETURNING t.id, t.webhook_id, t.signed_at, t.verified_by, t.jwt_claims, t.body, \
                    t.attempts, t.received_at, due.left_lease IS NOT NULL AS abandoned"
+            ),
+            // For a worker that completes in batches, which has no `start`:
+            // the claim counts the attempt (and returns the count before it).
+            claim_counted: format!(
+                "UPDATE {table} AS t SET lease = $2, run_at = now() + $3 * interval '1 millisecond', \
+                   attempts = t.attempts + 1 \
+                 FROM (SELECT id, lease AS left_lease FROM {table} \
+                       WHERE state = 'pending' AND run_at <= now() \
+                       ORDER BY run_at LIMIT $1 FOR UPDATE SKIP LOCKED) AS due \
+                 WHERE t.id = due.id \
+                 RETURNING t.id, t.webhook_id, t.signed_at, t.verified_by, t.jwt_claims, t.body, \
+                   t.attempts - 1 AS attempts, t.received_at, due.left_lease IS NOT NULL AS abandoned"
             ),
             // The state is checked on the row found, not in the WHERE
             // clause: there it matches the due index's predicate, and the
@@ -250,6 +264,14 @@ impl JobSql {
             complete: format!(
                 "UPDATE {table} SET state = 'done', finished_at = now(), lease = NULL, \
                    last_error = NULL WHERE id = $1 AND lease = $2"
+            ),
+            // Many jobs at once, each still under its lease (pairs, as
+            // `unnest` zips them); the keys marked.
+            complete_batch: format!(
+                "UPDATE {table} AS t SET state = 'done', finished_at = now(), lease = NULL, \
+                   last_error = NULL \
+                 FROM unnest($1::text[], $2::text[]) AS done(id, lease) \
+                 WHERE t.id = done.id AND t.lease = done.lease RETURNING t.id"
             ),
             fail: format!(
                 "UPDATE {table} SET state = CASE WHEN attempts >= $3 THEN 'dead' ELSE 'pending' END, \
