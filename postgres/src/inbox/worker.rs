@@ -475,7 +475,7 @@ fn worker_db(
     }
     let bookkeeping = format!("-c synchronous_commit=off -c statement_timeout={cutoff_ms}");
     let jobs = db.own_pool(settings.concurrency, "")?;
-    let bookkeeping = db.own_pool(2, &bookkeeping)?;
+    let bookkeeping = db.own_pool(bookkeeping_size(settings), &bookkeeping)?;
     Ok(WorkerDb::new(
         Arc::clone(db),
         jobs,
@@ -536,6 +536,14 @@ impl<F, T: FromDelivery> InboxWorker<F, T> {
         self.settings.in_batches = true;
         self
     }
+}
+
+/// The bookkeeping pool's size: two (claims, renewals, failures; a job's
+/// own statements are on its transaction's connection), four for a worker
+/// that completes in batches, whose done marks share that pool (two in
+/// flight) and which has no jobs' connections.
+fn bookkeeping_size(settings: &WorkerSettings) -> usize {
+    if settings.in_batches { 4 } else { 2 }
 }
 
 impl<F, T> fmt::Debug for InboxWorker<F, T> {
