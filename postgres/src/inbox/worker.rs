@@ -505,6 +505,9 @@ impl<F, T: FromDelivery> InboxWorker<F, T> {
     /// waiting for the WAL flush), runs again: at least once, as a handler
     /// with outside effects is anyway. A job still counts as held (its
     /// lease renewed, its slot taken) until its mark is committed.
+    /// No job holds a connection: the worker opens five (claims, renewals,
+    /// failures and done marks on four, one `LISTEN`), whatever its
+    /// [`concurrency`](Self::concurrency).
     ///
     /// ```no_run
     /// # async fn run(inbox: gemini_webhooks_postgres::inbox::Inbox) {
