@@ -449,25 +449,3 @@ impl fmt::Debug for InboxBuilder {
             .finish()
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn each_state_reads_its_own_count() {
-        let counts = InboxCounts {
-            pending: 1,
-            running: 2,
-            done: 3,
-            dead: 4,
-        };
-        let states = [
-            JobState::Pending,
-            JobState::Running,
-            JobState::Done,
-            JobState::Dead,
-        ];
-        assert_eq!(states.map(|state| counts.of(state)), [1, 2, 3, 4]);
-    }
-}
