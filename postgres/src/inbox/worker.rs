@@ -470,7 +470,7 @@ fn worker_db(
             pool.clone(),
             pool,
             Some(cutoff_ms),
-            settings.in_batches,
+            settings.in_batches.then_some(settings.max_attempts),
         ));
     }
     let bookkeeping = format!("-c synchronous_commit=off -c statement_timeout={cutoff_ms}");
@@ -481,7 +481,7 @@ fn worker_db(
         jobs,
         bookkeeping,
         None,
-        settings.in_batches,
+        settings.in_batches.then_some(settings.max_attempts),
     ))
 }
 

@@ -15,11 +15,11 @@ const LEASE_FOR: Duration = Duration::from_secs(60);
 
 /// A fresh inbox table holding `keys`, due now, and the door to it.
 async fn door(name: &str, keys: &[&str]) -> (Arc<InboxDb>, WorkerDb) {
-    door_of(name, keys, false).await
+    door_of(name, keys, None).await
 }
 
-/// As [`door`], for a worker that completes in batches if `in_batches`.
-async fn door_of(name: &str, keys: &[&str], in_batches: bool) -> (Arc<InboxDb>, WorkerDb) {
+/// As [`door`], for a worker that completes in batches (`Some(max_attempts)`).
+async fn door_of(name: &str, keys: &[&str], in_batches: Option<u32>) -> (Arc<InboxDb>, WorkerDb) {
     let table = format!("door_{name}_{}", std::process::id());
     let inbox = Inbox::builder(plan_check::test_database_url())
         .table(&table)
@@ -202,7 +202,7 @@ async fn a_rolled_back_job_leaves_its_row_as_it_was() {
 
 #[tokio::test]
 async fn in_batches_the_claim_counts_and_only_held_jobs_are_marked_done() {
-    let (db, door) = door_of("batches", &["a", "b", "c"], true).await;
+    let (db, door) = door_of("batches", &["a", "b", "c"], Some(2)).await;
     let claimed = door.claim(3, "mine", LEASE_FOR).await.unwrap();
     assert!(
         claimed.iter().all(|job| job.attempts == 0),
@@ -225,4 +225,34 @@ async fn in_batches_the_claim_counts_and_only_held_jobs_are_marked_done() {
         "a done job has no lease to match"
     );
     assert!(door.complete_batch(&[], &[]).await.unwrap().is_empty());
+    // "b", claimed again after its lease: the second and last attempt,
+    // then, used up, claimed without a third count.
+    plan_check::client()
+        .await
+        .execute(
+            &format!(
+                "UPDATE {} SET run_at = now(), lease = NULL WHERE id = 'b'",
+                db.settings.table
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    let again = door.claim(3, "later", LEASE_FOR).await.unwrap();
+    assert_eq!((again.len(), again[0].attempts), (1, 1));
+    assert_eq!(row(&db, "b").await.1, 2);
+    plan_check::client()
+        .await
+        .execute(
+            &format!(
+                "UPDATE {} SET run_at = now(), lease = NULL WHERE id = 'b'",
+                db.settings.table
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    let used_up = door.claim(3, "last", LEASE_FOR).await.unwrap();
+    assert_eq!(used_up[0].attempts, 2, "the count before: used up");
+    assert_eq!(row(&db, "b").await.1, 2, "not counted past max_attempts");
 }

@@ -32,9 +32,9 @@ pub(crate) struct WorkerDb {
     /// whose sessions are not ours to change, so each statement runs in a
     /// transaction that sets them for itself (`SET LOCAL`).
     cutoff_ms: Option<u128>,
-    /// A worker that completes in batches: its claims count the attempt
-    /// (it has no `start`).
-    in_batches: bool,
+    /// `Some(max_attempts)` for a worker that completes in batches: its
+    /// claims count the attempt (it has no `start`), up to that many.
+    in_batches: Option<u32>,
     sql: JobSql,
 }
 
@@ -83,14 +83,14 @@ pub(crate) enum FailRecorded {
 
 impl WorkerDb {
     /// `bookkeeping` commits its statements with the server's cutoff
-    /// `cutoff_ms` (set by its sessions when `None`); `in_batches` for a
-    /// worker that completes in batches.
+    /// `cutoff_ms` (set by its sessions when `None`); `in_batches` is
+    /// `Some(max_attempts)` for a worker that completes in batches.
     pub(crate) fn new(
         db: Arc<InboxDb>,
         jobs: Pool,
         bookkeeping: Pool,
         cutoff_ms: Option<u128>,
-        in_batches: bool,
+        in_batches: Option<u32>,
     ) -> Self {
         let sql = JobSql::new(&db.settings.table);
         Self {
@@ -117,18 +117,19 @@ impl WorkerDb {
         // made for the table as it was, and one made while a new inbox was
         // small can sort every due row for each claim after a burst has
         // filled it.
-        let rows = self
-            .bookkeep(
-                "claim",
-                if self.in_batches {
-                    &self.sql.claim_counted
-                } else {
-                    &self.sql.claim
-                },
-                &[&limit, &lease, &lease_ms],
-                Plan::Fresh,
-            )
-            .await?;
+        let rows = match self.in_batches {
+            None => {
+                let params: [&(dyn ToSql + Sync); 3] = [&limit, &lease, &lease_ms];
+                self.bookkeep("claim", &self.sql.claim, &params, Plan::Fresh)
+                    .await?
+            }
+            Some(max_attempts) => {
+                let max = i32::try_from(max_attempts).unwrap_or(i32::MAX);
+                let params: [&(dyn ToSql + Sync); 4] = [&limit, &lease, &lease_ms, &max];
+                self.bookkeep("claim", &self.sql.claim_counted, &params, Plan::Fresh)
+                    .await?
+            }
+        };
         Ok(rows.iter().map(claimed_row).collect())
     }
 

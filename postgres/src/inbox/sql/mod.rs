@@ -233,16 +233,18 @@ impl JobSql {
                    t.attempts, t.received_at, due.left_lease IS NOT NULL AS abandoned"
             ),
             // For a worker that completes in batches, which has no `start`:
-            // the claim counts the attempt (and returns the count before it).
+            // the claim counts the attempt, unless the `$4` allowed are used
+            // up (the job is buried, not counted again), and returns the
+            // count before it.
             claim_counted: format!(
                 "UPDATE {table} AS t SET lease = $2, run_at = now() + $3 * interval '1 millisecond', \
-                   attempts = t.attempts + 1 \
-                 FROM (SELECT id, lease AS left_lease FROM {table} \
+                   attempts = CASE WHEN t.attempts < $4 THEN t.attempts + 1 ELSE t.attempts END \
+                 FROM (SELECT id, lease AS left_lease, attempts AS before FROM {table} \
                        WHERE state = 'pending' AND run_at <= now() \
                        ORDER BY run_at LIMIT $1 FOR UPDATE SKIP LOCKED) AS due \
                  WHERE t.id = due.id \
                  RETURNING t.id, t.webhook_id, t.signed_at, t.verified_by, t.jwt_claims, t.body, \
-                   t.attempts - 1 AS attempts, t.received_at, due.left_lease IS NOT NULL AS abandoned"
+                   due.before AS attempts, t.received_at, due.left_lease IS NOT NULL AS abandoned"
             ),
             // The state is checked on the row found, not in the WHERE
             // clause: there it matches the due index's predicate, and the
