@@ -92,3 +92,68 @@ impl<F: Send + Sync + 'static> WorkerContext<F> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use gemini_webhooks::Delivery;
+
+    use crate::connection::plan_check;
+    use crate::inbox::Inbox;
+
+    /// Against the PostgreSQL at `DATABASE_URL`, or a throwaway one.
+    #[tokio::test]
+    async fn handled_jobs_are_marked_done_together_and_failed_ones_are_not() {
+        let table = format!("done_marks_{}", std::process::id());
+        let inbox = Inbox::builder(plan_check::test_database_url())
+            .table(&table)
+            .build()
+            .unwrap();
+        inbox.check().await.unwrap();
+        let client = plan_check::client().await;
+        for key in ["a", "b", "c", "fails"] {
+            client
+                .execute(
+                    &format!(
+                        "INSERT INTO {table} (id, webhook_id, signed_at, verified_by, body) \
+                         VALUES ($1, $1, 0, 'secret:0', '{{}}')"
+                    ),
+                    &[&key],
+                )
+                .await
+                .unwrap();
+        }
+        let ran = std::sync::Arc::new(AtomicUsize::new(0));
+        let worker = {
+            let ran = std::sync::Arc::clone(&ran);
+            inbox
+                .worker(move |delivery: Delivery| {
+                    ran.fetch_add(1, Ordering::SeqCst);
+                    let fails = delivery.id() == "fails";
+                    async move {
+                        if fails {
+                            Err("failing on purpose")
+                        } else {
+                            Ok(())
+                        }
+                    }
+                })
+                .concurrency(8)
+                .complete_in_batches()
+        };
+        let batch = worker.run_once().await.unwrap();
+        assert_eq!(
+            (
+                batch.claimed,
+                batch.handled,
+                batch.retried,
+                batch.unfinished
+            ),
+            (4, 3, 1, 0)
+        );
+        let counts = inbox.counts().await.unwrap();
+        assert_eq!((counts.done, counts.pending, counts.running), (3, 1, 0));
+        assert_eq!(ran.load(Ordering::SeqCst), 4);
+    }
+}
