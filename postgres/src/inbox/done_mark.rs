@@ -110,20 +110,7 @@ mod tests {
             .table(&table)
             .build()
             .unwrap();
-        inbox.check().await.unwrap();
-        let client = plan_check::client().await;
-        for key in ["a", "b", "c", "fails"] {
-            client
-                .execute(
-                    &format!(
-                        "INSERT INTO {table} (id, webhook_id, signed_at, verified_by, body) \
-                         VALUES ($1, $1, 0, 'secret:0', '{{}}')"
-                    ),
-                    &[&key],
-                )
-                .await
-                .unwrap();
-        }
+        crate::inbox::db::contract::store_rows(&inbox, &["a", "b", "c", "fails"]).await;
         let ran = std::sync::Arc::new(AtomicUsize::new(0));
         let worker = {
             let ran = std::sync::Arc::clone(&ran);

@@ -25,8 +25,19 @@ async fn door_of(name: &str, keys: &[&str], in_batches: Option<u32>) -> (Arc<Inb
         .table(&table)
         .build()
         .unwrap();
+    store_rows(&inbox, keys).await;
+    let db = Arc::clone(&inbox.shared.db);
+    let pool = db.pool.clone();
+    let worker = WorkerDb::new(Arc::clone(&db), pool.clone(), pool, Some(750), in_batches);
+    (db, worker)
+}
+
+/// Creates `inbox`'s table and stores a delivery with an empty body under
+/// each of `keys`, due now (for tests of the inbox's own crate).
+pub(crate) async fn store_rows(inbox: &Inbox, keys: &[&str]) {
     inbox.check().await.unwrap();
     let client = plan_check::client().await;
+    let table = &inbox.shared.db.settings.table;
     for key in keys {
         client
             .execute(
@@ -39,10 +50,19 @@ async fn door_of(name: &str, keys: &[&str], in_batches: Option<u32>) -> (Arc<Inb
             .await
             .unwrap();
     }
-    let db = Arc::clone(&inbox.shared.db);
-    let pool = db.pool.clone();
-    let worker = WorkerDb::new(Arc::clone(&db), pool.clone(), pool, Some(750), in_batches);
-    (db, worker)
+}
+
+/// Lets the lease on `key` lapse, due now: as if its worker had died.
+async fn lapse(db: &InboxDb, key: &str) {
+    let table = &db.settings.table;
+    plan_check::client()
+        .await
+        .execute(
+            &format!("UPDATE {table} SET run_at = now(), lease = NULL WHERE id = $1"),
+            &[&key],
+        )
+        .await
+        .unwrap();
 }
 
 /// The row's state and attempts.
@@ -227,31 +247,11 @@ async fn in_batches_the_claim_counts_and_only_held_jobs_are_marked_done() {
     assert!(door.complete_batch(&[], &[]).await.unwrap().is_empty());
     // "b", claimed again after its lease: the second and last attempt,
     // then, used up, claimed without a third count.
-    plan_check::client()
-        .await
-        .execute(
-            &format!(
-                "UPDATE {} SET run_at = now(), lease = NULL WHERE id = 'b'",
-                db.settings.table
-            ),
-            &[],
-        )
-        .await
-        .unwrap();
+    lapse(&db, "b").await;
     let again = door.claim(3, "later", LEASE_FOR).await.unwrap();
     assert_eq!((again.len(), again[0].attempts), (1, 1));
     assert_eq!(row(&db, "b").await.1, 2);
-    plan_check::client()
-        .await
-        .execute(
-            &format!(
-                "UPDATE {} SET run_at = now(), lease = NULL WHERE id = 'b'",
-                db.settings.table
-            ),
-            &[],
-        )
-        .await
-        .unwrap();
+    lapse(&db, "b").await;
     let used_up = door.claim(3, "last", LEASE_FOR).await.unwrap();
     assert_eq!(used_up[0].attempts, 2, "the count before: used up");
     assert_eq!(row(&db, "b").await.1, 2, "not counted past max_attempts");

@@ -7,7 +7,7 @@
 //! PostgreSQL. The worker's statements are in [`worker`].
 
 #[cfg(test)]
-mod contract;
+pub(crate) mod contract;
 mod worker;
 
 use std::time::Duration;
