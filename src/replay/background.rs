@@ -62,7 +62,8 @@ where
     false
 }
 
-/// A claim token as the stores keep it: 32 hex digits.
+/// A claim token as the stores keep it, and the inbox its leases: 32 hex
+/// digits.
 pub fn token_hex(token: &ClaimToken) -> String {
     format!("{:032x}", token.as_u128())
 }

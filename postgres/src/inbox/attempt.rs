@@ -79,7 +79,7 @@ enum Ended<E> {
 impl<F> WorkerContext<F> {
     /// Claims up to `limit` due jobs, giving each a fresh lease.
     pub(super) async fn claim(&self, limit: usize) -> Result<Vec<ClaimedJob>, super::InboxError> {
-        let lease = format!("{:032x}", ClaimToken::new().as_u128());
+        let lease = gemini_webhooks::__private::token_hex(&ClaimToken::new());
         let sent = Instant::now();
         let rows = self.db.claim(limit, &lease, self.settings.lease).await?;
         Ok(rows
