@@ -201,6 +201,12 @@ async fn a_stopped_database_answers_503_and_loses_nothing() {
             .as_deref(),
         Some("msg_before")
     );
+    // Handled is not yet committed: stopping the server before the commit
+    // lands would leave the job to run again once its lease lapses.
+    common::eventually("msg_before committed", || async {
+        inbox.counts().await.is_ok_and(|counts| counts.done == 1)
+    })
+    .await;
     server.pg_ctl("stop");
     for _ in 0..3 {
         // Gemini's retries while the database is down.
