@@ -1,0 +1,111 @@
+//! Each `[sinks.NAME]` built into the sink of its `type`, on the broker's
+//! own client. A type this binary was built without is a configuration
+//! error naming the feature.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use gemini_webhooks_bridge::sink::{Sink, Subject};
+
+use crate::config::SinkConfig;
+
+/// The sinks by name; an error names the sink's key and the problem.
+pub async fn build(
+    sinks: &BTreeMap<String, SinkConfig>,
+) -> Result<BTreeMap<String, Arc<dyn Sink>>, (String, String)> {
+    let mut built = BTreeMap::new();
+    for (name, config) in sinks {
+        let sink = one(config)
+            .await
+            .map_err(|(field, problem)| (format!("sinks.{name}.{field}"), problem))?;
+        built.insert(name.clone(), sink);
+    }
+    Ok(built)
+}
+
+type Built = Result<Arc<dyn Sink>, (&'static str, String)>;
+
+fn subject(field: &'static str, template: &str) -> Result<Subject, (&'static str, String)> {
+    Subject::parse(template).map_err(|err| (field, err.to_string()))
+}
+
+async fn one(config: &SinkConfig) -> Built {
+    match config {
+        SinkConfig::Nats {
+            url,
+            subject: template,
+        } => nats(url, template).await,
+        SinkConfig::Redis { url, stream } => redis(url, stream),
+        SinkConfig::Http { url, secret_env } => http(url, secret_env),
+        // Accepted by the file's schema, not yet by this version.
+        other => Err((
+            "type",
+            format!(
+                "`{}` sinks are not available in this version of the bridge",
+                other.kind()
+            ),
+        )),
+    }
+}
+
+#[cfg(feature = "nats")]
+async fn nats(url: &str, template: &str) -> Built {
+    let subject = subject("subject", template)?;
+    // Connects in the background: the bridge starts while NATS is down,
+    // answering 503 (and /readyz unready) until it is up.
+    let client = async_nats::ConnectOptions::new()
+        .retry_on_initial_connect()
+        .connect(url)
+        .await
+        .map_err(|err| ("url", format!("cannot be used: {err}")))?;
+    Ok(Arc::new(gemini_webhooks_bridge::nats::NatsSink::new(
+        client, subject,
+    )))
+}
+
+#[cfg(not(feature = "nats"))]
+async fn nats(_: &str, _: &str) -> Built {
+    Err(("type", unbuilt("nats")))
+}
+
+#[cfg(feature = "redis")]
+fn redis(url: &str, stream: &str) -> Built {
+    let stream = subject("stream", stream)?;
+    let client = ::redis::Client::open(url).map_err(|_| ("url", "not a Redis URL".to_owned()))?;
+    Ok(Arc::new(gemini_webhooks_bridge::redis::RedisSink::new(
+        client, stream,
+    )))
+}
+
+#[cfg(not(feature = "redis"))]
+fn redis(_: &str, _: &str) -> Built {
+    Err(("type", unbuilt("redis")))
+}
+
+#[cfg(feature = "http")]
+fn http(url: &str, secret_env: &str) -> Built {
+    let secret = std::env::var(secret_env).map_err(|_| {
+        (
+            "secret_env",
+            format!("the variable {secret_env} is not set"),
+        )
+    })?;
+    let sink = gemini_webhooks_bridge::http::HttpSink::new(reqwest::Client::new(), url, &secret)
+        .map_err(|err| match err {
+            gemini_webhooks_bridge::http::HttpSinkError::Url(_) => ("url", err.to_string()),
+            _ => ("secret_env", format!("{secret_env}: {err}")),
+        })?;
+    Ok(Arc::new(sink))
+}
+
+#[cfg(not(feature = "http"))]
+fn http(_: &str, _: &str) -> Built {
+    Err(("type", unbuilt("http")))
+}
+
+#[allow(dead_code)] // used only where a feature is off
+pub fn unbuilt(feature: &str) -> String {
+    format!(
+        "`{feature}` is not built into this binary: build it with `--features {feature}` (or `--all-features`)"
+    )
+}

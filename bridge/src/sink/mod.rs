@@ -1,0 +1,85 @@
+//! The [`Sink`] trait: what every broker's sink implements, and what the
+//! in-request service and the outbox publish through.
+
+mod error;
+mod message;
+mod subject;
+
+pub use error::{PublishError, Published};
+pub use message::{EVENT_TYPE_HEADER, Message, TIMESTAMP_HEADER, WEBHOOK_ID_HEADER};
+pub use subject::{Subject, SubjectError};
+
+use std::future::Future;
+use std::pin::Pin;
+
+/// A boxed future that is `Send`: what a [`Sink`]'s methods return, so that
+/// sinks of different brokers fit behind one `Arc<dyn Sink>`.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Publishes verified deliveries to a broker.
+///
+/// [`publish`](Sink::publish) resolves only once the broker has
+/// **confirmed** the message (a JetStream PubAck, a publisher confirm, a
+/// message id, a committed insert): a caller that answers `2xx` or marks an
+/// inbox job done after it loses nothing if the process dies the next
+/// instant. Its error says whether the message
+/// [may have been published](PublishError::may_have_published) anyway (a
+/// timeout after sending): the retry that follows is then a duplicate,
+/// which each sink hands the broker an idempotency key for (the webhook id).
+///
+/// Implementing a sink for another broker is one file: build the broker's
+/// message from [`Message`] (its [`body`](Message::body) byte for byte, its
+/// [`headers`](Message::headers) as attributes), send it, await the
+/// confirmation.
+///
+/// ```
+/// use gemini_webhooks_bridge::sink::{BoxFuture, Message, PublishError, Published, Sink};
+///
+/// /// Prints each message: a sink for a broker of one.
+/// struct Stdout;
+///
+/// impl Sink for Stdout {
+///     fn kind(&self) -> &'static str {
+///         "stdout"
+///     }
+///
+///     fn publish<'a>(&'a self, message: &'a Message) -> BoxFuture<'a, Result<Published, PublishError>> {
+///         Box::pin(async move {
+///             println!("{} {}", message.id(), message.event_type());
+///             Ok(Published::new())
+///         })
+///     }
+/// }
+/// ```
+pub trait Sink: Send + Sync + 'static {
+    /// The broker's name in logs and metrics (`nats`, `redis`, …).
+    fn kind(&self) -> &'static str;
+
+    /// Publishes `message`; resolves once the broker confirmed it.
+    fn publish<'a>(
+        &'a self,
+        message: &'a Message,
+    ) -> BoxFuture<'a, Result<Published, PublishError>>;
+
+    /// Whether the broker answers now (a readiness probe); `Ok` by default.
+    fn ready(&self) -> BoxFuture<'_, Result<(), PublishError>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+impl<S: Sink + ?Sized> Sink for std::sync::Arc<S> {
+    fn kind(&self) -> &'static str {
+        (**self).kind()
+    }
+
+    fn publish<'a>(
+        &'a self,
+        message: &'a Message,
+    ) -> BoxFuture<'a, Result<Published, PublishError>> {
+        (**self).publish(message)
+    }
+
+    fn ready(&self) -> BoxFuture<'_, Result<(), PublishError>> {
+        (**self).ready()
+    }
+}
