@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_nats::jetstream;
 use common::{Broker, Received};
 use gemini_webhooks_bridge::nats::NatsSink;
-use gemini_webhooks_bridge::sink::{Message, Sink, Subject};
+use gemini_webhooks_bridge::sink::{Sink, Subject};
 use testdb::OwnNats;
 
 struct Nats {
@@ -105,7 +105,7 @@ async fn a_stopped_server_answers_503_then_loses_nothing() {
 #[tokio::test]
 async fn the_stream_keeps_one_copy_of_a_webhook_id() {
     let nats = Nats::start().await;
-    let message = message("msg_twice");
+    let message = common::message("msg_twice");
     let first = nats.sink.publish(&message).await.unwrap();
     let second = nats.sink.publish(&message).await.unwrap();
     assert!(!first.duplicate);
@@ -122,21 +122,9 @@ async fn a_subject_no_stream_takes_is_not_published() {
     let client = async_nats::connect(nats.server.url()).await.unwrap();
     let sink = NatsSink::new(client, Subject::parse("elsewhere.{type}").unwrap())
         .ack_timeout(Duration::from_secs(5));
-    let err = sink.publish(&message("msg_nowhere")).await.unwrap_err();
+    let err = sink
+        .publish(&common::message("msg_nowhere"))
+        .await
+        .unwrap_err();
     assert!(!err.may_have_published(), "{err}");
-}
-
-fn message(id: &str) -> Message {
-    let secret = gemini_webhooks::testing::generate_secret();
-    let verifier = gemini_webhooks::Verifier::builder()
-        .secret(&secret)
-        .unwrap()
-        .build()
-        .unwrap();
-    let headers = gemini_webhooks::testing::Signer::hmac(&secret)
-        .unwrap()
-        .id(id)
-        .sign(common::BATCH.as_bytes());
-    let delivery = verifier.verify(&headers, common::BATCH.as_bytes()).unwrap();
-    Message::from_delivery(&delivery).unwrap()
 }

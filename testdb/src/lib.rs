@@ -1,6 +1,7 @@
-//! Throwaway database servers for the tests: a PostgreSQL (`initdb` and
-//! `pg_ctl`) and a Redis (`redis-server`) in a temporary directory, on a
-//! free port, stopped when the test process ends. Nothing on the machine is
+//! Throwaway servers for the tests: a PostgreSQL (`initdb` and `pg_ctl`),
+//! a Redis (`redis-server`) and a NATS with JetStream (`nats-server -js`)
+//! in a temporary directory, on a free port, stopped when the test process
+//! ends. Nothing on the machine is
 //! configured: the servers' programs only have to be installed.
 //!
 //! [`postgres_url`] and [`redis_url`] are what the tests connect to:
@@ -17,6 +18,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
+
+mod nats;
+
+pub use nats::OwnNats;
 
 /// `DATABASE_URL`, or this process's own throwaway PostgreSQL.
 pub fn postgres_url() -> String {
@@ -202,14 +207,6 @@ impl OwnRedis {
     /// A new server on `port` (to restart one where another stopped),
     /// answering `PING`.
     pub fn start_on(port: u16) -> Self {
-        // Started by a watching shell, so the server ends with this process
-        // even when it is never dropped.
-        let script = format!(
-            "redis-server --port {port} --bind 127.0.0.1 --save '' --appendonly no >/dev/null & \
-             server=$!; while kill -0 {} 2>/dev/null && kill -0 $server 2>/dev/null; do sleep 1; done; \
-             kill $server 2>/dev/null",
-            std::process::id()
-        );
         if !on_path("redis-server") {
             panic!(
                 "these tests start a Redis of their own and found no `redis-server`: install it \
@@ -217,12 +214,9 @@ impl OwnRedis {
                  or set REDIS_URL to a server to use"
             );
         }
-        let child = Command::new("sh")
-            .args(["-c", &script])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("sh");
+        let child = spawn_watched(&format!(
+            "redis-server --port {port} --bind 127.0.0.1 --save '' --appendonly no"
+        ));
         let server = Self {
             port,
             child: Some(child),
@@ -257,7 +251,11 @@ impl OwnRedis {
     }
 
     /// Stops the server now (`SHUTDOWN NOSAVE`), waiting until it is gone.
+    /// Once only: a server started since on the same port is not this one.
     pub fn stop(&mut self) {
+        if self.child.is_none() {
+            return;
+        }
         if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) {
             let _ = stream.write_all(b"SHUTDOWN NOSAVE\r\n");
             let _ = stream.read(&mut [0; 16]);
@@ -272,6 +270,23 @@ impl Drop for OwnRedis {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Starts `server` (a shell command line) under a watching shell, so the
+/// server ends with this process even when its owner is never dropped.
+fn spawn_watched(server: &str) -> Child {
+    let script = format!(
+        "{server} >/dev/null 2>&1 & \
+         server=$!; while kill -0 {} 2>/dev/null && kill -0 $server 2>/dev/null; do sleep 1; done; \
+         kill $server 2>/dev/null",
+        std::process::id()
+    );
+    Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("sh")
 }
 
 /// Runs `stop` (a shell command) once this process has ended.

@@ -1,0 +1,137 @@
+//! The Redis Streams sink against a `redis-server` of the test's own.
+#![cfg(feature = "redis")]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{Broker, Received};
+use gemini_webhooks_bridge::redis::RedisSink;
+use gemini_webhooks_bridge::sink::{Sink, Subject};
+use redis::streams::StreamRangeReply;
+use testdb::OwnRedis;
+
+struct Redis {
+    server: OwnRedis,
+    port: u16,
+    sink: Arc<RedisSink>,
+}
+
+impl Redis {
+    fn start() -> Self {
+        let server = OwnRedis::start();
+        let port = server.port();
+        let client = redis::Client::open(server.url()).unwrap();
+        let sink = RedisSink::new(client, Subject::parse("gemini:{type}").unwrap())
+            .timeout(Duration::from_millis(500));
+        Self {
+            server,
+            port,
+            sink: Arc::new(sink),
+        }
+    }
+
+    async fn admin(&self) -> redis::aio::MultiplexedConnection {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{}", self.port)).unwrap();
+        client.get_multiplexed_async_connection().await.unwrap()
+    }
+}
+
+impl Broker for Redis {
+    fn sink(&self) -> Arc<dyn Sink> {
+        self.sink.clone()
+    }
+
+    async fn received(&self) -> Vec<Received> {
+        let mut admin = self.admin().await;
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg("gemini:*")
+            .query_async(&mut admin)
+            .await
+            .unwrap();
+        let mut received = Vec::new();
+        for key in keys {
+            let range: StreamRangeReply = redis::cmd("XRANGE")
+                .arg(&key)
+                .arg("-")
+                .arg("+")
+                .query_async(&mut admin)
+                .await
+                .unwrap();
+            for entry in range.ids {
+                let field = |name: &str| entry.get::<String>(name);
+                received.push(Received {
+                    subject: key.clone(),
+                    attributes: [
+                        field("webhook-id"),
+                        field("webhook-timestamp"),
+                        field("gemini-event-type"),
+                    ],
+                    body: Bytes::from(entry.get::<Vec<u8>>("body").unwrap()),
+                });
+            }
+        }
+        received
+    }
+
+    fn stop(&mut self) {
+        self.server.stop();
+    }
+
+    fn start_again(&mut self) {
+        self.server = OwnRedis::start_on(self.port);
+    }
+
+    /// The test's Redis keeps nothing on disk.
+    fn durable(&self) -> bool {
+        false
+    }
+}
+
+#[tokio::test]
+async fn publishes_the_raw_body_with_its_attributes() {
+    let redis = Redis::start();
+    common::publishes_the_raw_body_with_its_attributes(&redis, "gemini:batch.succeeded").await;
+}
+
+#[tokio::test]
+async fn bad_and_duplicate_deliveries_publish_nothing_more() {
+    let redis = Redis::start();
+    common::bad_and_duplicate_deliveries_publish_nothing_more(&redis).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_server_answers_503_then_publishes_the_retries() {
+    let mut redis = Redis::start();
+    common::a_stopped_broker_answers_503_then_loses_nothing(&mut redis, true).await;
+}
+
+/// The claim and the XADD are one script: a second publish of one webhook
+/// id is confirmed as a duplicate of the first entry, not added again;
+/// after the TTL it is added anew.
+#[tokio::test]
+async fn one_entry_per_webhook_id_within_the_ttl() {
+    let redis = Redis::start();
+    let sink = RedisSink::new(
+        redis::Client::open(redis.server.url()).unwrap(),
+        Subject::parse("gemini:{type}").unwrap(),
+    )
+    .dedup_ttl(Duration::from_millis(300));
+    let message = common::message("msg_twice");
+    let first = sink.publish(&message).await.unwrap();
+    let second = sink.publish(&message).await.unwrap();
+    assert!(!first.duplicate && second.duplicate);
+    assert_eq!(first.broker_id, second.broker_id);
+    assert_eq!(redis.received().await.len(), 1);
+    let mut admin = redis.admin().await;
+    // The marker's TTL, read from the server rather than waited for.
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg("gemini-webhooks:stream:gemini:batch.succeeded:msg_twice")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    assert!((1..=300).contains(&ttl), "{ttl}");
+    assert!(sink.ready().await.is_ok());
+}
