@@ -10,6 +10,7 @@
 //! |---|---|---|---|
 //! | `nats` | [`nats::NatsSink`] (JetStream) | PubAck | `Nats-Msg-Id` = webhook id |
 //! | `redis` | [`redis::RedisSink`] (Streams) | XADD reply | claim and XADD in one script |
+//! | `rabbitmq` | [`rabbitmq::RabbitSink`] | publisher confirm, persistent | `message_id` = webhook id |
 //! | `http` | [`http::HttpSink`] | a 2xx | `webhook-id`, re-signed |
 //!
 //! Two ways to use one:
@@ -40,6 +41,9 @@ pub mod http;
 #[cfg(feature = "nats")]
 #[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
 pub mod nats;
+#[cfg(feature = "rabbitmq")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rabbitmq")))]
+pub mod rabbitmq;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis;

@@ -20,8 +20,12 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 mod nats;
+mod proxy;
+mod rabbitmq;
 
 pub use nats::OwnNats;
+pub use proxy::Proxy;
+pub use rabbitmq::OwnVhost;
 
 /// `DATABASE_URL`, or this process's own throwaway PostgreSQL.
 pub fn postgres_url() -> String {

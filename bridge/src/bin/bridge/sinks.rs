@@ -37,6 +37,11 @@ async fn one(config: &SinkConfig) -> Built {
         } => nats(url, template).await,
         SinkConfig::Redis { url, stream } => redis(url, stream),
         SinkConfig::Http { url, secret_env } => http(url, secret_env),
+        SinkConfig::Rabbitmq {
+            url,
+            exchange,
+            routing_key,
+        } => rabbitmq(url, exchange, routing_key),
         // Accepted by the file's schema, not yet by this version.
         other => Err((
             "type",
@@ -101,6 +106,24 @@ fn http(url: &str, secret_env: &str) -> Built {
 #[cfg(not(feature = "http"))]
 fn http(_: &str, _: &str) -> Built {
     Err(("type", unbuilt("http")))
+}
+
+#[cfg(feature = "rabbitmq")]
+fn rabbitmq(url: &str, exchange: &str, routing_key: &str) -> Built {
+    let routing_key = subject("routing_key", routing_key)?;
+    if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {
+        return Err(("url", "not an amqp:// or amqps:// URL".to_owned()));
+    }
+    Ok(Arc::new(gemini_webhooks_bridge::rabbitmq::RabbitSink::new(
+        url,
+        exchange,
+        routing_key,
+    )))
+}
+
+#[cfg(not(feature = "rabbitmq"))]
+fn rabbitmq(_: &str, _: &str, _: &str) -> Built {
+    Err(("type", unbuilt("rabbitmq")))
 }
 
 #[allow(dead_code)] // used only where a feature is off

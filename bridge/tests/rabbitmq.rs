@@ -1,0 +1,160 @@
+//! The RabbitMQ sink against a virtual host of the test's own on the
+//! machine's RabbitMQ, reached through a proxy the test cuts to take the
+//! broker away.
+#![cfg(feature = "rabbitmq")]
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{Broker, Received};
+use gemini_webhooks_bridge::rabbitmq::RabbitSink;
+use gemini_webhooks_bridge::sink::{Sink, Subject};
+use lapin::options::{
+    BasicGetOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
+use testdb::{OwnVhost, Proxy};
+
+struct Rabbit {
+    _vhost: OwnVhost,
+    proxy: Proxy,
+    sink: Arc<RabbitSink>,
+    admin: Channel,
+    _connection: Connection,
+    /// What the queue gave so far (a get takes the message).
+    taken: Mutex<Vec<Received>>,
+}
+
+const EXCHANGE: &str = "gemini";
+const QUEUE: &str = "everything";
+
+impl Rabbit {
+    async fn start() -> Self {
+        let vhost = OwnVhost::create();
+        let connection = Connection::connect(&vhost.url(), ConnectionProperties::default())
+            .await
+            .unwrap();
+        let admin = connection.create_channel().await.unwrap();
+        let durable = ExchangeDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        admin
+            .exchange_declare(
+                EXCHANGE.into(),
+                ExchangeKind::Topic,
+                durable,
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        let queue = QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        admin
+            .queue_declare(QUEUE.into(), queue, FieldTable::default())
+            .await
+            .unwrap();
+        admin
+            .queue_bind(
+                QUEUE.into(),
+                EXCHANGE.into(),
+                "gemini.#".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        let proxy = Proxy::start(&OwnVhost::host());
+        let url = vhost.url_through(&format!("127.0.0.1:{}", proxy.port()));
+        let sink = RabbitSink::new(url, EXCHANGE, Subject::parse("gemini.{type}").unwrap())
+            .timeout(Duration::from_secs(2));
+        Self {
+            _vhost: vhost,
+            proxy,
+            sink: Arc::new(sink),
+            admin,
+            _connection: connection,
+            taken: Mutex::default(),
+        }
+    }
+}
+
+impl Broker for Rabbit {
+    fn sink(&self) -> Arc<dyn Sink> {
+        self.sink.clone()
+    }
+
+    async fn received(&self) -> Vec<Received> {
+        let no_ack = BasicGetOptions { no_ack: true };
+        while let Some(message) = self.admin.basic_get(QUEUE.into(), no_ack).await.unwrap() {
+            let properties = &message.delivery.properties;
+            assert_eq!(properties.delivery_mode(), &Some(2), "persistent");
+            let headers = properties.headers().clone().unwrap_or_default();
+            let header = |name: &str| match headers.inner().get(name) {
+                Some(AMQPValue::LongString(value)) => Some(value.to_string()),
+                _ => None,
+            };
+            let id = header("webhook-id");
+            assert_eq!(
+                properties.message_id().as_ref().map(|id| id.to_string()),
+                id
+            );
+            let received = Received {
+                subject: message.delivery.routing_key.to_string(),
+                attributes: [id, header("webhook-timestamp"), header("gemini-event-type")],
+                body: message.delivery.data.clone().into(),
+            };
+            self.taken.lock().unwrap().push(received);
+        }
+        self.taken.lock().unwrap().clone()
+    }
+
+    fn stop(&mut self) {
+        self.proxy.cut();
+    }
+
+    fn start_again(&mut self) {
+        self.proxy.restore();
+    }
+}
+
+#[tokio::test]
+async fn publishes_the_raw_body_with_its_attributes_persistent() {
+    let rabbit = Rabbit::start().await;
+    common::publishes_the_raw_body_with_its_attributes(&rabbit, "gemini.batch.succeeded").await;
+}
+
+#[tokio::test]
+async fn bad_and_duplicate_deliveries_publish_nothing_more() {
+    let rabbit = Rabbit::start().await;
+    common::bad_and_duplicate_deliveries_publish_nothing_more(&rabbit).await;
+}
+
+/// RabbitMQ does not de-duplicate: a publish whose confirm was lost may
+/// be there twice, so only "nothing lost" is asserted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_cut_away_answers_503_then_loses_nothing() {
+    let mut rabbit = Rabbit::start().await;
+    common::a_stopped_broker_answers_503_then_loses_nothing(&mut rabbit, false).await;
+}
+
+/// A routing key no queue is bound to comes back: not published, and said
+/// so, rather than dropped by the exchange.
+#[tokio::test]
+async fn an_unroutable_message_is_not_published() {
+    let rabbit = Rabbit::start().await;
+    let url = rabbit._vhost.url();
+    let sink = RabbitSink::new(url, EXCHANGE, Subject::parse("elsewhere.{type}").unwrap());
+    let err = sink
+        .publish(&common::message("msg_nowhere"))
+        .await
+        .unwrap_err();
+    assert!(!err.may_have_published(), "{err}");
+    assert!(err.to_string().contains("no queue"), "{err}");
+    assert!(sink.ready().await.is_ok());
+}
