@@ -8,6 +8,7 @@
 //!
 //! | feature | sink | confirmation | idempotency key |
 //! |---|---|---|---|
+//! | `pubsub` | [`pubsub::PubSubSink`] (Google Cloud) | message id | attribute `webhook-id`; ordering key = the job |
 //! | `nats` | [`nats::NatsSink`] (JetStream) | PubAck | `Nats-Msg-Id` = webhook id |
 //! | `redis` | [`redis::RedisSink`] (Streams) | XADD reply | claim and XADD in one script |
 //! | `rabbitmq` | [`rabbitmq::RabbitSink`] | publisher confirm, persistent | `message_id` = webhook id |
@@ -41,6 +42,9 @@ pub mod http;
 #[cfg(feature = "nats")]
 #[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
 pub mod nats;
+#[cfg(feature = "pubsub")]
+#[cfg_attr(docsrs, doc(cfg(feature = "pubsub")))]
+pub mod pubsub;
 #[cfg(feature = "rabbitmq")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rabbitmq")))]
 pub mod rabbitmq;

@@ -21,10 +21,12 @@ use std::time::Duration;
 
 mod nats;
 mod proxy;
+mod pubsub;
 mod rabbitmq;
 
 pub use nats::OwnNats;
 pub use proxy::Proxy;
+pub use pubsub::OwnPubSub;
 pub use rabbitmq::OwnVhost;
 
 /// `DATABASE_URL`, or this process's own throwaway PostgreSQL.
@@ -277,11 +279,13 @@ impl Drop for OwnRedis {
 }
 
 /// Starts `server` (a shell command line) under a watching shell, so the
-/// server ends with this process even when its owner is never dropped.
+/// server ends with this process even when its owner is never dropped;
+/// a SIGTERM to the shell ([`terminate`]) ends it now.
 fn spawn_watched(server: &str) -> Child {
     let script = format!(
         "{server} >/dev/null 2>&1 & \
-         server=$!; while kill -0 {} 2>/dev/null && kill -0 $server 2>/dev/null; do sleep 1; done; \
+         server=$!; trap 'kill $server 2>/dev/null; exit 0' TERM; \
+         while kill -0 {} 2>/dev/null && kill -0 $server 2>/dev/null; do sleep 1 & wait $!; done; \
          kill $server 2>/dev/null",
         std::process::id()
     );
@@ -291,6 +295,14 @@ fn spawn_watched(server: &str) -> Child {
         .stdout(Stdio::null())
         .spawn()
         .expect("sh")
+}
+
+/// Ends a server started by [`spawn_watched`], waiting for its shell.
+fn terminate(mut watcher: Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &watcher.id().to_string()])
+        .status();
+    let _ = watcher.wait();
 }
 
 /// Runs `stop` (a shell command) once this process has ended.

@@ -61,7 +61,7 @@ pub struct Route {
     pub table: Option<String>,
 }
 
-/// One sink, by `type`. The keys of `pubsub`, `sqs` and `river` are the documented interface; this version refuses them at
+/// One sink, by `type`. The keys of `sqs` and `river` are the documented interface; this version refuses them at
 /// start ("not available") rather than ignoring them.
 #[derive(Debug, Deserialize)]
 #[allow(dead_code)] // the fields of the types not available yet
@@ -89,6 +89,9 @@ pub enum SinkConfig {
     Pubsub {
         project: String,
         topic: String,
+        /// Ordering key = the Gemini job.
+        #[serde(default)]
+        order_by_job: bool,
     },
     Sqs {
         queue_url: String,

@@ -42,6 +42,11 @@ async fn one(config: &SinkConfig) -> Built {
             exchange,
             routing_key,
         } => rabbitmq(url, exchange, routing_key),
+        SinkConfig::Pubsub {
+            project,
+            topic,
+            order_by_job,
+        } => pubsub(project, topic, *order_by_job).await,
         // Accepted by the file's schema, not yet by this version.
         other => Err((
             "type",
@@ -124,6 +129,25 @@ fn rabbitmq(url: &str, exchange: &str, routing_key: &str) -> Built {
 #[cfg(not(feature = "rabbitmq"))]
 fn rabbitmq(_: &str, _: &str, _: &str) -> Built {
     Err(("type", unbuilt("rabbitmq")))
+}
+
+#[cfg(feature = "pubsub")]
+async fn pubsub(project: &str, topic: &str, order_by_job: bool) -> Built {
+    use gemini_webhooks_bridge::pubsub::PubSubSink;
+    let topic = subject("topic", topic)?;
+    let sink = PubSubSink::connect(project, topic)
+        .await
+        .map_err(|err| ("project", gemini_webhooks::ErrorChain(&err).to_string()))?;
+    Ok(Arc::new(if order_by_job {
+        sink.ordered_by_job()
+    } else {
+        sink
+    }))
+}
+
+#[cfg(not(feature = "pubsub"))]
+async fn pubsub(_: &str, _: &str, _: bool) -> Built {
+    Err(("type", unbuilt("pubsub")))
 }
 
 #[allow(dead_code)] // used only where a feature is off
