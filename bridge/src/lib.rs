@@ -12,6 +12,7 @@
 //! | `nats` | [`nats::NatsSink`] (JetStream) | PubAck | `Nats-Msg-Id` = webhook id |
 //! | `redis` | [`redis::RedisSink`] (Streams) | XADD reply | claim and XADD in one script |
 //! | `rabbitmq` | [`rabbitmq::RabbitSink`] | publisher confirm, persistent | `message_id` = webhook id |
+//! | `sqs` | [`sqs::SqsSink`] | SendMessage result | FIFO: `MessageDeduplicationId` = webhook id, group = the job |
 //! | `http` | [`http::HttpSink`] | a 2xx | `webhook-id`, re-signed |
 //!
 //! Two ways to use one:
@@ -51,6 +52,9 @@ pub mod rabbitmq;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis;
+#[cfg(feature = "sqs")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqs")))]
+pub mod sqs;
 
 pub use filter::{EventFilter, EventFilterError};
 pub use publisher::{Outcome, Publisher, PublisherError};

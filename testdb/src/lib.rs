@@ -19,11 +19,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+mod moto;
 mod nats;
 mod proxy;
 mod pubsub;
 mod rabbitmq;
 
+pub use moto::OwnMoto;
 pub use nats::OwnNats;
 pub use proxy::Proxy;
 pub use pubsub::OwnPubSub;

@@ -61,7 +61,7 @@ pub struct Route {
     pub table: Option<String>,
 }
 
-/// One sink, by `type`. The keys of `sqs` and `river` are the documented interface; this version refuses them at
+/// One sink, by `type`. The keys of `river` are the documented interface; this version refuses them at
 /// start ("not available") rather than ignoring them.
 #[derive(Debug, Deserialize)]
 #[allow(dead_code)] // the fields of the types not available yet

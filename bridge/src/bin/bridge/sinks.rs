@@ -47,6 +47,7 @@ async fn one(config: &SinkConfig) -> Built {
             topic,
             order_by_job,
         } => pubsub(project, topic, *order_by_job).await,
+        SinkConfig::Sqs { queue_url, region } => sqs(queue_url, region).await,
         // Accepted by the file's schema, not yet by this version.
         other => Err((
             "type",
@@ -148,6 +149,21 @@ async fn pubsub(project: &str, topic: &str, order_by_job: bool) -> Built {
 #[cfg(not(feature = "pubsub"))]
 async fn pubsub(_: &str, _: &str, _: bool) -> Built {
     Err(("type", unbuilt("pubsub")))
+}
+
+#[cfg(feature = "sqs")]
+async fn sqs(queue_url: &str, region: &str) -> Built {
+    if !queue_url.starts_with("https://") && !queue_url.starts_with("http://") {
+        return Err(("queue_url", "not an http(s):// queue URL".to_owned()));
+    }
+    Ok(Arc::new(
+        gemini_webhooks_bridge::sqs::SqsSink::connect(queue_url, region).await,
+    ))
+}
+
+#[cfg(not(feature = "sqs"))]
+async fn sqs(_: &str, _: &str) -> Built {
+    Err(("type", unbuilt("sqs")))
 }
 
 #[allow(dead_code)] // used only where a feature is off

@@ -1,0 +1,57 @@
+//! [`OwnMoto`]: a `moto_server` (AWS services emulated, SQS among them)
+//! of a test's own.
+
+use std::net::TcpStream;
+use std::process::Child;
+use std::time::Duration;
+
+use super::{free_port, on_path, spawn_watched, terminate};
+
+/// `moto_server` (PyPI: `moto[server]`) on a free port, state in memory,
+/// ended when dropped or when the test process ends.
+pub struct OwnMoto {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl OwnMoto {
+    /// A new server, accepting connections.
+    pub fn start() -> Self {
+        if !on_path("moto_server") {
+            panic!(
+                "these tests start a moto server of their own and found no `moto_server`: \
+                 install it with `pip install 'moto[server]'`"
+            );
+        }
+        let port = free_port();
+        let child = spawn_watched(&format!("moto_server -H 127.0.0.1 -p {port}"));
+        // Bounded: 1,200 tries, 25 ms apart (it starts in under a second).
+        for _ in 0..1200 {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Self {
+                    port,
+                    child: Some(child),
+                };
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("moto_server on port {port} did not accept connections");
+    }
+
+    /// `http://127.0.0.1:port`, as `AWS_ENDPOINT_URL` takes it.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl Drop for OwnMoto {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.take() {
+            terminate(child);
+        }
+    }
+}
