@@ -13,6 +13,7 @@
 //! | `redis` | [`redis::RedisSink`] (Streams) | XADD reply | claim and XADD in one script |
 //! | `rabbitmq` | [`rabbitmq::RabbitSink`] | publisher confirm, persistent | `message_id` = webhook id |
 //! | `sqs` | [`sqs::SqsSink`] | SendMessage result | FIFO: `MessageDeduplicationId` = webhook id, group = the job |
+//! | `river` | [`river::RiverSink`] | insert committed | unique job on the webhook id (the completion key for an ending) |
 //! | `http` | [`http::HttpSink`] | a 2xx | `webhook-id`, re-signed |
 //!
 //! Two ways to use one:
@@ -52,6 +53,9 @@ pub mod rabbitmq;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis;
+#[cfg(feature = "river")]
+#[cfg_attr(docsrs, doc(cfg(feature = "river")))]
+pub mod river;
 #[cfg(feature = "sqs")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqs")))]
 pub mod sqs;

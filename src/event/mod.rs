@@ -268,6 +268,19 @@ impl JobKind {
         }
     }
 
+    /// The key of the job `id` names: `{kind}:{last path segment of id}`,
+    /// so `batches/b1` (an event's `data.id`) and `b1` are one job.
+    ///
+    /// ```
+    /// use gemini_webhooks::event::JobKind;
+    ///
+    /// assert_eq!(JobKind::Batch.job_key("batches/b1"), "batch:b1");
+    /// assert_eq!(JobKind::Batch.job_key("b1"), "batch:b1");
+    /// ```
+    pub fn job_key(self, id: &str) -> String {
+        format!("{}:{}", self.as_str(), last_segment(id))
+    }
+
     /// The kind whose event types start with `prefix` (`batch`, …).
     pub fn parse(prefix: &str) -> Option<Self> {
         EventType::ALL
@@ -281,6 +294,11 @@ impl fmt::Display for EventType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// What follows the last `/` of a resource name (all of it if none).
+fn last_segment(id: &str) -> &str {
+    id.rsplit('/').next().unwrap_or(id)
 }
 
 /// The envelope before `data` is typed.
@@ -299,6 +317,30 @@ struct RawEnvelope {
 }
 
 impl GeminiEvent {
+    /// The key of the Gemini job this event ends ([`JobKind::job_key`]:
+    /// `batch:b1`); `None` for an event that does not end its job or
+    /// names none. One ending per job, whatever its type or sender:
+    /// `interaction.completed` and `interaction.failed` of one interaction,
+    /// or its webhook and a poll's reading of it, share the key — what a
+    /// store or a queue de-duplicates endings on.
+    ///
+    /// ```
+    /// use gemini_webhooks::GeminiEvent;
+    ///
+    /// let ended = GeminiEvent::from_slice(br#"{"type":"batch.succeeded","data":{"id":"batches/b1"}}"#)?;
+    /// assert_eq!(ended.completion_key().as_deref(), Some("batch:b1"));
+    /// let waiting = GeminiEvent::from_slice(br#"{"type":"interaction.requires_action","data":{"id":"interactions/i1"}}"#)?;
+    /// assert_eq!(waiting.completion_key(), None);
+    /// # Ok::<(), gemini_webhooks::EventError>(())
+    /// ```
+    pub fn completion_key(&self) -> Option<String> {
+        let ends = self.known_type().filter(|known| known.ends_job())?;
+        let id = self
+            .resource_id()
+            .filter(|id| !last_segment(id).is_empty())?;
+        Some(ends.job_kind().job_key(id))
+    }
+
     /// Parses a raw webhook body. Errors carry the path of the bad field.
     pub fn from_slice(body: &[u8]) -> Result<Self, EventError> {
         Self::from_raw(from_slice(body)?)

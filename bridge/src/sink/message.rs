@@ -21,6 +21,7 @@ pub struct Message {
     timestamp: String,
     event_type: String,
     job: Option<String>,
+    completion_key: Option<String>,
     body: Bytes,
 }
 
@@ -41,6 +42,7 @@ impl Message {
             timestamp: delivery.unix_timestamp().to_string(),
             event_type: event.event_type().to_owned(),
             job: event.resource_id().map(str::to_owned),
+            completion_key: event.completion_key(),
             body: delivery.body().clone(),
         })
     }
@@ -65,6 +67,15 @@ impl Message {
     /// an ordering key or message group for brokers that have them.
     pub fn job(&self) -> Option<&str> {
         self.job.as_deref()
+    }
+
+    /// The key of the Gemini job this event ends (`batch:b1`), `None` for
+    /// an event that ends none
+    /// ([`GeminiEvent::completion_key`](gemini_webhooks::GeminiEvent::completion_key)):
+    /// one ending per job, whatever its type or whether a webhook or an
+    /// inbox's poll delivered it.
+    pub fn completion_key(&self) -> Option<&str> {
+        self.completion_key.as_deref()
     }
 
     /// The raw verified body, byte for byte.
@@ -110,6 +121,7 @@ mod tests {
         let message = Message::from_delivery(&delivery).unwrap();
         assert_eq!(message.body().as_ref(), body.as_bytes());
         assert_eq!(message.job(), Some("batches/7"));
+        assert_eq!(message.completion_key(), Some("batch:7"));
         let timestamp = delivery.unix_timestamp().to_string();
         assert_eq!(
             message.headers(),

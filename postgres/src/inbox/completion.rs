@@ -55,11 +55,6 @@ impl EventKeys {
     }
 }
 
-/// `{kind}:{last path segment of id}`: `batches/b1` and `b1` are one job.
-pub(crate) fn job_key(kind: &str, id: &str) -> String {
-    format!("{kind}:{}", last_segment(id))
-}
-
 /// The completion key of an event of `event_type` about `id`: the job's
 /// key (`{kind}:{last path segment}`) for an event that ends the job, so
 /// `interaction.failed` and `interaction.completed` of one interaction are
@@ -67,7 +62,7 @@ pub(crate) fn job_key(kind: &str, id: &str) -> String {
 #[cfg(feature = "reconcile")]
 pub(crate) fn completion_key(event_type: EventType, id: &str) -> String {
     if event_type.ends_job() {
-        job_key(event_type.job_kind().as_str(), id)
+        event_type.job_kind().job_key(id)
     } else {
         format!("{event_type}:{}", last_segment(id))
     }
@@ -92,7 +87,7 @@ pub(crate) fn keys_of(event: &GeminiEvent) -> Option<EventKeys> {
         None => JobKind::parse(event_type.split_once('.')?.0)?,
     };
     Some(EventKeys {
-        job: job_key(kind.as_str(), id),
+        job: kind.job_key(id),
         ends: known.is_some_and(EventType::ends_job),
     })
 }

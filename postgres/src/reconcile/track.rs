@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::connection::millis;
-use crate::inbox::completion::job_key;
 use crate::inbox::{Inbox, InboxError};
 use gemini_webhooks::event::UserMetadata;
 use gemini_webhooks_api::JobName;
@@ -172,7 +171,7 @@ impl Tracking {
     /// has that name (an open or ended one is left as it is).
     pub async fn reopen(&self, name: &JobName) -> Result<bool, InboxError> {
         let kind = name.kind();
-        let key = job_key(kind.as_str(), name.id());
+        let key = kind.job_key(name.id());
         let reopened = self
             .db
             .reopen(&self.inbox.shared.db, &key, super::horizon(kind))
@@ -242,7 +241,7 @@ impl TrackValues {
         let kind = job.kind();
         let within = job.expected_within();
         Self {
-            key: job_key(kind.as_str(), job.name.id()),
+            key: kind.job_key(job.name.id()),
             resource: job.name.to_string(),
             metadata: job
                 .user_metadata

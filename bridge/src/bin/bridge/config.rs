@@ -61,10 +61,8 @@ pub struct Route {
     pub table: Option<String>,
 }
 
-/// One sink, by `type`. The keys of `river` are the documented interface; this version refuses them at
-/// start ("not available") rather than ignoring them.
+/// One sink, by `type`.
 #[derive(Debug, Deserialize)]
-#[allow(dead_code)] // the fields of the types not available yet
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum SinkConfig {
     Nats {

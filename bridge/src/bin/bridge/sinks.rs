@@ -48,6 +48,11 @@ async fn one(config: &SinkConfig) -> Built {
             order_by_job,
         } => pubsub(project, topic, *order_by_job).await,
         SinkConfig::Sqs { queue_url, region } => sqs(queue_url, region).await,
+        SinkConfig::River {
+            database_url,
+            queue,
+            kind,
+        } => river(database_url, queue, kind),
         // Accepted by the file's schema, not yet by this version.
         other => Err((
             "type",
@@ -164,6 +169,39 @@ async fn sqs(queue_url: &str, region: &str) -> Built {
 #[cfg(not(feature = "sqs"))]
 async fn sqs(_: &str, _: &str) -> Built {
     Err(("type", unbuilt("sqs")))
+}
+
+#[cfg(feature = "river")]
+fn river(database_url: &str, queue: &str, kind: &str) -> Built {
+    use gemini_webhooks_bridge::river::{GeminiWebhookArgs, RiverSink};
+    use riverqueue::JobArgs as _;
+    // River's Rust client fixes a job's kind at compile time.
+    if kind != GeminiWebhookArgs::KIND {
+        return Err((
+            "kind",
+            format!(
+                "the bridge inserts jobs of kind `{}`: write that",
+                GeminiWebhookArgs::KIND
+            ),
+        ));
+    }
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(16)
+        .acquire_timeout(std::time::Duration::from_secs(5))
+        .connect_lazy(database_url)
+        .map_err(|_| ("database_url", "not a PostgreSQL URL".to_owned()))?;
+    let sink = RiverSink::new(pool, queue).map_err(|err| {
+        (
+            "database_url",
+            gemini_webhooks::ErrorChain(&err).to_string(),
+        )
+    })?;
+    Ok(Arc::new(sink))
+}
+
+#[cfg(not(feature = "river"))]
+fn river(_: &str, _: &str, _: &str) -> Built {
+    Err(("type", unbuilt("river")))
 }
 
 #[allow(dead_code)] // used only where a feature is off
