@@ -18,6 +18,11 @@ pub async fn build(
         let sink = one(config)
             .await
             .map_err(|(field, problem)| (format!("sinks.{name}.{field}"), problem))?;
+        tracing::info!(
+            sink = name,
+            kind = config.kind(),
+            "gemini-webhooks-bridge sink configured"
+        );
         built.insert(name.clone(), sink);
     }
     Ok(built)
@@ -53,14 +58,6 @@ async fn one(config: &SinkConfig) -> Built {
             queue,
             kind,
         } => river(database_url, queue, kind),
-        // Accepted by the file's schema, not yet by this version.
-        other => Err((
-            "type",
-            format!(
-                "`{}` sinks are not available in this version of the bridge",
-                other.kind()
-            ),
-        )),
     }
 }
 
