@@ -75,10 +75,11 @@ impl RabbitSink {
     /// open. One caller connects at a time; the others wait for it.
     async fn channel(&self) -> Result<Channel, PublishError> {
         let mut open = self.open.lock().await;
-        if let Some((connection, channel)) = open.as_ref() {
-            if connection.status().connected() && channel.status().connected() {
-                return Ok(channel.clone());
-            }
+        if let Some((connection, channel)) = open.as_ref()
+            && connection.status().connected()
+            && channel.status().connected()
+        {
+            return Ok(channel.clone());
         }
         *open = None;
         let connect = async {

@@ -48,12 +48,18 @@ impl Bridge {
     /// Starts the binary on `config` (with `listen` prepended) and waits
     /// until `/healthz` answers.
     async fn start(config: &str) -> Self {
+        Self::start_with(config, &[]).await
+    }
+
+    /// [`start`](Self::start) with more environment variables.
+    async fn start_with(config: &str, env: &[(&str, &str)]) -> Self {
         let (port, secret, dir) = (free_port(), generate_secret(), temp_dir());
         let file = dir.0.join("bridge.toml");
         std::fs::write(&file, format!("listen = \"127.0.0.1:{port}\"\n{config}")).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_gemini-webhooks-bridge"))
             .env("BRIDGE_CONFIG", &file)
             .env("GEMINI_WEBHOOK_SECRET", &secret)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -279,4 +285,61 @@ fn a_bad_config_exits_2_naming_the_file_and_the_key_never_a_secret() {
         assert!(stderr.contains(key), "{key} not in {stderr}");
         assert!(!stderr.contains("whsec_"), "a secret shown: {stderr}");
     }
+}
+
+/// With `[reconcile]`, a tracked batch whose webhook never came is polled
+/// from the API (a mock of it here) and its ending published like a
+/// delivery: `poll:` and the job's key as its webhook id.
+#[cfg(feature = "reconcile")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_reconcile_a_tracked_batch_whose_webhook_never_came_is_polled_and_published() {
+    use gemini_webhooks_api::JobName;
+    use gemini_webhooks_postgres::inbox::Inbox;
+    use gemini_webhooks_postgres::reconcile::{TrackedJob, Tracking};
+
+    let (server, jetstream) = nats().await;
+    // The API: the batch is done.
+    let api = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api_port = api.local_addr().unwrap().port();
+    let operation = serde_json::json!({
+        "name": "batches/polled", "done": true,
+        "metadata": {"name": "batches/polled", "state": "BATCH_STATE_SUCCEEDED",
+                     "output": {"responsesFile": "files/polled-out"}}
+    });
+    let mock = axum::Router::new().route(
+        "/v1beta/batches/polled",
+        axum::routing::get(move || {
+            let body = operation.to_string();
+            std::future::ready(([(http::header::CONTENT_TYPE, "application/json")], body))
+        }),
+    );
+    tokio::spawn(async move { axum::serve(api, mock).await.unwrap() });
+
+    let (database, table) = (
+        testdb::postgres_url(),
+        format!("bridge_polled_{}", free_port()),
+    );
+    let inbox = Inbox::builder(database.clone())
+        .table(table.clone())
+        .build()
+        .unwrap();
+    inbox.check().await.unwrap();
+    let job =
+        TrackedJob::new(JobName::parse("batches/polled").unwrap()).expect_within(Duration::ZERO);
+    assert!(Tracking::new(&inbox).track(&job).await.unwrap());
+
+    let config = format!(
+        "[inbox]\ndatabase_url = \"{database}\"\n\n[reconcile]\napi_key_env = \"BRIDGE_TEST_API_KEY\"\napi_base = \"http://127.0.0.1:{api_port}\"\npoll_interval_secs = 1\n\n{}",
+        sink_config(&server.url())
+    )
+    .replace("events = [\"batch.*\"]", &format!("events = [\"batch.*\"]\ntable = \"{table}\""));
+    let bridge = Bridge::start_with(&config, &[("BRIDGE_TEST_API_KEY", "test-key")]).await;
+    for _ in 0..1200 {
+        if !ids(&jetstream).await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(ids(&jetstream).await, ["poll:batch:polled"]);
+    assert_eq!(bridge.terminate().await, Some(0));
 }

@@ -35,6 +35,7 @@ impl OwnMoto {
             }
             std::thread::sleep(Duration::from_millis(25));
         }
+        terminate(child);
         panic!("moto_server on port {port} did not accept connections");
     }
 

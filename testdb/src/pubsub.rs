@@ -49,6 +49,7 @@ impl OwnPubSub {
             }
             std::thread::sleep(Duration::from_millis(25));
         }
+        terminate(child);
         panic!("the Pub/Sub emulator on port {port} did not accept connections");
     }
 

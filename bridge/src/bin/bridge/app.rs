@@ -133,6 +133,13 @@ impl Bridge {
                 let _ = stop.wait_for(|stop| *stop).await;
             }));
             metrics.watch_inbox(path, inbox.clone(), stopped.clone());
+            if let Some(reconcile) = &config.reconcile {
+                let mut stop = stopped.clone();
+                let reconciler = crate::reconcile::reconciler(reconcile, &inbox)?;
+                self.workers.spawn(reconciler.run_until(async move {
+                    let _ = stop.wait_for(|stop| *stop).await;
+                }));
+            }
             inboxes.push(inbox);
         }
         Ok(inboxes)
@@ -152,7 +159,7 @@ impl Bridge {
 }
 
 #[cfg(feature = "inbox")]
-use gemini_webhooks_postgres::inbox::Inbox;
+pub use gemini_webhooks_postgres::inbox::Inbox;
 /// No inbox without the feature: nothing to check.
 #[cfg(not(feature = "inbox"))]
 pub enum Inbox {}

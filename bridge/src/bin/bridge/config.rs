@@ -17,6 +17,7 @@ pub struct Config {
     pub verify: Verify,
     pub dedup: Option<Dedup>,
     pub inbox: Option<InboxConfig>,
+    pub reconcile: Option<ReconcileConfig>,
     #[serde(rename = "route")]
     pub routes: Vec<Route>,
     pub sinks: BTreeMap<String, SinkConfig>,
@@ -46,6 +47,27 @@ pub struct InboxConfig {
     pub database_url: String,
     /// Jobs each route's workers publish at once (default 16).
     pub concurrency: Option<usize>,
+}
+
+/// Polling tracked jobs whose webhook has not come (outbox mode).
+#[derive(Debug, Deserialize)]
+// Read only with the feature; without it the table is refused at start.
+#[cfg_attr(not(feature = "reconcile"), allow(dead_code))]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileConfig {
+    /// The variable holding the Gemini API key (default `GEMINI_API_KEY`).
+    #[serde(default = "default_api_key_env")]
+    pub api_key_env: String,
+    /// The API's host (default Google's; a mock's in tests).
+    pub api_base: Option<String>,
+    /// Seconds between polls of a job still running (default 300).
+    pub poll_interval_secs: Option<u64>,
+    /// The static webhook whose state is watched (`webhooks/…` id).
+    pub webhook_id: Option<String>,
+}
+
+fn default_api_key_env() -> String {
+    "GEMINI_API_KEY".to_owned()
 }
 
 #[derive(Debug, Deserialize)]
@@ -185,6 +207,12 @@ impl Config {
             return Err((
                 "verify".to_owned(),
                 "give secrets_env, secrets or jwks_url".to_owned(),
+            ));
+        }
+        if self.reconcile.is_some() && self.inbox.is_none() {
+            return Err((
+                "reconcile".to_owned(),
+                "polled completions go through the inbox: add [inbox]".to_owned(),
             ));
         }
         if self.routes.is_empty() {
@@ -336,6 +364,8 @@ subject = "gemini.{type}"
             problem(&GOOD.replace("secrets_env = \"GEMINI_WEBHOOK_SECRET\"", "")).0,
             "verify"
         );
+        let polled = format!("{GOOD}\n[reconcile]\n");
+        assert_eq!(problem(&polled).0, "reconcile");
         let both = format!(
             "{GOOD}\n[dedup]\nredis_url = \"redis://x\"\npostgres_url = \"postgres://x\"\n"
         );

@@ -10,6 +10,7 @@
 mod app;
 mod config;
 mod metrics;
+mod reconcile;
 mod sinks;
 
 use std::path::PathBuf;
