@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -127,7 +126,10 @@ impl Bridge {
                 // A broker down for hours: retried, at most a minute apart,
                 // for about a week before a job is a dead letter.
                 .max_attempts(10_000)
-                .backoff(Duration::from_secs(1), Duration::from_secs(60));
+                .backoff(
+                    std::time::Duration::from_secs(1),
+                    std::time::Duration::from_secs(60),
+                );
             let mut stop = stopped.clone();
             self.workers.spawn(worker.run_until(async move {
                 let _ = stop.wait_for(|stop| *stop).await;

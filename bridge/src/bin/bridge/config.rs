@@ -43,6 +43,8 @@ pub struct Dedup {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+// Read only with the feature; without it the table is refused at start.
+#[cfg_attr(not(feature = "inbox"), allow(dead_code))]
 pub struct InboxConfig {
     pub database_url: String,
     /// Jobs each route's workers publish at once (default 16).

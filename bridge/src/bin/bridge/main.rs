@@ -10,6 +10,7 @@
 mod app;
 mod config;
 mod metrics;
+#[cfg(feature = "inbox")]
 mod reconcile;
 mod sinks;
 

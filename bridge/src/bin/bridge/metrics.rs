@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
+#[cfg(feature = "inbox")]
 /// The inbox's jobs by `route` and `state` (`pending`, `running`, `done`,
 /// `dead`), read every 10 seconds.
 pub const INBOX_JOBS: &str = "gemini_webhooks_bridge_inbox_jobs";

@@ -30,6 +30,16 @@ pub async fn build(
 
 type Built = Result<Arc<dyn Sink>, (&'static str, String)>;
 
+// Unused only in a binary built with no sink that takes a template.
+#[cfg_attr(
+    not(any(
+        feature = "nats",
+        feature = "redis",
+        feature = "rabbitmq",
+        feature = "pubsub"
+    )),
+    allow(dead_code)
+)]
 fn subject(field: &'static str, template: &str) -> Result<Subject, (&'static str, String)> {
     Subject::parse(template).map_err(|err| (field, err.to_string()))
 }
