@@ -8,13 +8,13 @@
 //!
 //! | feature | sink | confirmation | idempotency key |
 //! |---|---|---|---|
-//! | `pubsub` | [`pubsub::PubSubSink`] (Google Cloud) | message id | attribute `webhook-id`; ordering key = the job |
-//! | `nats` | [`nats::NatsSink`] (JetStream) | PubAck | `Nats-Msg-Id` = webhook id |
-//! | `redis` | [`redis::RedisSink`] (Streams) | XADD reply | claim and XADD in one script |
-//! | `rabbitmq` | [`rabbitmq::RabbitSink`] | publisher confirm, persistent | `message_id` = webhook id |
-//! | `sqs` | [`sqs::SqsSink`] | SendMessage result | FIFO: `MessageDeduplicationId` = webhook id, group = the job |
-//! | `river` | [`river::RiverSink`] | insert committed | unique job on the webhook id (the completion key for an ending) |
-//! | `http` | [`http::HttpSink`] | a 2xx | `webhook-id`, re-signed |
+//! | `pubsub` | `pubsub::PubSubSink` (Google Cloud) | message id | attribute `webhook-id`; ordering key = the job |
+//! | `nats` | `nats::NatsSink` (JetStream) | PubAck | `Nats-Msg-Id` = webhook id |
+//! | `redis` | `redis::RedisSink` (Streams) | XADD reply | claim and XADD in one script |
+//! | `rabbitmq` | `rabbitmq::RabbitSink` | publisher confirm, persistent | `message_id` = webhook id |
+//! | `sqs` | `sqs::SqsSink` | SendMessage result | FIFO: `MessageDeduplicationId` = webhook id, group = the job |
+//! | `river` | `river::RiverSink` | insert committed | unique job on the webhook id (the completion key for an ending) |
+//! | `http` | `http::HttpSink` | a 2xx | `webhook-id`, re-signed |
 //!
 //! Two ways to use one:
 //! - **In the request**: [`PublishService`] behind
