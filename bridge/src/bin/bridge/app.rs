@@ -26,8 +26,7 @@ pub struct Bridge {
     pub stop_workers: watch::Sender<bool>,
 }
 
-/// A key of the file and what is wrong with it.
-pub type Problem = (String, String);
+pub use crate::config::Problem;
 
 impl Bridge {
     pub async fn build(config: &Config, metrics: crate::metrics::Metrics) -> Result<Self, Problem> {

@@ -141,6 +141,13 @@ impl SinkConfig {
     }
 }
 
+/// A key of the file and what is wrong with it.
+pub type Problem = (String, String);
+
+fn problem(key: impl Into<String>, what: impl Into<String>) -> Problem {
+    (key.into(), what.into())
+}
+
 /// A configuration that cannot be used: shown as `FILE: KEY: PROBLEM`.
 #[derive(Debug, thiserror::Error)]
 #[error("{}: {key}: {problem}", file.display())]
@@ -196,69 +203,61 @@ impl Config {
     }
 
     /// What serde cannot check: references, templates, combinations.
-    fn check(&self) -> Result<(), (String, String)> {
+    fn check(&self) -> Result<(), Problem> {
         if let Some(listen) = &self.listen {
             listen
                 .parse::<SocketAddr>()
-                .map_err(|_| ("listen".to_owned(), "not an address:port".to_owned()))?;
+                .map_err(|_| problem("listen", "not an address:port"))?;
         }
         if self.verify.secrets_env.is_none()
             && self.verify.secrets.is_none()
             && self.verify.jwks_url.is_none()
         {
-            return Err((
-                "verify".to_owned(),
-                "give secrets_env, secrets or jwks_url".to_owned(),
-            ));
+            return Err(problem("verify", "give secrets_env, secrets or jwks_url"));
         }
         if self.reconcile.is_some() && self.inbox.is_none() {
-            return Err((
-                "reconcile".to_owned(),
-                "polled completions go through the inbox: add [inbox]".to_owned(),
-            ));
-        }
-        if self.routes.is_empty() {
-            return Err((
-                "route".to_owned(),
-                "at least one [[route]] is needed".to_owned(),
+            return Err(problem(
+                "reconcile",
+                "polled completions go through the inbox: add [inbox]",
             ));
         }
         if let Some(dedup) = &self.dedup {
             if dedup.redis_url.is_some() && dedup.postgres_url.is_some() {
-                return Err((
-                    "dedup".to_owned(),
-                    "give redis_url or postgres_url, not both".to_owned(),
-                ));
+                return Err(problem("dedup", "give redis_url or postgres_url, not both"));
             }
             if self.inbox.is_some() {
-                return Err((
-                    "dedup".to_owned(),
-                    "with [inbox], the inbox's table de-duplicates: remove [dedup]".to_owned(),
+                return Err(problem(
+                    "dedup",
+                    "with [inbox], the inbox's table de-duplicates: remove [dedup]",
                 ));
             }
+        }
+        self.check_routes()
+    }
+
+    /// Each route's path, sink, events and (in outbox mode) table.
+    fn check_routes(&self) -> Result<(), Problem> {
+        if self.routes.is_empty() {
+            return Err(problem("route", "at least one [[route]] is needed"));
         }
         let mut tables = BTreeMap::new();
         for (index, route) in self.routes.iter().enumerate() {
             let key = |field: &str| format!("route[{index}].{field}");
             if !route.path.starts_with('/') {
-                return Err((key("path"), "must start with /".to_owned()));
+                return Err(problem(key("path"), "must start with /"));
             }
             if !self.sinks.contains_key(&route.sink) {
-                return Err((
-                    key("sink"),
-                    format!("no [sinks.{}] is configured", route.sink),
-                ));
+                let missing = format!("no [sinks.{}] is configured", route.sink);
+                return Err(problem(key("sink"), missing));
             }
             gemini_webhooks_bridge::EventFilter::new(&route.events)
-                .map_err(|err| (key("events"), err.to_string()))?;
+                .map_err(|err| problem(key("events"), err.to_string()))?;
             let table = self.inbox.as_ref().map(|_| self.table(route));
             if let Some(previous) = table.and_then(|table| tables.insert(table, index)) {
-                return Err((
-                    key("table"),
-                    format!(
-                        "route[{previous}] uses the same inbox table: give each route its own `table`"
-                    ),
-                ));
+                let shared = format!(
+                    "route[{previous}] uses the same inbox table: give each route its own `table`"
+                );
+                return Err(problem(key("table"), shared));
             }
         }
         Ok(())
