@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use gemini_webhooks::testing::Signer;
 
-use crate::sink::{BoxFuture, Message, PublishError, Published, Sink};
+use crate::sink::{Message, PublishError, Published};
 
 const KIND: &str = "http";
 
@@ -108,15 +108,4 @@ fn status_text(status: http::StatusCode) -> &'static str {
     }
 }
 
-impl Sink for HttpSink {
-    fn kind(&self) -> &'static str {
-        KIND
-    }
-
-    fn publish<'a>(
-        &'a self,
-        message: &'a Message,
-    ) -> BoxFuture<'a, Result<Published, PublishError>> {
-        Box::pin(self.post(message))
-    }
-}
+crate::sink::macros::sink_impl!(HttpSink, post {});

@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, context::PublishErrorKind};
 use async_nats::{HeaderMap, header::NATS_MESSAGE_ID};
 
-use crate::sink::{BoxFuture, Message, PublishError, Published, Sink, Subject};
+use crate::sink::{Message, PublishError, Published, Subject};
 
 const KIND: &str = "nats";
 
@@ -87,26 +87,9 @@ impl NatsSink {
     }
 }
 
-impl Sink for NatsSink {
-    fn kind(&self) -> &'static str {
-        KIND
-    }
-
-    fn publish<'a>(
-        &'a self,
-        message: &'a Message,
-    ) -> BoxFuture<'a, Result<Published, PublishError>> {
-        Box::pin(self.send(message))
-    }
-
+crate::sink::macros::sink_impl!(NatsSink, send {
     /// The server answers a round trip (a flush) within 5 seconds.
-    fn ready(&self) -> BoxFuture<'_, Result<(), PublishError>> {
-        Box::pin(async {
-            match tokio::time::timeout(Duration::from_secs(5), self.client.flush()).await {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(err)) => Err(PublishError::not_published(KIND, "not connected", err)),
-                Err(elapsed) => Err(PublishError::not_published(KIND, "no answer", elapsed)),
-            }
-        })
+    fn ready(&self) -> crate::sink::BoxFuture<'_, Result<(), PublishError>> {
+        Box::pin(crate::sink::answers_within(KIND, self.client.flush()))
     }
-}
+});

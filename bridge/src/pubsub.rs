@@ -9,7 +9,7 @@ use google_cloud_pubsub::client::{BasePublisher, Publisher};
 use google_cloud_pubsub::error::PublishError as ClientError;
 use google_cloud_pubsub::model::Message as PubsubMessage;
 
-use crate::sink::{BoxFuture, Message, PublishError, Published, Sink, Subject};
+use crate::sink::{Message, PublishError, Published, Subject};
 
 const KIND: &str = "pubsub";
 
@@ -156,15 +156,4 @@ impl PubSubSink {
     }
 }
 
-impl Sink for PubSubSink {
-    fn kind(&self) -> &'static str {
-        KIND
-    }
-
-    fn publish<'a>(
-        &'a self,
-        message: &'a Message,
-    ) -> BoxFuture<'a, Result<Published, PublishError>> {
-        Box::pin(self.send(message))
-    }
-}
+crate::sink::macros::sink_impl!(PubSubSink, send {});

@@ -8,7 +8,7 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
 use tokio::sync::Mutex;
 
-use crate::sink::{BoxFuture, Message, PublishError, Published, Sink, Subject};
+use crate::sink::{Message, PublishError, Published, Subject};
 
 const KIND: &str = "rabbitmq";
 
@@ -146,20 +146,9 @@ impl RabbitSink {
     }
 }
 
-impl Sink for RabbitSink {
-    fn kind(&self) -> &'static str {
-        KIND
-    }
-
-    fn publish<'a>(
-        &'a self,
-        message: &'a Message,
-    ) -> BoxFuture<'a, Result<Published, PublishError>> {
-        Box::pin(self.send(message))
-    }
-
+crate::sink::macros::sink_impl!(RabbitSink, send {
     /// The connection is open, or opens.
-    fn ready(&self) -> BoxFuture<'_, Result<(), PublishError>> {
+    fn ready(&self) -> crate::sink::BoxFuture<'_, Result<(), PublishError>> {
         Box::pin(async { self.channel().await.map(drop) })
     }
-}
+});

@@ -8,7 +8,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, Script};
 use tokio::sync::OnceCell;
 
-use crate::sink::{BoxFuture, Message, PublishError, Published, Sink, Subject};
+use crate::sink::{Message, PublishError, Published, Subject};
 
 const KIND: &str = "redis";
 
@@ -142,29 +142,16 @@ fn ttl_ms(ttl: Duration) -> u64 {
     u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
-impl Sink for RedisSink {
-    fn kind(&self) -> &'static str {
-        KIND
-    }
-
-    fn publish<'a>(
-        &'a self,
-        message: &'a Message,
-    ) -> BoxFuture<'a, Result<Published, PublishError>> {
-        Box::pin(self.add(message))
-    }
-
+crate::sink::macros::sink_impl!(RedisSink, add {
     /// Redis answers `PING`.
-    fn ready(&self) -> BoxFuture<'_, Result<(), PublishError>> {
+    fn ready(&self) -> crate::sink::BoxFuture<'_, Result<(), PublishError>> {
         Box::pin(async {
             let mut connection = self.connection().await?;
-            redis::cmd("PING")
-                .query_async::<()>(&mut connection)
-                .await
-                .map_err(|err| PublishError::not_published(KIND, "no answer to PING", err))
+            let ping = redis::cmd("PING");
+            crate::sink::answers_within(KIND, ping.query_async::<()>(&mut connection)).await
         })
     }
-}
+});
 
 #[cfg(test)]
 mod tests {

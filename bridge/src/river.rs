@@ -8,7 +8,7 @@ use riverqueue::{InsertOpts, JobArgs, UniqueOpts};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
-use crate::sink::{BoxFuture, Message, PublishError, Published, Sink};
+use crate::sink::{Message, PublishError, Published};
 
 const KIND: &str = "river";
 
@@ -160,35 +160,9 @@ impl RiverSink {
     }
 }
 
-impl Sink for RiverSink {
-    fn kind(&self) -> &'static str {
-        KIND
-    }
-
-    fn publish<'a>(
-        &'a self,
-        message: &'a Message,
-    ) -> BoxFuture<'a, Result<Published, PublishError>> {
-        Box::pin(self.insert(message))
-    }
-
+crate::sink::macros::sink_impl!(RiverSink, insert {
     /// The database answers.
-    fn ready(&self) -> BoxFuture<'_, Result<(), PublishError>> {
-        Box::pin(async {
-            let query = sqlx::query("SELECT 1").execute(&self.pool);
-            match tokio::time::timeout(Duration::from_secs(5), query).await {
-                Ok(Ok(_)) => Ok(()),
-                Ok(Err(err)) => Err(PublishError::not_published(
-                    KIND,
-                    "the database does not answer",
-                    err,
-                )),
-                Err(elapsed) => Err(PublishError::not_published(
-                    KIND,
-                    "the database does not answer",
-                    elapsed,
-                )),
-            }
-        })
+    fn ready(&self) -> crate::sink::BoxFuture<'_, Result<(), PublishError>> {
+        Box::pin(crate::sink::answers_within(KIND, sqlx::query("SELECT 1").execute(&self.pool)))
     }
-}
+});

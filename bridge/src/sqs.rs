@@ -8,7 +8,7 @@ use aws_sdk_sqs::error::SdkError;
 use aws_sdk_sqs::types::MessageAttributeValue;
 use sha2::{Digest, Sha256};
 
-use crate::sink::{BoxFuture, Message, PublishError, Published, Sink};
+use crate::sink::{Message, PublishError, Published};
 
 const KIND: &str = "sqs";
 
@@ -120,18 +120,7 @@ fn deduplication_id(id: &str) -> String {
         .collect()
 }
 
-impl Sink for SqsSink {
-    fn kind(&self) -> &'static str {
-        KIND
-    }
-
-    fn publish<'a>(
-        &'a self,
-        message: &'a Message,
-    ) -> BoxFuture<'a, Result<Published, PublishError>> {
-        Box::pin(self.send(message))
-    }
-}
+crate::sink::macros::sink_impl!(SqsSink, send {});
 
 #[cfg(test)]
 mod tests {

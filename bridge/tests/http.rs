@@ -2,6 +2,7 @@
 //! the re-signed deliveries with the crate's own `Verifier`.
 #![cfg(feature = "http")]
 
+#[macro_use]
 mod common;
 
 use std::sync::{Arc, Mutex};
@@ -105,23 +106,8 @@ impl Broker for Endpoint {
     }
 }
 
-#[tokio::test]
-async fn publishes_the_raw_body_with_its_attributes_re_signed() {
-    let endpoint = Endpoint::start().await;
-    common::publishes_the_raw_body_with_its_attributes(&endpoint, "/inbound").await;
-}
-
-#[tokio::test]
-async fn bad_and_duplicate_deliveries_publish_nothing_more() {
-    let endpoint = Endpoint::start().await;
-    common::bad_and_duplicate_deliveries_publish_nothing_more(&endpoint).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stopped_endpoint_answers_503_then_loses_nothing() {
-    let mut endpoint = Endpoint::start().await;
-    common::a_stopped_broker_answers_503_then_loses_nothing(&mut endpoint, false).await;
-}
+// An endpoint whose answer was lost may have the delivery twice.
+sink_suite!(start: Endpoint::start().await, subject: "/inbound", once: false);
 
 /// An endpoint that refuses is not published, and says so; one signed
 /// with another secret is refused by the endpoint's verifier.

@@ -1,6 +1,7 @@
 //! The NATS JetStream sink against a `nats-server -js` of the test's own.
 #![cfg(feature = "nats")]
 
+#[macro_use]
 mod common;
 
 use std::sync::Arc;
@@ -82,23 +83,8 @@ impl Broker for Nats {
     }
 }
 
-#[tokio::test]
-async fn publishes_the_raw_body_with_its_attributes() {
-    let nats = Nats::start().await;
-    common::publishes_the_raw_body_with_its_attributes(&nats, "gemini.batch.succeeded").await;
-}
-
-#[tokio::test]
-async fn bad_and_duplicate_deliveries_publish_nothing_more() {
-    let nats = Nats::start().await;
-    common::bad_and_duplicate_deliveries_publish_nothing_more(&nats).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stopped_server_answers_503_then_loses_nothing() {
-    let mut nats = Nats::start().await;
-    common::a_stopped_broker_answers_503_then_loses_nothing(&mut nats, true).await;
-}
+// The stream de-duplicates on `Nats-Msg-Id`.
+sink_suite!(start: Nats::start().await, subject: "gemini.batch.succeeded", once: true);
 
 /// A second publish of one webhook id is the stream's duplicate, confirmed
 /// without a second message: what makes an unconfirmed publish safe to retry.

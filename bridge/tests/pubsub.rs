@@ -3,6 +3,7 @@
 //! topics in memory: a restart would lose them).
 #![cfg(feature = "pubsub")]
 
+#[macro_use]
 mod common;
 
 use std::sync::{Arc, Mutex};
@@ -151,24 +152,8 @@ impl Broker for PubSub {
     }
 }
 
-#[tokio::test]
-async fn publishes_the_raw_body_with_its_attributes() {
-    let pubsub = PubSub::start(false).await;
-    common::publishes_the_raw_body_with_its_attributes(&pubsub, "gemini-batch.succeeded").await;
-}
-
-#[tokio::test]
-async fn bad_and_duplicate_deliveries_publish_nothing_more() {
-    let pubsub = PubSub::start(false).await;
-    common::bad_and_duplicate_deliveries_publish_nothing_more(&pubsub).await;
-}
-
-/// Pub/Sub does not de-duplicate publishes: only "nothing lost" holds.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_service_cut_away_answers_503_then_loses_nothing() {
-    let mut pubsub = PubSub::start(false).await;
-    common::a_stopped_broker_answers_503_then_loses_nothing(&mut pubsub, false).await;
-}
+// Pub/Sub does not de-duplicate publishes.
+sink_suite!(start: PubSub::start(false).await, subject: "gemini-batch.succeeded", once: false);
 
 /// With ordering by job, the ordering key is the Gemini job's name.
 #[tokio::test]

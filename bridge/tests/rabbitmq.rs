@@ -3,6 +3,7 @@
 //! broker away.
 #![cfg(feature = "rabbitmq")]
 
+#[macro_use]
 mod common;
 
 use std::sync::{Arc, Mutex};
@@ -123,25 +124,9 @@ impl Broker for Rabbit {
     }
 }
 
-#[tokio::test]
-async fn publishes_the_raw_body_with_its_attributes_persistent() {
-    let rabbit = Rabbit::start().await;
-    common::publishes_the_raw_body_with_its_attributes(&rabbit, "gemini.batch.succeeded").await;
-}
-
-#[tokio::test]
-async fn bad_and_duplicate_deliveries_publish_nothing_more() {
-    let rabbit = Rabbit::start().await;
-    common::bad_and_duplicate_deliveries_publish_nothing_more(&rabbit).await;
-}
-
-/// RabbitMQ does not de-duplicate: a publish whose confirm was lost may
-/// be there twice, so only "nothing lost" is asserted.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_broker_cut_away_answers_503_then_loses_nothing() {
-    let mut rabbit = Rabbit::start().await;
-    common::a_stopped_broker_answers_503_then_loses_nothing(&mut rabbit, false).await;
-}
+// RabbitMQ does not de-duplicate: a publish whose confirm was lost may be
+// there twice.
+sink_suite!(start: Rabbit::start().await, subject: "gemini.batch.succeeded", once: false);
 
 /// A routing key no queue is bound to comes back: not published, and said
 /// so, rather than dropped by the exchange.

@@ -1,6 +1,7 @@
 //! The Redis Streams sink against a `redis-server` of the test's own.
 #![cfg(feature = "redis")]
 
+#[macro_use]
 mod common;
 
 use std::sync::Arc;
@@ -90,23 +91,8 @@ impl Broker for Redis {
     }
 }
 
-#[tokio::test]
-async fn publishes_the_raw_body_with_its_attributes() {
-    let redis = Redis::start();
-    common::publishes_the_raw_body_with_its_attributes(&redis, "gemini:batch.succeeded").await;
-}
-
-#[tokio::test]
-async fn bad_and_duplicate_deliveries_publish_nothing_more() {
-    let redis = Redis::start();
-    common::bad_and_duplicate_deliveries_publish_nothing_more(&redis).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stopped_server_answers_503_then_publishes_the_retries() {
-    let mut redis = Redis::start();
-    common::a_stopped_broker_answers_503_then_loses_nothing(&mut redis, true).await;
-}
+// The script keeps one entry per webhook id.
+sink_suite!(start: Redis::start(), subject: "gemini:batch.succeeded", once: true);
 
 /// The claim and the XADD are one script: a second publish of one webhook
 /// id is confirmed as a duplicate of the first entry, not added again;

@@ -3,6 +3,7 @@
 //! proxy the test cuts to take the database away.
 #![cfg(feature = "river")]
 
+#[macro_use]
 mod common;
 
 use std::sync::Arc;
@@ -108,25 +109,9 @@ impl Broker for River {
     }
 }
 
-#[tokio::test]
-async fn inserts_the_raw_body_with_its_attributes() {
-    let river = River::start().await;
-    common::publishes_the_raw_body_with_its_attributes(&river, "gemini").await;
-}
-
-#[tokio::test]
-async fn bad_and_duplicate_deliveries_insert_nothing_more() {
-    let river = River::start().await;
-    common::bad_and_duplicate_deliveries_publish_nothing_more(&river).await;
-}
-
-/// River's unique jobs make every delivery one job, even one whose commit
-/// was cut off.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_database_cut_away_answers_503_then_holds_each_once() {
-    let mut river = River::start().await;
-    common::a_stopped_broker_answers_503_then_loses_nothing(&mut river, true).await;
-}
+// River's unique jobs make every delivery one job, even one whose commit
+// was cut off.
+sink_suite!(start: River::start().await, subject: "gemini", once: true);
 
 /// One ending of a Gemini job is one River job, whatever its webhook id:
 /// the unique key is the completion key.

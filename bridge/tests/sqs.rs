@@ -2,6 +2,7 @@
 //! a proxy the test cuts to take the service away.
 #![cfg(feature = "sqs")]
 
+#[macro_use]
 mod common;
 
 use std::sync::{Arc, Mutex};
@@ -116,24 +117,8 @@ impl Broker for Sqs {
     }
 }
 
-#[tokio::test]
-async fn publishes_the_raw_body_with_its_attributes() {
-    let sqs = Sqs::start("gemini").await;
-    common::publishes_the_raw_body_with_its_attributes(&sqs, "gemini").await;
-}
-
-#[tokio::test]
-async fn bad_and_duplicate_deliveries_publish_nothing_more() {
-    let sqs = Sqs::start("gemini").await;
-    common::bad_and_duplicate_deliveries_publish_nothing_more(&sqs).await;
-}
-
-/// On a FIFO queue SQS de-duplicates on the webhook id: once each.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fifo_queue_cut_away_answers_503_then_holds_each_once() {
-    let mut sqs = Sqs::start("gemini.fifo").await;
-    common::a_stopped_broker_answers_503_then_loses_nothing(&mut sqs, true).await;
-}
+// On a FIFO queue SQS de-duplicates on the webhook id.
+sink_suite!(start: Sqs::start("gemini.fifo").await, subject: "gemini.fifo", once: true);
 
 /// A second send of one webhook id to a FIFO queue is SQS's duplicate.
 #[tokio::test]
@@ -156,4 +141,22 @@ async fn a_missing_queue_is_not_published() {
         .await
         .unwrap_err();
     assert!(!err.may_have_published(), "{err}");
+}
+
+/// A standard queue (no de-duplication id, no group) takes the message
+/// with its attributes: consumers de-duplicate on `webhook-id`.
+#[tokio::test]
+async fn a_standard_queue_takes_the_message_with_its_attributes() {
+    let sqs = Sqs::start("gemini").await;
+    sqs.sink
+        .publish(&common::message("msg_standard"))
+        .await
+        .unwrap();
+    let received = sqs.received().await;
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].attributes[0].as_deref(), Some("msg_standard"));
+    assert_eq!(
+        received[0].body,
+        bytes::Bytes::from_static(common::BATCH.as_bytes())
+    );
 }

@@ -299,6 +299,21 @@ fn spawn_watched(server: &str) -> Child {
         .expect("sh")
 }
 
+/// Starts `server` (a command line) with [`spawn_watched`] and waits until
+/// `port` accepts connections (bounded: 1,200 tries, 25 ms apart); ends it
+/// and fails the test if it never does.
+fn start_listening(server: &str, port: u16) -> Child {
+    let child = spawn_watched(server);
+    for _ in 0..1200 {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return child;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    terminate(child);
+    panic!("`{server}` did not accept connections on port {port}");
+}
+
 /// Ends a server started by [`spawn_watched`], waiting for its shell.
 fn terminate(mut watcher: Child) {
     let _ = Command::new("kill")

@@ -1,11 +1,9 @@
 //! [`OwnMoto`]: a `moto_server` (AWS services emulated, SQS among them)
 //! of a test's own.
 
-use std::net::TcpStream;
 use std::process::Child;
-use std::time::Duration;
 
-use super::{free_port, on_path, spawn_watched, terminate};
+use super::{free_port, on_path, start_listening, terminate};
 
 /// `moto_server` (PyPI: `moto[server]`) on a free port, state in memory,
 /// ended when dropped or when the test process ends.
@@ -24,19 +22,11 @@ impl OwnMoto {
             );
         }
         let port = free_port();
-        let child = spawn_watched(&format!("moto_server -H 127.0.0.1 -p {port}"));
-        // Bounded: 1,200 tries, 25 ms apart (it starts in under a second).
-        for _ in 0..1200 {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Self {
-                    port,
-                    child: Some(child),
-                };
-            }
-            std::thread::sleep(Duration::from_millis(25));
+        let child = start_listening(&format!("moto_server -H 127.0.0.1 -p {port}"), port);
+        Self {
+            port,
+            child: Some(child),
         }
-        terminate(child);
-        panic!("moto_server on port {port} did not accept connections");
     }
 
     /// `http://127.0.0.1:port`, as `AWS_ENDPOINT_URL` takes it.

@@ -1,11 +1,9 @@
 //! [`OwnPubSub`]: a Pub/Sub emulator of a test's own.
 
-use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::Child;
-use std::time::Duration;
 
-use super::{free_port, spawn_watched, terminate};
+use super::{free_port, start_listening, terminate};
 
 /// Where Debian's `google-cloud-cli-pubsub-emulator` puts the emulator.
 const DEBIAN_EMULATOR: &str =
@@ -35,22 +33,13 @@ impl OwnPubSub {
             );
         }
         let port = free_port();
-        let child = spawn_watched(&format!(
-            "{} --host=127.0.0.1 --port={port}",
-            program.display()
-        ));
-        // Bounded: 1,200 tries, 25 ms apart (the JVM starts in about a second).
-        for _ in 0..1200 {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Self {
-                    port,
-                    child: Some(child),
-                };
-            }
-            std::thread::sleep(Duration::from_millis(25));
+        let server = format!("{} --host=127.0.0.1 --port={port}", program.display());
+        // The JVM starts in about a second.
+        let child = start_listening(&server, port);
+        Self {
+            port,
+            child: Some(child),
         }
-        terminate(child);
-        panic!("the Pub/Sub emulator on port {port} did not accept connections");
     }
 
     /// `127.0.0.1:port`, as `PUBSUB_EMULATOR_HOST` takes it.

@@ -61,12 +61,7 @@ impl PublishError {
         what: &'static str,
         source: impl Into<Box<dyn Error + Send + Sync>>,
     ) -> Self {
-        Self {
-            sink,
-            what,
-            may_have_published: false,
-            source: Some(source.into()),
-        }
+        Self::new(sink, what, false, Some(source.into()))
     }
 
     /// The message was sent but no confirmation came (a timeout, a
@@ -77,22 +72,26 @@ impl PublishError {
         what: &'static str,
         source: impl Into<Box<dyn Error + Send + Sync>>,
     ) -> Self {
-        Self {
-            sink,
-            what,
-            may_have_published: true,
-            source: Some(source.into()),
-        }
+        Self::new(sink, what, true, Some(source.into()))
     }
 
     /// A failure with no error of the client's behind it (a status, a
     /// refusal the broker gave as a value).
     pub fn refused(sink: &'static str, what: &'static str) -> Self {
+        Self::new(sink, what, false, None)
+    }
+
+    fn new(
+        sink: &'static str,
+        what: &'static str,
+        may_have_published: bool,
+        source: Option<Box<dyn Error + Send + Sync>>,
+    ) -> Self {
         Self {
             sink,
             what,
-            may_have_published: false,
-            source: None,
+            may_have_published,
+            source,
         }
     }
 

@@ -2,6 +2,7 @@
 //! in-request service and the outbox publish through.
 
 mod error;
+pub(crate) mod macros;
 mod message;
 mod subject;
 
@@ -64,6 +65,23 @@ pub trait Sink: Send + Sync + 'static {
     /// Whether the broker answers now (a readiness probe); `Ok` by default.
     fn ready(&self) -> BoxFuture<'_, Result<(), PublishError>> {
         Box::pin(async { Ok(()) })
+    }
+}
+
+/// Waits up to 5 seconds for `probe` (a round trip to the broker): a
+/// readiness check that never hangs on a broker that does not answer.
+#[allow(dead_code)] // used by the sinks that have a probe
+pub(crate) async fn answers_within<T, E>(
+    kind: &'static str,
+    probe: impl Future<Output = Result<T, E>>,
+) -> Result<(), PublishError>
+where
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    match tokio::time::timeout(std::time::Duration::from_secs(5), probe).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(err)) => Err(PublishError::not_published(kind, "no answer", err)),
+        Err(elapsed) => Err(PublishError::not_published(kind, "no answer", elapsed)),
     }
 }
 

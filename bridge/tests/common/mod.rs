@@ -17,6 +17,32 @@ use gemini_webhooks_bridge::{PublishService, Publisher};
 use http::{Request, StatusCode};
 use tower::ServiceExt as _;
 
+/// The suite every sink's test file runs, against its own broker:
+/// `start` makes a fresh [`Broker`] (an async expression), `subject` is
+/// where a `batch.succeeded` message goes, `once` whether the broker keeps
+/// one copy per webhook id (else only "nothing lost" is asserted).
+macro_rules! sink_suite {
+    (start: $start:expr, subject: $subject:expr, once: $once:expr) => {
+        #[tokio::test]
+        async fn publishes_the_raw_body_with_its_attributes() {
+            let broker = $start;
+            common::publishes_the_raw_body_with_its_attributes(&broker, $subject).await;
+        }
+
+        #[tokio::test]
+        async fn bad_and_duplicate_deliveries_publish_nothing_more() {
+            let broker = $start;
+            common::bad_and_duplicate_deliveries_publish_nothing_more(&broker).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_broker_away_answers_503_then_loses_nothing() {
+            let mut broker = $start;
+            common::a_stopped_broker_answers_503_then_loses_nothing(&mut broker, $once).await;
+        }
+    };
+}
+
 /// One message as the broker holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Received {
