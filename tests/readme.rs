@@ -31,7 +31,7 @@ fn rust_blocks(readme: &str) -> Vec<(Option<String>, String)> {
 
 /// The crates of the workspace with a README and guides: this one and the
 /// published siblings.
-const CRATES: [&str; 3] = [".", "postgres", "api"];
+const CRATES: [&str; 4] = [".", "postgres", "api", "bridge"];
 
 /// The guides under `crate_dir/docs/`, sorted.
 fn guides(crate_dir: &Path) -> Vec<std::path::PathBuf> {
