@@ -1,6 +1,7 @@
 //! [`RabbitSink`]: RabbitMQ, persistent messages confirmed by publisher
 //! confirms, `message_id` = webhook id.
 
+use std::sync::PoisonError;
 use std::time::Duration;
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
@@ -38,7 +39,11 @@ pub struct RabbitSink {
     exchange: ShortString,
     routing_key: Subject,
     timeout: Duration,
-    open: Mutex<Option<(Connection, Channel)>>,
+    /// The open channel, read by every publish without waiting.
+    current: std::sync::RwLock<Option<Channel>>,
+    /// Held while (re)connecting, so one caller connects at a time; keeps
+    /// the connection the channel is on.
+    open: Mutex<Option<Connection>>,
 }
 
 impl std::fmt::Debug for RabbitSink {
@@ -61,6 +66,7 @@ impl RabbitSink {
             exchange: exchange.into(),
             routing_key,
             timeout: Duration::from_secs(5),
+            current: std::sync::RwLock::new(None),
             open: Mutex::new(None),
         }
     }
@@ -74,14 +80,14 @@ impl RabbitSink {
     /// The channel in confirm mode, opening the connection if it is not
     /// open. One caller connects at a time; the others wait for it.
     async fn channel(&self) -> Result<Channel, PublishError> {
-        let mut open = self.open.lock().await;
-        if let Some((connection, channel)) = open.as_ref()
-            && connection.status().connected()
-            && channel.status().connected()
-        {
-            return Ok(channel.clone());
+        if let Some(channel) = self.open_channel() {
+            return Ok(channel);
         }
-        *open = None;
+        let mut open = self.open.lock().await;
+        // Another caller may have connected while this one waited.
+        if let Some(channel) = self.open_channel() {
+            return Ok(channel);
+        }
         let connect = async {
             let connection =
                 Connection::connect(&self.url, ConnectionProperties::default()).await?;
@@ -95,8 +101,18 @@ impl RabbitSink {
             .await
             .map_err(|elapsed| PublishError::not_published(KIND, "could not connect", elapsed))?
             .map_err(|err| PublishError::not_published(KIND, "could not connect", err))?;
-        *open = Some((connection, channel.clone()));
+        *open = Some(connection);
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Some(channel.clone());
         Ok(channel)
+    }
+
+    /// The current channel, if it is still open.
+    fn open_channel(&self) -> Option<Channel> {
+        let current = self.current.read().unwrap_or_else(PoisonError::into_inner);
+        current
+            .as_ref()
+            .filter(|channel| channel.status().connected())
+            .cloned()
     }
 
     async fn send(&self, message: &Message) -> Result<Published, PublishError> {
