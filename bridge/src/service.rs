@@ -54,9 +54,10 @@ impl<B> Service<Request<B>> for PublishService {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: Request<B>) -> Self::Future {
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
         let publisher = self.publisher.clone();
-        let delivery = request.extensions().get::<Delivery>().cloned();
+        // Taken, not cloned: nothing after this service reads it.
+        let delivery = request.extensions_mut().remove::<Delivery>();
         Box::pin(async move {
             let Some(delivery) = delivery else {
                 // A wiring mistake, not the sender's: no layer in front.
