@@ -39,8 +39,7 @@ impl Nats {
             })
             .await
             .unwrap();
-        let sink = NatsSink::new(client, Subject::parse("gemini.{type}").unwrap())
-            .ack_timeout(Duration::from_millis(500));
+        let sink = NatsSink::new(client, Subject::parse("gemini.{type}").unwrap());
         Self {
             server,
             sink: Arc::new(sink),

@@ -60,8 +60,7 @@ impl PubSub {
             .build()
             .await
             .unwrap();
-        let mut sink = PubSubSink::new(client, PROJECT, Subject::parse("gemini-{type}").unwrap())
-            .timeout(Duration::from_secs(2));
+        let mut sink = PubSubSink::new(client, PROJECT, Subject::parse("gemini-{type}").unwrap());
         if ordered {
             sink = sink.ordered_by_job();
         }

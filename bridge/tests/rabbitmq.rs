@@ -7,7 +7,6 @@
 mod common;
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use common::{Broker, Received};
 use gemini_webhooks_bridge::rabbitmq::RabbitSink;
@@ -72,8 +71,7 @@ impl Rabbit {
             .unwrap();
         let proxy = Proxy::start(&OwnVhost::host());
         let url = vhost.url_through(&format!("127.0.0.1:{}", proxy.port()));
-        let sink = RabbitSink::new(url, EXCHANGE, Subject::parse("gemini.{type}").unwrap())
-            .timeout(Duration::from_secs(2));
+        let sink = RabbitSink::new(url, EXCHANGE, Subject::parse("gemini.{type}").unwrap());
         Self {
             _vhost: vhost,
             proxy,

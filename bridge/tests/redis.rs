@@ -25,8 +25,7 @@ impl Redis {
         let server = OwnRedis::start();
         let port = server.port();
         let client = redis::Client::open(server.url()).unwrap();
-        let sink = RedisSink::new(client, Subject::parse("gemini:{type}").unwrap())
-            .timeout(Duration::from_millis(500));
+        let sink = RedisSink::new(client, Subject::parse("gemini:{type}").unwrap());
         Self {
             server,
             port,
@@ -96,7 +95,7 @@ sink_suite!(start: Redis::start(), subject: "gemini:batch.succeeded", once: true
 
 /// The claim and the XADD are one script: a second publish of one webhook
 /// id is confirmed as a duplicate of the first entry, not added again;
-/// after the TTL it is added anew.
+/// the marker holds the id for the TTL (read from the server, not waited for).
 #[tokio::test]
 async fn one_entry_per_webhook_id_within_the_ttl() {
     let redis = Redis::start();
@@ -104,7 +103,7 @@ async fn one_entry_per_webhook_id_within_the_ttl() {
         redis::Client::open(redis.server.url()).unwrap(),
         Subject::parse("gemini:{type}").unwrap(),
     )
-    .dedup_ttl(Duration::from_millis(300));
+    .dedup_ttl(Duration::from_secs(60));
     let message = common::message("msg_twice");
     let first = sink.publish(&message).await.unwrap();
     let second = sink.publish(&message).await.unwrap();
@@ -118,6 +117,6 @@ async fn one_entry_per_webhook_id_within_the_ttl() {
         .query_async(&mut admin)
         .await
         .unwrap();
-    assert!((1..=300).contains(&ttl), "{ttl}");
+    assert!((1..=60_000).contains(&ttl), "{ttl}");
     assert!(sink.ready().await.is_ok());
 }

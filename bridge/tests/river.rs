@@ -57,12 +57,10 @@ impl River {
         through.set_port(Some(proxy.port())).unwrap();
         let pool = PgPoolOptions::new()
             .max_connections(4)
-            .acquire_timeout(Duration::from_secs(1))
+            .acquire_timeout(Duration::from_secs(5))
             .connect_lazy(through.as_str())
             .unwrap();
-        let sink = RiverSink::new(pool, "gemini")
-            .unwrap()
-            .timeout(Duration::from_secs(2));
+        let sink = RiverSink::new(pool, "gemini").unwrap();
         Self {
             proxy,
             admin,

@@ -6,7 +6,6 @@
 mod common;
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
 use bytes::Bytes;
@@ -46,7 +45,7 @@ impl Sqs {
         let queue_url = create.send().await.unwrap().queue_url().unwrap().to_owned();
         let proxy = Proxy::start(&format!("127.0.0.1:{}", moto.port()));
         let through = client(&format!("http://127.0.0.1:{}", proxy.port()));
-        let sink = SqsSink::new(through, &queue_url).timeout(Duration::from_secs(2));
+        let sink = SqsSink::new(through, &queue_url);
         Self {
             _moto: moto,
             proxy,
