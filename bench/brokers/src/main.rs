@@ -14,7 +14,7 @@
 //!   its workers publishing (`complete_in_batches`): the `202` rate and
 //!   latency, and the rate at which the broker received them all.
 //!
-//! `cargo run --release -p gemini-webhooks-harness --example broker_throughput -- BROKER [requests-per-round] [rounds]`
+//! `cargo run --release --manifest-path bench/brokers/Cargo.toml -- BROKER [requests-per-round] [rounds]`
 //! with BROKER one of `nats`, `rabbitmq`, `pubsub` (raw, peer, bridge,
 //! outbox) or `redis`, `sqs`, `river` (bridge, outbox). Each broker is a
 //! throwaway one of the run's own (testdb), as in the tests; PostgreSQL
