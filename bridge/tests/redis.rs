@@ -1,4 +1,6 @@
-//! The Redis Streams sink against a `redis-server` of the test's own.
+//! The Redis Streams sink against a `redis-server` of the test's own,
+//! reached through a proxy the test cuts to take the server away (the
+//! test's server keeps nothing on disk: a restart would lose the stream).
 #![cfg(feature = "redis")]
 
 #[macro_use]
@@ -12,29 +14,30 @@ use common::{Broker, Received};
 use gemini_webhooks_bridge::redis::RedisSink;
 use gemini_webhooks_bridge::sink::{Sink, Subject};
 use redis::streams::StreamRangeReply;
-use testdb::OwnRedis;
+use testdb::{OwnRedis, Proxy};
 
 struct Redis {
     server: OwnRedis,
-    port: u16,
+    proxy: Proxy,
     sink: Arc<RedisSink>,
 }
 
 impl Redis {
     fn start() -> Self {
         let server = OwnRedis::start();
-        let port = server.port();
-        let client = redis::Client::open(server.url()).unwrap();
+        let proxy = Proxy::start(&format!("127.0.0.1:{}", server.port()));
+        let through = format!("redis://127.0.0.1:{}", proxy.port());
+        let client = redis::Client::open(through).unwrap();
         let sink = RedisSink::new(client, Subject::parse("gemini:{type}").unwrap());
         Self {
             server,
-            port,
+            proxy,
             sink: Arc::new(sink),
         }
     }
 
     async fn admin(&self) -> redis::aio::MultiplexedConnection {
-        let client = redis::Client::open(format!("redis://127.0.0.1:{}", self.port)).unwrap();
+        let client = redis::Client::open(self.server.url()).unwrap();
         client.get_multiplexed_async_connection().await.unwrap()
     }
 }
@@ -77,16 +80,11 @@ impl Broker for Redis {
     }
 
     fn stop(&mut self) {
-        self.server.stop();
+        self.proxy.cut();
     }
 
     fn start_again(&mut self) {
-        self.server = OwnRedis::start_on(self.port);
-    }
-
-    /// The test's Redis keeps nothing on disk.
-    fn durable(&self) -> bool {
-        false
+        self.proxy.restore();
     }
 }
 
