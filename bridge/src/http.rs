@@ -108,4 +108,14 @@ fn status_text(status: http::StatusCode) -> &'static str {
     }
 }
 
-crate::sink::macros::sink_impl!(HttpSink, post {});
+crate::sink::macros::sink_impl!(HttpSink, post {
+    /// The endpoint answers a `HEAD` with any status: it is reachable
+    /// (whether it takes a `HEAD` is its business; an unsigned request
+    /// publishes nothing).
+    fn ready(&self) -> crate::sink::BoxFuture<'_, Result<(), PublishError>> {
+        Box::pin(crate::sink::answers_within(
+            KIND,
+            self.client.head(self.url.clone()).send(),
+        ))
+    }
+});

@@ -4,7 +4,7 @@
 use std::sync::PoisonError;
 use std::time::Duration;
 
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::options::{BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
 use tokio::sync::Mutex;
@@ -163,8 +163,15 @@ impl RabbitSink {
 }
 
 crate::sink::macros::sink_impl!(RabbitSink, send {
-    /// The connection is open, or opens.
+    /// The channel is open, or opens, and RabbitMQ answers on it: a
+    /// `basic.qos` round trip (harmless on a channel that only publishes),
+    /// since a connection the broker dropped still looks open until lapin
+    /// next reads from it.
     fn ready(&self) -> crate::sink::BoxFuture<'_, Result<(), PublishError>> {
-        Box::pin(async { self.channel().await.map(drop) })
+        Box::pin(async {
+            let channel = self.channel().await?;
+            let round_trip = channel.basic_qos(0, BasicQosOptions::default());
+            crate::sink::answers_within(KIND, round_trip).await
+        })
     }
 });

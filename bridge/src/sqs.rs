@@ -120,7 +120,20 @@ fn deduplication_id(id: &str) -> String {
         .collect()
 }
 
-crate::sink::macros::sink_impl!(SqsSink, send {});
+crate::sink::macros::sink_impl!(SqsSink, send {
+    /// SQS answers `GetQueueAttributes` for the queue. A refusal of the
+    /// call itself (a send-only IAM policy) is still an answer: ready; a
+    /// queue that does not exist is not.
+    fn ready(&self) -> crate::sink::BoxFuture<'_, Result<(), PublishError>> {
+        Box::pin(crate::sink::answers_within(KIND, async {
+            let probe = self.client.get_queue_attributes().queue_url(&self.queue_url);
+            match probe.send().await {
+                Err(SdkError::ServiceError(err)) if !err.err().is_queue_does_not_exist() => Ok(()),
+                answer => answer.map(drop),
+            }
+        }))
+    }
+});
 
 #[cfg(test)]
 mod tests {

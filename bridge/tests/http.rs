@@ -107,7 +107,7 @@ impl Broker for Endpoint {
 }
 
 // An endpoint whose answer was lost may have the delivery twice.
-sink_suite!(start: Endpoint::start().await, subject: "/inbound", once: false);
+sink_suite!(start: Endpoint::start().await, subject: "/inbound", once: false, probe: true);
 
 /// An endpoint that refuses is not published, and says so; one signed
 /// with another secret is refused by the endpoint's verifier.

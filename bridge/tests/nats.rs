@@ -83,7 +83,7 @@ impl Broker for Nats {
 }
 
 // The stream de-duplicates on `Nats-Msg-Id`.
-sink_suite!(start: Nats::start().await, subject: "gemini.batch.succeeded", once: true);
+sink_suite!(start: Nats::start().await, subject: "gemini.batch.succeeded", once: true, probe: true);
 
 /// A second publish of one webhook id is the stream's duplicate, confirmed
 /// without a second message: what makes an unconfirmed publish safe to retry.

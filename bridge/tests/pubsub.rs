@@ -152,7 +152,7 @@ impl Broker for PubSub {
 }
 
 // Pub/Sub does not de-duplicate publishes.
-sink_suite!(start: PubSub::start(false).await, subject: "gemini-batch.succeeded", once: false);
+sink_suite!(start: PubSub::start(false).await, subject: "gemini-batch.succeeded", once: false, probe: false);
 
 /// With ordering by job, the ordering key is the Gemini job's name.
 #[tokio::test]

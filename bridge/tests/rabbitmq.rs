@@ -124,7 +124,7 @@ impl Broker for Rabbit {
 
 // RabbitMQ does not de-duplicate: a publish whose confirm was lost may be
 // there twice.
-sink_suite!(start: Rabbit::start().await, subject: "gemini.batch.succeeded", once: false);
+sink_suite!(start: Rabbit::start().await, subject: "gemini.batch.succeeded", once: false, probe: true);
 
 /// A routing key no queue is bound to comes back: not published, and said
 /// so, rather than dropped by the exchange.

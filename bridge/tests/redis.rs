@@ -89,7 +89,7 @@ impl Broker for Redis {
 }
 
 // The script keeps one entry per webhook id.
-sink_suite!(start: Redis::start(), subject: "gemini:batch.succeeded", once: true);
+sink_suite!(start: Redis::start(), subject: "gemini:batch.succeeded", once: true, probe: true);
 
 /// The claim and the XADD are one script: a second publish of one webhook
 /// id is confirmed as a duplicate of the first entry, not added again;

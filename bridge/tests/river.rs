@@ -109,7 +109,7 @@ impl Broker for River {
 
 // River's unique jobs make every delivery one job, even one whose commit
 // was cut off.
-sink_suite!(start: River::start().await, subject: "gemini", once: true);
+sink_suite!(start: River::start().await, subject: "gemini", once: true, probe: true);
 
 /// One ending of a Gemini job is one River job, whatever its webhook id:
 /// the unique key is the completion key.

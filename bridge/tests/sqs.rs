@@ -117,7 +117,7 @@ impl Broker for Sqs {
 }
 
 // On a FIFO queue SQS de-duplicates on the webhook id.
-sink_suite!(start: Sqs::start("gemini.fifo").await, subject: "gemini.fifo", once: true);
+sink_suite!(start: Sqs::start("gemini.fifo").await, subject: "gemini.fifo", once: true, probe: true);
 
 /// A second send of one webhook id to a FIFO queue is SQS's duplicate.
 #[tokio::test]
@@ -129,7 +129,8 @@ async fn a_fifo_queue_keeps_one_copy_of_a_webhook_id() {
     assert_eq!(sqs.received().await.len(), 1);
 }
 
-/// A queue that does not exist is refused, not published.
+/// A queue that does not exist is refused, not published, and the sink
+/// is not ready.
 #[tokio::test]
 async fn a_missing_queue_is_not_published() {
     let sqs = Sqs::start("gemini").await;
@@ -140,6 +141,7 @@ async fn a_missing_queue_is_not_published() {
         .await
         .unwrap_err();
     assert!(!err.may_have_published(), "{err}");
+    assert!(sink.ready().await.is_err());
 }
 
 /// A standard queue (no de-duplication id, no group) takes the message

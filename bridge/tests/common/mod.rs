@@ -18,9 +18,10 @@ use gemini_webhooks_bridge::sink::Sink;
 /// The suite every sink's test file runs, against its own broker:
 /// `start` makes a fresh [`Broker`] (an async expression), `subject` is
 /// where a `batch.succeeded` message goes, `once` whether the broker keeps
-/// one copy per webhook id (else only "nothing lost" is asserted).
+/// one copy per webhook id (else only "nothing lost" is asserted), `probe`
+/// whether the sink's readiness check asks the broker.
 macro_rules! sink_suite {
-    (start: $start:expr, subject: $subject:expr, once: $once:expr) => {
+    (start: $start:expr, subject: $subject:expr, once: $once:expr, probe: $probe:expr) => {
         #[tokio::test]
         async fn publishes_the_raw_body_with_its_attributes() {
             let broker = $start;
@@ -38,6 +39,12 @@ macro_rules! sink_suite {
             let mut broker = $start;
             common::in_request::a_stopped_broker_answers_503_then_loses_nothing(&mut broker, $once)
                 .await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn ready_while_the_broker_answers_and_not_while_away() {
+            let mut broker = $start;
+            common::ready_while_the_broker_answers(&mut broker, $probe).await;
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,6 +125,28 @@ pub async fn assert_each_in_broker<S: AsRef<str>>(
             assert_eq!(copies, 1, "{id} twice: {ids:?}");
         }
     }
+}
+
+/// The sink is ready while the broker answers; where it `probe`s the
+/// broker, not while it is away, and ready again once it is back.
+pub async fn ready_while_the_broker_answers(broker: &mut impl Broker, probe: bool) {
+    let sink = broker.sink();
+    sink.ready().await.unwrap();
+    broker.stop();
+    let away = sink.ready().await;
+    assert_eq!(away.is_err(), probe, "{away:?}");
+    broker.start_again();
+    // Bounded: a client reconnects at its own pace.
+    for _ in 0..600 {
+        if sink.ready().await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "not ready after the broker came back: {:?}",
+        sink.ready().await
+    );
 }
 
 /// Polls `done` every 20 ms until it holds; bounded (five minutes: only a
