@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::{Fail, FailRecorded, InboxDb, WorkerDb};
 use crate::connection::plan_check;
+use crate::inbox::Gate;
 use crate::inbox::Inbox;
 
 const LEASE_FOR: Duration = Duration::from_secs(60);
@@ -255,4 +256,92 @@ async fn in_batches_the_claim_counts_and_only_held_jobs_are_marked_done() {
     let used_up = door.claim(3, "last", LEASE_FOR).await.unwrap();
     assert_eq!(used_up[0].attempts, 2, "the count before: used up");
     assert_eq!(row(&db, "b").await.1, 2, "not counted past max_attempts");
+}
+
+/// Moves the gate's bucket clock: refilled `ago` before now (negative:
+/// in the future), its tokens `tokens`; the test's clock for the rate.
+async fn set_bucket(db: &InboxDb, tokens: f64, ago_ms: f64) {
+    let gate = crate::inbox::sql::gate::gate_table(&db.settings.table);
+    plan_check::client()
+        .await
+        .execute(
+            &format!(
+                "UPDATE {gate} SET tokens = $1, \
+                   refilled_at = clock_timestamp() - $2 * interval '1 millisecond'"
+            ),
+            &[&tokens, &ago_ms],
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_paused_gate_lets_no_claim_through_until_resumed() {
+    let (db, door) = door("paused", &["a", "b"]).await;
+    assert_eq!(db.gate().await.unwrap(), Gate::OPEN);
+    db.set_gate(Gate::PAUSED).await.unwrap();
+    assert_eq!(db.gate().await.unwrap(), Gate::PAUSED);
+    assert!(door.claim(5, "l1", LEASE_FOR).await.unwrap().is_empty());
+    let counted = WorkerDb::new(
+        Arc::clone(&db),
+        db.pool.clone(),
+        db.pool.clone(),
+        None,
+        Some(3),
+    );
+    assert!(counted.claim(5, "l2", LEASE_FOR).await.unwrap().is_empty());
+    assert_eq!(db.counts().await.unwrap().pending, 2, "stored, waiting");
+    db.set_gate(Gate::OPEN).await.unwrap();
+    assert_eq!(door.claim(5, "l3", LEASE_FOR).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_rate_lets_through_the_whole_tokens_of_the_bucket_and_charges_them() {
+    let keys: Vec<String> = (0..40).map(|n| format!("k{n:02}")).collect();
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let (db, door) = door("rate", &keys).await;
+    let three = std::num::NonZeroU32::new(3).unwrap();
+    db.set_gate(Gate::rate(three)).await.unwrap();
+    assert_eq!(db.gate().await.unwrap().rate, Some(three));
+    // A resume starts with a full bucket: one second's worth.
+    assert_eq!(door.claim(10, "l1", LEASE_FOR).await.unwrap().len(), 3);
+    // Refilled "in the future": no time passes for the bucket, so only
+    // the tokens set count, whatever the machine's speed.
+    set_bucket(&db, 0.0, -3_600_000.0).await;
+    assert!(door.claim(10, "l2", LEASE_FOR).await.unwrap().is_empty());
+    set_bucket(&db, 2.5, -3_600_000.0).await;
+    assert_eq!(door.claim(10, "l3", LEASE_FOR).await.unwrap().len(), 2);
+    assert_eq!(tokens(&db).await, 0.5, "charged for what it claimed");
+    // A long pause refills one second's worth at most, and a claim takes
+    // no more than it asks.
+    set_bucket(&db, 0.0, 3_600_000.0).await;
+    assert_eq!(door.claim(2, "l4", LEASE_FOR).await.unwrap().len(), 2);
+    set_bucket(&db, 0.0, 3_600_000.0).await;
+    assert_eq!(door.claim(10, "l5", LEASE_FOR).await.unwrap().len(), 3);
+    // Refilled at the rate: at 100/s, 50 ms (or more) makes 5 tokens or more.
+    db.set_gate(Gate::rate(std::num::NonZeroU32::new(100).unwrap()))
+        .await
+        .unwrap();
+    set_bucket(&db, 0.0, 50.0).await;
+    let refilled = door.claim(10, "l6", LEASE_FOR).await.unwrap().len();
+    assert!((5..=10).contains(&refilled), "{refilled}");
+    db.set_gate(Gate::OPEN).await.unwrap();
+    assert_eq!(db.gate().await.unwrap(), Gate::OPEN);
+    let rest = door.claim(40, "l7", LEASE_FOR).await.unwrap();
+    assert_eq!(
+        rest.len(),
+        40 - 3 - 2 - 2 - 3 - refilled,
+        "as fast as asked"
+    );
+}
+
+/// The tokens in the gate's bucket.
+async fn tokens(db: &InboxDb) -> f64 {
+    let gate = crate::inbox::sql::gate::gate_table(&db.settings.table);
+    let client = plan_check::client().await;
+    let row = client
+        .query_one(&format!("SELECT tokens FROM {gate}"), &[])
+        .await
+        .unwrap();
+    row.get(0)
 }

@@ -18,6 +18,7 @@ use tokio_postgres::Row;
 
 pub(super) use worker::{ClaimedRow, Fail, FailRecorded, WorkerDb};
 
+use super::Gate;
 use super::completion::EventKeys;
 use super::inspect::{JobRecord, JobState};
 use super::job::StoredDelivery;
@@ -266,6 +267,38 @@ impl InboxDb {
             })
             .await?;
         Ok(count(&row, "requeued"))
+    }
+
+    /// Sets the workers' gate and wakes them.
+    pub(super) async fn set_gate(&self, gate: Gate) -> Result<(), InboxError> {
+        let settings = &self.settings;
+        let sql = sql::gate::set(&settings.table, &settings.channel);
+        let rate = gate
+            .rate
+            .map(|rate| i32::try_from(rate.get()).unwrap_or(i32::MAX));
+        let paused = gate.paused;
+        self.run("set the gate", |client| async move {
+            client.query(&sql, &[&paused, &rate]).await
+        })
+        .await
+        .map(drop)
+    }
+
+    /// The workers' gate as it is (open if its row is gone).
+    pub(super) async fn gate(&self) -> Result<Gate, InboxError> {
+        let sql = sql::gate::read(&self.settings.table);
+        let row = self
+            .run("read the gate", |client| async move {
+                client.query_one(&sql, &[]).await
+            })
+            .await?;
+        let rate: Option<i32> = row.get("rate");
+        Ok(Gate {
+            paused: row.get::<_, Option<bool>>("paused").unwrap_or(false),
+            rate: rate
+                .and_then(|rate| u32::try_from(rate).ok())
+                .and_then(std::num::NonZeroU32::new),
+        })
     }
 
     /// How many jobs the inbox holds, by state.

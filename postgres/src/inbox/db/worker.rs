@@ -435,7 +435,14 @@ mod tests {
                 "ARRAY['k1', 'k2'], ARRAY['lease'], 1000",
             ),
         ] {
-            let scans = plan_check::table_scans_when_grown(&client, &schema, &fill, fresh).await;
+            let mut scans =
+                plan_check::table_scans_when_grown(&client, &schema, &fill, fresh).await;
+            // The gate's table has one row, by its primary key.
+            let gate = format!(
+                "Seq Scan on {} reading",
+                crate::inbox::sql::gate::gate_table(&table)
+            );
+            scans.retain(|scan| !scan.starts_with(&gate));
             assert!(scans.is_empty(), "{scans:#?}");
         }
     }

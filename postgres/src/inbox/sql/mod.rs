@@ -7,7 +7,8 @@
 //! The protocol, as `model/inbox.pml` checks it:
 //!
 //! - **claim** (autocommit, bounded by the server's `statement_timeout`):
-//!   a due `pending` row gets a fresh lease token and `run_at` = now +
+//!   as many due jobs as the [`gate`] allows (none while paused); a due
+//!   `pending` row gets a fresh lease token and `run_at` = now +
 //!   lease. No attempt is counted: a claim whose answer is lost costs one
 //!   lease, nothing more.
 //! - **begin** (the job's own transaction): the row is locked `FOR KEY
@@ -29,6 +30,7 @@
 //! the due index's predicate and makes the plan PostgreSQL keeps from a
 //! small table scan that whole index (`plan_check` catches it).
 
+pub(crate) mod gate;
 pub(crate) mod tracked;
 
 use crate::connection::derived_name;
@@ -42,7 +44,8 @@ const CHANNEL: &str = "new";
 
 /// Every name derived from an inbox table (the builder checks that each
 /// fits PostgreSQL's 63 bytes), the tracked table's included.
-pub(in crate::inbox) const DERIVED: [&str; 8] = [
+pub(in crate::inbox) const DERIVED: [&str; 9] = [
+    gate::TABLE,
     DUE,
     FINISHED,
     COMPLETION,
@@ -88,12 +91,14 @@ pub(super) fn schema(table: &str) -> String {
          CREATE UNIQUE INDEX IF NOT EXISTS {completion} ON {table} (completion_key) \
            WHERE completion_key IS NOT NULL;\n\
          {rekey}\n\
-         {tracked}",
+         {tracked}\n\
+         {gate}",
         due = derived_name(table, DUE),
         finished = derived_name(table, FINISHED),
         completion = derived_name(table, COMPLETION),
         rekey = rekey_completions(table),
         tracked = tracked::schema(table),
+        gate = gate::schema(table),
     )
 }
 
@@ -220,31 +225,25 @@ pub(super) struct JobSql {
 impl JobSql {
     pub(super) fn new(table: &str) -> Self {
         Self {
-            // `$1` jobs at most, lease `$2` for `$3` ms. Returns, besides the
-            // row, whether an earlier lease was left on it (its worker died
-            // or lost its connection mid-attempt).
-            claim: format!(
-                "UPDATE {table} AS t SET lease = $2, run_at = now() + $3 * interval '1 millisecond' \
-                 FROM (SELECT id, lease AS left_lease FROM {table} \
-                       WHERE state = 'pending' AND run_at <= now() \
-                       ORDER BY run_at LIMIT $1 FOR UPDATE SKIP LOCKED) AS due \
-                 WHERE t.id = due.id \
-                 RETURNING t.id, t.webhook_id, t.signed_at, t.verified_by, t.jwt_claims, t.body, \
-                   t.attempts, t.received_at, due.left_lease IS NOT NULL AS abandoned"
+            // `$1` jobs at most (fewer as the gate allows), lease `$2` for
+            // `$3` ms. Returns, besides the row, whether an earlier lease was
+            // left on it (its worker died or lost its connection mid-attempt).
+            claim: gated_claim(
+                table,
+                "lease = $2, run_at = now() + $3 * interval '1 millisecond'",
+                "",
+                "t.attempts",
             ),
             // For a worker that completes in batches, which has no `start`:
             // the claim counts the attempt, unless the `$4` allowed are used
             // up (the job is buried, not counted again), and returns the
             // count before it.
-            claim_counted: format!(
-                "UPDATE {table} AS t SET lease = $2, run_at = now() + $3 * interval '1 millisecond', \
-                   attempts = CASE WHEN t.attempts < $4 THEN t.attempts + 1 ELSE t.attempts END \
-                 FROM (SELECT id, lease AS left_lease, attempts AS before FROM {table} \
-                       WHERE state = 'pending' AND run_at <= now() \
-                       ORDER BY run_at LIMIT $1 FOR UPDATE SKIP LOCKED) AS due \
-                 WHERE t.id = due.id \
-                 RETURNING t.id, t.webhook_id, t.signed_at, t.verified_by, t.jwt_claims, t.body, \
-                   due.before AS attempts, t.received_at, due.left_lease IS NOT NULL AS abandoned"
+            claim_counted: gated_claim(
+                table,
+                "lease = $2, run_at = now() + $3 * interval '1 millisecond', \
+                 attempts = CASE WHEN t.attempts < $4 THEN t.attempts + 1 ELSE t.attempts END",
+                ", attempts AS before",
+                "due.before",
             ),
             // The state is checked on the row found, not in the WHERE
             // clause: there it matches the due index's predicate, and the
@@ -289,6 +288,27 @@ impl JobSql {
             ),
         }
     }
+}
+
+/// A claim of the due jobs of `table` that obeys the gate
+/// ([`gate::claim_ctes`]): `set` is its `SET` list, `due_columns` what
+/// else the due subquery reads, `attempts` the attempt count it returns.
+fn gated_claim(table: &str, set: &str, due_columns: &str, attempts: &str) -> String {
+    format!(
+        "WITH {gate}, \
+         claimed AS (\
+           UPDATE {table} AS t SET {set} \
+           FROM (SELECT id, lease AS left_lease{due_columns} FROM {table} \
+                 WHERE state = 'pending' AND run_at <= now() \
+                 ORDER BY run_at LIMIT (SELECT jobs FROM allowed) FOR UPDATE SKIP LOCKED) AS due \
+           WHERE t.id = due.id \
+           RETURNING t.id, t.webhook_id, t.signed_at, t.verified_by, t.jwt_claims, t.body, \
+             {attempts} AS attempts, t.received_at, due.left_lease IS NOT NULL AS abandoned), \
+         {charge} \
+         SELECT * FROM claimed",
+        gate = gate::claim_ctes(table),
+        charge = gate::charge(table),
+    )
 }
 
 /// The columns a job is shown with, `body` aside.
