@@ -113,3 +113,21 @@ async fn a_subject_no_stream_takes_is_not_published() {
         .unwrap_err();
     assert!(!err.may_have_published(), "{err}");
 }
+
+/// A PubAck that never comes (the server went away after the client took
+/// the message) leaves the publish unconfirmed: it may have reached the
+/// stream, so the delivery is retried, and the stream's de-duplication
+/// keeps one copy.
+#[tokio::test]
+async fn a_pub_ack_that_never_comes_may_have_published() {
+    let mut nats = Nats::start().await;
+    let client = async_nats::connect(nats.server.url()).await.unwrap();
+    let sink = NatsSink::new(client, Subject::parse("gemini.{type}").unwrap())
+        .ack_timeout(Duration::from_millis(300));
+    nats.stop();
+    let err = sink
+        .publish(&common::message("msg_unanswered"))
+        .await
+        .unwrap_err();
+    assert!(err.may_have_published(), "{err}");
+}

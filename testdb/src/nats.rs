@@ -81,8 +81,11 @@ impl OwnNats {
     }
 
     /// Stops the server now (SIGKILL: nothing flushed on its way out),
-    /// waiting until it is gone.
+    /// waiting until it is gone. Once only: stopped, it has nothing to stop.
     pub fn stop(&mut self) {
+        if self.child.is_none() {
+            return;
+        }
         if let Ok(pid) = std::fs::read_to_string(self.pid_file()) {
             let _ = std::process::Command::new("kill")
                 .args(["-KILL", pid.trim()])
