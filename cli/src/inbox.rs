@@ -1,12 +1,12 @@
-//! `inbox stats|list|show|requeue|track`: a durable inbox's jobs and dead
-//! letters, and the Gemini jobs it expects, on the team's own database,
+//! `inbox stats|list|show|requeue|track|pause|resume`: a durable inbox's
+//! jobs and dead letters, its workers' gate, and the Gemini jobs it expects, on the team's own database,
 //! through `gemini_webhooks_postgres::inbox`.
 
 use std::time::{Duration, SystemTime};
 
 use clap::{Args, Subcommand, ValueEnum};
 use gemini_webhooks_api::JobName;
-use gemini_webhooks_postgres::inbox::{DEFAULT_TABLE, Inbox, JobRecord, JobState};
+use gemini_webhooks_postgres::inbox::{DEFAULT_TABLE, Gate, Inbox, JobRecord, JobState};
 use gemini_webhooks_postgres::reconcile::{TrackedJob, Tracking};
 use serde_json::json;
 
@@ -23,6 +23,8 @@ use crate::output::Output;
 ///   gemini-webhooks inbox show msg_2Kd…
 ///   gemini-webhooks inbox requeue --all-dead
 ///   gemini-webhooks inbox track batches/abc123 --expect-within 3600 --metadata '{"order":42}'
+///   gemini-webhooks inbox pause
+///   gemini-webhooks inbox resume --rate 20
 #[derive(Args)]
 #[command(verbatim_doc_comment)]
 pub struct InboxArgs {
@@ -38,8 +40,19 @@ pub struct InboxArgs {
 
 #[derive(Subcommand)]
 enum InboxCommand {
-    /// How many jobs are pending, running, done and dead.
+    /// How many jobs are pending, running, done and dead; whether the
+    /// workers are paused.
     Stats,
+    /// Workers of every replica stop claiming new jobs at their next claim
+    /// (running ones finish); deliveries are still stored and acknowledged.
+    Pause,
+    /// Workers claim again, and are woken.
+    Resume {
+        /// At most this many jobs started per second across all workers,
+        /// to drain a backlog without flattening the service downstream.
+        #[arg(long, value_name = "JOBS_PER_SEC")]
+        rate: Option<std::num::NonZeroU32>,
+    },
     /// Jobs, newest first, without their bodies.
     List {
         /// Only jobs in this state.
@@ -114,6 +127,10 @@ pub async fn run(args: &InboxArgs, out: Output) -> Result<(), Failure> {
         .build()?;
     match &args.command {
         InboxCommand::Stats => stats(&inbox, out).await,
+        InboxCommand::Pause => set_gate(&inbox, Gate::PAUSED, out).await,
+        InboxCommand::Resume { rate } => {
+            set_gate(&inbox, rate.map_or(Gate::OPEN, Gate::rate), out).await
+        }
         InboxCommand::List { state, limit } => {
             let jobs = inbox.jobs(state.map(JobState::from), *limit).await?;
             if jobs.is_empty() && !out.is_json() {
@@ -147,11 +164,13 @@ pub async fn run(args: &InboxArgs, out: Output) -> Result<(), Failure> {
 /// `inbox stats`.
 async fn stats(inbox: &Inbox, out: Output) -> Result<(), Failure> {
     let counts = inbox.counts().await?;
+    let gate = inbox.gate().await?;
     let tracked = Tracking::new(inbox).counts().await?;
     out.show(
         || {
             format!(
                 "pending {}  running {}  done {}  dead {}\n\
+                 workers: {gate}\n\
                  tracked: open {} (overdue {})  by webhook {}  by poll {}  abandoned {}",
                 counts.pending,
                 counts.running,
@@ -167,6 +186,7 @@ async fn stats(inbox: &Inbox, out: Output) -> Result<(), Failure> {
         || {
             json!({ "pending": counts.pending, "running": counts.running,
                     "done": counts.done, "dead": counts.dead,
+                    "gate": gate_json(gate),
                     "tracked": { "open": tracked.open, "overdue": tracked.overdue,
                                  "by_webhook": tracked.by_webhook,
                                  "by_poll": tracked.by_poll,
@@ -174,6 +194,17 @@ async fn stats(inbox: &Inbox, out: Output) -> Result<(), Failure> {
         },
     );
     Ok(())
+}
+
+/// `inbox pause`, `inbox resume [--rate N]`.
+async fn set_gate(inbox: &Inbox, gate: Gate, out: Output) -> Result<(), Failure> {
+    inbox.set_gate(gate).await?;
+    out.show(|| format!("workers: {gate}"), || gate_json(gate));
+    Ok(())
+}
+
+fn gate_json(gate: Gate) -> serde_json::Value {
+    json!({ "paused": gate.paused, "rate": gate.rate.map(std::num::NonZeroU32::get) })
 }
 
 /// `inbox show KEY`.

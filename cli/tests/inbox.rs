@@ -73,6 +73,7 @@ fn inbox_commands_count_list_show_and_requeue_jobs() {
     assert_eq!(
         stats,
         serde_json::json!({"pending": 0, "running": 0, "done": 1, "dead": 1,
+            "gate": {"paused": false, "rate": null},
             "tracked": {"open": 0, "overdue": 0, "by_webhook": 0, "by_poll": 0, "abandoned": 0}})
     );
 
@@ -127,10 +128,59 @@ fn inbox_commands_count_list_show_and_requeue_jobs() {
     runtime.block_on(async {
         let client = inbox.connection().await.unwrap();
         client
-            .batch_execute(&format!("DROP TABLE {table}, {table}_tracked"))
+            .batch_execute(&format!(
+                "DROP TABLE {table}, {table}_tracked, {table}_gate"
+            ))
             .await
             .unwrap();
     });
+}
+
+/// `pause` stops every worker's claims while ingest goes on storing;
+/// `resume --rate` lets them claim again at a bounded rate, `resume`
+/// at full speed; `stats` shows which.
+#[test]
+fn inbox_pause_and_resume_gate_the_workers() {
+    let url = throwaway::postgres_url();
+    let table = format!("cli_gate_{}", std::process::id());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let inbox = Inbox::builder(&url).table(&table).build().unwrap();
+    runtime.block_on(inbox.check()).unwrap();
+    let paused = inbox_cli(&url, &table, &["pause"]);
+    assert_eq!(stdout(&paused).trim(), "workers: paused");
+    let worker = inbox.worker(|_: Job| async { Ok::<_, std::io::Error>(()) });
+    runtime.block_on(async {
+        let secret = generate_secret();
+        let verifier = gemini_webhooks::Verifier::builder()
+            .secret(&secret)
+            .unwrap()
+            .build()
+            .unwrap();
+        let body = sample_event_for("batch.succeeded", "batches/b1");
+        let headers = Signer::hmac(&secret).unwrap().id("msg_1").sign(&body);
+        let delivery = verifier.verify(&headers, body).unwrap();
+        inbox.ingest(&delivery).await.unwrap();
+        assert_eq!(worker.run_once().await.unwrap().claimed, 0, "paused");
+    });
+    assert!(stdout(&inbox_cli(&url, &table, &["stats"])).contains("workers: paused"));
+
+    let resumed = inbox_cli(&url, &table, &["resume", "--rate", "5"]);
+    assert_eq!(stdout(&resumed).trim(), "workers: open, at most 5 jobs/s");
+    let stats = inbox_cli(&url, &table, &["stats", "--json"]);
+    let stats: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
+    assert_eq!(
+        stats["gate"],
+        serde_json::json!({"paused": false, "rate": 5})
+    );
+    runtime.block_on(async {
+        assert_eq!(worker.run_once().await.unwrap().handled, 1);
+    });
+    assert_eq!(
+        stdout(&inbox_cli(&url, &table, &["resume"])).trim(),
+        "workers: open"
+    );
+    let zero = inbox_cli(&url, &table, &["resume", "--rate", "0"]);
+    assert_eq!(zero.status.code(), Some(2), "a rate of 0 is a pause");
 }
 
 #[test]
@@ -234,7 +284,9 @@ fn inbox_track_records_a_job_with_its_wait_and_metadata() {
         assert_eq!(row.get::<_, Option<&str>>(1), Some(r#"{"order":42}"#));
         assert!((row.get::<_, f64>(2) - 120.0).abs() < 1.0);
         client
-            .batch_execute(&format!("DROP TABLE {table}, {table}_tracked"))
+            .batch_execute(&format!(
+                "DROP TABLE {table}, {table}_tracked, {table}_gate"
+            ))
             .await
             .unwrap();
     });
