@@ -280,6 +280,9 @@ pub(super) struct StoredDelivery {
     pub(super) record: DeliveryRecord,
     /// The job the event is about and, if it ends it, its completion key.
     pub(super) keys: Option<EventKeys>,
+    /// The event's type (`None`: the body is no event), kept in its own
+    /// column for filters.
+    pub(super) event_type: Option<String>,
 }
 
 impl StoredDelivery {
@@ -289,6 +292,9 @@ impl StoredDelivery {
             // Borrowed from the event the receiver parsed for its span (or
             // parsed once now and kept for the handler): no copy of it.
             keys: delivery.parsed_event().and_then(keys_of),
+            event_type: delivery
+                .parsed_event()
+                .map(|event| event.event_type().to_owned()),
         }
     }
 }

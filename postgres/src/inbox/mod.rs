@@ -62,6 +62,7 @@ mod hold;
 mod ingest;
 mod inspect;
 mod job;
+mod redrive;
 mod retry_due;
 mod service;
 pub(crate) mod sql;
@@ -81,6 +82,7 @@ pub use error::InboxError;
 pub use gate::Gate;
 pub use inspect::{JobRecord, JobState};
 pub use job::{FromDelivery, FromJob, Job};
+pub use redrive::JobFilter;
 pub use service::InboxService;
 pub use worker::{Batch, InboxWorker};
 
@@ -289,12 +291,13 @@ impl Inbox {
     /// Runs the dead letter with this replay key again, from attempt 1;
     /// `false` if there is no such dead letter.
     pub async fn requeue(&self, key: &str) -> Result<bool, InboxError> {
-        self.shared.db.requeue(Some(key)).await.map(|n| n == 1)
+        let requeued = self.shared.db.requeue(Some(key), JobState::Dead).await?;
+        Ok(requeued == 1)
     }
 
     /// Runs every dead letter again; returns how many.
     pub async fn requeue_all(&self) -> Result<u64, InboxError> {
-        self.shared.db.requeue(None).await
+        self.shared.db.requeue(None, JobState::Dead).await
     }
 
     /// Checks that the inbox can do its work: connects, creates its table

@@ -198,7 +198,7 @@ impl TrackingDb {
             } => {
                 let store = &self.store;
                 let stored = !transaction
-                    .query(store, &[id, signed_at, body, completion_key])
+                    .query(store, &[id, signed_at, body, completion_key, event_type])
                     .await?
                     .is_empty();
                 match next {

@@ -21,16 +21,22 @@ async fn door(name: &str, keys: &[&str]) -> (Arc<InboxDb>, WorkerDb) {
 
 /// As [`door`], for a worker that completes in batches (`Some(max_attempts)`).
 async fn door_of(name: &str, keys: &[&str], in_batches: Option<u32>) -> (Arc<InboxDb>, WorkerDb) {
+    let inbox = inbox_holding(name, keys).await;
+    let db = Arc::clone(&inbox.shared.db);
+    let pool = db.pool.clone();
+    let worker = WorkerDb::new(Arc::clone(&db), pool.clone(), pool, Some(750), in_batches);
+    (db, worker)
+}
+
+/// A fresh inbox table holding `keys`, due now.
+async fn inbox_holding(name: &str, keys: &[&str]) -> Inbox {
     let table = format!("door_{name}_{}", std::process::id());
     let inbox = Inbox::builder(plan_check::test_database_url())
         .table(&table)
         .build()
         .unwrap();
     store_rows(&inbox, keys).await;
-    let db = Arc::clone(&inbox.shared.db);
-    let pool = db.pool.clone();
-    let worker = WorkerDb::new(Arc::clone(&db), pool.clone(), pool, Some(750), in_batches);
-    (db, worker)
+    inbox
 }
 
 /// Creates `inbox`'s table and stores a delivery with an empty body under
@@ -344,4 +350,95 @@ async fn tokens(db: &InboxDb) -> f64 {
         .await
         .unwrap();
     row.get(0)
+}
+
+/// Sets `key`'s state, event type and reception `hours_ago`.
+async fn finish(db: &InboxDb, key: &str, state: &str, event_type: &str, hours_ago: f64) {
+    let table = &db.settings.table;
+    plan_check::client()
+        .await
+        .execute(
+            &format!(
+                "UPDATE {table} SET state = $2, event_type = $3, attempts = 3, \
+                   received_at = now() - $4 * interval '1 hour', \
+                   finished_at = CASE WHEN $2 = 'done' THEN now() END WHERE id = $1"
+            ),
+            &[&key, &state, &event_type, &hours_ago],
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_filter_counts_and_requeues_the_finished_jobs_it_matches() {
+    use crate::inbox::{JobFilter, JobState};
+    use std::time::SystemTime;
+    let inbox = inbox_holding("redrive", &["old", "new", "video", "done", "waiting"]).await;
+    let db = Arc::clone(&inbox.shared.db);
+    finish(&db, "old", "dead", "batch.failed", 2.0).await;
+    finish(&db, "new", "dead", "batch.failed", 0.0).await;
+    finish(&db, "video", "dead", "video.generated", 0.0).await;
+    finish(&db, "done", "done", "batch.failed", 0.0).await;
+    let hour_ago = SystemTime::now() - Duration::from_secs(3600);
+    let failed = JobFilter::new(JobState::Dead).event_type("batch.failed");
+    assert_eq!(inbox.count_matching(&failed).await.unwrap(), 2);
+    let recent = failed.clone().since(hour_ago);
+    assert_eq!(inbox.count_matching(&recent).await.unwrap(), 1);
+    let older = failed.clone().until(hour_ago);
+    assert_eq!(inbox.count_matching(&older).await.unwrap(), 1);
+    let dead = JobFilter::new(JobState::Dead);
+    assert_eq!(inbox.count_matching(&dead).await.unwrap(), 3);
+    let pending = JobFilter::new(JobState::Pending);
+    assert!(inbox.count_matching(&pending).await.is_err());
+    assert!(inbox.requeue_matching(&pending, |_| ()).await.is_err());
+
+    let mut told = Vec::new();
+    let requeued = inbox
+        .requeue_matching(&failed, |so_far| told.push(so_far))
+        .await
+        .unwrap();
+    assert_eq!((requeued, told), (2, vec![2]));
+    assert_eq!(
+        row(&db, "old").await,
+        ("pending".to_owned(), 0),
+        "from attempt 1"
+    );
+    assert_eq!(row(&db, "new").await, ("pending".to_owned(), 0));
+    assert_eq!(row(&db, "video").await.0, "dead", "another type");
+    assert_eq!(row(&db, "done").await.0, "done", "another state");
+    assert_eq!(inbox.count_matching(&failed).await.unwrap(), 0);
+
+    assert!(
+        !inbox.requeue_done("video").await.unwrap(),
+        "dead, not done"
+    );
+    assert!(inbox.requeue_done("done").await.unwrap());
+    assert_eq!(row(&db, "done").await, ("pending".to_owned(), 0));
+    assert!(!inbox.requeue_done("done").await.unwrap(), "no longer done");
+}
+
+#[tokio::test]
+async fn a_large_redrive_goes_in_batches_each_job_once() {
+    use crate::inbox::{JobFilter, JobState};
+    let keys: Vec<String> = (0..2_500).map(|n| format!("k{n:04}")).collect();
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let inbox = inbox_holding("batches", &keys).await;
+    let db = Arc::clone(&inbox.shared.db);
+    let table = &db.settings.table;
+    // One reception time for all: the walk's order is then the ids'.
+    plan_check::client()
+        .await
+        .execute(
+            &format!("UPDATE {table} SET state = 'done', received_at = now() - interval '1 hour'"),
+            &[],
+        )
+        .await
+        .unwrap();
+    let mut told = Vec::new();
+    let requeued = inbox
+        .requeue_matching(&JobFilter::new(JobState::Done), |so_far| told.push(so_far))
+        .await
+        .unwrap();
+    assert_eq!((requeued, told), (2_500, vec![1_000, 2_000, 2_500]));
+    assert_eq!(db.counts().await.unwrap().pending, 2_500);
 }

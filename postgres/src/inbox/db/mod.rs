@@ -10,7 +10,7 @@
 pub(crate) mod contract;
 mod worker;
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use deadpool_postgres::{Object, Pool};
@@ -18,10 +18,10 @@ use tokio_postgres::Row;
 
 pub(super) use worker::{ClaimedRow, Fail, FailRecorded, WorkerDb};
 
-use super::Gate;
 use super::completion::EventKeys;
 use super::inspect::{JobRecord, JobState};
 use super::job::StoredDelivery;
+use super::{Gate, JobFilter};
 use super::{InboxCounts, InboxError, sql};
 use crate::connection::{RunError, Schema, millis};
 use gemini_webhooks::ConfigError;
@@ -194,6 +194,8 @@ impl InboxDb {
             .map(|r| r.row.record.jwt_claims.as_deref())
             .collect();
         let bodies: Vec<&[u8]> = rows.iter().map(|r| r.body).collect();
+        let event_types: Vec<Option<&str>> =
+            rows.iter().map(|r| r.row.event_type.as_deref()).collect();
         let events = || rows.iter().filter_map(|r| r.row.keys.as_ref());
         let completions: Vec<Option<&str>> = rows
             .iter()
@@ -209,7 +211,7 @@ impl InboxDb {
             .collect();
         let row = self
             .run("ingest", |client| async move {
-                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 9] = [
+                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 10] = [
                     &keys,
                     &webhook_ids,
                     &signed_at,
@@ -219,6 +221,7 @@ impl InboxDb {
                     &completions,
                     &closing,
                     &deferring,
+                    &event_types,
                 ];
                 // Planned afresh each time (one more round trip per batch):
                 // a kept generic plan, made while the tracked table was
@@ -256,17 +259,72 @@ impl InboxDb {
         Ok(rows.iter().map(job_record).collect())
     }
 
-    /// Makes the dead letter with replay key `key` (every one with `None`)
-    /// pending again from attempt 1 and wakes the workers; how many.
-    pub(super) async fn requeue(&self, key: Option<&str>) -> Result<u64, InboxError> {
+    /// Makes the job in finished `state` with replay key `key` (every one
+    /// with `None`) pending again from attempt 1 and wakes the workers; how
+    /// many.
+    pub(super) async fn requeue(
+        &self,
+        key: Option<&str>,
+        state: JobState,
+    ) -> Result<u64, InboxError> {
         let settings = &self.settings;
         let sql = sql::requeue(&settings.table, &settings.channel);
+        let state = state.as_str();
         let row = self
             .run("requeue", |client| async move {
-                client.query_one(&sql, &[&key]).await
+                client.query_one(&sql, &[&key, &state]).await
             })
             .await?;
         Ok(count(&row, "requeued"))
+    }
+
+    /// How many jobs `filter` matches.
+    pub(super) async fn count_matching(&self, filter: &JobFilter) -> Result<u64, InboxError> {
+        let sql = sql::redrive::count(&self.settings.table);
+        let (state, event_type) = (filter.state().as_str(), filter.event_type_filter());
+        let (since, until) = filter.received();
+        let row = self
+            .run("count matching jobs", |client| async move {
+                client
+                    .query_one(&sql, &[&state, &event_type, &since, &until])
+                    .await
+            })
+            .await?;
+        Ok(count(&row, "matching"))
+    }
+
+    /// Requeues up to `limit` jobs `filter` matches past position `after`
+    /// (`received_at`, key); the positions of those requeued.
+    pub(super) async fn requeue_batch(
+        &self,
+        filter: &JobFilter,
+        after: Option<(SystemTime, String)>,
+        limit: u32,
+    ) -> Result<Vec<(SystemTime, String)>, InboxError> {
+        let settings = &self.settings;
+        let sql = sql::redrive::requeue(&settings.table, &settings.channel);
+        let (state, event_type) = (filter.state().as_str(), filter.event_type_filter());
+        let (since, until) = filter.received();
+        let (after_at, after_key) = after.unzip();
+        let limit = i64::from(limit);
+        let rows = self
+            .run("requeue matching jobs", |client| async move {
+                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
+                    &state,
+                    &event_type,
+                    &since,
+                    &until,
+                    &after_at,
+                    &after_key,
+                    &limit,
+                ];
+                client.query(&sql, &params).await
+            })
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| (row.get("received_at"), row.get("id")))
+            .collect())
     }
 
     /// Sets the workers' gate and wakes them.

@@ -31,6 +31,7 @@
 //! small table scan that whole index (`plan_check` catches it).
 
 pub(crate) mod gate;
+pub(crate) mod redrive;
 pub(crate) mod tracked;
 
 use crate::connection::derived_name;
@@ -83,9 +84,11 @@ pub(super) fn schema(table: &str) -> String {
          \x20   failed_at TIMESTAMPTZ,\n\
          \x20   finished_at TIMESTAMPTZ,\n\
          \x20   last_error TEXT,\n\
-         \x20   completion_key TEXT\n\
+         \x20   completion_key TEXT,\n\
+         \x20   event_type TEXT\n\
          );\n\
          ALTER TABLE {table} ADD COLUMN IF NOT EXISTS completion_key TEXT;\n\
+         ALTER TABLE {table} ADD COLUMN IF NOT EXISTS event_type TEXT;\n\
          CREATE INDEX IF NOT EXISTS {due} ON {table} (run_at) WHERE state = 'pending';\n\
          CREATE INDEX IF NOT EXISTS {finished} ON {table} (finished_at) WHERE state = 'done';\n\
          CREATE UNIQUE INDEX IF NOT EXISTS {completion} ON {table} (completion_key) \
@@ -142,9 +145,9 @@ pub(super) fn insert(table: &str) -> String {
     format!(
         "WITH inserted AS (\
            INSERT INTO {table} (id, webhook_id, signed_at, verified_by, jwt_claims, body, \
-             completion_key) \
+             completion_key, event_type) \
            SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], \
-             $6::bytea[], $7::text[]) \
+             $6::bytea[], $7::text[], $10::text[]) \
            ON CONFLICT DO NOTHING RETURNING id), \
          {tracking} \
          SELECT ARRAY(SELECT id FROM inserted) AS inserted, \
@@ -184,13 +187,16 @@ pub(super) fn dead_letters(table: &str) -> String {
     )
 }
 
-/// The dead letter with replay key `$1` (every one when `$1` is NULL) made
-/// pending again from attempt 1, the workers woken; returns `requeued`.
+/// The finished job (`$2`: `dead` or `done`) with replay key `$1` (every
+/// one when `$1` is NULL) made pending again from attempt 1, the workers
+/// woken; returns `requeued`.
 pub(super) fn requeue(table: &str, channel: &str) -> String {
     format!(
         "WITH requeued AS (\
-           UPDATE {table} SET state = 'pending', attempts = 0, run_at = now(), lease = NULL \
-           WHERE ($1::text IS NULL OR id = $1) AND state = 'dead' RETURNING 1) \
+           UPDATE {table} SET state = 'pending', attempts = 0, run_at = now(), lease = NULL, \
+             finished_at = NULL \
+           WHERE ($1::text IS NULL OR id = $1) AND state = $2 AND state IN ('dead', 'done') \
+           RETURNING 1) \
          SELECT (SELECT count(*) FROM requeued) AS requeued, pg_notify('{channel}', '')"
     )
 }
