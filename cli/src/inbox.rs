@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use clap::{Args, Subcommand, ValueEnum};
 use gemini_webhooks_api::JobName;
-use gemini_webhooks_postgres::inbox::{DEFAULT_TABLE, Gate, Inbox, JobRecord, JobState};
+use gemini_webhooks_postgres::inbox::{DEFAULT_TABLE, Gate, Inbox, JobFilter, JobRecord, JobState};
 use gemini_webhooks_postgres::reconcile::{TrackedJob, Tracking};
 use serde_json::json;
 
@@ -22,6 +22,8 @@ use crate::output::Output;
 ///   gemini-webhooks inbox list --state dead
 ///   gemini-webhooks inbox show msg_2Kd…
 ///   gemini-webhooks inbox requeue --all-dead
+///   gemini-webhooks inbox requeue --state dead --type batch.failed --since 2026-12-06T00:00:00Z --dry-run
+///   gemini-webhooks inbox requeue msg_2Kd… --done
 ///   gemini-webhooks inbox track batches/abc123 --expect-within 3600 --metadata '{"order":42}'
 ///   gemini-webhooks inbox pause
 ///   gemini-webhooks inbox resume --rate 20
@@ -64,14 +66,34 @@ enum InboxCommand {
     },
     /// One job in full, its body included.
     Show { key: String },
-    /// Run a dead letter again from attempt 1 (or every one).
+    /// Run finished jobs again from attempt 1: one dead letter (or done job
+    /// with --done), every dead letter, or every job a filter matches.
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["key", "all_dead", "state"])))]
     Requeue {
-        /// The dead letter's replay key.
-        #[arg(required_unless_present = "all_dead", conflicts_with = "all_dead")]
+        /// The job's replay key.
+        #[arg(conflicts_with_all = ["all_dead", "state"])]
         key: Option<String>,
+        /// With KEY: the job is done, not dead; its handler runs again.
+        #[arg(long, requires = "key")]
+        done: bool,
         /// Every dead letter.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "state")]
         all_dead: bool,
+        /// Every job in this state matching --type, --since and --until.
+        #[arg(long, value_enum)]
+        state: Option<FinishedArg>,
+        /// Only jobs whose event is of this type (batch.failed).
+        #[arg(long = "type", value_name = "EVENT_TYPE", requires = "state")]
+        event_type: Option<String>,
+        /// Only jobs received at or after this time (RFC 3339).
+        #[arg(long, value_name = "RFC3339", requires = "state", value_parser = parse_rfc3339)]
+        since: Option<SystemTime>,
+        /// Only jobs received before this time (RFC 3339).
+        #[arg(long, value_name = "RFC3339", requires = "state", value_parser = parse_rfc3339)]
+        until: Option<SystemTime>,
+        /// Print how many jobs match; requeue none.
+        #[arg(long, requires = "state")]
+        dry_run: bool,
     },
     /// Expect a Gemini job's completion: a receiver running a reconciler
     /// polls for it if no webhook has come within `--expect-within`.
@@ -92,6 +114,28 @@ enum InboxCommand {
         #[arg(long)]
         reopen: bool,
     },
+}
+
+/// The states a job is requeued from.
+#[derive(Clone, Copy, ValueEnum)]
+enum FinishedArg {
+    Dead,
+    Done,
+}
+
+impl From<FinishedArg> for JobState {
+    fn from(state: FinishedArg) -> Self {
+        match state {
+            FinishedArg::Dead => Self::Dead,
+            FinishedArg::Done => Self::Done,
+        }
+    }
+}
+
+fn parse_rfc3339(text: &str) -> Result<SystemTime, String> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map(SystemTime::from)
+        .map_err(|err| format!("not an RFC 3339 time ({err}): e.g. 2026-12-07T09:00:00Z"))
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -142,8 +186,30 @@ pub async fn run(args: &InboxArgs, out: Output) -> Result<(), Failure> {
             Ok(())
         }
         InboxCommand::Show { key } => show(&inbox, &args.table, key, out).await,
-        InboxCommand::Requeue { key, all_dead } => {
-            requeue(&inbox, &args.table, key.as_deref(), *all_dead, out).await
+        InboxCommand::Requeue {
+            key: Some(key),
+            done,
+            ..
+        } => requeue_one(&inbox, &args.table, key, *done, out).await,
+        InboxCommand::Requeue {
+            state,
+            event_type,
+            since,
+            until,
+            dry_run,
+            ..
+        } => {
+            let mut filter = JobFilter::new(state.map_or(JobState::Dead, JobState::from));
+            if let Some(event_type) = event_type {
+                filter = filter.event_type(event_type);
+            }
+            if let Some(since) = since {
+                filter = filter.since(*since);
+            }
+            if let Some(until) = until {
+                filter = filter.until(*until);
+            }
+            requeue_matching(&inbox, &filter, *dry_run, out).await
         }
         InboxCommand::Track {
             job,
@@ -226,30 +292,89 @@ async fn show(inbox: &Inbox, table: &str, key: &str, out: Output) -> Result<(), 
     Ok(())
 }
 
-/// `inbox requeue KEY` or `inbox requeue --all-dead`.
-async fn requeue(
+/// `inbox requeue KEY [--done]`.
+async fn requeue_one(
     inbox: &Inbox,
     table: &str,
-    key: Option<&str>,
-    all_dead: bool,
+    key: &str,
+    done: bool,
     out: Output,
 ) -> Result<(), Failure> {
-    if all_dead {
-        let requeued = inbox.requeue_all().await?;
-        out.show(
-            || format!("requeued {requeued}"),
-            || json!({ "requeued": requeued }),
-        );
-    } else if let Some(key) = key {
-        if !inbox.requeue(key).await? {
-            return Err(format!("no dead letter {key:?} in {table}").into());
-        }
-        out.show(
-            || format!("requeued {key}"),
-            || json!({ "requeued": [key] }),
-        );
+    let requeued = if done {
+        inbox.requeue_done(key).await?
+    } else {
+        inbox.requeue(key).await?
+    };
+    if !requeued {
+        let what = if done { "done job" } else { "dead letter" };
+        return Err(format!("no {what} {key:?} in {table}").into());
     }
+    out.show(
+        || format!("requeued {key}"),
+        || json!({ "requeued": [key] }),
+    );
     Ok(())
+}
+
+/// `inbox requeue --all-dead` or `--state … [--dry-run]`: on a terminal,
+/// progress on standard error as the batches go.
+async fn requeue_matching(
+    inbox: &Inbox,
+    filter: &JobFilter,
+    dry_run: bool,
+    out: Output,
+) -> Result<(), Failure> {
+    let matching = inbox.count_matching(filter).await?;
+    if dry_run {
+        out.show(
+            || format!("{matching} would be requeued"),
+            || json!({ "matching": matching, "dry_run": true }),
+        );
+        return Ok(());
+    }
+    let progress = Progress::new(matching);
+    let requeued = inbox
+        .requeue_matching(filter, |so_far| progress.show(so_far))
+        .await?;
+    progress.finish();
+    out.show(
+        || format!("requeued {requeued}"),
+        || json!({ "requeued": requeued }),
+    );
+    Ok(())
+}
+
+/// A one-line progress bar on standard error, drawn only on a terminal.
+struct Progress {
+    total: u64,
+    drawn: bool,
+}
+
+impl Progress {
+    fn new(total: u64) -> Self {
+        use std::io::IsTerminal as _;
+        Self {
+            total,
+            drawn: std::io::stderr().is_terminal() && total > 0,
+        }
+    }
+
+    fn show(&self, done: u64) {
+        const WIDTH: u64 = 30;
+        if self.drawn {
+            let filled = done.min(self.total) * WIDTH / self.total;
+            let bar: String = (0..WIDTH)
+                .map(|cell| if cell < filled { '#' } else { '-' })
+                .collect();
+            eprint!("\r[{bar}] {done}/{}", self.total);
+        }
+    }
+
+    fn finish(&self) {
+        if self.drawn {
+            eprintln!();
+        }
+    }
 }
 
 /// `inbox track JOB --reopen`.

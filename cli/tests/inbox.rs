@@ -291,3 +291,89 @@ fn inbox_track_records_a_job_with_its_wait_and_metadata() {
             .unwrap();
     });
 }
+
+/// `requeue --state … --type … --since … --until … [--dry-run]` counts or
+/// requeues the finished jobs a filter matches; `requeue KEY --done` runs a
+/// done job again.
+#[test]
+fn inbox_requeue_by_filter_and_a_done_job_again() {
+    let url = throwaway::postgres_url();
+    let table = format!("cli_redrive_{}", std::process::id());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let inbox = Inbox::builder(&url).table(&table).build().unwrap();
+    let failing = inbox
+        .worker(|_: Job| async { Err::<(), _>("down") })
+        .max_attempts(1);
+    let working = inbox.worker(|_: Job| async { Ok::<_, std::io::Error>(()) });
+    runtime.block_on(async {
+        let secret = generate_secret();
+        let verifier = gemini_webhooks::Verifier::builder()
+            .secret(&secret)
+            .unwrap()
+            .build()
+            .unwrap();
+        for (id, event_type) in [
+            ("msg_a", "batch.failed"),
+            ("msg_b", "batch.failed"),
+            ("msg_c", "batch.succeeded"),
+        ] {
+            let body = sample_event_for(event_type, &format!("batches/{id}"));
+            let headers = Signer::hmac(&secret).unwrap().id(id).sign(&body);
+            inbox
+                .ingest(&verifier.verify(&headers, body).unwrap())
+                .await
+                .unwrap();
+        }
+        assert_eq!(failing.run_once().await.unwrap().dead, 3);
+    });
+    let requeue = |args: &[&str]| inbox_cli(&url, &table, &[&["requeue"], args].concat());
+
+    let dry = requeue(&["--state", "dead", "--type", "batch.failed", "--dry-run"]);
+    assert_eq!(stdout(&dry).trim(), "2 would be requeued");
+    let later = requeue(&[
+        "--state",
+        "dead",
+        "--since",
+        "2999-01-01T00:00:00Z",
+        "--dry-run",
+    ]);
+    assert_eq!(stdout(&later).trim(), "0 would be requeued");
+    let earlier = requeue(&[
+        "--state",
+        "dead",
+        "--until",
+        "2999-01-01T00:00:00Z",
+        "--dry-run",
+    ]);
+    assert_eq!(stdout(&earlier).trim(), "3 would be requeued");
+    let bad_time = requeue(&["--state", "dead", "--since", "yesterday"]);
+    assert_eq!(bad_time.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad_time.stderr).contains("RFC 3339"));
+    assert_eq!(requeue(&["--state", "pending"]).status.code(), Some(2));
+    assert_eq!(requeue(&["--type", "batch.failed"]).status.code(), Some(2));
+
+    let requeued = requeue(&["--state", "dead", "--type", "batch.failed"]);
+    assert_eq!(stdout(&requeued).trim(), "requeued 2");
+    assert!(
+        stdout(&inbox_cli(&url, &table, &["stats"]))
+            .contains("pending 2  running 0  done 0  dead 1")
+    );
+    runtime.block_on(async {
+        assert_eq!(working.run_once().await.unwrap().handled, 2);
+    });
+
+    let not_done = requeue(&["msg_c", "--done"]);
+    assert_eq!(not_done.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&not_done.stderr).contains("no done job"));
+    assert_eq!(
+        stdout(&requeue(&["msg_a", "--done"])).trim(),
+        "requeued msg_a"
+    );
+    let rest = requeue(&["--state", "done", "--json"]);
+    let rest: serde_json::Value = serde_json::from_slice(&rest.stdout).unwrap();
+    assert_eq!(rest, serde_json::json!({"requeued": 1}), "msg_b, done");
+    assert!(
+        stdout(&inbox_cli(&url, &table, &["stats"]))
+            .contains("pending 2  running 0  done 0  dead 1")
+    );
+}
