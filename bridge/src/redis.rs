@@ -126,11 +126,10 @@ impl RedisSink {
 }
 
 /// Refused before sending, or refused by the server: not added. Lost on
-/// the way back (a timeout, a dropped connection): the script may have run.
+/// the way back (an I/O error other than a refused connection: a timeout,
+/// a dropped connection): the script may have run.
 fn classify(err: redis::RedisError) -> PublishError {
-    if err.is_connection_refusal()
-        || !(err.is_timeout() || err.is_connection_dropped() || err.is_io_error())
-    {
+    if err.is_connection_refusal() || !err.is_io_error() {
         PublishError::not_published(KIND, "not added", err)
     } else {
         PublishError::unconfirmed(KIND, "no reply", err)
@@ -156,6 +155,20 @@ crate::sink::macros::sink_impl!(RedisSink, add {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_an_error_on_the_way_back_may_have_added() {
+        use std::io::{Error, ErrorKind};
+        let io = |kind| classify(redis::RedisError::from(Error::from(kind)));
+        assert!(!io(ErrorKind::ConnectionRefused).may_have_published());
+        for lost in [
+            ErrorKind::ConnectionReset,
+            ErrorKind::TimedOut,
+            ErrorKind::UnexpectedEof,
+        ] {
+            assert!(io(lost).may_have_published(), "{lost:?}");
+        }
+    }
 
     #[test]
     fn the_ttl_is_whole_milliseconds_and_never_zero() {

@@ -118,3 +118,53 @@ async fn one_entry_per_webhook_id_within_the_ttl() {
     assert!((1..=60_000).contains(&ttl), "{ttl}");
     assert!(sink.ready().await.is_ok());
 }
+
+/// What a failed publish says depends on where it failed: refused by the
+/// server (a stream key holding another type) or with no server to
+/// connect to, nothing was added; a connection lost with the script sent
+/// may have added it.
+#[tokio::test]
+async fn a_failure_says_whether_the_entry_may_have_been_added() {
+    let redis = Redis::start();
+    let mut admin = redis.admin().await;
+    let _: () = redis::cmd("SET")
+        .arg("gemini:batch.succeeded")
+        .arg("not a stream")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    let refused = redis
+        .sink
+        .publish(&common::message("msg_wrongtype"))
+        .await
+        .unwrap_err();
+    assert!(!refused.may_have_published(), "{refused}");
+
+    let nobody = format!("redis://127.0.0.1:{}", testdb::free_port());
+    let sink = RedisSink::new(
+        redis::Client::open(nobody).unwrap(),
+        Subject::parse("gemini:{type}").unwrap(),
+    );
+    let err = sink
+        .publish(&common::message("msg_nobody"))
+        .await
+        .unwrap_err();
+    assert!(!err.may_have_published(), "{err}");
+    assert!(sink.ready().await.is_err());
+}
+
+/// Every field a sink shows in `Debug`, and never the URL's password.
+#[tokio::test]
+async fn debug_shows_the_stream_and_ttl_never_the_url() {
+    let sink = RedisSink::new(
+        redis::Client::open("redis://:hunter2@127.0.0.1:1").unwrap(),
+        Subject::parse("gemini:{type}").unwrap(),
+    );
+    let shown = format!("{sink:?}");
+    assert!(shown.starts_with("RedisSink {"), "{shown}");
+    assert!(
+        shown.contains("gemini:{type}") && shown.contains("dedup_ttl"),
+        "{shown}"
+    );
+    assert!(!shown.contains("hunter2"), "{shown}");
+}
