@@ -1,4 +1,4 @@
-//! `inbox stats|list|show|requeue|track|pause|resume`: a durable inbox's
+//! `inbox stats|list|show|requeue|track|tracked|untrack|pause|resume`: a durable inbox's
 //! jobs and dead letters, its workers' gate, and the Gemini jobs it expects, on the team's own database,
 //! through `gemini_webhooks_postgres::inbox`.
 
@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use clap::{Args, Subcommand, ValueEnum};
 use gemini_webhooks_api::JobName;
 use gemini_webhooks_postgres::inbox::{DEFAULT_TABLE, Gate, Inbox, JobFilter, JobRecord, JobState};
-use gemini_webhooks_postgres::reconcile::{TrackedJob, Tracking};
+use gemini_webhooks_postgres::reconcile::{TrackedJob, TrackedRecord, TrackedState, Tracking};
 use serde_json::json;
 
 use crate::Failure;
@@ -25,6 +25,8 @@ use crate::output::Output;
 ///   gemini-webhooks inbox requeue --state dead --type batch.failed --since 2026-12-06T00:00:00Z --dry-run
 ///   gemini-webhooks inbox requeue msg_2Kd… --done
 ///   gemini-webhooks inbox track batches/abc123 --expect-within 3600 --metadata '{"order":42}'
+///   gemini-webhooks inbox tracked --state open
+///   gemini-webhooks inbox untrack batches/abc123
 ///   gemini-webhooks inbox pause
 ///   gemini-webhooks inbox resume --rate 20
 #[derive(Args)]
@@ -45,6 +47,21 @@ enum InboxCommand {
     /// How many jobs are pending, running, done and dead; whether the
     /// workers are paused.
     Stats,
+    /// Tracked Gemini jobs, the latest tracked first: deadline, polls, the
+    /// last state and error.
+    Tracked {
+        /// Only jobs in this state.
+        #[arg(long, value_enum)]
+        state: Option<TrackedArg>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Stop tracking a job (tracked by mistake): never polled again.
+    Untrack {
+        /// The job: batches/ID, models/MODEL/operations/ID or interactions/ID.
+        job: String,
+    },
     /// Workers of every replica stop claiming new jobs at their next claim
     /// (running ones finish); deliveries are still stored and acknowledged.
     Pause,
@@ -139,6 +156,23 @@ fn parse_rfc3339(text: &str) -> Result<SystemTime, String> {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum TrackedArg {
+    Open,
+    Done,
+    Abandoned,
+}
+
+impl From<TrackedArg> for TrackedState {
+    fn from(state: TrackedArg) -> Self {
+        match state {
+            TrackedArg::Open => Self::Open,
+            TrackedArg::Done => Self::Done,
+            TrackedArg::Abandoned => Self::Abandoned,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum StateArg {
     Pending,
     Running,
@@ -171,6 +205,10 @@ pub async fn run(args: &InboxArgs, out: Output) -> Result<(), Failure> {
         .build()?;
     match &args.command {
         InboxCommand::Stats => stats(&inbox, out).await,
+        InboxCommand::Tracked { state, limit } => {
+            tracked(&inbox, state.map(TrackedState::from), *limit, out).await
+        }
+        InboxCommand::Untrack { job } => untrack(&inbox, &JobName::parse(job)?, out).await,
         InboxCommand::Pause => set_gate(&inbox, Gate::PAUSED, out).await,
         InboxCommand::Resume { rate } => {
             set_gate(&inbox, rate.map_or(Gate::OPEN, Gate::rate), out).await
@@ -258,6 +296,64 @@ async fn stats(inbox: &Inbox, out: Output) -> Result<(), Failure> {
                                  "by_poll": tracked.by_poll,
                                  "abandoned": tracked.abandoned } })
         },
+    );
+    Ok(())
+}
+
+/// `inbox tracked [--state S] [--limit N]`.
+async fn tracked(
+    inbox: &Inbox,
+    state: Option<TrackedState>,
+    limit: u32,
+    out: Output,
+) -> Result<(), Failure> {
+    let jobs = Tracking::new(inbox).list(state, limit).await?;
+    if jobs.is_empty() && !out.is_json() {
+        crate::output::line("no tracked jobs");
+    }
+    for job in &jobs {
+        out.show(|| tracked_summary(job), || tracked_record(job));
+    }
+    Ok(())
+}
+
+/// One line: resource, state, deadline, polls, the last state and error.
+fn tracked_summary(job: &TrackedRecord) -> String {
+    let mut line = format!(
+        "{}  {}  deadline {}  polls {}",
+        job.resource.escape_debug(),
+        job.state,
+        rfc3339(job.deadline),
+        job.polls
+    );
+    if let Some(status) = &job.last_status {
+        line.push_str(&format!("  last state {}", status.escape_debug()));
+    }
+    if let Some(error) = &job.last_error {
+        line.push_str(&format!("  last error: {}", error.escape_debug()));
+    }
+    line
+}
+
+fn tracked_record(job: &TrackedRecord) -> serde_json::Value {
+    json!({
+        "job": job.resource, "key": job.key, "state": job.state.as_str(),
+        "origin": job.origin, "deadline": rfc3339(job.deadline),
+        "horizon": rfc3339(job.horizon), "next_poll_at": rfc3339(job.next_poll_at),
+        "polls": job.polls, "failures": job.failures, "last_state": job.last_status,
+        "last_error": job.last_error, "tracked_at": rfc3339(job.tracked_at),
+        "closed_at": job.closed_at.map(rfc3339),
+    })
+}
+
+/// `inbox untrack JOB`.
+async fn untrack(inbox: &Inbox, name: &JobName, out: Output) -> Result<(), Failure> {
+    if !Tracking::new(inbox).untrack(name).await? {
+        return Err(format!("{name} is not tracked").into());
+    }
+    out.show(
+        || format!("{name} no longer tracked"),
+        || json!({ "untracked": name.to_string() }),
     );
     Ok(())
 }

@@ -267,6 +267,38 @@ fn inbox_track_records_a_job_with_its_wait_and_metadata() {
         stats.contains("tracked: open 2 (overdue 0)  by webhook 0"),
         "{stats}"
     );
+    // Listed, the latest tracked first; one tracked by mistake removed.
+    let listed = stdout(&inbox_cli(&url, &table, &["tracked", "--state", "open"]));
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), 2, "{listed}");
+    assert!(
+        lines[0].starts_with("batches/b45  open  deadline "),
+        "{listed}"
+    );
+    assert!(
+        lines[1].starts_with("batches/b42  open  deadline "),
+        "{listed}"
+    );
+    assert!(lines[1].ends_with("polls 0"), "{listed}");
+    let abandoned = stdout(&inbox_cli(
+        &url,
+        &table,
+        &["tracked", "--state", "abandoned"],
+    ));
+    assert_eq!(abandoned.trim(), "no tracked jobs");
+    let json = inbox_cli(&url, &table, &["tracked", "--limit", "1", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(
+        (json["job"].as_str(), json["key"].as_str()),
+        (Some("batches/b45"), Some("batch:b45"))
+    );
+    let untracked = stdout(&inbox_cli(&url, &table, &["untrack", "batches/b45"]));
+    assert_eq!(untracked.trim(), "batches/b45 no longer tracked");
+    let again = inbox_cli(&url, &table, &["untrack", "batches/b45"]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("batches/b45 is not tracked"));
+    let stats = stdout(&inbox_cli(&url, &table, &["stats"]));
+    assert!(stats.contains("tracked: open 1 (overdue 0)"), "{stats}");
     runtime.block_on(async {
         let client = inbox.connection().await.unwrap();
         let row = client

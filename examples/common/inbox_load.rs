@@ -265,7 +265,9 @@ pub async fn run(secret: &str, verifier: &Verifier, total: usize) -> usize {
         println!("    {line}");
     }
     let _ = admin
-        .batch_execute(&format!("DROP TABLE {table}; DROP TABLE {handled_table}"))
+        .batch_execute(&format!(
+            "DROP TABLE {table}, {table}_tracked, {table}_gate; DROP TABLE {handled_table}"
+        ))
         .await;
     violations
 }

@@ -20,7 +20,7 @@ use gemini_webhooks::GeminiEvent;
 use gemini_webhooks::testing::{Signer, generate_secret, sample_event_for};
 use gemini_webhooks_api::JobName;
 use gemini_webhooks_postgres::inbox::{Inbox, Job, Origin};
-use gemini_webhooks_postgres::reconcile::{Reconciler, TrackedJob, Tracking};
+use gemini_webhooks_postgres::reconcile::{Reconciler, TrackedJob, TrackedState, Tracking};
 use serde_json::json;
 use tower::ServiceExt;
 
@@ -257,6 +257,53 @@ async fn a_webhook_first_closes_the_job_so_it_is_never_polled() {
     let counts = Tracking::new(&fx.inbox).counts().await.unwrap();
     assert_eq!((counts.open, counts.by_webhook), (0, 1));
     fx.fast_forward("batches/b2").await;
+    assert_eq!(fx.reconciler().run_once().await.unwrap().polled, 0);
+    assert_eq!(fx.mock.all_calls(), 0, "never polled");
+    // Listed as done by its webhook; untracked, it is remembered as ended:
+    // tracked again, it is found done and never polled.
+    let tracking = Tracking::new(&fx.inbox);
+    let listed = tracking.list(Some(TrackedState::Done), 10).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].resource.as_str(), listed[0].key.as_str()),
+        ("batches/b2", "batch:b2")
+    );
+    assert_eq!(listed[0].origin.as_deref(), Some("webhook"));
+    assert!(listed[0].closed_at.is_some());
+    assert!(
+        tracking
+            .list(Some(TrackedState::Open), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let name = JobName::parse("batches/b2").unwrap();
+    assert!(tracking.untrack(&name).await.unwrap());
+    assert!(!tracking.untrack(&name).await.unwrap(), "no longer tracked");
+    assert!(tracking.list(None, 10).await.unwrap().is_empty());
+    assert_eq!(tracking.counts().await.unwrap().by_webhook, 0);
+    assert!(tracking.track(&TrackedJob::new(name)).await.unwrap());
+    let (state, ..) = fx.tracked("batches/b2").await;
+    assert_eq!(state, "done", "remembered as ended");
+    fx.finish().await;
+}
+
+/// A job tracked by mistake is untracked: removed, never polled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_untracked_open_job_is_never_polled() {
+    let fx = Fixture::new().await;
+    fx.track("batches/typo", Duration::from_secs(60)).await;
+    let tracking = Tracking::new(&fx.inbox);
+    let listed = tracking.list(None, 10).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!((listed[0].state, listed[0].polls), (TrackedState::Open, 0));
+    assert!(
+        tracking
+            .untrack(&JobName::parse("batches/typo").unwrap())
+            .await
+            .unwrap()
+    );
+    assert_eq!(tracking.counts().await.unwrap().open, 0);
     assert_eq!(fx.reconciler().run_once().await.unwrap().polled, 0);
     assert_eq!(fx.mock.all_calls(), 0, "never polled");
     fx.finish().await;

@@ -9,7 +9,7 @@ use serde_json::Value;
 use tokio_postgres::Error as PgError;
 use tokio_postgres::GenericClient;
 
-use super::TrackingCounts;
+use super::{TrackedRecord, TrackedState, TrackingCounts};
 use crate::connection::millis;
 use crate::inbox::InboxError;
 use crate::inbox::db::{InboxDb, count};
@@ -21,6 +21,8 @@ pub(super) struct TrackingDb {
     track: String,
     reopen: String,
     counts: String,
+    list: String,
+    untrack: String,
     due_now: String,
     override_default: String,
     claim: String,
@@ -77,6 +79,8 @@ impl TrackingDb {
             track: sql::track(&tracked),
             reopen: sql::reopen(&tracked),
             counts: sql::counts(&tracked),
+            list: sql::list(&tracked),
+            untrack: sql::untrack(&tracked),
             due_now: sql::due_now(&tracked),
             override_default: sql::override_default(&tracked),
             claim: sql::claim(&tracked),
@@ -115,6 +119,35 @@ impl TrackingDb {
             })
             .await?;
         Ok(changed == 1)
+    }
+
+    /// Up to `limit` tracked jobs in `state` (all with `None`), the latest
+    /// tracked first.
+    pub(super) async fn list(
+        &self,
+        db: &InboxDb,
+        state: Option<TrackedState>,
+        limit: u32,
+    ) -> Result<Vec<TrackedRecord>, InboxError> {
+        let statement = &self.list;
+        let (state, limit) = (state.map(TrackedState::as_str), i64::from(limit));
+        let rows = db
+            .run("list tracked jobs", |client| async move {
+                client.query(statement, &[&state, &limit]).await
+            })
+            .await?;
+        Ok(rows.iter().map(tracked_record).collect())
+    }
+
+    /// Job `key` no longer tracked; whether it was.
+    pub(super) async fn untrack(&self, db: &InboxDb, key: &str) -> Result<bool, InboxError> {
+        let statement = &self.untrack;
+        let row = db
+            .run("untrack a job", |client| async move {
+                client.query_one(statement, &[&key]).await
+            })
+            .await?;
+        Ok(count(&row, "untracked") == 1)
     }
 
     /// How many tracked jobs there are, by state.
@@ -243,5 +276,25 @@ impl TrackingDb {
             .execute(reschedule, &[&key, &state, &millis(next)])
             .await
             .map(drop)
+    }
+}
+
+/// A row of [`sql::list`] as a [`TrackedRecord`].
+fn tracked_record(row: &tokio_postgres::Row) -> TrackedRecord {
+    let number = |column: &str| u32::try_from(row.get::<_, i32>(column)).unwrap_or(0);
+    TrackedRecord {
+        key: row.get("job_key"),
+        resource: row.get("resource"),
+        state: TrackedState::parse(row.get("state")),
+        origin: row.get("origin"),
+        deadline: row.get("deadline"),
+        horizon: row.get("horizon"),
+        next_poll_at: row.get("next_poll_at"),
+        polls: number("polls"),
+        failures: number("failures"),
+        last_status: row.get("last_status"),
+        last_error: row.get("last_error"),
+        tracked_at: row.get("tracked_at"),
+        closed_at: row.get("closed_at"),
     }
 }

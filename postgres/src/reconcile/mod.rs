@@ -30,12 +30,14 @@ mod db;
 mod health;
 mod polled;
 mod reconciler;
+mod record;
 
 mod track;
 
 use std::time::Duration;
 
 pub use reconciler::{Reconciler, Round};
+pub use record::{TrackedRecord, TrackedState};
 pub use track::{MAX_EXPECT_WITHIN, TrackedJob, Tracking, TrackingCounts};
 
 /// What kind of job is tracked: the event catalogue's kind

@@ -11,6 +11,7 @@ use gemini_webhooks_api::JobName;
 
 use super::JobKind;
 use super::db::TrackingDb;
+use super::{TrackedRecord, TrackedState};
 
 /// The longest [`expect_within`](TrackedJob::expect_within) a job may be
 /// tracked with: 100 years. No Gemini job is kept nearly so long, and a wait
@@ -180,6 +181,28 @@ impl Tracking {
             tracing::info!(job = %name, "gemini job reopened: polled again");
         }
         Ok(reopened)
+    }
+
+    /// Up to `limit` tracked jobs in `state` (all with `None`), the latest
+    /// tracked first: deadline, polls, last state and error.
+    pub async fn list(
+        &self,
+        state: Option<TrackedState>,
+        limit: u32,
+    ) -> Result<Vec<TrackedRecord>, InboxError> {
+        self.db.list(&self.inbox.shared.db, state, limit).await
+    }
+
+    /// Stops tracking `name` (a job tracked by mistake): an open or
+    /// abandoned job is removed, never polled again; a done one is kept
+    /// only as a remembered ending. `false` if it was not tracked.
+    pub async fn untrack(&self, name: &JobName) -> Result<bool, InboxError> {
+        let key = name.kind().job_key(name.id());
+        let untracked = self.db.untrack(&self.inbox.shared.db, &key).await?;
+        if untracked {
+            tracing::info!(job = %name, "gemini job no longer tracked");
+        }
+        Ok(untracked)
     }
 
     /// How many tracked jobs there are, by state.

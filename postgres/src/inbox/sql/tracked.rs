@@ -233,6 +233,31 @@ pub(crate) fn counts(tracked: &str) -> String {
     )
 }
 
+/// Tracked jobs in state `$1` (all when NULL), the latest tracked first,
+/// at most `$2`.
+pub(crate) fn list(tracked: &str) -> String {
+    format!(
+        "SELECT job_key, resource, state, origin, deadline, horizon, next_poll_at, polls, \
+           failures, last_status, last_error, tracked_at, closed_at \
+         FROM {tracked} WHERE tracked AND ($1::text IS NULL OR state = $1) \
+         ORDER BY tracked_at DESC, job_key LIMIT $2"
+    )
+}
+
+/// Job `$1` no longer tracked: an open or abandoned row is removed; a done
+/// one is kept as a remembered ending (a later `track` finds it done).
+/// Returns `untracked`.
+pub(crate) fn untrack(tracked: &str) -> String {
+    format!(
+        "WITH removed AS (\
+           DELETE FROM {tracked} WHERE job_key = $1 AND tracked AND state <> 'done' RETURNING 1), \
+         forgotten AS (\
+           UPDATE {tracked} SET tracked = false \
+           WHERE job_key = $1 AND tracked AND state = 'done' RETURNING 1) \
+         SELECT (SELECT count(*) FROM removed) + (SELECT count(*) FROM forgotten) AS untracked"
+    )
+}
+
 /// Every open job due now: the endpoint stopped delivering.
 pub(crate) fn due_now(tracked: &str) -> String {
     format!(
