@@ -133,3 +133,16 @@ async fn a_refusal_is_not_published() {
     assert!(HttpSink::new(reqwest::Client::new(), "not a url", &generate_secret()).is_err());
     assert!(HttpSink::new(reqwest::Client::new(), &url, "not a secret").is_err());
 }
+
+/// Nothing listening: not published (the request never left).
+#[tokio::test]
+async fn no_endpoint_is_not_published() {
+    let url = format!("http://127.0.0.1:{}/inbound", testdb::free_port());
+    let sink = HttpSink::new(reqwest::Client::new(), &url, &generate_secret()).unwrap();
+    let err = sink
+        .publish(&common::message("msg_nobody"))
+        .await
+        .unwrap_err();
+    assert!(!err.may_have_published(), "{err}");
+    assert!(sink.ready().await.is_err());
+}

@@ -141,3 +141,41 @@ async fn an_unroutable_message_is_not_published() {
     assert!(err.to_string().contains("no queue"), "{err}");
     assert!(sink.ready().await.is_ok());
 }
+
+/// Publishes share one connection and its channel (no connection per
+/// message); after the broker went away the next publish reconnects once.
+/// `Debug` shows the exchange, never the URL and its password.
+#[tokio::test]
+async fn publishes_share_one_connection_until_it_is_lost() {
+    let rabbit = Rabbit::start().await;
+    for id in ["msg_1", "msg_2", "msg_3"] {
+        rabbit.sink.publish(&common::message(id)).await.unwrap();
+    }
+    assert_eq!(rabbit.proxy.accepted(), 1);
+    rabbit.proxy.cut();
+    rabbit.proxy.restore();
+    // Bounded: lapin notices the closed connection when it next reads.
+    for _ in 0..600 {
+        if rabbit.sink.publish(&common::message("msg_4")).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    rabbit
+        .sink
+        .publish(&common::message("msg_5"))
+        .await
+        .unwrap();
+    assert_eq!(rabbit.proxy.accepted(), 2, "reconnected once");
+    let shown = format!("{:?}", rabbit.sink);
+    assert!(
+        shown.starts_with("RabbitSink {") && shown.contains(EXCHANGE),
+        "{shown}"
+    );
+    let password = url::Url::parse(&rabbit._vhost.url())
+        .unwrap()
+        .password()
+        .unwrap()
+        .to_owned();
+    assert!(!shown.contains(&password), "{shown}");
+}

@@ -4,7 +4,7 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Forwards connections on its own port to `upstream`. While
@@ -18,6 +18,8 @@ pub struct Proxy {
 #[derive(Default)]
 struct State {
     cut: AtomicBool,
+    /// Connections forwarded so far.
+    accepted: AtomicUsize,
     open: Mutex<Vec<TcpStream>>,
 }
 
@@ -39,6 +41,7 @@ impl Proxy {
                     let _ = client.shutdown(Shutdown::Both);
                     continue;
                 };
+                shared.accepted.fetch_add(1, Ordering::SeqCst);
                 shared.remember(&client, &server);
                 pipe(&client, &server);
                 pipe(&server, &client);
@@ -49,6 +52,12 @@ impl Proxy {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// How many connections it has forwarded (refused ones aside): a
+    /// client that keeps its connection opens one.
+    pub fn accepted(&self) -> usize {
+        self.state.accepted.load(Ordering::SeqCst)
     }
 
     /// Closes every connection and refuses new ones until

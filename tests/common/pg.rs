@@ -43,7 +43,9 @@ pub async fn admin() -> tokio_postgres::Client {
 pub async fn drop_table(table: &str) {
     admin()
         .await
-        .batch_execute(&format!("DROP TABLE IF EXISTS {table}, {table}_tracked, {table}_gate"))
+        .batch_execute(&format!(
+            "DROP TABLE IF EXISTS {table}, {table}_tracked, {table}_gate"
+        ))
         .await
         .unwrap();
 }
