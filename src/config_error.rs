@@ -43,6 +43,16 @@ pub enum ConfigError {
         /// What to set.
         setting: &'static str,
     },
+    /// Two settings that cannot go together.
+    #[error("{setting} cannot be used with {other}: {why}")]
+    Conflict {
+        /// The setting refused.
+        setting: &'static str,
+        /// The setting it conflicts with.
+        other: &'static str,
+        /// Why.
+        why: &'static str,
+    },
     /// The connection pool could not be set up.
     #[error("could not set up the connection pool")]
     Pool(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -310,7 +310,7 @@ async fn a_handler_whose_connection_is_killed_is_cancelled_before_the_job_runs_a
         .query_one(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
              WHERE state = 'idle in transaction' AND query LIKE $1",
-            &[&format!("SELECT state FROM {} %", fx.table)],
+            &[&format!("SELECT state,% FROM {} %", fx.table)],
         )
         .await
         .unwrap()

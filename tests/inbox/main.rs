@@ -8,4 +8,5 @@ mod common;
 
 mod inbox;
 mod inbox_faults;
+mod order;
 mod reconcile;

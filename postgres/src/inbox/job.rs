@@ -283,6 +283,8 @@ pub(super) struct StoredDelivery {
     /// The event's type (`None`: the body is no event), kept in its own
     /// column for filters.
     pub(super) event_type: Option<String>,
+    /// The event's envelope timestamp: the order of a job's events.
+    pub(super) event_at: Option<SystemTime>,
 }
 
 impl StoredDelivery {
@@ -295,6 +297,10 @@ impl StoredDelivery {
             event_type: delivery
                 .parsed_event()
                 .map(|event| event.event_type().to_owned()),
+            event_at: delivery
+                .parsed_event()
+                .and_then(GeminiEvent::timestamp)
+                .map(SystemTime::from),
         }
     }
 }

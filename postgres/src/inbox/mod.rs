@@ -392,6 +392,7 @@ impl fmt::Debug for Inbox {
 pub struct InboxBuilder {
     options: Options,
     keep_done: Duration,
+    in_job_order: bool,
 }
 
 /// Most connections ingest's own pool opens, by default.
@@ -405,6 +406,7 @@ impl InboxBuilder {
         Self {
             options: Options::new(source, DEFAULT_TABLE),
             keep_done: DEFAULT_DEDUP_TTL,
+            in_job_order: false,
         }
     }
 
@@ -424,6 +426,23 @@ impl InboxBuilder {
         self
     }
 
+    /// Runs the events of one Gemini job (a batch, a video, an
+    /// interaction) one at a time, in the order of their envelope
+    /// timestamps: an `interaction.requires_action` is never handled after,
+    /// or beside, the same interaction's `interaction.completed`. Other
+    /// jobs are not held up. A job's event waits while an earlier one of
+    /// the same job is pending (retrying included; a dead letter no longer
+    /// holds it up). An event that arrives after a later one of its job
+    /// has started waits for it to end (it cannot be handled first).
+    ///
+    /// Every worker of the table must be built from an inbox with this
+    /// setting, and none may [`complete_in_batches`](InboxWorker::complete_in_batches):
+    /// the order is kept by the job's transaction.
+    pub fn in_job_order(mut self) -> Self {
+        self.in_job_order = true;
+        self
+    }
+
     /// Builds the inbox; fails on a malformed URL or table name, never on an
     /// unreachable database (that is a 503 per delivery until it is back).
     pub fn build(self) -> Result<Inbox, ConfigError> {
@@ -435,6 +454,7 @@ impl InboxBuilder {
             table: options.table,
             timeout: options.timeout,
             keep_done: self.keep_done,
+            in_job_order: self.in_job_order,
         };
         Ok(Inbox {
             shared: Arc::new(Shared {
@@ -451,6 +471,7 @@ impl fmt::Debug for InboxBuilder {
         f.debug_struct("InboxBuilder")
             .field("options", &self.options)
             .field("keep_done", &self.keep_done)
+            .field("in_job_order", &self.in_job_order)
             .finish()
     }
 }

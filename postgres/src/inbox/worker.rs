@@ -461,6 +461,14 @@ fn worker_db(
     settings: &WorkerSettings,
 ) -> Result<WorkerDb, gemini_webhooks::ConfigError> {
     let cutoff_ms = server_cutoff_ms(db.settings.timeout);
+    if settings.in_batches && db.settings.in_job_order {
+        return Err(gemini_webhooks::ConfigError::Conflict {
+            setting: "complete_in_batches",
+            other: "in_job_order",
+            why: "a job's events are kept in order by its transaction, which a worker \
+                  completing in batches does not open",
+        });
+    }
     if db.own.is_none() {
         // The application's pool, as it is: each bookkeeping statement sets
         // the cutoff for itself.

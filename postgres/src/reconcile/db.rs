@@ -231,7 +231,10 @@ impl TrackingDb {
             } => {
                 let store = &self.store;
                 let stored = !transaction
-                    .query(store, &[id, signed_at, body, completion_key, event_type])
+                    .query(
+                        store,
+                        &[id, signed_at, body, completion_key, event_type, &key],
+                    )
                     .await?
                     .is_empty();
                 match next {

@@ -43,20 +43,7 @@ async fn inbox_holding(name: &str, keys: &[&str]) -> Inbox {
 /// each of `keys`, due now (for tests of the inbox's own crate).
 pub(crate) async fn store_rows(inbox: &Inbox, keys: &[&str]) {
     inbox.check().await.unwrap();
-    let client = plan_check::client().await;
-    let table = &inbox.shared.db.settings.table;
-    for key in keys {
-        client
-            .execute(
-                &format!(
-                    "INSERT INTO {table} (id, webhook_id, signed_at, verified_by, body) \
-                     VALUES ($1, $1, 0, 'secret:0', '{{}}')"
-                ),
-                &[key],
-            )
-            .await
-            .unwrap();
-    }
+    store_rows_in(&inbox.shared.db, keys).await;
 }
 
 /// Lets the lease on `key` lapse, due now: as if its worker had died.
@@ -422,7 +409,7 @@ async fn a_large_redrive_goes_in_batches_each_job_once() {
     use crate::inbox::{JobFilter, JobState};
     let keys: Vec<String> = (0..2_500).map(|n| format!("k{n:04}")).collect();
     let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-    let inbox = inbox_holding("batches", &keys).await;
+    let inbox = inbox_holding("redrive_big", &keys).await;
     let db = Arc::clone(&inbox.shared.db);
     let table = &db.settings.table;
     // One reception time for all: the walk's order is then the ids'.
@@ -441,4 +428,117 @@ async fn a_large_redrive_goes_in_batches_each_job_once() {
         .unwrap();
     assert_eq!((requeued, told), (2_500, vec![1_000, 2_000, 2_500]));
     assert_eq!(db.counts().await.unwrap().pending, 2_500);
+}
+
+/// A fresh inbox kept in job order, holding `keys` (due now), and its
+/// worker door; each key's job and event time set by `events`.
+async fn ordered_door(
+    name: &str,
+    events: &[(&str, Option<&str>, i32)],
+) -> (Arc<InboxDb>, WorkerDb) {
+    let table = format!("door_{name}_{}", std::process::id());
+    let inbox = Inbox::builder(plan_check::test_database_url())
+        .table(&table)
+        .in_job_order()
+        .build()
+        .unwrap();
+    let keys: Vec<&str> = events.iter().map(|(key, ..)| *key).collect();
+    store_rows(&inbox, &keys).await;
+    let db = Arc::clone(&inbox.shared.db);
+    for (key, job, second) in events {
+        set_event(&db, key, *job, *second).await;
+    }
+    let pool = db.pool.clone();
+    let worker = WorkerDb::new(Arc::clone(&db), pool.clone(), pool, Some(750), None);
+    (db, worker)
+}
+
+/// Sets `key`'s Gemini job and envelope time (`second` past a fixed minute).
+async fn set_event(db: &InboxDb, key: &str, job: Option<&str>, second: i32) {
+    let second = f64::from(second);
+    let table = &db.settings.table;
+    plan_check::client()
+        .await
+        .execute(
+            &format!(
+                "UPDATE {table} SET job_key = $2, \
+                   event_at = '2026-12-01T00:00:00Z'::timestamptz + $3 * interval '1 second' \
+                 WHERE id = $1"
+            ),
+            &[&key, &job, &second],
+        )
+        .await
+        .unwrap();
+}
+
+/// The keys a claim of up to 10 took, sorted.
+async fn claimed_keys(door: &WorkerDb, lease: &str) -> Vec<String> {
+    let mut keys: Vec<_> = door
+        .claim(10, lease, LEASE_FOR)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|job| job.key)
+        .collect();
+    keys.sort();
+    keys
+}
+
+#[tokio::test]
+async fn in_job_order_a_claim_takes_only_the_first_pending_event_of_each_job() {
+    let (_db, door) = ordered_door(
+        "order",
+        &[
+            ("a_late", Some("interaction:a"), 2),
+            ("a_early", Some("interaction:a"), 1),
+            ("b", Some("batch:b"), 3),
+            ("no_job", None, 0),
+        ],
+    )
+    .await;
+    assert_eq!(claimed_keys(&door, "l1").await, ["a_early", "b", "no_job"]);
+    assert!(claimed_keys(&door, "l2").await.is_empty(), "a_late waits");
+    let connection = door.begin("a_early", "l1", 60_000).await.unwrap().unwrap();
+    door.start("a_early", "l1").await.unwrap();
+    door.complete(&connection, "a_early", "l1").await.unwrap();
+    assert_eq!(claimed_keys(&door, "l3").await, ["a_late"]);
+}
+
+#[tokio::test]
+async fn in_job_order_an_event_arriving_late_waits_for_the_running_one() {
+    let (db, door) = ordered_door("late", &[("a_second", Some("interaction:a"), 2)]).await;
+    assert_eq!(claimed_keys(&door, "l1").await, ["a_second"]);
+    let running = door.begin("a_second", "l1", 60_000).await.unwrap().unwrap();
+    // The earlier event arrives while the later one runs: first of its job
+    // now, so claimed, but its transaction cannot take the job's lock.
+    store_rows_in(&db, &["a_first"]).await;
+    set_event(&db, "a_first", Some("interaction:a"), 1).await;
+    assert_eq!(claimed_keys(&door, "l2").await, ["a_first"]);
+    assert!(
+        door.begin("a_first", "l2", 60_000).await.unwrap().is_none(),
+        "held back"
+    );
+    door.start("a_second", "l1").await.unwrap();
+    door.complete(&running, "a_second", "l1").await.unwrap();
+    lapse(&db, "a_first").await;
+    assert_eq!(claimed_keys(&door, "l3").await, ["a_first"]);
+    assert!(door.begin("a_first", "l3", 60_000).await.unwrap().is_some());
+}
+
+/// Stores rows with an empty body under `keys` in `db`'s table.
+async fn store_rows_in(db: &InboxDb, keys: &[&str]) {
+    let table = &db.settings.table;
+    let client = plan_check::client().await;
+    for key in keys {
+        client
+            .execute(
+                &format!(
+                    "INSERT INTO {table} (id, webhook_id, signed_at, verified_by, body) \
+                     VALUES ($1, $1, 0, 'secret:0', '{{}}')"
+                ),
+                &[key],
+            )
+            .await
+            .unwrap();
+    }
 }

@@ -50,6 +50,8 @@ pub(crate) struct InboxSettings {
     pub(super) channel: String,
     pub(crate) timeout: Duration,
     pub(super) keep_done: Duration,
+    /// A job's events run one at a time, in order.
+    pub(super) in_job_order: bool,
 }
 
 /// One delivery as ingest stores it: its row's columns.
@@ -196,6 +198,11 @@ impl InboxDb {
         let bodies: Vec<&[u8]> = rows.iter().map(|r| r.body).collect();
         let event_types: Vec<Option<&str>> =
             rows.iter().map(|r| r.row.event_type.as_deref()).collect();
+        let job_keys: Vec<Option<&str>> = rows
+            .iter()
+            .map(|r| r.row.keys.as_ref().map(|k| k.job.as_str()))
+            .collect();
+        let event_at: Vec<Option<SystemTime>> = rows.iter().map(|r| r.row.event_at).collect();
         let events = || rows.iter().filter_map(|r| r.row.keys.as_ref());
         let completions: Vec<Option<&str>> = rows
             .iter()
@@ -211,7 +218,7 @@ impl InboxDb {
             .collect();
         let row = self
             .run("ingest", |client| async move {
-                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 10] = [
+                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 12] = [
                     &keys,
                     &webhook_ids,
                     &signed_at,
@@ -222,6 +229,8 @@ impl InboxDb {
                     &closing,
                     &deferring,
                     &event_types,
+                    &job_keys,
+                    &event_at,
                 ];
                 // Planned afresh each time (one more round trip per batch):
                 // a kept generic plan, made while the tracked table was

@@ -92,7 +92,7 @@ impl WorkerDb {
         cutoff_ms: Option<u128>,
         in_batches: Option<u32>,
     ) -> Self {
-        let sql = JobSql::new(&db.settings.table);
+        let sql = JobSql::new(&db.settings.table, db.settings.in_job_order);
         Self {
             db,
             jobs,
@@ -181,8 +181,18 @@ impl WorkerDb {
                     client.query_opt(&statement, &[&key, &lease]),
                 )
                 .await?;
-                if row.is_some_and(|row| row.get::<_, &str>("state") == "pending") {
-                    return Ok(Some(connection));
+                match row {
+                    Some(row) if row.get::<_, &str>("state") == "pending" => {
+                        if row.get::<_, bool>("free") {
+                            return Ok(Some(connection));
+                        }
+                        // In job order: another event of its job is running.
+                        tracing::debug!(
+                            key,
+                            "gemini webhook job waits for another event of its job"
+                        );
+                    }
+                    _ => {}
                 }
                 client.batch_execute("ROLLBACK").await?;
                 connection.mark_closed();
@@ -400,7 +410,7 @@ mod tests {
         use crate::connection::plan_check;
         let client = plan_check::client().await;
         let table = format!("plan_check_inbox_{}", std::process::id());
-        let sql = JobSql::new(&table);
+        let sql = JobSql::new(&table, false);
         // Due jobs: a scan of the due index would read them all.
         let fill = |from: u32, to: u32| {
             format!(

@@ -41,12 +41,14 @@ use crate::connection::derived_name;
 const DUE: &str = "due";
 const FINISHED: &str = "finished";
 const COMPLETION: &str = "completion";
+const ORDERED: &str = "ordered";
 const CHANNEL: &str = "new";
 
 /// Every name derived from an inbox table (the builder checks that each
 /// fits PostgreSQL's 63 bytes), the tracked table's included.
-pub(in crate::inbox) const DERIVED: [&str; 9] = [
+pub(in crate::inbox) const DERIVED: [&str; 10] = [
     gate::TABLE,
+    ORDERED,
     DUE,
     FINISHED,
     COMPLETION,
@@ -85,20 +87,27 @@ pub(super) fn schema(table: &str) -> String {
          \x20   finished_at TIMESTAMPTZ,\n\
          \x20   last_error TEXT,\n\
          \x20   completion_key TEXT,\n\
-         \x20   event_type TEXT\n\
+         \x20   event_type TEXT,\n\
+         \x20   job_key TEXT,\n\
+         \x20   event_at TIMESTAMPTZ\n\
          );\n\
          ALTER TABLE {table} ADD COLUMN IF NOT EXISTS completion_key TEXT;\n\
          ALTER TABLE {table} ADD COLUMN IF NOT EXISTS event_type TEXT;\n\
+         ALTER TABLE {table} ADD COLUMN IF NOT EXISTS job_key TEXT;\n\
+         ALTER TABLE {table} ADD COLUMN IF NOT EXISTS event_at TIMESTAMPTZ;\n\
          CREATE INDEX IF NOT EXISTS {due} ON {table} (run_at) WHERE state = 'pending';\n\
          CREATE INDEX IF NOT EXISTS {finished} ON {table} (finished_at) WHERE state = 'done';\n\
          CREATE UNIQUE INDEX IF NOT EXISTS {completion} ON {table} (completion_key) \
            WHERE completion_key IS NOT NULL;\n\
+         CREATE INDEX IF NOT EXISTS {ordered} ON {table} (job_key, event_at, id) \
+           WHERE state = 'pending' AND job_key IS NOT NULL;\n\
          {rekey}\n\
          {tracked}\n\
          {gate}",
         due = derived_name(table, DUE),
         finished = derived_name(table, FINISHED),
         completion = derived_name(table, COMPLETION),
+        ordered = derived_name(table, ORDERED),
         rekey = rekey_completions(table),
         tracked = tracked::schema(table),
         gate = gate::schema(table),
@@ -145,9 +154,9 @@ pub(super) fn insert(table: &str) -> String {
     format!(
         "WITH inserted AS (\
            INSERT INTO {table} (id, webhook_id, signed_at, verified_by, jwt_claims, body, \
-             completion_key, event_type) \
+             completion_key, event_type, job_key, event_at) \
            SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], \
-             $6::bytea[], $7::text[], $10::text[]) \
+             $6::bytea[], $7::text[], $10::text[], $11::text[], $12::timestamptz[]) \
            ON CONFLICT DO NOTHING RETURNING id), \
          {tracking} \
          SELECT ARRAY(SELECT id FROM inserted) AS inserted, \
@@ -229,7 +238,15 @@ pub(super) struct JobSql {
 }
 
 impl JobSql {
-    pub(super) fn new(table: &str) -> Self {
+    /// The statements on `table`; `in_job_order`: a claim takes a job only
+    /// if no earlier event of its Gemini job is pending, and the job's
+    /// transaction holds its Gemini job's lock while its handler runs.
+    pub(super) fn new(table: &str, in_job_order: bool) -> Self {
+        let order = if in_job_order {
+            first_of_its_job(table)
+        } else {
+            String::new()
+        };
         Self {
             // `$1` jobs at most (fewer as the gate allows), lease `$2` for
             // `$3` ms. Returns, besides the row, whether an earlier lease was
@@ -238,6 +255,7 @@ impl JobSql {
                 table,
                 "lease = $2, run_at = now() + $3 * interval '1 millisecond'",
                 "",
+                &order,
                 "t.attempts",
             ),
             // For a worker that completes in batches, which has no `start`:
@@ -249,13 +267,28 @@ impl JobSql {
                 "lease = $2, run_at = now() + $3 * interval '1 millisecond', \
                  attempts = CASE WHEN t.attempts < $4 THEN t.attempts + 1 ELSE t.attempts END",
                 ", attempts AS before",
+                &order,
                 "due.before",
             ),
             // The state is checked on the row found, not in the WHERE
             // clause: there it matches the due index's predicate, and the
             // plan PostgreSQL keeps from when the table was small scans that
             // whole index for every job.
-            begin: format!("SELECT state FROM {table} WHERE id = $1 AND lease = $2 FOR KEY SHARE"),
+            // `free`: in job order, the lock of the job's Gemini job, held by
+            // this transaction until it ends (false: another event of the
+            // job is running; the claim lapses and the job waits).
+            begin: format!(
+                "SELECT state, {free} AS free FROM {table} WHERE id = $1 AND lease = $2 \
+                 FOR KEY SHARE",
+                free = if in_job_order {
+                    format!(
+                        "job_key IS NULL OR \
+                         pg_try_advisory_xact_lock(hashtextextended('{table}/' || job_key, 0))"
+                    )
+                } else {
+                    "true".to_owned()
+                },
+            ),
             start: format!(
                 "UPDATE {table} SET attempts = attempts + 1 \
                  WHERE id = $1 AND lease = $2 RETURNING attempts"
@@ -296,16 +329,28 @@ impl JobSql {
     }
 }
 
+/// The claim's condition in job order: no earlier event of the job (by
+/// envelope timestamp, then key) is pending, running or retrying. Rows
+/// without a job or a timestamp are not ordered.
+fn first_of_its_job(table: &str) -> String {
+    format!(
+        " AND (d.job_key IS NULL OR NOT EXISTS (SELECT 1 FROM {table} AS e \
+           WHERE e.job_key = d.job_key AND e.state = 'pending' \
+             AND (e.event_at, e.id) < (d.event_at, d.id)))"
+    )
+}
+
 /// A claim of the due jobs of `table` that obeys the gate
 /// ([`gate::claim_ctes`]): `set` is its `SET` list, `due_columns` what
-/// else the due subquery reads, `attempts` the attempt count it returns.
-fn gated_claim(table: &str, set: &str, due_columns: &str, attempts: &str) -> String {
+/// else the due subquery reads, `order` what else a due job must meet,
+/// `attempts` the attempt count it returns.
+fn gated_claim(table: &str, set: &str, due_columns: &str, order: &str, attempts: &str) -> String {
     format!(
         "WITH {gate}, \
          claimed AS (\
            UPDATE {table} AS t SET {set} \
-           FROM (SELECT id, lease AS left_lease{due_columns} FROM {table} \
-                 WHERE state = 'pending' AND run_at <= now() \
+           FROM (SELECT id, lease AS left_lease{due_columns} FROM {table} AS d \
+                 WHERE state = 'pending' AND run_at <= now(){order} \
                  ORDER BY run_at LIMIT (SELECT jobs FROM allowed) FOR UPDATE SKIP LOCKED) AS due \
            WHERE t.id = due.id \
            RETURNING t.id, t.webhook_id, t.signed_at, t.verified_by, t.jwt_claims, t.body, \

@@ -169,14 +169,15 @@ pub(crate) fn claim(tracked: &str) -> String {
 }
 
 /// A polled event into inbox `table`: `$1` the replay key (also the
-/// webhook id), `$2` the unix time, `$3` the body, `$4` the completion key,
-/// `$5` the event type. Returns a row when it was stored (no copy was there
-/// first).
+/// webhook id), `$2` the unix time (also the event's), `$3` the body, `$4`
+/// the completion key, `$5` the event type, `$6` the job's key. Returns a
+/// row when it was stored (no copy was there first).
 pub(crate) fn store(table: &str) -> String {
     format!(
         "INSERT INTO {table} (id, webhook_id, signed_at, verified_by, body, completion_key, \
-           event_type) \
-         VALUES ($1, $1, $2, 'poll', $3, $4, $5) ON CONFLICT DO NOTHING RETURNING id"
+           event_type, job_key, event_at) \
+         VALUES ($1, $1, $2, 'poll', $3, $4, $5, $6, to_timestamp($2::int8)) \
+         ON CONFLICT DO NOTHING RETURNING id"
     )
 }
 
