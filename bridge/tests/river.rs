@@ -124,3 +124,15 @@ async fn one_job_per_ending_and_per_webhook_id() {
     assert_eq!(river.received().await.len(), 1);
     assert!(river.sink.ready().await.is_ok());
 }
+
+/// `Debug` names the sink and its queue, and nothing of the pool.
+#[tokio::test]
+async fn debug_shows_the_queue() {
+    let river = River::start().await;
+    let shown = format!("{:?}", river.sink);
+    assert!(
+        shown.starts_with("RiverSink {") && shown.contains("queue"),
+        "{shown}"
+    );
+    assert!(!shown.contains("postgres://"), "{shown}");
+}
