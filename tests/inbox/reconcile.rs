@@ -1089,3 +1089,50 @@ async fn a_wait_the_database_cannot_hold_is_refused_before_any_statement() {
     );
     assert!(err.to_string().contains("longer than"), "{err}");
 }
+
+/// A polled completion's attempt continues the span of the poll that
+/// stored it (feature `opentelemetry`): one trace from the reconciler's
+/// poll to the handler.
+#[tokio::test]
+async fn a_polled_completions_attempt_continues_the_polls_span() {
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("test"));
+    let _subscriber = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+    );
+    let fx = Fixture::new().await;
+    fx.track("batches/traced", Duration::ZERO).await;
+    fx.mock.set(
+        "batches/traced",
+        gemini_mock::batch("batches/traced", "SUCCEEDED"),
+    );
+    assert_eq!(fx.reconciler().run_once().await.unwrap().stored, 1);
+    let worker = fx.inbox.worker(|_: GeminiEvent| async {
+        tracing::info_span!("handler").in_scope(|| ());
+        Ok::<_, std::io::Error>(())
+    });
+    assert_eq!(worker.run_once().await.unwrap().handled, 1);
+    provider.force_flush().unwrap();
+    let spans = exporter.get_finished_spans().unwrap();
+    let named = |name: &str| {
+        spans
+            .iter()
+            .find(|span| span.name == name)
+            .unwrap_or_else(|| panic!("no span {name}: {spans:#?}"))
+    };
+    let (poll, job, handler) = (
+        named("gemini_webhook_poll"),
+        named("gemini_webhook_job"),
+        named("handler"),
+    );
+    assert_eq!(job.parent_span_id, poll.span_context.span_id());
+    assert_eq!(job.span_context.trace_id(), poll.span_context.trace_id());
+    assert_eq!(handler.parent_span_id, job.span_context.span_id());
+    fx.finish().await;
+}

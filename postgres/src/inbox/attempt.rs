@@ -55,6 +55,24 @@ pub(super) struct ClaimedJob {
     received_at: SystemTime,
     stored: DeliveryRecord,
     body: Bytes,
+    /// The trace context stored with it: its attempt's span continues it.
+    trace_context: Option<String>,
+}
+
+/// What an attempt's span tells of its job: the delivery's webhook
+/// id and the trace context stored with it.
+struct JobTrace {
+    webhook_id: String,
+    trace_context: Option<String>,
+}
+
+impl JobTrace {
+    fn of(claimed: &mut ClaimedJob) -> Self {
+        Self {
+            webhook_id: claimed.stored.webhook_id.clone(),
+            trace_context: claimed.trace_context.take(),
+        }
+    }
 }
 
 /// Why an attempt failed.
@@ -91,6 +109,7 @@ impl<F> WorkerContext<F> {
                 received_at: row.received_at,
                 stored: row.stored,
                 body: row.body,
+                trace_context: row.trace_context,
             })
             .collect())
     }
@@ -198,7 +217,7 @@ impl<F: Send + Sync + 'static> WorkerContext<F> {
 
     /// The attempt's outcome; `None` if it never started (the job was
     /// taken over, or the database did not answer: the lease lapses).
-    async fn attempt<T, Fut, E>(self: &Arc<Self>, claimed: ClaimedJob) -> Option<JobOutcome>
+    async fn attempt<T, Fut, E>(self: &Arc<Self>, mut claimed: ClaimedJob) -> Option<JobOutcome>
     where
         F: Fn(T) -> Fut,
         T: FromJob,
@@ -216,6 +235,7 @@ impl<F: Send + Sync + 'static> WorkerContext<F> {
             return Some(self.attempt_alone(claimed).await);
         }
         let (connection, attempt) = self.open(&hold).await?;
+        let trace = JobTrace::of(&mut claimed);
         let delivery = claimed.stored.into_delivery(hold.key.clone(), claimed.body);
         let outcome = match delivery {
             None => Err(AttemptFailure::Permanent(
@@ -232,7 +252,7 @@ impl<F: Send + Sync + 'static> WorkerContext<F> {
                     Err(err) => Err(AttemptFailure::Permanent(err.to_string())),
                     Ok(input) => {
                         let closed = || connection.client().is_closed();
-                        self.handle(input, &hold, closed, attempt).await
+                        self.handle(input, &hold, closed, attempt, trace).await
                     }
                 }
             }
@@ -243,7 +263,7 @@ impl<F: Send + Sync + 'static> WorkerContext<F> {
     /// An attempt outside any transaction (a worker that completes in
     /// batches): the claim counted it; a success is marked done with the
     /// others that end meanwhile ([`DoneMark`]).
-    async fn attempt_alone<T, Fut, E>(self: &Arc<Self>, claimed: ClaimedJob) -> JobOutcome
+    async fn attempt_alone<T, Fut, E>(self: &Arc<Self>, mut claimed: ClaimedJob) -> JobOutcome
     where
         F: Fn(T) -> Fut,
         T: FromJob,
@@ -252,6 +272,7 @@ impl<F: Send + Sync + 'static> WorkerContext<F> {
     {
         let hold = Arc::clone(&claimed.hold);
         let attempt = claimed.attempts.saturating_add(1);
+        let trace = JobTrace::of(&mut claimed);
         let delivery = claimed.stored.into_delivery(hold.key.clone(), claimed.body);
         let input = match delivery.map(T::from_delivery_alone) {
             None => Err("the stored row does not read as a delivery".to_owned()),
@@ -262,7 +283,7 @@ impl<F: Send + Sync + 'static> WorkerContext<F> {
         };
         let outcome = match input {
             Err(why) => Err(AttemptFailure::Permanent(why)),
-            Ok(input) => self.handle(input, &hold, || false, attempt).await,
+            Ok(input) => self.handle(input, &hold, || false, attempt, trace).await,
         };
         match outcome {
             Ok(()) => self.mark_done(&hold, attempt).await,
@@ -344,13 +365,23 @@ impl<F: Send + Sync + 'static> WorkerContext<F> {
         hold: &Hold,
         closed: impl Fn() -> bool,
         attempt: u32,
+        trace: JobTrace,
     ) -> Result<(), AttemptFailure>
     where
         F: Fn(T) -> Fut,
         Fut: Future<Output = Result<(), E>>,
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let span = tracing::info_span!("gemini_webhook_job", key = %hold.key, attempt);
+        let span = tracing::info_span!(
+            "gemini_webhook_job",
+            key = %hold.key,
+            attempt,
+            messaging.system = "gemini-webhooks-inbox",
+            messaging.operation = "process",
+            messaging.message.id = %trace.webhook_id,
+            messaging.destination.name = self.db.table(),
+        );
+        super::trace::continue_in(&span, trace.trace_context.as_deref());
         let handler =
             tracing::Instrument::instrument(CatchUnwind(Box::pin((self.handler)(input))), span);
         let timeout = self.settings.job_timeout;

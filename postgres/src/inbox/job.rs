@@ -285,6 +285,8 @@ pub(super) struct StoredDelivery {
     pub(super) event_type: Option<String>,
     /// The event's envelope timestamp: the order of a job's events.
     pub(super) event_at: Option<SystemTime>,
+    /// The trace context of the span that stores it.
+    pub(super) trace_context: Option<String>,
 }
 
 impl StoredDelivery {
@@ -301,6 +303,7 @@ impl StoredDelivery {
                 .parsed_event()
                 .and_then(GeminiEvent::timestamp)
                 .map(SystemTime::from),
+            trace_context: super::trace::current(),
         }
     }
 }

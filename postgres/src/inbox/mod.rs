@@ -66,6 +66,7 @@ mod redrive;
 mod retry_due;
 mod service;
 pub(crate) mod sql;
+pub(crate) mod trace;
 mod worker;
 
 use std::fmt;

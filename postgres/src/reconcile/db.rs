@@ -230,10 +230,20 @@ impl TrackingDb {
                 next,
             } => {
                 let store = &self.store;
+                // The round's span: the polled job's attempt continues it.
+                let trace = crate::inbox::trace::current();
                 let stored = !transaction
                     .query(
                         store,
-                        &[id, signed_at, body, completion_key, event_type, &key],
+                        &[
+                            id,
+                            signed_at,
+                            body,
+                            completion_key,
+                            event_type,
+                            &key,
+                            &trace,
+                        ],
                     )
                     .await?
                     .is_empty();

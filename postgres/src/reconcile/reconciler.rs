@@ -305,15 +305,26 @@ impl Reconciler {
         if jobs.is_empty() {
             return Ok(Round::default());
         }
-        let outcomes = futures_util::future::join_all(jobs.iter().map(|job| self.poll(job))).await;
+        // A span per polled job: its poll, its write, and the attempt of a
+        // completion it stores (which continues it) in one trace.
+        let spans: Vec<_> = jobs
+            .iter()
+            .map(|job| tracing::info_span!("gemini_webhook_poll", job = %job.resource))
+            .collect();
+        let polls = jobs.iter().zip(&spans);
+        let outcomes = futures_util::future::join_all(
+            polls.map(|(job, span)| tracing::Instrument::instrument(self.poll(job), span.clone())),
+        )
+        .await;
         let mut round = Round {
             polled: jobs.len(),
             ..Round::default()
         };
         let writes = async {
-            for (job, outcome) in jobs.iter().zip(&outcomes) {
+            for ((job, outcome), span) in jobs.iter().zip(&outcomes).zip(&spans) {
                 let step = self.decide(job, outcome, unix_now());
-                let stored = self.tracking.apply(&*transaction, &job.key, &step).await?;
+                let apply = self.tracking.apply(&*transaction, &job.key, &step);
+                let stored = tracing::Instrument::instrument(apply, span.clone()).await?;
                 self.account(job, outcome, &step, stored, &mut round);
             }
             transaction.commit().await

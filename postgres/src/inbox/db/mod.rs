@@ -203,6 +203,10 @@ impl InboxDb {
             .map(|r| r.row.keys.as_ref().map(|k| k.job.as_str()))
             .collect();
         let event_at: Vec<Option<SystemTime>> = rows.iter().map(|r| r.row.event_at).collect();
+        let traces: Vec<Option<&str>> = rows
+            .iter()
+            .map(|r| r.row.trace_context.as_deref())
+            .collect();
         let events = || rows.iter().filter_map(|r| r.row.keys.as_ref());
         let completions: Vec<Option<&str>> = rows
             .iter()
@@ -218,7 +222,7 @@ impl InboxDb {
             .collect();
         let row = self
             .run("ingest", |client| async move {
-                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 12] = [
+                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 13] = [
                     &keys,
                     &webhook_ids,
                     &signed_at,
@@ -231,6 +235,7 @@ impl InboxDb {
                     &event_types,
                     &job_keys,
                     &event_at,
+                    &traces,
                 ];
                 // Planned afresh each time (one more round trip per batch):
                 // a kept generic plan, made while the tracked table was

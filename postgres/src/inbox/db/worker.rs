@@ -59,6 +59,8 @@ pub(crate) struct ClaimedRow {
     /// An earlier worker's lease was still on the row (it died or lost
     /// its connection mid-attempt).
     pub(crate) abandoned: bool,
+    /// The trace context stored with it.
+    pub(crate) trace_context: Option<String>,
 }
 
 /// How a failed attempt is recorded.
@@ -101,6 +103,11 @@ impl WorkerDb {
             in_batches,
             sql,
         }
+    }
+
+    /// The inbox table.
+    pub(crate) fn table(&self) -> &str {
+        &self.db.settings.table
     }
 
     /// Claims up to `limit` due jobs under `lease` for `lease_for`.
@@ -397,6 +404,7 @@ fn claimed_row(row: &Row) -> ClaimedRow {
         attempts: u32::try_from(row.get::<_, i32>("attempts")).unwrap_or(0),
         received_at: row.get("received_at"),
         abandoned: row.get("abandoned"),
+        trace_context: row.get("trace_context"),
     }
 }
 

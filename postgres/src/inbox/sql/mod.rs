@@ -89,12 +89,14 @@ pub(super) fn schema(table: &str) -> String {
          \x20   completion_key TEXT,\n\
          \x20   event_type TEXT,\n\
          \x20   job_key TEXT,\n\
-         \x20   event_at TIMESTAMPTZ\n\
+         \x20   event_at TIMESTAMPTZ,\n\
+         \x20   trace_context TEXT\n\
          );\n\
          ALTER TABLE {table} ADD COLUMN IF NOT EXISTS completion_key TEXT;\n\
          ALTER TABLE {table} ADD COLUMN IF NOT EXISTS event_type TEXT;\n\
          ALTER TABLE {table} ADD COLUMN IF NOT EXISTS job_key TEXT;\n\
          ALTER TABLE {table} ADD COLUMN IF NOT EXISTS event_at TIMESTAMPTZ;\n\
+         ALTER TABLE {table} ADD COLUMN IF NOT EXISTS trace_context TEXT;\n\
          CREATE INDEX IF NOT EXISTS {due} ON {table} (run_at) WHERE state = 'pending';\n\
          CREATE INDEX IF NOT EXISTS {finished} ON {table} (finished_at) WHERE state = 'done';\n\
          CREATE UNIQUE INDEX IF NOT EXISTS {completion} ON {table} (completion_key) \
@@ -154,9 +156,10 @@ pub(super) fn insert(table: &str) -> String {
     format!(
         "WITH inserted AS (\
            INSERT INTO {table} (id, webhook_id, signed_at, verified_by, jwt_claims, body, \
-             completion_key, event_type, job_key, event_at) \
+             completion_key, event_type, job_key, event_at, trace_context) \
            SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], \
-             $6::bytea[], $7::text[], $10::text[], $11::text[], $12::timestamptz[]) \
+             $6::bytea[], $7::text[], $10::text[], $11::text[], $12::timestamptz[], \
+             $13::text[]) \
            ON CONFLICT DO NOTHING RETURNING id), \
          {tracking} \
          SELECT ARRAY(SELECT id FROM inserted) AS inserted, \
@@ -354,7 +357,8 @@ fn gated_claim(table: &str, set: &str, due_columns: &str, order: &str, attempts:
                  ORDER BY run_at LIMIT (SELECT jobs FROM allowed) FOR UPDATE SKIP LOCKED) AS due \
            WHERE t.id = due.id \
            RETURNING t.id, t.webhook_id, t.signed_at, t.verified_by, t.jwt_claims, t.body, \
-             {attempts} AS attempts, t.received_at, due.left_lease IS NOT NULL AS abandoned), \
+             {attempts} AS attempts, t.received_at, due.left_lease IS NOT NULL AS abandoned, \
+             t.trace_context), \
          {charge} \
          SELECT * FROM claimed",
         gate = gate::claim_ctes(table),

@@ -170,13 +170,14 @@ pub(crate) fn claim(tracked: &str) -> String {
 
 /// A polled event into inbox `table`: `$1` the replay key (also the
 /// webhook id), `$2` the unix time (also the event's), `$3` the body, `$4`
-/// the completion key, `$5` the event type, `$6` the job's key. Returns a
-/// row when it was stored (no copy was there first).
+/// the completion key, `$5` the event type, `$6` the job's key, `$7` the
+/// round's trace context. Returns a row when it was stored (no copy was
+/// there first).
 pub(crate) fn store(table: &str) -> String {
     format!(
         "INSERT INTO {table} (id, webhook_id, signed_at, verified_by, body, completion_key, \
-           event_type, job_key, event_at) \
-         VALUES ($1, $1, $2, 'poll', $3, $4, $5, $6, to_timestamp($2::int8)) \
+           event_type, job_key, event_at, trace_context) \
+         VALUES ($1, $1, $2, 'poll', $3, $4, $5, $6, to_timestamp($2::int8), $7) \
          ON CONFLICT DO NOTHING RETURNING id"
     )
 }
