@@ -343,3 +343,50 @@ async fn with_reconcile_a_tracked_batch_whose_webhook_never_came_is_polled_and_p
     assert_eq!(ids(&jetstream).await, ["poll:batch:polled"]);
     assert_eq!(bridge.terminate().await, Some(0));
 }
+
+/// A `pubsub` sink through `PUBSUB_EMULATOR_HOST`, as Google's clients
+/// take it: published to the topic of the event's type, the raw body.
+#[cfg(feature = "pubsub")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pubsub_sink_finds_the_emulator_through_the_standard_variable() {
+    use base64::Engine as _;
+    let emulator = testdb::OwnPubSub::start();
+    let http = reqwest::Client::new();
+    let base = format!("http://{}/v1/projects/bridge-test", emulator.host());
+    for (path, body) in [
+        ("topics/gemini-batch.succeeded", serde_json::json!({})),
+        (
+            "subscriptions/all",
+            serde_json::json!({"topic": "projects/bridge-test/topics/gemini-batch.succeeded"}),
+        ),
+    ] {
+        let response = http
+            .put(format!("{base}/{path}"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "{path}");
+    }
+    let config = "[verify]\nsecrets_env = \"GEMINI_WEBHOOK_SECRET\"\n\n[[route]]\npath = \"/webhooks/gemini\"\nsink = \"events\"\n\n[sinks.events]\ntype = \"pubsub\"\nproject = \"bridge-test\"\ntopic = \"gemini-{type}\"\n";
+    let bridge = Bridge::start_with(config, &[("PUBSUB_EMULATOR_HOST", &emulator.host())]).await;
+    assert_eq!(bridge.send("msg_ps", BATCH).await, 200);
+    let pulled: serde_json::Value = http
+        .post(format!("{base}/subscriptions/all:pull"))
+        .json(&serde_json::json!({"maxMessages": 10}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let messages = pulled["receivedMessages"].as_array().unwrap();
+    assert_eq!(messages.len(), 1, "{pulled}");
+    let message = &messages[0]["message"];
+    assert_eq!(message["attributes"]["webhook-id"], "msg_ps");
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(message["data"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(data, BATCH.as_bytes());
+    assert_eq!(bridge.terminate().await, Some(0));
+}

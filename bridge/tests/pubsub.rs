@@ -181,3 +181,13 @@ async fn a_missing_topic_is_not_confirmed() {
         .timeout(Duration::from_secs(5));
     assert!(sink.publish(&common::message("msg_nowhere")).await.is_err());
 }
+
+/// `Debug` names the project, the topic template and the ordering.
+#[tokio::test]
+async fn debug_shows_project_topic_and_ordering() {
+    let pubsub = PubSub::start(true).await;
+    let shown = format!("{:?}", pubsub.sink);
+    for part in ["PubSubSink {", PROJECT, "gemini-{type}", "ordered: true"] {
+        assert!(shown.contains(part), "{part} not in {shown}");
+    }
+}
