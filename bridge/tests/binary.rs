@@ -390,3 +390,28 @@ async fn a_pubsub_sink_finds_the_emulator_through_the_standard_variable() {
     assert_eq!(data, BATCH.as_bytes());
     assert_eq!(bridge.terminate().await, Some(0));
 }
+
+/// `[dedup] postgres_url`: replicas share one replay store, so a copy
+/// Gemini sends to the other replica is answered there as a duplicate
+/// and never reaches its sink.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_postgres_dedup_a_copy_at_another_replica_is_not_published_again() {
+    let (server, jetstream) = nats().await;
+    let config = format!(
+        "[dedup]\npostgres_url = \"{}\"\n\n{}",
+        testdb::postgres_url(),
+        sink_config(&server.url())
+    );
+    let (first, second) = (Bridge::start(&config).await, Bridge::start(&config).await);
+    let id = format!("msg_pg_{}", free_port());
+    assert_eq!(first.send(&id, BATCH).await, 200);
+    assert_eq!(second.send(&id, BATCH).await, 200, "a duplicate, answered");
+    assert_eq!(ids(&jetstream).await, [id.as_str()]);
+    let (_, metrics) = second.get("/metrics").await.unwrap();
+    assert!(
+        !metrics.contains("gemini_webhooks_bridge_messages_total{"),
+        "the second replica published nothing:\n{metrics}"
+    );
+    assert_eq!(first.terminate().await, Some(0));
+    assert_eq!(second.terminate().await, Some(0));
+}
