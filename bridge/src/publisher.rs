@@ -160,3 +160,65 @@ impl Publisher {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gemini_webhooks::testing::{Signer, generate_secret, sample_event};
+
+    /// A sink that answers with what it was given, and says so.
+    struct Answering(fn() -> Result<Published, PublishError>);
+
+    impl Sink for Answering {
+        fn kind(&self) -> &'static str {
+            "answering"
+        }
+
+        fn publish<'a>(&'a self, _: &'a Message) -> BoxFuture<'a, Result<Published, PublishError>> {
+            Box::pin(async move { (self.0)() })
+        }
+    }
+
+    fn delivery(body: &[u8]) -> Delivery {
+        let secret = generate_secret();
+        let verifier = gemini_webhooks::Verifier::builder()
+            .secret(&secret)
+            .unwrap()
+            .build()
+            .unwrap();
+        let headers = Signer::hmac(&secret).unwrap().id("msg_1").sign(body);
+        verifier.verify(&headers, body.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn outcomes_and_answers_follow_the_sink_and_the_filter() {
+        let batch = delivery(&sample_event("batch.succeeded"));
+        let published = Publisher::new(Answering(|| Ok(Published::with_id("7"))));
+        assert_eq!(
+            published.publish(&batch).await.unwrap(),
+            Outcome::Published(Published::with_id("7"))
+        );
+        let only_videos = published
+            .clone()
+            .only(EventFilter::new(["video.*"]).unwrap());
+        assert_eq!(only_videos.publish(&batch).await.unwrap(), Outcome::Skipped);
+        let refused = Publisher::new(Answering(|| Err(PublishError::refused("answering", "no"))));
+        let err = refused.publish(&batch).await.unwrap_err();
+        assert_eq!(err.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let not_an_event = published.publish(&delivery(b"[1]")).await.unwrap_err();
+        assert_eq!(not_an_event.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(published.sink().kind(), "answering");
+    }
+
+    #[test]
+    fn debug_names_the_sink_and_the_filter() {
+        let publisher = Publisher::new(Answering(|| Ok(Published::new())))
+            .only(EventFilter::new(["batch.*"]).unwrap());
+        let shown = format!("{publisher:?}");
+        assert!(shown.starts_with("Publisher {"), "{shown}");
+        assert!(
+            shown.contains("answering") && shown.contains("batch"),
+            "{shown}"
+        );
+    }
+}

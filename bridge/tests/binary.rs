@@ -192,6 +192,8 @@ async fn in_the_request_it_answers_after_the_pub_ack_and_counts_what_it_did() {
     for line in [
         r#"gemini_webhooks_bridge_messages_total{sink="nats",outcome="published"} 1"#,
         r#"gemini_webhooks_bridge_messages_total{sink="nats",outcome="skipped"} 1"#,
+        // One publish timed: the duplicate and the skipped one never reach it.
+        r#"gemini_webhooks_bridge_publish_seconds_count{sink="nats"} 1"#,
     ] {
         assert!(metrics.contains(line), "{line} not in:\n{metrics}");
     }

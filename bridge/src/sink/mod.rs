@@ -101,3 +101,40 @@ impl<S: Sink + ?Sized> Sink for std::sync::Arc<S> {
         (**self).ready()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Named;
+
+    impl Sink for Named {
+        fn kind(&self) -> &'static str {
+            "named"
+        }
+
+        fn publish<'a>(&'a self, _: &'a Message) -> BoxFuture<'a, Result<Published, PublishError>> {
+            Box::pin(async { Ok(Published::with_id("1")) })
+        }
+
+        fn ready(&self) -> BoxFuture<'_, Result<(), PublishError>> {
+            Box::pin(async { Err(PublishError::refused("named", "not ready")) })
+        }
+    }
+
+    /// What the sink says, through the `Arc` impl (not the one it derefs to).
+    fn kind_of<S: Sink>(sink: &S) -> &'static str {
+        sink.kind()
+    }
+
+    async fn ready_of<S: Sink>(sink: &S) -> bool {
+        sink.ready().await.is_ok()
+    }
+
+    #[tokio::test]
+    async fn an_arc_is_the_sink_it_holds() {
+        let shared = std::sync::Arc::new(Named);
+        assert_eq!(kind_of(&shared), "named");
+        assert!(!ready_of(&shared).await);
+    }
+}
