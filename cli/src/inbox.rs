@@ -214,14 +214,7 @@ pub async fn run(args: &InboxArgs, out: Output) -> Result<(), Failure> {
             set_gate(&inbox, rate.map_or(Gate::OPEN, Gate::rate), out).await
         }
         InboxCommand::List { state, limit } => {
-            let jobs = inbox.jobs(state.map(JobState::from), *limit).await?;
-            if jobs.is_empty() && !out.is_json() {
-                crate::output::line("no jobs");
-            }
-            for job in &jobs {
-                out.show(|| summary(job), || record(job, false));
-            }
-            Ok(())
+            list(&inbox, state.map(JobState::from), *limit, out).await
         }
         InboxCommand::Show { key } => show(&inbox, &args.table, key, out).await,
         InboxCommand::Requeue {
@@ -237,16 +230,7 @@ pub async fn run(args: &InboxArgs, out: Output) -> Result<(), Failure> {
             dry_run,
             ..
         } => {
-            let mut filter = JobFilter::new(state.map_or(JobState::Dead, JobState::from));
-            if let Some(event_type) = event_type {
-                filter = filter.event_type(event_type);
-            }
-            if let Some(since) = since {
-                filter = filter.since(*since);
-            }
-            if let Some(until) = until {
-                filter = filter.until(*until);
-            }
+            let filter = job_filter(*state, event_type.as_deref(), *since, *until);
             requeue_matching(&inbox, &filter, *dry_run, out).await
         }
         InboxCommand::Track {
@@ -263,6 +247,44 @@ pub async fn run(args: &InboxArgs, out: Output) -> Result<(), Failure> {
             track(&inbox, &tracked, out).await
         }
     }
+}
+
+/// `inbox list [--state S] [--limit N]`.
+async fn list(
+    inbox: &Inbox,
+    state: Option<JobState>,
+    limit: u32,
+    out: Output,
+) -> Result<(), Failure> {
+    let jobs = inbox.jobs(state, limit).await?;
+    if jobs.is_empty() && !out.is_json() {
+        crate::output::line("no jobs");
+    }
+    for job in &jobs {
+        out.show(|| summary(job), || record(job, false));
+    }
+    Ok(())
+}
+
+/// The filter of `inbox requeue --state …` (`--all-dead`: every dead
+/// letter).
+fn job_filter(
+    state: Option<FinishedArg>,
+    event_type: Option<&str>,
+    since: Option<SystemTime>,
+    until: Option<SystemTime>,
+) -> JobFilter {
+    let mut filter = JobFilter::new(state.map_or(JobState::Dead, JobState::from));
+    if let Some(event_type) = event_type {
+        filter = filter.event_type(event_type);
+    }
+    if let Some(since) = since {
+        filter = filter.since(since);
+    }
+    if let Some(until) = until {
+        filter = filter.until(until);
+    }
+    filter
 }
 
 /// `inbox stats`.

@@ -222,31 +222,9 @@ impl TrackingDb {
     ) -> Result<bool, PgError> {
         match step {
             Step::Store {
-                id,
-                signed_at,
-                body,
-                completion_key,
-                event_type,
-                next,
+                next, event_type, ..
             } => {
-                let store = &self.store;
-                // The round's span: the polled job's attempt continues it.
-                let trace = crate::inbox::trace::current();
-                let stored = !transaction
-                    .query(
-                        store,
-                        &[
-                            id,
-                            signed_at,
-                            body,
-                            completion_key,
-                            event_type,
-                            &key,
-                            &trace,
-                        ],
-                    )
-                    .await?
-                    .is_empty();
+                let stored = self.store_polled(transaction, key, step).await?;
                 match next {
                     None => {
                         let close = &self.close;
@@ -275,6 +253,39 @@ impl TrackingDb {
                 Ok(false)
             }
         }
+    }
+
+    /// Stores the polled event of a [`Step::Store`] for job `key`, with the
+    /// trace context of the span the round polls it in (its attempt
+    /// continues it); whether it was stored (no copy was there first).
+    async fn store_polled<C: GenericClient>(
+        &self,
+        transaction: &C,
+        key: &str,
+        step: &Step<'_>,
+    ) -> Result<bool, PgError> {
+        let Step::Store {
+            id,
+            signed_at,
+            body,
+            completion_key,
+            event_type,
+            ..
+        } = step
+        else {
+            return Ok(false);
+        };
+        let trace = crate::inbox::trace::current();
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
+            id,
+            signed_at,
+            body,
+            completion_key,
+            event_type,
+            &key,
+            &trace,
+        ];
+        Ok(!transaction.query(&self.store, &params).await?.is_empty())
     }
 
     async fn reschedule<C: GenericClient>(

@@ -181,69 +181,16 @@ impl InboxDb {
     /// completion, their deadline pushed out by any other event.
     pub(super) async fn insert(&self, rows: &[NewRow<'_>]) -> Result<Inserted, InboxError> {
         let sql = &self.insert_sql;
-        let keys: Vec<&str> = rows.iter().map(|r| r.key).collect();
-        let webhook_ids: Vec<&str> = rows
-            .iter()
-            .map(|r| r.row.record.webhook_id.as_str())
-            .collect();
-        let signed_at: Vec<i64> = rows.iter().map(|r| r.row.record.signed_at).collect();
-        let verified_by: Vec<&str> = rows
-            .iter()
-            .map(|r| r.row.record.verified_by.as_str())
-            .collect();
-        let jwt_claims: Vec<Option<&str>> = rows
-            .iter()
-            .map(|r| r.row.record.jwt_claims.as_deref())
-            .collect();
-        let bodies: Vec<&[u8]> = rows.iter().map(|r| r.body).collect();
-        let event_types: Vec<Option<&str>> =
-            rows.iter().map(|r| r.row.event_type.as_deref()).collect();
-        let job_keys: Vec<Option<&str>> = rows
-            .iter()
-            .map(|r| r.row.keys.as_ref().map(|k| k.job.as_str()))
-            .collect();
-        let event_at: Vec<Option<SystemTime>> = rows.iter().map(|r| r.row.event_at).collect();
-        let traces: Vec<Option<&str>> = rows
-            .iter()
-            .map(|r| r.row.trace_context.as_deref())
-            .collect();
-        let events = || rows.iter().filter_map(|r| r.row.keys.as_ref());
-        let completions: Vec<Option<&str>> = rows
-            .iter()
-            .map(|r| r.row.keys.as_ref().and_then(EventKeys::completion))
-            .collect();
-        let closing: Vec<&str> = events()
-            .filter(|k| k.ends)
-            .map(|k| k.job.as_str())
-            .collect();
-        let deferring: Vec<&str> = events()
-            .filter(|k| !k.ends)
-            .map(|k| k.job.as_str())
-            .collect();
+        let columns = InsertColumns::of(rows);
         let row = self
             .run("ingest", |client| async move {
-                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 13] = [
-                    &keys,
-                    &webhook_ids,
-                    &signed_at,
-                    &verified_by,
-                    &jwt_claims,
-                    &bodies,
-                    &completions,
-                    &closing,
-                    &deferring,
-                    &event_types,
-                    &job_keys,
-                    &event_at,
-                    &traces,
-                ];
                 // Planned afresh each time (one more round trip per batch):
                 // a kept generic plan, made while the tracked table was
                 // empty, scans it whole for every batch once endings fill
                 // it (measured: 513,826 sequential scans reading 2.5
                 // billion rows in a 30,000-job run, each batch slower than
                 // the last, until ingest timed out).
-                client.query_one(sql.as_str(), &params).await
+                client.query_one(sql.as_str(), &columns.params()).await
             })
             .await?;
         Ok(Inserted {
@@ -431,6 +378,77 @@ impl InboxDb {
             })
             .await?;
         Ok(Cleaned { done, tracked })
+    }
+}
+
+/// A batch of new rows as the arrays of ingest's `INSERT` (`$1`…`$13`, see
+/// [`sql::insert`]): one array per column, and the tracked jobs the batch
+/// closes (`$8`) and defers (`$9`).
+struct InsertColumns<'a> {
+    keys: Vec<&'a str>,
+    webhook_ids: Vec<&'a str>,
+    signed_at: Vec<i64>,
+    verified_by: Vec<&'a str>,
+    jwt_claims: Vec<Option<&'a str>>,
+    bodies: Vec<&'a [u8]>,
+    completions: Vec<Option<&'a str>>,
+    closing: Vec<&'a str>,
+    deferring: Vec<&'a str>,
+    event_types: Vec<Option<&'a str>>,
+    job_keys: Vec<Option<&'a str>>,
+    event_at: Vec<Option<SystemTime>>,
+    traces: Vec<Option<&'a str>>,
+}
+
+impl<'a> InsertColumns<'a> {
+    fn of(rows: &'a [NewRow<'a>]) -> Self {
+        let column = |get: fn(&'a NewRow<'a>) -> Option<&'a str>| rows.iter().map(get).collect();
+        let events = || rows.iter().filter_map(|r| r.row.keys.as_ref());
+        let jobs_that = |ends: bool| {
+            events()
+                .filter(|k| k.ends == ends)
+                .map(|k| k.job.as_str())
+                .collect()
+        };
+        Self {
+            keys: rows.iter().map(|r| r.key).collect(),
+            webhook_ids: rows
+                .iter()
+                .map(|r| r.row.record.webhook_id.as_str())
+                .collect(),
+            signed_at: rows.iter().map(|r| r.row.record.signed_at).collect(),
+            verified_by: rows
+                .iter()
+                .map(|r| r.row.record.verified_by.as_str())
+                .collect(),
+            jwt_claims: column(|r| r.row.record.jwt_claims.as_deref()),
+            bodies: rows.iter().map(|r| r.body).collect(),
+            completions: column(|r| r.row.keys.as_ref().and_then(EventKeys::completion)),
+            closing: jobs_that(true),
+            deferring: jobs_that(false),
+            event_types: column(|r| r.row.event_type.as_deref()),
+            job_keys: column(|r| r.row.keys.as_ref().map(|k| k.job.as_str())),
+            event_at: rows.iter().map(|r| r.row.event_at).collect(),
+            traces: column(|r| r.row.trace_context.as_deref()),
+        }
+    }
+
+    fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 13] {
+        [
+            &self.keys,
+            &self.webhook_ids,
+            &self.signed_at,
+            &self.verified_by,
+            &self.jwt_claims,
+            &self.bodies,
+            &self.completions,
+            &self.closing,
+            &self.deferring,
+            &self.event_types,
+            &self.job_keys,
+            &self.event_at,
+            &self.traces,
+        ]
     }
 }
 

@@ -273,25 +273,7 @@ impl JobSql {
                 &order,
                 "due.before",
             ),
-            // The state is checked on the row found, not in the WHERE
-            // clause: there it matches the due index's predicate, and the
-            // plan PostgreSQL keeps from when the table was small scans that
-            // whole index for every job.
-            // `free`: in job order, the lock of the job's Gemini job, held by
-            // this transaction until it ends (false: another event of the
-            // job is running; the claim lapses and the job waits).
-            begin: format!(
-                "SELECT state, {free} AS free FROM {table} WHERE id = $1 AND lease = $2 \
-                 FOR KEY SHARE",
-                free = if in_job_order {
-                    format!(
-                        "job_key IS NULL OR \
-                         pg_try_advisory_xact_lock(hashtextextended('{table}/' || job_key, 0))"
-                    )
-                } else {
-                    "true".to_owned()
-                },
-            ),
+            begin: begin(table, in_job_order),
             start: format!(
                 "UPDATE {table} SET attempts = attempts + 1 \
                  WHERE id = $1 AND lease = $2 RETURNING attempts"
@@ -330,6 +312,25 @@ impl JobSql {
             ),
         }
     }
+}
+
+/// Locks the job's row `FOR KEY SHARE` if the lease is still ours; `free`:
+/// in job order, the lock of the job's Gemini job, held by this
+/// transaction until it ends (false: another event of the job is running;
+/// the claim lapses and the job waits). The state is checked on the row
+/// found, not in the WHERE clause: there it matches the due index's
+/// predicate, and the plan PostgreSQL keeps from when the table was small
+/// scans that whole index for every job.
+fn begin(table: &str, in_job_order: bool) -> String {
+    let free = if in_job_order {
+        format!(
+            "job_key IS NULL OR \
+             pg_try_advisory_xact_lock(hashtextextended('{table}/' || job_key, 0))"
+        )
+    } else {
+        "true".to_owned()
+    };
+    format!("SELECT state, {free} AS free FROM {table} WHERE id = $1 AND lease = $2 FOR KEY SHARE")
 }
 
 /// The claim's condition in job order: no earlier event of the job (by
