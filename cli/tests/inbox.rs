@@ -23,6 +23,24 @@ fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// Stores a verified delivery per `(webhook id, event type, resource)`.
+async fn ingest(inbox: &Inbox, deliveries: &[(&str, &str, &str)]) {
+    let secret = generate_secret();
+    let verifier = gemini_webhooks::Verifier::builder()
+        .secret(&secret)
+        .unwrap()
+        .build()
+        .unwrap();
+    for (id, event_type, resource) in deliveries {
+        let body = sample_event_for(event_type, resource);
+        let headers = Signer::hmac(&secret).unwrap().id(*id).sign(&body);
+        inbox
+            .ingest(&verifier.verify(&headers, body).unwrap())
+            .await
+            .unwrap();
+    }
+}
+
 #[test]
 fn inbox_commands_count_list_show_and_requeue_jobs() {
     let url = throwaway::postgres_url();
@@ -30,20 +48,14 @@ fn inbox_commands_count_list_show_and_requeue_jobs() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let inbox = Inbox::builder(&url).table(&table).build().unwrap();
     runtime.block_on(async {
-        let secret = generate_secret();
-        let verifier = gemini_webhooks::Verifier::builder()
-            .secret(&secret)
-            .unwrap()
-            .build()
-            .unwrap();
-        for id in ["msg_fine", "msg_poison"] {
-            let body = sample_event_for("batch.succeeded", &format!("batches/{id}"));
-            let headers = Signer::hmac(&secret).unwrap().id(id).sign(&body);
-            inbox
-                .ingest(&verifier.verify(&headers, body).unwrap())
-                .await
-                .unwrap();
-        }
+        ingest(
+            &inbox,
+            &[
+                ("msg_fine", "batch.succeeded", "batches/msg_fine"),
+                ("msg_poison", "batch.succeeded", "batches/msg_poison"),
+            ],
+        )
+        .await;
         let worker = inbox
             .worker(|job: Job| async move {
                 if job.delivery().id() == "msg_poison" {
@@ -150,16 +162,7 @@ fn inbox_pause_and_resume_gate_the_workers() {
     assert_eq!(stdout(&paused).trim(), "workers: paused");
     let worker = inbox.worker(|_: Job| async { Ok::<_, std::io::Error>(()) });
     runtime.block_on(async {
-        let secret = generate_secret();
-        let verifier = gemini_webhooks::Verifier::builder()
-            .secret(&secret)
-            .unwrap()
-            .build()
-            .unwrap();
-        let body = sample_event_for("batch.succeeded", "batches/b1");
-        let headers = Signer::hmac(&secret).unwrap().id("msg_1").sign(&body);
-        let delivery = verifier.verify(&headers, body).unwrap();
-        inbox.ingest(&delivery).await.unwrap();
+        ingest(&inbox, &[("msg_1", "batch.succeeded", "batches/b1")]).await;
         assert_eq!(worker.run_once().await.unwrap().claimed, 0, "paused");
     });
     assert!(stdout(&inbox_cli(&url, &table, &["stats"])).contains("workers: paused"));
@@ -338,24 +341,15 @@ fn inbox_requeue_by_filter_and_a_done_job_again() {
         .max_attempts(1);
     let working = inbox.worker(|_: Job| async { Ok::<_, std::io::Error>(()) });
     runtime.block_on(async {
-        let secret = generate_secret();
-        let verifier = gemini_webhooks::Verifier::builder()
-            .secret(&secret)
-            .unwrap()
-            .build()
-            .unwrap();
-        for (id, event_type) in [
-            ("msg_a", "batch.failed"),
-            ("msg_b", "batch.failed"),
-            ("msg_c", "batch.succeeded"),
-        ] {
-            let body = sample_event_for(event_type, &format!("batches/{id}"));
-            let headers = Signer::hmac(&secret).unwrap().id(id).sign(&body);
-            inbox
-                .ingest(&verifier.verify(&headers, body).unwrap())
-                .await
-                .unwrap();
-        }
+        ingest(
+            &inbox,
+            &[
+                ("msg_a", "batch.failed", "batches/msg_a"),
+                ("msg_b", "batch.failed", "batches/msg_b"),
+                ("msg_c", "batch.succeeded", "batches/msg_c"),
+            ],
+        )
+        .await;
         assert_eq!(failing.run_once().await.unwrap().dead, 3);
     });
     let requeue = |args: &[&str]| inbox_cli(&url, &table, &[&["requeue"], args].concat());
