@@ -542,3 +542,32 @@ async fn store_rows_in(db: &InboxDb, keys: &[&str]) {
             .unwrap();
     }
 }
+
+#[tokio::test]
+async fn requeue_runs_a_dead_letter_again_and_requeue_all_every_one() {
+    let inbox = inbox_holding("requeue", &["a", "b", "c", "done"]).await;
+    let db = Arc::clone(&inbox.shared.db);
+    for key in ["a", "b", "c"] {
+        finish(&db, key, "dead", "batch.failed", 0.0).await;
+    }
+    finish(&db, "done", "done", "batch.succeeded", 0.0).await;
+    assert!(inbox.requeue("a").await.unwrap());
+    assert_eq!(row(&db, "a").await, ("pending".to_owned(), 0));
+    assert!(!inbox.requeue("a").await.unwrap(), "no longer dead");
+    assert!(!inbox.requeue("done").await.unwrap(), "done, not dead");
+    assert_eq!(inbox.requeue_all().await.unwrap(), 2);
+    assert_eq!(inbox.requeue_all().await.unwrap(), 0);
+    assert_eq!(row(&db, "done").await.0, "done");
+}
+
+#[test]
+fn the_builder_shows_its_settings_never_the_url() {
+    let builder = Inbox::builder("postgres://app:hunter2@db.internal/app").in_job_order();
+    let shown = format!("{builder:?}");
+    assert!(shown.starts_with("InboxBuilder {"), "{shown}");
+    assert!(
+        shown.contains("keep_done") && shown.contains("in_job_order: true"),
+        "{shown}"
+    );
+    assert!(!shown.contains("hunter2"), "{shown}");
+}
