@@ -571,3 +571,20 @@ fn the_builder_shows_its_settings_never_the_url() {
     );
     assert!(!shown.contains("hunter2"), "{shown}");
 }
+
+#[tokio::test]
+async fn the_inbox_pauses_resumes_and_drains_at_a_rate_through_its_gate() {
+    let inbox = inbox_holding("inbox_gate", &["a"]).await;
+    let worker = inbox.worker(|_: gemini_webhooks::Delivery| async { Ok::<_, std::io::Error>(()) });
+    inbox.pause().await.unwrap();
+    assert_eq!(inbox.gate().await.unwrap(), Gate::PAUSED);
+    assert_eq!(worker.run_once().await.unwrap().claimed, 0, "paused");
+    let five = std::num::NonZeroU32::new(5).unwrap();
+    inbox.resume_at(five).await.unwrap();
+    assert_eq!(inbox.gate().await.unwrap(), Gate::rate(five));
+    inbox.set_gate(Gate::PAUSED).await.unwrap();
+    assert!(inbox.gate().await.unwrap().paused);
+    inbox.resume().await.unwrap();
+    assert_eq!(inbox.gate().await.unwrap(), Gate::OPEN);
+    assert_eq!(worker.run_once().await.unwrap().handled, 1);
+}
