@@ -646,3 +646,18 @@ async fn requeuing_done_jobs_is_a_warning_and_dead_ones_news() {
     );
     assert!(!logged.contains("WARN"), "dead letters: {logged}");
 }
+
+#[tokio::test]
+async fn each_inbox_has_a_gate_of_its_own() {
+    let paused = inbox_holding("gate_one", &["a"]).await;
+    let open = inbox_holding("gate_two", &["a"]).await;
+    paused.pause().await.unwrap();
+    assert_eq!(open.gate().await.unwrap(), Gate::OPEN);
+    let worker = open.worker(|_: gemini_webhooks::Delivery| async { Ok::<_, std::io::Error>(()) });
+    assert_eq!(
+        worker.run_once().await.unwrap().handled,
+        1,
+        "the other inbox runs on"
+    );
+    assert_eq!(paused.gate().await.unwrap(), Gate::PAUSED);
+}
