@@ -349,20 +349,29 @@ fn first_of_its_job(table: &str) -> String {
 /// else the due subquery reads, `order` what else a due job must meet,
 /// `attempts` the attempt count it returns.
 fn gated_claim(table: &str, set: &str, due_columns: &str, order: &str, attempts: &str) -> String {
+    // The scan's LIMIT is the parameter, known when the statement is
+    // planned, and the gate cuts its rows after: a LIMIT computed by a
+    // subquery is estimated at a tenth of the table, and PostgreSQL then
+    // joins by scanning the whole table (measured: 20 ms a claim on
+    // 100,000 pending rows against 0.3 ms, and the inbox's flow at a fifth
+    // of its speed). While paused, the scan reads nothing.
     format!(
         "WITH {gate}, \
          claimed AS (\
            UPDATE {table} AS t SET {set} \
-           FROM (SELECT id, lease AS left_lease{due_columns} FROM {table} AS d \
-                 WHERE state = 'pending' AND run_at <= now(){order} \
-                 ORDER BY run_at LIMIT (SELECT jobs FROM allowed) FOR UPDATE SKIP LOCKED) AS due \
-           WHERE t.id = due.id \
+           FROM (SELECT *, row_number() OVER () AS place FROM (\
+                   SELECT id, lease AS left_lease{due_columns} FROM {table} AS d \
+                   WHERE state = 'pending' AND run_at <= now(){order} \
+                     AND NOT EXISTS (SELECT 1 FROM {gate_table} WHERE paused) \
+                   ORDER BY run_at LIMIT $1 FOR UPDATE SKIP LOCKED) AS candidates) AS due \
+           WHERE t.id = due.id AND due.place <= (SELECT jobs FROM allowed) \
            RETURNING t.id, t.webhook_id, t.signed_at, t.verified_by, t.jwt_claims, t.body, \
              {attempts} AS attempts, t.received_at, due.left_lease IS NOT NULL AS abandoned, \
              t.trace_context), \
          {charge} \
          SELECT * FROM claimed",
         gate = gate::claim_ctes(table),
+        gate_table = gate::gate_table(table),
         charge = gate::charge(table),
     )
 }
