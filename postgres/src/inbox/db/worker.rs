@@ -4,7 +4,7 @@
 //! when the client would.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use deadpool_postgres::Pool;
@@ -36,7 +36,13 @@ pub(crate) struct WorkerDb {
     /// claims count the attempt (it has no `start`), up to that many.
     in_batches: Option<u32>,
     sql: JobSql,
+    /// Whether the gate had a rate when last read, and when.
+    rated: std::sync::Mutex<Option<(Instant, bool)>>,
 }
+
+/// How long a worker trusts what it read of the gate's rate: a rate set
+/// or lifted takes effect within this (a pause at the next claim).
+const RATE_READ_EVERY: Duration = Duration::from_secs(1);
 
 /// How a bookkeeping statement is sent.
 #[derive(Clone, Copy)]
@@ -102,6 +108,7 @@ impl WorkerDb {
             cutoff_ms,
             in_batches,
             sql,
+            rated: std::sync::Mutex::new(None),
         }
     }
 
@@ -124,20 +131,52 @@ impl WorkerDb {
         // made for the table as it was, and one made while a new inbox was
         // small can sort every due row for each claim after a burst has
         // filled it.
+        let rated = self.rated().await?;
         let rows = match self.in_batches {
             None => {
                 let params: [&(dyn ToSql + Sync); 3] = [&limit, &lease, &lease_ms];
-                self.bookkeep("claim", &self.sql.claim, &params, Plan::Fresh)
-                    .await?
+                let sql = if rated {
+                    &self.sql.claim_rated
+                } else {
+                    &self.sql.claim
+                };
+                self.bookkeep("claim", sql, &params, Plan::Fresh).await?
             }
             Some(max_attempts) => {
                 let max = i32::try_from(max_attempts).unwrap_or(i32::MAX);
                 let params: [&(dyn ToSql + Sync); 4] = [&limit, &lease, &lease_ms, &max];
-                self.bookkeep("claim", &self.sql.claim_counted, &params, Plan::Fresh)
-                    .await?
+                let sql = if rated {
+                    &self.sql.claim_counted_rated
+                } else {
+                    &self.sql.claim_counted
+                };
+                self.bookkeep("claim", sql, &params, Plan::Fresh).await?
             }
         };
         Ok(rows.iter().map(claimed_row).collect())
+    }
+
+    /// Whether the gate has a rate: read at most once per
+    /// [`RATE_READ_EVERY`].
+    async fn rated(&self) -> Result<bool, InboxError> {
+        let known = *self
+            .rated
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((read_at, rated)) = known
+            && read_at.elapsed() < RATE_READ_EVERY
+        {
+            return Ok(rated);
+        }
+        let rows = self
+            .bookkeep("read the gate", &self.sql.rated, &[], Plan::Cached)
+            .await?;
+        let rated = rows.first().is_some_and(|row| row.get::<_, bool>("rated"));
+        *self
+            .rated
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((Instant::now(), rated));
+        Ok(rated)
     }
 
     /// Pushes out the lease of each job in `keys` still held under the
@@ -448,6 +487,7 @@ mod tests {
         // Planned afresh on every run.
         for fresh in [
             (sql.claim.as_str(), "8, 'lease', 300000"),
+            (sql.claim_rated.as_str(), "8, 'lease', 300000"),
             (
                 sql.renew.as_str(),
                 "ARRAY['k1', 'k2'], ARRAY['lease'], 1000",

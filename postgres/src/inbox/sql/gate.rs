@@ -3,6 +3,11 @@
 //! per second (created with the inbox's, [`super::schema`]), the operator's
 //! writes to it, and the part of every claim that obeys it.
 //!
+//! A claim reads the pause in its own statement. Only while a rate is set
+//! does a worker claim with the statement that takes tokens (it reads
+//! whether one is set at most once a second): planned afresh for every
+//! claim, that statement costs more than the plain one.
+//!
 //! The rate is a token bucket kept in the row: `tokens` refill at `rate`
 //! per second up to `rate` (a burst of at most one second's worth), and a
 //! claim takes at most the whole tokens there are, then pays for what it
@@ -50,6 +55,15 @@ pub(in crate::inbox) fn set(table: &str, channel: &str) -> String {
 pub(in crate::inbox) fn read(table: &str) -> String {
     format!(
         "SELECT bool_or(paused) AS paused, max(rate) AS rate FROM {gate}",
+        gate = gate_table(table),
+    )
+}
+
+/// Whether a rate is set: the worker reads it (at most once a second) to
+/// choose between the plain claim and the one that takes tokens.
+pub(in crate::inbox) fn rated(table: &str) -> String {
+    format!(
+        "SELECT coalesce(bool_or(rate IS NOT NULL), false) AS rated FROM {gate}",
         gate = gate_table(table),
     )
 }

@@ -231,6 +231,11 @@ pub(super) fn counts(table: &str) -> String {
 pub(super) struct JobSql {
     pub(super) claim: String,
     pub(super) claim_counted: String,
+    /// The claims while a rate is set: they take tokens from the bucket.
+    pub(super) claim_rated: String,
+    pub(super) claim_counted_rated: String,
+    /// Whether a rate is set (`rated`).
+    pub(super) rated: String,
     pub(super) begin: String,
     pub(super) start: String,
     pub(super) renew: String,
@@ -254,25 +259,23 @@ impl JobSql {
             // `$1` jobs at most (fewer as the gate allows), lease `$2` for
             // `$3` ms. Returns, besides the row, whether an earlier lease was
             // left on it (its worker died or lost its connection mid-attempt).
-            claim: gated_claim(
+            claim: plain_claim(table, CLAIM_SET, "", &order, "t.attempts"),
+            claim_counted: plain_claim(
                 table,
-                "lease = $2, run_at = now() + $3 * interval '1 millisecond'",
-                "",
-                &order,
-                "t.attempts",
-            ),
-            // For a worker that completes in batches, which has no `start`:
-            // the claim counts the attempt, unless the `$4` allowed are used
-            // up (the job is buried, not counted again), and returns the
-            // count before it.
-            claim_counted: gated_claim(
-                table,
-                "lease = $2, run_at = now() + $3 * interval '1 millisecond', \
-                 attempts = CASE WHEN t.attempts < $4 THEN t.attempts + 1 ELSE t.attempts END",
+                CLAIM_COUNTED_SET,
                 ", attempts AS before",
                 &order,
                 "due.before",
             ),
+            claim_rated: gated_claim(table, CLAIM_SET, "", &order, "t.attempts"),
+            claim_counted_rated: gated_claim(
+                table,
+                CLAIM_COUNTED_SET,
+                ", attempts AS before",
+                &order,
+                "due.before",
+            ),
+            rated: gate::rated(table),
             begin: begin(table, in_job_order),
             start: format!(
                 "UPDATE {table} SET attempts = attempts + 1 \
@@ -312,6 +315,35 @@ impl JobSql {
             ),
         }
     }
+}
+
+/// A claim's `SET`: lease `$2` for `$3` ms. It returns, besides the row,
+/// whether an earlier lease was left on it (its worker died or lost its
+/// connection mid-attempt).
+const CLAIM_SET: &str = "lease = $2, run_at = now() + $3 * interval '1 millisecond'";
+
+/// The `SET` of a worker that completes in batches, which has no `start`:
+/// the claim counts the attempt, unless the `$4` allowed are used up (the
+/// job is buried, not counted again), and returns the count before it.
+const CLAIM_COUNTED_SET: &str = "lease = $2, run_at = now() + $3 * interval '1 millisecond', \
+     attempts = CASE WHEN t.attempts < $4 THEN t.attempts + 1 ELSE t.attempts END";
+
+/// A claim of up to `$1` due jobs of `table` while no rate is set: none
+/// while paused (read in the same statement). `set`, `due_columns`,
+/// `order` and `attempts` as for [`gated_claim`].
+fn plain_claim(table: &str, set: &str, due_columns: &str, order: &str, attempts: &str) -> String {
+    format!(
+        "UPDATE {table} AS t SET {set} \
+         FROM (SELECT id, lease AS left_lease{due_columns} FROM {table} AS d \
+               WHERE state = 'pending' AND run_at <= now(){order} \
+                 AND NOT EXISTS (SELECT 1 FROM {gate} WHERE paused) \
+               ORDER BY run_at LIMIT $1 FOR UPDATE SKIP LOCKED) AS due \
+         WHERE t.id = due.id \
+         RETURNING t.id, t.webhook_id, t.signed_at, t.verified_by, t.jwt_claims, t.body, \
+           {attempts} AS attempts, t.received_at, due.left_lease IS NOT NULL AS abandoned, \
+           t.trace_context",
+        gate = gate::gate_table(table),
+    )
 }
 
 /// Locks the job's row `FOR KEY SHARE` if the lease is still ours; `free`:
