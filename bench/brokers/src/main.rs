@@ -146,6 +146,117 @@ fn median(rounds: &mut [Round]) -> &Round {
     &rounds[rounds.len() / 2]
 }
 
+/// The HTTP endpoints of one run: the bridge in the request, the peer (for
+/// a broker with a raw client), the outbox's inbox and its workers.
+struct Endpoints {
+    bridge: SocketAddr,
+    peer: Option<SocketAddr>,
+    outbox_addr: SocketAddr,
+    outbox: brokers::Outbox,
+}
+
+impl Endpoints {
+    async fn start(broker: &Broker, secret: &str, verifier: Verifier) -> Self {
+        let bridge = serve(
+            Router::new().route_service(
+                "/hook",
+                tower::ServiceBuilder::new()
+                    .layer(WebhookLayer::new(verifier.clone()))
+                    .service(PublishService::new(Publisher::new(broker.sink()))),
+            ),
+        )
+        .await;
+        let peer = match broker.raw() {
+            Some(raw) => Some(serve(brokers::peer(secret, raw)).await),
+            None => None,
+        };
+        let outbox = brokers::Outbox::start(broker).await;
+        let outbox_addr =
+            serve(Router::new().route_service("/hook", outbox.service(verifier))).await;
+        Self {
+            bridge,
+            peer,
+            outbox_addr,
+            outbox,
+        }
+    }
+}
+
+/// The broker's own client publishing `per_round` bodies, no HTTP.
+async fn raw_round(raw: &brokers::Raw, per_round: usize, round: usize) -> Round {
+    let bodies = Arc::new(bodies(per_round, round * 4));
+    let publish = move |raw: brokers::Raw, i: usize| {
+        let body = bodies[i].clone();
+        async move {
+            raw.publish(&format!("raw_{round}_{i}"), body).await;
+            raw
+        }
+    };
+    drive(per_round, || std::future::ready(raw.clone()), publish).await
+}
+
+/// One line per mode: its rate, and its latencies where it has them.
+fn print_round(label: &str, mode: &str, round: &Round) {
+    let latency = if round.p50.is_zero() {
+        "(no latency: the rate at which the broker received them)".to_owned()
+    } else {
+        format!(
+            "p50 {:>6.2} ms  p99 {:>6.2} ms",
+            round.p50.as_secs_f64() * 1e3,
+            round.p99.as_secs_f64() * 1e3
+        )
+    };
+    println!(
+        "{label}{mode:<17} {:>8.0} deliveries/s  {latency}",
+        round.rate
+    );
+}
+
+/// One round of every mode, each result pushed to its mode's list.
+async fn run_round(
+    broker: &Broker,
+    endpoints: &Endpoints,
+    signer: &Signer,
+    per_round: usize,
+    round: usize,
+    results: &mut [(&str, Vec<Round>)],
+) {
+    if let Some(raw) = broker.raw() {
+        results[0].1.push(raw_round(&raw, per_round, round).await);
+    }
+    // Signed just before use, so timestamps stay inside the window.
+    let signed = |offset: usize| -> Arc<Vec<(HeaderMap, Bytes)>> {
+        let bodies = self::bodies(per_round, round * 4 + offset);
+        Arc::new(
+            bodies
+                .into_iter()
+                .map(|body| (signer.sign(&body), body))
+                .collect(),
+        )
+    };
+    if let Some(peer) = endpoints.peer {
+        results[1].1.push(post_all(peer, signed(1), 200).await);
+    }
+    results[2]
+        .1
+        .push(post_all(endpoints.bridge, signed(2), 200).await);
+    let requests = signed(3);
+    let drained = Instant::now();
+    results[3]
+        .1
+        .push(post_all(endpoints.outbox_addr, requests, 202).await);
+    endpoints
+        .outbox
+        .wait_for_done(per_round * (round + 1))
+        .await;
+    let rate = per_round as f64 / drained.elapsed().as_secs_f64();
+    results[4].1.push(Round {
+        rate,
+        p50: Duration::ZERO,
+        p99: Duration::ZERO,
+    });
+}
+
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1);
@@ -160,94 +271,25 @@ async fn main() {
         .unwrap()
         .build()
         .unwrap();
+    let endpoints = Endpoints::start(&broker, &secret, verifier).await;
 
-    let bridge = serve(
-        Router::new().route_service(
-            "/hook",
-            tower::ServiceBuilder::new()
-                .layer(WebhookLayer::new(verifier.clone()))
-                .service(PublishService::new(Publisher::new(broker.sink()))),
-        ),
-    )
-    .await;
-    let peer = match broker.raw() {
-        Some(raw) => Some(serve(brokers::peer(&secret, raw)).await),
-        None => None,
-    };
-    let outbox = brokers::Outbox::start(&broker).await;
-    let outbox_addr = serve(Router::new().route_service("/hook", outbox.service(verifier))).await;
-
-    let mut results: Vec<(&str, Vec<Round>)> = vec![
-        ("raw", vec![]),
-        ("peer", vec![]),
-        ("bridge", vec![]),
-        ("outbox 202", vec![]),
-        ("outbox to broker", vec![]),
-    ];
+    let mut results: Vec<(&str, Vec<Round>)> =
+        ["raw", "peer", "bridge", "outbox 202", "outbox to broker"]
+            .into_iter()
+            .map(|mode| (mode, Vec::new()))
+            .collect();
     for round in 0..rounds {
-        // Signed just before use, so timestamps stay inside the window.
-        let bodies = Arc::new(bodies(per_round, round * 4));
-        if let Some(raw) = broker.raw() {
-            let bodies = bodies.clone();
-            let publish = move |raw: brokers::Raw, i: usize| {
-                let body = bodies[i].clone();
-                async move {
-                    raw.publish(&format!("raw_{round}_{i}"), body).await;
-                    raw
-                }
-            };
-            results[0]
-                .1
-                .push(drive(per_round, || std::future::ready(raw.clone()), publish).await);
-        }
-        let signed = |offset: usize| -> Arc<Vec<(HeaderMap, Bytes)>> {
-            let bodies = self::bodies(per_round, round * 4 + offset);
-            Arc::new(
-                bodies
-                    .into_iter()
-                    .map(|body| (signer.sign(&body), body))
-                    .collect(),
-            )
-        };
-        if let Some(peer) = peer {
-            results[1].1.push(post_all(peer, signed(1), 200).await);
-        }
-        results[2].1.push(post_all(bridge, signed(2), 200).await);
-        let requests = signed(3);
-        let drained = Instant::now();
-        results[3]
-            .1
-            .push(post_all(outbox_addr, requests, 202).await);
-        outbox.wait_for_done(per_round * (round + 1)).await;
-        let rate = per_round as f64 / drained.elapsed().as_secs_f64();
-        results[4].1.push(Round {
-            rate,
-            p50: Duration::ZERO,
-            p99: Duration::ZERO,
-        });
+        run_round(&broker, &endpoints, &signer, per_round, round, &mut results).await;
         for (mode, rounds) in &results {
             if let Some(last) = rounds.last() {
-                println!(
-                    "round {round} {name} {mode:<17} {:>8.0}/s  p50 {:>6.2} ms  p99 {:>6.2} ms",
-                    last.rate,
-                    last.p50.as_secs_f64() * 1e3,
-                    last.p99.as_secs_f64() * 1e3
-                );
+                print_round(&format!("round {round} {name} "), mode, last);
             }
         }
     }
     println!("median of {rounds} rounds of {per_round}, {name}:");
     for (mode, rounds) in &mut results {
-        if rounds.is_empty() {
-            continue;
+        if !rounds.is_empty() {
+            print_round("  ", mode, median(rounds));
         }
-        let round = median(rounds);
-        println!(
-            "  {mode:<17} {:>8.0} deliveries/s  p50 {:>6.2} ms  p99 {:>6.2} ms",
-            round.rate,
-            round.p50.as_secs_f64() * 1e3,
-            round.p99.as_secs_f64() * 1e3
-        );
     }
-    drop(outbox);
 }

@@ -291,18 +291,14 @@ pub(super) struct StoredDelivery {
 
 impl StoredDelivery {
     pub(super) fn of(delivery: &Delivery) -> Self {
+        // Borrowed from the event the receiver parsed for its span (or
+        // parsed once now and kept for the handler): no copy of it.
+        let event = delivery.parsed_event();
         Self {
             record: DeliveryRecord::of(delivery),
-            // Borrowed from the event the receiver parsed for its span (or
-            // parsed once now and kept for the handler): no copy of it.
-            keys: delivery.parsed_event().and_then(keys_of),
-            event_type: delivery
-                .parsed_event()
-                .map(|event| event.event_type().to_owned()),
-            event_at: delivery
-                .parsed_event()
-                .and_then(GeminiEvent::timestamp)
-                .map(SystemTime::from),
+            keys: event.and_then(keys_of),
+            event_type: event.map(|event| event.event_type().to_owned()),
+            event_at: event.and_then(GeminiEvent::timestamp).map(SystemTime::from),
             trace_context: super::trace::current(),
         }
     }
