@@ -59,22 +59,6 @@ pub(super) struct ClaimedJob {
     trace_context: Option<String>,
 }
 
-/// What an attempt's span tells of its job: the delivery's webhook
-/// id and the trace context stored with it.
-struct JobTrace {
-    webhook_id: String,
-    trace_context: Option<String>,
-}
-
-impl JobTrace {
-    fn of(claimed: &mut ClaimedJob) -> Self {
-        Self {
-            webhook_id: claimed.stored.webhook_id.clone(),
-            trace_context: claimed.trace_context.take(),
-        }
-    }
-}
-
 /// Why an attempt failed.
 enum AttemptFailure {
     /// Worth another attempt (the handler failed, panicked, timed out or
@@ -217,7 +201,7 @@ impl<F: Send + Sync + 'static> WorkerContext<F> {
 
     /// The attempt's outcome; `None` if it never started (the job was
     /// taken over, or the database did not answer: the lease lapses).
-    async fn attempt<T, Fut, E>(self: &Arc<Self>, mut claimed: ClaimedJob) -> Option<JobOutcome>
+    async fn attempt<T, Fut, E>(self: &Arc<Self>, claimed: ClaimedJob) -> Option<JobOutcome>
     where
         F: Fn(T) -> Fut,
         T: FromJob,
@@ -235,7 +219,7 @@ impl<F: Send + Sync + 'static> WorkerContext<F> {
             return Some(self.attempt_alone(claimed).await);
         }
         let (connection, attempt) = self.open(&hold).await?;
-        let trace = JobTrace::of(&mut claimed);
+        let span = self.job_span(&claimed, attempt);
         let delivery = claimed.stored.into_delivery(hold.key.clone(), claimed.body);
         let outcome = match delivery {
             None => Err(AttemptFailure::Permanent(
@@ -252,7 +236,7 @@ impl<F: Send + Sync + 'static> WorkerContext<F> {
                     Err(err) => Err(AttemptFailure::Permanent(err.to_string())),
                     Ok(input) => {
                         let closed = || connection.client().is_closed();
-                        self.handle(input, &hold, closed, attempt, trace).await
+                        self.handle(input, &hold, closed, span).await
                     }
                 }
             }
@@ -263,7 +247,7 @@ impl<F: Send + Sync + 'static> WorkerContext<F> {
     /// An attempt outside any transaction (a worker that completes in
     /// batches): the claim counted it; a success is marked done with the
     /// others that end meanwhile ([`DoneMark`]).
-    async fn attempt_alone<T, Fut, E>(self: &Arc<Self>, mut claimed: ClaimedJob) -> JobOutcome
+    async fn attempt_alone<T, Fut, E>(self: &Arc<Self>, claimed: ClaimedJob) -> JobOutcome
     where
         F: Fn(T) -> Fut,
         T: FromJob,
@@ -272,7 +256,7 @@ impl<F: Send + Sync + 'static> WorkerContext<F> {
     {
         let hold = Arc::clone(&claimed.hold);
         let attempt = claimed.attempts.saturating_add(1);
-        let trace = JobTrace::of(&mut claimed);
+        let span = self.job_span(&claimed, attempt);
         let delivery = claimed.stored.into_delivery(hold.key.clone(), claimed.body);
         let input = match delivery.map(T::from_delivery_alone) {
             None => Err("the stored row does not read as a delivery".to_owned()),
@@ -283,7 +267,7 @@ impl<F: Send + Sync + 'static> WorkerContext<F> {
         };
         let outcome = match input {
             Err(why) => Err(AttemptFailure::Permanent(why)),
-            Ok(input) => self.handle(input, &hold, || false, attempt, trace).await,
+            Ok(input) => self.handle(input, &hold, || false, span).await,
         };
         match outcome {
             Ok(()) => self.mark_done(&hold, attempt).await,
@@ -356,6 +340,22 @@ impl<F: Send + Sync + 'static> WorkerContext<F> {
         self.fail(hold, attempt, failure).await
     }
 
+    /// Attempt `attempt`'s span, with OpenTelemetry's messaging attributes,
+    /// continuing the trace context stored with the job.
+    fn job_span(&self, claimed: &ClaimedJob, attempt: u32) -> tracing::Span {
+        let span = tracing::info_span!(
+            "gemini_webhook_job",
+            key = %claimed.hold.key,
+            attempt,
+            messaging.system = "gemini-webhooks-inbox",
+            messaging.operation = "process",
+            messaging.message.id = %claimed.stored.webhook_id,
+            messaging.destination.name = self.db.table(),
+        );
+        super::trace::continue_in(&span, claimed.trace_context.as_deref());
+        span
+    }
+
     /// Runs the handler until it returns, panics, outlives the job timeout
     /// or loses its hold on the job; in the last two cases it is dropped
     /// (cancelled) there and then.
@@ -364,24 +364,13 @@ impl<F: Send + Sync + 'static> WorkerContext<F> {
         input: T,
         hold: &Hold,
         closed: impl Fn() -> bool,
-        attempt: u32,
-        trace: JobTrace,
+        span: tracing::Span,
     ) -> Result<(), AttemptFailure>
     where
         F: Fn(T) -> Fut,
         Fut: Future<Output = Result<(), E>>,
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let span = tracing::info_span!(
-            "gemini_webhook_job",
-            key = %hold.key,
-            attempt,
-            messaging.system = "gemini-webhooks-inbox",
-            messaging.operation = "process",
-            messaging.message.id = %trace.webhook_id,
-            messaging.destination.name = self.db.table(),
-        );
-        super::trace::continue_in(&span, trace.trace_context.as_deref());
         let handler =
             tracing::Instrument::instrument(CatchUnwind(Box::pin((self.handler)(input))), span);
         let timeout = self.settings.job_timeout;
