@@ -78,23 +78,24 @@ async fn retries_warn_dead_letters_are_errors_and_handled_jobs_debug() {
     .await;
     task.abort();
     let text = captured.text();
-    let line = |needle: &str| {
+    // This test's lines: another test of this binary has a dead letter too.
+    let line = |needle: &str, key: &str| {
         text.lines()
-            .find(|line| line.contains(needle))
+            .find(|line| line.contains(needle) && line.contains(key))
             .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{text}"))
             .to_owned()
     };
-    let retry = line("will retry");
+    let retry = line("will retry", "msg_poison");
     assert!(
         retry.contains(" WARN ") && retry.contains("msg_poison"),
         "{retry}"
     );
-    let dead = line("dead letter");
+    let dead = line("dead letter", "msg_poison");
     assert!(
         dead.contains(" ERROR ") && dead.contains("attempt=2"),
         "{dead}"
     );
-    let done = line("gemini webhook job done");
+    let done = line("gemini webhook job done", "msg_fine");
     assert!(
         done.contains(" DEBUG ") && done.contains("msg_fine"),
         "{done}"
@@ -296,5 +297,69 @@ async fn repeated_poll_failures_log_once_per_job_and_cause() {
         })
         .collect();
     assert_eq!(warned.len(), 2, "{warned:?}");
+    drop_table(&table).await;
+}
+
+/// Requeuing a done job runs its handler again: a WARN. Requeuing nothing,
+/// or dead letters, is news: INFO. (The lines are this inbox's: the other
+/// tests of this binary log beside it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requeuing_done_jobs_is_a_warning_and_dead_ones_news() {
+    use gemini_webhooks_postgres::inbox::{JobFilter, JobState};
+    captured();
+    admin().await;
+    let table = unique_table();
+    let inbox = Inbox::builder(database_url())
+        .table(&table)
+        .build()
+        .unwrap();
+    let secret = generate_secret();
+    let verifier = common::verifier(&secret);
+    for id in ["msg_done", "msg_dead"] {
+        let body = bytes::Bytes::from_static(common::NO_COMPLETION.as_bytes());
+        let headers = Signer::hmac(&secret).unwrap().id(id).sign(&body);
+        inbox
+            .ingest(&verifier.verify(&headers, body).unwrap())
+            .await
+            .unwrap();
+    }
+    let worker = inbox
+        .worker(|job: Job| async move {
+            match job.delivery().id() {
+                "msg_dead" => Err("poisoned"),
+                _ => Ok(()),
+            }
+        })
+        .max_attempts(1);
+    assert_eq!(worker.run_once().await.unwrap().claimed, 2);
+    let this_inbox = |needle: &str| -> Vec<String> {
+        lines_with(needle)
+            .into_iter()
+            .filter(|line| line.contains(&format!("table=\"{table}\"")))
+            .collect()
+    };
+    assert!(inbox.requeue_done("msg_done").await.unwrap());
+    let warned = this_inbox("done jobs requeued");
+    assert_eq!(warned.len(), 1, "{warned:#?}");
+    assert!(warned[0].contains(" WARN "), "{}", warned[0]);
+    assert!(
+        !inbox.requeue_done("msg_done").await.unwrap(),
+        "pending now"
+    );
+    let news = this_inbox("requeued=0");
+    assert_eq!(news.len(), 1, "{news:#?}");
+    assert!(news[0].contains(" INFO "), "{}", news[0]);
+    let dead = JobFilter::new(JobState::Dead);
+    assert_eq!(inbox.requeue_matching(&dead, |_| ()).await.unwrap(), 1);
+    let news = this_inbox("what=\"jobs matching a filter\"");
+    assert_eq!(news.len(), 1, "{news:#?}");
+    assert!(
+        news[0].contains(" INFO ")
+            && news[0].contains("requeued=1 ")
+            && news[0].contains("state=dead"),
+        "{}",
+        news[0]
+    );
+    assert_eq!(this_inbox(" WARN ").len(), 1, "the one done job only");
     drop_table(&table).await;
 }

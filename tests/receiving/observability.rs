@@ -9,16 +9,57 @@ use common::{Captured, EVENT};
 use gemini_webhooks::testing::{Signer, generate_secret};
 use gemini_webhooks::tower::WebhookLayer;
 use http::HeaderMap;
+use tracing_subscriber::fmt::writer::{EitherWriter, MakeWriter};
 
-fn capture(level: tracing::Level) -> (Captured, tracing::subscriber::DefaultGuard) {
+/// Starts capturing this thread's lines at `level` and above, until the
+/// guard drops. One global subscriber writes for every test: a subscriber
+/// set per thread (`set_default`) races with other tests' threads
+/// registering the same callsites and can miss a line now and then.
+fn capture(level: tracing::Level) -> (Captured, Capturing) {
+    static GLOBAL: std::sync::Once = std::sync::Once::new();
+    GLOBAL.call_once(|| {
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(ThisThread)
+            .init();
+    });
     let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    (captured, tracing::subscriber::set_default(subscriber))
+    CAPTURING.set(Some((captured.clone(), level)));
+    (captured, Capturing)
+}
+
+thread_local! {
+    static CAPTURING: std::cell::RefCell<Option<(Captured, tracing::Level)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Ends the capture of the thread that started it.
+struct Capturing;
+
+impl Drop for Capturing {
+    fn drop(&mut self) {
+        CAPTURING.set(None);
+    }
+}
+
+/// Writes a line to the capture of the thread logging it, if it is at the
+/// capture's level; nowhere otherwise.
+struct ThisThread;
+
+impl<'a> MakeWriter<'a> for ThisThread {
+    type Writer = EitherWriter<Captured, std::io::Sink>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        EitherWriter::B(std::io::sink())
+    }
+
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> Self::Writer {
+        CAPTURING.with_borrow(|capturing| match capturing {
+            Some((captured, level)) if meta.level() <= level => EitherWriter::A(captured.clone()),
+            _ => EitherWriter::B(std::io::sink()),
+        })
+    }
 }
 
 async fn handle() -> StatusCode {

@@ -589,64 +589,6 @@ async fn the_inbox_pauses_resumes_and_drains_at_a_rate_through_its_gate() {
     assert_eq!(worker.run_once().await.unwrap().handled, 1);
 }
 
-/// What the tests' subscriber wrote.
-#[derive(Clone, Default)]
-struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    /// The lines written since the last call.
-    fn take(&self) -> String {
-        String::from_utf8(std::mem::take(&mut *self.0.lock().unwrap())).unwrap()
-    }
-}
-
-#[tokio::test]
-async fn requeuing_done_jobs_is_a_warning_and_dead_ones_news() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    let inbox = inbox_holding("requeue_logs", &["done", "dead"]).await;
-    let db = Arc::clone(&inbox.shared.db);
-    finish(&db, "done", "done", "batch.succeeded", 0.0).await;
-    finish(&db, "dead", "dead", "batch.failed", 0.0).await;
-    captured.take();
-    assert!(inbox.requeue_done("done").await.unwrap());
-    let logged = captured.take();
-    assert!(
-        logged.contains("WARN") && logged.contains("done jobs requeued"),
-        "{logged}"
-    );
-    assert!(!inbox.requeue_done("done").await.unwrap());
-    let logged = captured.take();
-    assert!(
-        logged.contains("INFO") && !logged.contains("WARN"),
-        "nothing requeued: {logged}"
-    );
-    let dead = crate::inbox::JobFilter::new(crate::inbox::JobState::Dead);
-    assert_eq!(inbox.requeue_matching(&dead, |_| ()).await.unwrap(), 1);
-    let logged = captured.take();
-    assert!(
-        logged.contains("INFO") && logged.contains("requeued=1"),
-        "{logged}"
-    );
-    assert!(!logged.contains("WARN"), "dead letters: {logged}");
-}
-
 #[tokio::test]
 async fn each_inbox_has_a_gate_of_its_own() {
     let paused = inbox_holding("gate_one", &["a"]).await;
