@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod browse;
 mod inbox;
 mod inbox_faults;
 mod order;

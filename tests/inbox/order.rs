@@ -12,7 +12,7 @@ use gemini_webhooks_postgres::inbox::Inbox;
 
 /// An event of `event_type` about `id`, its envelope timestamp `second`
 /// past a fixed minute, verified as delivery `webhook_id`.
-fn delivery(
+pub(crate) fn delivery(
     verifier: &Verifier,
     secret: &str,
     webhook_id: &str,

@@ -72,6 +72,13 @@ pub struct JobRecord {
     pub failed_at: Option<SystemTime>,
     /// When it was handled.
     pub finished_at: Option<SystemTime>,
+    /// The event's type (`batch.succeeded`); `None` for jobs stored
+    /// before the inbox kept it (0.1), or a body that is not an event.
+    pub event_type: Option<String>,
+    /// The Gemini job the event is about, `{kind}:{id}` (`batch:b1`).
+    pub job_key: Option<String>,
+    /// Whether a webhook brought it or the reconciler's poll.
+    pub origin: super::Origin,
     /// The raw body: from [`Inbox::job`] only (empty from [`Inbox::jobs`]).
     pub body: Bytes,
 }

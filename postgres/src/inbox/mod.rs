@@ -50,12 +50,14 @@
 //! ```
 
 mod attempt;
+mod browse;
 pub(crate) mod completion;
 pub(crate) mod db;
 mod done_mark;
 mod endpoint;
 mod error;
 pub(crate) mod failure_log;
+mod filter;
 mod gate;
 mod group_commit;
 mod hold;
@@ -77,13 +79,14 @@ use std::time::Duration;
 use deadpool_postgres::Pool;
 use http::StatusCode;
 
+pub use browse::{Activity, JobCursor, JobPage, MinuteActivity};
 pub use completion::Origin;
 pub use endpoint::InboxEndpoint;
 pub use error::InboxError;
+pub use filter::JobFilter;
 pub use gate::Gate;
 pub use inspect::{JobRecord, JobState};
 pub use job::{FromDelivery, FromJob, Job};
-pub use redrive::JobFilter;
 pub use service::InboxService;
 pub use worker::{Batch, InboxWorker};
 

@@ -6,8 +6,10 @@
 //! worker's loop, an attempt) decides; this module only talks to
 //! PostgreSQL. The worker's statements are in [`worker`].
 
+mod browse;
 #[cfg(test)]
 pub(crate) mod contract;
+mod redrive;
 mod worker;
 
 use std::time::{Duration, SystemTime};
@@ -21,7 +23,7 @@ pub(super) use worker::{ClaimedRow, Fail, FailRecorded, WorkerDb};
 use super::completion::EventKeys;
 use super::inspect::{JobRecord, JobState};
 use super::job::StoredDelivery;
-use super::{Gate, JobFilter};
+use super::{Gate, Origin};
 use super::{InboxCounts, InboxError, sql};
 use crate::connection::{RunError, Schema, millis};
 use gemini_webhooks::ConfigError;
@@ -239,55 +241,6 @@ impl InboxDb {
         Ok(count(&row, "requeued"))
     }
 
-    /// How many jobs `filter` matches.
-    pub(super) async fn count_matching(&self, filter: &JobFilter) -> Result<u64, InboxError> {
-        let sql = sql::redrive::count(&self.settings.table);
-        let (state, event_type) = (filter.state().as_str(), filter.event_type_filter());
-        let (since, until) = filter.received();
-        let row = self
-            .run("count matching jobs", |client| async move {
-                client
-                    .query_one(&sql, &[&state, &event_type, &since, &until])
-                    .await
-            })
-            .await?;
-        Ok(count(&row, "matching"))
-    }
-
-    /// Requeues up to `limit` jobs `filter` matches past position `after`
-    /// (`received_at`, key); the positions of those requeued.
-    pub(super) async fn requeue_batch(
-        &self,
-        filter: &JobFilter,
-        after: Option<(SystemTime, String)>,
-        limit: u32,
-    ) -> Result<Vec<(SystemTime, String)>, InboxError> {
-        let settings = &self.settings;
-        let sql = sql::redrive::requeue(&settings.table, &settings.channel);
-        let (state, event_type) = (filter.state().as_str(), filter.event_type_filter());
-        let (since, until) = filter.received();
-        let (after_at, after_key) = after.unzip();
-        let limit = i64::from(limit);
-        let rows = self
-            .run("requeue matching jobs", |client| async move {
-                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
-                    &state,
-                    &event_type,
-                    &since,
-                    &until,
-                    &after_at,
-                    &after_key,
-                    &limit,
-                ];
-                client.query(&sql, &params).await
-            })
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|row| (row.get("received_at"), row.get("id")))
-            .collect())
-    }
-
     /// Sets the workers' gate and wakes them.
     pub(super) async fn set_gate(&self, gate: Gate) -> Result<(), InboxError> {
         let settings = &self.settings;
@@ -464,6 +417,12 @@ fn job_record(row: &Row) -> JobRecord {
         run_at: row.get("run_at"),
         failed_at: row.get("failed_at"),
         finished_at: row.get("finished_at"),
+        event_type: row.get("event_type"),
+        job_key: row.get("job_key"),
+        origin: match row.get::<_, &str>("verified_by") {
+            "poll" => Origin::Poll,
+            _ => Origin::Webhook,
+        },
         body: row
             .get::<_, Option<Vec<u8>>>("body")
             .map(Bytes::from)

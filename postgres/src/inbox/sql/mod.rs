@@ -30,6 +30,7 @@
 //! the due index's predicate and makes the plan PostgreSQL keeps from a
 //! small table scan that whole index (`plan_check` catches it).
 
+pub(crate) mod browse;
 pub(crate) mod gate;
 pub(crate) mod redrive;
 pub(crate) mod tracked;
@@ -42,13 +43,17 @@ const DUE: &str = "due";
 const FINISHED: &str = "finished";
 const COMPLETION: &str = "completion";
 const ORDERED: &str = "ordered";
+const BROWSE: &str = "browse";
+const FAILED: &str = "failed";
 const CHANNEL: &str = "new";
 
 /// Every name derived from an inbox table (the builder checks that each
 /// fits PostgreSQL's 63 bytes), the tracked table's included.
-pub(in crate::inbox) const DERIVED: [&str; 10] = [
+pub(in crate::inbox) const DERIVED: [&str; 12] = [
     gate::TABLE,
     ORDERED,
+    BROWSE,
+    FAILED,
     DUE,
     FINISHED,
     COMPLETION,
@@ -103,6 +108,7 @@ pub(super) fn schema(table: &str) -> String {
            WHERE completion_key IS NOT NULL;\n\
          CREATE INDEX IF NOT EXISTS {ordered} ON {table} (job_key, event_at, id) \
            WHERE state = 'pending' AND job_key IS NOT NULL;\n\
+         {browse}\n\
          {rekey}\n\
          {tracked}\n\
          {gate}",
@@ -110,6 +116,7 @@ pub(super) fn schema(table: &str) -> String {
         finished = derived_name(table, FINISHED),
         completion = derived_name(table, COMPLETION),
         ordered = derived_name(table, ORDERED),
+        browse = browse::indexes(table),
         rekey = rekey_completions(table),
         tracked = tracked::schema(table),
         gate = gate::schema(table),
@@ -408,10 +415,25 @@ fn gated_claim(table: &str, set: &str, due_columns: &str, order: &str, attempts:
     )
 }
 
+/// A row's state as shown: a pending row whose lease is still running is
+/// `running`. (A macro, so `JOB_COLUMNS` can `concat!` it.)
+macro_rules! shown_state {
+    () => {
+        "CASE WHEN state = 'pending' AND lease IS NOT NULL AND run_at > now() \
+         THEN 'running' ELSE state END"
+    };
+}
+
+/// [`shown_state!`] as a constant.
+const SHOWN_STATE: &str = shown_state!();
+
 /// The columns a job is shown with, `body` aside.
-const JOB_COLUMNS: &str = "id, webhook_id, CASE WHEN state = 'pending' AND lease IS NOT NULL \
-                           AND run_at > now() THEN 'running' ELSE state END AS shown_state, \
-                           attempts, last_error, received_at, run_at, failed_at, finished_at";
+const JOB_COLUMNS: &str = concat!(
+    "id, webhook_id, ",
+    shown_state!(),
+    " AS shown_state, attempts, last_error, received_at, run_at, failed_at, finished_at, \
+     event_type, job_key, verified_by"
+);
 
 /// Jobs in the shown state `$1` (all when NULL), newest first, at most
 /// `$2`, without their bodies (`body` is NULL). A pending row whose lease

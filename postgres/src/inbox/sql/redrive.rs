@@ -4,21 +4,20 @@
 //! finished again meanwhile is behind the walk and never taken twice.
 //!
 //! Parameters shared by both: `$1` the state (`dead` or `done`: only a
-//! finished job is requeued), `$2` the event type (NULL: any), `$3` and
-//! `$4` the half-open range of `received_at` (NULL: unbounded).
+//! finished job is requeued), `$2`–`$5` the rest of the filter
+//! ([`super::browse::MATCHES`]).
 
-/// The filter's `WHERE` clause.
-const MATCHES: &str = "state = $1 AND state IN ('dead', 'done') \
-    AND ($2::text IS NULL OR event_type = $2) \
-    AND ($3::timestamptz IS NULL OR received_at >= $3) \
-    AND ($4::timestamptz IS NULL OR received_at < $4)";
+use super::browse::MATCHES;
 
 /// How many jobs match.
 pub(in crate::inbox) fn count(table: &str) -> String {
-    format!("SELECT count(*) AS matching FROM {table} WHERE {MATCHES}")
+    format!(
+        "SELECT count(*) AS matching FROM {table} \
+         WHERE state = $1 AND state IN ('dead', 'done') AND {MATCHES}"
+    )
 }
 
-/// Up to `$7` matching jobs after the walk's position (`$5`, `$6`: the
+/// Up to `$8` matching jobs after the walk's position (`$6`, `$7`: the
 /// last batch's last `received_at` and id; NULL at the start) made pending
 /// from attempt 1, the workers on `channel` woken (one notification: a
 /// transaction's identical ones are delivered once). Returns each
@@ -27,9 +26,9 @@ pub(in crate::inbox) fn count(table: &str) -> String {
 pub(in crate::inbox) fn requeue(table: &str, channel: &str) -> String {
     format!(
         "WITH picked AS (\
-           SELECT id FROM {table} WHERE {MATCHES} \
-             AND ($5::timestamptz IS NULL OR (received_at, id) > ($5, $6::text)) \
-           ORDER BY received_at, id LIMIT $7 FOR UPDATE SKIP LOCKED), \
+           SELECT id FROM {table} WHERE state = $1 AND state IN ('dead', 'done') AND {MATCHES} \
+             AND (received_at, id) > (coalesce($6::timestamptz, '-infinity'), coalesce($7::text, '')) \
+           ORDER BY received_at, id LIMIT $8 FOR UPDATE SKIP LOCKED), \
          requeued AS (\
            UPDATE {table} AS t SET state = 'pending', attempts = 0, run_at = now(), \
              lease = NULL, finished_at = NULL \
