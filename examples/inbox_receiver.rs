@@ -28,6 +28,9 @@
 //!   the kind's, `reconcile::JobKind`);
 //! - `INBOX_RECONCILE_POLL`: seconds between polls of a job still running
 //!   (default 300);
+//! - `INBOX_DASHBOARD_TOKEN`: when set, the operator's dashboard is served
+//!   at `/inbox/` to whoever shows this token (bearer or login form);
+//!   unset, there is no dashboard;
 //! - `GEMINI_WEBHOOK_ID`: the static webhook whose state the reconciler
 //!   watches (optional); `GEMINI_WEBHOOK_REENABLE=1` turns it back on when
 //!   Gemini disabled it after failed deliveries.

@@ -3,8 +3,8 @@
 //! jobs — and its levers: requeue one job or every job a filter matches,
 //! pause and resume the workers, reopen a tracked job.
 //!
-//! [`Dashboard::router`] is an axum router to mount where you like
-//! (`/inbox` below). Nobody gets in without the token: an
+//! [`Dashboard::router`] is an axum router to mount where you like with
+//! `nest_service` (`/inbox` below: it then answers `/inbox` and `/inbox/`). Nobody gets in without the token: an
 //! `Authorization: Bearer` header, or a login form that sets an
 //! `HttpOnly`, `SameSite=Strict` session cookie (12 hours); everyone else
 //! gets a 401. Every action is a POST carrying a CSRF token, checked
@@ -17,7 +17,7 @@
 //!
 //! let token = std::env::var("INBOX_DASHBOARD_TOKEN")?;
 //! let app = axum::Router::new()
-//!     .nest("/inbox", Dashboard::new(&inbox).token(&token).router());
+//!     .nest_service("/inbox", Dashboard::new(&inbox).token(&token).router());
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
 //! axum::serve(listener, app).await?;
 //! # Ok(()) }
@@ -96,11 +96,10 @@ impl Dashboard {
 
     /// The router: `GET /` (overview), `/jobs`, `/job`, `/requeue`,
     /// `/tracked`, `/login`, and the actions' POSTs. Mount it with
-    /// `Router::nest`; its links follow where it is mounted.
-    pub fn router<S>(self) -> Router<S>
-    where
-        S: Clone + Send + Sync + 'static,
-    {
+    /// `Router::nest_service` (which, unlike `nest`, also routes the
+    /// mount point's trailing slash to it); its links follow where it is
+    /// mounted.
+    pub fn router(self) -> Router {
         let shared = Arc::new(Shared {
             #[cfg(feature = "reconcile")]
             tracking: crate::reconcile::Tracking::new(&self.inbox),
