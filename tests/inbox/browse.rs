@@ -131,6 +131,17 @@ async fn pages_filters_and_activity_show_what_the_inbox_holds() {
     let range = JobFilter::every_state().since(second).until(fourth);
     assert_eq!(keys(&inbox, &range, 9).await, ["msgXbad2", "msg_bad1"]);
 
+    assert_eq!(
+        inbox.counts_up_to(100).await.unwrap(),
+        inbox.counts().await.unwrap()
+    );
+    let capped = inbox.counts_up_to(2).await.unwrap();
+    assert_eq!(
+        (capped.pending, capped.done, capped.dead),
+        (0, 2, 2),
+        "3 dead, counted up to 2"
+    );
+
     let activity = inbox.activity().await.unwrap();
     let sum = |count: fn(&_) -> u64| activity.minutes.iter().map(count).sum::<u64>();
     assert_eq!(sum(|minute| minute.received), 5);

@@ -45,7 +45,8 @@ pub(super) async fn show(
             p.pages {
                 @if query.cursor()?.is_some() { a href=(frame.link(&format!("/jobs?{this_filter}"))) { "← Newest" } " " }
                 @if let Some(next) = &page.next {
-                    a rel="next" href=(frame.link(&format!("/jobs?{this_filter}&{}", cursor_query(next)))) { "Older →" }
+                    @let more = if page.jobs.len() < PAGE as usize { "Search older jobs →" } else { "Older →" };
+                    a rel="next" href=(frame.link(&format!("/jobs?{this_filter}&{}", cursor_query(next)))) { (more) }
                 }
             }
         },

@@ -20,6 +20,10 @@ use super::jobs::table;
 use super::layout::{Frame, age, notice};
 use crate::inbox::{Gate, InboxCounts, JobFilter, JobState};
 
+/// Counts stop here ("100000+"): exact counts of a large table cost more
+/// than a page may.
+const COUNTED: u64 = 100_000;
+
 /// `GET /`.
 pub(super) async fn show(
     State(shared): State<Arc<Shared>>,
@@ -29,7 +33,7 @@ pub(super) async fn show(
     let inbox = &shared.inbox;
     let dead = JobFilter::new(JobState::Dead);
     let (counts, activity, gate, latest_dead) = tokio::try_join!(
-        inbox.counts(),
+        inbox.counts_up_to(COUNTED),
         inbox.activity(),
         inbox.gate(),
         inbox.browse(&dead, None, 5),
@@ -67,7 +71,7 @@ fn cards(frame: &Frame, counts: &InboxCounts, oldest: Option<&str>) -> Markup {
         div.cards {
             @for state in states {
                 a.card href=(frame.link(&format!("/jobs?state={state}"))) {
-                    div.n { (counts.of(state)) } div.l { (state) }
+                    div.n { (counts.of(state)) @if counts.of(state) >= COUNTED { "+" } } div.l { (state) }
                 }
             }
             div.card { div.n { (oldest.unwrap_or("–")) } div.l { "oldest pending" } }

@@ -68,7 +68,9 @@ impl JobFilter {
 
     /// Only jobs whose replay key, webhook id, Gemini job (`batch:b1`) or
     /// last error contains `text`, ignoring case. Searched row by row, not
-    /// through an index: narrow a search of a large inbox by state or time.
+    /// through an index: [`Inbox::browse`](super::Inbox::browse) searches
+    /// a window of jobs at a time, and a redrive reads every job of its
+    /// state and time range — narrow a search of a large inbox by both.
     pub fn text(mut self, text: impl Into<String>) -> Self {
         self.text = Some(text.into());
         self

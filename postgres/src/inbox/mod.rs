@@ -79,7 +79,7 @@ use std::time::Duration;
 use deadpool_postgres::Pool;
 use http::StatusCode;
 
-pub use browse::{Activity, JobCursor, JobPage, MinuteActivity};
+pub use browse::{Activity, JobCursor, JobPage, MinuteActivity, TEXT_WINDOW};
 pub use completion::Origin;
 pub use endpoint::InboxEndpoint;
 pub use error::InboxError;

@@ -603,3 +603,54 @@ async fn each_inbox_has_a_gate_of_its_own() {
     );
     assert_eq!(paused.gate().await.unwrap(), Gate::PAUSED);
 }
+
+/// A text search reads a window of the newest jobs at a time: a window
+/// with no match is a short (even empty) page whose `next` resumes below
+/// it, until the match and then the inbox's end.
+#[tokio::test]
+async fn a_text_search_goes_back_one_window_at_a_time() {
+    let inbox = inbox_holding("search_window", &["k1", "k2", "k3", "k4", "k5"]).await;
+    let filter = crate::inbox::JobFilter::every_state().text("K2");
+    let mut pages = Vec::new();
+    let mut after = None;
+    loop {
+        let page = inbox
+            .browse_in_windows(&filter, after.as_ref(), 10, 2)
+            .await
+            .unwrap();
+        pages.push(
+            page.jobs
+                .iter()
+                .map(|job| job.key.clone())
+                .collect::<Vec<_>>(),
+        );
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    // Newest first (same reception: by key): [k5 k4] [k3 k2] [k1].
+    assert_eq!(pages, [vec![], vec!["k2".to_owned()], vec![]]);
+    let whole = inbox.browse_in_windows(&filter, None, 10, 6).await.unwrap();
+    assert_eq!(
+        (whole.jobs.len(), whole.next),
+        (1, None),
+        "a window wider than the inbox"
+    );
+    let full = inbox
+        .browse_in_windows(
+            &crate::inbox::JobFilter::every_state().text("k"),
+            None,
+            2,
+            4,
+        )
+        .await
+        .unwrap();
+    let keys: Vec<_> = full.jobs.iter().map(|job| job.key.as_str()).collect();
+    assert_eq!(keys, ["k5", "k4"]);
+    assert_eq!(
+        full.next.map(|next| next.key).as_deref(),
+        Some("k4"),
+        "more matches than the page"
+    );
+}

@@ -14,12 +14,33 @@
 use super::{BROWSE, JOB_COLUMNS, SHOWN_STATE};
 use crate::connection::derived_name;
 
+/// The filter without its text, `$1` aside: what an index walks. (Macros,
+/// so the constants below can `concat!` them.)
+macro_rules! indexed {
+    () => {
+        "($2::text IS NULL OR event_type = $2) \
+         AND received_at >= coalesce($3::timestamptz, '-infinity') \
+         AND received_at < coalesce($4::timestamptz, 'infinity')"
+    };
+}
+
+/// The text part of the filter: `$5` anywhere in key, webhook id, Gemini
+/// job or last error.
+macro_rules! text_matches {
+    () => {
+        "($5::text IS NULL OR id ILIKE $5 OR webhook_id ILIKE $5 \
+          OR job_key ILIKE $5 OR last_error ILIKE $5)"
+    };
+}
+
 /// The filter's clause, `$1` aside.
-pub(in crate::inbox) const MATCHES: &str = "($2::text IS NULL OR event_type = $2) \
-    AND received_at >= coalesce($3::timestamptz, '-infinity') \
-    AND received_at < coalesce($4::timestamptz, 'infinity') \
-    AND ($5::text IS NULL OR id ILIKE $5 OR webhook_id ILIKE $5 \
-      OR job_key ILIKE $5 OR last_error ILIKE $5)";
+pub(in crate::inbox) const MATCHES: &str = concat!(indexed!(), " AND ", text_matches!());
+
+/// [`indexed!`] as a constant.
+const INDEXED: &str = indexed!();
+
+/// [`text_matches!`] as a constant.
+const TEXT: &str = text_matches!();
 
 /// The states a row is stored in.
 pub(in crate::inbox) const STORED: [&str; 3] = ["pending", "done", "dead"];
@@ -28,19 +49,48 @@ pub(in crate::inbox) const STORED: [&str; 3] = ["pending", "done", "dead"];
 /// first, from before the cursor (`$6` received at, `$7` key; NULL: the
 /// newest), without bodies. One index range scan per stored state, merged:
 /// a plain `ORDER BY … LIMIT` over every state would walk the whole table
-/// when the index leads with the state.
+/// when the index leads with the state. `$5` (the text) must be NULL:
+/// [`search`] reads a text filter.
 pub(in crate::inbox) fn page(table: &str, arms: &[&str]) -> String {
+    // `$5` named once, for its type: a statement must use each parameter.
+    format!(
+        "SELECT * FROM ({}) AS job WHERE $5::text IS NULL",
+        newest(table, arms, "$8")
+    )
+}
+
+/// [`page`] for a filter with text (`$5`): the text is looked for in the
+/// newest `$9` jobs the rest of the filter matches, not in the whole table
+/// (an `ILIKE` uses no index). Rows with `window_end` false are the
+/// matches (up to `$8`); a row with it true, present only when the window
+/// was full, is the window's oldest job: where the next search resumes.
+pub(in crate::inbox) fn search(table: &str, arms: &[&str]) -> String {
+    format!(
+        "WITH scanned AS ({newest}), \
+         matched AS (SELECT * FROM scanned WHERE {text} \
+           ORDER BY received_at DESC, id DESC LIMIT $8) \
+         (SELECT *, false AS window_end FROM matched) \
+         UNION ALL \
+         (SELECT *, true FROM scanned WHERE (SELECT count(*) FROM scanned) = $9 \
+           ORDER BY received_at, id LIMIT 1)",
+        newest = newest(table, arms, "$9"),
+        text = TEXT,
+    )
+}
+
+/// Up to `limit` (a parameter) jobs of the filter without its text.
+fn newest(table: &str, arms: &[&str], limit: &str) -> String {
     let arm = |state: &str| {
         format!(
             "(SELECT {JOB_COLUMNS}, NULL::bytea AS body FROM {table} \
-              WHERE state = '{state}' AND ($1::text IS NULL OR {SHOWN_STATE} = $1) AND {MATCHES} \
+              WHERE state = '{state}' AND ($1::text IS NULL OR {SHOWN_STATE} = $1) AND {INDEXED} \
                 AND (received_at, id) < (coalesce($6::timestamptz, 'infinity'), coalesce($7::text, '')) \
-              ORDER BY received_at DESC, id DESC LIMIT $8)"
+              ORDER BY received_at DESC, id DESC LIMIT {limit})"
         )
     };
     let arms: Vec<String> = arms.iter().map(|state| arm(state)).collect();
     format!(
-        "SELECT * FROM ({}) AS job ORDER BY received_at DESC, id DESC LIMIT $8",
+        "SELECT * FROM ({}) AS job ORDER BY received_at DESC, id DESC LIMIT {limit}",
         arms.join(" UNION ALL ")
     )
 }
@@ -60,6 +110,24 @@ pub(in crate::inbox) fn activity(table: &str) -> String {
            SELECT date_trunc('minute', failed_at), 0, 1, (state = 'dead')::int \
              FROM {table} WHERE failed_at >= now() - interval '24 hours') AS events \
          GROUP BY minute ORDER BY minute"
+    )
+}
+
+/// Jobs by shown state, each count stopping at `$1`: through the browse
+/// index (only-index for done and dead), so a million done rows cost a
+/// hundredth of counting them all.
+pub(in crate::inbox) fn counts_up_to(table: &str) -> String {
+    let up_to = |condition: &str| {
+        format!(
+            "(SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {condition} LIMIT $1) AS counted)"
+        )
+    };
+    format!(
+        "SELECT {pending} AS pending, {running} AS running, {done} AS done, {dead} AS dead",
+        pending = up_to("state = 'pending' AND (lease IS NULL OR run_at <= now())"),
+        running = up_to("state = 'pending' AND lease IS NOT NULL AND run_at > now()"),
+        done = up_to("state = 'done'"),
+        dead = up_to("state = 'dead'"),
     )
 }
 
