@@ -206,15 +206,28 @@ async fn in_outbox_mode_deliveries_are_stored_while_nats_is_down_and_published_o
     let database = testdb::postgres_url();
     let table = format!("bridge_outbox_{}", free_port());
     let config = format!(
-        "[inbox]\ndatabase_url = \"{database}\"\n\n{}",
+        "[inbox]\ndatabase_url = \"{database}\"\ndashboard_token_env = \"BRIDGE_DASHBOARD_TOKEN\"\n\n{}",
         sink_config(&server.url())
     )
     .replace(
         "events = [\"batch.*\"]",
         &format!("events = [\"batch.*\"]\ntable = \"{table}\""),
     );
-    let bridge = Bridge::start(&config).await;
+    let bridge =
+        Bridge::start_with(&config, &[("BRIDGE_DASHBOARD_TOKEN", "bridge-dashboard")]).await;
     assert_eq!(bridge.send("msg_up", &batch("up")).await, 202);
+    // The route's inbox has its dashboard, behind the token.
+    let dashboard = format!("/inbox/{table}/");
+    assert_eq!(bridge.get(&dashboard).await.unwrap().0, 401);
+    let jobs = bridge
+        .http
+        .get(format!("http://127.0.0.1:{}{dashboard}jobs", bridge.port))
+        .bearer_auth("bridge-dashboard")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(jobs.status(), 200);
+    assert!(jobs.text().await.unwrap().contains("msg_up"));
     server.stop();
     for id in ["msg_down1", "msg_down2"] {
         assert_eq!(

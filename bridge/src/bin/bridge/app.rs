@@ -118,6 +118,13 @@ impl Bridge {
                     .map_err(|err| ("inbox.database_url".to_owned(), err.to_string()))?;
             self.router = std::mem::take(&mut self.router)
                 .route_service(&path, inbox.service(verifier.clone()));
+            if let Some(token) = settings.dashboard_token() {
+                let dashboard = gemini_webhooks_postgres::dashboard::Dashboard::new(&inbox)
+                    .token(token)
+                    .router();
+                self.router = std::mem::take(&mut self.router)
+                    .nest_service(&format!("/inbox/{}", inbox.table()), dashboard);
+            }
             let worker = inbox
                 .worker(publisher.handler())
                 .complete_in_batches()

@@ -49,6 +49,21 @@ pub struct InboxConfig {
     pub database_url: String,
     /// Jobs each route's workers publish at once (default 16).
     pub concurrency: Option<usize>,
+    /// The variable holding the operator's dashboard token: when it is
+    /// set, each route's inbox has a dashboard at `/inbox/<table>/`.
+    pub dashboard_token_env: Option<String>,
+}
+
+#[cfg_attr(not(feature = "inbox"), allow(dead_code))]
+impl InboxConfig {
+    /// The dashboard's token, if one is configured and set.
+    pub fn dashboard_token(&self) -> Option<String> {
+        let variable = self.dashboard_token_env.as_deref()?;
+        std::env::var(variable)
+            .ok()
+            .map(|token| token.trim().to_owned())
+            .filter(|token| !token.is_empty())
+    }
 }
 
 /// Polling tracked jobs whose webhook has not come (outbox mode).
