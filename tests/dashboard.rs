@@ -11,7 +11,6 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use common::pg::{admin, database_url, drop_table, unique_table};
-use gemini_webhooks::testing::{Signer, generate_secret};
 use gemini_webhooks_postgres::dashboard::Dashboard;
 use gemini_webhooks_postgres::inbox::{Gate, Inbox, Job, JobState};
 use http::{HeaderMap, Method, Request, StatusCode, header};
@@ -83,16 +82,7 @@ async fn inbox_with_jobs() -> (String, Inbox, Router) {
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
-    let secret = generate_secret();
-    let verifier = common::verifier(&secret);
-    for id in ["msg_dead1", "msg_dead2", "msg_fine"] {
-        let body = bytes::Bytes::from_static(common::NO_COMPLETION.as_bytes());
-        let headers = Signer::hmac(&secret).unwrap().id(id).sign(&body);
-        inbox
-            .ingest(&verifier.verify(&headers, body).unwrap())
-            .await
-            .unwrap();
-    }
+    common::pg::ingest_each(&inbox, &["msg_dead1", "msg_dead2", "msg_fine"]).await;
     let worker = inbox
         .worker(|job: Job| async move {
             match job.delivery().id() {
@@ -373,5 +363,46 @@ async fn pages_follow_their_cursor_to_the_oldest_job() {
         .text;
     assert!(!page.contains("Older"), "{page}");
     assert_eq!(page.matches("/inbox/job?key=").count(), 3);
+    drop_table(&table).await;
+}
+
+/// A watched webhook Gemini disabled: the reconciler records its state,
+/// and the overview says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overview_shows_a_watched_webhook_the_reconciler_found_disabled() {
+    use common::gemini_mock::GeminiMock;
+    use gemini_webhooks_postgres::reconcile::{Reconciler, Tracking};
+    let (table, inbox, app) = inbox_with_jobs().await;
+    assert!(Tracking::new(&inbox).webhooks().await.unwrap().is_empty());
+    let mock = GeminiMock::start().await;
+    mock.set_webhook_state("disabled_due_to_failed_deliveries");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let reconciler = Reconciler::new(&inbox, mock.client())
+        .watch_webhook("wh_watched")
+        .run_until(async {
+            let _ = stopped.await;
+        });
+    let running = tokio::spawn(reconciler);
+    common::eventually("the webhook's state recorded", || async {
+        !Tracking::new(&inbox).webhooks().await.unwrap().is_empty()
+    })
+    .await;
+    stop.send(()).unwrap();
+    running.await.unwrap();
+    let watched = Tracking::new(&inbox).webhooks().await.unwrap();
+    assert_eq!(
+        (watched[0].webhook.as_str(), watched[0].state.as_str()),
+        ("wh_watched", "disabled_due_to_failed_deliveries")
+    );
+    let page = call(&app, Method::GET, "/inbox/", bearer(), None)
+        .await
+        .text;
+    assert!(
+        page.contains(
+            "<code>wh_watched</code>: <strong>disabled_due_to_failed_deliveries</strong>"
+        ),
+        "{page}"
+    );
+    assert!(page.contains("no deliveries are coming"), "{page}");
     drop_table(&table).await;
 }

@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use common::Captured;
 use common::pg::{admin, database_url, drop_table, unique_table};
-use gemini_webhooks::testing::{Signer, generate_secret};
 use gemini_webhooks_postgres::inbox::{Inbox, Job};
 use gemini_webhooks_postgres::reconcile::Reconciler;
 
@@ -50,16 +49,7 @@ async fn retries_warn_dead_letters_are_errors_and_handled_jobs_debug() {
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
-    let secret = generate_secret();
-    let verifier = common::verifier(&secret);
-    for id in ["msg_poison", "msg_fine"] {
-        let body = bytes::Bytes::from_static(common::NO_COMPLETION.as_bytes());
-        let headers = Signer::hmac(&secret).unwrap().id(id).sign(&body);
-        inbox
-            .ingest(&verifier.verify(&headers, body).unwrap())
-            .await
-            .unwrap();
-    }
+    common::pg::ingest_each(&inbox, &["msg_poison", "msg_fine"]).await;
     let worker = inbox
         .worker(|job: Job| async move {
             if job.delivery().id() == "msg_poison" {
@@ -313,16 +303,7 @@ async fn requeuing_done_jobs_is_a_warning_and_dead_ones_news() {
         .table(&table)
         .build()
         .unwrap();
-    let secret = generate_secret();
-    let verifier = common::verifier(&secret);
-    for id in ["msg_done", "msg_dead"] {
-        let body = bytes::Bytes::from_static(common::NO_COMPLETION.as_bytes());
-        let headers = Signer::hmac(&secret).unwrap().id(id).sign(&body);
-        inbox
-            .ingest(&verifier.verify(&headers, body).unwrap())
-            .await
-            .unwrap();
-    }
+    common::pg::ingest_each(&inbox, &["msg_done", "msg_dead"]).await;
     let worker = inbox
         .worker(|job: Job| async move {
             match job.delivery().id() {

@@ -39,12 +39,12 @@ pub async fn admin() -> tokio_postgres::Client {
     connect(&database_url()).await
 }
 
-/// Drops `table` and, for an inbox's, its table of tracked jobs.
+/// Drops `table` and, for an inbox's, the tables beside it.
 pub async fn drop_table(table: &str) {
     admin()
         .await
         .batch_execute(&format!(
-            "DROP TABLE IF EXISTS {table}, {table}_tracked, {table}_gate"
+            "DROP TABLE IF EXISTS {table}, {table}_tracked, {table}_gate, {table}_webhooks"
         ))
         .await
         .unwrap();
@@ -59,4 +59,22 @@ pub fn application_pool(size: usize) -> deadpool_postgres::Pool {
         .max_size(size)
         .build()
         .unwrap()
+}
+
+/// Stores in `inbox` a delivery of [`NO_COMPLETION`](super::NO_COMPLETION)
+/// under each of `ids`, signed and verified as a receiver would.
+pub async fn ingest_each(inbox: &gemini_webhooks_postgres::inbox::Inbox, ids: &[&str]) {
+    let secret = gemini_webhooks::testing::generate_secret();
+    let verifier = super::verifier(&secret);
+    for id in ids {
+        let body = bytes::Bytes::from_static(super::NO_COMPLETION.as_bytes());
+        let headers = gemini_webhooks::testing::Signer::hmac(&secret)
+            .unwrap()
+            .id(*id)
+            .sign(&body);
+        inbox
+            .ingest(&verifier.verify(&headers, body).unwrap())
+            .await
+            .unwrap();
+    }
 }

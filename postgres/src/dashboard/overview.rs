@@ -17,6 +17,8 @@ use super::chart::chart;
 use super::error::DashboardError;
 use super::filter::PageQuery;
 use super::jobs::table;
+#[cfg(feature = "reconcile")]
+use super::layout::time;
 use super::layout::{Frame, age, notice};
 use crate::inbox::{Gate, InboxCounts, JobFilter, JobState};
 
@@ -101,8 +103,17 @@ fn gate_panel(frame: &Frame, gate: Gate) -> Markup {
 
 #[cfg(feature = "reconcile")]
 async fn tracked_cards(shared: &Shared) -> Result<Markup, DashboardError> {
-    let counts = shared.tracking.counts().await?;
+    let (counts, webhooks) =
+        tokio::try_join!(shared.tracking.counts(), shared.tracking.webhooks())?;
     Ok(html! {
+        @for watched in &webhooks {
+            @let enabled = watched.state == "enabled";
+            p.webhook class=[(!enabled).then_some("problem")] {
+                "Webhook " code { (watched.webhook) } ": " strong { (watched.state) }
+                " (checked " (time(watched.checked_at)) " UTC)"
+                @if !enabled { " — no deliveries are coming; tracked jobs are polled." }
+            }
+        }
         h2 { "Tracked Gemini jobs" }
         div.cards {
             div.card { div.n { (counts.open) } div.l { "open" } }

@@ -9,7 +9,7 @@ use serde_json::Value;
 use tokio_postgres::Error as PgError;
 use tokio_postgres::GenericClient;
 
-use super::{TrackedRecord, TrackedState, TrackingCounts};
+use super::{TrackedRecord, TrackedState, TrackingCounts, WatchedWebhook};
 use crate::connection::millis;
 use crate::inbox::InboxError;
 use crate::inbox::db::{InboxDb, count};
@@ -31,6 +31,8 @@ pub(super) struct TrackingDb {
     failed: String,
     abandon: String,
     reschedule: String,
+    record_webhook: String,
+    webhooks: String,
 }
 
 /// A due tracked job, as a round claimed it (locked until it commits).
@@ -81,6 +83,8 @@ impl TrackingDb {
             counts: sql::counts(&tracked),
             list: sql::list(&tracked),
             untrack: sql::untrack(&tracked),
+            record_webhook: sql::record_webhook(table),
+            webhooks: sql::webhooks(table),
             due_now: sql::due_now(&tracked),
             override_default: sql::override_default(&tracked),
             claim: sql::claim(&tracked),
@@ -151,6 +155,39 @@ impl TrackingDb {
     }
 
     /// How many tracked jobs there are, by state.
+    /// Records watched webhook `webhook`'s `state`, checked now.
+    pub(super) async fn record_webhook(
+        &self,
+        db: &InboxDb,
+        webhook: &str,
+        state: &str,
+    ) -> Result<(), InboxError> {
+        let statement = &self.record_webhook;
+        db.run("record a webhook's state", |client| async move {
+            client.execute(statement, &[&webhook, &state]).await
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Every watched webhook's last seen state.
+    pub(super) async fn webhooks(&self, db: &InboxDb) -> Result<Vec<WatchedWebhook>, InboxError> {
+        let statement = &self.webhooks;
+        let rows = db
+            .run("read the watched webhooks", |client| async move {
+                client.query(statement, &[]).await
+            })
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| WatchedWebhook {
+                webhook: row.get("webhook"),
+                state: row.get("state"),
+                checked_at: row.get("checked_at"),
+            })
+            .collect())
+    }
+
     pub(super) async fn counts(&self, db: &InboxDb) -> Result<TrackingCounts, InboxError> {
         let statement = &self.counts;
         let row = db

@@ -36,6 +36,11 @@ impl EndpointHealth {
                 return;
             }
         };
+        // Kept for the dashboard and the CLI; a failure only logged: the
+        // check's own work (the polls) goes on.
+        if let Err(err) = reconciler.record_webhook(webhook, state.as_str()).await {
+            tracing::warn!(webhook, error = %ErrorChain(&err), "gemini webhook state could not be recorded");
+        }
         let enabled = state == WebhookState::Enabled;
         crate::metrics::endpoint_state(webhook, state.as_str(), enabled);
         let was_enabled = self.enabled.replace(enabled);

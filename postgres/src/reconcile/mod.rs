@@ -37,7 +37,7 @@ mod track;
 use std::time::Duration;
 
 pub use reconciler::{Reconciler, Round};
-pub use record::{TrackedRecord, TrackedState};
+pub use record::{TrackedRecord, TrackedState, WatchedWebhook};
 pub use track::{MAX_EXPECT_WITHIN, TrackedJob, Tracking, TrackingCounts};
 
 /// What kind of job is tracked: the event catalogue's kind

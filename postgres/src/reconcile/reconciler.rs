@@ -475,6 +475,16 @@ impl Reconciler {
         self.tracking.due_now(&self.inbox.shared.db).await
     }
 
+    /// Records the watched `webhook`'s `state`, checked now.
+    pub(super) async fn record_webhook(
+        &self,
+        webhook: &str,
+        state: &str,
+    ) -> Result<(), InboxError> {
+        let db = &self.inbox.shared.db;
+        self.tracking.record_webhook(db, webhook, state).await
+    }
+
     pub(super) fn client(&self) -> &GeminiClient {
         &self.client
     }

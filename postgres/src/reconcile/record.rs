@@ -90,3 +90,17 @@ mod tests {
         }
     }
 }
+
+/// A webhook a [`Reconciler`](super::Reconciler) watches
+/// ([`watch_webhook`](super::Reconciler::watch_webhook)), as it last saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WatchedWebhook {
+    /// The webhook's id.
+    pub webhook: String,
+    /// Its state at the last check (`enabled`,
+    /// `disabled_due_to_failed_deliveries`, …).
+    pub state: String,
+    /// When it was checked.
+    pub checked_at: SystemTime,
+}

@@ -209,6 +209,13 @@ impl Tracking {
     pub async fn counts(&self) -> Result<TrackingCounts, InboxError> {
         self.db.counts(&self.inbox.shared.db).await
     }
+
+    /// The webhooks reconcilers of this inbox watch, each as its last
+    /// check found it (kept in `<table>_webhooks`, so any replica or the
+    /// dashboard can read it).
+    pub async fn webhooks(&self) -> Result<Vec<super::WatchedWebhook>, InboxError> {
+        self.db.webhooks(&self.inbox.shared.db).await
+    }
 }
 
 impl std::fmt::Debug for Tracking {

@@ -4,7 +4,7 @@
 use std::time::SystemTime;
 
 use super::redrive::filter_params;
-use super::{InboxDb, count, job_record};
+use super::{InboxDb, count, inbox_counts, job_record};
 use crate::inbox::browse::{JobCursor, MinuteActivity};
 use crate::inbox::sql::browse::{self, STORED};
 use crate::inbox::{InboxCounts, InboxError, JobFilter, JobRecord, JobState};
@@ -67,12 +67,7 @@ impl InboxDb {
                 client.query_one(&sql, &[&cap]).await
             })
             .await?;
-        Ok(InboxCounts {
-            pending: count(&row, "pending"),
-            running: count(&row, "running"),
-            done: count(&row, "done"),
-            dead: count(&row, "dead"),
-        })
+        Ok(inbox_counts(&row))
     }
 
     /// The last 24 hours by minute, and when the oldest pending job came.

@@ -281,12 +281,7 @@ impl InboxDb {
                 client.query_one(&sql, &[]).await
             })
             .await?;
-        Ok(InboxCounts {
-            pending: count(&row, "pending"),
-            running: count(&row, "running"),
-            done: count(&row, "done"),
-            dead: count(&row, "dead"),
-        })
+        Ok(inbox_counts(&row))
     }
 
     /// Up to `limit` jobs in `state` (all with `None`), newest first,
@@ -427,6 +422,16 @@ fn job_record(row: &Row) -> JobRecord {
             .get::<_, Option<Vec<u8>>>("body")
             .map(Bytes::from)
             .unwrap_or_default(),
+    }
+}
+
+/// A row of counts named by state.
+fn inbox_counts(row: &Row) -> InboxCounts {
+    InboxCounts {
+        pending: count(row, "pending"),
+        running: count(row, "running"),
+        done: count(row, "done"),
+        dead: count(row, "dead"),
     }
 }
 

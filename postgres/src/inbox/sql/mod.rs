@@ -49,7 +49,7 @@ const CHANNEL: &str = "new";
 
 /// Every name derived from an inbox table (the builder checks that each
 /// fits PostgreSQL's 63 bytes), the tracked table's included.
-pub(in crate::inbox) const DERIVED: [&str; 12] = [
+pub(in crate::inbox) const DERIVED: [&str; 13] = [
     gate::TABLE,
     ORDERED,
     BROWSE,
@@ -62,6 +62,7 @@ pub(in crate::inbox) const DERIVED: [&str; 12] = [
     tracked::DERIVED[1],
     tracked::DERIVED[2],
     tracked::DERIVED[3],
+    tracked::DERIVED[4],
 ];
 
 /// The channel workers are woken on: `<table>_new`.

@@ -23,9 +23,10 @@ const TABLE: &str = "tracked";
 const DUE: &str = "tracked_due";
 const DEFAULT: &str = "tracked_default";
 const CLOSED: &str = "tracked_closed";
+const WEBHOOKS: &str = "webhooks";
 
 /// Every name derived from the inbox table for tracking.
-pub(super) const DERIVED: [&str; 4] = [TABLE, DUE, DEFAULT, CLOSED];
+pub(super) const DERIVED: [&str; 5] = [TABLE, DUE, DEFAULT, CLOSED, WEBHOOKS];
 
 /// How long a job ended by a webhook is remembered in the tracked table,
 /// tracked or not: at least the longest reconcile horizon (a batch's
@@ -40,6 +41,29 @@ const TRACKED_KEPT_PAST_HORIZON: &str = "24 hours";
 /// The table of tracked jobs beside inbox `table` (same schema).
 pub(crate) fn tracked_table(table: &str) -> String {
     format!("{table}_{TABLE}")
+}
+
+/// The table of the webhooks reconcilers watch, beside inbox `table`:
+/// each one's state at its last check.
+fn webhooks_table(table: &str) -> String {
+    format!("{table}_{WEBHOOKS}")
+}
+
+/// Records watched webhook `$1`'s state `$2` as checked now.
+pub(crate) fn record_webhook(table: &str) -> String {
+    format!(
+        "INSERT INTO {webhooks} (webhook, state) VALUES ($1, $2) \
+         ON CONFLICT (webhook) DO UPDATE SET state = $2, checked_at = now()",
+        webhooks = webhooks_table(table)
+    )
+}
+
+/// Every watched webhook's last seen state.
+pub(crate) fn webhooks(table: &str) -> String {
+    format!(
+        "SELECT webhook, state, checked_at FROM {webhooks} ORDER BY webhook",
+        webhooks = webhooks_table(table)
+    )
 }
 
 /// The tracked table and its indexes (idempotent). `tracked` is false for
@@ -69,7 +93,13 @@ pub(super) fn schema(table: &str) -> String {
          CREATE INDEX IF NOT EXISTS {tracked_due} ON {tracked} (next_poll_at) WHERE state = 'open';\n\
          CREATE INDEX IF NOT EXISTS {tracked_default} ON {tracked} (job_key) \
            WHERE default_deadline AND state = 'open';\n\
-         CREATE INDEX IF NOT EXISTS {tracked_closed} ON {tracked} (horizon) WHERE state <> 'open';",
+         CREATE INDEX IF NOT EXISTS {tracked_closed} ON {tracked} (horizon) WHERE state <> 'open';\n\
+         CREATE TABLE IF NOT EXISTS {webhooks} (\n\
+         \x20   webhook TEXT PRIMARY KEY,\n\
+         \x20   state TEXT NOT NULL,\n\
+         \x20   checked_at TIMESTAMPTZ NOT NULL DEFAULT now()\n\
+         );",
+        webhooks = webhooks_table(table),
         tracked = tracked_table(table),
         tracked_due = derived_name(table, DUE),
         tracked_default = derived_name(table, DEFAULT),
