@@ -406,3 +406,76 @@ async fn the_overview_shows_a_watched_webhook_the_reconciler_found_disabled() {
     assert!(page.contains("no deliveries are coming"), "{page}");
     drop_table(&table).await;
 }
+
+/// Tracked jobs are listed with their deadline and polls; reopen is an
+/// action like the others (its CSRF token checked), and a job that is not
+/// abandoned stays as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tracked_jobs_are_listed_and_reopen_needs_its_token() {
+    use gemini_webhooks_api::JobName;
+    use gemini_webhooks_postgres::reconcile::{TrackedJob, TrackedState, Tracking};
+    let (table, inbox, app) = inbox_with_jobs().await;
+    let tracking = Tracking::new(&inbox);
+    let job = TrackedJob::new(JobName::parse("batches/shown1").unwrap());
+    tracking.track(&job).await.unwrap();
+    let page = call(&app, Method::GET, "/inbox/tracked", bearer(), None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.text.contains("batches/shown1") && page.text.contains("open"),
+        "{}",
+        page.text
+    );
+    let open_only = call(
+        &app,
+        Method::GET,
+        "/inbox/tracked?state=abandoned",
+        bearer(),
+        None,
+    )
+    .await;
+    assert!(
+        !open_only.text.contains("batches/shown1"),
+        "{}",
+        open_only.text
+    );
+    let forged = call(
+        &app,
+        Method::POST,
+        "/inbox/tracked/reopen",
+        bearer(),
+        Some("job=batches/shown1".into()),
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    // No form on this page (nothing abandoned): the overview's token.
+    let token = csrf(&call(&app, Method::GET, "/inbox/", bearer(), None).await.text);
+    let form = format!("csrf={token}&job=batches/shown1");
+    let reopen = call(
+        &app,
+        Method::POST,
+        "/inbox/tracked/reopen",
+        bearer(),
+        Some(form),
+    )
+    .await;
+    assert_eq!(
+        (reopen.status, &reopen.headers[header::LOCATION]),
+        (
+            StatusCode::SEE_OTHER,
+            &"/inbox/tracked".parse::<http::HeaderValue>().unwrap()
+        ),
+        "not abandoned: no notice"
+    );
+    let listed = tracking.list(None, 10).await.unwrap();
+    assert_eq!(listed[0].state, TrackedState::Open);
+    let bad = call(
+        &app,
+        Method::POST,
+        "/inbox/tracked/reopen",
+        bearer(),
+        Some(format!("csrf={token}&job=nonsense")),
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    drop_table(&table).await;
+}

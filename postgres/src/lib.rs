@@ -4,8 +4,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 // The modules' imports run one way: `connection` (pools, TLS, timeouts,
-// the schema lock) ← `replay` and `inbox` ← `reconcile` and `actix`;
-// `metrics` is a leaf.
+// the schema lock) ← `replay` and `inbox` ← `reconcile` and `actix` ←
+// `dashboard` (pages over the inbox's and tracking's calls, no SQL of its
+// own); `metrics` is a leaf.
 
 #[cfg(feature = "actix")]
 #[cfg_attr(docsrs, doc(cfg(feature = "actix")))]

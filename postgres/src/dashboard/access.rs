@@ -63,11 +63,6 @@ impl Access {
         }
     }
 
-    /// Whether a login form is part of it.
-    pub(super) fn has_login(&self) -> bool {
-        self.token.is_some()
-    }
-
     /// The request's credential, if it has one that is valid now.
     pub(super) fn credential(&self, headers: &HeaderMap, now: SystemTime) -> Option<Credential> {
         if self.token.is_none() {
@@ -137,7 +132,7 @@ impl Access {
 impl std::fmt::Debug for Access {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Access")
-            .field("login", &self.has_login())
+            .field("login", &self.token.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -220,8 +215,17 @@ mod tests {
             access.credential(&with, now),
             Some(Credential::Session(expiry))
         );
+        let before_its_end = now + Duration::from_secs(11 * 3600 + 3599);
+        assert_eq!(
+            access.credential(&with, before_its_end),
+            Some(Credential::Session(expiry))
+        );
         let later = now + SESSION;
-        assert_eq!(access.credential(&with, later), None, "expired");
+        assert_eq!(
+            access.credential(&with, later),
+            None,
+            "expired after 12 hours"
+        );
         let (_, signature) = session.split_once('.').unwrap();
         let extended = format!("{COOKIE_NAME}={}.{signature}", expiry + 3600);
         assert_eq!(access.credential(&headers(COOKIE, &extended), now), None);
@@ -256,7 +260,13 @@ mod tests {
             access.credential(&HeaderMap::new(), now),
             Some(Credential::Outside)
         );
-        assert!(!access.has_login());
+        assert_eq!(format!("{access:?}"), "Access { login: false, .. }");
+        let token = Access::token("s3cret");
+        assert_eq!(
+            format!("{token:?}"),
+            "Access { login: true, .. }",
+            "no key, no digest"
+        );
         let token = access.csrf(&Credential::Outside);
         assert!(Access::outside(b"replicas' secret").is_csrf(&Credential::Outside, &token));
         assert!(!Access::outside(b"another").is_csrf(&Credential::Outside, &token));

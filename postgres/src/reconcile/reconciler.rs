@@ -476,7 +476,7 @@ impl Reconciler {
     }
 
     /// Records the watched `webhook`'s `state`, checked now.
-    pub(super) async fn record_webhook(
+    pub(crate) async fn record_webhook(
         &self,
         webhook: &str,
         state: &str,

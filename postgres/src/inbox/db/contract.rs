@@ -654,3 +654,66 @@ async fn a_text_search_goes_back_one_window_at_a_time() {
         "more matches than the page"
     );
 }
+
+/// A page as long as what is left has no `next`; capped counts stop at
+/// their cap; a polled row reads as the poll's.
+#[tokio::test]
+async fn pages_end_where_the_jobs_do_and_counts_stop_at_their_cap() {
+    let inbox = inbox_holding("browse_end", &["k1", "k2", "k3"]).await;
+    let every = crate::inbox::JobFilter::every_state();
+    assert_eq!(inbox.browse(&every, None, 3).await.unwrap().next, None);
+    let two = inbox.browse(&every, None, 2).await.unwrap();
+    assert_eq!(two.next.map(|next| next.key).as_deref(), Some("k2"));
+    let counts = inbox.counts_up_to(2).await.unwrap();
+    assert_eq!((counts.pending, counts.done, counts.dead), (2, 0, 0));
+    assert_eq!(inbox.counts_up_to(10).await.unwrap().pending, 3);
+    let db = Arc::clone(&inbox.shared.db);
+    let sql = format!(
+        "UPDATE {} SET verified_by = 'poll' WHERE id = 'k1'",
+        db.settings.table
+    );
+    db.run("mark polled", |client| async move {
+        client.execute(&sql, &[]).await
+    })
+    .await
+    .unwrap();
+    let origin = |key: &'static str| {
+        let inbox = inbox.clone();
+        async move { inbox.job(key).await.unwrap().unwrap().origin }
+    };
+    assert_eq!(origin("k1").await, crate::inbox::Origin::Poll);
+    assert_eq!(origin("k2").await, crate::inbox::Origin::Webhook);
+    let activity = inbox.activity().await.unwrap();
+    let received: u64 = activity.minutes.iter().map(|minute| minute.received).sum();
+    assert_eq!(received, 3);
+    assert!(activity.oldest_pending.is_some());
+}
+
+/// What a reconciler saw of its watched webhook is kept, latest state
+/// only, for the dashboard.
+#[cfg(feature = "reconcile")]
+#[tokio::test]
+async fn a_watched_webhooks_latest_state_is_kept() {
+    use crate::reconcile::{Reconciler, Tracking};
+    let inbox = inbox_holding("watched", &[]).await;
+    let client = gemini_webhooks_api::GeminiClient::new("AIzaUnused").unwrap();
+    let reconciler = Reconciler::new(&inbox, client);
+    let tracking = Tracking::new(&inbox);
+    assert!(tracking.webhooks().await.unwrap().is_empty());
+    reconciler.record_webhook("wh_1", "enabled").await.unwrap();
+    reconciler
+        .record_webhook("wh_1", "disabled_due_to_failed_deliveries")
+        .await
+        .unwrap();
+    let watched = tracking.webhooks().await.unwrap();
+    let seen: Vec<_> = watched
+        .iter()
+        .map(|w| (w.webhook.as_str(), w.state.as_str()))
+        .collect();
+    assert_eq!(seen, [("wh_1", "disabled_due_to_failed_deliveries")]);
+    let other = inbox_holding("watched_other", &[]).await;
+    assert!(
+        Tracking::new(&other).webhooks().await.unwrap().is_empty(),
+        "each inbox its own"
+    );
+}
