@@ -7,7 +7,8 @@
 //! Needs `/usr/bin/chromium` and `npm ci` in `tests/browser`. Without them
 //! it says so and passes, unless `GEMINI_WEBHOOKS_BROWSER_TESTS=1` (as in
 //! CI), where their absence fails. `DASHBOARD_SCREENSHOTS=DIR` keeps the
-//! pages' screenshots (the dashboard guide's).
+//! pages' screenshots (the dashboard guide's:
+//! `postgres/docs/dashboard/`).
 
 #![cfg(feature = "axum")]
 

@@ -8,3 +8,8 @@ pub mod inbox {}
 #[cfg(feature = "reconcile")]
 #[cfg_attr(docsrs, doc(cfg(feature = "reconcile")))]
 pub mod reconcile {}
+
+#[doc = include_str!("../docs/dashboard.md")]
+#[cfg(feature = "dashboard")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dashboard")))]
+pub mod dashboard {}

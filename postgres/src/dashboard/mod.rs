@@ -25,7 +25,8 @@
 //!
 //! Behind an auth layer of your own (an SSO proxy, say), let it decide:
 //! [`Dashboard::behind_own_auth`] lets every request in and keeps the CSRF
-//! check. See `docs/dashboard.md` for the pages and what each reads.
+//! check. See the [guide](crate::guide::dashboard) for the pages and what each
+//! reads.
 
 mod access;
 mod action;
