@@ -448,7 +448,11 @@ async fn tracked_jobs_are_listed_and_reopen_needs_its_token() {
     .await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
     // No form on this page (nothing abandoned): the overview's token.
-    let token = csrf(&call(&app, Method::GET, "/inbox/", bearer(), None).await.text);
+    let token = csrf(
+        &call(&app, Method::GET, "/inbox/", bearer(), None)
+            .await
+            .text,
+    );
     let form = format!("csrf={token}&job=batches/shown1");
     let reopen = call(
         &app,
