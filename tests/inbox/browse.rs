@@ -117,6 +117,16 @@ async fn pages_filters_and_activity_show_what_the_inbox_holds() {
         ["msg_ok2"],
         "the Gemini job is searched"
     );
+    assert_eq!(
+        keys(&inbox, &JobFilter::every_state().text("BATCHES/b4"), 9).await,
+        ["msg_ok2"],
+        "and the envelope: its resource"
+    );
+    let found = inbox
+        .browse(&JobFilter::every_state().text("b4"), None, 9)
+        .await
+        .unwrap();
+    assert!(found.jobs[0].body.is_empty(), "a page carries no body");
     let record = inbox.browse(&dead, None, 1).await.unwrap().jobs.remove(0);
     assert_eq!(record.event_type.as_deref(), Some("batch.succeeded"));
     assert_eq!(record.job_key.as_deref(), Some("batch:b5"));

@@ -66,7 +66,7 @@ fn filter_form(frame: &Frame, filter: &FilterQuery) -> Markup {
             datalist #event-types { @for event_type in EventType::ALL { option value=(event_type) {} } }
             label { "Received since (UTC)" input type="datetime-local" name="since" value=(filter.since); }
             label { "until" input type="datetime-local" name="until" value=(filter.until); }
-            label { "Text (id, job, error)" input type="search" name="q" value=(filter.q) size="24"; }
+            label { "Text (id, job, error, envelope)" input type="search" name="q" value=(filter.q) size="24"; }
             button type="submit" { "Filter" }
         }
     }

@@ -10,7 +10,7 @@ use super::{InboxError, JobState};
 
 /// Which jobs: a state (or every state), and optionally an event type, a
 /// range of reception times and a text found in the job's key, webhook id,
-/// Gemini job or last error.
+/// Gemini job, last error or envelope.
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
@@ -66,8 +66,9 @@ impl JobFilter {
         self
     }
 
-    /// Only jobs whose replay key, webhook id, Gemini job (`batch:b1`) or
-    /// last error contains `text`, ignoring case. Searched row by row, not
+    /// Only jobs whose replay key, webhook id, Gemini job (`batch:b1`),
+    /// last error or envelope (the resource `batches/b1`, any field)
+    /// contains `text`, ignoring case. Searched row by row, not
     /// through an index: [`Inbox::browse`](super::Inbox::browse) searches
     /// a window of jobs at a time, and a redrive reads every job of its
     /// state and time range — narrow a search of a large inbox by both.

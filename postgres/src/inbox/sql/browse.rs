@@ -25,11 +25,12 @@ macro_rules! indexed {
 }
 
 /// The text part of the filter: `$5` anywhere in key, webhook id, Gemini
-/// job or last error.
+/// job, last error or envelope (its resource, `batches/…`, included; the
+/// body's bytes read as text, any non-ASCII escaped).
 macro_rules! text_matches {
     () => {
         "($5::text IS NULL OR id ILIKE $5 OR webhook_id ILIKE $5 \
-          OR job_key ILIKE $5 OR last_error ILIKE $5)"
+          OR job_key ILIKE $5 OR last_error ILIKE $5 OR encode(body, 'escape') ILIKE $5)"
     };
 }
 
@@ -55,7 +56,7 @@ pub(in crate::inbox) fn page(table: &str, arms: &[&str]) -> String {
     // `$5` named once, for its type: a statement must use each parameter.
     format!(
         "SELECT * FROM ({}) AS job WHERE $5::text IS NULL",
-        newest(table, arms, "$8")
+        newest(table, arms, "$8", "NULL::bytea")
     )
 }
 
@@ -64,6 +65,7 @@ pub(in crate::inbox) fn page(table: &str, arms: &[&str]) -> String {
 /// (an `ILIKE` uses no index). Rows with `window_end` false are the
 /// matches (up to `$8`); a row with it true, present only when the window
 /// was full, is the window's oldest job: where the next search resumes.
+/// The rows carry their bodies (the text is looked for in them too).
 pub(in crate::inbox) fn search(table: &str, arms: &[&str]) -> String {
     format!(
         "WITH scanned AS ({newest}), \
@@ -73,16 +75,17 @@ pub(in crate::inbox) fn search(table: &str, arms: &[&str]) -> String {
          UNION ALL \
          (SELECT *, true FROM scanned WHERE (SELECT count(*) FROM scanned) = $9 \
            ORDER BY received_at, id LIMIT 1)",
-        newest = newest(table, arms, "$9"),
+        newest = newest(table, arms, "$9", "body"),
         text = TEXT,
     )
 }
 
-/// Up to `limit` (a parameter) jobs of the filter without its text.
-fn newest(table: &str, arms: &[&str], limit: &str) -> String {
+/// Up to `limit` (a parameter) jobs of the filter without its text, with
+/// `body` as their body (`NULL::bytea`: none).
+fn newest(table: &str, arms: &[&str], limit: &str, body: &str) -> String {
     let arm = |state: &str| {
         format!(
-            "(SELECT {JOB_COLUMNS}, NULL::bytea AS body FROM {table} \
+            "(SELECT {JOB_COLUMNS}, {body} AS body FROM {table} \
               WHERE state = '{state}' AND ($1::text IS NULL OR {SHOWN_STATE} = $1) AND {INDEXED} \
                 AND (received_at, id) < (coalesce($6::timestamptz, 'infinity'), coalesce($7::text, '')) \
               ORDER BY received_at DESC, id DESC LIMIT {limit})"
