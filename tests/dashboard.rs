@@ -6,11 +6,9 @@
 
 mod common;
 
-use std::time::Duration;
-
 use axum::Router;
 use axum::body::Body;
-use common::pg::{admin, database_url, drop_table, unique_table};
+use common::pg::{drop_table, fresh_inbox};
 use gemini_webhooks_postgres::dashboard::Dashboard;
 use gemini_webhooks_postgres::inbox::{Gate, Inbox, Job, JobState};
 use http::{HeaderMap, Method, Request, StatusCode, header};
@@ -75,13 +73,7 @@ fn csrf(page: &str) -> String {
 /// An inbox with two dead letters (one whose error is markup) and one
 /// done job, and the app serving its dashboard at `/inbox`.
 async fn inbox_with_jobs() -> (String, Inbox, Router) {
-    admin().await;
-    let table = unique_table();
-    let inbox = Inbox::builder(database_url())
-        .table(&table)
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
+    let (table, inbox) = fresh_inbox().await;
     common::pg::ingest_each(&inbox, &["msg_dead1", "msg_dead2", "msg_fine"]).await;
     let worker = inbox
         .worker(|job: Job| async move {

@@ -23,7 +23,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::post;
-use common::pg::{admin, database_url, drop_table, unique_table};
+use common::pg::{drop_table, fresh_inbox};
 use gemini_webhooks::testing::{Signer, generate_secret};
 use gemini_webhooks_postgres::dashboard::Dashboard;
 use gemini_webhooks_postgres::inbox::{Inbox, Job};
@@ -77,12 +77,7 @@ async fn an_operator_logs_in_sees_a_dead_letter_and_requeues_it_to_done() {
     if !browser_available() {
         return;
     }
-    admin().await;
-    let table = unique_table();
-    let inbox = Inbox::builder(database_url())
-        .table(&table)
-        .build()
-        .unwrap();
+    let (table, inbox) = fresh_inbox().await;
     let seen = Arc::new(Mutex::new(HashSet::new()));
     let worker = inbox
         .worker(move |job: Job| {

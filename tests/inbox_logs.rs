@@ -297,12 +297,7 @@ async fn repeated_poll_failures_log_once_per_job_and_cause() {
 async fn requeuing_done_jobs_is_a_warning_and_dead_ones_news() {
     use gemini_webhooks_postgres::inbox::{JobFilter, JobState};
     captured();
-    admin().await;
-    let table = unique_table();
-    let inbox = Inbox::builder(database_url())
-        .table(&table)
-        .build()
-        .unwrap();
+    let (table, inbox) = common::pg::fresh_inbox().await;
     common::pg::ingest_each(&inbox, &["msg_done", "msg_dead"]).await;
     let worker = inbox
         .worker(|job: Job| async move {

@@ -78,3 +78,16 @@ pub async fn ingest_each(inbox: &gemini_webhooks_postgres::inbox::Inbox, ids: &[
             .unwrap();
     }
 }
+
+/// An inbox on a table no other test uses (its name returned, for
+/// [`drop_table`]), with a timeout no busy machine reaches.
+pub async fn fresh_inbox() -> (String, gemini_webhooks_postgres::inbox::Inbox) {
+    admin().await;
+    let table = unique_table();
+    let inbox = gemini_webhooks_postgres::inbox::Inbox::builder(database_url())
+        .table(&table)
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .unwrap();
+    (table, inbox)
+}

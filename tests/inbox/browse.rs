@@ -4,9 +4,8 @@
 //! day's activity.
 
 use std::collections::HashSet;
-use std::time::Duration;
 
-use crate::common::pg::{database_url, drop_table, unique_table};
+use crate::common::pg::{drop_table, fresh_inbox};
 use crate::order::delivery;
 use gemini_webhooks::testing::generate_secret;
 use gemini_webhooks_postgres::inbox::{Inbox, Job, JobFilter, JobState};
@@ -31,12 +30,7 @@ async fn keys(inbox: &Inbox, filter: &JobFilter, size: u32) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_filters_and_activity_show_what_the_inbox_holds() {
-    let table = unique_table();
-    let inbox = Inbox::builder(database_url())
-        .table(&table)
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
+    let (table, inbox) = fresh_inbox().await;
     let secret = generate_secret();
     let verifier = gemini_webhooks::Verifier::builder()
         .secret(&secret)

@@ -38,7 +38,6 @@ pub(super) async fn authenticate(
     let frame = Frame {
         csrf: access.csrf(&credential),
         logout: matches!(credential, Credential::Session(_)),
-        tracked: cfg!(feature = "reconcile"),
         base,
     };
     request.extensions_mut().insert(credential);

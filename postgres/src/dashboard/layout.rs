@@ -20,10 +20,8 @@ pub(super) struct Frame {
     pub(super) base: String,
     /// The CSRF token of the viewer's credential.
     pub(super) csrf: String,
-    /// Whether a logout button makes sense (a login session or bearer).
+    /// Whether a logout button makes sense (a login session).
     pub(super) logout: bool,
-    /// Whether tracked jobs exist to be shown (the `reconcile` feature).
-    pub(super) tracked: bool,
 }
 
 impl Frame {
@@ -59,7 +57,7 @@ impl Frame {
                         nav {
                             a href=(self.link("/")) { "Overview" }
                             a href=(self.link("/jobs")) { "Jobs" }
-                            @if self.tracked { a href=(self.link("/tracked")) { "Tracked" } }
+                            @if cfg!(feature = "reconcile") { a href=(self.link("/tracked")) { "Tracked" } }
                         }
                         @if self.logout {
                             (self.action("/logout", html! { button.secondary type="submit" { "Log out" } }))
@@ -72,15 +70,26 @@ impl Frame {
     }
 }
 
-/// A page that only says `message` (an error, or a refusal).
-pub(super) fn message_page(status: StatusCode, message: &str) -> Markup {
+/// A page without navigation: `heading` and `content` (an error, a
+/// refusal, the login form).
+pub(super) fn bare_page(title: &str, heading: &str, content: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head { meta charset="utf-8"; title { (status) } style { (maud::PreEscaped(STYLE)) } }
-            body { main { h1 { (status) } p.problem { (message) } } }
+            head {
+                meta charset="utf-8";
+                title { (title) }
+                style { (maud::PreEscaped(STYLE)) }
+            }
+            body { main { h1 { (heading) } (content) } }
         }
     }
+}
+
+/// A page that only says `message` (an error, or a refusal).
+pub(super) fn message_page(status: StatusCode, message: &str) -> Markup {
+    let status = status.to_string();
+    bare_page(&status, &status, html! { p.problem { (message) } })
 }
 
 /// What the action before this page did: a fixed sentence per `code`
@@ -160,7 +169,6 @@ mod tests {
             base: "/inbox".into(),
             csrf: "tok".into(),
             logout: true,
-            tracked: false,
         };
         let form = frame
             .action("/pause", html! { button { "<Pause>" } })
@@ -169,8 +177,10 @@ mod tests {
         assert!(form.contains(r#"name="csrf" value="tok""#), "{form}");
         assert!(form.contains("&lt;Pause&gt;"), "{form}");
         let page = frame.page("Jobs", html! {}).into_string();
-        assert!(
-            page.contains(r#"href="/inbox/jobs""#) && !page.contains("/tracked"),
+        assert!(page.contains(r#"href="/inbox/jobs""#), "{page}");
+        assert_eq!(
+            page.contains("/tracked"),
+            cfg!(feature = "reconcile"),
             "{page}"
         );
     }

@@ -9,35 +9,29 @@ use axum::extract::{FromRequest as _, Request, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use http::StatusCode;
 use http::header::SET_COOKIE;
-use maud::{DOCTYPE, Markup, html};
+use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::Shared;
 use super::access::{COOKIE_NAME, SESSION};
 use super::action::Action;
 use super::guard::base_path;
-use super::layout::Frame;
+use super::layout::{Frame, bare_page};
 
 /// The login page (`problem`: why the last try failed).
 pub(super) fn form(base: &str, problem: Option<&str>) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                title { "Log in · Gemini webhooks inbox" }
-                style { (maud::PreEscaped(include_str!("style.css"))) }
-            }
-            body { main {
-                h1 { "Gemini webhooks inbox" }
-                @if let Some(problem) = problem { p.problem { (problem) } }
-                form method="post" action={ (base) "/login" } {
-                    label { "Dashboard token " input type="password" name="token" autocomplete="current-password" autofocus; }
-                    " " button type="submit" { "Log in" }
-                }
-            } }
+    let content = html! {
+        @if let Some(problem) = problem { p.problem { (problem) } }
+        form method="post" action={ (base) "/login" } {
+            label { "Dashboard token " input type="password" name="token" autocomplete="current-password" autofocus; }
+            " " button type="submit" { "Log in" }
         }
-    }
+    };
+    bare_page(
+        "Log in · Gemini webhooks inbox",
+        "Gemini webhooks inbox",
+        content,
+    )
 }
 
 /// `GET /login`.
