@@ -1378,6 +1378,71 @@ async fn a_handlers_error_is_kept_with_its_cause_chain() {
     );
 }
 
+/// A handler's slot frees when it returns: with one slot, the next job
+/// runs while the last one's done mark still waits (here on a row lock),
+/// and that job stays held and ends done once the mark gets through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_completing_in_batches_runs_the_next_job_while_a_done_mark_waits() {
+    let fx = Fixture::new().await;
+    let app = fx.app(fx.inbox.clone());
+    assert_eq!(fx.send(&app, "msg_first", BODY).await, StatusCode::ACCEPTED);
+    let (started, mut handlers) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let go = Arc::new(Notify::new());
+    // The mark waits on the lock far longer than the test waits for the
+    // next handler: only a freed slot lets it start.
+    let patient = Inbox::builder(database_url())
+        .table(&fx.table)
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap();
+    let worker = {
+        let go = Arc::clone(&go);
+        patient
+            .worker(move |delivery: Delivery| {
+                let first = delivery.id() == "msg_first";
+                let _ = started.send(delivery.id().to_owned());
+                let go = Arc::clone(&go);
+                async move {
+                    if first {
+                        go.notified().await;
+                    }
+                    Ok::<_, std::convert::Infallible>(())
+                }
+            })
+            .concurrency(1)
+            .poll_interval(Duration::from_millis(20))
+            .complete_in_batches()
+    };
+    let running = Running::start(move |stop| worker.run_until(stop));
+    async fn next(handlers: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> String {
+        let next = tokio::time::timeout(Duration::from_secs(60), handlers.recv());
+        next.await.expect("a handler within 60 s").unwrap()
+    }
+    assert_eq!(next(&mut handlers).await, "msg_first");
+    // Its done mark waits for this lock.
+    let locker = admin().await;
+    locker
+        .batch_execute(&format!(
+            "BEGIN; SELECT 1 FROM {} WHERE id = 'msg_first' FOR NO KEY UPDATE",
+            fx.table
+        ))
+        .await
+        .unwrap();
+    go.notify_one();
+    assert_eq!(
+        fx.send(&app, "msg_second", BODY).await,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(next(&mut handlers).await, "msg_second");
+    let (state, _, _, leased) = fx.row("msg_first").await;
+    assert_eq!((state.as_str(), leased), ("pending", true), "still held");
+    locker.batch_execute("COMMIT").await.unwrap();
+    eventually("both done", || async { fx.counts().await.done == 2 }).await;
+    running.stop().await;
+    assert!(handlers.try_recv().is_err(), "each ran once");
+    fx.finish().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_completing_in_batches_marks_each_job_once_and_retries_failures() {
     let fx = Fixture::new().await;

@@ -94,11 +94,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     // (River's pool of 50 and the inbox's together pass a default
     // server's 100).
     let runs = std::env::var("RUNS").unwrap_or_else(|_| "river,inbox,batches".to_owned());
+    let ways = std::env::var("WAYS").unwrap_or_else(|_| "backlog,flow,paced".to_owned());
     if runs.contains("river") {
         let river = river::Bench::new(&url, river_workers).await?;
-        report("river", "backlog", &river.backlog(jobs).await?);
-        report("river", "flow", &river.flow(jobs).await?);
-        report("river", "paced", &river.paced(paced, rate).await?);
+        if ways.contains("backlog") {
+            report("river", "backlog", &river.backlog(jobs).await?);
+        }
+        if ways.contains("flow") {
+            report("river", "flow", &river.flow(jobs).await?);
+        }
+        if ways.contains("paced") {
+            report("river", "paced", &river.paced(paced, rate).await?);
+        }
         river.close().await;
     }
     for (side, wanted, concurrency, in_batches) in [
@@ -114,9 +121,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             continue;
         }
         let inbox = inbox::Bench::new(&url, concurrency, in_batches).await?;
-        report(side, "backlog", &inbox.backlog(jobs).await?);
-        report(side, "flow", &inbox.flow(jobs).await?);
-        report(side, "paced", &inbox.paced(paced, rate).await?);
+        if ways.contains("backlog") {
+            report(side, "backlog", &inbox.backlog(jobs).await?);
+        }
+        if ways.contains("flow") {
+            report(side, "flow", &inbox.flow(jobs).await?);
+        }
+        if ways.contains("paced") {
+            report(side, "paced", &inbox.paced(paced, rate).await?);
+        }
     }
     Ok(())
 }

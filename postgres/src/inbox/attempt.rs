@@ -17,6 +17,7 @@ use super::db::{ClaimedRow, Fail, FailRecorded, WorkerDb};
 use super::done_mark::DoneMark;
 use super::failure_log::FailureLog;
 use super::group_commit::GroupCommit;
+use super::handler_slots::Slot;
 use super::hold::{Hold, Holds, Lost};
 use super::job::JobConnection;
 use super::retry_due::RetryDue;
@@ -57,6 +58,9 @@ pub(super) struct ClaimedJob {
     body: Bytes,
     /// The trace context stored with it: its attempt's span continues it.
     trace_context: Option<String>,
+    /// The handler's slot, in a worker that completes in batches: freed
+    /// when the handler returns, before the done mark.
+    pub(super) slot: Option<Slot>,
 }
 
 /// Why an attempt failed.
@@ -94,6 +98,7 @@ impl<F> WorkerContext<F> {
                 stored: row.stored,
                 body: row.body,
                 trace_context: row.trace_context,
+                slot: None,
             })
             .collect())
     }
@@ -257,6 +262,7 @@ impl<F: Send + Sync + 'static> WorkerContext<F> {
         let hold = Arc::clone(&claimed.hold);
         let attempt = claimed.attempts.saturating_add(1);
         let span = self.job_span(&claimed, attempt);
+        let slot = claimed.slot;
         let delivery = claimed.stored.into_delivery(hold.key.clone(), claimed.body);
         let input = match delivery.map(T::from_delivery_alone) {
             None => Err("the stored row does not read as a delivery".to_owned()),
@@ -269,6 +275,8 @@ impl<F: Send + Sync + 'static> WorkerContext<F> {
             Err(why) => Err(AttemptFailure::Permanent(why)),
             Ok(input) => self.handle(input, &hold, || false, span).await,
         };
+        // The next claim can run while this job's mark is written.
+        drop(slot);
         match outcome {
             Ok(()) => self.mark_done(&hold, attempt).await,
             Err(failure) => self.fail(&hold, attempt, failure).await,

@@ -60,6 +60,7 @@ pub(crate) mod failure_log;
 mod filter;
 mod gate;
 mod group_commit;
+mod handler_slots;
 mod hold;
 mod ingest;
 mod inspect;

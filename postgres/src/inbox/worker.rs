@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use super::attempt::{JobOutcome, WorkerContext};
 use super::db::{InboxDb, WorkerDb};
 use super::failure_log::FailureLog;
+use super::handler_slots::HandlerSlots;
 use super::hold::{Hold, Holds};
 use super::retry_due::RetryDue;
 use super::{FromDelivery, FromJob, Inbox, InboxError};
@@ -233,7 +234,8 @@ where
             Some(spawn_forever(Arc::clone(&context), clean_up)),
         ];
         let claims = FailureLog::new("claiming jobs");
-        let mut slots = Slots::new();
+        let mut slots = Slots::new(&context.settings);
+        let handlers = Arc::clone(&slots.handlers);
         let mut shutdown = pin!(shutdown);
         loop {
             let covered = slots.fill(&context, &claims).await;
@@ -243,12 +245,17 @@ where
                 Instant::now(),
                 context.settings.poll_interval,
             );
+            let wake_at = slots.deferred.map_or(wake_at, |at| at.min(wake_at));
             let tick = pin!(tokio::time::sleep_until(wake_at));
-            let notified = pin!(wake.notified());
-            match next_wake(shutdown.as_mut(), &mut slots.running, notified, tick).await {
+            let signals = Signals {
+                notified: pin!(wake.notified()),
+                freed: pin!(handlers.freed()),
+                tick,
+            };
+            match next_wake(shutdown.as_mut(), &mut slots.running, signals).await {
                 Wake::Shutdown => break,
                 Wake::Finished(id) => slots.finished(id),
-                Wake::Notified | Wake::Tick => {}
+                Wake::Notified | Wake::Freed | Wake::Tick => {}
             }
         }
         slots.shut_down(&context).await;
@@ -325,13 +332,40 @@ where
 struct Slots {
     running: JoinSet<Option<JobOutcome>>,
     holds: HashMap<Id, Arc<Hold>>,
+    /// The busy handlers, in a worker that completes in batches (whose
+    /// jobs outlive their handlers until marked done).
+    handlers: Arc<HandlerSlots>,
+    in_batches: bool,
+    concurrency: usize,
+    /// When the last claim was sent.
+    last_claim: Option<Instant>,
+    /// A claim put off until then, for more slots to free.
+    deferred: Option<Instant>,
 }
 
 impl Slots {
-    fn new() -> Self {
+    fn new(settings: &WorkerSettings) -> Self {
         Self {
             running: JoinSet::new(),
             holds: HashMap::new(),
+            handlers: HandlerSlots::new(settings.concurrency),
+            in_batches: settings.in_batches,
+            concurrency: settings.concurrency,
+            last_claim: None,
+            deferred: None,
+        }
+    }
+
+    /// The slots free for new jobs: in a transaction per job, those no
+    /// job's task holds; completing in batches, those no handler holds,
+    /// with at most `concurrency` more jobs waiting for their done marks.
+    fn free(&self) -> usize {
+        let unfinished = self.running.len();
+        if self.in_batches {
+            let marking = (2 * self.concurrency).saturating_sub(unfinished);
+            self.handlers.free().min(marking)
+        } else {
+            self.concurrency.saturating_sub(unfinished)
         }
     }
 
@@ -348,15 +382,26 @@ impl Slots {
         Fut: Future<Output = Result<(), E>> + Send + 'static,
         E: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
     {
-        let free = context.settings.concurrency - self.running.len();
+        let free = self.free();
+        self.deferred = None;
         if free == 0 {
             return None;
         }
         let claimed_at = Instant::now();
+        if self.in_batches {
+            self.deferred = self.handlers.claim_at(free, self.last_claim, claimed_at);
+            if self.deferred.is_some() {
+                return None;
+            }
+        }
+        self.last_claim = Some(claimed_at);
         match context.claim(free).await {
             Ok(claimed) => {
                 claims.succeeded();
-                for job in claimed {
+                for mut job in claimed {
+                    if self.in_batches {
+                        job.slot = Some(self.handlers.take());
+                    }
                     let hold = Arc::clone(&job.hold);
                     let task = self.running.spawn(Arc::clone(context).run(job));
                     self.holds.insert(task.id(), hold);
@@ -511,8 +556,13 @@ impl<F, T: FromDelivery> InboxWorker<F, T> {
     /// the database's last unflushed commits lost in a crash of the server
     /// (the marks are written as the worker's other bookkeeping is, without
     /// waiting for the WAL flush), runs again: at least once, as a handler
-    /// with outside effects is anyway. A job still counts as held (its
-    /// lease renewed, its slot taken) until its mark is committed.
+    /// with outside effects is anyway. A job stays held (its lease
+    /// renewed) until its mark is committed, but its slot frees when its
+    /// handler returns, so the next claim runs while the marks are
+    /// written; at most [`concurrency`](Self::concurrency) handled jobs
+    /// wait for their marks at once. A worker with handlers running
+    /// claims for fewer than half its slots only 2 ms after its last
+    /// claim, so one claim serves the slots that free meanwhile.
     /// No job holds a connection: the worker opens five (claims, renewals,
     /// failures and done marks on four, one `LISTEN`), whatever its
     /// [`concurrency`](Self::concurrency).
@@ -571,16 +621,24 @@ enum Wake {
     Shutdown,
     Finished(Id),
     Notified,
+    Freed,
     Tick,
 }
 
+/// What else wakes the loop: a new delivery's notification, a handler's
+/// slot freed, the poll tick (or a put-off claim's time).
+struct Signals<'a, N, S> {
+    notified: Pin<&'a mut N>,
+    freed: Pin<&'a mut N>,
+    tick: Pin<&'a mut S>,
+}
+
 /// Waits for the first of: the shutdown signal, a job finishing, a
-/// notification, the poll tick.
-async fn next_wake(
+/// notification, a freed slot, the tick.
+async fn next_wake<N: Future<Output = ()>, S: Future<Output = ()>>(
     mut shutdown: Pin<&mut impl Future<Output = ()>>,
     running: &mut JoinSet<Option<JobOutcome>>,
-    mut notified: Pin<&mut tokio::sync::futures::Notified<'_>>,
-    mut tick: Pin<&mut tokio::time::Sleep>,
+    mut signals: Signals<'_, N, S>,
 ) -> Wake {
     poll_fn(|cx| {
         if shutdown.as_mut().poll(cx).is_ready() {
@@ -589,10 +647,13 @@ async fn next_wake(
         if let Poll::Ready(Some(finished)) = running.poll_join_next_with_id(cx) {
             return Poll::Ready(Wake::Finished(task_id(&finished)));
         }
-        if notified.as_mut().poll(cx).is_ready() {
+        if signals.notified.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Wake::Notified);
         }
-        if tick.as_mut().poll(cx).is_ready() {
+        if signals.freed.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Wake::Freed);
+        }
+        if signals.tick.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Wake::Tick);
         }
         Poll::Pending
