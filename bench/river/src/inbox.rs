@@ -158,6 +158,12 @@ impl Bench {
         let deliveries = Self::deliveries(jobs)?;
         self.reset(jobs).await?;
         self.ingest(deliveries).await?;
+        if crate::analyze_backlog() {
+            let connection = self.inbox.connection().await?;
+            connection
+                .batch_execute(&format!("ANALYZE {TABLE}"))
+                .await?;
+        }
         let (started, stop) = (Instant::now(), self.start());
         let mut outcome = self.finish(jobs, started, stop).await?;
         // Queueing from a backlog says nothing of pick-up time.

@@ -129,6 +129,9 @@ impl Bench {
         self.reset(jobs).await?;
         let client = self.client()?;
         self.insert(&client, jobs).await?;
+        if crate::analyze_backlog() {
+            sqlx::query("ANALYZE river_job").execute(&self.pool).await?;
+        }
         let started = Instant::now();
         let mut run = client.start()?;
         run.wait_ready().await?;

@@ -565,7 +565,9 @@ impl<F, T: FromDelivery> InboxWorker<F, T> {
     /// claim, so one claim serves the slots that free meanwhile.
     /// No job holds a connection: the worker opens five (claims, renewals,
     /// failures and done marks on four, one `LISTEN`), whatever its
-    /// [`concurrency`](Self::concurrency).
+    /// [`concurrency`](Self::concurrency): for short handlers set it in
+    /// the hundreds, so each claim and each mark serves many jobs (the
+    /// benchmark runs 512; BENCHMARKS.md: the inbox beside River).
     ///
     /// ```no_run
     /// # async fn run(inbox: gemini_webhooks_postgres::inbox::Inbox) {
@@ -731,6 +733,42 @@ mod tests {
         assert_eq!(settings.backoff(0).as_secs(), 1);
         assert_eq!(settings.backoff(u32::MAX), Duration::from_secs(10));
         assert_eq!(settings.watch_every(), Duration::from_secs(1) / 6);
+    }
+
+    fn settings(concurrency: usize, in_batches: bool) -> WorkerSettings {
+        WorkerSettings {
+            concurrency,
+            max_attempts: 1,
+            lease: Duration::from_secs(1),
+            job_timeout: Duration::from_secs(1),
+            backoff: Duration::ZERO,
+            max_backoff: Duration::ZERO,
+            poll_interval: Duration::from_secs(1),
+            shutdown_grace: Duration::ZERO,
+            in_batches,
+        }
+    }
+
+    #[tokio::test]
+    async fn slots_free_with_their_tasks_or_in_batches_with_their_handlers() {
+        let mut own = Slots::new(&settings(4, false));
+        for _ in 0..3 {
+            own.running.spawn(std::future::pending());
+        }
+        assert_eq!(own.free(), 1, "a task per job until it ends");
+        let mut batches = Slots::new(&settings(4, true));
+        assert_eq!(batches.free(), 4);
+        let handlers: Vec<_> = (0..3).map(|_| batches.handlers.take()).collect();
+        for _ in 0..6 {
+            batches.running.spawn(std::future::pending());
+        }
+        assert_eq!(batches.free(), 1, "three handlers run");
+        drop(handlers);
+        assert_eq!(batches.free(), 2, "six jobs wait for marks: two more");
+        for _ in 0..2 {
+            batches.running.spawn(std::future::pending());
+        }
+        assert_eq!(batches.free(), 0, "as many waiting for marks as slots");
     }
 
     #[test]
