@@ -498,7 +498,9 @@ async fn clean_up<F>(context: Arc<WorkerContext<F>>) {
 /// commit with it. Its statements are cut off by the server a quarter of
 /// the inbox timeout before the client gives up on them, so a statement
 /// the worker abandons (a claim slowed by a lock) never takes effect later.
-/// Both pools ask the server to probe idle connections every few seconds,
+/// Bookkeeping plans without bitmap scans ([`NO_BITMAP_SCANS`](super::db::NO_BITMAP_SCANS)),
+/// so a claim reads the due index in order even before the table has
+/// statistics. Both pools ask the server to probe idle connections every few seconds,
 /// so a job's transaction cut off by the network is rolled back in
 /// seconds, not hours.
 fn worker_db(
@@ -526,7 +528,10 @@ fn worker_db(
             settings.in_batches.then_some(settings.max_attempts),
         ));
     }
-    let bookkeeping = format!("-c synchronous_commit=off -c statement_timeout={cutoff_ms}");
+    let (planner, value) = super::db::NO_BITMAP_SCANS;
+    let bookkeeping = format!(
+        "-c synchronous_commit=off -c statement_timeout={cutoff_ms} -c {planner}={value}"
+    );
     let jobs = db.own_pool(settings.concurrency, "")?;
     let bookkeeping = db.own_pool(bookkeeping_size(settings), &bookkeeping)?;
     Ok(WorkerDb::new(

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use deadpool_postgres::{Object, Pool};
 use tokio_postgres::Row;
 
-pub(super) use worker::{ClaimedRow, Fail, FailRecorded, WorkerDb};
+pub(super) use worker::{ClaimedRow, Fail, FailRecorded, NO_BITMAP_SCANS, WorkerDb};
 
 use super::completion::EventKeys;
 use super::inspect::{JobRecord, JobState};

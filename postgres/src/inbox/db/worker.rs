@@ -40,6 +40,15 @@ pub(crate) struct WorkerDb {
     rated: std::sync::Mutex<Option<(Instant, bool)>>,
 }
 
+/// The planner setting of the worker's bookkeeping statements: no bitmap
+/// scans. A claim for many slots on a table without statistics yet (a
+/// burst into a new inbox, before autovacuum's first analyze) is estimated
+/// to match fewer due rows than its `LIMIT`, and PostgreSQL then reads
+/// every due row by bitmap and sorts them, for every claim until the
+/// analyze (measured: 100,000 jobs worked at 5,100 jobs/s, 13,200 with the
+/// due index read in order). The other statements find rows by key.
+pub(crate) const NO_BITMAP_SCANS: (&str, &str) = ("enable_bitmapscan", "off");
+
 /// How long a worker trusts what it read of the gate's rate: a rate set
 /// or lifted takes effect within this (a pause at the next claim).
 const RATE_READ_EVERY: Duration = Duration::from_secs(1);
@@ -394,8 +403,10 @@ impl WorkerDb {
                 })
                 .await;
         };
+        let (planner, value) = NO_BITMAP_SCANS;
         let set_local = format!(
-            "SET LOCAL statement_timeout = {cutoff_ms}; SET LOCAL synchronous_commit = off"
+            "SET LOCAL statement_timeout = {cutoff_ms}; SET LOCAL synchronous_commit = off; \
+             SET LOCAL {planner} = {value}"
         );
         self.db
             .run_on(&self.bookkeeping, what, |mut client| async move {
@@ -503,5 +514,46 @@ mod tests {
             scans.retain(|scan| !scan.starts_with(&gate));
             assert!(scans.is_empty(), "{scans:#?}");
         }
+    }
+
+    /// A claim for many slots on a grown table without statistics reads
+    /// the due index in order under the worker's planner setting; without
+    /// it, PostgreSQL reads every due row by bitmap (so the check fails).
+    #[tokio::test]
+    async fn a_large_claim_reads_the_due_index_in_order_before_any_statistics() {
+        use crate::connection::plan_check;
+        let client = plan_check::client().await;
+        let table = format!("plan_check_claim_{}", std::process::id());
+        let sql = JobSql::new(&table, false);
+        let fill = |from: u32, to: u32| {
+            format!(
+                "INSERT INTO {table} (id, webhook_id, signed_at, verified_by, body) \
+                 SELECT 'k' || i, 'msg_' || i, 0, 'secret:0', convert_to(repeat('x', 300), 'UTF8') \
+                 FROM generate_series({from} + 1, {to}) AS i"
+            )
+        };
+        let schema = crate::inbox::Inbox::schema_sql(&table);
+        let claim = (sql.claim_counted.as_str(), "512, 'lease', 300000, 10");
+        let (planner, value) = NO_BITMAP_SCANS;
+        let mut seen = Vec::new();
+        for setting in [format!("SET {planner} = {value}"), format!("RESET {planner}")] {
+            client.batch_execute(&setting).await.unwrap();
+            seen.push(plan_check::table_scans_when_grown(&client, &schema, &fill, claim).await);
+        }
+        // Scans reading more than the claim's 512 rows, or by bitmap.
+        let too_wide = |scans: &[String]| -> Vec<String> {
+            let rows = |scan: &str| -> u64 {
+                let read = scan.split(" reading ").nth(1).unwrap_or_default();
+                read.split(' ').next().unwrap_or_default().parse().unwrap_or(0)
+            };
+            let wide = |scan: &&String| scan.starts_with("Bitmap") || rows(scan) > 512;
+            scans.iter().filter(wide).cloned().collect()
+        };
+        assert_eq!(too_wide(&seen[0]), Vec::<String>::new(), "{:#?}", seen[0]);
+        assert!(
+            seen[1].iter().any(|scan| scan.starts_with("Bitmap")),
+            "the setting is what keeps the index order: {:#?}",
+            seen[1]
+        );
     }
 }
