@@ -529,9 +529,8 @@ fn worker_db(
         ));
     }
     let (planner, value) = super::db::NO_BITMAP_SCANS;
-    let bookkeeping = format!(
-        "-c synchronous_commit=off -c statement_timeout={cutoff_ms} -c {planner}={value}"
-    );
+    let bookkeeping =
+        format!("-c synchronous_commit=off -c statement_timeout={cutoff_ms} -c {planner}={value}");
     let jobs = db.own_pool(settings.concurrency, "")?;
     let bookkeeping = db.own_pool(bookkeeping_size(settings), &bookkeeping)?;
     Ok(WorkerDb::new(

@@ -536,7 +536,10 @@ mod tests {
         let claim = (sql.claim_counted.as_str(), "512, 'lease', 300000, 10");
         let (planner, value) = NO_BITMAP_SCANS;
         let mut seen = Vec::new();
-        for setting in [format!("SET {planner} = {value}"), format!("RESET {planner}")] {
+        for setting in [
+            format!("SET {planner} = {value}"),
+            format!("RESET {planner}"),
+        ] {
             client.batch_execute(&setting).await.unwrap();
             seen.push(plan_check::table_scans_when_grown(&client, &schema, &fill, claim).await);
         }
@@ -544,7 +547,11 @@ mod tests {
         let too_wide = |scans: &[String]| -> Vec<String> {
             let rows = |scan: &str| -> u64 {
                 let read = scan.split(" reading ").nth(1).unwrap_or_default();
-                read.split(' ').next().unwrap_or_default().parse().unwrap_or(0)
+                read.split(' ')
+                    .next()
+                    .unwrap_or_default()
+                    .parse()
+                    .unwrap_or(0)
             };
             let wide = |scan: &&String| scan.starts_with("Bitmap") || rows(scan) > 512;
             scans.iter().filter(wide).cloned().collect()
