@@ -68,6 +68,7 @@ mod job;
 mod redrive;
 mod retry_due;
 mod service;
+mod slots;
 pub(crate) mod sql;
 pub(crate) mod trace;
 mod worker;
