@@ -615,6 +615,52 @@ mod tests {
         assert_eq!(settings.watch_every(), Duration::from_secs(1) / 6);
     }
 
+    /// `run_until` claims into its slots until every stored job is done,
+    /// in both modes, with fewer slots than jobs; then stops when told.
+    /// Against the PostgreSQL at `DATABASE_URL`, or a throwaway one.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_running_worker_works_every_stored_job_then_stops() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        for in_batches in [false, true] {
+            let table = format!("run_loop_{in_batches}_{}", std::process::id());
+            let inbox = Inbox::builder(crate::connection::plan_check::test_database_url())
+                .table(&table)
+                .build()
+                .unwrap();
+            let keys = ["a", "b", "c", "d", "e"];
+            crate::inbox::db::contract::store_rows(&inbox, &keys).await;
+            let ran = Arc::new(AtomicUsize::new(0));
+            let handler = {
+                let ran = Arc::clone(&ran);
+                move |_: gemini_webhooks::Delivery| {
+                    ran.fetch_add(1, Ordering::SeqCst);
+                    std::future::ready(Ok::<_, std::convert::Infallible>(()))
+                }
+            };
+            let worker = inbox
+                .worker(handler)
+                .concurrency(2)
+                .poll_interval(Duration::from_millis(20));
+            let worker = if in_batches {
+                worker.complete_in_batches()
+            } else {
+                worker
+            };
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let running = tokio::spawn(worker.run_until(async {
+                let _ = stopped.await;
+            }));
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while inbox.counts().await.unwrap().done < 5 {
+                assert!(Instant::now() < deadline, "not all done within 60 s");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let _ = stop.send(());
+            running.await.unwrap();
+            assert_eq!(ran.load(Ordering::SeqCst), keys.len(), "each once");
+        }
+    }
+
     #[test]
     fn the_server_gives_up_a_quarter_of_the_timeout_before_the_client() {
         assert_eq!(server_cutoff_ms(Duration::from_secs(1)), 750);
