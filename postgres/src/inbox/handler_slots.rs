@@ -52,6 +52,11 @@ impl HandlerSlots {
         Slot(Arc::clone(self))
     }
 
+    /// Slots in all.
+    pub(super) fn concurrency(&self) -> usize {
+        self.concurrency
+    }
+
     /// Handlers running now.
     pub(super) fn busy(&self) -> usize {
         self.busy.load(Ordering::Acquire)

@@ -25,7 +25,6 @@ pub(super) struct Slots {
     /// jobs outlive their handlers until marked done).
     pub(super) handlers: Arc<HandlerSlots>,
     in_batches: bool,
-    concurrency: usize,
     /// When the last claim was sent.
     last_claim: Option<Instant>,
     /// A claim put off until then, for more slots to free.
@@ -39,7 +38,6 @@ impl Slots {
             holds: HashMap::new(),
             handlers: HandlerSlots::new(settings.concurrency),
             in_batches: settings.in_batches,
-            concurrency: settings.concurrency,
             last_claim: None,
             deferred: None,
         }
@@ -49,12 +47,12 @@ impl Slots {
     /// job's task holds; completing in batches, those no handler holds,
     /// with at most `concurrency` more jobs waiting for their done marks.
     fn free(&self) -> usize {
-        let unfinished = self.running.len();
+        let (unfinished, concurrency) = (self.running.len(), self.handlers.concurrency());
         if self.in_batches {
-            let marking = (2 * self.concurrency).saturating_sub(unfinished);
+            let marking = (2 * concurrency).saturating_sub(unfinished);
             self.handlers.free().min(marking)
         } else {
-            self.concurrency.saturating_sub(unfinished)
+            concurrency.saturating_sub(unfinished)
         }
     }
 

@@ -28,10 +28,11 @@ pub(crate) struct WorkerDb {
     bookkeeping: Pool,
     /// `None`: the bookkeeping connections are the worker's own and their
     /// session sets the cutoff (`statement_timeout`,
-    /// `synchronous_commit=off`). `Some`: they are the application's pool,
-    /// whose sessions are not ours to change, so each statement runs in a
-    /// transaction that sets them for itself (`SET LOCAL`).
-    cutoff_ms: Option<u128>,
+    /// `synchronous_commit=off`) and the planner setting. `Some`: they are
+    /// the application's pool, whose sessions are not ours to change, so
+    /// each statement runs in a transaction that sets them for itself with
+    /// these `SET LOCAL`s (made once).
+    set_local: Option<String>,
     /// `Some(max_attempts)` for a worker that completes in batches: its
     /// claims count the attempt (it has no `start`), up to that many.
     in_batches: Option<u32>,
@@ -114,7 +115,13 @@ impl WorkerDb {
             db,
             jobs,
             bookkeeping,
-            cutoff_ms,
+            set_local: cutoff_ms.map(|cutoff_ms| {
+                let (planner, value) = NO_BITMAP_SCANS;
+                format!(
+                    "SET LOCAL statement_timeout = {cutoff_ms}; SET LOCAL synchronous_commit = off; \
+                     SET LOCAL {planner} = {value}"
+                )
+            }),
             in_batches,
             sql,
             rated: std::sync::Mutex::new(None),
@@ -389,7 +396,7 @@ impl WorkerDb {
         params: &[&(dyn ToSql + Sync)],
         plan: Plan,
     ) -> Result<Vec<Row>, InboxError> {
-        let Some(cutoff_ms) = self.cutoff_ms else {
+        let Some(set_local) = &self.set_local else {
             return self
                 .db
                 .run_on(&self.bookkeeping, what, |client| async move {
@@ -403,11 +410,6 @@ impl WorkerDb {
                 })
                 .await;
         };
-        let (planner, value) = NO_BITMAP_SCANS;
-        let set_local = format!(
-            "SET LOCAL statement_timeout = {cutoff_ms}; SET LOCAL synchronous_commit = off; \
-             SET LOCAL {planner} = {value}"
-        );
         self.db
             .run_on(&self.bookkeeping, what, |mut client| async move {
                 // Dropped before its commit (the client timed out), the
@@ -424,7 +426,7 @@ impl WorkerDb {
                         Plan::Fresh => transaction.query(sql, params).await,
                     }
                 };
-                let (_, rows) = try_join(transaction.batch_execute(&set_local), statement).await?;
+                let (_, rows) = try_join(transaction.batch_execute(set_local), statement).await?;
                 transaction.commit().await?;
                 Ok(rows)
             })
@@ -462,6 +464,16 @@ fn claimed_row(row: &Row) -> ClaimedRow {
 mod tests {
     use super::*;
 
+    /// Rows `from + 1..=to` of `table`, due now, with bodies of `body`
+    /// bytes and `lease` (an SQL expression) on each.
+    fn due_rows(table: &str, (from, to): (u32, u32), body: u32, lease: &str) -> String {
+        format!(
+            "INSERT INTO {table} (id, webhook_id, signed_at, verified_by, body, lease) \
+             SELECT 'k' || i, 'msg_' || i, 0, 'secret:0', convert_to(repeat('x', {body}), 'UTF8'), \
+               {lease} FROM generate_series({from} + 1, {to}) AS i"
+        )
+    }
+
     /// Against the PostgreSQL at `DATABASE_URL`, or a throwaway one.
     #[tokio::test]
     async fn statements_planned_on_a_small_table_still_find_rows_by_id() {
@@ -470,13 +482,7 @@ mod tests {
         let table = format!("plan_check_inbox_{}", std::process::id());
         let sql = JobSql::new(&table, false);
         // Due jobs: a scan of the due index would read them all.
-        let fill = |from: u32, to: u32| {
-            format!(
-                "INSERT INTO {table} (id, webhook_id, signed_at, verified_by, body, lease) \
-                 SELECT 'k' || i, 'msg_' || i, 0, 'secret:0', convert_to(repeat('x', 1000), 'UTF8'), 'lease' \
-                 FROM generate_series({from} + 1, {to}) AS i"
-            )
-        };
+        let fill = |from, to| due_rows(&table, (from, to), 1000, "'lease'");
         let job = "'k1', 'lease'";
         let schema = crate::inbox::Inbox::schema_sql(&table);
         // Prepared once per connection: the plan kept may be the generic one.
@@ -525,13 +531,7 @@ mod tests {
         let client = plan_check::client().await;
         let table = format!("plan_check_claim_{}", std::process::id());
         let sql = JobSql::new(&table, false);
-        let fill = |from: u32, to: u32| {
-            format!(
-                "INSERT INTO {table} (id, webhook_id, signed_at, verified_by, body) \
-                 SELECT 'k' || i, 'msg_' || i, 0, 'secret:0', convert_to(repeat('x', 300), 'UTF8') \
-                 FROM generate_series({from} + 1, {to}) AS i"
-            )
-        };
+        let fill = |from, to| due_rows(&table, (from, to), 300, "NULL");
         let schema = crate::inbox::Inbox::schema_sql(&table);
         let claim = (sql.claim_counted.as_str(), "512, 'lease', 300000, 10");
         let (planner, value) = NO_BITMAP_SCANS;
